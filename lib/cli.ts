@@ -1,0 +1,84 @@
+/** Shared command-line helpers: flag parsing with clear errors, and address/number parsing. */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { isLogLevel, type LogFormat, type LogLevel } from "./log.ts";
+
+/** A mistake in the command line: printed with a hint and exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses flags strictly; unknown flags, missing values and stray arguments become UsageErrors. */
+export function parseFlags<T extends Options>(
+  args: string[],
+  options: T,
+  allowPositionals = false,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (error) {
+    throw new UsageError(_describeParseError(error));
+  }
+}
+
+function _describeParseError(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  // node:util messages end with advice meant for scripts ("To specify a positional argument..."):
+  // keep the first sentence, which names the flag.
+  return text.split(". ")[0].replace(/\.$/, "");
+}
+
+/** Parses `HOST:PORT` (or `[v6]:PORT`); port 0 is allowed where `allowZero`. */
+export function parseHostPort(flag: string, value: string, allowZero = false): {
+  hostname: string;
+  port: number;
+} {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  if (!match) throw new UsageError(`${flag} expects HOST:PORT, got "${value}"`);
+  const port = parseIntegerFlag(flag, match[3], allowZero ? 0 : 1, 65535);
+  return { hostname: match[1] ?? match[2], port };
+}
+
+/** Parses a whole number flag within [min, max]. */
+export function parseIntegerFlag(flag: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim())) {
+    throw new UsageError(`${flag} expects a whole number, got "${value}"`);
+  }
+  const number = Number(value.trim());
+  if (number < min || number > max) {
+    throw new UsageError(`${flag} must be between ${min} and ${max}, got "${value}"`);
+  }
+  return number;
+}
+
+/** Parses `--log-level`. */
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  if (value === undefined) return undefined;
+  if (!isLogLevel(value)) {
+    throw new UsageError(`--log-level must be one of debug, info, warn, error; got "${value}"`);
+  }
+  return value;
+}
+
+/** Parses `--log-format`. */
+export function parseLogFormat(value: string | undefined): LogFormat | undefined {
+  if (value === undefined) return undefined;
+  if (value !== "human" && value !== "json") {
+    throw new UsageError(`--log-format must be "human" or "json", got "${value}"`);
+  }
+  return value;
+}
+
+/** The logging flags every subcommand accepts. */
+export const LOG_FLAGS = {
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  "log-file": { type: "string" },
+} as const;
+
+/** The help flag every subcommand accepts. */
+export const HELP_FLAG = { help: { type: "boolean", short: "h" } } as const;

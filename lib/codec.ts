@@ -1,0 +1,88 @@
+/**
+ * JSON message codec shared by both protocols: turns a line into an object with an
+ * upper-cased `type`, and converts loosely typed fields the way pyp2p peers send them.
+ */
+import { MAX_NAME_CHARS } from "./constants.ts";
+import type { ErrorCode } from "./errors.ts";
+
+/** A decoded message: the JSON object and its `type`, upper-cased as the reference does. */
+export interface WireMessage {
+  type: string;
+  fields: Record<string, unknown>;
+}
+
+/** The result of decoding one line: a message, or a stable error code. */
+export type DecodeResult =
+  | { ok: true; message: WireMessage }
+  | {
+    ok: false;
+    code: Extract<ErrorCode, "empty_line" | "invalid_json" | "not_an_object" | "missing_type">;
+  };
+
+/** Decodes one line (without its newline) into a message with a string `type`. */
+export function decodeMessage(line: string): DecodeResult {
+  if (line.trim() === "") return { ok: false, code: "empty_line" };
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, code: "invalid_json" };
+  }
+  if (!isRecord(value)) return { ok: false, code: "not_an_object" };
+  if (typeof value.type !== "string") return { ok: false, code: "missing_type" };
+  return { ok: true, message: { type: value.type.toUpperCase(), fields: value } };
+}
+
+/** True for a plain JSON object (not an array, not null). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+const INTEGER_TEXT = /^\s*[+-]?\d+(_\d+)*\s*$/;
+
+/**
+ * Converts a field to an integer the way Python's `int()` does for JSON values:
+ * integers and numeric strings (" 42 ", "+7", "1_000") convert, floats truncate,
+ * booleans are 1/0; anything else (null, "4.5", "", objects) gives undefined.
+ */
+export function toInteger(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : undefined;
+  if (typeof value === "boolean") return value ? 1 : 0;
+  if (typeof value === "string" && INTEGER_TEXT.test(value)) {
+    const parsed = Number(value.replaceAll("_", "").trim());
+    return Number.isSafeInteger(parsed) ? parsed : undefined;
+  }
+  return undefined;
+}
+
+/** Length in characters (code points), as Python's `len()` counts a string. */
+export function charLength(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+/** pyp2p rule for `name` and `namespace`: a non-empty string of at most 64 characters. */
+export function isWireName(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_NAME_CHARS;
+}
+
+/** Ports convert to an integer in 1..65535, or undefined. */
+export function toPort(value: unknown): number | undefined {
+  const port = toInteger(value);
+  return port !== undefined && port >= 1 && port <= 65535 ? port : undefined;
+}
+
+/**
+ * p2pchat's stricter rule for names it creates (peer names, namespaces, usernames):
+ * 1..64 characters, none of `@`, `#` or white space, which would make `name@namespace`,
+ * `#room` and command lines ambiguous. Returns a sentence describing the problem, or undefined.
+ */
+export function checkLocalName(kind: string, value: string): string | undefined {
+  if (value.length === 0) return `${kind} must not be empty`;
+  if (charLength(value) > MAX_NAME_CHARS) {
+    return `${kind} "${value}" is longer than ${MAX_NAME_CHARS} characters`;
+  }
+  if (/[@#\s]/u.test(value)) return `${kind} "${value}" must not contain "@", "#" or white space`;
+  return undefined;
+}

@@ -1,0 +1,182 @@
+/**
+ * The `Conn` interface hides sockets from protocol code: a TCP implementation for real
+ * use and an in-memory pair for tests. Reads use one small buffer per connection and a
+ * plain read loop, because stream pipelines cost several times more memory per idle
+ * connection.
+ */
+
+/** An address as seen on the wire; IPv4 is always a plain dotted string. */
+export interface Address {
+  hostname: string;
+  port: number;
+}
+
+/** A full-duplex byte connection. */
+export interface Conn {
+  readonly remote: Address;
+  readonly local: Address;
+  /**
+   * Received chunks until the peer closes or the connection fails. A chunk is only valid
+   * until the next one is requested (the buffer is reused), so consume it at once.
+   */
+  chunks(): AsyncIterable<Uint8Array>;
+  /** Writes all bytes; resolves when the kernel has taken them (this is the back-pressure). */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes both directions; safe to call more than once. */
+  close(): void;
+  /** True once `close()` was called or the stream ended. */
+  readonly closed: boolean;
+}
+
+const READ_BUFFER_BYTES = 4096;
+
+/** Strips the IPv4-mapped IPv6 prefix: pyp2p peers expect `127.0.0.1`, never `::ffff:127.0.0.1`. */
+export function plainIp(hostname: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(hostname);
+  return mapped ? mapped[1] : hostname;
+}
+
+function _address(addr: Deno.Addr): Address {
+  const net = addr as Deno.NetAddr;
+  return { hostname: plainIp(net.hostname), port: net.port };
+}
+
+/** Wraps an accepted or dialled Deno TCP connection. */
+export class TcpConn implements Conn {
+  readonly remote: Address;
+  readonly local: Address;
+  #closed = false;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly socket: Deno.TcpConn) {
+    this.remote = _address(socket.remoteAddr);
+    this.local = _address(socket.localAddr);
+    try {
+      socket.setNoDelay(true);
+    } catch {
+      // Not fatal: only latency suffers.
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async *chunks(): AsyncIterable<Uint8Array> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    while (!this.#closed) {
+      let count: number | null;
+      try {
+        count = await this.socket.read(buffer);
+      } catch {
+        break;
+      }
+      if (count === null) break;
+      yield buffer.subarray(0, count);
+    }
+    this.close();
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    // Writes are chained so two callers never interleave their bytes.
+    const next = this.#writing.then(() => this.#writeAll(bytes));
+    this.#writing = next.catch(() => {});
+    return next;
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) throw new Deno.errors.BrokenPipe("connection closed");
+    let written = 0;
+    while (written < bytes.length) written += await this.socket.write(bytes.subarray(written));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.socket.close();
+    } catch {
+      // Already closed by the other side.
+    }
+  }
+}
+
+/** Dials a TCP address; the signal aborts a connect that takes too long. */
+export async function dialTcp(
+  hostname: string,
+  port: number,
+  options: { signal?: AbortSignal } = {},
+): Promise<TcpConn> {
+  const socket = await Deno.connect({ hostname, port, transport: "tcp", signal: options.signal });
+  return new TcpConn(socket);
+}
+
+/** Two connected in-memory `Conn`s, for tests that drive protocols without sockets. */
+export function memoryConnPair(
+  a: Address = { hostname: "127.0.0.1", port: 40001 },
+  b: Address = { hostname: "127.0.0.1", port: 40002 },
+): [MemoryConn, MemoryConn] {
+  const left = new MemoryConn(a, b);
+  const right = new MemoryConn(b, a);
+  left.other = right;
+  right.other = left;
+  return [left, right];
+}
+
+/** One end of `memoryConnPair()`. Writes are delivered in order to the other end. */
+export class MemoryConn implements Conn {
+  other?: MemoryConn;
+  #queue: Uint8Array[] = [];
+  #wake?: () => void;
+  #ended = false;
+  #closed = false;
+  /** Every chunk written from this end, in order (tests inspect writes per call). */
+  readonly written: Uint8Array[] = [];
+
+  constructor(readonly local: Address, readonly remote: Address) {}
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async *chunks(): AsyncIterable<Uint8Array> {
+    for (;;) {
+      const chunk = this.#queue.shift();
+      if (chunk) {
+        yield chunk;
+        continue;
+      }
+      if (this.#ended) break;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    this.close();
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#closed || !this.other || this.other.#ended) {
+      return Promise.reject(new Deno.errors.BrokenPipe("connection closed"));
+    }
+    this.written.push(bytes.slice());
+    this.other.#deliver(bytes.slice());
+    return Promise.resolve();
+  }
+
+  #deliver(chunk: Uint8Array): void {
+    this.#queue.push(chunk);
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  #end(): void {
+    this.#ended = true;
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#end();
+    if (this.other) this.other.#end();
+  }
+}

@@ -1,0 +1,42 @@
+/** p2pchat command-line entry: `p2pchat tracker ...` or `p2pchat peer ...`. */
+import { VERSION } from "./lib/constants.ts";
+import { UsageError } from "./lib/cli.ts";
+import { runTrackerCommand } from "./tracker/cli.ts";
+
+const USAGE = `p2pchat ${VERSION}: a peer-to-peer chat, compatible with pyp2p peers and trackers
+
+Usage:
+  p2pchat tracker [options]   run a tracker (Rendezvous service)
+  p2pchat --help              show this help ("p2pchat COMMAND --help" for a command)
+  p2pchat --version           show the version
+`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  tracker: runTrackerCommand,
+};
+
+/** Runs the CLI and returns the process exit code (2 for usage errors). */
+export async function main(args: string[]): Promise<number> {
+  const [first, ...rest] = args;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    console.log(USAGE);
+    return first === undefined ? 2 : 0;
+  }
+  if (first === "--version" || first === "-V") {
+    console.log(`p2pchat ${VERSION}`);
+    return 0;
+  }
+  const command = COMMANDS[first];
+  try {
+    if (!command) throw new UsageError(`Unknown command "${first}"`);
+    return await command(rest);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(
+      `p2pchat: ${error.message}\nRun "p2pchat ${command ? first + " " : ""}--help" for usage.`,
+    );
+    return 2;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

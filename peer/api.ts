@@ -1,0 +1,99 @@
+/**
+ * What a running peer offers to its user interfaces (terminal UI, local HTTP API, tests).
+ * The node implements it; interfaces depend only on this file.
+ */
+import type { Address } from "../lib/transport.ts";
+
+/** Life cycle of one known peer in the peer table. */
+export type PeerState = "connecting" | "connected" | "stale" | "failed";
+
+/** A PUB scope: every connected peer, or those of one namespace. */
+export type Scope = "*" | `#${string}`;
+
+/** One row of the peer table. */
+export interface PeerInfo {
+  /** `name@namespace`. */
+  peerId: string;
+  name: string;
+  namespace: string;
+  /** Where it listens (from DISCOVER or from the connection). */
+  address?: Address;
+  state: PeerState;
+  /** Who opened the current connection, when there is one. */
+  direction?: "inbound" | "outbound";
+  /** Features both sides listed in HELLO/HELLO_OK. */
+  features: string[];
+  /** Round-trip time from PING/PONG: the last sample and a smoothed value (ms). */
+  rtt?: { lastMs: number; smoothedMs: number };
+  /** Failed dial attempts since the last successful connection. */
+  reconnectAttempts: number;
+  /** When the next dial is due (ms since epoch), while waiting to reconnect. */
+  nextAttemptAt?: number;
+  /** Last time a line arrived from it (ms since epoch). */
+  lastSeenAt?: number;
+}
+
+/** What `/status` shows. */
+export interface NodeStatus {
+  peerId: string;
+  name: string;
+  namespace: string;
+  /** The address this peer listens on. */
+  listen: Address;
+  /** The address the tracker saw us come from (learned from REGISTER). */
+  publicIp?: string;
+  tracker: {
+    address: Address;
+    reachable: boolean;
+    lastRegisterAt?: number;
+    lastDiscoverAt?: number;
+    lastError?: string;
+  };
+  peers: { known: number; connected: number };
+  startedAt: number;
+}
+
+/** Outcome of a direct message: ACKed (with round trip), or why not. */
+export type SendResult =
+  | { ok: true; msgId: string; roundTripMs: number }
+  | { ok: false; msgId: string; reason: "timeout" | "not_connected" | "unknown_peer" | "closed" };
+
+/** Outcome of a PUB: how many connected peers it was written to, and which. */
+export interface PublishResult {
+  msgId: string;
+  reached: number;
+  peers: string[];
+}
+
+/** Something the user should see, pushed to every subscriber. */
+export type NodeEvent =
+  | {
+    type: "message";
+    kind: "direct" | "pub";
+    msgId: string;
+    from: string;
+    /** The SEND's `dst` (our peer id) or the PUB's `dst` (`*` or `#ns`). */
+    to: string;
+    text: string;
+    at: number;
+  }
+  | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
+  | { type: "tracker"; reachable: boolean; detail?: string; at: number };
+
+/** A running peer. */
+export interface PeerNode {
+  readonly peerId: string;
+  status(): NodeStatus;
+  /** The peer table, optionally limited to a scope (`*` = all, `#ns` = one namespace). */
+  peers(scope?: Scope): PeerInfo[];
+  /** Sends a direct message and resolves on ACK or after the 5 s timeout. */
+  send(peerId: string, text: string): Promise<SendResult>;
+  /** Publishes to every connected peer in scope. */
+  publish(scope: Scope, text: string): Promise<PublishResult>;
+  /** Dials failed or stale peers now (all of them, or one), resetting their backoff. */
+  reconnect(peerId?: string): number;
+  /** Registers a listener for events; returns the function that removes it. */
+  subscribe(listener: (event: NodeEvent) => void): () => void;
+  /** Says BYE on every connection, UNREGISTERs, and releases every socket and timer. */
+  stop(reason?: string): Promise<void>;
+}
