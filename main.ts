@@ -26,7 +26,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(`p2pchat ${VERSION}`);
     return 0;
   }
-  const command = COMMANDS[first];
+  const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
   try {
     if (!command) throw new UsageError(`Unknown command "${first}"`);
     return await command(rest);
