@@ -29,7 +29,7 @@ function _describeParseError(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   // node:util messages end with advice meant for scripts ("To specify a positional argument..."):
   // keep the first sentence, which names the flag.
-  return text.split(". ")[0].replace(/\.$/, "");
+  return text.split(/\.\s|\n/)[0].replace(/\.$/, "");
 }
 
 /** Parses `HOST:PORT` (or `[v6]:PORT`); port 0 is allowed where `allowZero`. */

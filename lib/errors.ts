@@ -15,7 +15,50 @@ export type ErrorCode =
   | "bad_option"
   | "bad_config"
   // persistence
-  | "corrupt_store";
+  | "corrupt_store"
+  // peer side of the Rendezvous protocol
+  | "tracker_unreachable"
+  | "tracker_error"
+  | "bad_reply"
+  // tracker session protocol (accounts, presence, rooms): see docs/protocol-sessions.md
+  | "malformed"
+  | "unknown_command"
+  | "bad_request"
+  | "busy"
+  | "bad_username"
+  | "bad_password"
+  | "username_taken"
+  | "login_failed"
+  | "too_many_attempts"
+  | "bad_token"
+  | "not_logged_in"
+  | "already_logged_in"
+  | "bad_room_name"
+  | "room_exists"
+  | "no_such_room"
+  | "already_member"
+  | "not_member"
+  | "not_owner"
+  | "room_full"
+  | "too_many_rooms"
+  | "internal_error"
+  // REGISTER refused for names owned by accounts
+  | "name_owned"
+  | "name_mismatch"
+  | "login_required"
+  // the peer's local HTTP API (see docs/http-api.md)
+  | "unauthorized"
+  | "forbidden_host"
+  | "not_found"
+  | "missing_field"
+  | "bad_field"
+  | "text_too_long"
+  | "body_too_large"
+  // delivery of a direct message (SendResult reasons)
+  | "timeout"
+  | "not_connected"
+  | "unknown_peer"
+  | "closed";
 
 /** An error with a stable `code`; `message` is for people, `code` is for programs. */
 export class P2pError extends Error {

@@ -1,4 +1,156 @@
-/** `p2pchat tracker`: placeholder replaced by the tracker implementation. */
-export function runTrackerCommand(_args: string[]): Promise<number> {
-  return Promise.resolve(2);
+/** `p2pchat tracker`: parses flags, runs the Rendezvous service (and optional HTTP API) until a signal. */
+import { systemClock } from "../lib/clock.ts";
+import {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_TRACKER_HOST,
+  DEFAULT_TRACKER_PORT,
+  TRACKER_IDLE_TIMEOUT_MS,
+} from "../lib/constants.ts";
+import {
+  HELP_FLAG,
+  LOG_FLAGS,
+  parseFlags,
+  parseHostPort,
+  parseIntegerFlag,
+  parseLogFormat,
+  parseLogLevel,
+  UsageError,
+} from "../lib/cli.ts";
+import { createLogger } from "../lib/log.ts";
+import { defaultDataDir } from "../lib/persist.ts";
+import { createTrackerHttpApi } from "./http_api.ts";
+import { parseRateLimit } from "./rate_limit.ts";
+import { createTracker, DEFAULT_MAX_CONNECTIONS, type TrackerOptions } from "./server.ts";
+
+const HELP = `Usage: p2pchat tracker [options]
+
+Runs a tracker: the pyp2p-compatible Rendezvous service (REGISTER, DISCOVER, UNREGISTER).
+
+Options:
+  --host HOST              address to listen on (default ${DEFAULT_TRACKER_HOST})
+  --port PORT              TCP port (default ${DEFAULT_TRACKER_PORT}; 0 picks a free port)
+  --data-dir DIR           where registrations are kept (default ${defaultDataDir()}/tracker)
+  --rate-limit N/SECONDS   per-IP limit: N connections per SECONDS, then a block of SECONDS
+                           (default ${DEFAULT_RATE_LIMIT.max}/${DEFAULT_RATE_LIMIT.windowSeconds})
+  --no-rate-limit          switch the per-IP limit off (tests, benchmarks, trusted networks)
+  --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})
+  --idle-timeout MS        close a connection silent this long before its request (default ${TRACKER_IDLE_TIMEOUT_MS})
+  --http HOST:PORT         also serve the HTTP API (/health, /registrations, /metrics); off by default
+  --log-level LEVEL        debug, info, warn or error (default info)
+  --log-format FORMAT      human or json (default human)
+  --log-file PATH          append logs to PATH instead of standard error
+  -h, --help               show this help
+
+On start it prints "Tracker listening on HOST:PORT" (and "HTTP API on http://HOST:PORT").
+SIGINT or SIGTERM saves the registrations and exits with status 0.
+`;
+
+const FLAGS = {
+  ...HELP_FLAG,
+  ...LOG_FLAGS,
+  host: { type: "string" },
+  port: { type: "string" },
+  "data-dir": { type: "string" },
+  "rate-limit": { type: "string" },
+  "no-rate-limit": { type: "boolean" },
+  "max-connections": { type: "string" },
+  "idle-timeout": { type: "string" },
+  http: { type: "string" },
+} as const;
+
+/** Runs `p2pchat tracker ARGS` until SIGINT/SIGTERM; returns the exit code. */
+export async function runTrackerCommand(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, FLAGS);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const options = _trackerOptions(values);
+  const http = values.http === undefined ? undefined : parseHostPort("--http", values.http, true);
+  const log = createLogger({
+    level: parseLogLevel(values["log-level"]),
+    format: parseLogFormat(values["log-format"]),
+    file: values["log-file"],
+  });
+
+  const tracker = createTracker(options, { clock: systemClock, log });
+  const address = await tracker.start();
+  console.log(`Tracker listening on ${address.hostname}:${address.port}`);
+
+  let server: Deno.HttpServer | undefined;
+  if (http) {
+    const app = createTrackerHttpApi(tracker);
+    const listening = Promise.withResolvers<void>();
+    server = Deno.serve({
+      hostname: http.hostname,
+      port: http.port,
+      onListen: ({ hostname, port }) => {
+        console.log(`HTTP API on http://${hostname}:${port}`);
+        listening.resolve();
+      },
+    }, app.fetch);
+    await listening.promise;
+  }
+
+  await _waitForSignal();
+  log.child("tracker").info("Shutting down");
+  await server?.shutdown();
+  await tracker.stop();
+  return 0;
+}
+
+function _trackerOptions(
+  values: {
+    host?: string;
+    port?: string;
+    "data-dir"?: string;
+    "rate-limit"?: string;
+    "no-rate-limit"?: boolean;
+    "max-connections"?: string;
+    "idle-timeout"?: string;
+  },
+): TrackerOptions {
+  if (values["rate-limit"] !== undefined && values["no-rate-limit"]) {
+    throw new UsageError("--rate-limit and --no-rate-limit cannot be used together");
+  }
+  let rateLimit: TrackerOptions["rateLimit"];
+  if (values["no-rate-limit"]) rateLimit = false;
+  else if (values["rate-limit"] !== undefined) {
+    rateLimit = parseRateLimit(values["rate-limit"]);
+    if (!rateLimit) {
+      throw new UsageError(
+        `--rate-limit expects N/SECONDS with both at least 1 (e.g. 50/60), got "${
+          values["rate-limit"]
+        }"`,
+      );
+    }
+  }
+  const host = values.host ?? DEFAULT_TRACKER_HOST;
+  if (host.trim() === "") throw new UsageError(`--host expects an address, got "${host}"`);
+  return {
+    host,
+    port: values.port === undefined
+      ? DEFAULT_TRACKER_PORT
+      : parseIntegerFlag("--port", values.port, 0, 65535),
+    dataDir: values["data-dir"] ?? `${defaultDataDir()}/tracker`,
+    rateLimit,
+    maxConnections: values["max-connections"] === undefined
+      ? undefined
+      : parseIntegerFlag("--max-connections", values["max-connections"], 1, 1_000_000),
+    idleTimeoutMs: values["idle-timeout"] === undefined
+      ? undefined
+      : parseIntegerFlag("--idle-timeout", values["idle-timeout"], 1, 3_600_000),
+  };
+}
+
+/** Resolves on the first SIGINT or SIGTERM (SIGTERM is not available on Windows). */
+function _waitForSignal(): Promise<void> {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const onSignal = () => {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    resolve();
+  };
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  return promise;
 }

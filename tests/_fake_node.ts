@@ -1,0 +1,160 @@
+/**
+ * An in-memory `PeerNode` for user-interface tests: a peer table the test fills, sends that
+ * are ACKed, time out or wait for the test to answer, PUBs counted over connected peers in
+ * scope, and events the test emits to subscribers.
+ */
+import type {
+  NodeEvent,
+  NodeStatus,
+  PeerInfo,
+  PeerNode,
+  PublishResult,
+  Scope,
+  SendResult,
+} from "../peer/api.ts";
+
+/** What the fake does with a SEND to a connected peer. */
+export type SendMode = "ack" | "timeout" | "manual";
+
+export class FakePeerNode implements PeerNode {
+  readonly peerId: string;
+  readonly sent: { peerId: string; text: string }[] = [];
+  readonly published: { scope: Scope; text: string }[] = [];
+  readonly reconnects: (string | undefined)[] = [];
+  /** How sends to connected peers end; "manual" waits for `answer()`. */
+  sendMode: SendMode = "ack";
+  stopped = false;
+  #peers = new Map<string, PeerInfo>();
+  #listeners = new Set<(event: NodeEvent) => void>();
+  #waiting: ((result: SendResult) => void)[] = [];
+  #nextMsg = 1;
+  #statusValue: NodeStatus;
+
+  constructor(name = "alice", namespace = "lobby") {
+    this.peerId = `${name}@${namespace}`;
+    this.#statusValue = {
+      peerId: this.peerId,
+      name,
+      namespace,
+      listen: { hostname: "127.0.0.1", port: 4001 },
+      publicIp: "127.0.0.1",
+      tracker: { address: { hostname: "127.0.0.1", port: 8080 }, reachable: true },
+      peers: { known: 0, connected: 0 },
+      startedAt: Date.now(),
+    };
+  }
+
+  /** Adds or replaces a peer; `peerId` is `name@namespace`. */
+  addPeer(peerId: string, fields: Partial<PeerInfo> = {}): PeerInfo {
+    const [name, namespace] = peerId.split("@");
+    const peer: PeerInfo = {
+      peerId,
+      name,
+      namespace,
+      state: "connected",
+      direction: "outbound",
+      features: ["ack", "metrics"],
+      reconnectAttempts: 0,
+      address: { hostname: "127.0.0.1", port: 5000 + this.#peers.size },
+      ...fields,
+    };
+    this.#peers.set(peerId, peer);
+    return peer;
+  }
+
+  /** Changes the tracker part of the status. */
+  setTracker(fields: Partial<NodeStatus["tracker"]>): void {
+    this.#statusValue.tracker = { ...this.#statusValue.tracker, ...fields };
+  }
+
+  status(): NodeStatus {
+    const peers = [...this.#peers.values()];
+    return {
+      ...this.#statusValue,
+      peers: {
+        known: peers.length,
+        connected: peers.filter((peer) => peer.state === "connected").length,
+      },
+    };
+  }
+
+  peers(scope: Scope = "*"): PeerInfo[] {
+    return [...this.#peers.values()].filter((peer) => _inScope(peer, scope));
+  }
+
+  send(peerId: string, text: string): Promise<SendResult> {
+    this.sent.push({ peerId, text });
+    const msgId = `msg-${this.#nextMsg++}`;
+    const peer = this.#peers.get(peerId);
+    if (!peer) return Promise.resolve({ ok: false, msgId, reason: "unknown_peer" });
+    if (peer.state !== "connected") {
+      return Promise.resolve({ ok: false, msgId, reason: "not_connected" });
+    }
+    if (this.sendMode === "ack") {
+      return Promise.resolve({ ok: true, msgId, roundTripMs: peer.rtt?.lastMs ?? 3 });
+    }
+    if (this.sendMode === "timeout") {
+      return Promise.resolve({ ok: false, msgId, reason: "timeout" });
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Number of sends waiting in "manual" mode. */
+  get waitingSends(): number {
+    return this.#waiting.length;
+  }
+
+  /** Ends the oldest waiting send with `result` ("manual" mode). */
+  answer(result: SendResult): void {
+    const resolve = this.#waiting.shift();
+    if (!resolve) throw new Error("No send is waiting");
+    resolve(result);
+  }
+
+  publish(scope: Scope, text: string): Promise<PublishResult> {
+    this.published.push({ scope, text });
+    const peers = this.peers(scope).filter((peer) => peer.state === "connected");
+    return Promise.resolve({
+      msgId: `msg-${this.#nextMsg++}`,
+      reached: peers.length,
+      peers: peers.map((peer) => peer.peerId),
+    });
+  }
+
+  reconnect(peerId?: string): number {
+    this.reconnects.push(peerId);
+    let count = 0;
+    for (const peer of this.#peers.values()) {
+      if (peerId !== undefined && peer.peerId !== peerId) continue;
+      if (peer.state !== "failed" && peer.state !== "stale") continue;
+      peer.state = "connecting";
+      peer.reconnectAttempts = 0;
+      count++;
+    }
+    return count;
+  }
+
+  subscribe(listener: (event: NodeEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Number of current subscribers. */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** Delivers an event to every subscriber. */
+  emit(event: NodeEvent): void {
+    for (const listener of [...this.#listeners]) listener(event);
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return Promise.resolve();
+  }
+}
+
+function _inScope(peer: PeerInfo, scope: Scope): boolean {
+  return scope === "*" || peer.namespace === scope.slice(1);
+}

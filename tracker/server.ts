@@ -1,0 +1,450 @@
+/**
+ * The tracker's I/O edge: accepts TCP connections, frames and decodes the first line, answers
+ * it with the pure Rendezvous handler and closes (one request per connection, as pyp2p clients
+ * expect), or hands the connection to the extension when the first line opens a session.
+ * Also owns the timers: idle timeouts, the expiry sweep and the coalesced saves.
+ */
+import { decodeMessage } from "../lib/codec.ts";
+import type { Clock, TimerId } from "../lib/clock.ts";
+import {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_TRACKER_HOST,
+  DEFAULT_TRACKER_PORT,
+  TRACKER_IDLE_TIMEOUT_MS,
+} from "../lib/constants.ts";
+import { encodeLine, LineDecoder } from "../lib/framing.ts";
+import type { Logger } from "../lib/log.ts";
+import { loadJsonFile, saveJsonFile } from "../lib/persist.ts";
+import { type Address, type Conn, TcpConn } from "../lib/transport.ts";
+import type { SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
+import { TrackerMetrics } from "./metrics.ts";
+import { RateLimiter, type RateLimitSettings } from "./rate_limit.ts";
+import { parseRegistrySnapshot, type PeerEntry, Registry } from "./registry.ts";
+import {
+  errorReply,
+  handleRendezvous,
+  IDLE_TIMEOUT,
+  LINE_TOO_LONG_REPLY,
+  type Reply,
+} from "./rendezvous.ts";
+
+/** Default cap on simultaneously open connections. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** Name of the store file inside the data directory. */
+export const REGISTRATIONS_FILE = "registrations.json";
+
+// A reply the client does not read (a 1 MB DISCOVER to a stalled reader) must not hold a
+// connection slot forever.
+const WRITE_TIMEOUT_MS = 10_000;
+const WRITE_DEADLINE_FROM_BYTES = 16 * 1024;
+// A session client that stops reading is dropped rather than buffered without bound.
+const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
+const SWEEP_INTERVAL_MS = 5_000;
+const SAVE_DELAY_MS = 1_000;
+
+/** Tracker settings; every field has a default. */
+export interface TrackerOptions {
+  /** Listen address (default 0.0.0.0). */
+  host?: string;
+  /** Listen port (default 8080; 0 picks a free port). */
+  port?: number;
+  /** Where `registrations.json` lives; undefined keeps registrations in memory only. */
+  dataDir?: string;
+  /** Per-IP connection limit; `false` switches it off (default 50 per 60 s, 60 s block). */
+  rateLimit?: RateLimitSettings | false;
+  /** Simultaneously open connections before new ones are refused (default 1024). */
+  maxConnections?: number;
+  /** How long a connection may stay silent before its first line (default 1000 ms). */
+  idleTimeoutMs?: number;
+  /** Period of the expiry sweep (default 5000 ms). */
+  sweepIntervalMs?: number;
+  /** Saves are coalesced: at most one per this delay after a change (default 1000 ms). */
+  saveDelayMs?: number;
+}
+
+/** What the tracker needs from outside. */
+export interface TrackerDeps {
+  clock: Clock;
+  log: Logger;
+  /** Accounts/rooms service; started and stopped with the tracker. */
+  extension?: TrackerExtension;
+}
+
+/** Health summary for `GET /health`. */
+export interface TrackerHealth {
+  status: "ok";
+  registrations: number;
+  connectionsOpen: number;
+  uptimeSeconds: number;
+}
+
+/** A running (or startable) tracker. */
+export interface Tracker {
+  /** Loads the store, starts the extension, listens; resolves to the bound address. */
+  start(): Promise<Address>;
+  /** Closes every socket and timer, flushes the store and stops the extension. */
+  stop(): Promise<void>;
+  /** Serves one accepted connection (the listener calls it; tests may pass an in-memory Conn). */
+  serve(conn: Conn): Promise<void>;
+  /** Live registrations, of one namespace or all. */
+  registrations(namespace?: string): PeerEntry[];
+  health(): TrackerHealth;
+  /** Prometheus text, including the extension's lines. */
+  metricsText(): string;
+}
+
+/** Creates a tracker; nothing happens until `start()`. */
+export function createTracker(options: TrackerOptions, deps: TrackerDeps): Tracker {
+  return new _Tracker(options, deps);
+}
+
+class _Tracker implements Tracker {
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #extension?: TrackerExtension;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #file?: string;
+  readonly #limiter?: RateLimiter;
+  readonly #maxConnections: number;
+  readonly #idleTimeoutMs: number;
+  readonly #sweepIntervalMs: number;
+  readonly #saveDelayMs: number;
+  readonly #metrics = new TrackerMetrics();
+  readonly #conns = new Set<Conn>();
+  readonly #tasks = new Set<Promise<void>>();
+  #registry = new Registry();
+  #listener?: Deno.TcpListener;
+  #acceptLoop?: Promise<void>;
+  #sweepTimer?: TimerId;
+  #saveTimer?: TimerId;
+  #saving?: Promise<void>;
+  #dirty = false;
+  #startedAt = 0;
+  #stopping = false;
+
+  constructor(options: TrackerOptions, deps: TrackerDeps) {
+    this.#clock = deps.clock;
+    this.#log = deps.log.child("tracker");
+    this.#extension = deps.extension;
+    this.#host = options.host ?? DEFAULT_TRACKER_HOST;
+    this.#port = options.port ?? DEFAULT_TRACKER_PORT;
+    this.#file = options.dataDir === undefined
+      ? undefined
+      : `${options.dataDir}/${REGISTRATIONS_FILE}`;
+    const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
+    this.#limiter = rateLimit === false ? undefined : new RateLimiter(rateLimit);
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? TRACKER_IDLE_TIMEOUT_MS;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
+    this.#saveDelayMs = options.saveDelayMs ?? SAVE_DELAY_MS;
+  }
+
+  async start(): Promise<Address> {
+    this.#startedAt = this.#clock.now();
+    if (this.#file !== undefined) await this.#load(this.#file);
+    await this.#extension?.start();
+    this.#scheduleSweep();
+    this.#listener = Deno.listen({ hostname: this.#host, port: this.#port, transport: "tcp" });
+    const addr = this.#listener.addr;
+    this.#acceptLoop = this.#accept(this.#listener);
+    this.#log.info("Rendezvous service started", {
+      address: `${addr.hostname}:${addr.port}`,
+      registrations: this.#registry.size,
+      rateLimit: this.#limiter ? this.#limiter.settings : "off",
+    });
+    return { hostname: addr.hostname, port: addr.port };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    try {
+      this.#listener?.close();
+    } catch {
+      // Already closed.
+    }
+    await this.#acceptLoop;
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    for (const conn of this.#conns) conn.close();
+    await Promise.all(this.#tasks);
+    if (this.#saveTimer !== undefined) this.#clock.clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
+    await this.#saving;
+    if (this.#dirty) await this.#save();
+    await this.#extension?.stop();
+    this.#log.info("Rendezvous service stopped");
+  }
+
+  registrations(namespace?: string): PeerEntry[] {
+    return this.#registry.discover(namespace, this.#clock.now());
+  }
+
+  health(): TrackerHealth {
+    const now = this.#clock.now();
+    return {
+      status: "ok",
+      registrations: this.#registry.discover(undefined, now).length,
+      connectionsOpen: this.#metrics.connectionsOpen,
+      uptimeSeconds: Math.floor((now - this.#startedAt) / 1000),
+    };
+  }
+
+  metricsText(): string {
+    this.#registry.prune(this.#clock.now());
+    return this.#metrics.render(
+      { activeRegistrations: this.#registry.size },
+      this.#extension?.metrics() ?? [],
+    );
+  }
+
+  serve(conn: Conn): Promise<void> {
+    const task = this.#admit(conn).catch((error) => {
+      this.#log.error("Connection handler failed", { error: String(error) });
+    }).finally(() => {
+      conn.close();
+      this.#tasks.delete(task);
+    });
+    this.#tasks.add(task);
+    return task;
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    while (!this.#stopping) {
+      let socket: Deno.TcpConn;
+      try {
+        socket = await listener.accept();
+      } catch (error) {
+        if (this.#stopping || error instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors and similar: keep serving once some close.
+        this.#log.warn("Accept failed", { error: String(error) });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      if (this.#stopping) {
+        socket.close();
+        return;
+      }
+      this.serve(new TcpConn(socket));
+    }
+  }
+
+  async #admit(conn: Conn): Promise<void> {
+    this.#metrics.connectionsTotal++;
+    const ip = conn.remote.hostname;
+    if (this.#limiter) {
+      const decision = this.#limiter.check(ip, this.#clock.now());
+      if (!decision.allowed) {
+        this.#metrics.rejected.rate_limit++;
+        if (decision.newlyBlocked) {
+          this.#metrics.rateLimitBlocks++;
+          this.#log.warn("Rate limit: blocking IP", { ip, seconds: decision.retryAfterSeconds });
+        }
+        await this.#reply(conn, {
+          ...errorReply(decision.message),
+          retry_after: decision.retryAfterSeconds,
+        });
+        return;
+      }
+    }
+    if (this.#metrics.connectionsOpen >= this.#maxConnections) {
+      this.#metrics.rejected.max_connections++;
+      this.#log.warn("Too many open connections, refusing one", {
+        ip,
+        limit: this.#maxConnections,
+      });
+      await this.#reply(
+        conn,
+        errorReply(`Too many connections (limit ${this.#maxConnections}); try again later`),
+      );
+      return;
+    }
+    this.#conns.add(conn);
+    this.#metrics.connectionsOpen++;
+    try {
+      await this.#handle(conn, ip);
+    } finally {
+      this.#metrics.connectionsOpen--;
+      this.#conns.delete(conn);
+    }
+  }
+
+  async #handle(conn: Conn, ip: string): Promise<void> {
+    const decoder = new LineDecoder();
+    let idleTimer: TimerId | undefined;
+    const onIdle = () => {
+      idleTimer = undefined;
+      this.#metrics.idleTimeouts++;
+      this.#reply(conn, errorReply(IDLE_TIMEOUT)).finally(() => conn.close());
+    };
+    idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
+    let session: _Session | undefined;
+    try {
+      for await (const chunk of conn.chunks()) {
+        const frames = decoder.push(chunk);
+        if (frames.length === 0) {
+          // Silence is measured between chunks, as the reference's socket timeout does.
+          if (idleTimer !== undefined) {
+            this.#clock.clearTimeout(idleTimer);
+            idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
+          }
+          continue;
+        }
+        // A line arrived: the idle timeout is over (sessions never have one).
+        if (idleTimer !== undefined) this.#clock.clearTimeout(idleTimer);
+        idleTimer = undefined;
+        for (const frame of frames) {
+          if (frame.kind === "error") {
+            if (session) await session.flushed();
+            else this.#metrics.countRequest("INVALID", "ERROR");
+            await this.#reply(conn, LINE_TOO_LONG_REPLY);
+            return;
+          }
+          const result = decodeMessage(frame.text);
+          if (session) {
+            session.handler.receive(result);
+            continue;
+          }
+          if (result.ok && this.#extension?.opensSession(result.message.type)) {
+            session = new _Session(conn, this.#log);
+            session.handler = this.#extension.openSession(session);
+            this.#metrics.sessionsOpen++;
+            session.handler.receive(result);
+            continue;
+          }
+          await this.#answer(conn, ip, result);
+          return;
+        }
+      }
+    } finally {
+      if (idleTimer !== undefined) this.#clock.clearTimeout(idleTimer);
+      if (session) {
+        this.#metrics.sessionsOpen--;
+        session.handler.closed();
+      }
+    }
+  }
+
+  async #answer(conn: Conn, ip: string, result: ReturnType<typeof decodeMessage>): Promise<void> {
+    const extension = this.#extension;
+    const outcome = handleRendezvous(result, {
+      registry: this.#registry,
+      ip,
+      now: this.#clock.now(),
+      checkRegister: extension ? (request) => extension.checkRegister(request) : undefined,
+    });
+    this.#metrics.countRequest(outcome.command, outcome.reply.status);
+    if (outcome.changed) this.#markDirty();
+    await this.#reply(conn, outcome.reply);
+  }
+
+  /** Writes one reply line, giving up (closing) if the client does not take a large one in time. */
+  async #reply(conn: Conn, reply: Reply): Promise<void> {
+    const bytes = encodeLine(reply);
+    // A small reply always fits the empty send buffer of a fresh connection, so only large
+    // ones (DISCOVER of a big namespace) can stall and need the deadline timer.
+    const timer = bytes.length > WRITE_DEADLINE_FROM_BYTES
+      ? this.#clock.setTimeout(() => conn.close(), WRITE_TIMEOUT_MS)
+      : undefined;
+    try {
+      await conn.write(bytes);
+    } catch {
+      // The client left: nothing more to do for it.
+    } finally {
+      if (timer !== undefined) this.#clock.clearTimeout(timer);
+    }
+  }
+
+  #scheduleSweep(): void {
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      const now = this.#clock.now();
+      const removed = this.#registry.prune(now);
+      this.#limiter?.prune(now);
+      if (removed > 0) {
+        this.#log.debug("Expired registrations removed", { count: removed });
+        this.#markDirty();
+      }
+      if (!this.#stopping) this.#scheduleSweep();
+    }, this.#sweepIntervalMs);
+  }
+
+  async #load(file: string): Promise<void> {
+    await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
+    const outcome = await loadJsonFile(file, parseRegistrySnapshot, this.#log);
+    if (outcome.kind === "loaded") {
+      this.#registry = Registry.fromSnapshot(outcome.value, this.#clock.now());
+      this.#log.info("Registrations loaded", { file, count: this.#registry.size });
+    } else if (outcome.kind === "quarantined") {
+      this.#log.warn("Starting with no registrations; the corrupt file was kept aside", {
+        movedTo: outcome.movedTo,
+      });
+    }
+  }
+
+  #markDirty(): void {
+    if (this.#file === undefined) return;
+    this.#dirty = true;
+    if (this.#saveTimer !== undefined || this.#stopping) return;
+    this.#saveTimer = this.#clock.setTimeout(() => {
+      this.#saveTimer = undefined;
+      // A save already running picks up this change when it finishes (see #save).
+      if (!this.#saving) this.#save();
+    }, this.#saveDelayMs);
+  }
+
+  #save(): Promise<void> {
+    const file = this.#file!;
+    this.#dirty = false;
+    const snapshot = this.#registry.snapshot();
+    this.#saving = saveJsonFile(file, snapshot).catch((error) => {
+      this.#dirty = true;
+      this.#log.error("Saving registrations failed; will retry", { file, error: String(error) });
+    }).finally(() => {
+      this.#saving = undefined;
+      if (this.#dirty && !this.#stopping) {
+        this.#dirty = false;
+        this.#markDirty();
+      }
+    });
+    return this.#saving;
+  }
+}
+
+/** The `SessionLink` given to the extension: ordered writes, close after the last one. */
+class _Session implements SessionLink {
+  handler!: SessionHandler;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  #last: Promise<void> = Promise.resolve();
+  #backlog = 0;
+
+  constructor(readonly conn: Conn, readonly log: Logger) {
+    this.remoteIp = conn.remote.hostname;
+    this.remotePort = conn.remote.port;
+  }
+
+  send(message: Record<string, unknown>): void {
+    if (this.conn.closed) return;
+    const bytes = encodeLine(message);
+    this.#backlog += bytes.length;
+    if (this.#backlog > MAX_SESSION_BACKLOG_BYTES) {
+      this.log.warn("Session client is not reading; closing it", { ip: this.remoteIp });
+      this.conn.close();
+      return;
+    }
+    this.#last = this.conn.write(bytes).then(
+      () => void (this.#backlog -= bytes.length),
+      () => {},
+    );
+  }
+
+  close(): void {
+    this.#last.then(() => this.conn.close());
+  }
+
+  /** Resolves once every queued message has been written (or failed). */
+  flushed(): Promise<void> {
+    return this.#last;
+  }
+}
