@@ -21,6 +21,14 @@ import { defaultDataDir } from "../lib/persist.ts";
 import { createTrackerHttpApi } from "./http_api.ts";
 import { parseRateLimit } from "./rate_limit.ts";
 import { createTracker, DEFAULT_MAX_CONNECTIONS, type TrackerOptions } from "./server.ts";
+import {
+  ACCOUNTS_MODES,
+  type AccountsMode,
+  type AccountsOptions,
+  createAccountsExtension,
+  DEFAULT_HEARTBEAT_WINDOW_MS,
+} from "./accounts/mod.ts";
+import { DEFAULT_PBKDF2_ITERATIONS } from "../lib/password.ts";
 
 const HELP = `Usage: p2pchat tracker [options]
 
@@ -29,12 +37,20 @@ Runs a tracker: the pyp2p-compatible Rendezvous service (REGISTER, DISCOVER, UNR
 Options:
   --host HOST              address to listen on (default ${DEFAULT_TRACKER_HOST})
   --port PORT              TCP port (default ${DEFAULT_TRACKER_PORT}; 0 picks a free port)
-  --data-dir DIR           where registrations are kept (default ${defaultDataDir()}/tracker)
+  --data-dir DIR           where registrations are kept (default ~/.local/share/p2pchat/tracker,
+                           or $XDG_DATA_HOME/p2pchat/tracker)
   --rate-limit N/SECONDS   per-IP limit: N connections per SECONDS, then a block of SECONDS
                            (default ${DEFAULT_RATE_LIMIT.max}/${DEFAULT_RATE_LIMIT.windowSeconds})
   --no-rate-limit          switch the per-IP limit off (tests, benchmarks, trusted networks)
   --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})
   --idle-timeout MS        close a connection silent this long before its request (default ${TRACKER_IDLE_TIMEOUT_MS})
+  --accounts MODE          optional (default): accounts, presence and rooms beside Rendezvous;
+                           required: every REGISTER needs a login; off: a plain pyp2p tracker
+  --heartbeat-window SECONDS  a session is online while it was heard from this recently
+                           (default ${DEFAULT_HEARTBEAT_WINDOW_MS / 1000})
+  --room-member-cap N      most members a room may have (default: no cap)
+  --pbkdf2-iterations N    password hashing cost for new passwords (default ${DEFAULT_PBKDF2_ITERATIONS};
+                           lower it only for tests: it weakens stored passwords)
   --http HOST:PORT         also serve the HTTP API (/health, /registrations, /metrics); off by default
   --log-level LEVEL        debug, info, warn or error (default info)
   --log-format FORMAT      human or json (default human)
@@ -56,6 +72,10 @@ const FLAGS = {
   "max-connections": { type: "string" },
   "idle-timeout": { type: "string" },
   http: { type: "string" },
+  accounts: { type: "string" },
+  "heartbeat-window": { type: "string" },
+  "room-member-cap": { type: "string" },
+  "pbkdf2-iterations": { type: "string" },
 } as const;
 
 /** Runs `p2pchat tracker ARGS` until SIGINT/SIGTERM; returns the exit code. */
@@ -73,7 +93,11 @@ export async function runTrackerCommand(args: string[]): Promise<number> {
     file: values["log-file"],
   });
 
-  const tracker = createTracker(options, { clock: systemClock, log });
+  const extension = createAccountsExtension(
+    trackerAccountsOptions(values, options.dataDir!),
+    { clock: systemClock, log },
+  );
+  const tracker = createTracker(options, { clock: systemClock, log, extension });
   const address = await tracker.start();
   console.log(`Tracker listening on ${address.hostname}:${address.port}`);
 
@@ -140,6 +164,36 @@ function _trackerOptions(
     idleTimeoutMs: values["idle-timeout"] === undefined
       ? undefined
       : parseIntegerFlag("--idle-timeout", values["idle-timeout"], 1, 3_600_000),
+  };
+}
+
+/** Reads the accounts flags (shared with the peer's `--embed-tracker`). */
+export function trackerAccountsOptions(
+  values: {
+    accounts?: string;
+    "heartbeat-window"?: string;
+    "room-member-cap"?: string;
+    "pbkdf2-iterations"?: string;
+  },
+  dataDir: string,
+): AccountsOptions {
+  const mode = values.accounts ?? "optional";
+  if (!(ACCOUNTS_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`--accounts must be required, optional or off; got "${mode}"`);
+  }
+  const optionalInteger = (flag: string, value: string | undefined, max: number) =>
+    value === undefined ? undefined : parseIntegerFlag(flag, value, 1, max);
+  const windowSeconds = optionalInteger("--heartbeat-window", values["heartbeat-window"], 86_400);
+  return {
+    mode: mode as AccountsMode,
+    dataDir,
+    heartbeatWindowMs: windowSeconds === undefined ? undefined : windowSeconds * 1000,
+    roomMemberCap: optionalInteger("--room-member-cap", values["room-member-cap"], 1_000_000),
+    pbkdf2Iterations: optionalInteger(
+      "--pbkdf2-iterations",
+      values["pbkdf2-iterations"],
+      100_000_000,
+    ),
   };
 }
 

@@ -1,0 +1,395 @@
+/**
+ * A crash-safe store that never rewrites a whole file per change: each change is one
+ * JSON line appended and fsynced, and now and then the state is compacted into a
+ * snapshot (temp + fsync + rename) and the log restarted.
+ *
+ * Files: `PATH` holds a header line `{"log":1,"base":SEQ}` then `{"seq":N,"r":RECORD}`
+ * lines; `PATH.snapshot` holds `{"snapshot":1,"seq":SEQ,"state":STATE}`. Records whose
+ * seq is covered by the snapshot are skipped on load, which makes a crash between writing
+ * the snapshot and restarting the log harmless.
+ *
+ * On load, a torn last line (crash in the middle of an append, never acknowledged) is cut
+ * off and reported. Damage anywhere else means the disk lied: the log is moved aside, every
+ * readable record is kept, and the state is compacted at once. A missing or corrupt snapshot
+ * that the log depends on stops the load with `corrupt_store` instead of starting empty.
+ */
+import { P2pError } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { loadJsonFile, quarantineFile, writeFileDurably } from "./persist.ts";
+
+/** How the owner of the state plugs into the log. */
+export interface LogState<R> {
+  /** Replaces the state with a snapshot's; throws when its shape is wrong. */
+  restore(state: unknown): void;
+  /** Validates one record read back from disk; throws when its shape is wrong. */
+  parse(json: unknown): R;
+  /** Applies one record to the state (the same function serves live changes and replay). */
+  apply(record: R): void;
+  /** The whole state as JSON-able data, for compaction. */
+  snapshot(): unknown;
+}
+
+/** What loading found, for logs and tests. */
+export interface LoadReport {
+  /** Records replayed from the log (after the snapshot). */
+  replayed: number;
+  /** Bytes cut off the end of the log: an append a crash interrupted. */
+  tornBytes: number;
+  /** Where a damaged log was moved, if it was. */
+  quarantinedTo?: string;
+  /** Unreadable lines skipped while recovering a damaged log. */
+  skippedLines: number;
+}
+
+/** Options of `AppendLog.open`. */
+export interface AppendLogOptions<R> {
+  /** The log file; the snapshot is `PATH.snapshot`. */
+  path: string;
+  state: LogState<R>;
+  log: Logger;
+  /** Compact once the log grows past max(this, last snapshot size): amortized O(1) per append. */
+  compactMinBytes?: number;
+}
+
+const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface _Pending {
+  bytes: Uint8Array;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** An append-only JSON-lines log with snapshots; appends are batched into one fsync. */
+export class AppendLog<R> {
+  #file: Deno.FsFile;
+  #seq: number;
+  #logBytes: number;
+  #snapshotBytes: number;
+  #pending: _Pending[] = [];
+  #draining?: Promise<void>;
+  #failure?: unknown;
+  #closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly state: LogState<R>,
+    readonly log: Logger,
+    readonly compactMinBytes: number,
+    file: Deno.FsFile,
+    seq: number,
+    logBytes: number,
+    snapshotBytes: number,
+  ) {
+    this.#file = file;
+    this.#seq = seq;
+    this.#logBytes = logBytes;
+    this.#snapshotBytes = snapshotBytes;
+  }
+
+  /** Loads the snapshot and the log into `state`, repairing what a crash left behind. */
+  static async open<R>(
+    options: AppendLogOptions<R>,
+  ): Promise<{ appendLog: AppendLog<R>; report: LoadReport }> {
+    const { path, state, log } = options;
+    const snapshotPath = `${path}.snapshot`;
+    const loaded = await loadJsonFile(snapshotPath, (json) => _restoreSnapshot(json, state), log);
+    if (loaded.kind === "quarantined") {
+      throw new P2pError(
+        "corrupt_store",
+        `Snapshot "${snapshotPath}" is corrupt (${loaded.reason}); it was kept as ` +
+          `"${loaded.movedTo}". Restore it from a backup, or remove "${path}" to start empty`,
+      );
+    }
+    const snapshotSeq = loaded.kind === "loaded" ? loaded.value.seq : 0;
+    const snapshotBytes = loaded.kind === "loaded" ? loaded.value.bytes : 0;
+    const report: LoadReport = { replayed: 0, tornBytes: 0, skippedLines: 0 };
+
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await Deno.readFile(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (bytes === undefined) {
+      await _writeFreshLog(path, snapshotSeq);
+      const file = await _openForAppend(path);
+      const headerBytes = _header(snapshotSeq).length;
+      const appendLog = new AppendLog(
+        path,
+        state,
+        log,
+        options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES,
+        file,
+        snapshotSeq,
+        headerBytes,
+        snapshotBytes,
+      );
+      return { appendLog, report };
+    }
+
+    const scan = _scan(bytes, state);
+    if (scan.base !== undefined && scan.base > snapshotSeq) {
+      throw new P2pError(
+        "corrupt_store",
+        `Log "${path}" continues snapshot ${scan.base} but the snapshot ` +
+          `"${snapshotPath}" is ${loaded.kind === "missing" ? "missing" : `at ${snapshotSeq}`}`,
+      );
+    }
+    let seq = snapshotSeq;
+    let damaged = scan.base === undefined || scan.bad.length > 0;
+    for (const { seq: recordSeq, record } of scan.records) {
+      if (recordSeq <= seq) continue;
+      if (recordSeq !== seq + 1 && !damaged) {
+        damaged = true; // a gap: records were lost in the middle
+      }
+      state.apply(record);
+      seq = recordSeq;
+      report.replayed++;
+    }
+
+    let currentSnapshotBytes = snapshotBytes;
+    if (damaged) {
+      const moved = await quarantineFile(
+        path,
+        `${scan.bad.length} unreadable line(s) before the end`,
+        log,
+      );
+      report.quarantinedTo = moved.movedTo;
+      report.skippedLines = scan.bad.length;
+      // The recovered state lives only in memory until it is written whole again.
+      currentSnapshotBytes = await _writeSnapshot(path, seq, state);
+      await _writeFreshLog(path, seq);
+    } else if (scan.tornBytes > 0) {
+      await Deno.truncate(path, bytes.length - scan.tornBytes);
+      report.tornBytes = scan.tornBytes;
+      log.warn(
+        `Log "${path}" ended in a torn line (a crash during an append); ` +
+          `cut ${scan.tornBytes} byte(s)`,
+        { file: path, bytes: scan.tornBytes },
+      );
+    }
+    const file = await _openForAppend(path);
+    await file.sync();
+    const logBytes = damaged ? _header(seq).length : bytes.length - scan.tornBytes;
+    const appendLog = new AppendLog(
+      path,
+      state,
+      log,
+      options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES,
+      file,
+      seq,
+      logBytes,
+      currentSnapshotBytes,
+    );
+    return { appendLog, report };
+  }
+
+  /** Sequence number of the last record accepted. */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /**
+   * Appends a record the caller has already applied to the state (in the same synchronous
+   * step, so a snapshot taken later always matches its seq). Resolves once it is on disk.
+   */
+  append(record: R): Promise<void> {
+    if (this.#closed) return Promise.reject(new P2pError("corrupt_store", "Log is closed"));
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    const seq = ++this.#seq;
+    const bytes = encoder.encode(JSON.stringify({ seq, r: record }) + "\n");
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ bytes, resolve, reject });
+      this.#startDrain();
+    });
+  }
+
+  /** Writes the whole state as a snapshot and restarts the log after it. */
+  async compact(): Promise<void> {
+    await this.#settled();
+    await this.#compactNow();
+  }
+
+  /** Waits for every pending append, then closes the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#settled();
+    this.#closed = true;
+    this.#file.close();
+  }
+
+  #startDrain(): void {
+    if (this.#draining) return;
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = undefined;
+      // An append may have slipped in after the loop's last check.
+      if (this.#pending.length > 0) this.#startDrain();
+    });
+  }
+
+  async #settled(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0) {
+      // Everything queued while the previous fsync ran goes out in one write and one fsync.
+      const batch = this.#pending.splice(0);
+      try {
+        const bytes = _concat(batch.map((item) => item.bytes));
+        let written = 0;
+        while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+        await this.#file.syncData();
+        this.#logBytes += bytes.length;
+      } catch (error) {
+        this.#fail(error, batch);
+        return;
+      }
+      for (const item of batch) item.resolve();
+      if (this.#logBytes > Math.max(this.compactMinBytes, this.#snapshotBytes)) {
+        try {
+          await this.#compactNow();
+        } catch (error) {
+          // The old log is still whole and keeps growing; only start-up gets slower.
+          this.log.error(`Compacting "${this.path}" failed: ${String(error)}`, { file: this.path });
+        }
+      }
+    }
+  }
+
+  #fail(error: unknown, batch: _Pending[]): void {
+    this.#failure = new P2pError(
+      "corrupt_store",
+      `Writing "${this.path}" failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    this.log.error(`Store "${this.path}" can no longer be written; refusing changes`, {
+      file: this.path,
+      error: String(error),
+    });
+    for (const item of [...batch, ...this.#pending.splice(0)]) item.reject(this.#failure);
+  }
+
+  async #compactNow(): Promise<void> {
+    if (this.#closed || this.#failure !== undefined) return;
+    const seq = this.#seq;
+    const snapshotBytes = await _writeSnapshot(this.path, seq, this.state);
+    // Records still queued with seq <= this one are in the snapshot; replay skips them.
+    await _writeFreshLog(this.path, seq);
+    const file = await _openForAppend(this.path);
+    this.#file.close();
+    this.#file = file;
+    this.#logBytes = _header(seq).length;
+    this.#snapshotBytes = snapshotBytes;
+    this.log.debug(`Compacted "${this.path}" at seq ${seq}`, { bytes: snapshotBytes });
+  }
+}
+
+/** Writes the snapshot durably (it must land before the log restarts); returns its size. */
+async function _writeSnapshot<R>(path: string, seq: number, state: LogState<R>): Promise<number> {
+  const bytes = encoder.encode(
+    JSON.stringify({ snapshot: 1, seq, state: state.snapshot() }) + "\n",
+  );
+  await writeFileDurably(`${path}.snapshot`, bytes);
+  return bytes.length;
+}
+
+function _restoreSnapshot<R>(json: unknown, state: LogState<R>): { seq: number; bytes: number } {
+  const envelope = json as { snapshot?: unknown; seq?: unknown; state?: unknown } | null;
+  if (
+    typeof envelope !== "object" || envelope === null || envelope.snapshot !== 1 ||
+    !Number.isSafeInteger(envelope.seq) || (envelope.seq as number) < 0
+  ) {
+    throw new TypeError("not a snapshot of this format");
+  }
+  state.restore(envelope.state);
+  return { seq: envelope.seq as number, bytes: JSON.stringify(json).length };
+}
+
+interface _Scan<R> {
+  /** The header's base seq; undefined when the header itself is unreadable. */
+  base?: number;
+  records: { seq: number; record: R }[];
+  /** Indexes of unreadable complete lines that are not the last one. */
+  bad: number[];
+  tornBytes: number;
+}
+
+function _scan<R>(bytes: Uint8Array, state: LogState<R>): _Scan<R> {
+  const scan: _Scan<R> = { records: [], bad: [], tornBytes: 0 };
+  const lines: { start: number; end: number }[] = [];
+  let start = 0;
+  for (
+    let newline = bytes.indexOf(NEWLINE);
+    newline !== -1;
+    newline = bytes.indexOf(NEWLINE, start)
+  ) {
+    lines.push({ start, end: newline });
+    start = newline + 1;
+  }
+  // Only newline-terminated lines were ever acknowledged.
+  scan.tornBytes = bytes.length - start;
+  let lastBad: { index: number; start: number } | undefined;
+  lines.forEach((line, index) => {
+    const text = decoder.decode(bytes.subarray(line.start, line.end));
+    if (index === 0) {
+      scan.base = _parseHeader(text);
+      return;
+    }
+    try {
+      const entry = JSON.parse(text) as { seq?: unknown; r?: unknown } | null;
+      if (typeof entry !== "object" || entry === null || !Number.isSafeInteger(entry.seq)) {
+        throw new TypeError("not a log entry");
+      }
+      scan.records.push({ seq: entry.seq as number, record: state.parse(entry.r) });
+    } catch {
+      if (lastBad) scan.bad.push(lastBad.index);
+      lastBad = { index, start: line.start };
+    }
+  });
+  if (lastBad) {
+    if (lastBad.index === lines.length - 1) {
+      // Garbage only on the last line (a torn write that happened to contain a newline).
+      scan.tornBytes = bytes.length - lastBad.start;
+    } else {
+      scan.bad.push(lastBad.index);
+    }
+  }
+  return scan;
+}
+
+function _parseHeader(text: string): number | undefined {
+  try {
+    const header = JSON.parse(text) as { log?: unknown; base?: unknown } | null;
+    if (header?.log === 1 && Number.isSafeInteger(header.base)) return header.base as number;
+  } catch {
+    // Reported by the caller as damage.
+  }
+  return undefined;
+}
+
+function _header(base: number): Uint8Array {
+  return encoder.encode(JSON.stringify({ log: 1, base }) + "\n");
+}
+
+async function _writeFreshLog(path: string, base: number): Promise<void> {
+  await writeFileDurably(path, _header(base));
+}
+
+async function _openForAppend(path: string): Promise<Deno.FsFile> {
+  return await Deno.open(path, { append: true, create: true, mode: 0o600 });
+}
+
+function _concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return joined;
+}

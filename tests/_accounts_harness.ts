@@ -1,0 +1,150 @@
+/** Test harness for the accounts extension: in-memory session links and a ManualClock. */
+import { ManualClock } from "../lib/clock.ts";
+import { memoryLogger } from "../lib/log.ts";
+import type { SessionHandler, SessionLink } from "../tracker/extension.ts";
+import {
+  type AccountsExtension,
+  type AccountsOptions,
+  createAccountsExtension,
+} from "../tracker/accounts/mod.ts";
+
+/** Low PBKDF2 cost so tests stay fast; the default is tested separately. */
+export const TEST_ITERATIONS = 1000;
+
+type Message = Record<string, unknown>;
+
+/** A SessionLink that records what the extension sends. */
+export class MemoryLink implements SessionLink {
+  readonly sent: Message[] = [];
+  closedByServer = false;
+  #waiters = new Set<() => void>();
+
+  constructor(readonly remoteIp = "127.0.0.1", readonly remotePort = 50000) {}
+
+  send(message: Message): void {
+    this.sent.push(message);
+    for (const wake of this.#waiters) wake();
+  }
+
+  close(): void {
+    this.closedByServer = true;
+  }
+
+  /** Resolves with the first sent message matching `match` (already sent or future). */
+  waitFor(match: (message: Message) => boolean, timeoutMs = 10_000): Promise<Message> {
+    const found = this.sent.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        const hit = this.sent.find(match);
+        if (!hit) return;
+        this.#waiters.delete(wake);
+        clearTimeout(timer);
+        resolve(hit);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(wake);
+        reject(
+          new Error(
+            `No matching message within ${timeoutMs} ms; sent: ${JSON.stringify(this.sent)}`,
+          ),
+        );
+      }, timeoutMs);
+      this.#waiters.add(wake);
+    });
+  }
+}
+
+/** One client connection to the extension. */
+export class TestClient {
+  #nextId = 1;
+
+  constructor(readonly link: MemoryLink, readonly handler: SessionHandler) {}
+
+  /** Sends a command and waits for its reply. */
+  request(type: string, fields: Message = {}): Promise<Message> {
+    const id = `r${this.#nextId++}`;
+    this.handler.receive({
+      ok: true,
+      message: { type: type.toUpperCase(), fields: { type, id, ...fields } },
+    });
+    return this.link.waitFor((message) => message.type === "SESSION_REPLY" && message.id === id);
+  }
+
+  /** Events received so far, optionally of one name. */
+  events(name?: string): Message[] {
+    return this.link.sent.filter((message) =>
+      message.type === "SESSION_EVENT" && (name === undefined || message.event === name)
+    );
+  }
+
+  /** Waits for an event matching `match`. */
+  event(name: string, match: (message: Message) => boolean = () => true): Promise<Message> {
+    return this.link.waitFor((message) =>
+      message.type === "SESSION_EVENT" && message.event === name && match(message)
+    );
+  }
+
+  /** Signs up (password derived from the name) and returns the reply. */
+  signup(username: string, extra: Message = {}): Promise<Message> {
+    return this.request("SESSION_SIGNUP", { username, password: `${username}-secret`, ...extra });
+  }
+
+  login(username: string, password = `${username}-secret`, extra: Message = {}) {
+    return this.request("SESSION_LOGIN", { username, password, ...extra });
+  }
+}
+
+/** A started extension on a fresh temporary directory. */
+export class Harness {
+  readonly clock = new ManualClock();
+  readonly logged = memoryLogger();
+  extension!: AccountsExtension;
+  #clients: TestClient[] = [];
+
+  private constructor(readonly dataDir: string, readonly options: Partial<AccountsOptions>) {}
+
+  static async start(options: Partial<AccountsOptions> = {}, dataDir?: string) {
+    const harness = new Harness(
+      dataDir ?? await Deno.makeTempDir({ prefix: "accounts-" }),
+      options,
+    );
+    await harness.#startExtension();
+    return harness;
+  }
+
+  async #startExtension(): Promise<void> {
+    this.extension = createAccountsExtension(
+      {
+        mode: "optional",
+        pbkdf2Iterations: TEST_ITERATIONS,
+        ...this.options,
+        dataDir: this.dataDir,
+      },
+      { clock: this.clock, log: this.logged.log },
+    );
+    await this.extension.start();
+  }
+
+  /** Opens a session connection from `ip`. */
+  connect(ip = "127.0.0.1", port = 50000 + this.#clients.length): TestClient {
+    const link = new MemoryLink(ip, port);
+    const client = new TestClient(link, this.extension.openSession(link));
+    this.#clients.push(client);
+    return client;
+  }
+
+  /** Stops the extension and starts a new one on the same directory (a tracker restart). */
+  async restart(options: Partial<AccountsOptions> = {}): Promise<void> {
+    await this.extension.stop();
+    Object.assign(this.options, options);
+    this.#clients = [];
+    await this.#startExtension();
+  }
+
+  /** Stops everything and removes the directory. */
+  async close(): Promise<void> {
+    await this.extension.stop();
+    await Deno.remove(this.dataDir, { recursive: true });
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Login throttling, per account name and per source address. Failures inside a sliding
+ * window lock the key for a while; the lock lifts by itself as the clock moves. Names are
+ * counted whether or not an account exists, so a lock-out reveals nothing either.
+ */
+
+/** Failures allowed per window before a lock, and how long a lock lasts. */
+export interface LoginLimits {
+  accountFailures: number;
+  sourceFailures: number;
+  windowMs: number;
+  lockMs: number;
+}
+
+/** 5 failures per account or 20 per address within 15 minutes lock for 15 minutes. */
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
+  accountFailures: 5,
+  sourceFailures: 20,
+  windowMs: 15 * 60_000,
+  lockMs: 15 * 60_000,
+};
+
+interface _Counter {
+  failures: number[];
+  lockedUntil: number;
+}
+
+/** Counts failed logins and says how long a name or address must wait. */
+export class LoginLimiter {
+  readonly #accounts = new Map<string, _Counter>();
+  readonly #sources = new Map<string, _Counter>();
+  /** Totals for metrics. */
+  failures = 0;
+  lockouts = 0;
+
+  constructor(readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS) {}
+
+  /** Milliseconds until this account key and source may try again; 0 when allowed now. */
+  retryAfter(account: string, source: string, now: number): number {
+    const waits = [this.#accounts.get(account), this.#sources.get(source)]
+      .map((counter) => (counter ? counter.lockedUntil - now : 0));
+    return Math.max(0, ...waits);
+  }
+
+  /** Records a failed attempt; may start a lock. */
+  recordFailure(account: string, source: string, now: number): void {
+    this.failures++;
+    this.#count(this.#accounts, account, this.limits.accountFailures, now);
+    this.#count(this.#sources, source, this.limits.sourceFailures, now);
+  }
+
+  /** A successful login forgives the account's failures (not the address's). */
+  recordSuccess(account: string): void {
+    this.#accounts.delete(account);
+  }
+
+  /** Forgets counters with no recent failure and no lock, so guessed names do not pile up. */
+  prune(now: number): void {
+    for (const counters of [this.#accounts, this.#sources]) {
+      for (const [key, counter] of counters) {
+        _dropOld(counter, now - this.limits.windowMs);
+        if (counter.failures.length === 0 && counter.lockedUntil <= now) counters.delete(key);
+      }
+    }
+  }
+
+  #count(counters: Map<string, _Counter>, key: string, max: number, now: number): void {
+    let counter = counters.get(key);
+    if (!counter) counters.set(key, counter = { failures: [], lockedUntil: 0 });
+    _dropOld(counter, now - this.limits.windowMs);
+    counter.failures.push(now);
+    if (counter.failures.length >= max) {
+      counter.lockedUntil = now + this.limits.lockMs;
+      counter.failures = [];
+      this.lockouts++;
+    }
+  }
+}
+
+function _dropOld(counter: _Counter, since: number): void {
+  while (counter.failures.length > 0 && counter.failures[0] <= since) counter.failures.shift();
+}
