@@ -2,17 +2,20 @@
 import { VERSION } from "./lib/constants.ts";
 import { UsageError } from "./lib/cli.ts";
 import { runTrackerCommand } from "./tracker/cli.ts";
+import { runPeerCommand } from "./peer/cli.ts";
 
 const USAGE = `p2pchat ${VERSION}: a peer-to-peer chat, compatible with pyp2p peers and trackers
 
 Usage:
   p2pchat tracker [options]   run a tracker (Rendezvous service)
+  p2pchat peer [options]      run a chat peer with a terminal UI
   p2pchat --help              show this help ("p2pchat COMMAND --help" for a command)
   p2pchat --version           show the version
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   tracker: runTrackerCommand,
+  peer: runPeerCommand,
 };
 
 /** Runs the CLI and returns the process exit code (2 for usage errors). */

@@ -1,0 +1,204 @@
+/** `p2pchat peer`: reads the settings, starts the node (and optional tracker and HTTP API), runs the terminal UI. */
+import { systemClock } from "../lib/clock.ts";
+import { DEFAULT_TRACKER_PORT, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../lib/constants.ts";
+import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { defaultDataDir } from "../lib/persist.ts";
+import type { Address } from "../lib/transport.ts";
+import { createTracker, type Tracker } from "../tracker/mod.ts";
+import { apiTokenPath, loadOrCreateApiToken } from "./api_token.ts";
+import {
+  envName,
+  type PeerConfig,
+  randomHexSuffix,
+  readConfigFile,
+  resolvePeerConfig,
+  settingsFromEnv,
+  type SettingValues,
+} from "./config.ts";
+import { createPeerApi } from "./http_api.ts";
+import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "./node.ts";
+import { runTerminal, shouldUseColor } from "./tui.ts";
+
+const HELP = `Usage: p2pchat peer [options]
+
+Runs a chat peer: registers with a tracker, discovers and dials the other peers, and opens
+a terminal chat (type /help there).
+
+Options:
+  --name NAME                  peer name (default $USER plus "-" and 4 random hex characters)
+  --namespace NS               namespace to register in (default "default")
+  --host HOST                  address to listen on (default ${NODE_DEFAULTS.host})
+  --port PORT                  TCP port for peers (default 0: any free port)
+  --tracker HOST:PORT          tracker to use (default 127.0.0.1:${DEFAULT_TRACKER_PORT}, or the embedded one)
+  --ttl SECONDS                registration lifetime, 1..86400 (default ${DEFAULT_TTL_SECONDS})
+  --ping-interval SECONDS      keep-alive PING period (default ${PING_INTERVAL_MS / 1000})
+  --discover-interval SECONDS  DISCOVER period (default ${NODE_DEFAULTS.discoverIntervalMs / 1000})
+  --max-reconnect-attempts N   retries before a peer is marked failed (default ${NODE_DEFAULTS.maxReconnectAttempts})
+  --data-dir DIR               where the API token lives (default ${defaultDataDir()}/peer-NAME)
+  --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
+  --embed-tracker [PORT]       also run a tracker in this process (default port ${DEFAULT_TRACKER_PORT})
+  --config FILE                JSON file with any of these settings (keys as the flag names,
+                               kebab-case or camelCase), e.g. {"name":"ann","tracker":"10.0.0.5:8080"}
+  --log-level LEVEL            debug, info, warn or error (default info)
+  --log-format FORMAT          human or json (default human)
+  --log-file PATH              append logs to PATH instead of standard error
+  -h, --help                   show this help
+
+Every setting can also come from an environment variable: ${envName("name")}, ${
+  envName("namespace")
+},
+${envName("tracker")}, ${envName("port")}, ... (P2PCHAT_ and the flag name in upper snake case;
+${envName("config")} names the config file). Flags win over variables, variables over the file.
+`;
+
+const FLAGS = {
+  ...HELP_FLAG,
+  ...LOG_FLAGS,
+  name: { type: "string" },
+  namespace: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  tracker: { type: "string" },
+  ttl: { type: "string" },
+  "ping-interval": { type: "string" },
+  "discover-interval": { type: "string" },
+  "max-reconnect-attempts": { type: "string" },
+  "data-dir": { type: "string" },
+  http: { type: "string" },
+  "embed-tracker": { type: "string" },
+  config: { type: "string" },
+} as const;
+
+/** Reads the settings from flags, environment and config file (exported for tests). */
+export async function loadPeerConfig(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<PeerConfig | "help"> {
+  const { values } = parseFlags(_expandOptionalValue(args, "--embed-tracker"), FLAGS);
+  if (values.help) return "help";
+  const { help: _help, config, ...flags } = values;
+  const fileName = config ?? env[envName("config")];
+  const file = fileName === undefined ? {} : await readConfigFile(fileName);
+  return resolvePeerConfig(
+    { flags: flags as SettingValues, env: settingsFromEnv(env), file, fileName },
+    {
+      user: env.USER ?? env.USERNAME,
+      dataDir: defaultDataDir(),
+      randomSuffix: randomHexSuffix,
+    },
+  );
+}
+
+/** Runs `p2pchat peer ARGS` until the user quits or a signal arrives; returns the exit code. */
+export async function runPeerCommand(args: string[]): Promise<number> {
+  const config = await loadPeerConfig(args, Deno.env.toObject());
+  if (config === "help") {
+    console.log(HELP);
+    return 0;
+  }
+  const log = createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+    file: config.logFile,
+  });
+
+  let tracker: Tracker | undefined;
+  let trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: DEFAULT_TRACKER_PORT };
+  if (config.embedTracker !== undefined) {
+    tracker = createTracker({ port: config.embedTracker }, { clock: systemClock, log });
+    const address = await tracker.start();
+    console.log(`Tracker listening on ${address.hostname}:${address.port}`);
+    trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: address.port };
+  }
+
+  const node = createPeerNode(_nodeOptions(config, trackerAddress), { log, clock: systemClock });
+  let server: Deno.HttpServer | undefined;
+  try {
+    const listen = await node.start();
+    console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
+    if (config.http !== undefined) server = await _serveApi(node, config, log);
+    await _untilQuitOrSignal(node, log);
+  } finally {
+    await server?.shutdown();
+    await node.stop();
+    await tracker?.stop();
+  }
+  return 0;
+}
+
+function _nodeOptions(config: PeerConfig, tracker: Address) {
+  return {
+    name: config.name,
+    namespace: config.namespace,
+    host: config.host,
+    port: config.port,
+    tracker,
+    ttlSeconds: config.ttlSeconds,
+    pingIntervalMs: config.pingIntervalSeconds * 1000,
+    discoverIntervalMs: config.discoverIntervalSeconds * 1000,
+    maxReconnectAttempts: config.maxReconnectAttempts,
+  };
+}
+
+async function _serveApi(
+  node: StartablePeerNode,
+  config: PeerConfig,
+  log: Logger,
+): Promise<Deno.HttpServer> {
+  const token = await loadOrCreateApiToken(config.dataDir, log);
+  const app = createPeerApi(node, { token, log: log.child("HttpApi") });
+  const listening = Promise.withResolvers<void>();
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: config.http,
+    onListen: ({ port }) => {
+      console.log(
+        `HTTP API on http://127.0.0.1:${port} (token in ${apiTokenPath(config.dataDir)})`,
+      );
+      listening.resolve();
+    },
+  }, app.fetch);
+  await listening.promise;
+  return server;
+}
+
+// The terminal UI returns when the user quits; SIGINT/SIGTERM end the run the same way.
+async function _untilQuitOrSignal(node: StartablePeerNode, log: Logger): Promise<void> {
+  const signalled = Promise.withResolvers<void>();
+  const onSignal = () => signalled.resolve();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  try {
+    await Promise.race([
+      runTerminal(node, { log, color: shouldUseColor() }),
+      signalled.promise,
+    ]);
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  }
+}
+
+// `--embed-tracker` takes an optional port, which parseArgs cannot express: give a bare flag
+// an empty value ("the default port").
+function _expandOptionalValue(args: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (args[i] !== flag) {
+      out.push(args[i]);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next !== undefined && /^\d+$/.test(next)) {
+      out.push(`${flag}=${next}`);
+      i++;
+    } else {
+      out.push(`${flag}=`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+/**
+ * The peer's settings from three layers, strongest first: command-line flags, `P2PCHAT_*`
+ * environment variables, a JSON config file; then defaults. Every layer uses the same keys
+ * (the long flag names; the file also accepts them in camelCase), and every value is checked
+ * with an error that names where it came from.
+ */
+import { checkLocalName, isRecord } from "../lib/codec.ts";
+import {
+  DEFAULT_TRACKER_PORT,
+  DEFAULT_TTL_SECONDS,
+  MAX_TTL_SECONDS,
+  MIN_TTL_SECONDS,
+  PING_INTERVAL_MS,
+} from "../lib/constants.ts";
+import {
+  parseHostPort,
+  parseIntegerFlag,
+  parseLogFormat,
+  parseLogLevel,
+  UsageError,
+} from "../lib/cli.ts";
+import type { LogFormat, LogLevel } from "../lib/log.ts";
+import type { Address } from "../lib/transport.ts";
+import { NODE_DEFAULTS } from "./node.ts";
+
+/** Every setting, by its long flag name. */
+export const SETTING_KEYS = [
+  "name",
+  "namespace",
+  "host",
+  "port",
+  "tracker",
+  "ttl",
+  "ping-interval",
+  "discover-interval",
+  "max-reconnect-attempts",
+  "data-dir",
+  "http",
+  "embed-tracker",
+  "log-level",
+  "log-format",
+  "log-file",
+] as const;
+export type SettingKey = typeof SETTING_KEYS[number];
+
+/** Raw values of one layer, as text (`embed-tracker` may be "" for "the default port"). */
+export type SettingValues = Partial<Record<SettingKey, string>>;
+
+/** The resolved peer settings. */
+export interface PeerConfig {
+  name: string;
+  namespace: string;
+  host: string;
+  port: number;
+  /** Undefined: 127.0.0.1 on the embedded tracker's port, else 127.0.0.1:8080. */
+  tracker?: Address;
+  ttlSeconds: number;
+  pingIntervalSeconds: number;
+  discoverIntervalSeconds: number;
+  maxReconnectAttempts: number;
+  dataDir: string;
+  /** Port of the local HTTP API on 127.0.0.1 (0 = any free port); undefined = off. */
+  http?: number;
+  /** Port of the in-process tracker (0 = any free port); undefined = none. */
+  embedTracker?: number;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
+  logFile?: string;
+}
+
+/** Where defaults that depend on the machine come from. */
+export interface ConfigEnvironment {
+  /** `$USER` (or `$USERNAME`). */
+  user?: string;
+  /** Base data directory (`defaultDataDir()`). */
+  dataDir: string;
+  /** Four random hex characters for the default name. */
+  randomSuffix: () => string;
+}
+
+/** Environment variable for a setting: `P2PCHAT_` and the key in upper snake case. */
+export function envName(key: SettingKey | "config"): string {
+  return `P2PCHAT_${key.toUpperCase().replaceAll("-", "_")}`;
+}
+
+/** Reads the `P2PCHAT_*` variables into a layer. */
+export function settingsFromEnv(env: Record<string, string | undefined>): SettingValues {
+  const values: SettingValues = {};
+  for (const key of SETTING_KEYS) {
+    const value = env[envName(key)];
+    if (value !== undefined) values[key] = value;
+  }
+  return values;
+}
+
+/**
+ * Checks a parsed config file: a JSON object whose keys are setting names (kebab-case or
+ * camelCase) and whose values are strings or numbers (`embed-tracker` may be `true`).
+ */
+export function settingsFromFile(json: unknown, file: string): SettingValues {
+  if (!isRecord(json)) throw new UsageError(`Config file "${file}" must hold a JSON object`);
+  const values: SettingValues = {};
+  for (const [rawKey, value] of Object.entries(json)) {
+    const key = rawKey.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) as SettingKey;
+    if (!SETTING_KEYS.includes(key)) {
+      throw new UsageError(`Config file "${file}" has an unknown key "${rawKey}"`);
+    }
+    if (key === "embed-tracker" && value === true) values[key] = "";
+    else if (key === "embed-tracker" && value === false) continue;
+    else if (typeof value === "string") values[key] = value;
+    else if (typeof value === "number" && Number.isFinite(value)) values[key] = String(value);
+    else {
+      throw new UsageError(
+        `Config file "${file}": "${rawKey}" must be a string or a number, got ${
+          JSON.stringify(value)
+        }`,
+      );
+    }
+  }
+  return values;
+}
+
+/** Reads and checks a config file; a missing file or invalid JSON is a clear error. */
+export async function readConfigFile(file: string): Promise<SettingValues> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound ? "does not exist" : String(error);
+    throw new UsageError(`Config file "${file}" ${why}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(
+      `Config file "${file}" is not valid JSON (${error instanceof Error ? error.message : error})`,
+    );
+  }
+  return settingsFromFile(json, file);
+}
+
+/** Merges the layers (flags > env > file > defaults) and validates every value. */
+export function resolvePeerConfig(
+  layers: { flags: SettingValues; env: SettingValues; file: SettingValues; fileName?: string },
+  environment: ConfigEnvironment,
+): PeerConfig {
+  const pick = (key: SettingKey): { value: string; label: string } | undefined => {
+    if (layers.flags[key] !== undefined) return { value: layers.flags[key]!, label: `--${key}` };
+    if (layers.env[key] !== undefined) return { value: layers.env[key]!, label: envName(key) };
+    if (layers.file[key] !== undefined) {
+      return { value: layers.file[key]!, label: `"${key}" in ${layers.fileName ?? "config file"}` };
+    }
+    return undefined;
+  };
+  const integer = (key: SettingKey, min: number, max: number, fallback: number) => {
+    const setting = pick(key);
+    return setting ? parseIntegerFlag(setting.label, setting.value, min, max) : fallback;
+  };
+  const optionalPort = (key: SettingKey, emptyMeans?: number) => {
+    const setting = pick(key);
+    if (!setting) return undefined;
+    if (setting.value.trim() === "" && emptyMeans !== undefined) return emptyMeans;
+    return parseIntegerFlag(setting.label, setting.value, 0, 65535);
+  };
+
+  const name = pick("name");
+  const resolvedName = name ? _checkName(name.label, name.value) : defaultPeerName(environment);
+  const namespace = pick("namespace");
+  const tracker = pick("tracker");
+  const host = pick("host")?.value ?? NODE_DEFAULTS.host;
+  if (host.trim() === "") throw new UsageError(`--host expects an address, got "${host}"`);
+  const logLevel = pick("log-level");
+  const logFormat = pick("log-format");
+  return {
+    name: resolvedName,
+    namespace: namespace ? _checkName(namespace.label, namespace.value) : "default",
+    host,
+    port: integer("port", 0, 65535, NODE_DEFAULTS.port),
+    tracker: tracker ? _address(parseHostPort(tracker.label, tracker.value)) : undefined,
+    ttlSeconds: integer("ttl", MIN_TTL_SECONDS, MAX_TTL_SECONDS, DEFAULT_TTL_SECONDS),
+    pingIntervalSeconds: integer("ping-interval", 1, 86400, PING_INTERVAL_MS / 1000),
+    discoverIntervalSeconds: integer(
+      "discover-interval",
+      1,
+      86400,
+      NODE_DEFAULTS.discoverIntervalMs / 1000,
+    ),
+    maxReconnectAttempts: integer(
+      "max-reconnect-attempts",
+      0,
+      1_000_000,
+      NODE_DEFAULTS.maxReconnectAttempts,
+    ),
+    dataDir: pick("data-dir")?.value ?? `${environment.dataDir}/peer-${resolvedName}`,
+    http: optionalPort("http"),
+    embedTracker: optionalPort("embed-tracker", DEFAULT_TRACKER_PORT),
+    logLevel: logLevel ? _labelled(logLevel.label, () => parseLogLevel(logLevel.value)) : undefined,
+    logFormat: logFormat
+      ? _labelled(logFormat.label, () => parseLogFormat(logFormat.value))
+      : undefined,
+    logFile: pick("log-file")?.value,
+  };
+}
+
+/** `$USER` made into a valid name, plus `-` and 4 hex characters, so two peers never clash. */
+export function defaultPeerName(environment: ConfigEnvironment): string {
+  const base = (environment.user ?? "").replace(/[@#\s]+/gu, "-").replace(/^-+|-+$/g, "")
+    .slice(0, 59) || "peer";
+  return `${base}-${environment.randomSuffix()}`;
+}
+
+/** Four random hex characters. */
+export function randomHexSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(2));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function _checkName(label: string, value: string): string {
+  const problem = checkLocalName(label, value);
+  if (problem) throw new UsageError(problem);
+  return value;
+}
+
+function _address(hostPort: { hostname: string; port: number }): Address {
+  return { hostname: hostPort.hostname, port: hostPort.port };
+}
+
+// The log parsers name the flag; say where the value came from when it was not a flag.
+function _labelled<T>(label: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof UsageError && !label.startsWith("--")) {
+      throw new UsageError(`${label}: ${error.message}`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The peer protocol's wire vocabulary: one typed union for what we understand, strict
+ * builders for what we send (compact JSON, `"ttl":1`, `require_ack:true` on SEND), and a
+ * liberal reader for what pyp2p peers send (extra fields ignored, numbers as strings, `ttl`
+ * optional, unknown types reported as such rather than as errors).
+ */
+import { isRecord, type WireMessage } from "../lib/codec.ts";
+import { MESSAGE_TTL, PROTOCOL_VERSION } from "../lib/constants.ts";
+
+/** Our own extension: both sides are p2pchat peers, so pipelined writes are safe. */
+export const FEATURE_P2PCHAT = "p2pchat";
+
+/** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
+export const OUR_FEATURES: readonly string[] = ["ack", "metrics", FEATURE_P2PCHAT];
+
+/** A peer protocol message as we understand it, tagged by `type`. */
+export type PeerMessage =
+  | { type: "HELLO"; peerId: string; version?: string; features: string[] }
+  | { type: "HELLO_OK"; peerId?: string; version?: string; features: string[] }
+  | { type: "HELLO_REJECT"; reason?: string }
+  | { type: "PING"; msgId?: string }
+  | { type: "PONG"; msgId?: string }
+  | { type: "SEND"; msgId?: string; src?: string; dst?: string; payload: string }
+  | { type: "ACK"; msgId?: string }
+  | { type: "PUB"; msgId?: string; src?: string; dst?: string; payload: string }
+  | { type: "BYE"; msgId?: string; reason?: string }
+  | { type: "BYE_OK"; msgId?: string };
+
+/** The result of reading a decoded line: a message, a type we do not know, or a HELLO without `peer_id`. */
+export type ReadResult =
+  | { ok: true; message: PeerMessage }
+  | { ok: false; reason: "unknown_type" | "bad_hello" };
+
+/** Reads a decoded line liberally (the `type` is already upper-cased by `decodeMessage`). */
+export function readPeerMessage(wire: WireMessage): ReadResult {
+  const f = wire.fields;
+  const msgId = _text(f.msg_id);
+  switch (wire.type) {
+    case "HELLO": {
+      if (typeof f.peer_id !== "string") return { ok: false, reason: "bad_hello" };
+      return {
+        ok: true,
+        message: {
+          type: "HELLO",
+          peerId: f.peer_id,
+          version: _text(f.version),
+          features: _features(f.features),
+        },
+      };
+    }
+    case "HELLO_OK":
+      return {
+        ok: true,
+        message: {
+          type: "HELLO_OK",
+          peerId: typeof f.peer_id === "string" ? f.peer_id : undefined,
+          version: _text(f.version),
+          features: _features(f.features),
+        },
+      };
+    case "HELLO_REJECT":
+      return { ok: true, message: { type: "HELLO_REJECT", reason: _text(f.reason ?? f.message) } };
+    case "PING":
+    case "PONG":
+    case "ACK":
+    case "BYE_OK":
+      return { ok: true, message: { type: wire.type, msgId } };
+    case "SEND":
+    case "PUB":
+      return {
+        ok: true,
+        message: {
+          type: wire.type,
+          msgId,
+          src: _text(f.src),
+          dst: _text(f.dst),
+          payload: _payload(f.payload),
+        },
+      };
+    case "BYE":
+      return { ok: true, message: { type: "BYE", msgId, reason: _text(f.reason) } };
+    default:
+      return { ok: false, reason: "unknown_type" };
+  }
+}
+
+// Numbers are accepted where text is expected (some clients send numeric msg_ids).
+function _text(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+function _features(value: unknown): string[] {
+  if (Array.isArray(value)) return value.filter((item) => typeof item === "string");
+  // A single feature sent as a string, or "a,b": split rather than ignore.
+  if (typeof value === "string") return value.split(",").map((s) => s.trim()).filter(Boolean);
+  return [];
+}
+
+function _payload(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") return value;
+  if (isRecord(value) || Array.isArray(value)) return JSON.stringify(value);
+  return String(value);
+}
+
+/** Features usable on a connection: those both sides listed. */
+export function negotiateFeatures(ours: readonly string[], theirs: readonly string[]): string[] {
+  return ours.filter((feature) => theirs.includes(feature));
+}
+
+/** HELLO, sent by the dialling side. */
+export function hello(peerId: string, features: readonly string[]) {
+  return {
+    type: "HELLO",
+    peer_id: peerId,
+    version: PROTOCOL_VERSION,
+    features: [...features],
+    ttl: MESSAGE_TTL,
+  };
+}
+
+/** HELLO_OK, the accepting side's answer. */
+export function helloOk(peerId: string, features: readonly string[]) {
+  return {
+    type: "HELLO_OK",
+    peer_id: peerId,
+    version: PROTOCOL_VERSION,
+    features: [...features],
+    ttl: MESSAGE_TTL,
+  };
+}
+
+/** HELLO_REJECT: refuses a handshake (duplicate connection, our own id, changed id). */
+export function helloReject(peerId: string, reason: string) {
+  return { type: "HELLO_REJECT", peer_id: peerId, reason, ttl: MESSAGE_TTL };
+}
+
+/** PING (keep-alive and RTT probe). */
+export function ping(msgId: string, now: number) {
+  return { type: "PING", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+}
+
+/** PONG, echoing the PING's `msg_id`. */
+export function pong(msgId: string, now: number) {
+  return { type: "PONG", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+}
+
+/** SEND: always `require_ack: true`, since some clients do not ACK without it. */
+export function send(msgId: string, src: string, dst: string, payload: string) {
+  return { type: "SEND", msg_id: msgId, src, dst, payload, require_ack: true, ttl: MESSAGE_TTL };
+}
+
+/** ACK, matched by `msg_id` only. */
+export function ack(msgId: string, now: number) {
+  return { type: "ACK", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+}
+
+/** PUB to `*` or `#namespace`; never ACKed. */
+export function pub(msgId: string, src: string, dst: string, payload: string) {
+  return { type: "PUB", msg_id: msgId, src, dst, payload, require_ack: false, ttl: MESSAGE_TTL };
+}
+
+/** BYE, sent before closing a connection. */
+export function bye(msgId: string, src: string, dst: string, reason: string) {
+  return { type: "BYE", msg_id: msgId, src, dst, reason, ttl: MESSAGE_TTL };
+}
+
+/** BYE_OK, echoing the BYE's `msg_id`. */
+export function byeOk(msgId: string, src: string, dst: string) {
+  return { type: "BYE_OK", msg_id: msgId, src, dst, ttl: MESSAGE_TTL };
+}

@@ -1,0 +1,562 @@
+/**
+ * A running peer: the TCP listener and dialer, the peer table, reconnection with backoff,
+ * the duplicate-connection rule, and discovery through the tracker. Protocol details live in
+ * `session.ts`; this file decides which connections to open, keep and retry.
+ */
+import type { Clock, TimerId } from "../lib/clock.ts";
+import { systemClock } from "../lib/clock.ts";
+import { DEFAULT_TTL_SECONDS } from "../lib/constants.ts";
+import type { Logger } from "../lib/log.ts";
+import { type Address, type Conn, dialTcp, TcpConn } from "../lib/transport.ts";
+import type {
+  NodeEvent,
+  NodeStatus,
+  PeerInfo,
+  PeerNode,
+  PeerState,
+  PublishResult,
+  Scope,
+  SendResult,
+} from "./api.ts";
+import { backoffDelay } from "./backoff.ts";
+import { Discovery } from "./discovery.ts";
+import { runLink } from "./link.ts";
+import { inScope, splitPeerId, survivingDirection } from "./peer_table.ts";
+import { RecentIds } from "./recent_ids.ts";
+import {
+  type RendezvousClient,
+  type RendezvousRecord,
+  tcpRendezvousClient,
+} from "./rendezvous_client.ts";
+import { type CloseReason, PeerSession, type SessionHooks } from "./session.ts";
+
+/** Node settings; times in milliseconds. */
+export interface PeerNodeOptions {
+  name: string;
+  namespace: string;
+  /** Listen address (default 0.0.0.0). */
+  host?: string;
+  /** Listen port (default 0: any free port). */
+  port?: number;
+  /** The Rendezvous tracker; without one, discovery is off and peers come from `addPeer()`. */
+  tracker?: Address;
+  ttlSeconds?: number;
+  pingIntervalMs?: number;
+  discoverIntervalMs?: number;
+  ackTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Retries after a failed dial or a lost connection before a peer is marked failed. */
+  maxReconnectAttempts?: number;
+  /** After a peer's BYE, wait this long before dialling it again (its old socket lingers). */
+  byeCooldownMs?: number;
+  dialTimeoutMs?: number;
+  /** Bound on bytes queued toward one peer. */
+  maxQueueBytes?: number;
+}
+
+/** Collaborators; everything but `log` has a default. */
+export interface PeerNodeDeps {
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Replaces the TCP Rendezvous client (tests). */
+  rendezvous?: RendezvousClient;
+  /** Replaces `dialTcp` (tests). */
+  dial?: (address: Address, signal: AbortSignal) => Promise<Conn>;
+}
+
+/** A node that can be started, plus what discovery and tests use directly. */
+export interface StartablePeerNode extends PeerNode {
+  /** Listens, starts discovery; resolves to the bound address. */
+  start(): Promise<Address>;
+  /** Adds (or updates) a peer at `address` and dials it, as discovery does for listed peers. */
+  addPeer(name: string, namespace: string, address: Address): void;
+}
+
+/** Defaults for the node (pyp2p values where the protocol sets them). */
+export const NODE_DEFAULTS = {
+  host: "0.0.0.0",
+  port: 0,
+  discoverIntervalMs: 15_000,
+  maxReconnectAttempts: 10,
+  byeCooldownMs: 1_000,
+  dialTimeoutMs: 5_000,
+} as const;
+
+interface _Entry {
+  peerId: string;
+  name: string;
+  namespace: string;
+  address?: Address;
+  state: PeerState;
+  /** The open connection in use. */
+  session?: PeerSession;
+  /** Our dial: true from connect until its handshake ends. */
+  dialing: boolean;
+  outbound?: PeerSession;
+  attempts: number;
+  nextAttemptAt?: number;
+  timer?: TimerId;
+  lastSeenAt?: number;
+}
+
+/** Creates a peer node; nothing listens until `start()`. */
+export function createPeerNode(options: PeerNodeOptions, deps: PeerNodeDeps): StartablePeerNode {
+  return new _PeerNode(options, deps);
+}
+
+class _PeerNode implements StartablePeerNode {
+  readonly peerId: string;
+  readonly #options: PeerNodeOptions;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #log: Logger;
+  readonly #serverLog: Logger;
+  readonly #dialLog: Logger;
+  readonly #dial: (address: Address, signal: AbortSignal) => Promise<Conn>;
+  readonly #rendezvous?: RendezvousClient;
+  #discovery?: Discovery;
+  readonly #peers = new Map<string, _Entry>();
+  readonly #sessions = new Set<PeerSession>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #listeners = new Set<(event: NodeEvent) => void>();
+  readonly #seen = new RecentIds();
+  readonly #cooldownUntil = new Map<string, number>();
+  readonly #abort = new AbortController();
+  readonly #hooks: SessionHooks;
+  #listener?: Deno.TcpListener;
+  #acceptLoop?: Promise<void>;
+  #listen: Address = { hostname: "", port: 0 };
+  #startedAt = 0;
+  #stopping?: Promise<void>;
+
+  constructor(options: PeerNodeOptions, deps: PeerNodeDeps) {
+    this.#options = options;
+    this.peerId = `${options.name}@${options.namespace}`;
+    this.#clock = deps.clock ?? systemClock;
+    this.#random = deps.random ?? Math.random;
+    this.#log = deps.log;
+    this.#serverLog = deps.log.child("PeerServer");
+    this.#dialLog = deps.log.child("Dialer");
+    this.#dial = deps.dial ??
+      ((address, signal) => dialTcp(address.hostname, address.port, { signal }));
+    this.#rendezvous = deps.rendezvous ??
+      (options.tracker ? tcpRendezvousClient(options.tracker) : undefined);
+    this.#hooks = {
+      admit: (session) => this.#admit(session),
+      message: (_session, message) =>
+        this.#emit({ type: "message", ...message, at: this.#clock.now() }),
+      closed: (session, reason, detail) => this.#closed(session, reason, detail),
+    };
+  }
+
+  start(): Promise<Address> {
+    try {
+      return Promise.resolve(this.#startNow());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #startNow(): Address {
+    const listener = Deno.listen({
+      hostname: this.#options.host ?? NODE_DEFAULTS.host,
+      port: this.#options.port ?? NODE_DEFAULTS.port,
+      transport: "tcp",
+    });
+    this.#listener = listener;
+    this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
+    this.#startedAt = this.#clock.now();
+    this.#acceptLoop = this.#accept(listener);
+    this.#serverLog.info(`Listening on ${this.#listen.hostname}:${this.#listen.port}`, {
+      peer: this.peerId,
+    });
+    if (this.#rendezvous) {
+      const options = this.#options;
+      this.#discovery = new Discovery(
+        {
+          name: options.name,
+          namespace: options.namespace,
+          port: this.#listen.port,
+          ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+          discoverIntervalMs: options.discoverIntervalMs ?? NODE_DEFAULTS.discoverIntervalMs,
+        },
+        { client: this.#rendezvous, clock: this.#clock, log: this.#log, random: this.#random },
+        {
+          peersFound: (records) => this.#learn(records),
+          trackerChanged: (reachable, detail) =>
+            this.#emit({ type: "tracker", reachable, detail, at: this.#clock.now() }),
+        },
+      );
+      this.#track(this.#discovery.start());
+    }
+    return this.#listen;
+  }
+
+  status(): NodeStatus {
+    const discovery = this.#discovery?.status();
+    let connected = 0;
+    for (const entry of this.#peers.values()) if (entry.state === "connected") connected++;
+    return {
+      peerId: this.peerId,
+      name: this.#options.name,
+      namespace: this.#options.namespace,
+      listen: this.#listen,
+      publicIp: discovery?.publicIp,
+      tracker: {
+        address: this.#options.tracker ?? { hostname: "", port: 0 },
+        reachable: discovery?.reachable ?? false,
+        lastRegisterAt: discovery?.lastRegisterAt,
+        lastDiscoverAt: discovery?.lastDiscoverAt,
+        lastError: discovery?.lastError,
+      },
+      peers: { known: this.#peers.size, connected },
+      startedAt: this.#startedAt,
+    };
+  }
+
+  peers(scope: Scope = "*"): PeerInfo[] {
+    const rows: PeerInfo[] = [];
+    for (const entry of this.#peers.values()) {
+      if (!inScope(scope, entry.namespace)) continue;
+      const session = entry.session;
+      rows.push({
+        peerId: entry.peerId,
+        name: entry.name,
+        namespace: entry.namespace,
+        address: entry.address,
+        state: entry.state,
+        direction: session?.direction,
+        features: session?.features ?? [],
+        rtt: session?.rtt,
+        reconnectAttempts: entry.attempts,
+        nextAttemptAt: entry.nextAttemptAt,
+        lastSeenAt: session?.lastSeenAt ?? entry.lastSeenAt,
+      });
+    }
+    return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
+  }
+
+  send(peerId: string, text: string): Promise<SendResult> {
+    const entry = this.#peers.get(peerId);
+    if (!entry) return Promise.resolve({ ok: false, msgId: "", reason: "unknown_peer" });
+    if (entry.session?.state !== "open") {
+      return Promise.resolve({ ok: false, msgId: "", reason: "not_connected" });
+    }
+    return entry.session.send(text);
+  }
+
+  publish(scope: Scope, text: string): Promise<PublishResult> {
+    const msgId = crypto.randomUUID();
+    const peers: string[] = [];
+    for (const entry of this.#peers.values()) {
+      if (!entry.session || !inScope(scope, entry.namespace)) continue;
+      // A peer whose queue overflows is dropped by its session and not counted as reached.
+      if (entry.session.publish(msgId, scope, text)) peers.push(entry.peerId);
+    }
+    return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
+  reconnect(peerId?: string): number {
+    let count = 0;
+    for (const entry of this.#peers.values()) {
+      if (peerId !== undefined && entry.peerId !== peerId) continue;
+      if (entry.session || entry.dialing || !entry.address) continue;
+      entry.attempts = 0;
+      this.#cancelRetry(entry);
+      void this.#connect(entry);
+      count++;
+    }
+    return count;
+  }
+
+  subscribe(listener: (event: NodeEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  addPeer(name: string, namespace: string, address: Address): void {
+    const peerId = `${name}@${namespace}`;
+    if (peerId === this.peerId || this.#stopping) return;
+    let entry = this.#peers.get(peerId);
+    if (!entry) {
+      entry = {
+        peerId,
+        name,
+        namespace,
+        address,
+        state: "connecting",
+        dialing: false,
+        attempts: 0,
+      };
+      this.#peers.set(peerId, entry);
+      this.#emitPeer(entry, "connecting", "discovered");
+    } else if (
+      entry.address?.hostname !== address.hostname || entry.address?.port !== address.port
+    ) {
+      entry.address = address;
+      // A new address is a new chance: a failed peer is retried from scratch.
+      if (entry.state === "failed") entry.attempts = 0;
+    } else if (entry.state === "failed" || entry.timer !== undefined) {
+      return; // failed stays failed; a pending retry keeps its schedule
+    }
+    if (entry.session || entry.dialing) return;
+    const wait = (this.#cooldownUntil.get(peerId) ?? 0) - this.#clock.now();
+    if (wait > 0) this.#scheduleRetry(entry, wait);
+    else void this.#connect(entry);
+  }
+
+  stop(reason = "quit"): Promise<void> {
+    this.#stopping ??= this.#shutdown(reason);
+    return this.#stopping;
+  }
+
+  async #shutdown(reason: string): Promise<void> {
+    const discovery = this.#discovery?.stop();
+    for (const entry of this.#peers.values()) this.#cancelRetry(entry);
+    this.#abort.abort();
+    this.#listener?.close();
+    await Promise.all([
+      ...[...this.#sessions].map((session) => session.bye(reason)),
+      discovery?.then(() => this.#discovery?.unregister()),
+    ]);
+    for (const session of this.#sessions) session.close();
+    await this.#acceptLoop;
+    await Promise.all(this.#tasks);
+    this.#serverLog.info("Stopped", { peer: this.peerId });
+  }
+
+  #learn(records: RendezvousRecord[]): void {
+    for (const record of records) {
+      this.addPeer(record.name, record.namespace, { hostname: record.ip, port: record.port });
+    }
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let socket: Deno.TcpConn;
+      try {
+        socket = await listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      if (this.#stopping) {
+        socket.close();
+        continue;
+      }
+      const conn = new TcpConn(socket);
+      this.#serverLog.debug("Accepted a connection", {
+        from: `${conn.remote.hostname}:${conn.remote.port}`,
+      });
+      this.#attach(conn, "inbound");
+    }
+  }
+
+  async #connect(entry: _Entry): Promise<void> {
+    if (this.#stopping || entry.session || entry.dialing || !entry.address) return;
+    this.#cancelRetry(entry);
+    entry.dialing = true;
+    if (entry.state !== "stale") this.#setState(entry, "connecting");
+    const { hostname, port } = entry.address;
+    this.#dialLog.debug("Dialling", { peer: entry.peerId, address: `${hostname}:${port}` });
+    const signal = AbortSignal.any([
+      this.#abort.signal,
+      AbortSignal.timeout(this.#options.dialTimeoutMs ?? NODE_DEFAULTS.dialTimeoutMs),
+    ]);
+    let conn: Conn;
+    const task = this.#dial(entry.address, signal);
+    this.#track(task.then(() => {}, () => {}));
+    try {
+      conn = await task;
+    } catch (error) {
+      entry.dialing = false;
+      if (this.#stopping) return;
+      return this.#dialFailed(entry, error instanceof Error ? error.message : String(error));
+    }
+    // Meanwhile the peer may have dialled us, left, or we may be stopping.
+    if (this.#stopping || entry.session || this.#peers.get(entry.peerId) !== entry) {
+      entry.dialing = false;
+      conn.close();
+      return;
+    }
+    entry.outbound = this.#attach(conn, "outbound", entry.peerId);
+  }
+
+  #attach(conn: Conn, direction: "inbound" | "outbound", expectedPeerId?: string): PeerSession {
+    const options = this.#options;
+    const session = new PeerSession(
+      {
+        localPeerId: this.peerId,
+        direction,
+        expectedPeerId,
+        pingIntervalMs: options.pingIntervalMs,
+        ackTimeoutMs: options.ackTimeoutMs,
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        maxQueueBytes: options.maxQueueBytes,
+      },
+      conn,
+      this.#hooks,
+      { clock: this.#clock, log: this.#log, seen: this.#seen },
+    );
+    this.#sessions.add(session);
+    session.start();
+    this.#track(runLink(conn, session));
+    return session;
+  }
+
+  // Decides whether a completed handshake is kept; the returned reason goes to the peer.
+  #admit(session: PeerSession): string | undefined {
+    const peerId = session.peerId!;
+    if (peerId === this.peerId) return "self";
+    if (session.direction === "outbound" && peerId !== session.expectedPeerId) {
+      this.#dialLog.warn("Dialled peer answered with another peer_id", {
+        expected: session.expectedPeerId,
+        got: peerId,
+      });
+      return "unexpected_peer_id";
+    }
+    const survivor = survivingDirection(this.peerId, peerId);
+    let entry = this.#peers.get(peerId);
+    const current = entry?.session;
+    if (current && current !== session) {
+      // Same direction twice means the peer redialled: its old connection is half-dead.
+      if (current.direction !== session.direction && survivor !== session.direction) {
+        return "duplicate_connection";
+      }
+    }
+    const ownDial = entry?.outbound;
+    if (session.direction === "inbound" && ownDial?.state === "handshake") {
+      if (survivor === "outbound") return "duplicate_connection";
+    }
+    if (!entry) {
+      const { name, namespace } = splitPeerId(peerId);
+      entry = { peerId, name, namespace, state: "connecting", dialing: false, attempts: 0 };
+      this.#peers.set(peerId, entry);
+    }
+    entry.session = session;
+    if (session.direction === "outbound") {
+      entry.outbound = undefined;
+      entry.dialing = false;
+    }
+    entry.attempts = 0;
+    this.#cancelRetry(entry);
+    this.#cooldownUntil.delete(peerId);
+    // Only now close the losers, so their close hooks see the new connection in place.
+    if (current && current !== session) void current.bye("duplicate_connection");
+    if (session.direction === "inbound" && ownDial?.state === "handshake") {
+      ownDial.close("aborted", "duplicate_connection");
+    }
+    this.#setState(entry, "connected", session.direction);
+    this.#log.child("Router").info("Connected", {
+      peer: peerId,
+      direction: session.direction,
+      features: session.features.join(","),
+    });
+    return undefined;
+  }
+
+  #closed(session: PeerSession, reason: CloseReason, detail?: string): void {
+    this.#sessions.delete(session);
+    const peerId = session.peerId ?? session.expectedPeerId;
+    const entry = peerId === undefined ? undefined : this.#peers.get(peerId);
+    if (!entry || this.#stopping) return;
+    entry.lastSeenAt = session.lastSeenAt;
+    if (entry.outbound === session) {
+      entry.outbound = undefined;
+      entry.dialing = false;
+    }
+    if (entry.session === session) {
+      entry.session = undefined;
+      return this.#lost(entry, reason, detail);
+    }
+    if (entry.session) return; // a duplicate that lost, or a refused second connection
+    if (session.direction === "outbound") {
+      this.#dialFailed(entry, detail ? `${reason}: ${detail}` : reason);
+    }
+  }
+
+  #lost(entry: _Entry, reason: CloseReason, detail?: string): void {
+    if (reason === "bye" && detail === "duplicate_connection") {
+      // The peer keeps another connection to us, which is arriving: give it a moment.
+      this.#setState(entry, "connecting", detail);
+      if (entry.address) this.#scheduleRetry(entry, this.#byeCooldown());
+      return;
+    }
+    if (reason === "bye") {
+      this.#cooldownUntil.set(entry.peerId, this.#clock.now() + this.#byeCooldown());
+      this.#peers.delete(entry.peerId);
+      this.#cancelRetry(entry);
+      this.#emitPeer(entry, "gone", detail ?? "bye");
+      return;
+    }
+    if (!entry.address) {
+      // Only known from its own dial: without an address there is nothing to retry.
+      this.#peers.delete(entry.peerId);
+      this.#emitPeer(entry, "gone", reason);
+      return;
+    }
+    this.#setState(entry, "stale", reason);
+    entry.attempts++;
+    this.#scheduleRetry(entry, backoffDelay(entry.attempts, this.#random));
+  }
+
+  #dialFailed(entry: _Entry, reason: string): void {
+    entry.attempts++;
+    const max = this.#options.maxReconnectAttempts ?? NODE_DEFAULTS.maxReconnectAttempts;
+    if (entry.attempts > max) {
+      this.#dialLog.warn("Giving up on peer", { peer: entry.peerId, attempts: entry.attempts });
+      entry.nextAttemptAt = undefined;
+      this.#setState(entry, "failed", reason);
+      return;
+    }
+    const delay = backoffDelay(entry.attempts, this.#random);
+    this.#dialLog.debug("Dial failed; retrying", { peer: entry.peerId, reason, delayMs: delay });
+    this.#scheduleRetry(entry, delay);
+  }
+
+  #scheduleRetry(entry: _Entry, delayMs: number): void {
+    this.#cancelRetry(entry);
+    entry.nextAttemptAt = this.#clock.now() + delayMs;
+    entry.timer = this.#clock.setTimeout(() => {
+      entry.timer = undefined;
+      entry.nextAttemptAt = undefined;
+      void this.#connect(entry);
+    }, delayMs);
+  }
+
+  #cancelRetry(entry: _Entry): void {
+    if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.nextAttemptAt = undefined;
+  }
+
+  #byeCooldown(): number {
+    return this.#options.byeCooldownMs ?? NODE_DEFAULTS.byeCooldownMs;
+  }
+
+  #setState(entry: _Entry, state: PeerState, reason?: string): void {
+    if (entry.state === state) return;
+    entry.state = state;
+    this.#emitPeer(entry, state, reason);
+  }
+
+  #emitPeer(entry: _Entry, state: PeerState | "gone", reason?: string): void {
+    this.#emit({ type: "peer", peerId: entry.peerId, state, reason, at: this.#clock.now() });
+  }
+
+  #emit(event: NodeEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log.error("Event listener failed", { error: String(error) });
+      }
+    }
+  }
+
+  #track(task: Promise<unknown>): void {
+    const settled = task.then(() => {}, () => {});
+    this.#tasks.add(settled);
+    settled.finally(() => this.#tasks.delete(settled));
+  }
+}

@@ -1,0 +1,599 @@
+/**
+ * One peer connection as a state machine, free of sockets: it is fed lines and a clock, and
+ * writes through a small `SessionIo`. It runs the handshake, keep-alive, SEND/ACK matching,
+ * de-duplication, BYE, and the write discipline pyp2p peers need: toward a peer without the
+ * p2pchat feature one message per write and at most one unacknowledged SEND; between p2pchat
+ * peers, queued lines are batched into one write and SENDs are pipelined.
+ */
+import { decodeMessage } from "../lib/codec.ts";
+import type { Clock, TimerId } from "../lib/clock.ts";
+import { ACK_TIMEOUT_MS, PING_INTERVAL_MS } from "../lib/constants.ts";
+import { encodeLine } from "../lib/framing.ts";
+import type { Logger } from "../lib/log.ts";
+import type { SendResult } from "./api.ts";
+import * as wire from "./messages.ts";
+import type { RecentIds } from "./recent_ids.ts";
+
+/** Handshake, then open, then closing (BYE under way or a refusal being written), then closed. */
+export type SessionState = "handshake" | "open" | "closing" | "closed";
+
+/** Why a session ended; the node decides from it whether to reconnect. */
+export type CloseReason =
+  /** BYE / BYE_OK exchanged, in either direction. */
+  | "bye"
+  /** The transport ended without BYE (peer crashed or closed abruptly). */
+  | "eof"
+  /** Keep-alive: nothing arrived for too long. */
+  | "stale"
+  /** The outgoing queue went over its bound: the peer does not read. */
+  | "backpressure"
+  | "line_too_long"
+  /** The first line on an accepted connection was not a HELLO with a string peer_id. */
+  | "not_hello"
+  | "handshake_timeout"
+  /** The remote side sent HELLO_REJECT. */
+  | "rejected"
+  /** We refused the handshake (see `SessionHooks.admit`). */
+  | "refused"
+  /** A second HELLO on an open connection carried another peer_id. */
+  | "peer_id_changed"
+  | "write_failed"
+  /** Closed locally without BYE. */
+  | "aborted";
+
+/** Tunables; defaults follow the pyp2p family. */
+export interface SessionSettings {
+  /** Our `name@namespace`. */
+  localPeerId: string;
+  /** "outbound" when we dialled (we send HELLO), "inbound" when we accepted. */
+  direction: "inbound" | "outbound";
+  /** Outbound: the peer_id we meant to reach (from discovery). */
+  expectedPeerId?: string;
+  features?: readonly string[];
+  pingIntervalMs?: number;
+  ackTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** How long to wait for BYE_OK after our BYE. */
+  byeTimeoutMs?: number;
+  /** Bound on bytes queued for writing; going over it drops the connection as stale. */
+  maxQueueBytes?: number;
+}
+
+/** Where a session writes; a `Conn` fits. */
+export interface SessionIo {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** A message to show the user. */
+export interface ReceivedMessage {
+  kind: "direct" | "pub";
+  msgId: string;
+  from: string;
+  to: string;
+  text: string;
+}
+
+/** What the session tells its owner. */
+export interface SessionHooks {
+  /** The handshake completed: undefined accepts, a reason (sent to the peer) refuses. */
+  admit(session: PeerSession): string | undefined;
+  message(session: PeerSession, message: ReceivedMessage): void;
+  closed(session: PeerSession, reason: CloseReason, detail?: string): void;
+}
+
+/** Collaborators. */
+export interface SessionDeps {
+  clock: Clock;
+  log: Logger;
+  /** Ids of messages already shown (shared by every connection of a node). */
+  seen: RecentIds;
+  newId?: () => string;
+}
+
+/** Counters for the bad input a session skipped. */
+export interface SessionStats {
+  lines: number;
+  malformed: number;
+  ignored: number;
+  duplicates: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_BYE_TIMEOUT_MS = 1_000;
+/** 1 MiB: 32 full-size lines, or thousands of chat lines, queued toward one peer. */
+export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
+// Outstanding PINGs remembered for RTT; older ones are simply never matched.
+const MAX_OUTSTANDING_PINGS = 8;
+// RTT smoothing gain, as TCP's SRTT (RFC 6298: alpha = 1/8).
+const RTT_GAIN = 1 / 8;
+
+interface PendingSend {
+  startedAt: number;
+  resolve: (result: SendResult) => void;
+}
+
+/** One connection's protocol state. */
+export class PeerSession {
+  readonly direction: "inbound" | "outbound";
+  readonly expectedPeerId?: string;
+  readonly stats: SessionStats = { lines: 0, malformed: 0, ignored: 0, duplicates: 0 };
+  #state: SessionState = "handshake";
+  #peerId?: string;
+  #features: string[] = [];
+  #pipelining = false;
+  #rtt?: { lastMs: number; smoothedMs: number };
+  #lastSeenAt: number;
+
+  readonly #settings: Required<Omit<SessionSettings, "expectedPeerId">>;
+  readonly #io: SessionIo;
+  readonly #hooks: SessionHooks;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #keepAliveLog: Logger;
+  readonly #seen: RecentIds;
+  readonly #newId: () => string;
+
+  #out: Uint8Array[] = [];
+  #waitingSends: { msgId: string; bytes: Uint8Array }[] = [];
+  #queuedBytes = 0;
+  #writing = false;
+  #inFlight?: string;
+  #pending = new Map<string, PendingSend>();
+  #pings = new Map<string, number>();
+  #finishAfterFlush?: { reason: CloseReason; detail?: string };
+  #byeSent = false;
+  #handshakeTimer?: TimerId;
+  #keepAliveTimer?: TimerId;
+  #byeTimer?: TimerId;
+  // One timer for all ACK deadlines: pending SENDs are kept in call order, which is deadline
+  // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
+  #ackTimer?: TimerId;
+  #done = Promise.withResolvers<void>();
+
+  constructor(settings: SessionSettings, io: SessionIo, hooks: SessionHooks, deps: SessionDeps) {
+    this.direction = settings.direction;
+    this.expectedPeerId = settings.expectedPeerId;
+    this.#settings = {
+      localPeerId: settings.localPeerId,
+      direction: settings.direction,
+      features: settings.features ?? wire.OUR_FEATURES,
+      pingIntervalMs: settings.pingIntervalMs ?? PING_INTERVAL_MS,
+      ackTimeoutMs: settings.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+      handshakeTimeoutMs: settings.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      byeTimeoutMs: settings.byeTimeoutMs ?? DEFAULT_BYE_TIMEOUT_MS,
+      maxQueueBytes: settings.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    };
+    this.#io = io;
+    this.#hooks = hooks;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child("Router");
+    this.#keepAliveLog = deps.log.child("KeepAlive");
+    this.#seen = deps.seen;
+    this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.#lastSeenAt = deps.clock.now();
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+  /** The remote `name@namespace`, once its HELLO (or HELLO_OK) arrived. */
+  get peerId(): string | undefined {
+    return this.#peerId;
+  }
+  /** Features both sides listed. */
+  get features(): string[] {
+    return this.#features;
+  }
+  /** True when both sides are p2pchat peers: batched writes and several SENDs in flight. */
+  get pipelining(): boolean {
+    return this.#pipelining;
+  }
+  get rtt(): { lastMs: number; smoothedMs: number } | undefined {
+    return this.#rtt;
+  }
+  get lastSeenAt(): number {
+    return this.#lastSeenAt;
+  }
+  /** Bytes waiting to be written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+  /** Resolves once the session is closed. */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** Starts the handshake: the dialling side sends HELLO, the accepting side waits for one. */
+  start(): void {
+    this.#handshakeTimer = this.#clock.setTimeout(
+      () => this.#finish("handshake_timeout"),
+      this.#settings.handshakeTimeoutMs,
+    );
+    if (this.direction === "outbound") {
+      this.#enqueue(wire.hello(this.#settings.localPeerId, this.#settings.features));
+    }
+  }
+
+  /** Feeds one received line (without its newline). */
+  receiveLine(text: string): void {
+    if (this.#state === "closed") return;
+    this.#lastSeenAt = this.#clock.now();
+    this.stats.lines++;
+    const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
+    const decoded = decodeMessage(text);
+    if (!decoded.ok) {
+      this.stats.malformed++;
+      this.#log.debug("Skipped a malformed line", { peer: this.#peerId, code: decoded.code });
+      if (awaitingHello) this.#finish("not_hello", decoded.code);
+      return;
+    }
+    const read = wire.readPeerMessage(decoded.message);
+    if (!read.ok) {
+      if (awaitingHello) return this.#finish("not_hello", decoded.message.type);
+      this.stats.ignored++;
+      this.#log.debug("Ignored a message", { peer: this.#peerId, type: decoded.message.type });
+      return;
+    }
+    if (this.#state === "handshake") this.#handshake(read.message);
+    else this.#dispatch(read.message);
+  }
+
+  /** The line decoder hit a line over the limit: only this connection is closed. */
+  receiveTooLong(): void {
+    this.#finish("line_too_long");
+  }
+
+  /** The transport ended (EOF or error). */
+  ended(): void {
+    const pending = this.#finishAfterFlush;
+    this.#finish(pending?.reason ?? (this.#byeSent ? "bye" : "eof"), pending?.detail);
+  }
+
+  /** Sends a direct message; resolves on its ACK, on timeout, or when the connection closes. */
+  send(text: string): Promise<SendResult> {
+    const msgId = this.#newId();
+    if (this.#state !== "open" || !this.#peerId) {
+      return Promise.resolve({ ok: false, msgId, reason: "closed" });
+    }
+    const bytes = encodeLine(wire.send(msgId, this.#settings.localPeerId, this.#peerId, text));
+    return new Promise((resolve) => {
+      // The timeout runs from the call, so a SEND queued behind another still resolves in time.
+      this.#pending.set(msgId, { startedAt: this.#clock.now(), resolve });
+      if (this.#ackTimer === undefined) this.#armAckTimer();
+      if (this.#pipelining) {
+        this.#enqueueBytes(bytes);
+      } else {
+        this.#waitingSends.push({ msgId, bytes });
+        this.#queuedBytes += bytes.length;
+        if (!this.#checkBound()) return;
+        this.#pump();
+      }
+    });
+  }
+
+  /** Queues a PUB; false when the connection is not open or just overflowed. */
+  publish(msgId: string, dst: string, text: string): boolean {
+    if (this.#state !== "open" || !this.#peerId) return false;
+    return this.#enqueue(wire.pub(msgId, this.#settings.localPeerId, dst, text));
+  }
+
+  /** Says BYE and resolves when BYE_OK arrived, the peer closed, or after the BYE timeout. */
+  bye(reason: string): Promise<void> {
+    if (this.#state === "handshake") {
+      this.#finish("aborted", reason);
+    } else if (this.#state === "open") {
+      this.#byeSent = true;
+      this.#state = "closing";
+      this.#enqueue(
+        wire.bye(this.#newId(), this.#settings.localPeerId, this.#peerId ?? "", reason),
+      );
+      this.#byeTimer = this.#clock.setTimeout(
+        () => this.#finish("bye"),
+        this.#settings.byeTimeoutMs,
+      );
+    }
+    return this.done;
+  }
+
+  /** Closes at once, without BYE. */
+  close(reason: CloseReason = "aborted", detail?: string): void {
+    this.#finish(reason, detail);
+  }
+
+  #handshake(message: wire.PeerMessage): void {
+    if (this.direction === "inbound") {
+      if (message.type !== "HELLO") return this.#finish("not_hello", message.type);
+      this.#identify(message.peerId, message.features);
+      const refusal = this.#hooks.admit(this);
+      if (refusal) {
+        this.#enqueue(wire.helloReject(this.#settings.localPeerId, refusal));
+        return this.#finishAfterWrite("refused", refusal);
+      }
+      this.#enqueue(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
+      return this.#open();
+    }
+    if (message.type === "HELLO_REJECT") return this.#finish("rejected", message.reason);
+    if (message.type !== "HELLO_OK") {
+      // Nothing but HELLO_OK/HELLO_REJECT is expected yet; skip rather than fail.
+      this.stats.ignored++;
+      return;
+    }
+    this.#identify(message.peerId ?? this.expectedPeerId ?? "", message.features);
+    const refusal = this.#hooks.admit(this);
+    if (refusal) {
+      this.#state = "open"; // so BYE can be written
+      this.#clearHandshakeTimer();
+      void this.bye(refusal);
+      return;
+    }
+    this.#open();
+  }
+
+  #identify(peerId: string, features: string[]): void {
+    this.#peerId = peerId;
+    this.#features = wire.negotiateFeatures(this.#settings.features, features);
+    this.#pipelining = this.#features.includes(wire.FEATURE_P2PCHAT);
+  }
+
+  #open(): void {
+    this.#state = "open";
+    this.#clearHandshakeTimer();
+    this.#armKeepAlive();
+    this.#pump();
+  }
+
+  #dispatch(message: wire.PeerMessage): void {
+    const now = this.#clock.now();
+    switch (message.type) {
+      case "HELLO":
+        // A second HELLO: pyp2p clients resend it; answer again if it is the same identity.
+        if (message.peerId === this.#peerId) {
+          this.#enqueue(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
+        } else {
+          this.#log.warn("Peer changed its peer_id mid-connection; closing", {
+            peer: this.#peerId,
+            claimed: message.peerId,
+          });
+          this.#enqueue(wire.helloReject(this.#settings.localPeerId, "peer_id_changed"));
+          this.#finishAfterWrite("peer_id_changed", message.peerId);
+        }
+        return;
+      case "HELLO_OK":
+        this.stats.ignored++;
+        return;
+      case "HELLO_REJECT":
+        // Seen from pyp2p peers refusing a second connection: HELLO_OK then HELLO_REJECT.
+        return this.#finish("rejected", message.reason);
+      case "PING":
+        this.#enqueue(wire.pong(message.msgId ?? this.#newId(), now));
+        return;
+      case "PONG": {
+        const sentAt = message.msgId === undefined ? undefined : this.#pings.get(message.msgId);
+        if (sentAt === undefined) return;
+        this.#pings.delete(message.msgId!);
+        this.#sampleRtt(now - sentAt);
+        return;
+      }
+      case "SEND":
+        if (message.msgId !== undefined) this.#enqueue(wire.ack(message.msgId, now));
+        return this.#deliver("direct", message);
+      case "PUB":
+        return this.#deliver("pub", message);
+      case "ACK":
+        if (message.msgId === undefined) return;
+        return this.#settleAck(message.msgId, now);
+      case "BYE":
+        this.#enqueue(
+          wire.byeOk(message.msgId ?? this.#newId(), this.#settings.localPeerId, this.#peerId!),
+        );
+        return this.#finishAfterWrite("bye", message.reason);
+      case "BYE_OK":
+        if (this.#byeSent) this.#finish("bye");
+        return;
+    }
+  }
+
+  #deliver(kind: "direct" | "pub", message: { msgId?: string; dst?: string; payload: string }) {
+    const from = this.#peerId!;
+    // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
+    if (message.msgId !== undefined && !this.#seen.add(`${from} ${message.msgId}`)) {
+      this.stats.duplicates++;
+      return;
+    }
+    this.#hooks.message(this, {
+      kind,
+      msgId: message.msgId ?? "",
+      from,
+      to: message.dst ?? (kind === "pub" ? "*" : this.#settings.localPeerId),
+      text: message.payload,
+    });
+  }
+
+  #settleAck(msgId: string, now: number): void {
+    const pending = this.#pending.get(msgId);
+    if (!pending) {
+      this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
+      return;
+    }
+    this.#settle(msgId, { ok: true, msgId, roundTripMs: now - pending.startedAt });
+  }
+
+  #settle(msgId: string, result: SendResult): void {
+    const pending = this.#pending.get(msgId);
+    if (!pending) return;
+    this.#pending.delete(msgId);
+    if (this.#inFlight === msgId) this.#inFlight = undefined;
+    const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
+    if (waiting !== -1) {
+      this.#queuedBytes -= this.#waitingSends[waiting].bytes.length;
+      this.#waitingSends.splice(waiting, 1);
+    }
+    if (!result.ok && result.reason === "timeout") {
+      this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
+    }
+    pending.resolve(result);
+    this.#pump();
+  }
+
+  #armAckTimer(): void {
+    const oldest = this.#pending.values().next().value;
+    if (!oldest) return;
+    const due = oldest.startedAt + this.#settings.ackTimeoutMs - this.#clock.now();
+    this.#ackTimer = this.#clock.setTimeout(() => this.#expireSends(), due);
+  }
+
+  #expireSends(): void {
+    this.#ackTimer = undefined;
+    const deadline = this.#clock.now() - this.#settings.ackTimeoutMs;
+    for (const [msgId, pending] of this.#pending) {
+      if (pending.startedAt > deadline) break;
+      this.#settle(msgId, { ok: false, msgId, reason: "timeout" });
+    }
+    if (this.#state !== "closed") this.#armAckTimer();
+  }
+
+  #sampleRtt(sample: number): void {
+    const smoothed = this.#rtt === undefined
+      ? sample
+      : this.#rtt.smoothedMs + RTT_GAIN * (sample - this.#rtt.smoothedMs);
+    this.#rtt = { lastMs: sample, smoothedMs: Math.round(smoothed * 100) / 100 };
+  }
+
+  #armKeepAlive(): void {
+    this.#keepAliveTimer = this.#clock.setTimeout(
+      () => this.#keepAlive(),
+      this.#settings.pingIntervalMs,
+    );
+  }
+
+  // Dialled connections (and p2pchat ones) PING every interval and are stale after two
+  // silent intervals. On accepted plain connections the dialler is expected to PING: after
+  // two silent intervals we probe once, and give up after a third.
+  #keepAlive(): void {
+    if (this.#state !== "open") return;
+    const interval = this.#settings.pingIntervalMs;
+    const silent = this.#clock.now() - this.#lastSeenAt;
+    const pinging = this.direction === "outbound" || this.#pipelining;
+    const staleAfter = pinging ? 2 * interval : 3 * interval;
+    if (silent >= staleAfter) {
+      this.#keepAliveLog.warn("Peer silent too long; dropping the connection as stale", {
+        peer: this.#peerId,
+        silentMs: silent,
+      });
+      return this.#finish("stale");
+    }
+    if (pinging || silent >= 2 * interval) this.#ping();
+    this.#armKeepAlive();
+  }
+
+  #ping(): void {
+    const msgId = this.#newId();
+    const now = this.#clock.now();
+    this.#pings.set(msgId, now);
+    if (this.#pings.size > MAX_OUTSTANDING_PINGS) {
+      this.#pings.delete(this.#pings.keys().next().value!);
+    }
+    this.#enqueue(wire.ping(msgId, now));
+  }
+
+  #enqueue(message: unknown): boolean {
+    return this.#enqueueBytes(encodeLine(message));
+  }
+
+  #enqueueBytes(bytes: Uint8Array): boolean {
+    if (this.#state === "closed") return false;
+    this.#out.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (!this.#checkBound()) return false;
+    this.#pump();
+    return true;
+  }
+
+  // A peer that lets this much pile up is not reading: drop it rather than buffer without bound.
+  #checkBound(): boolean {
+    if (this.#queuedBytes <= this.#settings.maxQueueBytes) return true;
+    this.#log.warn("Outgoing queue full; dropping the connection", {
+      peer: this.#peerId,
+      queuedBytes: this.#queuedBytes,
+    });
+    this.#finish("backpressure");
+    return false;
+  }
+
+  #pump(): void {
+    if (this.#writing || this.#state === "closed") return;
+    if (!this.#pipelining && this.#inFlight === undefined && this.#state === "open") {
+      const next = this.#waitingSends.shift();
+      if (next) {
+        this.#inFlight = next.msgId;
+        this.#out.push(next.bytes);
+      }
+    }
+    if (this.#out.length === 0) {
+      if (this.#finishAfterFlush) {
+        this.#finish(this.#finishAfterFlush.reason, this.#finishAfterFlush.detail);
+      }
+      return;
+    }
+    // Plain pyp2p peers may keep only the first line of a read: one message per write.
+    const chunk = this.#pipelining ? _concat(this.#out.splice(0)) : this.#out.shift()!;
+    this.#queuedBytes -= chunk.length;
+    this.#writing = true;
+    this.#io.write(chunk).then(
+      () => {
+        this.#writing = false;
+        this.#pump();
+      },
+      (error) => {
+        this.#writing = false;
+        this.#finish("write_failed", String(error));
+      },
+    );
+  }
+
+  #finishAfterWrite(reason: CloseReason, detail?: string): void {
+    this.#state = "closing";
+    this.#finishAfterFlush = { reason, detail };
+    this.#clearHandshakeTimer();
+    this.#pump();
+  }
+
+  #clearHandshakeTimer(): void {
+    if (this.#handshakeTimer !== undefined) this.#clock.clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+  }
+
+  #finish(reason: CloseReason, detail?: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#clearHandshakeTimer();
+    if (this.#keepAliveTimer !== undefined) this.#clock.clearTimeout(this.#keepAliveTimer);
+    if (this.#byeTimer !== undefined) this.#clock.clearTimeout(this.#byeTimer);
+    if (this.#ackTimer !== undefined) this.#clock.clearTimeout(this.#ackTimer);
+    this.#out = [];
+    this.#waitingSends = [];
+    this.#queuedBytes = 0;
+    for (const [msgId, pending] of this.#pending) {
+      pending.resolve({ ok: false, msgId, reason: "closed" });
+    }
+    this.#pending.clear();
+    this.#io.close();
+    this.#log.debug("Connection closed", { peer: this.#peerId, reason, detail });
+    this.#hooks.closed(this, reason, detail);
+    this.#done.resolve();
+  }
+}
+
+function _concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}

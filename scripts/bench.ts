@@ -1,0 +1,22 @@
+/** `deno task bench`: every benchmark in one run, each printing its own figures. */
+import { benchTracker } from "./bench_tracker.ts";
+import { benchPeer } from "./bench_peer.ts";
+import { benchAccounts } from "./bench_accounts.ts";
+
+const SUITES: Record<string, () => Promise<void>> = {
+  tracker: benchTracker,
+  peer: benchPeer,
+  accounts: benchAccounts,
+};
+
+// `deno task bench tracker` runs one suite; no argument runs them all.
+const chosen = Deno.args.length > 0 ? Deno.args : Object.keys(SUITES);
+for (const name of chosen) {
+  const suite = SUITES[name];
+  if (!suite) {
+    console.error(`Unknown benchmark "${name}"; choose from ${Object.keys(SUITES).join(", ")}`);
+    Deno.exit(2);
+  }
+  console.log(`\n=== ${name} ===`);
+  await suite();
+}

@@ -1,0 +1,420 @@
+import assert from "node:assert/strict";
+import { ManualClock } from "../lib/clock.ts";
+import { memoryLogger } from "../lib/log.ts";
+import { memoryConnPair } from "../lib/transport.ts";
+import type { SendResult } from "../peer/api.ts";
+import { runLink } from "../peer/link.ts";
+import { RecentIds } from "../peer/recent_ids.ts";
+import {
+  type CloseReason,
+  PeerSession,
+  type ReceivedMessage,
+  type SessionSettings,
+} from "../peer/session.ts";
+
+const decoder = new TextDecoder();
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+interface Harness {
+  session: PeerSession;
+  clock: ManualClock;
+  /** Each write, decoded. */
+  writes: string[];
+  messages: ReceivedMessage[];
+  closed: { reason: CloseReason; detail?: string }[];
+  /** Every written line parsed as JSON. */
+  sent(): Record<string, unknown>[];
+  feed(message: unknown): void;
+  /** Makes writes hang until `release()` (a peer that does not read). */
+  hold(): void;
+  release(): void;
+}
+
+function harness(
+  settings: Partial<SessionSettings> & { direction: "inbound" | "outbound" },
+  admit: () => string | undefined = () => undefined,
+): Harness {
+  const clock = new ManualClock();
+  const writes: string[] = [];
+  const messages: ReceivedMessage[] = [];
+  const closed: { reason: CloseReason; detail?: string }[] = [];
+  let held: (() => void)[] | undefined;
+  let next = 0;
+  const session = new PeerSession(
+    { localPeerId: "me@ns", expectedPeerId: "bob@ns", ...settings },
+    {
+      write(bytes) {
+        writes.push(decoder.decode(bytes));
+        if (!held) return Promise.resolve();
+        return new Promise<void>((resolve) => held!.push(resolve));
+      },
+      close() {},
+    },
+    {
+      admit,
+      message: (_s, message) => messages.push(message),
+      closed: (_s, reason, detail) => closed.push({ reason, detail }),
+    },
+    { clock, log: memoryLogger().log, seen: new RecentIds(), newId: () => `id-${next++}` },
+  );
+  return {
+    session,
+    clock,
+    writes,
+    messages,
+    closed,
+    sent: () =>
+      writes.flatMap((w) => w.split("\n").filter((line) => line !== "")).map((line) =>
+        JSON.parse(line)
+      ),
+    feed: (message) =>
+      session.receiveLine(typeof message === "string" ? message : JSON.stringify(message)),
+    hold: () => (held = []),
+    release: () => {
+      const waiting = held ?? [];
+      held = undefined;
+      for (const resolve of waiting) resolve();
+    },
+  };
+}
+
+const PLAIN_FEATURES = ["ack", "metrics"];
+const P2PCHAT_FEATURES = ["ack", "metrics", "p2pchat"];
+
+/** A session past its handshake with a peer listing `features`. */
+async function openSession(direction: "inbound" | "outbound", features: string[]) {
+  const h = harness({ direction });
+  h.session.start();
+  if (direction === "outbound") {
+    h.feed({ type: "HELLO_OK", peer_id: "bob@ns", version: "1.0", features, ttl: 1 });
+  } else {
+    h.feed({ type: "HELLO", peer_id: "bob@ns", version: "1.0", features, ttl: 1 });
+  }
+  await tick();
+  assert.equal(h.session.state, "open");
+  h.writes.length = 0;
+  return h;
+}
+
+Deno.test("PeerSession dialling side sends HELLO and nothing else until HELLO_OK", async () => {
+  const h = harness({ direction: "outbound" });
+  h.session.start();
+  await tick();
+  assert.deepEqual(h.sent(), [{
+    type: "HELLO",
+    peer_id: "me@ns",
+    version: "1.0",
+    features: ["ack", "metrics", "p2pchat"],
+    ttl: 1,
+  }]);
+  const early = await h.session.send("too early");
+  assert.equal(early.ok, false);
+  assert.equal(h.session.publish("m1", "*", "too early"), false);
+  assert.equal(h.writes.length, 1);
+  h.feed({ type: "HELLO_OK", peer_id: "bob@ns", features: PLAIN_FEATURES });
+  assert.equal(h.session.state, "open");
+  assert.equal(h.session.peerId, "bob@ns");
+  assert.deepEqual(h.session.features, ["ack", "metrics"]);
+  assert.equal(h.session.pipelining, false);
+});
+
+Deno.test("PeerSession accepting side stays silent until HELLO, then answers HELLO_OK", async () => {
+  const h = harness({ direction: "inbound" });
+  h.session.start();
+  await tick();
+  assert.equal(h.writes.length, 0);
+  h.feed({ type: "hello", peer_id: "bob@ns", features: ["ack", "p2pchat"] });
+  await tick();
+  assert.deepEqual(h.sent(), [{
+    type: "HELLO_OK",
+    peer_id: "me@ns",
+    version: "1.0",
+    features: ["ack", "metrics", "p2pchat"],
+    ttl: 1,
+  }]);
+  assert.deepEqual(h.session.features, ["ack", "p2pchat"]);
+  assert.equal(h.session.pipelining, true);
+});
+
+for (
+  const [label, line] of [
+    ["invalid JSON", "{nope"],
+    ["a PING", JSON.stringify({ type: "PING", msg_id: "1" })],
+    ["a HELLO without peer_id", JSON.stringify({ type: "HELLO", features: [] })],
+    ["a HELLO with a numeric peer_id", JSON.stringify({ type: "HELLO", peer_id: 7 })],
+    ["an unknown type", JSON.stringify({ type: "WHATEVER", peer_id: "x@y" })],
+  ]
+) {
+  Deno.test(`PeerSession closes an accepted connection whose first line is ${label}`, async () => {
+    const h = harness({ direction: "inbound" });
+    h.session.start();
+    h.feed(line);
+    await tick();
+    assert.equal(h.writes.length, 0);
+    assert.deepEqual(h.closed.map((c) => c.reason), ["not_hello"]);
+  });
+}
+
+Deno.test("PeerSession refuses a HELLO the owner does not admit with HELLO_REJECT", async () => {
+  const h = harness({ direction: "inbound" }, () => "duplicate_connection");
+  h.session.start();
+  h.feed({ type: "HELLO", peer_id: "bob@ns" });
+  await tick();
+  assert.deepEqual(h.sent(), [{
+    type: "HELLO_REJECT",
+    peer_id: "me@ns",
+    reason: "duplicate_connection",
+    ttl: 1,
+  }]);
+  assert.deepEqual(h.closed, [{ reason: "refused", detail: "duplicate_connection" }]);
+});
+
+Deno.test("PeerSession closes a dialled connection the peer rejects after HELLO_OK", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  h.feed({ type: "HELLO_REJECT", peer_id: "bob@ns", reason: "already connected" });
+  assert.deepEqual(h.closed, [{ reason: "rejected", detail: "already connected" }]);
+});
+
+Deno.test("PeerSession writes one message per write and one SEND in flight to a plain peer", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  const results: Promise<SendResult>[] = [];
+  for (const text of ["one", "two", "three"]) results.push(h.session.send(text));
+  h.session.publish("p1", "*", "hello all");
+  await tick();
+  for (const write of h.writes) assert.equal(write.split("\n").length, 2, write);
+  const sends = () => h.sent().filter((m) => m.type === "SEND");
+  assert.deepEqual(sends().map((m) => m.payload), ["one"]);
+  assert.equal(h.sent().filter((m) => m.type === "PUB").length, 1);
+  h.feed({ type: "ACK", msg_id: sends()[0].msg_id });
+  await tick();
+  assert.deepEqual(sends().map((m) => m.payload), ["one", "two"]);
+  h.feed({ type: "ACK", msg_id: sends()[1].msg_id });
+  await tick();
+  h.feed({ type: "ACK", msg_id: sends()[2].msg_id });
+  const settled = await Promise.all(results);
+  assert.deepEqual(settled.map((r) => r.ok), [true, true, true]);
+  assert.deepEqual(sends()[0], {
+    type: "SEND",
+    msg_id: sends()[0].msg_id,
+    src: "me@ns",
+    dst: "bob@ns",
+    payload: "one",
+    require_ack: true,
+    ttl: 1,
+  });
+});
+
+Deno.test("PeerSession pipelines SENDs and batches writes between p2pchat peers", async () => {
+  const h = await openSession("outbound", P2PCHAT_FEATURES);
+  h.hold();
+  const results = ["a", "b", "c", "d"].map((text) => h.session.send(text));
+  await tick();
+  // The first SEND went out alone; the rest queued behind the blocked write.
+  assert.equal(h.writes.length, 1);
+  h.release();
+  await tick();
+  assert.equal(h.writes.length, 2);
+  assert.equal(h.writes[1].split("\n").length, 4); // three lines in one write
+  const sends = h.sent().filter((m) => m.type === "SEND");
+  assert.deepEqual(sends.map((m) => m.payload), ["a", "b", "c", "d"]);
+  for (const send of sends) h.feed({ type: "ACK", msg_id: send.msg_id });
+  assert.deepEqual((await Promise.all(results)).map((r) => r.ok), [true, true, true, true]);
+});
+
+Deno.test("PeerSession measures RTT from PING/PONG with a smoothed value", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  h.clock.advance(30_000);
+  await tick();
+  const [first] = h.sent();
+  assert.equal(first.type, "PING");
+  assert.equal(first.ttl, 1);
+  h.clock.advance(40);
+  h.feed({ type: "PONG", msg_id: first.msg_id });
+  assert.deepEqual(h.session.rtt, { lastMs: 40, smoothedMs: 40 });
+  h.clock.advance(30_000 - 40);
+  await tick();
+  const second = h.sent()[1];
+  h.clock.advance(120);
+  h.feed({ type: "PONG", msg_id: second.msg_id });
+  assert.deepEqual(h.session.rtt, { lastMs: 120, smoothedMs: 50 });
+});
+
+Deno.test("PeerSession answers PING with a PONG echoing msg_id, numbers as strings too", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.feed('{"type":"PING","msg_id":42}');
+  await tick();
+  const [reply] = h.sent();
+  assert.equal(reply.type, "PONG");
+  assert.equal(reply.msg_id, "42");
+});
+
+Deno.test("PeerSession reports a delivery timeout when no ACK came within 5 s", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  let result: SendResult | undefined;
+  h.session.send("lost").then((r) => (result = r));
+  h.clock.advance(4_999);
+  await tick();
+  assert.equal(result, undefined);
+  h.clock.advance(1);
+  await tick();
+  assert.deepEqual(result, { ok: false, msgId: "id-0", reason: "timeout" });
+  h.feed({ type: "ACK", msg_id: "id-0" }); // late ACK: ignored
+  assert.equal(h.session.state, "open");
+});
+
+Deno.test("PeerSession ACKs a repeated SEND again but shows it once", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  const send = { type: "SEND", msg_id: "m-1", src: "bob@ns", dst: "me@ns", payload: "hi" };
+  h.feed(send);
+  h.feed(send);
+  await tick();
+  assert.deepEqual(h.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m-1"], ["ACK", "m-1"]]);
+  assert.deepEqual(h.messages, [{
+    kind: "direct",
+    msgId: "m-1",
+    from: "bob@ns",
+    to: "me@ns",
+    text: "hi",
+  }]);
+  assert.equal(h.session.stats.duplicates, 1);
+});
+
+Deno.test("PeerSession shows a PUB whatever its dst and never ACKs it", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.feed({ type: "PUB", msg_id: "p-1", src: "bob@ns", dst: "#elsewhere", payload: "x" });
+  h.feed({ type: "PUB", msg_id: "p-2", src: "bob@ns", dst: "*", payload: "y", require_ack: true });
+  await tick();
+  assert.equal(h.writes.length, 0);
+  assert.deepEqual(h.messages.map((m) => [m.kind, m.to, m.text]), [
+    ["pub", "#elsewhere", "x"],
+    ["pub", "*", "y"],
+  ]);
+});
+
+Deno.test("PeerSession answers BYE with BYE_OK echoing msg_id, then closes", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.feed({ type: "BYE", msg_id: "b-1", src: "bob@ns", dst: "me@ns", reason: "quit" });
+  await tick();
+  assert.deepEqual(h.sent(), [{
+    type: "BYE_OK",
+    msg_id: "b-1",
+    src: "me@ns",
+    dst: "bob@ns",
+    ttl: 1,
+  }]);
+  assert.deepEqual(h.closed, [{ reason: "bye", detail: "quit" }]);
+});
+
+Deno.test("PeerSession.bye() closes on BYE_OK, or after the BYE timeout", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  const done = h.session.bye("quit");
+  await tick();
+  const [bye] = h.sent();
+  assert.deepEqual(bye, {
+    type: "BYE",
+    msg_id: bye.msg_id,
+    src: "me@ns",
+    dst: "bob@ns",
+    reason: "quit",
+    ttl: 1,
+  });
+  h.feed({ type: "BYE_OK", msg_id: bye.msg_id });
+  await done;
+  assert.deepEqual(h.closed.map((c) => c.reason), ["bye"]);
+
+  const silent = await openSession("outbound", PLAIN_FEATURES);
+  const waiting = silent.session.bye("quit");
+  silent.clock.advance(1_000);
+  await waiting;
+  assert.deepEqual(silent.closed.map((c) => c.reason), ["bye"]);
+});
+
+Deno.test("PeerSession ignores unknown types and extra fields and accepts a missing ttl", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.feed({ type: "FILE_OFFER", size: 10 });
+  h.feed({ type: "send", msg_id: 7, payload: "x", color: "red", hops: [1, 2] });
+  await tick();
+  assert.equal(h.session.state, "open");
+  assert.equal(h.session.stats.ignored, 1);
+  assert.deepEqual(h.sent().map((m) => [m.type, m.msg_id]), [["ACK", "7"]]);
+  assert.equal(h.messages[0].text, "x");
+});
+
+Deno.test("PeerSession skips and counts malformed lines without closing", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  for (const line of ["{broken", "", "[1,2]", '{"no_type":1}', "null"]) h.feed(line);
+  assert.equal(h.session.state, "open");
+  assert.equal(h.session.stats.malformed, 5);
+});
+
+Deno.test("PeerSession answers a second HELLO again, and closes on a changed peer_id", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.feed({ type: "HELLO", peer_id: "bob@ns" });
+  await tick();
+  assert.deepEqual(h.sent().map((m) => m.type), ["HELLO_OK"]);
+  assert.equal(h.session.state, "open");
+  h.feed({ type: "HELLO", peer_id: "mallory@ns" });
+  await tick();
+  assert.deepEqual(h.sent().map((m) => [m.type, m.reason]), [
+    ["HELLO_OK", undefined],
+    ["HELLO_REJECT", "peer_id_changed"],
+  ]);
+  assert.deepEqual(h.closed, [{ reason: "peer_id_changed", detail: "mallory@ns" }]);
+});
+
+Deno.test("PeerSession drops a dialled peer as stale after two silent ping intervals", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  h.clock.advance(30_000);
+  assert.equal(h.session.state, "open");
+  h.clock.advance(30_000);
+  assert.deepEqual(h.closed.map((c) => c.reason), ["stale"]);
+});
+
+Deno.test("PeerSession probes a silent plain dialler once before dropping it", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.clock.advance(30_000);
+  await tick();
+  assert.equal(h.writes.length, 0); // the dialler is the one expected to PING
+  h.clock.advance(30_000);
+  await tick();
+  assert.deepEqual(h.sent().map((m) => m.type), ["PING"]);
+  h.feed({ type: "PONG", msg_id: h.sent()[0].msg_id });
+  h.clock.advance(60_000);
+  assert.equal(h.session.state, "open");
+  h.clock.advance(30_000);
+  assert.deepEqual(h.closed.map((c) => c.reason), ["stale"]);
+});
+
+Deno.test("PeerSession closes a handshake that never completes", () => {
+  const h = harness({ direction: "inbound", handshakeTimeoutMs: 2_000 });
+  h.session.start();
+  h.clock.advance(2_000);
+  assert.deepEqual(h.closed.map((c) => c.reason), ["handshake_timeout"]);
+  assert.equal(h.clock.pendingTimers, 0);
+});
+
+Deno.test("PeerSession drops a peer that stops reading instead of buffering without bound", async () => {
+  const h = harness({ direction: "outbound", maxQueueBytes: 10_000 });
+  h.session.start();
+  h.feed({ type: "HELLO_OK", peer_id: "bob@ns", features: PLAIN_FEATURES });
+  h.hold();
+  const pending = h.session.send("waiting for an ACK");
+  let accepted = 0;
+  while (h.session.publish(`p${accepted}`, "*", "x".repeat(500))) accepted++;
+  assert.ok(accepted >= 15 && accepted <= 20, `accepted ${accepted}`);
+  assert.deepEqual(h.closed.map((c) => c.reason), ["backpressure"]);
+  assert.equal((await pending).ok, false);
+  assert.equal(h.clock.pendingTimers, 0);
+});
+
+Deno.test("runLink closes only the connection that sent an oversized line", async () => {
+  const [ours, theirs] = memoryConnPair();
+  const h = harness({ direction: "inbound" });
+  h.session.start();
+  const link = runLink(ours, h.session);
+  await theirs.write(new TextEncoder().encode('{"type":"HELLO","peer_id":"bob@ns"}\n'));
+  await theirs.write(new Uint8Array(40_000).fill(0x61));
+  await link;
+  assert.deepEqual(h.closed.map((c) => c.reason), ["line_too_long"]);
+  assert.equal(ours.closed, true);
+});
