@@ -35,7 +35,7 @@ Options:
   --ping-interval SECONDS      keep-alive PING period (default ${PING_INTERVAL_MS / 1000})
   --discover-interval SECONDS  DISCOVER period (default ${NODE_DEFAULTS.discoverIntervalMs / 1000})
   --max-reconnect-attempts N   retries before a peer is marked failed (default ${NODE_DEFAULTS.maxReconnectAttempts})
-  --data-dir DIR               where the API token lives (default ${defaultDataDir()}/peer-NAME)
+  --data-dir DIR               where the API token lives (default ~/.local/share/p2pchat/peer-NAME)
   --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
   --embed-tracker [PORT]       also run a tracker in this process (default port ${DEFAULT_TRACKER_PORT})
   --config FILE                JSON file with any of these settings (keys as the flag names,

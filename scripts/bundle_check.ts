@@ -17,23 +17,48 @@ try {
   const version = await _run([deno, "run", `${runDir}/p2pchat.js`, "--version"], runDir);
   console.log(`bundle: ${version.trim()}`);
   await _checkTracker(runDir);
-  console.log("bundle check: ok (bundled tracker answered REGISTER and DISCOVER from an empty directory)");
+  console.log(
+    "bundle check: ok (bundled tracker answered REGISTER and DISCOVER from an empty directory)",
+  );
 } finally {
   await Deno.remove(workDir, { recursive: true });
 }
 
 async function _checkTracker(runDir: string): Promise<void> {
   const child = new Deno.Command(deno, {
-    args: ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "p2pchat.js", "tracker"]
-      .concat(["--host", "127.0.0.1", "--port", "0", "--data-dir", `${runDir}/data`, "--no-rate-limit"]),
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "p2pchat.js",
+      "tracker",
+    ]
+      .concat([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--data-dir",
+        `${runDir}/data`,
+        "--no-rate-limit",
+      ]),
     cwd: runDir,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   try {
     const port = await _listeningPort(child.stdout);
-    const registered = await _request(port, { type: "REGISTER", namespace: "ci", name: "bundle", port: 4000 });
-    if (registered.status !== "OK") throw new Error(`REGISTER failed: ${JSON.stringify(registered)}`);
+    const registered = await _request(port, {
+      type: "REGISTER",
+      namespace: "ci",
+      name: "bundle",
+      port: 4000,
+    });
+    if (registered.status !== "OK") {
+      throw new Error(`REGISTER failed: ${JSON.stringify(registered)}`);
+    }
     const found = await _request(port, { type: "DISCOVER", namespace: "ci" });
     const peers = found.peers as { name: string }[] | undefined;
     if (found.status !== "OK" || peers?.[0]?.name !== "bundle") {
@@ -50,7 +75,9 @@ async function _listeningPort(stdout: ReadableStream<Uint8Array>): Promise<numbe
   const deadline = AbortSignal.timeout(15_000);
   for await (const chunk of stdout) {
     for (const frame of decoder.push(chunk)) {
-      const match = frame.kind === "line" ? /Tracker listening on .*:(\d+)$/.exec(frame.text) : null;
+      const match = frame.kind === "line"
+        ? /Tracker listening on .*:(\d+)$/.exec(frame.text)
+        : null;
       if (match) {
         return Number(match[1]);
       }
