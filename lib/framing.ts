@@ -12,17 +12,50 @@ export type Frame =
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
+const BYTE_ORDER_MARK = 0xfeff;
+const EMPTY = new Uint8Array(0);
+const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Formats one message as compact JSON on a single line ending in `\n`, still as text. */
+export function formatLine(message: unknown): string {
+  return JSON.stringify(message) + "\n";
+}
+
 /** Encodes one message as compact JSON on a single line ending in `\n`. */
 export function encodeLine(message: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(message) + "\n");
+  return encoder.encode(formatLine(message));
+}
+
+/** Encodes formatted lines into one buffer, so a batch costs one encoder call. */
+export function encodeLines(lines: readonly string[]): Uint8Array {
+  return encoder.encode(lines.length === 1 ? lines[0] : lines.join(""));
+}
+
+/** The UTF-8 size of `text` as `TextEncoder` writes it (lone surrogates become 3 bytes). */
+export function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length;
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && _isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function _isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 /** Splits a byte stream into lines; after a `line_too_long` error it emits nothing more. */
 export class LineDecoder {
-  #pending: Uint8Array = new Uint8Array(0);
+  #pending: Uint8Array = EMPTY;
   #failed = false;
 
   constructor(readonly limit: number = MAX_LINE_BYTES) {}
@@ -42,27 +75,41 @@ export class LineDecoder {
     if (this.#failed) return [];
     const frames: Frame[] = [];
     let start = 0;
-    let newline = chunk.indexOf(NEWLINE, start);
-    while (newline !== -1) {
-      const length = this.#pending.length + newline - start;
-      if (length > this.limit + (this.#endsWithCarriageReturn(chunk, start, newline) ? 1 : 0)) {
-        return this.#fail(frames);
-      }
-      let bytes = chunk.subarray(start, newline);
-      if (this.#pending.length > 0) {
-        bytes = _concat(this.#pending, bytes);
-        this.#pending = new Uint8Array(0);
-      }
-      frames.push({ kind: "line", text: decoder.decode(_trimCarriageReturn(bytes)) });
+    let newline = chunk.indexOf(NEWLINE);
+    if (newline !== -1 && this.#pending.length > 0) {
+      // The end of a line begun in earlier chunks.
+      if (this.#tooLong(chunk, 0, newline)) return this.#fail(frames);
+      const bytes = _concat(this.#pending, chunk.subarray(0, newline));
+      this.#pending = EMPTY;
+      frames.push({ kind: "line", text: _trimCarriageReturn(decoder.decode(bytes)) });
       start = newline + 1;
       newline = chunk.indexOf(NEWLINE, start);
     }
+    // Lines wholly inside the chunk are checked one by one, then decoded in one call: a
+    // newline byte never occurs inside a multi-byte UTF-8 sequence, so splitting the text on
+    // "\n" gives the same lines as decoding each.
+    const first = start;
+    while (newline !== -1) {
+      if (this.#tooLong(chunk, start, newline)) {
+        _decodeLines(chunk, first, start, frames);
+        return this.#fail(frames);
+      }
+      start = newline + 1;
+      newline = chunk.indexOf(NEWLINE, start);
+    }
+    _decodeLines(chunk, first, start, frames);
     if (start < chunk.length) {
       // A trailing "\r" may still belong to a "\r\n" ending, so allow it one extra byte.
       if (this.#pending.length + chunk.length - start > this.limit + 1) return this.#fail(frames);
       this.#pending = _concat(this.#pending, chunk.subarray(start));
     }
     return frames;
+  }
+
+  // The line ending at `newline` (with what is pending) is over the limit, its "\r" aside.
+  #tooLong(chunk: Uint8Array, start: number, newline: number): boolean {
+    const length = this.#pending.length + newline - start;
+    return length > this.limit + (this.#endsWithCarriageReturn(chunk, start, newline) ? 1 : 0);
   }
 
   #endsWithCarriageReturn(chunk: Uint8Array, start: number, newline: number): boolean {
@@ -72,16 +119,29 @@ export class LineDecoder {
 
   #fail(frames: Frame[]): Frame[] {
     this.#failed = true;
-    this.#pending = new Uint8Array(0);
+    this.#pending = EMPTY;
     frames.push({ kind: "error", code: "line_too_long", limit: this.limit });
     return frames;
   }
 }
 
-function _trimCarriageReturn(bytes: Uint8Array): Uint8Array {
-  return bytes.length > 0 && bytes[bytes.length - 1] === CARRIAGE_RETURN
-    ? bytes.subarray(0, bytes.length - 1)
-    : bytes;
+// Decodes the complete lines in chunk[from, to) (`to` is just past a newline) as frames.
+function _decodeLines(chunk: Uint8Array, from: number, to: number, frames: Frame[]): void {
+  if (to <= from) return;
+  const text = decoder.decode(chunk.subarray(from, to - 1));
+  let start = 0;
+  for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+    frames.push({ kind: "line", text: _trimCarriageReturn(text.slice(start, end)) });
+    start = end + 1;
+    // The decoder drops a byte order mark only at the start of its input; lines decoded
+    // one by one each lost theirs, so drop it from every line alike.
+    if (text.charCodeAt(start) === BYTE_ORDER_MARK) start++;
+  }
+  frames.push({ kind: "line", text: _trimCarriageReturn(text.slice(start)) });
+}
+
+function _trimCarriageReturn(text: string): string {
+  return text.charCodeAt(text.length - 1) === CARRIAGE_RETURN ? text.slice(0, -1) : text;
 }
 
 function _concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -1,8 +1,8 @@
 /**
  * The `Conn` interface hides sockets from protocol code: a TCP implementation for real
- * use and an in-memory pair for tests. Reads use one small buffer per connection and a
- * plain read loop, because stream pipelines cost several times more memory per idle
- * connection.
+ * use and an in-memory pair for tests. Reads use a plain read loop, because stream pipelines
+ * cost several times more memory per idle connection, into one buffer per connection that
+ * stays small while the connection is idle and grows only while reads fill it.
  */
 
 /** An address as seen on the wire; IPv4 is always a plain dotted string. */
@@ -28,7 +28,10 @@ export interface Conn {
   readonly closed: boolean;
 }
 
-const READ_BUFFER_BYTES = 4096;
+/** Read buffer size of an idle connection: the pending read holds it for as long as it idles. */
+export const INITIAL_READ_BUFFER_BYTES = 512;
+/** The read buffer grows (by 4x) while reads fill it, up to this size. */
+export const MAX_READ_BUFFER_BYTES = 64 * 1024;
 
 /** Strips the IPv4-mapped IPv6 prefix: pyp2p peers expect `127.0.0.1`, never `::ffff:127.0.0.1`. */
 export function plainIp(hostname: string): string {
@@ -46,7 +49,9 @@ export class TcpConn implements Conn {
   readonly remote: Address;
   readonly local: Address;
   #closed = false;
-  #writing: Promise<void> = Promise.resolve();
+  // Writes not yet settled, and the settling of the last one, which the next write waits for.
+  #writes = 0;
+  #lastWrite?: Promise<void>;
 
   constructor(readonly socket: Deno.TcpConn) {
     this.remote = _address(socket.remoteAddr);
@@ -63,7 +68,7 @@ export class TcpConn implements Conn {
   }
 
   async *chunks(): AsyncIterable<Uint8Array> {
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    let buffer = new Uint8Array(INITIAL_READ_BUFFER_BYTES);
     while (!this.#closed) {
       let count: number | null;
       try {
@@ -73,14 +78,26 @@ export class TcpConn implements Conn {
       }
       if (count === null) break;
       yield buffer.subarray(0, count);
+      // A full read means more is waiting: read bigger. A small read means the burst is
+      // over: go back to the small buffer, which the next (maybe long) pending read holds.
+      if (count === buffer.length && buffer.length < MAX_READ_BUFFER_BYTES) {
+        buffer = new Uint8Array(Math.min(buffer.length * 4, MAX_READ_BUFFER_BYTES));
+      } else if (count <= INITIAL_READ_BUFFER_BYTES && buffer.length > INITIAL_READ_BUFFER_BYTES) {
+        buffer = new Uint8Array(INITIAL_READ_BUFFER_BYTES);
+      }
     }
     this.close();
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    // Writes are chained so two callers never interleave their bytes.
-    const next = this.#writing.then(() => this.#writeAll(bytes));
-    this.#writing = next.catch(() => {});
+    // Writes are chained so two callers never interleave their bytes; without a write under
+    // way (the session keeps one at a time) the chain is skipped.
+    const next = this.#writes === 0
+      ? this.#writeAll(bytes)
+      : this.#lastWrite!.then(() => this.#writeAll(bytes));
+    this.#writes++;
+    const settled = () => void this.#writes--;
+    this.#lastWrite = next.then(settled, settled);
     return next;
   }
 

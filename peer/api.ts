@@ -78,7 +78,14 @@ export type NodeEvent =
     at: number;
   }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
-  | { type: "tracker"; reachable: boolean; detail?: string; at: number };
+  | {
+    type: "tracker";
+    reachable: boolean;
+    detail?: string;
+    /** The tracker's reason when it refused our REGISTER (e.g. `name_owned`). */
+    refused?: string;
+    at: number;
+  };
 
 /** A running peer. */
 export interface PeerNode {
@@ -88,8 +95,18 @@ export interface PeerNode {
   peers(scope?: Scope): PeerInfo[];
   /** Sends a direct message and resolves on ACK or after the 5 s timeout. */
   send(peerId: string, text: string): Promise<SendResult>;
-  /** Publishes to every connected peer in scope. */
-  publish(scope: Scope, text: string): Promise<PublishResult>;
+  /**
+   * Publishes to every connected peer in scope, plus the connected peers listed in `alsoTo`
+   * (room members of other namespaces); each peer gets the PUB once.
+   */
+  publish(scope: Scope, text: string, alsoTo?: readonly string[]): Promise<PublishResult>;
+  /**
+   * Makes sure there is a connection to `peerId` at `address` (dialling it if needed);
+   * true once it is up, false if the signal fires first.
+   */
+  connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean>;
+  /** Sends REGISTER now (after a login, so that it carries the new token). */
+  registerNow(): void;
   /** Dials failed or stale peers now (all of them, or one), resetting their backoff. */
   reconnect(peerId?: string): number;
   /** Registers a listener for events; returns the function that removes it. */

@@ -6,6 +6,13 @@ import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import type { Address } from "../lib/transport.ts";
 import { createTracker, type Tracker } from "../tracker/mod.ts";
+import { createAccountsExtension } from "../tracker/accounts/mod.ts";
+import { dialTcp } from "../lib/transport.ts";
+import { PeerAccounts } from "./accounts.ts";
+import { fileTokenStore } from "./accounts_token.ts";
+import { mountAccountApi } from "./http_account_api.ts";
+import { SessionClient } from "./session_client.ts";
+import { accountCommands, accountNotices } from "./tui_account_commands.ts";
 import { apiTokenPath, loadOrCreateApiToken } from "./api_token.ts";
 import {
   envName,
@@ -17,7 +24,7 @@ import {
   type SettingValues,
 } from "./config.ts";
 import { createPeerApi } from "./http_api.ts";
-import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "./node.ts";
+import { createPeerNode, NODE_DEFAULTS } from "./node.ts";
 import { runTerminal, shouldUseColor } from "./tui.ts";
 
 const HELP = `Usage: p2pchat peer [options]
@@ -35,9 +42,11 @@ Options:
   --ping-interval SECONDS      keep-alive PING period (default ${PING_INTERVAL_MS / 1000})
   --discover-interval SECONDS  DISCOVER period (default ${NODE_DEFAULTS.discoverIntervalMs / 1000})
   --max-reconnect-attempts N   retries before a peer is marked failed (default ${NODE_DEFAULTS.maxReconnectAttempts})
-  --data-dir DIR               where the API token lives (default ~/.local/share/p2pchat/peer-NAME)
+  --data-dir DIR               where the API token and the remembered login live
+                               (default ~/.local/share/p2pchat/peer-NAME)
   --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
-  --embed-tracker [PORT]       also run a tracker in this process (default port ${DEFAULT_TRACKER_PORT})
+  --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
+                               (default port ${DEFAULT_TRACKER_PORT}; its data in DATA-DIR/embedded-tracker)
   --config FILE                JSON file with any of these settings (keys as the flag names,
                                kebab-case or camelCase), e.g. {"name":"ann","tracker":"10.0.0.5:8080"}
   --log-level LEVEL            debug, info, warn or error (default info)
@@ -106,21 +115,50 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   let tracker: Tracker | undefined;
   let trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: DEFAULT_TRACKER_PORT };
   if (config.embedTracker !== undefined) {
-    tracker = createTracker({ port: config.embedTracker }, { clock: systemClock, log });
+    const extension = createAccountsExtension(
+      { mode: "optional", dataDir: `${config.dataDir}/embedded-tracker` },
+      { clock: systemClock, log },
+    );
+    tracker = createTracker({ port: config.embedTracker }, { clock: systemClock, log, extension });
     const address = await tracker.start();
     console.log(`Tracker listening on ${address.hostname}:${address.port}`);
     trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: address.port };
   }
 
-  const node = createPeerNode(_nodeOptions(config, trackerAddress), { log, clock: systemClock });
+  // The login is remembered per profile; loaded first so the first REGISTER carries the token.
+  // `address` is read at login only, once the node below exists and listens.
+  const client = new SessionClient(
+    {
+      username: config.name,
+      address: () => ({ peerId: node.peerId, port: node.status().listen.port }),
+    },
+    {
+      connect: (signal) => dialTcp(trackerAddress.hostname, trackerAddress.port, { signal }),
+      tokens: fileTokenStore(config.dataDir),
+      clock: systemClock,
+      log,
+    },
+  );
+  const remembered = await client.loadToken();
+  const node = createPeerNode(
+    { ..._nodeOptions(config, trackerAddress), registerToken: () => client.token },
+    { log, clock: systemClock },
+  );
+  const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
   let server: Deno.HttpServer | undefined;
   try {
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
-    if (config.http !== undefined) server = await _serveApi(node, config, log);
-    await _untilQuitOrSignal(node, log);
+    if (config.http !== undefined) server = await _serveApi(accounts, config, log);
+    const ui = _untilQuitOrSignal(accounts, log);
+    // After the UI attached, so that its outcome (or a refused token) is shown.
+    if (remembered !== undefined) {
+      client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
+    }
+    await ui;
   } finally {
     await server?.shutdown();
+    await client.stop();
     await node.stop();
     await tracker?.stop();
   }
@@ -142,12 +180,17 @@ function _nodeOptions(config: PeerConfig, tracker: Address) {
 }
 
 async function _serveApi(
-  node: StartablePeerNode,
+  accounts: PeerAccounts,
   config: PeerConfig,
   log: Logger,
 ): Promise<Deno.HttpServer> {
   const token = await loadOrCreateApiToken(config.dataDir, log);
-  const app = createPeerApi(node, { token, log: log.child("HttpApi") });
+  const app = createPeerApi(accounts.roomAwareNode(), {
+    token,
+    log: log.child("HttpApi"),
+    extraEvents: accounts,
+  });
+  mountAccountApi(app, accounts);
   const listening = Promise.withResolvers<void>();
   const server = Deno.serve({
     hostname: "127.0.0.1",
@@ -164,14 +207,19 @@ async function _serveApi(
 }
 
 // The terminal UI returns when the user quits; SIGINT/SIGTERM end the run the same way.
-async function _untilQuitOrSignal(node: StartablePeerNode, log: Logger): Promise<void> {
+async function _untilQuitOrSignal(accounts: PeerAccounts, log: Logger): Promise<void> {
   const signalled = Promise.withResolvers<void>();
   const onSignal = () => signalled.resolve();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   try {
     await Promise.race([
-      runTerminal(node, { log, color: shouldUseColor() }),
+      runTerminal(accounts.roomAwareNode(), {
+        log,
+        color: shouldUseColor(),
+        commands: accountCommands(accounts),
+        attach: accountNotices(accounts),
+      }),
       signalled.promise,
     ]);
   } finally {

@@ -7,7 +7,11 @@
 import type { Clock, TimerId } from "../lib/clock.ts";
 import type { Logger } from "../lib/log.ts";
 import { backoffDelay } from "./backoff.ts";
-import type { RendezvousClient, RendezvousRecord } from "./rendezvous_client.ts";
+import {
+  type RendezvousClient,
+  type RendezvousRecord,
+  TrackerRefusal,
+} from "./rendezvous_client.ts";
 
 /** What we register and how often we ask. */
 export interface DiscoverySettings {
@@ -17,6 +21,8 @@ export interface DiscoverySettings {
   port: number;
   ttlSeconds: number;
   discoverIntervalMs: number;
+  /** The account token proving our name, read at each REGISTER (it changes at login). */
+  token?: () => string | undefined;
 }
 
 /** Where discovery reports. */
@@ -25,6 +31,8 @@ export interface DiscoveryHooks {
   peersFound(records: RendezvousRecord[]): void;
   /** The tracker became reachable or unreachable (reported on changes only). */
   trackerChanged(reachable: boolean, detail?: string): void;
+  /** The tracker refused our REGISTER (first refusal of a run of them), e.g. `name_owned`. */
+  registerRefused?(reason: string, detail: string): void;
 }
 
 /** Collaborators. */
@@ -106,6 +114,11 @@ export class Discovery {
     await Promise.all(this.#requests);
   }
 
+  /** Registers now instead of at the next renewal or retry (after a login). */
+  registerNow(): void {
+    if (this.#running) this.#track(this.#register());
+  }
+
   /** Removes our registration (best effort: a tracker that is down is only logged). */
   async unregister(): Promise<void> {
     if (!this.#registered) return;
@@ -130,8 +143,13 @@ export class Discovery {
     if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
     this.#registerTimer = undefined;
     const { namespace, name, port, ttlSeconds } = this.#settings;
+    const token = this.#settings.token?.();
     try {
-      const reply = await this.#client.register({ namespace, name, port, ttl: ttlSeconds });
+      const reply = await this.#client.register(
+        token === undefined
+          ? { namespace, name, port, ttl: ttlSeconds }
+          : { namespace, name, port, ttl: ttlSeconds, token },
+      );
       if (!this.#running) return;
       const ttl = reply.ttl !== undefined && reply.ttl > 0 ? reply.ttl : ttlSeconds;
       this.#registered = true;
@@ -149,6 +167,9 @@ export class Discovery {
       this.#setReachable(!_isUnreachable(error), this.#lastError);
       if (this.#registerFailures === 1) {
         this.#log.warn("REGISTER failed; retrying with backoff", { error: this.#lastError });
+        if (error instanceof TrackerRefusal) {
+          this.#hooks.registerRefused?.(error.reason, this.#lastError);
+        }
       }
       // Backoff, but never slower than the DISCOVER period, so a tracker back up is used soon.
       this.#scheduleRegister(

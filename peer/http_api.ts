@@ -18,6 +18,8 @@ export interface PeerApiOptions {
   log: Logger;
   clock?: Clock;
   heartbeatMs?: number;
+  /** More events for the SSE stream (accounts and rooms), sent as `event: TYPE`. */
+  extraEvents?: { subscribe(listener: (event: { type: string }) => void): () => void };
 }
 
 /** SSE comment period: keeps proxies and idle-timeouts from closing a quiet stream. */
@@ -33,7 +35,9 @@ export const MAX_BODY_BYTES = 256 * 1024;
 const MAX_QUEUED_EVENTS = 1000;
 
 /** HTTP status per error code; codes not listed are client errors (400). */
-const STATUS_BY_CODE: Partial<Record<ErrorCode, 401 | 403 | 404 | 409 | 413 | 500 | 504>> = {
+const STATUS_BY_CODE: Partial<
+  Record<ErrorCode, 401 | 403 | 404 | 409 | 413 | 429 | 500 | 502 | 503 | 504>
+> = {
   unauthorized: 401,
   forbidden_host: 403,
   not_found: 404,
@@ -44,6 +48,22 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, 401 | 403 | 404 | 409 | 413 | 50
   body_too_large: 413,
   timeout: 504,
   internal_error: 500,
+  // accounts and rooms (the tracker's codes, passed through)
+  login_failed: 403,
+  bad_token: 403,
+  not_owner: 403,
+  too_many_attempts: 429,
+  no_such_room: 404,
+  not_logged_in: 409,
+  already_logged_in: 409,
+  username_taken: 409,
+  room_exists: 409,
+  already_member: 409,
+  not_member: 409,
+  room_full: 409,
+  too_many_rooms: 409,
+  tracker_unreachable: 503,
+  unknown_command: 502,
 };
 
 /** A failed delivery: the error reply also carries the message id. */
@@ -84,12 +104,12 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.post("/api/messages", async (c) => {
-    const body = await _readJsonObject(c.req.raw);
-    const to = _field(body, "to");
+    const body = await readJsonObject(c.req.raw);
+    const to = stringField(body, "to");
     if (!/^.+@.+$/s.test(to)) {
       throw new P2pError("bad_field", `Field "to" must be a peer id name@namespace, got "${to}"`);
     }
-    const text = _field(body, "text");
+    const text = stringField(body, "text");
     _checkLine({ type: "SEND", src: node.peerId, dst: to, payload: text, require_ack: true });
     const result = await node.send(to, text);
     if (!result.ok) throw _deliveryError(to, result);
@@ -97,18 +117,18 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.post("/api/publish", async (c) => {
-    const body = await _readJsonObject(c.req.raw);
-    const scope = _field(body, "scope");
+    const body = await readJsonObject(c.req.raw);
+    const scope = stringField(body, "scope");
     if (!_isScope(scope)) throw _badScope("scope", scope);
-    const text = _field(body, "text");
+    const text = stringField(body, "text");
     _checkLine({ type: "PUB", src: node.peerId, dst: scope, payload: text, require_ack: false });
     const result = await node.publish(scope, text);
     return c.json({ msgId: result.msgId, scope, reached: result.reached, peers: result.peers });
   });
 
   app.post("/api/reconnect", async (c) => {
-    const body = await _readJsonObject(c.req.raw, true);
-    const peerId = body.peerId === undefined ? undefined : _field(body, "peerId");
+    const body = await readJsonObject(c.req.raw, true);
+    const peerId = body.peerId === undefined ? undefined : stringField(body, "peerId");
     return c.json({ reconnecting: node.reconnect(peerId) });
   });
 
@@ -129,9 +149,15 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
           }
           controller.enqueue(encoder.encode(text));
         };
-        const unsubscribe = node.subscribe((event: NodeEvent) => {
+        const forward = (event: NodeEvent | { type: string }) => {
           push(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
-        });
+        };
+        const unsubscribeNode = node.subscribe(forward);
+        const unsubscribeExtra = options.extraEvents?.subscribe(forward) ?? (() => {});
+        const unsubscribe = () => {
+          unsubscribeNode();
+          unsubscribeExtra();
+        };
         const beat = () => {
           push(": heartbeat\n\n");
           if (!ended) timer = clock.setTimeout(beat, heartbeatMs);
@@ -198,7 +224,8 @@ function _badScope(field: string, value: string): P2pError {
   return new P2pError("bad_field", `Field "${field}" must be "*" or "#namespace", got "${value}"`);
 }
 
-async function _readJsonObject(
+/** Reads a JSON object body of at most MAX_BODY_BYTES (also for routes of other modules). */
+export async function readJsonObject(
   request: Request,
   emptyIsObject = false,
 ): Promise<Record<string, unknown>> {
@@ -241,7 +268,8 @@ function _concat(chunks: Uint8Array[], size: number): Uint8Array {
   return bytes;
 }
 
-function _field(body: Record<string, unknown>, name: string): string {
+/** A required non-empty string field of a request body. */
+export function stringField(body: Record<string, unknown>, name: string): string {
   const value = body[name];
   if (value === undefined) throw new P2pError("missing_field", `Field "${name}" is missing`);
   if (typeof value !== "string" || value === "") {

@@ -105,6 +105,18 @@ function _payload(value: unknown): string {
   return String(value);
 }
 
+// Every ACK carries a timestamp, and under load many fall in the same millisecond: format
+// each millisecond once.
+let _formattedAt = NaN;
+let _formatted = "";
+function _isoTime(now: number): string {
+  if (now !== _formattedAt) {
+    _formatted = new Date(now).toISOString();
+    _formattedAt = now;
+  }
+  return _formatted;
+}
+
 /** Features usable on a connection: those both sides listed. */
 export function negotiateFeatures(ours: readonly string[], theirs: readonly string[]): string[] {
   return ours.filter((feature) => theirs.includes(feature));
@@ -139,12 +151,12 @@ export function helloReject(peerId: string, reason: string) {
 
 /** PING (keep-alive and RTT probe). */
 export function ping(msgId: string, now: number) {
-  return { type: "PING", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+  return { type: "PING", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
 }
 
 /** PONG, echoing the PING's `msg_id`. */
 export function pong(msgId: string, now: number) {
-  return { type: "PONG", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+  return { type: "PONG", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
 }
 
 /** SEND: always `require_ack: true`, since some clients do not ACK without it. */
@@ -154,7 +166,7 @@ export function send(msgId: string, src: string, dst: string, payload: string) {
 
 /** ACK, matched by `msg_id` only. */
 export function ack(msgId: string, now: number) {
-  return { type: "ACK", msg_id: msgId, timestamp: new Date(now).toISOString(), ttl: MESSAGE_TTL };
+  return { type: "ACK", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
 }
 
 /** PUB to `*` or `#namespace`; never ACKed. */

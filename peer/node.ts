@@ -52,6 +52,8 @@ export interface PeerNodeOptions {
   dialTimeoutMs?: number;
   /** Bound on bytes queued toward one peer. */
   maxQueueBytes?: number;
+  /** The account token that proves our name in REGISTER, read at each REGISTER. */
+  registerToken?: () => string | undefined;
 }
 
 /** Collaborators; everything but `log` has a default. */
@@ -180,12 +182,21 @@ class _PeerNode implements StartablePeerNode {
           port: this.#listen.port,
           ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
           discoverIntervalMs: options.discoverIntervalMs ?? NODE_DEFAULTS.discoverIntervalMs,
+          token: options.registerToken,
         },
         { client: this.#rendezvous, clock: this.#clock, log: this.#log, random: this.#random },
         {
           peersFound: (records) => this.#learn(records),
           trackerChanged: (reachable, detail) =>
             this.#emit({ type: "tracker", reachable, detail, at: this.#clock.now() }),
+          registerRefused: (refused, detail) =>
+            this.#emit({
+              type: "tracker",
+              reachable: true,
+              detail,
+              refused,
+              at: this.#clock.now(),
+            }),
         },
       );
       this.#track(this.#discovery.start());
@@ -246,15 +257,46 @@ class _PeerNode implements StartablePeerNode {
     return entry.session.send(text);
   }
 
-  publish(scope: Scope, text: string): Promise<PublishResult> {
+  publish(scope: Scope, text: string, alsoTo: readonly string[] = []): Promise<PublishResult> {
     const msgId = crypto.randomUUID();
     const peers: string[] = [];
+    const extra = new Set(alsoTo);
     for (const entry of this.#peers.values()) {
-      if (!entry.session || !inScope(scope, entry.namespace)) continue;
+      if (!entry.session || !(inScope(scope, entry.namespace) || extra.has(entry.peerId))) continue;
       // A peer whose queue overflows is dropped by its session and not counted as reached.
       if (entry.session.publish(msgId, scope, text)) peers.push(entry.peerId);
     }
     return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
+  connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
+    if (this.#peers.get(peerId)?.session?.state === "open") return Promise.resolve(true);
+    const { name, namespace } = splitPeerId(peerId);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const done = (connected: boolean) => {
+      unsubscribe();
+      signal.removeEventListener("abort", onAbort);
+      resolve(connected);
+    };
+    const onAbort = () => done(false);
+    const unsubscribe = this.subscribe((event) => {
+      if (event.type === "peer" && event.peerId === peerId && event.state === "connected") {
+        done(true);
+      }
+    });
+    signal.addEventListener("abort", onAbort);
+    if (signal.aborted) {
+      done(false);
+      return promise;
+    }
+    this.addPeer(name, namespace, address);
+    // A peer that failed earlier gets a fresh chance: the caller wants it now.
+    if (this.#peers.get(peerId)?.state === "failed") this.reconnect(peerId);
+    return promise;
+  }
+
+  registerNow(): void {
+    this.#discovery?.registerNow();
   }
 
   reconnect(peerId?: string): number {

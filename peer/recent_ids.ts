@@ -10,6 +10,10 @@ export const DEFAULT_RECENT_IDS = 10_000;
 /** A set of recent ids with FIFO eviction. */
 export class RecentIds {
   #ids = new Set<string>();
+  // Insertion order as a ring: evicting through `Set.values().next()` would walk every
+  // deleted slot left at the front of the Set's table, making each add O(capacity).
+  #order: string[] = [];
+  #oldest = 0;
 
   constructor(readonly capacity: number = DEFAULT_RECENT_IDS) {
     if (!Number.isInteger(capacity) || capacity < 1) {
@@ -21,9 +25,12 @@ export class RecentIds {
   add(id: string): boolean {
     if (this.#ids.has(id)) return false;
     this.#ids.add(id);
-    if (this.#ids.size > this.capacity) {
-      // A Set iterates in insertion order, so the first id is the oldest.
-      this.#ids.delete(this.#ids.values().next().value!);
+    if (this.#order.length < this.capacity) {
+      this.#order.push(id);
+    } else {
+      this.#ids.delete(this.#order[this.#oldest]);
+      this.#order[this.#oldest] = id;
+      this.#oldest = (this.#oldest + 1) % this.capacity;
     }
     return true;
   }

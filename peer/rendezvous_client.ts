@@ -28,8 +28,9 @@ export interface RegisterReply {
 
 /** The three Rendezvous requests a peer makes. */
 export interface RendezvousClient {
+  /** `token` proves a name owned by an account (ignored by pyp2p trackers). */
   register(
-    request: { namespace: string; name: string; port: number; ttl: number },
+    request: { namespace: string; name: string; port: number; ttl: number; token?: string },
   ): Promise<RegisterReply>;
   /** Every live registration, of one namespace or (without one) of all namespaces. */
   discover(namespace?: string): Promise<RendezvousRecord[]>;
@@ -62,8 +63,12 @@ export function tcpRendezvousClient(
   const request = (message: Record<string, unknown>) =>
     rendezvousRequest(address, message, { timeoutMs, maxReplyBytes, dial });
   return {
-    async register({ namespace, name, port, ttl }) {
-      const reply = await request({ type: "REGISTER", namespace, name, port, ttl });
+    async register({ namespace, name, port, ttl, token }) {
+      const reply = await request(
+        token === undefined
+          ? { type: "REGISTER", namespace, name, port, ttl }
+          : { type: "REGISTER", namespace, name, port, ttl, token },
+      );
       return {
         ttl: toInteger(reply.ttl),
         ip: typeof reply.ip === "string" ? reply.ip : undefined,
@@ -86,6 +91,13 @@ export function tcpRendezvousClient(
       await request({ type: "UNREGISTER", namespace, name, port });
     },
   };
+}
+
+/** An ERROR reply; `reason` is the tracker's `message` (a stable code such as `name_owned`). */
+export class TrackerRefusal extends P2pError {
+  constructor(message: string, readonly reason: string) {
+    super("tracker_error", message);
+  }
 }
 
 /** Sends one request on a fresh connection and returns the OK reply's fields. */
@@ -140,7 +152,7 @@ export async function rendezvousRequest(
   }
   if (fields.status !== "OK") {
     const reason = typeof fields.message === "string" ? fields.message : JSON.stringify(fields);
-    throw new P2pError("tracker_error", `Tracker refused ${message.type}: ${reason}`);
+    throw new TrackerRefusal(`Tracker refused ${message.type}: ${reason}`, reason);
   }
   return fields;
 }

@@ -8,7 +8,7 @@
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { ACK_TIMEOUT_MS, PING_INTERVAL_MS } from "../lib/constants.ts";
-import { encodeLine } from "../lib/framing.ts";
+import { encodeLines, formatLine, utf8Length } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import type { SendResult } from "./api.ts";
 import * as wire from "./messages.ts";
@@ -108,6 +108,98 @@ const MAX_OUTSTANDING_PINGS = 8;
 // RTT smoothing gain, as TCP's SRTT (RFC 6298: alpha = 1/8).
 const RTT_GAIN = 1 / 8;
 
+/** A timer of `SharedTimers`. */
+export interface SharedTimer {
+  readonly due: number;
+  readonly callback: () => void;
+  done: boolean;
+}
+
+/**
+ * Every session timer on one clock, behind a single clock timer armed for the earliest: in
+ * Deno a live timer costs about 2 KB of resident memory, an entry here tens of bytes, and
+ * each idle connection keeps its keep-alive timer for good.
+ */
+export class SharedTimers {
+  static #byClock = new WeakMap<Clock, SharedTimers>();
+  readonly #clock: Clock;
+  // Sorted by due time; finished entries are dropped when they reach the front.
+  #queue: SharedTimer[] = [];
+  #live = 0;
+  #timer?: TimerId;
+  #armedFor = Infinity;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** The instance shared by every session on `clock`. */
+  static of(clock: Clock): SharedTimers {
+    let timers = SharedTimers.#byClock.get(clock);
+    if (!timers) {
+      timers = new SharedTimers(clock);
+      SharedTimers.#byClock.set(clock, timers);
+    }
+    return timers;
+  }
+
+  /** Number of timers not yet fired or cleared. */
+  get pending(): number {
+    return this.#live;
+  }
+
+  /** Calls `callback` once, after `delayMs`. */
+  setTimeout(callback: () => void, delayMs: number): SharedTimer {
+    const entry = { due: this.#clock.now() + Math.max(0, delayMs), callback, done: false };
+    // Sessions share their intervals, so entries nearly always arrive in due order.
+    let at = this.#queue.length;
+    while (at > 0 && this.#queue[at - 1].due > entry.due) at--;
+    this.#queue.splice(at, 0, entry);
+    this.#live++;
+    if (entry.due < this.#armedFor) this.#arm();
+    return entry;
+  }
+
+  /** Cancels a timer; harmless once it fired or was cleared. */
+  clearTimeout(entry: SharedTimer): void {
+    if (entry.done) return;
+    entry.done = true;
+    if (--this.#live > 0) return;
+    this.#queue = [];
+    this.#disarm();
+  }
+
+  #arm(): void {
+    this.#disarm();
+    while (this.#queue.length > 0 && this.#queue[0].done) this.#queue.shift();
+    const next = this.#queue[0];
+    if (!next) return;
+    this.#armedFor = next.due;
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), next.due - this.#clock.now());
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    const now = this.#clock.now();
+    while (this.#queue.length > 0 && this.#queue[0].due <= now) {
+      const entry = this.#queue.shift()!;
+      if (entry.done) continue;
+      entry.done = true;
+      this.#live--;
+      entry.callback();
+    }
+    if (this.#live === 0) this.#queue = [];
+    else if (this.#timer === undefined) this.#arm();
+  }
+}
+
 interface PendingSend {
   startedAt: number;
   resolve: (result: SendResult) => void;
@@ -129,13 +221,16 @@ export class PeerSession {
   readonly #io: SessionIo;
   readonly #hooks: SessionHooks;
   readonly #clock: Clock;
+  readonly #timers: SharedTimers;
   readonly #log: Logger;
   readonly #keepAliveLog: Logger;
   readonly #seen: RecentIds;
   readonly #newId: () => string;
 
-  #out: Uint8Array[] = [];
-  #waitingSends: { msgId: string; bytes: Uint8Array }[] = [];
+  // Lines (with their "\n") are queued as text and encoded when written: a batch then costs
+  // one encoder call.
+  #out: string[] = [];
+  #waitingSends: { msgId: string; line: string }[] = [];
   #queuedBytes = 0;
   #writing = false;
   #inFlight?: string;
@@ -143,12 +238,12 @@ export class PeerSession {
   #pings = new Map<string, number>();
   #finishAfterFlush?: { reason: CloseReason; detail?: string };
   #byeSent = false;
-  #handshakeTimer?: TimerId;
-  #keepAliveTimer?: TimerId;
-  #byeTimer?: TimerId;
+  #handshakeTimer?: SharedTimer;
+  #keepAliveTimer?: SharedTimer;
+  #byeTimer?: SharedTimer;
   // One timer for all ACK deadlines: pending SENDs are kept in call order, which is deadline
   // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
-  #ackTimer?: TimerId;
+  #ackTimer?: SharedTimer;
   #done = Promise.withResolvers<void>();
 
   constructor(settings: SessionSettings, io: SessionIo, hooks: SessionHooks, deps: SessionDeps) {
@@ -167,6 +262,7 @@ export class PeerSession {
     this.#io = io;
     this.#hooks = hooks;
     this.#clock = deps.clock;
+    this.#timers = SharedTimers.of(deps.clock);
     this.#log = deps.log.child("Router");
     this.#keepAliveLog = deps.log.child("KeepAlive");
     this.#seen = deps.seen;
@@ -206,7 +302,7 @@ export class PeerSession {
 
   /** Starts the handshake: the dialling side sends HELLO, the accepting side waits for one. */
   start(): void {
-    this.#handshakeTimer = this.#clock.setTimeout(
+    this.#handshakeTimer = this.#timers.setTimeout(
       () => this.#finish("handshake_timeout"),
       this.#settings.handshakeTimeoutMs,
     );
@@ -218,6 +314,7 @@ export class PeerSession {
   /** Feeds one received line (without its newline). */
   receiveLine(text: string): void {
     if (this.#state === "closed") return;
+    // Read once per line: the dispatch below uses it as "now" too.
     this.#lastSeenAt = this.#clock.now();
     this.stats.lines++;
     const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
@@ -256,16 +353,16 @@ export class PeerSession {
     if (this.#state !== "open" || !this.#peerId) {
       return Promise.resolve({ ok: false, msgId, reason: "closed" });
     }
-    const bytes = encodeLine(wire.send(msgId, this.#settings.localPeerId, this.#peerId, text));
+    const line = formatLine(wire.send(msgId, this.#settings.localPeerId, this.#peerId, text));
     return new Promise((resolve) => {
       // The timeout runs from the call, so a SEND queued behind another still resolves in time.
       this.#pending.set(msgId, { startedAt: this.#clock.now(), resolve });
       if (this.#ackTimer === undefined) this.#armAckTimer();
       if (this.#pipelining) {
-        this.#enqueueBytes(bytes);
+        this.#enqueueLine(line);
       } else {
-        this.#waitingSends.push({ msgId, bytes });
-        this.#queuedBytes += bytes.length;
+        this.#waitingSends.push({ msgId, line });
+        this.#queuedBytes += utf8Length(line);
         if (!this.#checkBound()) return;
         this.#pump();
       }
@@ -288,7 +385,7 @@ export class PeerSession {
       this.#enqueue(
         wire.bye(this.#newId(), this.#settings.localPeerId, this.#peerId ?? "", reason),
       );
-      this.#byeTimer = this.#clock.setTimeout(
+      this.#byeTimer = this.#timers.setTimeout(
         () => this.#finish("bye"),
         this.#settings.byeTimeoutMs,
       );
@@ -344,7 +441,7 @@ export class PeerSession {
   }
 
   #dispatch(message: wire.PeerMessage): void {
-    const now = this.#clock.now();
+    const now = this.#lastSeenAt;
     switch (message.type) {
       case "HELLO":
         // A second HELLO: pyp2p clients resend it; answer again if it is the same identity.
@@ -416,18 +513,19 @@ export class PeerSession {
       this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
       return;
     }
-    this.#settle(msgId, { ok: true, msgId, roundTripMs: now - pending.startedAt });
+    this.#settle(msgId, pending, { ok: true, msgId, roundTripMs: now - pending.startedAt });
   }
 
-  #settle(msgId: string, result: SendResult): void {
-    const pending = this.#pending.get(msgId);
-    if (!pending) return;
+  #settle(msgId: string, pending: PendingSend, result: SendResult): void {
     this.#pending.delete(msgId);
     if (this.#inFlight === msgId) this.#inFlight = undefined;
-    const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
-    if (waiting !== -1) {
-      this.#queuedBytes -= this.#waitingSends[waiting].bytes.length;
-      this.#waitingSends.splice(waiting, 1);
+    // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
+    if (!this.#pipelining && this.#waitingSends.length > 0) {
+      const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
+      if (waiting !== -1) {
+        this.#queuedBytes -= utf8Length(this.#waitingSends[waiting].line);
+        this.#waitingSends.splice(waiting, 1);
+      }
     }
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
@@ -440,7 +538,7 @@ export class PeerSession {
     const oldest = this.#pending.values().next().value;
     if (!oldest) return;
     const due = oldest.startedAt + this.#settings.ackTimeoutMs - this.#clock.now();
-    this.#ackTimer = this.#clock.setTimeout(() => this.#expireSends(), due);
+    this.#ackTimer = this.#timers.setTimeout(() => this.#expireSends(), due);
   }
 
   #expireSends(): void {
@@ -448,7 +546,7 @@ export class PeerSession {
     const deadline = this.#clock.now() - this.#settings.ackTimeoutMs;
     for (const [msgId, pending] of this.#pending) {
       if (pending.startedAt > deadline) break;
-      this.#settle(msgId, { ok: false, msgId, reason: "timeout" });
+      this.#settle(msgId, pending, { ok: false, msgId, reason: "timeout" });
     }
     if (this.#state !== "closed") this.#armAckTimer();
   }
@@ -461,7 +559,7 @@ export class PeerSession {
   }
 
   #armKeepAlive(): void {
-    this.#keepAliveTimer = this.#clock.setTimeout(
+    this.#keepAliveTimer = this.#timers.setTimeout(
       () => this.#keepAlive(),
       this.#settings.pingIntervalMs,
     );
@@ -498,13 +596,13 @@ export class PeerSession {
   }
 
   #enqueue(message: unknown): boolean {
-    return this.#enqueueBytes(encodeLine(message));
+    return this.#enqueueLine(formatLine(message));
   }
 
-  #enqueueBytes(bytes: Uint8Array): boolean {
+  #enqueueLine(line: string): boolean {
     if (this.#state === "closed") return false;
-    this.#out.push(bytes);
-    this.#queuedBytes += bytes.length;
+    this.#out.push(line);
+    this.#queuedBytes += utf8Length(line);
     if (!this.#checkBound()) return false;
     this.#pump();
     return true;
@@ -527,7 +625,7 @@ export class PeerSession {
       const next = this.#waitingSends.shift();
       if (next) {
         this.#inFlight = next.msgId;
-        this.#out.push(next.bytes);
+        this.#out.push(next.line);
       }
     }
     if (this.#out.length === 0) {
@@ -537,7 +635,8 @@ export class PeerSession {
       return;
     }
     // Plain pyp2p peers may keep only the first line of a read: one message per write.
-    const chunk = this.#pipelining ? _concat(this.#out.splice(0)) : this.#out.shift()!;
+    const chunk = encodeLines(this.#pipelining ? this.#out : [this.#out.shift()!]);
+    if (this.#pipelining) this.#out.length = 0;
     this.#queuedBytes -= chunk.length;
     this.#writing = true;
     this.#io.write(chunk).then(
@@ -560,7 +659,7 @@ export class PeerSession {
   }
 
   #clearHandshakeTimer(): void {
-    if (this.#handshakeTimer !== undefined) this.#clock.clearTimeout(this.#handshakeTimer);
+    if (this.#handshakeTimer !== undefined) this.#timers.clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
   }
 
@@ -568,9 +667,9 @@ export class PeerSession {
     if (this.#state === "closed") return;
     this.#state = "closed";
     this.#clearHandshakeTimer();
-    if (this.#keepAliveTimer !== undefined) this.#clock.clearTimeout(this.#keepAliveTimer);
-    if (this.#byeTimer !== undefined) this.#clock.clearTimeout(this.#byeTimer);
-    if (this.#ackTimer !== undefined) this.#clock.clearTimeout(this.#ackTimer);
+    if (this.#keepAliveTimer !== undefined) this.#timers.clearTimeout(this.#keepAliveTimer);
+    if (this.#byeTimer !== undefined) this.#timers.clearTimeout(this.#byeTimer);
+    if (this.#ackTimer !== undefined) this.#timers.clearTimeout(this.#ackTimer);
     this.#out = [];
     this.#waitingSends = [];
     this.#queuedBytes = 0;
@@ -583,17 +682,4 @@ export class PeerSession {
     this.#hooks.closed(this, reason, detail);
     this.#done.resolve();
   }
-}
-
-function _concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
 }

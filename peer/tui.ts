@@ -29,6 +29,8 @@ export interface TerminalOptions {
   isTerminal?: boolean;
   /** Commands added to the built-in ones (accounts, rooms ...). */
   commands?: readonly Command[];
+  /** Called when the UI starts (e.g. to print pushed notices); returns its clean-up. */
+  attach?: (context: CommandContext) => () => void;
 }
 
 /** A line read from a pipe longer than this is refused (the wire limit is 32768 bytes). */
@@ -54,8 +56,11 @@ class _Session implements CommandContext {
   readonly style: Style;
   readonly commands: CommandTable;
   conversation: Conversation;
+  readonly interactive: boolean;
   #output: (text: string) => void;
   #interactive: boolean;
+  #attach?: (context: CommandContext) => () => void;
+  #secret?: { prompt: string; resolve: (secret: string | undefined) => void };
   #editor = new LineEditor();
   #closed = false;
   #quitRequested = false;
@@ -69,6 +74,8 @@ class _Session implements CommandContext {
     this.conversation = { kind: "scope", scope: `#${node.status().namespace}` };
     this.#output = options.output ?? _writeStdout;
     this.#interactive = interactive;
+    this.interactive = interactive;
+    this.#attach = options.attach;
   }
 
   print(line: string): void {
@@ -81,12 +88,32 @@ class _Session implements CommandContext {
 
   quit(): void {
     this.#quitRequested = true;
+    this.#endSecret(undefined);
     this.#wakeOnQuit();
+  }
+
+  readSecret(prompt: string): Promise<string | undefined> {
+    if (!this.#interactive || this.#closed) return Promise.resolve(undefined);
+    this.#endSecret(undefined);
+    const { promise, resolve } = Promise.withResolvers<string | undefined>();
+    this.#secret = { prompt, resolve };
+    this.#editor.secret = true;
+    this.#output(this.#inputLine());
+    return promise;
+  }
+
+  #endSecret(secret: string | undefined): void {
+    const pending = this.#secret;
+    if (!pending) return;
+    this.#secret = undefined;
+    this.#editor.secret = false;
+    pending.resolve(secret);
   }
 
   /** Pipe mode: one command per line, each finished before the next is read. */
   async runLines(input: ReadableStream<Uint8Array>): Promise<void> {
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
+    const detach = this.#attach?.(this) ?? (() => {});
     try {
       for await (const line of _readLines(input)) {
         if (line === undefined) this.error(`input line longer than ${MAX_INPUT_LINE_CHARS} chars`);
@@ -95,6 +122,7 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      detach();
       unsubscribe();
     }
   }
@@ -108,6 +136,7 @@ class _Session implements CommandContext {
     const previousSink = this.log.settings.sink;
     this.log.settings.sink = (line) => this.#printLines([this.style.dim(sanitize(line))]);
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
+    const detach = this.#attach?.(this) ?? (() => {});
     const quitting = new Promise<"quit">((resolve) => {
       this.#wakeOnQuit = () => resolve("quit");
     });
@@ -127,6 +156,8 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      this.#endSecret(undefined);
+      detach();
       unsubscribe();
       this.log.settings.sink = previousSink;
       this.#output(CLEAR_LINE);
@@ -136,6 +167,12 @@ class _Session implements CommandContext {
   }
 
   #submit(line: string): void {
+    if (this.#secret) {
+      // The secret goes to whoever asked, never to the screen, the history or the network.
+      this.#endSecret(line);
+      this.#output(this.#inputLine());
+      return;
+    }
     if (line.trim() !== "") this.print(this.style.dim(this.#prompt() + sanitize(line)));
     else this.#output(this.#inputLine());
     // Not awaited: waiting for an ACK must not freeze the prompt; the outcome prints later.
@@ -163,6 +200,7 @@ class _Session implements CommandContext {
   }
 
   #prompt(): string {
+    if (this.#secret) return this.#secret.prompt;
     return `${sanitize(conversationName(this.conversation))}> `;
   }
 
@@ -171,7 +209,7 @@ class _Session implements CommandContext {
     return renderInputLine(
       this.style.bold(prompt),
       displayWidth(prompt),
-      this.#editor.text,
+      this.#editor.shownText,
       this.#editor.cursor,
       _columns(),
     );

@@ -58,6 +58,13 @@ export interface CommandContext {
   /** Prints a one-line error. */
   error(message: string): void;
   conversation: Conversation;
+  /** True in a terminal (prompt, raw keys); false when reading a pipe. */
+  readonly interactive: boolean;
+  /**
+   * Asks for a secret (a password) with masked input; undefined in a pipe, where secrets come
+   * as command arguments, or when the user quits instead.
+   */
+  readSecret(prompt: string): Promise<string | undefined>;
   /** Ends the session (runTerminal resolves). */
   quit(): void;
 }

@@ -31,11 +31,19 @@ export class LineEditor {
   /** The new line being typed, kept while browsing history. */
   #draft: string[] = [];
 
+  /** While true the line is a secret: shown as "*" and never kept in history. */
+  secret = false;
+
   constructor(readonly maxChars = 32768) {}
 
   /** The current text. */
   get text(): string {
     return this.#chars.join("");
+  }
+
+  /** The text as the screen may show it: one "*" per character for a secret. */
+  get shownText(): string {
+    return this.secret ? "*".repeat(this.#chars.length) : this.text;
   }
 
   /** The cursor position in code points. */
@@ -130,7 +138,7 @@ export class LineEditor {
 
   #submit(): EditorAction {
     const line = this.text;
-    if (line.trim() !== "" && this.#history.at(-1) !== line) {
+    if (!this.secret && line.trim() !== "" && this.#history.at(-1) !== line) {
       this.#history.push(line);
       if (this.#history.length > HISTORY_LIMIT) this.#history.shift();
     }

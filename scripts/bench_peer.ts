@@ -2,17 +2,26 @@
  * Peer benchmarks on loopback, each beside a raw baseline: SEND->ACK round trips (p50/p99),
  * pipelined SEND throughput, a PUB to 50 peers, and resident memory per idle connection.
  * Run: deno run -A scripts/bench_peer.ts
+ *
+ * The baseline is a minimal Deno line echo: the server frames lines (one write per read, of
+ * every complete line in it) without parsing JSON, and the client keeps as many lines in
+ * flight as p2pchat keeps SENDs, counting echoed lines. Memory is measured in child processes
+ * started with `--expose-gc`, so earlier benchmarks leave no garbage behind, and beside a floor:
+ * bare Deno socket pairs each holding one pending read, which no Deno program can go below.
  */
 import { Logger } from "../lib/log.ts";
-import { createPeerNode, type StartablePeerNode } from "../peer/node.ts";
+import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
+import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
 
-const ROUND_TRIPS = 500;
-const PIPELINED = 5_000;
+const ROUND_TRIPS = 1_000;
+const PIPELINED = 20_000;
+const WARM_UP = 2_000;
 const WINDOW = 256;
 const PUB_PEERS = 50;
 const PUB_ROUNDS = 20;
-const IDLE_SIDE_A = 25;
-const IDLE_SIDE_B = 40; // 25 x 40 = 1000 connections
+const IDLE_SIDE_A = 40;
+const IDLE_SIDE_B = 50; // 40 x 50 = 2000 connections
+const MEMORY_CHILD_FLAG = "--memory-child";
 
 const encoder = new TextEncoder();
 const quiet = new Logger({ level: "error", format: "human", sink: () => {} });
@@ -46,33 +55,38 @@ async function waitUntil(check: () => boolean, timeoutMs = 30_000): Promise<void
   }
 }
 
-/** A line echo server and a client that counts echoed lines: the raw baseline. */
-async function baseline(): Promise<{ p50: number; p99: number; perSecond: number }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    const conn = await listener.accept();
-    const buffer = new Uint8Array(65536);
-    for (;;) {
-      const count = await conn.read(buffer).catch(() => null);
-      if (count === null) break;
-      await conn.write(buffer.subarray(0, count)).catch(() => {});
-    }
-    conn.close();
-  })();
-  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  client.setNoDelay(true);
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+/** The baseline server: echoes every complete line of each read in one write. */
+async function lineEcho(conn: Deno.Conn): Promise<void> {
   const buffer = new Uint8Array(65536);
-  let pendingNewlines = 0;
-  const readLines = async (wanted: number) => {
-    while (pendingNewlines < wanted) {
-      const count = await client.read(buffer);
-      if (count === null) throw new Error("echo server closed");
-      for (let i = 0; i < count; i++) if (buffer[i] === 0x0a) pendingNewlines++;
+  let held = 0; // bytes of an unfinished line, kept at the start of the buffer
+  for (;;) {
+    const count = await conn.read(buffer.subarray(held)).catch(() => null);
+    if (count === null) break;
+    const end = held + count;
+    const last = buffer.lastIndexOf(0x0a, end - 1);
+    if (last === -1) {
+      held = end;
+      if (held === buffer.length) break; // a line longer than the buffer: not in this bench
+      continue;
     }
-    pendingNewlines -= wanted;
-  };
-  const line = (i: number) =>
-    encoder.encode(
+    await writeAll(conn, buffer.subarray(0, last + 1)).catch(() => {});
+    buffer.copyWithin(0, last + 1, end);
+    held = end - last - 1;
+  }
+  conn.close();
+}
+
+/** `count` SEND-shaped lines, built as p2pchat builds them (fresh id, JSON), in one buffer. */
+function sendLines(first: number, count: number): Uint8Array {
+  const lines: string[] = [];
+  for (let i = first; i < first + count; i++) {
+    lines.push(
       JSON.stringify({
         type: "SEND",
         msg_id: crypto.randomUUID(),
@@ -83,36 +97,59 @@ async function baseline(): Promise<{ p50: number; p99: number; perSecond: number
         ttl: 1,
       }) + "\n",
     );
-  const rtts: number[] = [];
-  for (let i = 0; i < ROUND_TRIPS; i++) {
+  }
+  return encoder.encode(lines.join(""));
+}
+
+/** The raw baseline: a line echo server and a client counting echoed lines. */
+async function baseline(): Promise<{ p50: number; p99: number; perSecond: number }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = listener.accept().then(lineEcho);
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  client.setNoDelay(true);
+  const buffer = new Uint8Array(65536);
+  // Reads once; returns how many echoed lines it completed.
+  const readLines = async () => {
+    const count = await client.read(buffer);
+    if (count === null) throw new Error("echo server closed");
+    let lines = 0;
+    for (let i = buffer.indexOf(0x0a); i !== -1 && i < count; i = buffer.indexOf(0x0a, i + 1)) {
+      lines++;
+    }
+    return lines;
+  };
+  // A sliding window: each read's echoed lines are replaced by as many new ones, in one write.
+  const pipelined = async (total: number) => {
+    await writeAll(client, sendLines(0, Math.min(WINDOW, total)));
+    let written = Math.min(WINDOW, total);
+    let echoed = 0;
+    while (echoed < total) {
+      const lines = await readLines();
+      echoed += lines;
+      const more = Math.min(lines, total - written);
+      if (more > 0) await writeAll(client, sendLines(written, more));
+      written += more;
+    }
+  };
+  try {
+    const rtts: number[] = [];
+    for (let i = 0; i < ROUND_TRIPS; i++) {
+      const started = performance.now();
+      await writeAll(client, sendLines(i, 1));
+      let lines = 0;
+      while (lines < 1) lines += await readLines();
+      rtts.push(performance.now() - started);
+    }
+    await pipelined(WARM_UP);
     const started = performance.now();
-    await client.write(line(i));
-    await readLines(1);
-    rtts.push(performance.now() - started);
+    await pipelined(PIPELINED);
+    const perSecond = PIPELINED / ((performance.now() - started) / 1000);
+    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
+  } finally {
+    client.close();
+    await serving;
+    listener.close();
   }
-  const started = performance.now();
-  let sent = 0;
-  while (sent < PIPELINED) {
-    const batch = Math.min(WINDOW, PIPELINED - sent);
-    // The whole window in one write: the best a raw pipelined sender can do.
-    const lines = Array.from({ length: batch }, (_, i) => line(sent + i));
-    const joined = new Uint8Array(lines.reduce((n, bytes) => n + bytes.length, 0));
-    let offset = 0;
-    for (const bytes of lines) {
-      joined.set(bytes, offset);
-      offset += bytes.length;
-    }
-    for (let written = 0; written < joined.length;) {
-      written += await client.write(joined.subarray(written));
-    }
-    await readLines(batch);
-    sent += batch;
-  }
-  const perSecond = PIPELINED / ((performance.now() - started) / 1000);
-  client.close();
-  await serving;
-  listener.close();
-  return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
 }
 
 async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number }> {
@@ -128,19 +165,23 @@ async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number
       if (!result.ok) throw new Error(`SEND failed: ${result.reason}`);
       rtts.push(performance.now() - started);
     }
-    const started = performance.now();
-    let acked = 0;
-    let next = 0;
     // A sliding window keeps WINDOW SENDs in flight, well under the per-connection queue bound.
-    const worker = async () => {
-      while (next < PIPELINED) {
-        next++;
-        if ((await a.send("b@bench", `message ${next}`)).ok) acked++;
-      }
+    const pipelined = async (total: number) => {
+      let acked = 0;
+      let next = 0;
+      const worker = async () => {
+        while (next < total) {
+          next++;
+          if ((await a.send("b@bench", `message ${next}`)).ok) acked++;
+        }
+      };
+      await Promise.all(Array.from({ length: WINDOW }, worker));
+      if (acked !== total) throw new Error(`Only ${acked} of ${total} SENDs were ACKed`);
     };
-    await Promise.all(Array.from({ length: WINDOW }, worker));
-    const perSecond = acked / ((performance.now() - started) / 1000);
-    if (acked !== PIPELINED) throw new Error(`Only ${acked} of ${PIPELINED} SENDs were ACKed`);
+    await pipelined(WARM_UP);
+    const started = performance.now();
+    await pipelined(PIPELINED);
+    const perSecond = PIPELINED / ((performance.now() - started) / 1000);
     return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
   } finally {
     await a.stop();
@@ -187,41 +228,134 @@ async function pubFanOut(): Promise<{ p50: number; p99: number; delivered: numbe
   }
 }
 
+/**
+ * Growth per connection (both ends in one process), after a full GC, between the first and
+ * the second half of the connections: what one more connection costs. Growth from none to
+ * half also carries one-off costs (V8 enlarges its young generation under the set-up load,
+ * up to tens of MB per process, whatever the number of connections), so it is shown apart.
+ */
 interface MemoryResult {
   connections: number;
-  rssPerConnection: number;
-  heapPerConnection: number;
-  externalPerConnection: number;
+  rss: number;
+  /** RSS growth from no connection to the first half, per connection. */
+  firstHalfRss: number;
+  heap: number;
+  /** V8 heap reserved (used or not): RSS the heap keeps after setup garbage is collected. */
+  heapTotal: number;
+  external: number;
 }
 
-async function idleMemory(): Promise<MemoryResult> {
+type MemoryKind = "peer" | "floor";
+
+/** Runs one memory measurement in a fresh process with `--expose-gc`. */
+async function measureMemory(kind: MemoryKind): Promise<MemoryResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--v8-flags=--expose-gc",
+      import.meta.filename!,
+      MEMORY_CHILD_FLAG,
+      kind,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`Memory benchmark "${kind}" failed`);
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+// Collects until the heap stops shrinking, so only live objects are counted.
+async function settledMemory(): Promise<Deno.MemoryUsage> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error(`Run with --v8-flags=--expose-gc`);
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return Deno.memoryUsage();
+}
+
+function _growth(
+  before: Deno.MemoryUsage,
+  half: Deno.MemoryUsage,
+  after: Deno.MemoryUsage,
+  connections: number,
+): MemoryResult {
+  const added = connections / 2;
+  return {
+    connections,
+    firstHalfRss: (half.rss - before.rss) / added,
+    rss: (after.rss - half.rss) / added,
+    heap: (after.heapUsed - half.heapUsed) / added,
+    external: (after.external - half.external) / added,
+    heapTotal: (after.heapTotal - half.heapTotal) / added,
+  };
+}
+
+/** IDLE_SIDE_A x IDLE_SIDE_B idle p2pchat connections; node start-up is not counted. */
+async function idlePeers(): Promise<MemoryResult> {
   const sideA = await Promise.all(
     Array.from({ length: IDLE_SIDE_A }, (_, i) => startNode(`idle-a${i}`)),
   );
   const sideB = await Promise.all(
     Array.from({ length: IDLE_SIDE_B }, (_, i) => startNode(`idle-b${i}`)),
   );
-  const before = Deno.memoryUsage();
+  const connections = IDLE_SIDE_A * IDLE_SIDE_B;
   try {
-    for (const a of sideA) {
-      for (const b of sideB) {
-        a.addPeer(b.peerId.split("@")[0], "bench", { hostname: "127.0.0.1", port: b.port });
+    const connected = (node: StartablePeerNode) =>
+      node.peers().filter((p) => p.state === "connected").length;
+    // Side A's first half dials every node of side B, then its second half does.
+    const connectHalf = async (dialers: StartablePeerNode[]) => {
+      for (const a of dialers) {
+        for (const b of sideB) {
+          a.addPeer(b.peerId.split("@")[0], "bench", { hostname: "127.0.0.1", port: b.port });
+        }
       }
-    }
-    const connections = IDLE_SIDE_A * IDLE_SIDE_B;
-    await waitUntil(() =>
-      sideA.every((a) => a.peers().filter((p) => p.state === "connected").length === IDLE_SIDE_B)
-    );
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const after = Deno.memoryUsage();
-    return {
-      connections,
-      rssPerConnection: (after.rss - before.rss) / connections,
-      heapPerConnection: (after.heapUsed - before.heapUsed) / connections,
-      externalPerConnection: (after.external - before.external) / connections,
+      await waitUntil(() => dialers.every((a) => connected(a) === IDLE_SIDE_B));
+      // Steady state: each dial's timeout (a timer and two signals) has run out by then.
+      await new Promise((resolve) => setTimeout(resolve, NODE_DEFAULTS.dialTimeoutMs + 500));
+      return settledMemory();
     };
+    const before = await settledMemory();
+    const half = await connectHalf(sideA.slice(0, IDLE_SIDE_A / 2));
+    const after = await connectHalf(sideA.slice(IDLE_SIDE_A / 2));
+    if (!sideB.every((b) => connected(b) === IDLE_SIDE_A)) throw new Error("Missing connections");
+    return _growth(before, half, after, connections);
   } finally {
     await Promise.all([...sideA, ...sideB].map((node) => node.stop()));
+  }
+}
+
+/** The floor: bare accepted/dialled socket pairs, each end with one pending read. */
+async function idleSockets(): Promise<MemoryResult> {
+  const connections = IDLE_SIDE_A * IDLE_SIDE_B;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const ends: Deno.TcpConn[] = [];
+  const reading: Promise<unknown>[] = [];
+  const hold = (conn: Deno.TcpConn) => {
+    ends.push(conn);
+    reading.push(conn.read(new Uint8Array(INITIAL_READ_BUFFER_BYTES)).catch(() => null));
+  };
+  try {
+    const connectHalf = async () => {
+      const accepting = (async () => {
+        for (let i = 0; i < connections / 2; i++) hold(await listener.accept());
+      })();
+      for (let i = 0; i < connections / 2; i++) {
+        hold(await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+      }
+      await accepting;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      return settledMemory();
+    };
+    const before = await settledMemory();
+    const half = await connectHalf();
+    return _growth(before, half, await connectHalf(), connections);
+  } finally {
+    for (const conn of ends) conn.close();
+    await Promise.all(reading);
+    listener.close();
   }
 }
 
@@ -230,9 +364,14 @@ export async function benchPeer(): Promise<void> {
   const base = await baseline();
   const peer = await peerPair();
   const pub = await pubFanOut();
-  const memory = await idleMemory();
+  const memory = await measureMemory("peer");
+  const floor = await measureMemory("floor");
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+  const perEnd = (result: MemoryResult) =>
+    `${kb(result.rss / 2)} per end (JS heap ${kb(result.heap / 2)}, buffers ${
+      kb(result.external / 2)
+    })`;
   const rows: Row[] = [
     {
       measure: `SEND->ACK p50 (${ROUND_TRIPS} sequential)`,
@@ -263,11 +402,16 @@ export async function benchPeer(): Promise<void> {
       target: "p99 < 50 ms",
     },
     {
-      measure: `RSS per idle connection (${memory.connections}, both ends)`,
-      p2pchat: `${kb(memory.rssPerConnection)} (JS heap ${kb(memory.heapPerConnection)}, buffers ${
-        kb(memory.externalPerConnection)
-      })`,
-      baseline: "",
+      measure: `RSS per idle connection (${memory.connections}, both ends in one process)`,
+      p2pchat: `${kb(memory.rss)} (first half: ${kb(memory.firstHalfRss)})`,
+      baseline: `${kb(floor.rss)} (bare Deno sockets; first half: ${kb(floor.firstHalfRss)})`,
+      ratio: `${(memory.rss / floor.rss).toFixed(2)}x`,
+      target: "",
+    },
+    {
+      measure: "RSS per connection end (what one peer process holds)",
+      p2pchat: perEnd(memory),
+      baseline: perEnd(floor),
       ratio: "",
       target: "<= 16 KB",
     },
@@ -279,6 +423,20 @@ export async function benchPeer(): Promise<void> {
   console.log(format(["measure", "p2pchat", "baseline", "ratio", "target"]));
   console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
   for (const row of rows) console.log(format(Object.values(row)));
+  console.log(
+    `Memory: growth after a full GC from ${memory.connections / 2} to ${memory.connections} ` +
+      `connections, per TCP connection between two peers of the same process (so both of its ` +
+      `ends), then halved per end; node start-up is not counted, and "first half" (0 to ` +
+      `${memory.connections / 2}) includes one-off growth of V8's young generation. The baseline ` +
+      `column is the floor: bare Deno socket pairs with one pending ${INITIAL_READ_BUFFER_BYTES}-byte read per end.`,
+  );
 }
 
-if (import.meta.main) await benchPeer();
+if (import.meta.main) {
+  if (Deno.args[0] === MEMORY_CHILD_FLAG) {
+    const result = Deno.args[1] === "floor" ? await idleSockets() : await idlePeers();
+    console.log(JSON.stringify(result));
+  } else {
+    await benchPeer();
+  }
+}

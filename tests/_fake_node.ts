@@ -12,6 +12,7 @@ import type {
   Scope,
   SendResult,
 } from "../peer/api.ts";
+import type { Address } from "../lib/transport.ts";
 
 /** What the fake does with a SEND to a connected peer. */
 export type SendMode = "ack" | "timeout" | "manual";
@@ -19,7 +20,12 @@ export type SendMode = "ack" | "timeout" | "manual";
 export class FakePeerNode implements PeerNode {
   readonly peerId: string;
   readonly sent: { peerId: string; text: string }[] = [];
-  readonly published: { scope: Scope; text: string }[] = [];
+  /** PUBs; `alsoTo` only when the caller passed extra peers (room members). */
+  readonly published: { scope: Scope; text: string; alsoTo?: readonly string[] }[] = [];
+  /** Peers asked for by `connectPeer()`, and whether the fake connects them. */
+  readonly dialled: { peerId: string; address: Address }[] = [];
+  connectSucceeds = true;
+  registers = 0;
   readonly reconnects: (string | undefined)[] = [];
   /** How sends to connected peers end; "manual" waits for `answer()`. */
   sendMode: SendMode = "ack";
@@ -111,14 +117,28 @@ export class FakePeerNode implements PeerNode {
     resolve(result);
   }
 
-  publish(scope: Scope, text: string): Promise<PublishResult> {
-    this.published.push({ scope, text });
-    const peers = this.peers(scope).filter((peer) => peer.state === "connected");
+  publish(scope: Scope, text: string, alsoTo: readonly string[] = []): Promise<PublishResult> {
+    this.published.push(alsoTo.length > 0 ? { scope, text, alsoTo } : { scope, text });
+    const peers = [...this.#peers.values()].filter((peer) =>
+      peer.state === "connected" && (_inScope(peer, scope) || alsoTo.includes(peer.peerId))
+    );
     return Promise.resolve({
       msgId: `msg-${this.#nextMsg++}`,
       reached: peers.length,
       peers: peers.map((peer) => peer.peerId),
     });
+  }
+
+  /** Records the dial; connects the peer at once unless `connectSucceeds` is false. */
+  connectPeer(peerId: string, address: Address, _signal: AbortSignal): Promise<boolean> {
+    this.dialled.push({ peerId, address });
+    if (!this.connectSucceeds) return Promise.resolve(false);
+    this.addPeer(peerId, { address, state: "connected" });
+    return Promise.resolve(true);
+  }
+
+  registerNow(): void {
+    this.registers++;
   }
 
   reconnect(peerId?: string): number {

@@ -1,0 +1,477 @@
+/**
+ * Accounts, presence and rooms on the peer: the operations the terminal UI and the HTTP API
+ * offer (sign-up, login, rooms ...) over a `SessionClient`, the events they show, and the
+ * room-aware PUB: `#room` reaches the peers of namespace `room` (pyp2p semantics) and every
+ * online member of room `room`, dialled when not yet connected.
+ */
+import type { Clock } from "../lib/clock.ts";
+import { isRecord } from "../lib/codec.ts";
+import { P2pError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { Address } from "../lib/transport.ts";
+import type { PeerNode, PublishResult, Scope } from "./api.ts";
+import type { SessionClient, SessionClientEvent } from "./session_client.ts";
+
+/** A reachable address of a member, as the tracker saw it. */
+export interface MemberAddress {
+  ip: string;
+  port?: number;
+  peerId?: string;
+}
+
+/** A room member. */
+export interface RoomMember {
+  username: string;
+  online: boolean;
+  addresses: MemberAddress[];
+  lastSeen: string | null;
+}
+
+/** A room as listed by the tracker. */
+export interface RoomSummary {
+  name: string;
+  owner: string | null;
+  created?: string;
+  memberCount: number;
+  onlineCount: number;
+  /** Member names; undefined when the tracker omitted a long list. */
+  members?: string[];
+}
+
+/** A user as listed by the tracker. */
+export interface UserSummary {
+  username: string;
+  online: boolean;
+  lastSeen: string | null;
+  lastLogin: string | null;
+  rooms: string[];
+  addresses: MemberAddress[];
+}
+
+/** A room event, pushed by the tracker (`event` is its wire name). */
+export interface RoomEvent {
+  type: "room";
+  event: "room_joined" | "room_left" | "room_deleted" | "member_online" | "member_offline";
+  room: string;
+  /** Who joined, left, came or went (or deleted the room). */
+  username: string;
+  /** The owner after a `room_left`. */
+  owner?: string | null;
+  member?: RoomMember;
+  at: number;
+}
+
+/** A change of the login. */
+export interface AccountEvent {
+  type: "account";
+  /** `name_owned`: the tracker refused our REGISTER because an account owns our name. */
+  state: "logged_in" | "logged_out" | "reconnecting" | "name_owned";
+  username: string;
+  /** How a login happened, or why a logout did. */
+  reason?: string;
+  detail?: string;
+  at: number;
+}
+
+/** Anything the accounts part reports to the user interfaces. */
+export type AccountsEvent = RoomEvent | AccountEvent;
+
+/** How long a room PUB waits for members not yet connected. */
+export const ROOM_DIAL_WAIT_MS = 3_000;
+
+/** Largest page asked for; the tracker caps it too. */
+const PAGE_LIMIT = 500;
+
+/** Accounts and rooms of one peer. */
+export class PeerAccounts {
+  readonly #client: SessionClient;
+  readonly #node: PeerNode;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #listeners = new Set<(event: AccountsEvent) => void>();
+  /** Members of rooms we looked at (folded name), kept current by pushed events. */
+  readonly #members = new Map<string, Map<string, RoomMember>>();
+  #nameOwned = false;
+
+  constructor(client: SessionClient, node: PeerNode, deps: { clock: Clock; log: Logger }) {
+    this.#client = client;
+    this.#node = node;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child("Accounts");
+    client.subscribe((event) => this.#fromClient(event));
+    node.subscribe((event) => {
+      if (event.type !== "tracker" || event.refused !== "name_owned" || this.loggedIn) return;
+      this.#nameOwned = true;
+      this.#emit({ type: "account", state: "name_owned", username: this.username, at: event.at });
+    });
+  }
+
+  /** True when the tracker refused our name (owned by an account) and we are not logged in. */
+  get nameOwned(): boolean {
+    return this.#nameOwned;
+  }
+
+  /** The account name (the peer's name). */
+  get username(): string {
+    return this.#client.username;
+  }
+
+  /** True while logged in (the tracker connection is up). */
+  get loggedIn(): boolean {
+    return this.#client.state === "logged_in";
+  }
+
+  /** `logged_in`, `logged_out` or `reconnecting`. */
+  get state(): string {
+    return this.#client.state;
+  }
+
+  /** Registers a listener; returns the function that removes it. */
+  subscribe(listener: (event: AccountsEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async signup(password: string): Promise<void> {
+    await this.#client.signup(password);
+  }
+
+  async login(password: string): Promise<void> {
+    await this.#client.login(password);
+  }
+
+  async logout(): Promise<void> {
+    await this.#client.logout();
+  }
+
+  /** Every user (or the online ones), all pages. */
+  async users(onlineOnly = false): Promise<UserSummary[]> {
+    const users: UserSummary[] = [];
+    let after: unknown = null;
+    do {
+      const reply = await this.#client.request("SESSION_USERS", {
+        ...(onlineOnly ? { online: true } : {}),
+        ...(after === null ? {} : { after }),
+        limit: PAGE_LIMIT,
+      });
+      for (const item of _list(reply.users)) users.push(_user(item));
+      after = reply.next ?? null;
+    } while (after !== null);
+    return users;
+  }
+
+  /** Every room, all pages. */
+  async rooms(): Promise<RoomSummary[]> {
+    const rooms: RoomSummary[] = [];
+    let after: unknown = null;
+    do {
+      const reply = await this.#client.request("SESSION_ROOMS", {
+        ...(after === null ? {} : { after }),
+        limit: PAGE_LIMIT,
+      });
+      for (const item of _list(reply.rooms)) rooms.push(_room(item));
+      after = reply.next ?? null;
+    } while (after !== null);
+    return rooms;
+  }
+
+  /** Creates a room; we are its owner and first member. */
+  async createRoom(name: string): Promise<{ room: RoomSummary; members: RoomMember[] }> {
+    const reply = await this.#client.request("SESSION_ROOM_CREATE", { room: name });
+    return this.#roomReply(reply);
+  }
+
+  /** Joins a room; its online members are dialled so the first message goes out at once. */
+  async joinRoom(name: string): Promise<{ room: RoomSummary; members: RoomMember[] }> {
+    const reply = await this.#client.request("SESSION_ROOM_JOIN", { room: name });
+    const result = await this.#roomReply(reply);
+    for (const member of result.members) this.#dialMember(member);
+    return result;
+  }
+
+  /** Leaves a room; returns the owner after the change (null: the room is gone). */
+  async leaveRoom(name: string): Promise<{ room: string; owner: string | null }> {
+    const reply = await this.#client.request("SESSION_ROOM_LEAVE", { room: name });
+    this.#members.delete(_fold(name));
+    return {
+      room: typeof reply.room === "string" ? reply.room : name,
+      owner: typeof reply.owner === "string" ? reply.owner : null,
+    };
+  }
+
+  /** Deletes a room (owner only). */
+  async deleteRoom(name: string): Promise<{ room: string }> {
+    const reply = await this.#client.request("SESSION_ROOM_DELETE", { room: name });
+    this.#members.delete(_fold(name));
+    return { room: typeof reply.room === "string" ? reply.room : name };
+  }
+
+  /** A room's summary and every member, with addresses of the online ones. */
+  async members(name: string): Promise<{ room: RoomSummary; members: RoomMember[] }> {
+    const members: RoomMember[] = [];
+    let room: RoomSummary | undefined;
+    let after: unknown = null;
+    do {
+      const reply = await this.#client.request("SESSION_ROOM_MEMBERS", {
+        room: name,
+        ...(after === null ? {} : { after }),
+        limit: PAGE_LIMIT,
+      });
+      room ??= _room(reply.room);
+      for (const item of _list(reply.members)) members.push(_member(item));
+      after = reply.next ?? null;
+    } while (after !== null);
+    this.#members.set(_fold(name), new Map(members.map((m) => [m.username, m])));
+    return { room: room!, members };
+  }
+
+  /**
+   * Peer ids of the online members of `room` other than us, with where to dial them; empty
+   * when we are not logged in or not a member (then `#room` keeps its pyp2p meaning).
+   */
+  async roomTargets(room: string): Promise<{ peerId: string; address: Address }[]> {
+    if (!this.loggedIn) return [];
+    let members = this.#members.get(_fold(room));
+    if (!members) {
+      try {
+        await this.members(room);
+      } catch (error) {
+        if (error instanceof P2pError && error.code === "no_such_room") return [];
+        throw error;
+      }
+      members = this.#members.get(_fold(room))!;
+    }
+    if (!members.has(this.username)) return [];
+    const targets: { peerId: string; address: Address }[] = [];
+    for (const member of members.values()) {
+      if (!member.online) continue;
+      for (const address of member.addresses) {
+        if (!address.peerId || !address.port || address.peerId === this.#node.peerId) continue;
+        targets.push({
+          peerId: address.peerId,
+          address: { hostname: address.ip, port: address.port },
+        });
+      }
+    }
+    return targets;
+  }
+
+  /**
+   * Publishes to `scope`; for `#room` also to every online member of that room, dialling
+   * those not yet connected (waiting up to `waitMs`). Each peer gets the PUB once.
+   */
+  async publish(scope: Scope, text: string, waitMs = ROOM_DIAL_WAIT_MS): Promise<PublishResult> {
+    if (scope === "*") return this.#node.publish(scope, text);
+    let targets: { peerId: string; address: Address }[] = [];
+    try {
+      targets = await this.roomTargets(scope.slice(1));
+    } catch (error) {
+      this.#log.warn("Could not read the room's members; sending to the namespace only", {
+        room: scope,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+    const signal = AbortSignal.timeout(waitMs);
+    await Promise.all(
+      targets.map((target) => this.#node.connectPeer(target.peerId, target.address, signal)),
+    );
+    return this.#node.publish(scope, text, targets.map((target) => target.peerId));
+  }
+
+  /** The node seen through the accounts: its `publish` is room-aware. */
+  roomAwareNode(): PeerNode {
+    const node = this.#node;
+    const publish = (scope: Scope, text: string) => this.publish(scope, text);
+    return {
+      get peerId() {
+        return node.peerId;
+      },
+      status: () => node.status(),
+      peers: (scope) => node.peers(scope),
+      send: (peerId, text) => node.send(peerId, text),
+      publish,
+      connectPeer: (peerId, address, signal) => node.connectPeer(peerId, address, signal),
+      registerNow: () => node.registerNow(),
+      reconnect: (peerId) => node.reconnect(peerId),
+      subscribe: (listener) => node.subscribe(listener),
+      stop: (reason) => node.stop(reason),
+    };
+  }
+
+  #roomReply(reply: Record<string, unknown>): { room: RoomSummary; members: RoomMember[] } {
+    const room = _room(reply.room);
+    const members = _list(reply.members).map(_member);
+    // A first page only: complete it lazily when a message goes out.
+    if (reply.next === null || reply.next === undefined) {
+      this.#members.set(_fold(room.name), new Map(members.map((m) => [m.username, m])));
+    } else this.#members.delete(_fold(room.name));
+    return { room, members };
+  }
+
+  #dialMember(member: RoomMember): void {
+    if (!member.online || member.username === this.username) return;
+    for (const address of member.addresses) {
+      if (!address.peerId || !address.port) continue;
+      void this.#node.connectPeer(
+        address.peerId,
+        { hostname: address.ip, port: address.port },
+        AbortSignal.timeout(ROOM_DIAL_WAIT_MS),
+      );
+    }
+  }
+
+  #fromClient(event: SessionClientEvent): void {
+    const at = this.#clock.now();
+    switch (event.kind) {
+      case "logged_in":
+        // Events may have been missed while logged out: member lists are read again.
+        this.#members.clear();
+        this.#nameOwned = false;
+        this.#node.registerNow();
+        this.#emit({
+          type: "account",
+          state: "logged_in",
+          username: this.username,
+          reason: event.how,
+          at,
+        });
+        return;
+      case "logged_out":
+        this.#members.clear();
+        this.#emit({
+          type: "account",
+          state: "logged_out",
+          username: this.username,
+          reason: event.reason,
+          detail: event.detail,
+          at,
+        });
+        return;
+      case "reconnecting":
+        this.#emit({
+          type: "account",
+          state: "reconnecting",
+          username: this.username,
+          detail: event.detail,
+          at,
+        });
+        return;
+      case "pushed":
+        return this.#pushed(event.event, event.fields, at);
+    }
+  }
+
+  #pushed(name: string, fields: Record<string, unknown>, at: number): void {
+    if (name === "session_expired") return; // the client resumes by itself
+    const room = typeof fields.room === "string" ? fields.room : undefined;
+    if (room === undefined) return;
+    const cached = this.#members.get(_fold(room));
+    const member = isRecord(fields.member) ? _member(fields.member) : undefined;
+    const username = member?.username ??
+      (typeof fields.username === "string" ? fields.username : undefined) ??
+      (typeof fields.by === "string" ? fields.by : "");
+    switch (name) {
+      case "room_joined":
+      case "member_online":
+        if (member) {
+          cached?.set(member.username, member);
+          this.#dialMember(member);
+        }
+        break;
+      case "member_offline": {
+        const known = cached?.get(username);
+        if (known) cached!.set(username, { ...known, online: false, addresses: [] });
+        break;
+      }
+      case "room_left":
+        cached?.delete(username);
+        break;
+      case "room_deleted":
+        this.#members.delete(_fold(room));
+        break;
+      default:
+        return;
+    }
+    this.#emit({
+      type: "room",
+      event: name as RoomEvent["event"],
+      room,
+      username,
+      ...(name === "room_left"
+        ? { owner: typeof fields.owner === "string" ? fields.owner : null }
+        : {}),
+      ...(member ? { member } : {}),
+      at,
+    });
+  }
+
+  #emit(event: AccountsEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.#log.error("Accounts listener failed", { error: String(error) });
+      }
+    }
+  }
+}
+
+// Room and user names are unique ignoring case, as the tracker compares them.
+function _fold(name: string): string {
+  return name.toLowerCase();
+}
+
+function _list(value: unknown): Record<string, unknown>[] {
+  return Array.isArray(value) ? value.filter(isRecord) : [];
+}
+
+function _string(value: unknown): string | null {
+  return typeof value === "string" ? value : null;
+}
+
+function _count(value: unknown): number {
+  return typeof value === "number" && Number.isSafeInteger(value) ? value : 0;
+}
+
+function _addresses(value: unknown): MemberAddress[] {
+  return _list(value).flatMap((item) => {
+    if (typeof item.ip !== "string") return [];
+    return [{
+      ip: item.ip,
+      port: typeof item.port === "number" ? item.port : undefined,
+      peerId: typeof item.peer_id === "string" ? item.peer_id : undefined,
+    }];
+  });
+}
+
+function _member(item: Record<string, unknown>): RoomMember {
+  return {
+    username: String(item.username ?? ""),
+    online: item.online === true,
+    addresses: _addresses(item.addresses),
+    lastSeen: _string(item.last_seen),
+  };
+}
+
+function _room(value: unknown): RoomSummary {
+  const item = isRecord(value) ? value : {};
+  return {
+    name: String(item.name ?? ""),
+    owner: _string(item.owner),
+    created: typeof item.created === "string" ? item.created : undefined,
+    memberCount: _count(item.member_count),
+    onlineCount: _count(item.online_count),
+    members: Array.isArray(item.members) ? item.members.map(String) : undefined,
+  };
+}
+
+function _user(item: Record<string, unknown>): UserSummary {
+  return {
+    username: String(item.username ?? ""),
+    online: item.online === true,
+    lastSeen: _string(item.last_seen),
+    lastLogin: _string(item.last_login),
+    rooms: Array.isArray(item.rooms) ? item.rooms.map(String) : [],
+    addresses: _addresses(item.addresses),
+  };
+}
