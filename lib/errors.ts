@@ -20,7 +20,7 @@ export type ErrorCode =
   | "tracker_unreachable"
   | "tracker_error"
   | "bad_reply"
-  // tracker session protocol (accounts, presence, rooms): see docs/protocol-sessions.md
+  // tracker session protocol (accounts, presence, rooms): see docs/protocol.md, "Tracker sessions"
   | "malformed"
   | "unknown_command"
   | "bad_request"

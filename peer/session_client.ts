@@ -1,5 +1,5 @@
 /**
- * The peer's side of the tracker session protocol (docs/protocol-sessions.md): one long-lived
+ * The peer's side of the tracker session protocol (docs/protocol.md, "Tracker sessions"): one long-lived
  * connection carrying requests with ids, their replies and pushed events; heartbeats within
  * the window the tracker announces; and, while logged in, reconnection with backoff that
  * resumes with the stored token (a tracker restart costs a few seconds, not a login).

@@ -1,6 +1,6 @@
 /**
  * Accounts, presence and chat rooms for the tracker, plugged in through the
- * `TrackerExtension` seam. Protocol: docs/protocol-sessions.md.
+ * `TrackerExtension` seam. Protocol: docs/protocol.md, "Tracker sessions".
  */
 import type { Clock, TimerId } from "../../lib/clock.ts";
 import { P2pError } from "../../lib/errors.ts";

@@ -1,5 +1,5 @@
 /**
- * Wire vocabulary of the tracker session protocol (docs/protocol-sessions.md): commands,
+ * Wire vocabulary of the tracker session protocol (docs/protocol.md, "Tracker sessions"): commands,
  * events, reply shapes and limits. Every type starts with `SESSION_` so it can never be
  * mistaken for a Rendezvous command, and a pyp2p tracker answers it "Unknown command".
  */
