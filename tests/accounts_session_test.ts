@@ -120,6 +120,23 @@ Deno.test("Failures from one address lock that address for every account", async
   }
 });
 
+Deno.test("Sign-ups from one address are limited, so a flood cannot burn the tracker's CPU on hashing", async () => {
+  const harness = await Harness.start({ loginLimits: { sourceSignups: 2, lockMs: MINUTE } });
+  try {
+    assert.equal((await harness.connect("192.0.2.9").signup("user1")).status, "OK");
+    assert.equal((await harness.connect("192.0.2.9").signup("user2")).status, "OK");
+    const refused = await harness.connect("192.0.2.9").signup("user3");
+    assert.equal(refused.code, "too_many_attempts");
+    assert.ok((refused.retry_after_ms as number) > 0);
+    assert.equal((await harness.connect("192.0.2.10").signup("user3")).status, "OK");
+    harness.clock.advance(MINUTE);
+    assert.equal((await harness.connect("192.0.2.9").signup("user4")).status, "OK");
+    assert.equal(harness.extension.service!.store.userCount, 4);
+  } finally {
+    await harness.close();
+  }
+});
+
 Deno.test("SESSION_RESUME logs in again with a stored token until it expires", async () => {
   const harness = await Harness.start({ tokenTtlMs: 60 * MINUTE, heartbeatWindowMs: 200 * MINUTE });
   try {

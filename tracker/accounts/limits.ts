@@ -1,5 +1,6 @@
 /**
- * Login throttling, per account name and per source address. Failures inside a sliding
+ * Login throttling, per account name and per source address, and sign-up throttling per
+ * source address (every sign-up costs a full password hash, so a flood would burn CPU). Failures inside a sliding
  * window lock the key for a while; the lock lifts by itself as the clock moves. Names are
  * counted whether or not an account exists, so a lock-out reveals nothing either.
  */
@@ -8,14 +9,20 @@
 export interface LoginLimits {
   accountFailures: number;
   sourceFailures: number;
+  /** Sign-ups per source address per window; generous, since a classroom shares one NAT. */
+  sourceSignups: number;
   windowMs: number;
   lockMs: number;
 }
 
-/** 5 failures per account or 20 per address within 15 minutes lock for 15 minutes. */
+/**
+ * 5 failures per account or 20 per address within 15 minutes lock for 15 minutes; so do
+ * 50 sign-ups from one address.
+ */
 export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
   accountFailures: 5,
   sourceFailures: 20,
+  sourceSignups: 50,
   windowMs: 15 * 60_000,
   lockMs: 15 * 60_000,
 };
@@ -29,6 +36,7 @@ interface _Counter {
 export class LoginLimiter {
   readonly #accounts = new Map<string, _Counter>();
   readonly #sources = new Map<string, _Counter>();
+  readonly #signups = new Map<string, _Counter>();
   /** Totals for metrics. */
   failures = 0;
   lockouts = 0;
@@ -49,6 +57,16 @@ export class LoginLimiter {
     this.#count(this.#sources, source, this.limits.sourceFailures, now);
   }
 
+  /** Milliseconds until this source may sign up again; 0 when allowed now. */
+  signupRetryAfter(source: string, now: number): number {
+    return Math.max(0, (this.#signups.get(source)?.lockedUntil ?? 0) - now);
+  }
+
+  /** Records a sign-up attempt from a source (counted before hashing); may start a lock. */
+  recordSignup(source: string, now: number): void {
+    this.#count(this.#signups, source, this.limits.sourceSignups, now);
+  }
+
   /** A successful login forgives the account's failures (not the address's). */
   recordSuccess(account: string): void {
     this.#accounts.delete(account);
@@ -56,7 +74,7 @@ export class LoginLimiter {
 
   /** Forgets counters with no recent failure and no lock, so guessed names do not pile up. */
   prune(now: number): void {
-    for (const counters of [this.#accounts, this.#sources]) {
+    for (const counters of [this.#accounts, this.#sources, this.#signups]) {
       for (const [key, counter] of counters) {
         _dropOld(counter, now - this.limits.windowMs);
         if (counter.failures.length === 0 && counter.lockedUntil <= now) counters.delete(key);

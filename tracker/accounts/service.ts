@@ -66,10 +66,10 @@ const LOGIN_FAILED_MESSAGE = "Unknown username or wrong password";
 
 /** A refusal that tells the client when to retry. */
 class _RetryLater extends P2pError {
-  constructor(readonly retryAfterMs: number) {
+  constructor(readonly retryAfterMs: number, what = "failed logins") {
     super(
       "too_many_attempts",
-      `Too many failed logins; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
+      `Too many ${what}; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
     );
   }
 }
@@ -207,6 +207,10 @@ export class AccountsService {
     const password = _password(fields.password);
     const address = _declaredAddress(fields, session);
     if (this.store.user(username)) _taken(username);
+    const ip = session.link.remoteIp;
+    const wait = this.limiter.signupRetryAfter(ip, this.clock.now());
+    if (wait > 0) throw new _RetryLater(wait, "sign-ups from this address");
+    this.limiter.recordSignup(ip, this.clock.now());
     const credential = await hashPassword(password, this.settings.pbkdf2Iterations);
     if (this.store.user(username)) _taken(username); // taken while we were hashing
     const { token, fields: tokenFields } = this.#issueToken();
