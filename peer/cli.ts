@@ -49,7 +49,8 @@ Options:
                                (default port ${DEFAULT_TRACKER_PORT}; its data in DATA-DIR/embedded-tracker)
   --config FILE                JSON file with any of these settings (keys as the flag names,
                                kebab-case or camelCase), e.g. {"name":"ann","tracker":"10.0.0.5:8080"}
-  --log-level LEVEL            debug, info, warn or error (default info)
+  --log-level LEVEL            debug, info, warn or error (default info; warn in a terminal
+                               unless --log-file is given)
   --log-format FORMAT          human or json (default human)
   --log-file PATH              append logs to PATH instead of standard error
   -h, --help                   show this help
@@ -106,8 +107,10 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  // In a terminal the chat already shows events as notices, so logs default to warnings there.
+  const quietTerminal = config.logFile === undefined && Deno.stdin.isTerminal();
   const log = createLogger({
-    level: config.logLevel,
+    level: config.logLevel ?? (quietTerminal ? "warn" : undefined),
     format: config.logFormat,
     file: config.logFile,
   });
