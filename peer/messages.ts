@@ -117,6 +117,52 @@ function _isoTime(now: number): string {
   return _formatted;
 }
 
+// The hot lines (SEND, ACK, PONG) are written as text: only the variable parts go through
+// JSON.stringify, which gives them the same bytes as stringifying the whole object. A
+// timestamp needs no escaping, so the ACK/PONG tail is formatted once per millisecond.
+let _tailAt = NaN;
+let _tail = "";
+function _stampedTail(now: number): string {
+  if (now !== _tailAt) {
+    _tail = `,"timestamp":"${_isoTime(now)}","ttl":${MESSAGE_TTL}}\n`;
+    _tailAt = now;
+  }
+  return _tail;
+}
+
+const ACK_HEAD = '{"type":"ACK","msg_id":';
+const OWN_ACK_HEAD = `${ACK_HEAD}"`;
+const OWN_ACK_MIDDLE = '","timestamp":"';
+const OWN_ACK_TAIL = `","ttl":${MESSAGE_TTL}}`;
+
+/**
+ * The `msg_id` of an ACK in exactly the compact form `ackLine` writes (our own peers' ACKs),
+ * read without JSON.parse; undefined for any other line, which then takes the full decoder.
+ */
+export function readOwnAck(line: string): string | undefined {
+  if (!line.startsWith(OWN_ACK_HEAD) || !line.endsWith(OWN_ACK_TAIL)) return undefined;
+  const idStart = OWN_ACK_HEAD.length;
+  // The id holds no quote (checked below), so the first middle found is where it ends.
+  const idEnd = line.indexOf(OWN_ACK_MIDDLE, idStart);
+  if (idEnd === -1) return undefined;
+  const stampStart = idEnd + OWN_ACK_MIDDLE.length;
+  const stampEnd = line.length - OWN_ACK_TAIL.length;
+  if (stampStart > stampEnd) return undefined;
+  if (!_plainText(line, idStart, idEnd) || !_plainText(line, stampStart, stampEnd)) {
+    return undefined;
+  }
+  return line.slice(idStart, idEnd);
+}
+
+// True when text[from, to) needs no JSON unescaping: no quote, backslash or control character.
+function _plainText(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22 || code === 0x5c || code < 0x20) return false;
+  }
+  return true;
+}
+
 /** Features usable on a connection: those both sides listed. */
 export function negotiateFeatures(ours: readonly string[], theirs: readonly string[]): string[] {
   return ours.filter((feature) => theirs.includes(feature));
@@ -154,9 +200,9 @@ export function ping(msgId: string, now: number) {
   return { type: "PING", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
 }
 
-/** PONG, echoing the PING's `msg_id`. */
-export function pong(msgId: string, now: number) {
-  return { type: "PONG", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
+/** PONG as a formatted line, echoing the PING's `msg_id` (the fields of `ping()`). */
+export function pongLine(msgId: string, now: number): string {
+  return `{"type":"PONG","msg_id":${JSON.stringify(msgId)}${_stampedTail(now)}`;
 }
 
 /** SEND: always `require_ack: true`, since some clients do not ACK without it. */
@@ -164,9 +210,21 @@ export function send(msgId: string, src: string, dst: string, payload: string) {
   return { type: "SEND", msg_id: msgId, src, dst, payload, require_ack: true, ttl: MESSAGE_TTL };
 }
 
+/** `send(...)` as a formatted line. */
+export function sendLine(msgId: string, src: string, dst: string, payload: string): string {
+  return `{"type":"SEND","msg_id":${JSON.stringify(msgId)},"src":${JSON.stringify(src)},"dst":${
+    JSON.stringify(dst)
+  },"payload":${JSON.stringify(payload)},"require_ack":true,"ttl":${MESSAGE_TTL}}\n`;
+}
+
 /** ACK, matched by `msg_id` only. */
 export function ack(msgId: string, now: number) {
   return { type: "ACK", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
+}
+
+/** `ack(msgId, now)` as a formatted line. */
+export function ackLine(msgId: string, now: number): string {
+  return `${ACK_HEAD}${JSON.stringify(msgId)}${_stampedTail(now)}`;
 }
 
 /** PUB to `*` or `#namespace`; never ACKed. */

@@ -146,8 +146,17 @@ class _PeerNode implements StartablePeerNode {
       (options.tracker ? tcpRendezvousClient(options.tracker) : undefined);
     this.#hooks = {
       admit: (session) => this.#admit(session),
-      message: (_session, message) =>
-        this.#emit({ type: "message", ...message, at: this.#clock.now() }),
+      // Fields copied one by one: a spread costs more, once per received message.
+      message: (_session, m) =>
+        this.#emit({
+          type: "message",
+          kind: m.kind,
+          msgId: m.msgId,
+          from: m.from,
+          to: m.to,
+          text: m.text,
+          at: this.#clock.now(),
+        }),
       closed: (session, reason, detail) => this.#closed(session, reason, detail),
     };
   }

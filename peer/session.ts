@@ -245,6 +245,12 @@ export class PeerSession {
   // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
   #ackTimer?: SharedTimer;
   #done = Promise.withResolvers<void>();
+  #receiving = false;
+  #flushQueued = false;
+  readonly #flush = () => {
+    this.#flushQueued = false;
+    this.#pump();
+  };
 
   constructor(settings: SessionSettings, io: SessionIo, hooks: SessionHooks, deps: SessionDeps) {
     this.direction = settings.direction;
@@ -313,10 +319,24 @@ export class PeerSession {
 
   /** Feeds one received line (without its newline). */
   receiveLine(text: string): void {
+    this.#receiving = true;
+    try {
+      this.#receive(text);
+    } finally {
+      this.#receiving = false;
+    }
+  }
+
+  #receive(text: string): void {
     if (this.#state === "closed") return;
     // Read once per line: the dispatch below uses it as "now" too.
     this.#lastSeenAt = this.#clock.now();
     this.stats.lines++;
+    if (this.#state !== "handshake") {
+      // Most lines between p2pchat peers are ACKs in our own compact form: skip JSON.parse.
+      const ackId = wire.readOwnAck(text);
+      if (ackId !== undefined) return this.#settleAck(ackId, this.#lastSeenAt);
+    }
     const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
     const decoded = decodeMessage(text);
     if (!decoded.ok) {
@@ -353,20 +373,19 @@ export class PeerSession {
     if (this.#state !== "open" || !this.#peerId) {
       return Promise.resolve({ ok: false, msgId, reason: "closed" });
     }
-    const line = formatLine(wire.send(msgId, this.#settings.localPeerId, this.#peerId, text));
-    return new Promise((resolve) => {
-      // The timeout runs from the call, so a SEND queued behind another still resolves in time.
-      this.#pending.set(msgId, { startedAt: this.#clock.now(), resolve });
-      if (this.#ackTimer === undefined) this.#armAckTimer();
-      if (this.#pipelining) {
-        this.#enqueueLine(line);
-      } else {
-        this.#waitingSends.push({ msgId, line });
-        this.#queuedBytes += utf8Length(line);
-        if (!this.#checkBound()) return;
-        this.#pump();
-      }
-    });
+    const line = wire.sendLine(msgId, this.#settings.localPeerId, this.#peerId, text);
+    const { promise, resolve } = Promise.withResolvers<SendResult>();
+    // The timeout runs from the call, so a SEND queued behind another still resolves in time.
+    this.#pending.set(msgId, { startedAt: this.#clock.now(), resolve });
+    if (this.#ackTimer === undefined) this.#armAckTimer();
+    if (this.#pipelining) {
+      this.#enqueueLine(line);
+    } else {
+      this.#waitingSends.push({ msgId, line });
+      this.#queuedBytes += utf8Length(line);
+      if (this.#checkBound()) this.#pump();
+    }
+    return promise;
   }
 
   /** Queues a PUB; false when the connection is not open or just overflowed. */
@@ -463,7 +482,7 @@ export class PeerSession {
         // Seen from pyp2p peers refusing a second connection: HELLO_OK then HELLO_REJECT.
         return this.#finish("rejected", message.reason);
       case "PING":
-        this.#enqueue(wire.pong(message.msgId ?? this.#newId(), now));
+        this.#enqueueLine(wire.pongLine(message.msgId ?? this.#newId(), now));
         return;
       case "PONG": {
         const sentAt = message.msgId === undefined ? undefined : this.#pings.get(message.msgId);
@@ -473,7 +492,7 @@ export class PeerSession {
         return;
       }
       case "SEND":
-        if (message.msgId !== undefined) this.#enqueue(wire.ack(message.msgId, now));
+        if (message.msgId !== undefined) this.#enqueueLine(wire.ackLine(message.msgId, now));
         return this.#deliver("direct", message);
       case "PUB":
         return this.#deliver("pub", message);
@@ -604,7 +623,14 @@ export class PeerSession {
     this.#out.push(line);
     this.#queuedBytes += utf8Length(line);
     if (!this.#checkBound()) return false;
-    this.#pump();
+    if (!this.#pipelining || !this.#receiving) {
+      this.#pump();
+    } else if (!this.#flushQueued) {
+      // Between p2pchat peers, replies queued while reading (the ACKs of every SEND in a
+      // read) go out in one write, once the read is handled.
+      this.#flushQueued = true;
+      queueMicrotask(this.#flush);
+    }
     return true;
   }
 

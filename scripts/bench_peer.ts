@@ -1,11 +1,13 @@
 /**
  * Peer benchmarks on loopback, each beside a raw baseline: SEND->ACK round trips (p50/p99),
  * pipelined SEND throughput, a PUB to 50 peers, and resident memory per idle connection.
- * Run: deno run -A scripts/bench_peer.ts
+ * Run: deno run -A scripts/bench_peer.ts [--send-only]
  *
  * The baseline is a minimal Deno line echo: the server frames lines (one write per read, of
  * every complete line in it) without parsing JSON, and the client keeps as many lines in
- * flight as p2pchat keeps SENDs, counting echoed lines. Memory is measured in child processes
+ * flight as p2pchat keeps SENDs, counting echoed lines. Both SEND measurements use the layout
+ * of real use, two processes: the receiving side (the p2pchat node, or the echo server) runs
+ * in a child process and the sender in this one. Memory is measured in child processes
  * started with `--expose-gc`, so earlier benchmarks leave no garbage behind, and beside a floor:
  * bare Deno socket pairs each holding one pending read, which no Deno program can go below.
  */
@@ -23,6 +25,9 @@ const PUB_ROUNDS = 20;
 const IDLE_SIDE_A = 40;
 const IDLE_SIDE_B = 50; // 40 x 50 = 2000 connections
 const MEMORY_CHILD_FLAG = "--memory-child";
+const RECEIVER_FLAG = "--receiver";
+const SEND_ONLY_FLAG = "--send-only";
+const LAYOUT = "receiver (p2pchat node or echo server) in a child process, sender in this one";
 
 const encoder = new TextEncoder();
 const quiet = new Logger({ level: "error", format: "human", sink: () => {} });
@@ -104,9 +109,8 @@ function sendLines(first: number, count: number): Uint8Array {
 
 /** The raw baseline: a line echo server and a client counting echoed lines. */
 async function baseline(): Promise<{ p50: number; p99: number; perSecond: number }> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = listener.accept().then(lineEcho);
-  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const server = await startReceiver("echo");
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   client.setNoDelay(true);
   const buffer = new Uint8Array(65536);
   // Reads once; returns how many echoed lines it completed.
@@ -149,14 +153,13 @@ async function baseline(): Promise<{ p50: number; p99: number; perSecond: number
     return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
   } finally {
     client.close();
-    await serving;
-    listener.close();
+    await server.stop();
   }
 }
 
 async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number }> {
+  const b = await startReceiver("peer");
   const a = await startNode("a");
-  const b = await startNode("b");
   try {
     a.addPeer("b", "bench", { hostname: "127.0.0.1", port: b.port });
     await waitUntil(() => a.peers()[0]?.state === "connected");
@@ -189,6 +192,70 @@ async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number
     await a.stop();
     await b.stop();
   }
+}
+
+type ReceiverKind = "peer" | "echo";
+
+/** A receiving side running in a child process, so sender and receiver each have a thread. */
+interface Receiver {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `scripts/bench_peer.ts --receiver <kind>` and reads the port it listens on. */
+async function startReceiver(kind: ReceiverKind): Promise<Receiver> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", import.meta.filename!, RECEIVER_FLAG, kind],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`Receiver "${kind}" exited before listening`);
+    text += value;
+  }
+  const { port } = JSON.parse(text.slice(0, text.indexOf("\n")));
+  return {
+    port,
+    async stop() {
+      // Closing its stdin tells the child to stop; it exits once its sockets are closed.
+      await child.stdin.close();
+      await lines.cancel();
+      const status = await child.status;
+      if (!status.success) throw new Error(`Receiver "${kind}" failed`);
+    },
+  };
+}
+
+/** The child side of `startReceiver`: listens, prints its port, serves until stdin closes. */
+async function runReceiver(kind: ReceiverKind): Promise<void> {
+  let stop: () => Promise<unknown>;
+  let port: number;
+  if (kind === "peer") {
+    const node = await startNode("b");
+    port = node.port;
+    stop = () => node.stop();
+  } else {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    port = listener.addr.port;
+    const serving: Promise<void>[] = [];
+    const accepting = (async () => {
+      for await (const conn of listener) serving.push(lineEcho(conn));
+    })();
+    stop = async () => {
+      listener.close();
+      await accepting;
+      await Promise.all(serving);
+    };
+  }
+  console.log(JSON.stringify({ port }));
+  for await (const _ of Deno.stdin.readable) {
+    // Nothing is sent: the parent closes stdin to stop us.
+  }
+  await stop();
 }
 
 async function pubFanOut(): Promise<{ p50: number; p99: number; delivered: number }> {
@@ -358,13 +425,10 @@ async function idleSockets(): Promise<MemoryResult> {
   }
 }
 
-/** Runs every peer benchmark and prints a table. */
-export async function benchPeer(): Promise<void> {
+/** Runs every peer benchmark (or only the SEND ones) and prints a table. */
+export async function benchPeer(sendOnly = false): Promise<void> {
   const base = await baseline();
   const peer = await peerPair();
-  const pub = await pubFanOut();
-  const memory = await measureMemory("peer");
-  const floor = await measureMemory("floor");
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const perEnd = (result: MemoryResult) =>
@@ -393,28 +457,44 @@ export async function benchPeer(): Promise<void> {
       ratio: `${((peer.perSecond / base.perSecond) * 100).toFixed(0)}%`,
       target: ">= 50%",
     },
-    {
-      measure: `PUB to ${PUB_PEERS} peers x${PUB_ROUNDS} (${pub.delivered} deliveries)`,
-      p2pchat: `p50 ${ms(pub.p50)}, p99 ${ms(pub.p99)}`,
-      baseline: "",
-      ratio: "",
-      target: "p99 < 50 ms",
-    },
-    {
-      measure: `RSS per idle connection (${memory.connections}, both ends in one process)`,
-      p2pchat: `${kb(memory.rss)} (first half: ${kb(memory.firstHalfRss)})`,
-      baseline: `${kb(floor.rss)} (bare Deno sockets; first half: ${kb(floor.firstHalfRss)})`,
-      ratio: `${(memory.rss / floor.rss).toFixed(2)}x`,
-      target: "",
-    },
-    {
-      measure: "RSS per connection end (what one peer process holds)",
-      p2pchat: perEnd(memory),
-      baseline: perEnd(floor),
-      ratio: "",
-      target: "<= 16 KB",
-    },
   ];
+  const notes = [`SEND layout: ${LAYOUT}.`];
+  if (!sendOnly) {
+    const pub = await pubFanOut();
+    const memory = await measureMemory("peer");
+    const floor = await measureMemory("floor");
+    rows.push(
+      {
+        measure: `PUB to ${PUB_PEERS} peers x${PUB_ROUNDS} (${pub.delivered} deliveries)`,
+        p2pchat: `p50 ${ms(pub.p50)}, p99 ${ms(pub.p99)}`,
+        baseline: "",
+        ratio: "",
+        target: "p99 < 50 ms",
+      },
+      {
+        measure: `RSS per idle connection (${memory.connections}, both ends in one process)`,
+        p2pchat: `${kb(memory.rss)} (first half: ${kb(memory.firstHalfRss)})`,
+        baseline: `${kb(floor.rss)} (bare Deno sockets; first half: ${kb(floor.firstHalfRss)})`,
+        ratio: `${(memory.rss / floor.rss).toFixed(2)}x`,
+        target: "",
+      },
+      {
+        measure: "RSS per connection end (what one peer process holds)",
+        p2pchat: perEnd(memory),
+        baseline: perEnd(floor),
+        ratio: "",
+        target: "<= 16 KB",
+      },
+    );
+    notes.push(
+      `Memory: growth after a full GC from ${memory.connections / 2} to ${memory.connections} ` +
+        `connections, per TCP connection between two peers of the same process (so both of ` +
+        `its ends), then halved per end; node start-up is not counted, and "first half" (0 to ` +
+        `${memory.connections / 2}) includes one-off growth of V8's young generation. The ` +
+        `baseline column is the floor: bare Deno socket pairs with one pending ` +
+        `${INITIAL_READ_BUFFER_BYTES}-byte read per end.`,
+    );
+  }
   const widths = (Object.keys(rows[0]) as (keyof Row)[]).map((key) =>
     Math.max(key.length, ...rows.map((row) => row[key].length))
   );
@@ -422,20 +502,16 @@ export async function benchPeer(): Promise<void> {
   console.log(format(["measure", "p2pchat", "baseline", "ratio", "target"]));
   console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
   for (const row of rows) console.log(format(Object.values(row)));
-  console.log(
-    `Memory: growth after a full GC from ${memory.connections / 2} to ${memory.connections} ` +
-      `connections, per TCP connection between two peers of the same process (so both of its ` +
-      `ends), then halved per end; node start-up is not counted, and "first half" (0 to ` +
-      `${memory.connections / 2}) includes one-off growth of V8's young generation. The baseline ` +
-      `column is the floor: bare Deno socket pairs with one pending ${INITIAL_READ_BUFFER_BYTES}-byte read per end.`,
-  );
+  for (const note of notes) console.log(note);
 }
 
 if (import.meta.main) {
   if (Deno.args[0] === MEMORY_CHILD_FLAG) {
     const result = Deno.args[1] === "floor" ? await idleSockets() : await idlePeers();
     console.log(JSON.stringify(result));
+  } else if (Deno.args[0] === RECEIVER_FLAG) {
+    await runReceiver(Deno.args[1] === "peer" ? "peer" : "echo");
   } else {
-    await benchPeer();
+    await benchPeer(Deno.args.includes(SEND_ONLY_FLAG));
   }
 }
