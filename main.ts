@@ -1,6 +1,7 @@
 /** p2pchat command-line entry: `p2pchat tracker ...` or `p2pchat peer ...`. */
 import { VERSION } from "./lib/constants.ts";
 import { UsageError } from "./lib/cli.ts";
+import { P2pError } from "./lib/errors.ts";
 import { runTrackerCommand } from "./tracker/cli.ts";
 import { runPeerCommand } from "./peer/cli.ts";
 
@@ -31,9 +32,18 @@ export async function main(args: string[]): Promise<number> {
   }
   const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
   try {
-    if (!command) throw new UsageError(`Unknown command "${first}"`);
+    if (!command) {
+      throw new UsageError(
+        first.startsWith("-") ? `Unknown option "${first}"` : `Unknown command "${first}"`,
+      );
+    }
     return await command(rest);
   } catch (error) {
+    if (error instanceof P2pError || error instanceof Deno.errors.AddrInUse) {
+      // Start-up failures the user can act on (port taken, data file unreadable): no stack.
+      console.error(`p2pchat: ${error.message}`);
+      return 1;
+    }
     if (!(error instanceof UsageError)) throw error;
     console.error(
       `p2pchat: ${error.message}\nRun "p2pchat ${command ? first + " " : ""}--help" for usage.`,

@@ -13,6 +13,7 @@
  * readable record is kept, and the state is compacted at once. A missing or corrupt snapshot
  * that the log depends on stops the load with `corrupt_store` instead of starting empty.
  */
+import { concatBytes } from "./bytes.ts";
 import { P2pError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { loadJsonFile, quarantineFile, writeFileDurably } from "./persist.ts";
@@ -239,7 +240,7 @@ export class AppendLog<R> {
       // Everything queued while the previous fsync ran goes out in one write and one fsync.
       const batch = this.#pending.splice(0);
       try {
-        const bytes = _concat(batch.map((item) => item.bytes));
+        const bytes = concatBytes(batch.map((item) => item.bytes));
         let written = 0;
         while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
         await this.#file.syncData();
@@ -380,16 +381,4 @@ async function _writeFreshLog(path: string, base: number): Promise<void> {
 
 async function _openForAppend(path: string): Promise<Deno.FsFile> {
   return await Deno.open(path, { append: true, create: true, mode: 0o600 });
-}
-
-function _concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return joined;
 }

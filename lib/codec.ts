@@ -49,8 +49,9 @@ export function toInteger(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) ? Math.trunc(value) : undefined;
   if (typeof value === "boolean") return value ? 1 : 0;
   if (typeof value === "string" && INTEGER_TEXT.test(value)) {
-    const parsed = Number(value.replaceAll("_", "").trim());
-    return Number.isSafeInteger(parsed) ? parsed : undefined;
+    // Python's int() has no size limit: a huge number still converts (and is then clamped or
+    // rejected by range checks), so keep it as a large float rather than refusing it here.
+    return Number(value.replaceAll("_", "").trim());
   }
   return undefined;
 }

@@ -20,6 +20,9 @@ export const MAX_NAME_CHARS = 64;
 /** pyp2p tracker: a connection silent for about a second is closed. */
 export const TRACKER_IDLE_TIMEOUT_MS = 1000;
 
+/** Ours: the first request line must be complete within 10 s in all, however it trickles in. */
+export const FIRST_LINE_TIMEOUT_MS = 10_000;
+
 /** pyp2p tracker abuse protection: 50 connections per 60 s per IP, then a 60 s block. */
 export const DEFAULT_RATE_LIMIT = { max: 50, windowSeconds: 60, blockSeconds: 60 } as const;
 

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "bad_config"
   // persistence
   | "corrupt_store"
+  | "unreadable_store"
   // peer side of the Rendezvous protocol
   | "tracker_unreachable"
   | "tracker_error"
@@ -66,4 +67,14 @@ export class P2pError extends Error {
     super(message);
     this.name = "P2pError";
   }
+}
+
+/**
+ * A one-line description of any thrown value for logs and notices; `withCode` prefixes the
+ * stable code of errors that carry one (`bad_port: ...`).
+ */
+export function describeError(error: unknown, options: { withCode?: boolean } = {}): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return options.withCode && typeof code === "string" ? `${code}: ${error.message}` : error.message;
 }

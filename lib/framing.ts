@@ -4,6 +4,7 @@
  * buffering more than that, whatever the peer sends.
  */
 import { MAX_LINE_BYTES } from "./constants.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** One result of `LineDecoder.push()`: a complete line, or the error that ended the stream. */
 export type Frame =
@@ -79,7 +80,7 @@ export class LineDecoder {
     if (newline !== -1 && this.#pending.length > 0) {
       // The end of a line begun in earlier chunks.
       if (this.#tooLong(chunk, 0, newline)) return this.#fail(frames);
-      const bytes = _concat(this.#pending, chunk.subarray(0, newline));
+      const bytes = concatBytes([this.#pending, chunk.subarray(0, newline)]);
       this.#pending = EMPTY;
       frames.push({ kind: "line", text: _trimCarriageReturn(decoder.decode(bytes)) });
       start = newline + 1;
@@ -101,9 +102,22 @@ export class LineDecoder {
     if (start < chunk.length) {
       // A trailing "\r" may still belong to a "\r\n" ending, so allow it one extra byte.
       if (this.#pending.length + chunk.length - start > this.limit + 1) return this.#fail(frames);
-      this.#pending = _concat(this.#pending, chunk.subarray(start));
+      this.#pending = concatBytes([this.#pending, chunk.subarray(start)]);
     }
     return frames;
+  }
+
+  /**
+   * Ends the stream: returns the last line when it had no newline, so a client that writes a
+   * request and half-closes still gets an answer.
+   */
+  end(): Frame[] {
+    if (this.#failed || this.#pending.length === 0) return [];
+    const pending = this.#pending;
+    this.#pending = EMPTY;
+    const carriageReturn = pending[pending.length - 1] === CARRIAGE_RETURN ? 1 : 0;
+    if (pending.length - carriageReturn > this.limit) return this.#fail([]);
+    return [{ kind: "line", text: _trimCarriageReturn(decoder.decode(pending)) }];
   }
 
   // The line ending at `newline` (with what is pending) is over the limit, its "\r" aside.
@@ -142,12 +156,4 @@ function _decodeLines(chunk: Uint8Array, from: number, to: number, frames: Frame
 
 function _trimCarriageReturn(text: string): string {
   return text.charCodeAt(text.length - 1) === CARRIAGE_RETURN ? text.slice(0, -1) : text;
-}
-
-function _concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const joined = new Uint8Array(a.length + b.length);
-  joined.set(a);
-  joined.set(b, a.length);
-  return joined;
 }

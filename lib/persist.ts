@@ -4,6 +4,7 @@
  * A file that cannot be read or parsed is moved aside and reported, never replaced by
  * an empty store behind the user's back.
  */
+import { describeError, P2pError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 
 /** What `loadJsonFile` found: the value, nothing yet, or a corrupt file it moved aside. */
@@ -14,7 +15,9 @@ export type LoadOutcome<T> =
 
 /**
  * Reads and validates a JSON file. `parse` turns the parsed JSON into a value and throws
- * when its shape is wrong. A corrupt file is renamed to `PATH.corrupt-TIMESTAMP`.
+ * when its shape is wrong. A corrupt file is renamed to `PATH.corrupt-TIMESTAMP`; a file that
+ * cannot be read at all (permissions, I/O error) is left alone and the error is thrown, since
+ * its content may be fine.
  */
 export async function loadJsonFile<T>(
   path: string,
@@ -26,7 +29,10 @@ export async function loadJsonFile<T>(
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
-    return await quarantineFile(path, `unreadable: ${String(error)}`, log);
+    throw new P2pError(
+      "unreadable_store",
+      `Cannot read data file "${path}": ${describeError(error)}`,
+    );
   }
   try {
     return { kind: "loaded", value: parse(JSON.parse(text)) };
@@ -61,19 +67,20 @@ export async function writeFileDurably(path: string, bytes: Uint8Array): Promise
   const temp = `${path}.tmp-${crypto.randomUUID()}`;
   const file = await Deno.open(temp, { write: true, create: true, truncate: true, mode: 0o600 });
   try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  try {
+    try {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
     await Deno.rename(temp, path);
   } catch (error) {
+    // A full disk must not also fill up with half-written temporary files.
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
-  await syncDirectory(_dirname(path));
+  await syncDirectory(dirname(path));
 }
 
 /** fsyncs a directory so a rename in it survives a power cut (best effort where unsupported). */
@@ -90,7 +97,8 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-function _dirname(path: string): string {
+/** The directory part of a `/`-separated path ("." for a bare name). */
+export function dirname(path: string): string {
   const slash = path.lastIndexOf("/");
   return slash <= 0 ? (slash === 0 ? "/" : ".") : path.slice(0, slash);
 }

@@ -16,15 +16,17 @@ export interface Conn {
   readonly remote: Address;
   readonly local: Address;
   /**
-   * Received chunks until the peer closes or the connection fails. A chunk is only valid
-   * until the next one is requested (the buffer is reused), so consume it at once.
+   * Received chunks until the peer closes (or half-closes) or the connection fails. A chunk is
+   * only valid until the next one is requested (the buffer is reused), so consume it at once.
+   * After the end of the stream the owner still calls `close()`; until then a last reply may
+   * be written to a peer that only half-closed.
    */
   chunks(): AsyncIterable<Uint8Array>;
   /** Writes all bytes; resolves when the kernel has taken them (this is the back-pressure). */
   write(bytes: Uint8Array): Promise<void>;
   /** Closes both directions; safe to call more than once. */
   close(): void;
-  /** True once `close()` was called or the stream ended. */
+  /** True once `close()` was called or the connection failed. */
   readonly closed: boolean;
 }
 
@@ -74,8 +76,11 @@ export class TcpConn implements Conn {
       try {
         count = await this.socket.read(buffer);
       } catch {
+        this.close();
         break;
       }
+      // End of stream: the peer may only have half-closed, so writing back still works
+      // until the owner calls close().
       if (count === null) break;
       yield buffer.subarray(0, count);
       // A full read means more is waiting: read bigger. A small read means the burst is
@@ -86,7 +91,6 @@ export class TcpConn implements Conn {
         buffer = new Uint8Array(INITIAL_READ_BUFFER_BYTES);
       }
     }
-    this.close();
   }
 
   write(bytes: Uint8Array): Promise<void> {

@@ -5,6 +5,7 @@
  * from a `Clock` and requests from a `RendezvousClient`, so tests drive it by hand.
  */
 import type { Clock, TimerId } from "../lib/clock.ts";
+import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { backoffDelay } from "./backoff.ts";
 import {
@@ -128,7 +129,7 @@ export class Discovery {
       this.#registered = false;
       this.#log.info("Unregistered from the tracker");
     } catch (error) {
-      this.#log.warn("UNREGISTER failed", { error: _describe(error) });
+      this.#log.warn("UNREGISTER failed", { error: describeError(error) });
     }
   }
 
@@ -163,7 +164,7 @@ export class Discovery {
       if (!this.#running) return;
       this.#registered = false;
       this.#registerFailures++;
-      this.#lastError = _describe(error);
+      this.#lastError = describeError(error);
       this.#setReachable(!_isUnreachable(error), this.#lastError);
       if (this.#registerFailures === 1) {
         this.#log.warn("REGISTER failed; retrying with backoff", { error: this.#lastError });
@@ -203,7 +204,7 @@ export class Discovery {
       this.#hooks.peersFound(records.filter((r) => !isSelf(r)));
     } catch (error) {
       if (!this.#running) return;
-      this.#lastError = _describe(error);
+      this.#lastError = describeError(error);
       this.#setReachable(!_isUnreachable(error), this.#lastError);
     } finally {
       if (this.#running) {
@@ -232,6 +233,3 @@ function _isUnreachable(error: unknown): boolean {
   return (error as { code?: string })?.code === "tracker_unreachable";
 }
 
-function _describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

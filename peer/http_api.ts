@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import type { NodeEvent, PeerNode, Scope, SendResult } from "./api.ts";
+import { concatBytes } from "../lib/bytes.ts";
 import { type Clock, systemClock, type TimerId } from "../lib/clock.ts";
 import { charLength, isRecord, isWireName } from "../lib/codec.ts";
 import { MAX_LINE_BYTES, MESSAGE_TTL } from "../lib/constants.ts";
@@ -240,7 +241,7 @@ export async function readJsonObject(
       chunks.push(chunk);
     }
   }
-  const text = new TextDecoder().decode(_concat(chunks, size));
+  const text = new TextDecoder().decode(concatBytes(chunks));
   if (emptyIsObject && text.trim() === "") return {};
   let body: unknown;
   try {
@@ -256,16 +257,6 @@ export async function readJsonObject(
 
 function _bodyTooLarge(): P2pError {
   return new P2pError("body_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes`);
-}
-
-function _concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 /** A required non-empty string field of a request body. */

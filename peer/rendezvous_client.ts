@@ -5,7 +5,8 @@
  * with bad fields skipped).
  */
 import { isRecord, isWireName, toInteger, toPort } from "../lib/codec.ts";
-import { P2pError } from "../lib/errors.ts";
+import { concatBytes } from "../lib/bytes.ts";
+import { describeError, P2pError } from "../lib/errors.ts";
 import { encodeLine } from "../lib/framing.ts";
 import { type Address, type Conn, dialTcp } from "../lib/transport.ts";
 
@@ -113,7 +114,7 @@ export async function rendezvousRequest(
   } catch (error) {
     throw new P2pError(
       "tracker_unreachable",
-      `Tracker ${address.hostname}:${address.port} is unreachable (${_describe(error)})`,
+      `Tracker ${address.hostname}:${address.port} is unreachable (${describeError(error)})`,
     );
   }
   const onAbort = () => conn.close();
@@ -127,7 +128,7 @@ export async function rendezvousRequest(
     throw new P2pError(
       "tracker_unreachable",
       `Tracker ${address.hostname}:${address.port} failed during ${message.type} (${
-        _describe(error)
+        describeError(error)
       })`,
     );
   } finally {
@@ -171,13 +172,7 @@ async function _readReply(conn: Conn, maxBytes: number): Promise<string> {
     parts.push(part.slice()); // the chunk's buffer is reused by the next read
     if (newline !== -1) break;
   }
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return new TextDecoder().decode(joined).replace(/\r$/, "");
+  return new TextDecoder().decode(concatBytes(parts)).replace(/\r$/, "");
 }
 
 function _readRecord(item: unknown): RendezvousRecord | undefined {
@@ -195,6 +190,3 @@ function _readRecord(item: unknown): RendezvousRecord | undefined {
   };
 }
 
-function _describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -7,7 +7,7 @@
  */
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { isRecord } from "../lib/codec.ts";
-import { type ErrorCode, P2pError } from "../lib/errors.ts";
+import { describeError, type ErrorCode, P2pError } from "../lib/errors.ts";
 import { encodeLine, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Conn } from "../lib/transport.ts";
@@ -136,7 +136,7 @@ export class SessionClient {
       await this.#resumeOnce();
       return true;
     } catch (error) {
-      if (this.#state === "reconnecting") this.#scheduleReconnect(_describe(error));
+      if (this.#state === "reconnecting") this.#scheduleReconnect(describeError(error));
       throw error;
     }
   }
@@ -275,7 +275,7 @@ export class SessionClient {
         AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeout)]),
       );
     } catch (error) {
-      throw new P2pError("tracker_unreachable", `The tracker is unreachable (${_describe(error)})`);
+      throw new P2pError("tracker_unreachable", `The tracker is unreachable (${describeError(error)})`);
     }
     if (this.#stopped) {
       conn.close();
@@ -301,7 +301,7 @@ export class SessionClient {
         if (conn.closed) break;
       }
     } catch (error) {
-      this.#log.debug("Session connection failed", { error: _describe(error) });
+      this.#log.debug("Session connection failed", { error: describeError(error) });
     } finally {
       conn.close();
       this.#connectionEnded(conn);
@@ -367,7 +367,7 @@ export class SessionClient {
       this.#pending.set(id, { resolve, reject, timer });
       conn.write(encodeLine({ type, id, ...fields })).catch((error) => {
         this.#failAll(
-          new P2pError("tracker_unreachable", `Lost the tracker (${_describe(error)})`),
+          new P2pError("tracker_unreachable", `Lost the tracker (${describeError(error)})`),
         );
         conn.close();
       });
@@ -402,7 +402,7 @@ export class SessionClient {
       this.#reconnectTimer = undefined;
       if (this.#state !== "reconnecting") return;
       this.#resumeOnce().catch((error) => {
-        if (this.#state === "reconnecting") this.#scheduleReconnect(_describe(error));
+        if (this.#state === "reconnecting") this.#scheduleReconnect(describeError(error));
       });
     }, delayMs);
   }
@@ -447,6 +447,3 @@ export class SessionClient {
   }
 }
 
-function _describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -3,6 +3,7 @@
  * modules extend (accounts and rooms add theirs later), and the built-in commands.
  */
 import type { PeerNode, Scope, SendResult } from "./api.ts";
+import { describeError } from "../lib/errors.ts";
 import { isLogLevel, LOG_LEVELS, type Logger } from "../lib/log.ts";
 import {
   formatAddress,
@@ -124,7 +125,7 @@ export class CommandTable {
     try {
       await command.run(context, input.args, input.argText);
     } catch (error) {
-      context.error(`/${command.name} failed: ${sanitize(_describe(error))}`);
+      context.error(`/${command.name} failed: ${sanitize(describeError(error, { withCode: true }))}`);
     }
   }
 }
@@ -381,10 +382,3 @@ function _duration(ms: number): string {
   return `${parts[0]}h${String(parts[1]).padStart(2, "0")}m${String(parts[2]).padStart(2, "0")}s`;
 }
 
-function _describe(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === "string" ? `${code}: ${error.message}` : error.message;
-  }
-  return String(error);
-}

@@ -57,7 +57,7 @@ Deno.test("toInteger() converts like Python int() for JSON values", () => {
     [[1], undefined],
     [{}, undefined],
     [Infinity, undefined],
-    ["99999999999999999999", undefined],
+    ["99999999999999999999", 1e20],
   ];
   for (const [value, expected] of cases) {
     assert.equal(toInteger(value), expected, `for ${JSON.stringify(value)}`);

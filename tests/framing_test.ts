@@ -136,6 +136,19 @@ Deno.test("LineDecoder.push() does not buffer more than the limit from an endles
   assert.deepEqual(frames, []);
 });
 
+Deno.test("LineDecoder.end() returns a last line that had no newline, once", () => {
+  const decoder = new LineDecoder(8);
+  assert.deepEqual(decoder.push(encoder.encode("one\ntwo\r")), [{ kind: "line", text: "one" }]);
+  assert.deepEqual(decoder.end(), [{ kind: "line", text: "two" }]);
+  assert.deepEqual(decoder.end(), []);
+});
+
+Deno.test("LineDecoder.end() reports a pending line over the limit instead of returning it", () => {
+  const decoder = new LineDecoder(4);
+  assert.deepEqual(decoder.push(encoder.encode("12345")), []);
+  assert.deepEqual(decoder.end(), [{ kind: "error", code: "line_too_long", limit: 4 }]);
+});
+
 Deno.test("encodeLine() writes compact JSON on one line ending in a newline", () => {
   const bytes = encodeLine({ type: "REGISTER", name: "a\nb", port: 1 });
   const text = new TextDecoder().decode(bytes);

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { memoryLogger } from "../lib/log.ts";
+import { P2pError } from "../lib/errors.ts";
 import { parseRegistrySnapshot } from "../tracker/registry.ts";
 
 const SNAPSHOT = {
@@ -37,6 +38,24 @@ Deno.test("loadJsonFile() reports a missing file without creating it", async () 
     const outcome = await loadJsonFile(`${dir}/none.json`, parseRegistrySnapshot, log);
     assert.deepEqual(outcome, { kind: "missing" });
     assert.deepEqual(lines, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadJsonFile() leaves a file it cannot read where it is and throws unreadable_store", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A directory in the file's place cannot be read (root ignores file permissions).
+    const path = `${dir}/registrations.json`;
+    await Deno.mkdir(path);
+    const { log } = memoryLogger();
+    await assert.rejects(
+      () => loadJsonFile(path, parseRegistrySnapshot, log),
+      (error: unknown) => error instanceof P2pError && error.code === "unreadable_store",
+    );
+    assert.ok((await Deno.stat(path)).isDirectory, "nothing was moved aside");
+    assert.equal([...Deno.readDirSync(dir)].length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

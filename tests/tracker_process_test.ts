@@ -182,6 +182,33 @@ Deno.test("the tracker process answers every Rendezvous request as pyp2p does", 
       assert.equal(reply.status, OK);
     });
 
+    await t.step(
+      "a request without its newline is answered when the client half-closes",
+      async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: tracker.port });
+        try {
+          await conn.write(
+            new TextEncoder().encode(JSON.stringify(register("halfclose", "h", 9100))),
+          );
+          await conn.closeWrite();
+          const reply = await new Response(conn.readable).text();
+          assert.deepEqual(JSON.parse(reply), {
+            status: OK,
+            ttl: 7200,
+            ip: "127.0.0.1",
+            port: 9100,
+          });
+          assert.ok(reply.endsWith("\n"));
+        } finally {
+          try {
+            conn.close();
+          } catch {
+            // Already closed by reading to the end.
+          }
+        }
+      },
+    );
+
     await t.step("500 concurrent clients are all served", async () => {
       const replies = await Promise.all(
         Array.from(

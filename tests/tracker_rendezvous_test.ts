@@ -53,6 +53,17 @@ Deno.test("handleRendezvous() reports the first failing REGISTER check", () => {
   }
 });
 
+Deno.test("handleRendezvous() clamps a ttl of any size, as Python's int() converts it", () => {
+  const cases: [unknown, number][] = [["0", 1], [-5, 1], ["99999999999999999999", 86400], [
+    12.9,
+    12,
+  ]];
+  for (const [ttl, granted] of cases) {
+    const outcome = ask(context(), { type: "REGISTER", namespace: "ns", name: "a", port: 1, ttl });
+    assert.equal(outcome.reply.ttl, granted, JSON.stringify(ttl));
+  }
+});
+
 Deno.test("handleRendezvous() runs the extension's check after the pyp2p checks", () => {
   const seen: unknown[] = [];
   const ctx = context({

@@ -98,6 +98,27 @@ Deno.test("createTracker() measures idle time between chunks, not from the conne
   });
 });
 
+Deno.test("createTracker() closes a connection whose first line trickles in past the total deadline", async () => {
+  await withTracker(
+    { idleTimeoutMs: 1000, firstLineTimeoutMs: 10_000 },
+    async ({ tracker, clock }) => {
+      const client = connect(tracker);
+      const reply = readAll(client);
+      for (let step = 0; step < 12 && !client.closed; step++) {
+        await client.write(encoder.encode(" ")).catch(() => {});
+        await tick();
+        clock.advance(900);
+      }
+      await tick();
+      assert.ok(client.closed, "the tracker closed the connection within 10.8 s");
+      assert.deepEqual(JSON.parse(await reply), {
+        status: "ERROR",
+        message: "Timeout: request line not complete in time, closing connection",
+      });
+    },
+  );
+});
+
 Deno.test("createTracker() refuses connections over --max-connections with an ERROR", async () => {
   await withTracker({ maxConnections: 2 }, async ({ tracker, clock }) => {
     const silent = [connect(tracker), connect(tracker)];

@@ -20,6 +20,8 @@ export type RendezvousCommand = typeof RENDEZVOUS_COMMANDS[number];
 export const UNKNOWN_COMMAND = "Unknown command";
 export const EMPTY_REQUEST = "Empty request line";
 export const IDLE_TIMEOUT = "Timeout: no data received, closing connection";
+/** Our addition: the first line must be complete within a total deadline (slow-drip clients). */
+export const FIRST_LINE_TIMEOUT = "Timeout: request line not complete in time, closing connection";
 
 /** A reply line: `{"status":"OK",...}` or `{"status":"ERROR","message":...}`. */
 export type Reply =

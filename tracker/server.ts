@@ -10,11 +10,12 @@ import {
   DEFAULT_RATE_LIMIT,
   DEFAULT_TRACKER_HOST,
   DEFAULT_TRACKER_PORT,
+  FIRST_LINE_TIMEOUT_MS,
   TRACKER_IDLE_TIMEOUT_MS,
 } from "../lib/constants.ts";
-import { encodeLine, LineDecoder } from "../lib/framing.ts";
+import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
-import { loadJsonFile, saveJsonFile } from "../lib/persist.ts";
+import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { type Address, type Conn, TcpConn } from "../lib/transport.ts";
 import type { SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
 import { TrackerMetrics } from "./metrics.ts";
@@ -22,6 +23,7 @@ import { RateLimiter, type RateLimitSettings } from "./rate_limit.ts";
 import { parseRegistrySnapshot, type PeerEntry, Registry } from "./registry.ts";
 import {
   errorReply,
+  FIRST_LINE_TIMEOUT,
   handleRendezvous,
   IDLE_TIMEOUT,
   LINE_TOO_LONG_REPLY,
@@ -42,6 +44,9 @@ const WRITE_DEADLINE_FROM_BYTES = 16 * 1024;
 const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
 const SWEEP_INTERVAL_MS = 5_000;
 const SAVE_DELAY_MS = 1_000;
+// While the disk refuses writes, retries back off up to this delay instead of logging (and
+// trying) every second.
+const MAX_SAVE_RETRY_MS = 60_000;
 
 /** Tracker settings; every field has a default. */
 export interface TrackerOptions {
@@ -57,6 +62,11 @@ export interface TrackerOptions {
   maxConnections?: number;
   /** How long a connection may stay silent before its first line (default 1000 ms). */
   idleTimeoutMs?: number;
+  /**
+   * How long the first line may take in all (default 10 s): the idle timeout restarts with
+   * every chunk, so without this a client sending a byte a second would hold a slot for hours.
+   */
+  firstLineTimeoutMs?: number;
   /** Period of the expiry sweep (default 5000 ms). */
   sweepIntervalMs?: number;
   /** Saves are coalesced: at most one per this delay after a change (default 1000 ms). */
@@ -109,6 +119,7 @@ class _Tracker implements Tracker {
   readonly #limiter?: RateLimiter;
   readonly #maxConnections: number;
   readonly #idleTimeoutMs: number;
+  readonly #firstLineTimeoutMs: number;
   readonly #sweepIntervalMs: number;
   readonly #saveDelayMs: number;
   readonly #metrics = new TrackerMetrics();
@@ -121,6 +132,7 @@ class _Tracker implements Tracker {
   #saveTimer?: TimerId;
   #saving?: Promise<void>;
   #dirty = false;
+  #saveFailures = 0;
   #startedAt = 0;
   #stopping = false;
 
@@ -137,6 +149,7 @@ class _Tracker implements Tracker {
     this.#limiter = rateLimit === false ? undefined : new RateLimiter(rateLimit);
     this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? TRACKER_IDLE_TIMEOUT_MS;
+    this.#firstLineTimeoutMs = options.firstLineTimeoutMs ?? FIRST_LINE_TIMEOUT_MS;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
     this.#saveDelayMs = options.saveDelayMs ?? SAVE_DELAY_MS;
   }
@@ -272,58 +285,78 @@ class _Tracker implements Tracker {
 
   async #handle(conn: Conn, ip: string): Promise<void> {
     const decoder = new LineDecoder();
-    let idleTimer: TimerId | undefined;
-    const onIdle = () => {
-      idleTimer = undefined;
+    const state: _ConnState = {};
+    const timeOut = (message: string) => {
+      this.#clearTimers(state);
       this.#metrics.idleTimeouts++;
-      this.#reply(conn, errorReply(IDLE_TIMEOUT)).finally(() => conn.close());
+      this.#reply(conn, errorReply(message)).finally(() => conn.close());
     };
-    idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
-    let session: _Session | undefined;
+    const onIdle = () => timeOut(IDLE_TIMEOUT);
+    state.idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
+    state.deadlineTimer = this.#clock.setTimeout(
+      () => timeOut(FIRST_LINE_TIMEOUT),
+      this.#firstLineTimeoutMs,
+    );
     try {
       for await (const chunk of conn.chunks()) {
         const frames = decoder.push(chunk);
         if (frames.length === 0) {
           // Silence is measured between chunks, as the reference's socket timeout does.
-          if (idleTimer !== undefined) {
-            this.#clock.clearTimeout(idleTimer);
-            idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
+          if (state.idleTimer !== undefined) {
+            this.#clock.clearTimeout(state.idleTimer);
+            state.idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
           }
           continue;
         }
-        // A line arrived: the idle timeout is over (sessions never have one).
-        if (idleTimer !== undefined) this.#clock.clearTimeout(idleTimer);
-        idleTimer = undefined;
-        for (const frame of frames) {
-          if (frame.kind === "error") {
-            if (session) await session.flushed();
-            else this.#metrics.countRequest("INVALID", "ERROR");
-            await this.#reply(conn, LINE_TOO_LONG_REPLY);
-            return;
-          }
-          const result = decodeMessage(frame.text);
-          if (session) {
-            session.handler.receive(result);
-            continue;
-          }
-          if (result.ok && this.#extension?.opensSession(result.message.type)) {
-            session = new _Session(conn, this.#log);
-            session.handler = this.#extension.openSession(session);
-            this.#metrics.sessionsOpen++;
-            session.handler.receive(result);
-            continue;
-          }
-          await this.#answer(conn, ip, result);
-          return;
-        }
+        // A line arrived: the timeouts are over (sessions never have one).
+        this.#clearTimers(state);
+        if (await this.#frames(conn, ip, frames, state)) return;
+      }
+      // A client that wrote its request without a newline and half-closed still gets a reply.
+      if (!state.session && !conn.closed) {
+        this.#clearTimers(state);
+        await this.#frames(conn, ip, decoder.end(), state);
       }
     } finally {
-      if (idleTimer !== undefined) this.#clock.clearTimeout(idleTimer);
-      if (session) {
+      this.#clearTimers(state);
+      if (state.session) {
         this.#metrics.sessionsOpen--;
-        session.handler.closed();
+        state.session.handler.closed();
       }
     }
+  }
+
+  /** Handles decoded frames; true when the connection is done (reply sent or line too long). */
+  async #frames(conn: Conn, ip: string, frames: Frame[], state: _ConnState): Promise<boolean> {
+    for (const frame of frames) {
+      if (frame.kind === "error") {
+        if (state.session) await state.session.flushed();
+        else this.#metrics.countRequest("INVALID", "ERROR");
+        await this.#reply(conn, LINE_TOO_LONG_REPLY);
+        return true;
+      }
+      const result = decodeMessage(frame.text);
+      if (state.session) {
+        state.session.handler.receive(result);
+        continue;
+      }
+      if (result.ok && this.#extension?.opensSession(result.message.type)) {
+        state.session = new _Session(conn, this.#log);
+        state.session.handler = this.#extension.openSession(state.session);
+        this.#metrics.sessionsOpen++;
+        state.session.handler.receive(result);
+        continue;
+      }
+      await this.#answer(conn, ip, result);
+      return true;
+    }
+    return false;
+  }
+
+  #clearTimers(state: _ConnState): void {
+    if (state.idleTimer !== undefined) this.#clock.clearTimeout(state.idleTimer);
+    if (state.deadlineTimer !== undefined) this.#clock.clearTimeout(state.deadlineTimer);
+    state.idleTimer = state.deadlineTimer = undefined;
   }
 
   async #answer(conn: Conn, ip: string, result: ReturnType<typeof decodeMessage>): Promise<void> {
@@ -370,7 +403,7 @@ class _Tracker implements Tracker {
   }
 
   async #load(file: string): Promise<void> {
-    await Deno.mkdir(file.slice(0, file.lastIndexOf("/")) || "/", { recursive: true });
+    await Deno.mkdir(dirname(file), { recursive: true });
     const outcome = await loadJsonFile(file, parseRegistrySnapshot, this.#log);
     if (outcome.kind === "loaded") {
       this.#registry = Registry.fromSnapshot(outcome.value, this.#clock.now());
@@ -390,16 +423,28 @@ class _Tracker implements Tracker {
       this.#saveTimer = undefined;
       // A save already running picks up this change when it finishes (see #save).
       if (!this.#saving) this.#save();
-    }, this.#saveDelayMs);
+    }, this.#saveRetryDelay());
+  }
+
+  // The coalescing delay, doubled for each save that failed in a row.
+  #saveRetryDelay(): number {
+    return Math.min(this.#saveDelayMs * 2 ** this.#saveFailures, MAX_SAVE_RETRY_MS);
   }
 
   #save(): Promise<void> {
     const file = this.#file!;
     this.#dirty = false;
     const snapshot = this.#registry.snapshot();
-    this.#saving = saveJsonFile(file, snapshot).catch((error) => {
+    this.#saving = saveJsonFile(file, snapshot).then(() => {
+      this.#saveFailures = 0;
+    }, (error) => {
       this.#dirty = true;
-      this.#log.error("Saving registrations failed; will retry", { file, error: String(error) });
+      this.#saveFailures++;
+      this.#log.error("Saving registrations failed; will retry", {
+        file,
+        error: String(error),
+        retryInMs: this.#saveRetryDelay(),
+      });
     }).finally(() => {
       this.#saving = undefined;
       if (this.#dirty && !this.#stopping) {
@@ -409,6 +454,13 @@ class _Tracker implements Tracker {
     });
     return this.#saving;
   }
+}
+
+/** Per-connection state of `#handle`: its timers, and the session once one opened. */
+interface _ConnState {
+  idleTimer?: TimerId;
+  deadlineTimer?: TimerId;
+  session?: _Session;
 }
 
 /** The `SessionLink` given to the extension: ordered writes, close after the last one. */
