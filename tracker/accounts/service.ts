@@ -39,6 +39,7 @@ import {
   type StoreRecord,
   type UserRecord,
 } from "./store.ts";
+import { HashSlots } from "./hash_slots.ts";
 import { hashToken, newToken } from "./tokens.ts";
 
 /** `off`: no sessions, no name protection; `optional`: accounts own their names;
@@ -81,6 +82,7 @@ export class AccountsService {
   readonly #online = new Map<string, Set<Session>>();
   #dummyCredential?: Promise<PasswordCredential>;
   #stopped = false;
+  readonly #hashing = new HashSlots();
 
   constructor(
     readonly store: AccountStore,
@@ -211,7 +213,9 @@ export class AccountsService {
     const wait = this.limiter.signupRetryAfter(ip, this.clock.now());
     if (wait > 0) throw new _RetryLater(wait, "sign-ups from this address");
     this.limiter.recordSignup(ip, this.clock.now());
-    const credential = await hashPassword(password, this.settings.pbkdf2Iterations);
+    const credential = await this.#hashing.run(() =>
+      hashPassword(password, this.settings.pbkdf2Iterations)
+    );
     if (this.store.user(username)) _taken(username); // taken while we were hashing
     const { token, fields: tokenFields } = this.#issueToken();
     await this.#commit({
@@ -234,19 +238,29 @@ export class AccountsService {
     const address = _declaredAddress(fields, session);
     const key = foldName(username);
     const ip = session.link.remoteIp;
-    const wait = this.limiter.retryAfter(key, ip, this.clock.now());
-    if (wait > 0) throw new _RetryLater(wait);
+    const checkThrottle = () => {
+      const wait = this.limiter.retryAfter(key, ip, this.clock.now());
+      if (wait > 0) throw new _RetryLater(wait);
+    };
+    checkThrottle();
     const user = this.store.user(username);
     // Unknown users cost the same hashing time, so timing does not reveal which names exist.
     const credential = user?.credential ?? await this.#dummy();
-    const matches = await verifyPassword(password, credential);
+    const matches = await this.#hashing.run(() => {
+      // Checked again once a slot is free: parallel guesses queued behind one another must
+      // not all get past a lock that the earlier ones started.
+      checkThrottle();
+      return verifyPassword(password, credential);
+    });
     if (!user || !matches) {
       this.limiter.recordFailure(key, ip, this.clock.now());
       throw new P2pError("login_failed", LOGIN_FAILED_MESSAGE);
     }
     this.limiter.recordSuccess(key);
     if (needsRehash(user.credential, this.settings.pbkdf2Iterations)) {
-      const stronger = await hashPassword(password, this.settings.pbkdf2Iterations);
+      const stronger = await this.#hashing.run(() =>
+        hashPassword(password, this.settings.pbkdf2Iterations)
+      );
       await this.#commit({ op: "credential", username: user.username, credential: stronger });
     }
     const { token, fields: tokenFields } = this.#issueToken();
@@ -309,7 +323,9 @@ export class AccountsService {
   }
 
   #dummy(): Promise<PasswordCredential> {
-    this.#dummyCredential ??= hashPassword(newToken(), this.settings.pbkdf2Iterations);
+    this.#dummyCredential ??= this.#hashing.run(() =>
+      hashPassword(newToken(), this.settings.pbkdf2Iterations)
+    );
     return this.#dummyCredential;
   }
 
