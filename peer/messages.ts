@@ -4,8 +4,8 @@
  * liberal reader for what pyp2p peers send (extra fields ignored, numbers as strings, `ttl`
  * optional, unknown types reported as such rather than as errors).
  */
-import { isRecord, type WireMessage } from "../lib/codec.ts";
-import { MESSAGE_TTL, PROTOCOL_VERSION } from "../lib/constants.ts";
+import { charLength, isRecord, type WireMessage } from "../lib/codec.ts";
+import { MAX_NAME_CHARS, MESSAGE_TTL, PROTOCOL_VERSION } from "../lib/constants.ts";
 
 /** Our own extension: both sides are p2pchat peers, so pipelined writes are safe. */
 export const FEATURE_P2PCHAT = "p2pchat";
@@ -31,13 +31,21 @@ export type ReadResult =
   | { ok: true; message: PeerMessage }
   | { ok: false; reason: "unknown_type" | "bad_hello" };
 
+/** Longest `peer_id` we accept: a 64-character name, "@", a 64-character namespace. */
+export const MAX_PEER_ID_CHARS = 2 * MAX_NAME_CHARS + 1;
+
+/** A usable `peer_id`: a non-empty string no longer than two wire names and an "@". */
+export function isPeerId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_PEER_ID_CHARS;
+}
+
 /** Reads a decoded line liberally (the `type` is already upper-cased by `decodeMessage`). */
 export function readPeerMessage(wire: WireMessage): ReadResult {
   const f = wire.fields;
   const msgId = _text(f.msg_id);
   switch (wire.type) {
     case "HELLO": {
-      if (typeof f.peer_id !== "string") return { ok: false, reason: "bad_hello" };
+      if (!isPeerId(f.peer_id)) return { ok: false, reason: "bad_hello" };
       return {
         ok: true,
         message: {

@@ -52,6 +52,8 @@ export interface PeerNodeOptions {
   dialTimeoutMs?: number;
   /** Bound on bytes queued toward one peer. */
   maxQueueBytes?: number;
+  /** Open connections (both directions) before new inbound ones are closed at once. */
+  maxConnections?: number;
   /** The account token that proves our name in REGISTER, read at each REGISTER. */
   registerToken?: () => string | undefined;
 }
@@ -101,6 +103,9 @@ interface _Entry {
   timer?: TimerId;
   lastSeenAt?: number;
 }
+
+/** Default cap on open peer connections. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 
 /** Creates a peer node; nothing listens until `start()`. */
 export function createPeerNode(options: PeerNodeOptions, deps: PeerNodeDeps): StartablePeerNode {
@@ -392,6 +397,14 @@ class _PeerNode implements StartablePeerNode {
         return; // listener closed
       }
       if (this.#stopping) {
+        socket.close();
+        continue;
+      }
+      if (this.#sessions.size >= (this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+        // Anyone can connect; without a cap, idle sockets would exhaust memory and descriptors.
+        this.#serverLog.warn("Too many connections; refusing a new one", {
+          limit: this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        });
         socket.close();
         continue;
       }

@@ -12,7 +12,7 @@ import { encodeLines, formatLine, utf8Length } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import type { SendResult } from "./api.ts";
 import * as wire from "./messages.ts";
-import type { RecentIds } from "./recent_ids.ts";
+import { dedupeKey, type RecentIds } from "./recent_ids.ts";
 
 /** Handshake, then open, then closing (BYE under way or a refusal being written), then closed. */
 export type SessionState = "handshake" | "open" | "closing" | "closed";
@@ -513,7 +513,7 @@ export class PeerSession {
   #deliver(kind: "direct" | "pub", message: { msgId?: string; dst?: string; payload: string }) {
     const from = this.#peerId!;
     // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
-    if (message.msgId !== undefined && !this.#seen.add(`${from} ${message.msgId}`)) {
+    if (message.msgId !== undefined && !this.#seen.add(dedupeKey(from, message.msgId))) {
       this.stats.duplicates++;
       return;
     }

@@ -211,6 +211,22 @@ Deno.test("a node survives garbage and oversized lines from raw sockets", async 
   }
 });
 
+Deno.test("a node closes new connections at once past its connection cap", async () => {
+  const node = await startNode("capped", "ns", { maxConnections: 1 });
+  const first = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));
+  const second = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));
+  try {
+    await first.write({ type: "HELLO", peer_id: "first@ns" });
+    assert.equal((await first.line())?.type, "HELLO_OK");
+    await second.write({ type: "HELLO", peer_id: "second@ns" }).catch(() => 0);
+    assert.equal(await second.line(), undefined, "the second connection is closed unanswered");
+  } finally {
+    await first.close();
+    await second.close();
+    await node.node.stop();
+  }
+});
+
 Deno.test("a pyp2p-style client dials us, says HELLO, sends SEND and gets ACK", async () => {
   const node = await startNode("host", "ns");
   const raw = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));
