@@ -102,7 +102,12 @@ interface _Entry {
   nextAttemptAt?: number;
   timer?: TimerId;
   lastSeenAt?: number;
+  /** When the current connection passed its handshake. */
+  connectedAt?: number;
 }
+
+/** A connection that lasted this long resets the reconnection backoff when it is lost. */
+const STABLE_CONNECTION_MS = 5_000;
 
 /** Default cap on open peer connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -254,7 +259,7 @@ class _PeerNode implements StartablePeerNode {
         direction: session?.direction,
         features: session?.features ?? [],
         rtt: session?.rtt,
-        reconnectAttempts: entry.attempts,
+        reconnectAttempts: entry.state === "connected" ? 0 : entry.attempts,
         nextAttemptAt: entry.nextAttemptAt,
         lastSeenAt: session?.lastSeenAt ?? entry.lastSeenAt,
       });
@@ -502,7 +507,9 @@ class _PeerNode implements StartablePeerNode {
       entry.outbound = undefined;
       entry.dialing = false;
     }
-    entry.attempts = 0;
+    // Attempts are forgiven only once the connection proves stable (see #lost): a pyp2p peer
+    // that answers HELLO_OK and then HELLO_REJECT must not be redialled forever.
+    entry.connectedAt = this.#clock.now();
     this.#cancelRetry(entry);
     this.#cooldownUntil.delete(peerId);
     // Only now close the losers, so their close hooks see the new connection in place.
@@ -553,15 +560,11 @@ class _PeerNode implements StartablePeerNode {
       this.#emitPeer(entry, "gone", detail ?? "bye");
       return;
     }
-    if (!entry.address) {
-      // Only known from its own dial: without an address there is nothing to retry.
-      this.#peers.delete(entry.peerId);
-      this.#emitPeer(entry, "gone", reason);
-      return;
-    }
+    if (this.#clock.now() - (entry.connectedAt ?? 0) >= STABLE_CONNECTION_MS) entry.attempts = 0;
     this.#setState(entry, "stale", reason);
-    entry.attempts++;
-    this.#scheduleRetry(entry, backoffDelay(entry.attempts, this.#random));
+    // Known only from its own dial: the next DISCOVER that lists it brings the address to
+    // redial (see addPeer); until then it stays stale.
+    if (entry.address) this.#dialFailed(entry, reason);
   }
 
   #dialFailed(entry: _Entry, reason: string): void {

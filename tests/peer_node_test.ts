@@ -290,6 +290,29 @@ Deno.test("toward an accepting pyp2p-style peer we wait for HELLO_OK and keep on
   }
 });
 
+Deno.test("a pyp2p peer that answers HELLO_OK then HELLO_REJECT ends failed, not redialled forever", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
+  const node = await startNode("dialer", "ns", { maxReconnectAttempts: 1 });
+  const refuse = async () => {
+    const raw = new RawPeer(await listener.accept());
+    await raw.line();
+    await raw.write({ type: "HELLO_OK", peer_id: "grumpy@ns", features: [] });
+    await raw.write({ type: "HELLO_REJECT", reason: "already connected" });
+    await raw.close();
+  };
+  try {
+    node.node.addPeer("grumpy", "ns", { hostname: "127.0.0.1", port: listener.addr.port });
+    await refuse();
+    await refuse(); // the one retry allowed
+    await waitFor("failed", () => node.node.peers()[0]?.state === "failed");
+    const dials = node.events.filter((e) => e.type === "peer" && e.state === "connected");
+    assert.equal(dials.length, 2);
+  } finally {
+    await node.node.stop();
+    listener.close();
+  }
+});
+
 Deno.test("a peer that vanishes without BYE is marked stale and redialled with backoff", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
   const port = listener.addr.port;
