@@ -5,7 +5,7 @@
  */
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { systemClock } from "../lib/clock.ts";
-import { DEFAULT_TTL_SECONDS } from "../lib/constants.ts";
+import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS } from "../lib/constants.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Address, type Conn, dialTcp, TcpConn } from "../lib/transport.ts";
 import type {
@@ -267,12 +267,23 @@ class _PeerNode implements StartablePeerNode {
     return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
   }
 
-  send(peerId: string, text: string): Promise<SendResult> {
-    const entry = this.#peers.get(peerId);
-    if (!entry) return Promise.resolve({ ok: false, msgId: "", reason: "unknown_peer" });
-    if (entry.session?.state !== "open") {
-      return Promise.resolve({ ok: false, msgId: "", reason: "not_connected" });
+  async send(peerId: string, text: string): Promise<SendResult> {
+    const waiting = this.#peers.get(peerId);
+    if (waiting?.session?.state !== "open" && waiting?.state !== "failed" && !this.#stopping) {
+      // Just started, or the peer is being dialled or redialled: give discovery and the dial
+      // the delivery timeout to connect rather than failing at once.
+      const timeoutMs = this.#options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+      await this.#whenConnected(
+        peerId,
+        AbortSignal.any([
+          AbortSignal.timeout(timeoutMs),
+          this.#abort.signal,
+        ]),
+      );
     }
+    const entry = this.#peers.get(peerId);
+    if (!entry) return { ok: false, msgId: "", reason: "unknown_peer" };
+    if (entry.session?.state !== "open") return { ok: false, msgId: "", reason: "not_connected" };
     return entry.session.send(text);
   }
 
@@ -290,7 +301,18 @@ class _PeerNode implements StartablePeerNode {
 
   connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
     if (this.#peers.get(peerId)?.session?.state === "open") return Promise.resolve(true);
-    const { name, namespace } = splitPeerId(peerId);
+    const connected = this.#whenConnected(peerId, signal);
+    if (!signal.aborted) {
+      const { name, namespace } = splitPeerId(peerId);
+      this.addPeer(name, namespace, address);
+      // A peer that failed earlier gets a fresh chance: the caller wants it now.
+      if (this.#peers.get(peerId)?.state === "failed") this.reconnect(peerId);
+    }
+    return connected;
+  }
+
+  /** Resolves true once `peerId` is connected, false if the signal aborts first. */
+  #whenConnected(peerId: string, signal: AbortSignal): Promise<boolean> {
     const { promise, resolve } = Promise.withResolvers<boolean>();
     const done = (connected: boolean) => {
       unsubscribe();
@@ -304,13 +326,7 @@ class _PeerNode implements StartablePeerNode {
       }
     });
     signal.addEventListener("abort", onAbort);
-    if (signal.aborted) {
-      done(false);
-      return promise;
-    }
-    this.addPeer(name, namespace, address);
-    // A peer that failed earlier gets a fresh chance: the caller wants it now.
-    if (this.#peers.get(peerId)?.state === "failed") this.reconnect(peerId);
+    if (signal.aborted) done(false);
     return promise;
   }
 

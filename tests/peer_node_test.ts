@@ -136,6 +136,26 @@ Deno.test("two peers found through the tracker exchange a direct message with AC
   }
 });
 
+Deno.test("a direct message sent right after start waits for discovery and the dial", async () => {
+  const { tracker, port } = await startTracker();
+  const trackerAddress = { hostname: "127.0.0.1", port };
+  const bob = await startNode("bob", "lab", { tracker: trackerAddress });
+  const ann = await startNode("ann", "lab", {
+    tracker: trackerAddress,
+    discoverIntervalMs: 60_000,
+  });
+  try {
+    assert.equal(connected(ann, "bob@lab"), false, "nothing is connected yet");
+    const result = await ann.node.send("bob@lab", "early bird");
+    assert.equal(result.ok, true);
+    await waitFor("delivery", () => received(bob).includes("direct ann@lab bob@lab early bird"));
+  } finally {
+    await ann.node.stop();
+    await bob.node.stop();
+    await tracker.stop();
+  }
+});
+
 Deno.test("PUB to * reaches every namespace and PUB to #ns only that namespace", async () => {
   const { tracker, port } = await startTracker();
   const trackerAddress = { hostname: "127.0.0.1", port };
