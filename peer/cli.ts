@@ -149,10 +149,13 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   );
   const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
   let server: Deno.HttpServer | undefined;
+  const stopServer = new AbortController();
   try {
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
-    if (config.http !== undefined) server = await _serveApi(accounts, config, log);
+    if (config.http !== undefined) {
+      server = await _serveApi(accounts, config, log, stopServer.signal);
+    }
     const ui = _untilQuitOrSignal(accounts, log);
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
@@ -160,7 +163,9 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     }
     await ui;
   } finally {
-    await server?.shutdown();
+    // Not shutdown(): it waits for every response to end, and an event stream never does.
+    stopServer.abort();
+    await server?.finished;
     await client.stop();
     await node.stop();
     await tracker?.stop();
@@ -186,6 +191,7 @@ async function _serveApi(
   accounts: PeerAccounts,
   config: PeerConfig,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<Deno.HttpServer> {
   const token = await loadOrCreateApiToken(config.dataDir, log);
   const app = createPeerApi(accounts.roomAwareNode(), {
@@ -198,6 +204,7 @@ async function _serveApi(
   const server = Deno.serve({
     hostname: "127.0.0.1",
     port: config.http,
+    signal,
     onListen: ({ port }) => {
       console.log(
         `HTTP API on http://127.0.0.1:${port} (token in ${apiTokenPath(config.dataDir)})`,

@@ -173,6 +173,11 @@ export class PeerProcess {
     await this.#stdin.write(new TextEncoder().encode(text));
   }
 
+  /** Closes standard input (end of the commands, in pipe mode). */
+  async closeInput(): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+  }
+
   /** Sends a signal; a process that already ended is left alone. */
   kill(signal: Deno.Signal = "SIGTERM"): void {
     if (!this.#running) return;

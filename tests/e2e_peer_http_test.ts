@@ -69,14 +69,6 @@ Deno.test("the HTTP API of a running peer authenticates, reports, sends, publish
     assert.equal(sent.body.delivered, true);
     assert.equal(typeof sent.body.roundTripMs, "number");
     await b.waitForLine(/ \[dm\] a@web: over http$/);
-    const unknown = await json(
-      await api("/api/messages", {
-        method: "POST",
-        body: JSON.stringify({ to: "nobody@web", text: "hello?" }),
-      }),
-    );
-    assert.equal(unknown.status, 404);
-    assert.equal(unknown.body.error.code, "unknown_peer");
 
     const published = await json(
       await api("/api/publish", {
@@ -116,6 +108,12 @@ Deno.test("the HTTP API of a running peer authenticates, reports, sends, publish
     } finally {
       clearTimeout(timer);
     }
+
+    // Shutting down with an event stream still open: BYE, then a clean exit.
+    const mark = b.mark();
+    a.kill("SIGTERM");
+    assert.equal((await a.waitForExit()).code, 0);
+    await b.waitForLine(/-- peer a@web gone: /, WAIT_MS, mark);
   } finally {
     events.abort();
     await e2e.close();

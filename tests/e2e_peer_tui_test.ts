@@ -6,10 +6,12 @@ import assert from "node:assert/strict";
 import { E2e, type PeerProcess, WAIT_MS } from "./_peer_process.ts";
 
 /** Colour sequences (SGR): what NO_COLOR forbids. Cursor movement and erasing stay allowed. */
+// deno-lint-ignore no-control-regex -- matching escape sequences is the point
 const SGR = /\x1b\[[0-9;]*m/;
 
 /** The output as the eye reads it: escape sequences removed. */
 function plain(text: string): string {
+  // deno-lint-ignore no-control-regex -- matching escape sequences is the point
   return text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
 }
 
