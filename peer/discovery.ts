@@ -232,4 +232,3 @@ export class Discovery {
 function _isUnreachable(error: unknown): boolean {
   return (error as { code?: string })?.code === "tracker_unreachable";
 }
-

@@ -189,4 +189,3 @@ function _readRecord(item: unknown): RendezvousRecord | undefined {
     expiresIn: toInteger(item.expires_in),
   };
 }
-

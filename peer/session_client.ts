@@ -275,7 +275,10 @@ export class SessionClient {
         AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeout)]),
       );
     } catch (error) {
-      throw new P2pError("tracker_unreachable", `The tracker is unreachable (${describeError(error)})`);
+      throw new P2pError(
+        "tracker_unreachable",
+        `The tracker is unreachable (${describeError(error)})`,
+      );
     }
     if (this.#stopped) {
       conn.close();
@@ -446,4 +449,3 @@ export class SessionClient {
     }
   }
 }
-

@@ -125,7 +125,9 @@ export class CommandTable {
     try {
       await command.run(context, input.args, input.argText);
     } catch (error) {
-      context.error(`/${command.name} failed: ${sanitize(describeError(error, { withCode: true }))}`);
+      context.error(
+        `/${command.name} failed: ${sanitize(describeError(error, { withCode: true }))}`,
+      );
     }
   }
 }
@@ -381,4 +383,3 @@ function _duration(ms: number): string {
   const parts = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
   return `${parts[0]}h${String(parts[1]).padStart(2, "0")}m${String(parts[2]).padStart(2, "0")}s`;
 }
-
