@@ -10,7 +10,7 @@ Deno.test("Logger writes human lines tagged with the component, filtered by leve
   assert.equal(lines.length, 1);
   assert.match(
     lines[0],
-    /^\d{4}-\d\d-\d\dT\S+Z INFO  \[Router\] Connected peer=bob@lab features=\["ack"\]$/,
+    /^\d{4}-\d\d-\d\dT\S+Z INFO {2}\[Router\] Connected peer=bob@lab features=\["ack"\]$/,
   );
   log.setLevel("debug");
   router.debug("shown");
