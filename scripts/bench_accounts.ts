@@ -10,6 +10,7 @@ import { hashPassword } from "../lib/password.ts";
 import { createAccountsExtension } from "../tracker/accounts/mod.ts";
 import { AccountStore } from "../tracker/accounts/store.ts";
 import type { SessionHandler, SessionLink } from "../tracker/extension.ts";
+import { DEFAULT_HASH_QUEUE } from "../tracker/accounts/hash_slots.ts";
 
 const ACCOUNTS = 100_000;
 const SESSIONS = 10_000;
@@ -122,7 +123,8 @@ export async function benchAccounts(): Promise<void> {
     const rssBefore = Deno.memoryUsage().rss;
     const clients: BenchClient[] = [];
     const sessionNames = Array.from({ length: SESSIONS }, (_, index) => `online${index}`);
-    await inBatches(sessionNames, 200, async (username) => {
+    // As many sign-ups at once as the tracker queues for hashing (more are answered `busy`).
+    await inBatches(sessionNames, DEFAULT_HASH_QUEUE, async (username) => {
       const link = new BenchLink(`10.${(clients.length >> 8) & 255}.${clients.length & 255}.1`);
       const client = new BenchClient(link, extension.openSession(link));
       clients.push(client);
