@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return await command(rest);
   } catch (error) {
-    if (error instanceof P2pError || error instanceof Deno.errors.AddrInUse) {
+    if (error instanceof P2pError) {
       // Start-up failures the user can act on (port taken, data file unreadable): no stack.
       console.error(`p2pchat: ${error.message}`);
       return 1;

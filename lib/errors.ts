@@ -17,6 +17,8 @@ export type ErrorCode =
   // persistence
   | "corrupt_store"
   | "unreadable_store"
+  // sockets
+  | "listen_failed"
   // peer side of the Rendezvous protocol
   | "tracker_unreachable"
   | "tracker_error"

@@ -4,6 +4,7 @@
  * cost several times more memory per idle connection, into one buffer per connection that
  * stays small while the connection is idle and grows only while reads fill it.
  */
+import { P2pError } from "./errors.ts";
 
 /** An address as seen on the wire; IPv4 is always a plain dotted string. */
 export interface Address {
@@ -119,6 +120,26 @@ export class TcpConn implements Conn {
     } catch {
       // Already closed by the other side.
     }
+  }
+}
+
+/**
+ * Binds a TCP listener; a port in use or a forbidden address becomes a `listen_failed` error
+ * that says which address and what for, instead of a bare OS error.
+ */
+export function listenTcp(hostname: string, port: number, what: string): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "the port is already in use (is another p2pchat running? choose another port)"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new P2pError(
+      "listen_failed",
+      `Cannot listen on ${hostname}:${port} for ${what}: ${reason}`,
+    );
   }
 }
 

@@ -7,7 +7,7 @@ import type { Clock, TimerId } from "../lib/clock.ts";
 import { systemClock } from "../lib/clock.ts";
 import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS } from "../lib/constants.ts";
 import type { Logger } from "../lib/log.ts";
-import { type Address, type Conn, dialTcp, TcpConn } from "../lib/transport.ts";
+import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../lib/transport.ts";
 import type {
   NodeEvent,
   NodeStatus,
@@ -180,11 +180,11 @@ class _PeerNode implements StartablePeerNode {
   }
 
   #startNow(): Address {
-    const listener = Deno.listen({
-      hostname: this.#options.host ?? NODE_DEFAULTS.host,
-      port: this.#options.port ?? NODE_DEFAULTS.port,
-      transport: "tcp",
-    });
+    const listener = listenTcp(
+      this.#options.host ?? NODE_DEFAULTS.host,
+      this.#options.port ?? NODE_DEFAULTS.port,
+      "peers",
+    );
     this.#listener = listener;
     this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
     this.#startedAt = this.#clock.now();

@@ -43,3 +43,20 @@ Deno.test("p2pchat exits 2 with a clear message for an unknown command or option
     assert.ok(stderr.includes(message), stderr);
   }
 });
+
+Deno.test("p2pchat exits 1 and names the address when its port is taken", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const port = String(taken.addr.port);
+    for (const args of [["tracker", "--host", "127.0.0.1"], ["peer", "--host", "127.0.0.1"]]) {
+      const { code, stderr } = await run([...args, "--port", port, "--data-dir", dataDir]);
+      assert.equal(code, 1, args[0]);
+      assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port}`), stderr);
+      assert.ok(stderr.includes("already in use"), stderr);
+    }
+  } finally {
+    taken.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -16,7 +16,7 @@ import {
 import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
-import { type Address, type Conn, TcpConn } from "../lib/transport.ts";
+import { type Address, type Conn, listenTcp, TcpConn } from "../lib/transport.ts";
 import type { SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
 import { TrackerMetrics } from "./metrics.ts";
 import { RateLimiter, type RateLimitSettings } from "./rate_limit.ts";
@@ -156,10 +156,16 @@ class _Tracker implements Tracker {
 
   async start(): Promise<Address> {
     this.#startedAt = this.#clock.now();
-    if (this.#file !== undefined) await this.#load(this.#file);
-    await this.#extension?.start();
+    // Bind first: a port in use fails at once, before a large store is loaded for nothing.
+    this.#listener = listenTcp(this.#host, this.#port, "the tracker");
+    try {
+      if (this.#file !== undefined) await this.#load(this.#file);
+      await this.#extension?.start();
+    } catch (error) {
+      this.#listener.close();
+      throw error;
+    }
     this.#scheduleSweep();
-    this.#listener = Deno.listen({ hostname: this.#host, port: this.#port, transport: "tcp" });
     const addr = this.#listener.addr;
     this.#acceptLoop = this.#accept(this.#listener);
     this.#log.info("Rendezvous service started", {
