@@ -33,6 +33,8 @@ export interface Conn {
 
 /** Read buffer size of an idle connection: the pending read holds it for as long as it idles. */
 export const INITIAL_READ_BUFFER_BYTES = 512;
+/** Consecutive small reads after which a grown read buffer goes back to the small size. */
+const SMALL_READS_TO_SHRINK = 4;
 /** The read buffer grows (by 4x) while reads fill it, up to this size. */
 export const MAX_READ_BUFFER_BYTES = 64 * 1024;
 
@@ -72,6 +74,7 @@ export class TcpConn implements Conn {
 
   async *chunks(): AsyncIterable<Uint8Array> {
     let buffer = new Uint8Array(INITIAL_READ_BUFFER_BYTES);
+    let smallReads = 0;
     while (!this.#closed) {
       let count: number | null;
       try {
@@ -84,12 +87,20 @@ export class TcpConn implements Conn {
       // until the owner calls close().
       if (count === null) break;
       yield buffer.subarray(0, count);
-      // A full read means more is waiting: read bigger. A small read means the burst is
-      // over: go back to the small buffer, which the next (maybe long) pending read holds.
+      // A full read means more is waiting: read bigger. Several small reads in a row mean the
+      // traffic is over: go back to the small buffer, which the next (maybe long) pending read
+      // holds. One small read is not enough: a busy exchange ends each burst with one, and
+      // starting every burst at the small size would split it into many reads and writes.
       if (count === buffer.length && buffer.length < MAX_READ_BUFFER_BYTES) {
         buffer = new Uint8Array(Math.min(buffer.length * 4, MAX_READ_BUFFER_BYTES));
-      } else if (count <= INITIAL_READ_BUFFER_BYTES && buffer.length > INITIAL_READ_BUFFER_BYTES) {
+        smallReads = 0;
+      } else if (count > INITIAL_READ_BUFFER_BYTES) {
+        smallReads = 0;
+      } else if (
+        buffer.length > INITIAL_READ_BUFFER_BYTES && ++smallReads >= SMALL_READS_TO_SHRINK
+      ) {
         buffer = new Uint8Array(INITIAL_READ_BUFFER_BYTES);
+        smallReads = 0;
       }
     }
   }
