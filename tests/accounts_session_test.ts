@@ -71,29 +71,49 @@ Deno.test("SESSION_LOGIN gives the identical reply for an unknown user and for a
   }
 });
 
-Deno.test("Five failed logins lock the account for 15 minutes, then the lock lifts by itself", async () => {
+Deno.test("Five failed logins from one address lock that address out of the account for 15 minutes", async () => {
   const harness = await Harness.start();
   try {
     await harness.connect().signup("alice");
     for (let attempt = 0; attempt < 5; attempt++) {
-      const reply = await harness.connect(`10.0.0.${attempt}`).login("alice", "wrong-password");
+      const reply = await harness.connect("10.0.0.9").login("alice", "wrong-password");
       assert.equal(reply.code, "login_failed");
     }
-    const locked = await harness.connect("10.0.1.1").login("alice");
+    const locked = await harness.connect("10.0.0.9").login("alice");
     assert.equal(locked.code, "too_many_attempts");
     assert.equal(locked.retry_after_ms, 15 * MINUTE);
+    // A stranger's guesses do not lock the owner out from elsewhere.
+    assert.equal((await harness.connect("10.0.1.1").login("alice")).status, "OK");
     // The same lock for a name nobody has: lock-outs reveal nothing about existence.
     for (let attempt = 0; attempt < 5; attempt++) {
-      await harness.connect(`10.0.2.${attempt}`).login("ghost", "wrong-password");
+      await harness.connect("10.0.2.2").login("ghost", "wrong-password");
     }
-    assert.equal((await harness.connect("10.0.3.1").login("ghost", "x")).code, "too_many_attempts");
+    assert.equal((await harness.connect("10.0.2.2").login("ghost", "x")).code, "too_many_attempts");
 
     harness.clock.advance(15 * MINUTE);
-    const lifted = await harness.connect("10.0.1.1").login("alice");
+    const lifted = await harness.connect("10.0.0.9").login("alice");
     assert.equal(lifted.status, "OK");
     const metrics = harness.extension.metrics().join("\n");
     assert.match(metrics, /^p2pchat_accounts_login_failures_total 10$/m);
     assert.match(metrics, /^p2pchat_accounts_lockouts_total 2$/m);
+  } finally {
+    await harness.close();
+  }
+});
+
+Deno.test("Guessing spread over many addresses locks the account for everyone", async () => {
+  const harness = await Harness.start({
+    loginLimits: { accountFailures: 5, accountTotalFailures: 8, lockMs: MINUTE },
+  });
+  try {
+    await harness.connect().signup("alice");
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const reply = await harness.connect(`10.1.0.${attempt}`).login("alice", "wrong-password");
+      assert.equal(reply.code, "login_failed");
+    }
+    assert.equal((await harness.connect("10.2.0.1").login("alice")).code, "too_many_attempts");
+    harness.clock.advance(MINUTE);
+    assert.equal((await harness.connect("10.2.0.1").login("alice")).status, "OK");
   } finally {
     await harness.close();
   }
@@ -188,10 +208,74 @@ Deno.test("Malformed lines and unknown commands get error replies and the sessio
     assert.equal((await client.request("SESSION_DANCE")).code, "unknown_command");
     assert.equal((await client.request("REGISTER", { name: "x" })).code, "unknown_command");
     assert.equal((await client.request("SESSION_USERS")).code, "not_logged_in");
-    assert.equal((await client.request("SESSION_HEARTBEAT")).status, "OK");
+    assert.equal((await client.request("SESSION_HEARTBEAT")).code, "not_logged_in");
     assert.equal((await client.signup("alice")).status, "OK");
+    assert.equal((await client.request("SESSION_HEARTBEAT")).status, "OK");
     assert.equal((await client.signup("bob")).code, "already_logged_in");
     assert.equal(client.link.closedByServer, false);
+  } finally {
+    await harness.close();
+  }
+});
+
+Deno.test("A session that does not log in within 30 s is closed, whatever it sends meanwhile", async () => {
+  const harness = await Harness.start({ heartbeatWindowMs: 10 * MINUTE });
+  try {
+    const idle = harness.connect();
+    const member = harness.connect();
+    await member.signup("alice");
+    for (let second = 0; second < 29; second++) {
+      idle.handler.receive({ ok: false, code: "invalid_json" });
+      harness.clock.advance(1000);
+    }
+    assert.equal(idle.link.closedByServer, false);
+    harness.clock.advance(5_000);
+    assert.equal(idle.link.closedByServer, true);
+    assert.match(String(idle.events("session_expired")[0]?.reason), /No login within 30 s/);
+    assert.equal(member.link.closedByServer, false, "a logged-in session stays");
+  } finally {
+    await harness.close();
+  }
+});
+
+Deno.test("The peer_id declared at sign-up, login or resume must carry the account's name", async () => {
+  const harness = await Harness.start();
+  try {
+    const mallory = await harness.connect().signup("mallory", { peer_id: "alice@lobby" });
+    assert.equal(mallory.code, "name_mismatch");
+    const { token } = await harness.connect().signup("bob", { peer_id: "BOB@lobby", port: 7000 });
+    assert.equal(
+      (await harness.connect().login("bob", undefined, { peer_id: "alice@lobby" })).code,
+      "name_mismatch",
+    );
+    assert.equal(
+      (await harness.connect().request("SESSION_RESUME", { token, peer_id: "alice@x" })).code,
+      "name_mismatch",
+    );
+    assert.equal(
+      (await harness.connect().request("SESSION_RESUME", { token, peer_id: "bob@x" })).status,
+      "OK",
+    );
+  } finally {
+    await harness.close();
+  }
+});
+
+Deno.test("A burst of logins that fills the hashing queue does not break later logins of unknown names", async () => {
+  const harness = await Harness.start({
+    loginLimits: { accountFailures: 1000, sourceFailures: 1000 },
+  });
+  try {
+    await harness.connect().signup("alice");
+    const burst = Array.from(
+      { length: 80 },
+      (_, i) =>
+        harness.connect(`10.0.${i}.1`).login(i === 79 ? "nobody" : "alice", "wrong-password"),
+    );
+    const codes = (await Promise.all(burst)).map((reply) => reply.code);
+    assert.ok(codes.includes("busy"), "the queue was full for part of the burst");
+    const later = await harness.connect("10.9.9.9").login("someone-else", "wrong-password");
+    assert.equal(later.code, "login_failed");
   } finally {
     await harness.close();
   }

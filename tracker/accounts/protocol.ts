@@ -30,7 +30,6 @@ export const ANONYMOUS_COMMANDS: ReadonlySet<Command> = new Set([
   "SESSION_SIGNUP",
   "SESSION_LOGIN",
   "SESSION_RESUME",
-  "SESSION_HEARTBEAT",
 ]);
 
 /** The type of every reply and of every pushed event. */

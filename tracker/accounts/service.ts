@@ -62,6 +62,9 @@ export interface CommandResult {
   close?: boolean;
 }
 
+/** How long a session connection may stay without a login before it is closed. */
+export const LOGIN_DEADLINE_MS = 30_000;
+
 /** The one message for both an unknown user and a wrong password. */
 const LOGIN_FAILED_MESSAGE = "Unknown username or wrong password";
 
@@ -162,9 +165,15 @@ export class AccountsService {
   tick(): void {
     const now = this.clock.now();
     for (const session of this.sessions) {
-      if (now - session.lastActivity < this.settings.heartbeatWindowMs) continue;
+      // A connection that never logs in would otherwise hold a connection slot for ever.
+      const anonymousTooLong = !session.user && now - session.openedAt >= LOGIN_DEADLINE_MS;
+      if (!anonymousTooLong && now - session.lastActivity < this.settings.heartbeatWindowMs) {
+        continue;
+      }
       session.send(eventMessage("session_expired", {
-        reason: `No heartbeat for ${this.settings.heartbeatWindowMs} ms`,
+        reason: anonymousTooLong
+          ? `No login within ${LOGIN_DEADLINE_MS / 1000} s`
+          : `No heartbeat for ${this.settings.heartbeatWindowMs} ms`,
       }));
       session.end();
     }
@@ -207,7 +216,7 @@ export class AccountsService {
     const problem = checkLocalName("Username", username);
     if (problem) throw new P2pError("bad_username", problem);
     const password = _password(fields.password);
-    const address = _declaredAddress(fields, session);
+    const address = _declaredAddress(fields, session, username);
     if (this.store.user(username)) _taken(username);
     const ip = session.link.remoteIp;
     const wait = this.limiter.signupRetryAfter(ip, this.clock.now());
@@ -235,7 +244,7 @@ export class AccountsService {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const username = _requiredString(fields, "username");
     const password = _requiredString(fields, "password");
-    const address = _declaredAddress(fields, session);
+    const address = _declaredAddress(fields, session, username);
     const key = foldName(username);
     const ip = session.link.remoteIp;
     const checkThrottle = () => {
@@ -256,7 +265,7 @@ export class AccountsService {
       this.limiter.recordFailure(key, ip, this.clock.now());
       throw new P2pError("login_failed", LOGIN_FAILED_MESSAGE);
     }
-    this.limiter.recordSuccess(key);
+    this.limiter.recordSuccess(key, ip);
     if (needsRehash(user.credential, this.settings.pbkdf2Iterations)) {
       const stronger = await this.#hashing.run(() =>
         hashPassword(password, this.settings.pbkdf2Iterations)
@@ -277,9 +286,9 @@ export class AccountsService {
   async #resume(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const hash = hashToken(_requiredString(fields, "token"));
-    const address = _declaredAddress(fields, session);
     const user = this.store.tokenOwner(hash, this.clock.now());
     if (!user) throw new P2pError("bad_token", "The token is unknown, expired or revoked");
+    const address = _declaredAddress(fields, session, user.username);
     await this.#commit({ op: "login", username: user.username, at: this.clock.now() });
     this.#activate(session, user, hash, address);
     return { reply: this.#loginReply(user, undefined, this.store.tokenExpiry(hash)) };
@@ -323,9 +332,9 @@ export class AccountsService {
   }
 
   #dummy(): Promise<PasswordCredential> {
-    this.#dummyCredential ??= this.#hashing.run(() =>
-      hashPassword(newToken(), this.settings.pbkdf2Iterations)
-    );
+    // Outside the hashing slots: a refusal while the queue is full must not be cached, or every
+    // unknown name would answer `busy` at once from then on (and so reveal that it is unknown).
+    this.#dummyCredential ??= hashPassword(newToken(), this.settings.pbkdf2Iterations);
     return this.#dummyCredential;
   }
 
@@ -635,8 +644,15 @@ function _limit(value: unknown): number {
   return Math.min(value as number, MAX_PAGE_LIMIT);
 }
 
-/** The address a client declares at login: its listening port and its peer_id. */
-function _declaredAddress(fields: Record<string, unknown>, session: Session): WireAddress {
+/**
+ * The address a client declares at login: its listening port and its peer_id, whose name must
+ * be the account's (members dial these addresses, so nobody may advertise someone else's).
+ */
+function _declaredAddress(
+  fields: Record<string, unknown>,
+  session: Session,
+  username: string,
+): WireAddress {
   const address: WireAddress = { ip: session.link.remoteIp };
   if (fields.port !== undefined && fields.port !== null) {
     const port = toPort(fields.port);
@@ -647,6 +663,12 @@ function _declaredAddress(fields: Record<string, unknown>, session: Session): Wi
     const peerId = fields.peer_id;
     if (typeof peerId !== "string" || !/^[^@]{1,64}@[^@]{1,64}$/u.test(peerId)) {
       throw new P2pError("bad_request", `"peer_id" must look like name@namespace`);
+    }
+    if (foldName(peerId.slice(0, peerId.indexOf("@"))) !== foldName(username)) {
+      throw new P2pError(
+        "name_mismatch",
+        `"peer_id" must be ${username}@NAMESPACE, got "${peerId}"`,
+      );
     }
     address.peer_id = peerId;
   }

@@ -34,8 +34,10 @@ export class Session implements SessionHandler {
   user?: UserRecord;
   tokenHash?: string;
   address?: WireAddress;
-  /** When the last line arrived: any line counts as a heartbeat. */
+  /** When the last valid request arrived: any request counts as a heartbeat. */
   lastActivity: number;
+  /** When the connection opened (a login is due within LOGIN_DEADLINE_MS). */
+  readonly openedAt: number;
   #ended = false;
   #queued = 0;
   #chain: Promise<void> = Promise.resolve();
@@ -45,7 +47,7 @@ export class Session implements SessionHandler {
     readonly service: AccountsService,
     readonly clock: Clock,
   ) {
-    this.lastActivity = clock.now();
+    this.lastActivity = this.openedAt = clock.now();
   }
 
   /** True once the connection closed (or was expired). */
@@ -55,7 +57,6 @@ export class Session implements SessionHandler {
 
   receive(result: DecodeResult): void {
     if (this.#ended) return;
-    this.lastActivity = this.clock.now();
     if (!result.ok) {
       this.send(errorReply(null, "malformed", _DECODE_MESSAGES[result.code] ?? result.code));
       return;
@@ -68,6 +69,8 @@ export class Session implements SessionHandler {
       );
       return;
     }
+    // Only well-formed requests keep a session alive: a stream of junk is not a heartbeat.
+    this.lastActivity = this.clock.now();
     if (this.#queued >= MAX_QUEUED_REQUESTS) {
       this.send(errorReply(id, "busy", `More than ${MAX_QUEUED_REQUESTS} requests are waiting`));
       return;
