@@ -576,11 +576,16 @@ class _PeerNode implements StartablePeerNode {
       this.#emitPeer(entry, "gone", detail ?? "bye");
       return;
     }
+    if (!entry.address) {
+      // Known only from its own dial: there is no address to redial, and keeping it would let
+      // anyone grow our table with made-up ids. The next DISCOVER that lists it adds it back.
+      this.#peers.delete(entry.peerId);
+      this.#emitPeer(entry, "gone", reason);
+      return;
+    }
     if (this.#clock.now() - (entry.connectedAt ?? 0) >= STABLE_CONNECTION_MS) entry.attempts = 0;
     this.#setState(entry, "stale", reason);
-    // Known only from its own dial: the next DISCOVER that lists it brings the address to
-    // redial (see addPeer); until then it stays stale.
-    if (entry.address) this.#dialFailed(entry, reason);
+    this.#dialFailed(entry, reason);
   }
 
   #dialFailed(entry: _Entry, reason: string): void {
