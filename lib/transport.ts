@@ -202,7 +202,6 @@ export class MemoryConn implements Conn {
       if (this.#ended) break;
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
-    this.close();
   }
 
   write(bytes: Uint8Array): Promise<void> {
