@@ -24,7 +24,7 @@ export function dedupeKey(from: string, msgId: string): string {
     high = Math.imul(high ^ code, 0x01000193) >>> 0;
     low = Math.imul(low ^ (code + i), 0x01000193) >>> 0;
   }
-  return `${from} #${msgId.length}:${(high & 0x1fffff).toString(36)}${low.toString(36)}`;
+  return `${from} #${msgId.length}:${(high & 0x1fffff).toString(36)}.${low.toString(36)}`;
 }
 
 /** A set of recent ids with FIFO eviction. */
