@@ -2,14 +2,18 @@
  * Accounts, presence and rooms on the peer: the operations the terminal UI and the HTTP API
  * offer (sign-up, login, rooms ...) over a `SessionClient`, the events they show, and the
  * room-aware PUB: `#room` reaches the peers of namespace `room` (pyp2p semantics) and every
- * online member of room `room`, dialled when not yet connected.
+ * online member of room `room`, dialled when not yet connected. While the tracker session is
+ * reconnecting the remembered member lists stay in use, so members still connected to each
+ * other keep chatting.
  */
 import type { Clock } from "../lib/clock.ts";
 import { isRecord } from "../lib/codec.ts";
 import { P2pError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Address } from "../lib/transport.ts";
+import { MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS } from "../tracker/accounts/protocol.ts";
 import type { PeerNode, PublishResult, Scope } from "./api.ts";
+import { splitPeerId } from "./peer_table.ts";
 import type { SessionClient, SessionClientEvent } from "./session_client.ts";
 
 /** A reachable address of a member, as the tracker saw it. */
@@ -67,7 +71,7 @@ export interface AccountEvent {
   /** `name_owned`: the tracker refused our REGISTER because an account owns our name. */
   state: "logged_in" | "logged_out" | "reconnecting" | "name_owned";
   username: string;
-  /** How a login happened, or why a logout did. */
+  /** How a login happened (`reconnect`: a lost session is back), or why a logout did. */
   reason?: string;
   detail?: string;
   at: number;
@@ -78,6 +82,20 @@ export type AccountsEvent = RoomEvent | AccountEvent;
 
 /** How long a room PUB waits for members not yet connected. */
 export const ROOM_DIAL_WAIT_MS = 3_000;
+
+/** Where to reach one member's peer. */
+export interface RoomTarget {
+  peerId: string;
+  address: Address;
+}
+
+/** Why `password` cannot be an account's (the tracker's rule), or undefined. */
+export function checkPassword(password: string): string | undefined {
+  // UTF-16 units, as the tracker counts.
+  return password.length < MIN_PASSWORD_CHARS || password.length > MAX_PASSWORD_CHARS
+    ? `the password must be ${MIN_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS} characters`
+    : undefined;
+}
 
 /** Largest page asked for; the tracker caps it too. */
 const PAGE_LIMIT = 500;
@@ -100,7 +118,10 @@ export class PeerAccounts {
     this.#log = deps.log.child("Accounts");
     client.subscribe((event) => this.#fromClient(event));
     node.subscribe((event) => {
-      if (event.type !== "tracker" || event.refused !== "name_owned" || this.loggedIn) return;
+      if (event.type !== "tracker") return;
+      // Discovery reached the tracker: the session need not wait for its backoff.
+      if (event.reachable) client.retryNow();
+      if (event.refused !== "name_owned" || this.loggedIn) return;
       this.#nameOwned = true;
       this.#emit({ type: "account", state: "name_owned", username: this.username, at: event.at });
     });
@@ -132,7 +153,10 @@ export class PeerAccounts {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Creates the account and logs in; a password of the wrong length never leaves the peer. */
   async signup(password: string): Promise<void> {
+    const problem = checkPassword(password);
+    if (problem) throw new P2pError("bad_password", problem);
     await this.#client.signup(password);
   }
 
@@ -140,8 +164,9 @@ export class PeerAccounts {
     await this.#client.login(password);
   }
 
-  async logout(): Promise<void> {
-    await this.#client.logout();
+  /** Logs out; `revoked` is false when the tracker is away (revoked once it is back). */
+  logout(): Promise<{ revoked: boolean }> {
+    return this.#client.logout();
   }
 
   /** Every user (or the online ones), all pages. */
@@ -227,12 +252,14 @@ export class PeerAccounts {
 
   /**
    * Peer ids of the online members of `room` other than us, with where to dial them; empty
-   * when we are not logged in or not a member (then `#room` keeps its pyp2p meaning).
+   * when we are logged out or not a member (then `#room` keeps its pyp2p meaning). While
+   * reconnecting, the members last known are used.
    */
-  async roomTargets(room: string): Promise<{ peerId: string; address: Address }[]> {
-    if (!this.loggedIn) return [];
+  async roomTargets(room: string): Promise<RoomTarget[]> {
+    if (this.state === "logged_out") return [];
     let members = this.#members.get(_fold(room));
     if (!members) {
+      if (!this.loggedIn) return [];
       try {
         await this.members(room);
       } catch (error) {
@@ -242,27 +269,24 @@ export class PeerAccounts {
       members = this.#members.get(_fold(room))!;
     }
     if (!members.has(this.username)) return [];
-    const targets: { peerId: string; address: Address }[] = [];
+    const targets = new Map<string, RoomTarget>();
     for (const member of members.values()) {
       if (!member.online) continue;
-      for (const address of member.addresses) {
-        if (!address.peerId || !address.port || address.peerId === this.#node.peerId) continue;
-        targets.push({
-          peerId: address.peerId,
-          address: { hostname: address.ip, port: address.port },
-        });
-      }
+      for (const target of this.#targetsOf(member)) targets.set(target.peerId, target);
     }
-    return targets;
+    return [...targets.values()];
   }
 
   /**
-   * Publishes to `scope`; for `#room` also to every online member of that room, dialling
-   * those not yet connected (waiting up to `waitMs`). Each peer gets the PUB once.
+   * Publishes to `scope`; for `#room` also to every online member of that room. The PUB goes
+   * at once to the peers connected; members not connected are dialled and each gets it when
+   * its dial succeeds within `waitMs` (under the same msg_id, so each peer gets it once). A
+   * member whose redial waits for its backoff, or that failed, is not waited for. Resolves
+   * with everyone reached.
    */
   async publish(scope: Scope, text: string, waitMs = ROOM_DIAL_WAIT_MS): Promise<PublishResult> {
     if (scope === "*") return this.#node.publish(scope, text);
-    let targets: { peerId: string; address: Address }[] = [];
+    let targets: RoomTarget[] = [];
     try {
       targets = await this.roomTargets(scope.slice(1));
     } catch (error) {
@@ -271,11 +295,25 @@ export class PeerAccounts {
         error: error instanceof Error ? error.message : String(error),
       });
     }
+    const table = new Map(this.#node.peers().map((peer) => [peer.peerId, peer]));
+    const connected: string[] = [];
+    const toDial: RoomTarget[] = [];
+    for (const target of targets) {
+      const peer = table.get(target.peerId);
+      if (peer?.state === "connected") connected.push(target.peerId);
+      else if (peer?.state !== "failed" && peer?.nextAttemptAt === undefined) toDial.push(target);
+    }
+    const first = await this.#node.publish(scope, text, connected);
+    if (toDial.length === 0) return first;
+    const reached = new Set(first.peers);
     const signal = AbortSignal.timeout(waitMs);
-    await Promise.all(
-      targets.map((target) => this.#node.connectPeer(target.peerId, target.address, signal)),
-    );
-    return this.#node.publish(scope, text, targets.map((target) => target.peerId));
+    await Promise.all(toDial.map(async (target) => {
+      if (!await this.#node.connectPeer(target.peerId, target.address, signal)) return;
+      if (reached.has(target.peerId)) return;
+      const late = await this.#node.publishTo([target.peerId], scope, text, first.msgId);
+      for (const peerId of late.peers) reached.add(peerId);
+    }));
+    return { msgId: first.msgId, reached: reached.size, peers: [...reached] };
   }
 
   /** The node seen through the accounts: its `publish` is room-aware. */
@@ -290,6 +328,7 @@ export class PeerAccounts {
       peers: (scope) => node.peers(scope),
       send: (peerId, text) => node.send(peerId, text),
       publish,
+      publishTo: (peerIds, dst, text, msgId) => node.publishTo(peerIds, dst, text, msgId),
       connectPeer: (peerId, address, signal) => node.connectPeer(peerId, address, signal),
       registerNow: () => node.registerNow(),
       reconnect: (peerId) => node.reconnect(peerId),
@@ -310,21 +349,40 @@ export class PeerAccounts {
 
   #dialMember(member: RoomMember): void {
     if (!member.online || member.username === this.username) return;
-    for (const address of member.addresses) {
-      if (!address.peerId || !address.port) continue;
+    for (const target of this.#targetsOf(member)) {
       void this.#node.connectPeer(
-        address.peerId,
-        { hostname: address.ip, port: address.port },
+        target.peerId,
+        target.address,
         AbortSignal.timeout(ROOM_DIAL_WAIT_MS),
       );
     }
+  }
+
+  // The dialable addresses of a member. A peer_id must be the member's own (its name part
+  // equal to the username, ignoring case as the tracker does): another account must not make
+  // us dial, or move, someone else's peer.
+  #targetsOf(member: RoomMember): RoomTarget[] {
+    const targets: RoomTarget[] = [];
+    for (const address of member.addresses) {
+      const peerId = address.peerId;
+      if (!peerId || !address.port || peerId === this.#node.peerId) continue;
+      if (_fold(splitPeerId(peerId).name) !== _fold(member.username)) {
+        this.#log.debug("Ignoring a member address with another peer's id", {
+          member: member.username,
+          peer: peerId,
+        });
+        continue;
+      }
+      targets.push({ peerId, address: { hostname: address.ip, port: address.port } });
+    }
+    return targets;
   }
 
   #fromClient(event: SessionClientEvent): void {
     const at = this.#clock.now();
     switch (event.kind) {
       case "logged_in":
-        // Events may have been missed while logged out: member lists are read again.
+        // Events may have been missed while away: member lists are read again.
         this.#members.clear();
         this.#nameOwned = false;
         this.#node.registerNow();
@@ -337,6 +395,7 @@ export class PeerAccounts {
         });
         return;
       case "logged_out":
+        // Only a real logout forgets the members; while reconnecting they keep rooms working.
         this.#members.clear();
         this.#emit({
           type: "account",

@@ -19,6 +19,9 @@ export function formatAccountsEvent(event: AccountsEvent, style: Style): string 
     const name = user(event.username);
     switch (event.state) {
       case "logged_in":
+        if (event.reason === "reconnect") {
+          return `${time} -- tracker session back; logged in as ${name}`;
+        }
         return event.reason === "resume"
           ? `${time} -- logged in as ${name} (remembered login)`
           : undefined;
@@ -41,8 +44,13 @@ export function formatAccountsEvent(event: AccountsEvent, style: Style): string 
           )
         }`;
       case "reconnecting":
+        // Told once per loss (retries are quiet); connected peers keep chatting meanwhile.
         return `${time} ${
-          style.warn(`-- tracker session lost (${sanitize(event.detail ?? "")}); reconnecting`)
+          style.warn(
+            `-- tracker session lost (${
+              sanitize(event.detail ?? "")
+            }); reconnecting in the background`,
+          )
         }`;
     }
   }

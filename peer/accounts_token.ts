@@ -1,7 +1,10 @@
 /**
  * Where the peer remembers its tracker login: `<data dir>/session-token`, mode 0600, written
- * durably (temp file, fsync, rename) so a crash never leaves half a token behind.
+ * durably (temp file, fsync, rename) so a crash never leaves half a token behind. A token file
+ * that exists but cannot be read stops the peer with `unreadable_store`: starting logged out
+ * would hide the problem, and the next login would overwrite the file.
  */
+import { describeError, P2pError } from "../lib/errors.ts";
 import { writeFileDurably } from "../lib/persist.ts";
 
 /** Loads, saves and forgets the session token of one profile. */
@@ -26,7 +29,10 @@ export function fileTokenStore(dataDir: string): TokenStore {
         return text === "" ? undefined : text;
       } catch (error) {
         if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
+        throw new P2pError(
+          "unreadable_store",
+          `Cannot read the session token "${path}" (${describeError(error)}); fix or remove it`,
+        );
       }
     },
     async save(token) {

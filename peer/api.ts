@@ -101,6 +101,16 @@ export interface PeerNode {
    */
   publish(scope: Scope, text: string, alsoTo?: readonly string[]): Promise<PublishResult>;
   /**
+   * Writes a PUB with `dst` to exactly the listed peers that are connected, under `msgId` (a
+   * new one by default): how a PUB already sent to others reaches a peer that connected late.
+   */
+  publishTo(
+    peerIds: readonly string[],
+    dst: Scope,
+    text: string,
+    msgId?: string,
+  ): Promise<PublishResult>;
+  /**
    * Makes sure there is a connection to `peerId` at `address` (dialling it if needed);
    * true once it is up, false if the signal fires first.
    */

@@ -5,7 +5,7 @@
  */
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { systemClock } from "../lib/clock.ts";
-import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS } from "../lib/constants.ts";
+import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../lib/constants.ts";
 import type { Logger } from "../lib/log.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../lib/transport.ts";
 import type {
@@ -299,6 +299,19 @@ class _PeerNode implements StartablePeerNode {
     return Promise.resolve({ msgId, reached: peers.length, peers });
   }
 
+  publishTo(
+    peerIds: readonly string[],
+    dst: Scope,
+    text: string,
+    msgId: string = crypto.randomUUID(),
+  ): Promise<PublishResult> {
+    const peers: string[] = [];
+    for (const peerId of new Set(peerIds)) {
+      if (this.#peers.get(peerId)?.session?.publish(msgId, dst, text)) peers.push(peerId);
+    }
+    return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
   connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
     if (this.#peers.get(peerId)?.session?.state === "open") return Promise.resolve(true);
     const connected = this.#whenConnected(peerId, signal);
@@ -504,8 +517,15 @@ class _PeerNode implements StartablePeerNode {
     let entry = this.#peers.get(peerId);
     const current = entry?.session;
     if (current && current !== session) {
-      // Same direction twice means the peer redialled: its old connection is half-dead.
-      if (current.direction !== session.direction && survivor !== session.direction) {
+      if (current.direction === session.direction) {
+        // The same peer_id dialled again while its connection looks alive: keep the live one,
+        // as pyp2p peers do, so whoever claims the id cannot evict the real peer. A connection
+        // silent for a whole ping interval is probably half-dead (the peer restarted): replace it.
+        const silentMs = this.#clock.now() - current.lastSeenAt;
+        if (silentMs < (this.#options.pingIntervalMs ?? PING_INTERVAL_MS)) {
+          return "duplicate_connection";
+        }
+      } else if (survivor !== session.direction) {
         return "duplicate_connection";
       }
     }

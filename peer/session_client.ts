@@ -2,7 +2,9 @@
  * The peer's side of the tracker session protocol (docs/protocol.md, "Tracker sessions"): one long-lived
  * connection carrying requests with ids, their replies and pushed events; heartbeats within
  * the window the tracker announces; and, while logged in, reconnection with backoff that
- * resumes with the stored token (a tracker restart costs a few seconds, not a login).
+ * resumes with the stored token (a tracker restart costs a few seconds, not a login). A logout
+ * while the tracker is away takes effect locally at once; the token is revoked (resumed, then
+ * logged out) as soon as the tracker answers again.
  * The socket hides behind `Conn` and time behind `Clock`, so tests drive it by hand.
  */
 import type { Clock, TimerId } from "../lib/clock.ts";
@@ -12,7 +14,7 @@ import { encodeLine, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Conn } from "../lib/transport.ts";
 import type { TokenStore } from "./accounts_token.ts";
-import { backoffDelay } from "./backoff.ts";
+import { backoffDelay, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 
 /** What a login declares: the peer's identity and listening port (shown to room members). */
 export interface DeclaredAddress {
@@ -49,17 +51,27 @@ export type SessionState = "logged_out" | "logged_in" | "reconnecting";
 export type SessionClientEvent =
   /** A `SESSION_EVENT` pushed by the tracker (room and presence changes). */
   | { kind: "pushed"; event: string; fields: Record<string, unknown> }
-  | { kind: "logged_in"; username: string; how: "signup" | "login" | "resume" }
+  /** `how`: `resume` with the remembered token, `reconnect` after a lost session came back. */
+  | { kind: "logged_in"; username: string; how: LoginHow }
   /** `reason`: the user logged out, the stored token was refused, or a logout elsewhere. */
   | { kind: "logged_out"; reason: "logout" | "bad_token" | "session_closed"; detail?: string }
-  /** The connection of a logged-in session broke; a resume is scheduled. */
+  /** The session broke (or the remembered one could not resume): told once, until it is back. */
   | { kind: "reconnecting"; detail: string; delayMs: number };
+
+/** How a login happened. */
+export type LoginHow = "signup" | "login" | "resume" | "reconnect";
 
 /** Defaults (the heartbeat window is replaced by the tracker's at login). */
 export const SESSION_CLIENT_DEFAULTS = {
   requestTimeoutMs: 10_000,
   heartbeatWindowMs: 30_000,
 } as const;
+
+/**
+ * Retries of the tracker session: the node's backoff, capped at 20 s rather than 120 s, so a
+ * restarted tracker gets its sessions (and room presence) back quickly.
+ */
+export const SESSION_BACKOFF: BackoffPolicy = { ...DEFAULT_BACKOFF, maxMs: 20_000 };
 
 interface _Pending {
   resolve: (fields: Record<string, unknown>) => void;
@@ -78,7 +90,15 @@ export class SessionClient {
   readonly #pending = new Map<number, _Pending>();
   readonly #abort = new AbortController();
   #token?: string;
+  /** A token logged out of while the tracker was away: revoked at the next connection. */
+  #revoke?: string;
   #state: SessionState = "logged_out";
+  /** True from the loss of a logged-in session until it is back (then it "reconnected"). */
+  #lost = false;
+  /** The resume or revocation under way; a login waits for it (one login per connection). */
+  #attempting?: Promise<void>;
+  /** Connections logged in only to revoke a token. */
+  readonly #revoking = new WeakSet<Conn>();
   #conn?: Conn;
   #opening?: Promise<Conn>;
   #reading?: Promise<void>;
@@ -133,12 +153,21 @@ export class SessionClient {
     if (this.#token === undefined || this.#state === "logged_in") return false;
     this.#state = "reconnecting";
     try {
-      await this.#resumeOnce();
-      return true;
+      return await this.#attemptNow(() => this.#resumeOnce());
     } catch (error) {
-      if (this.#state === "reconnecting") this.#scheduleReconnect(describeError(error));
+      if (this.#wantsTracker()) this.#scheduleReconnect(describeError(error));
       throw error;
     }
+  }
+
+  /**
+   * Tries at once when a retry is waiting for its backoff: discovery found the tracker
+   * reachable again, so the session need not wait up to 20 s more.
+   */
+  retryNow(): void {
+    if (this.#reconnectTimer === undefined || this.#attempting) return;
+    this.#cancelReconnect();
+    void this.#retry();
   }
 
   /** Creates the account (named after this peer) and logs in; the token is remembered. */
@@ -151,21 +180,32 @@ export class SessionClient {
     return this.#authenticate("SESSION_LOGIN", password, "login");
   }
 
-  /** Revokes the token at the tracker and forgets it (also when the tracker is unreachable). */
-  async logout(): Promise<void> {
-    if (this.#token === undefined) throw new P2pError("not_logged_in", "Not logged in");
-    this.#cancelReconnect();
-    const wasOnline = this.#state === "logged_in";
-    // Marked first: the tracker closes the connection right after its reply.
+  /**
+   * Forgets the token and revokes it at the tracker. Without a tracker connection the logout
+   * is local at once (`revoked: false`) and the revocation follows when the tracker answers
+   * (lost if the peer stops first: the token then lives until it expires).
+   */
+  async logout(): Promise<{ revoked: boolean }> {
+    const token = this.#token;
+    if (token === undefined) throw new P2pError("not_logged_in", "Not logged in");
+    const conn = this.#state === "logged_in" ? this.#conn : undefined;
+    // Marked first: the tracker closes the connection right after its reply, and a resume
+    // under way must see that its result is no longer wanted.
     this.#state = "logged_out";
+    this.#token = undefined;
+    this.#lost = false;
+    this.#revoke = token;
+    let revoked = false;
     try {
-      if (wasOnline) await this.request("SESSION_LOGOUT");
-    } finally {
-      this.#token = undefined;
+      if (conn) revoked = await this.#revokeOn(conn, token).then(() => true, () => false);
       await this.#deps.tokens.remove();
-      this.#closeConn();
+    } finally {
       this.#emit({ kind: "logged_out", reason: "logout" });
     }
+    if (!revoked && this.#reconnectTimer === undefined && !this.#attempting) {
+      this.#scheduleReconnect("the logout is not yet known to the tracker");
+    }
+    return { revoked };
   }
 
   /** Sends one request and resolves with the OK reply's fields; an ERROR reply throws its code. */
@@ -174,7 +214,8 @@ export class SessionClient {
     fields: Record<string, unknown> = {},
   ): Promise<Record<string, unknown>> {
     const conn = this.#conn;
-    if (!conn || conn.closed) {
+    // A connection that only resumes to revoke a token is no session to use.
+    if (!conn || conn.closed || this.#state !== "logged_in") {
       throw new P2pError(
         "not_logged_in",
         this.#state === "reconnecting"
@@ -201,37 +242,90 @@ export class SessionClient {
     password: string,
     how: "signup" | "login",
   ): Promise<void> {
+    this.#cancelReconnect();
+    // A resume under way may log us in: wait for it rather than log in twice.
+    await this.#attempting;
     if (this.#state === "logged_in") {
       throw new P2pError("already_logged_in", `Already logged in as "${this.username}"`);
     }
-    this.#cancelReconnect();
-    const conn = await this.#connection();
-    const reply = await this.#send(conn, type, {
-      username: this.username,
-      password,
-      ...this.#declared(),
-    });
-    const token = reply.token;
-    if (typeof token !== "string" || token === "") {
-      throw new P2pError("bad_reply", `The tracker's ${type} reply carries no token`);
+    try {
+      // An old token to revoke goes first: its RESUME and LOGOUT use a connection of their own.
+      if (this.#revoke !== undefined) await this.#attemptNow(() => this.#revokeOnce());
+      const conn = await this.#connection();
+      const reply = await this.#send(conn, type, {
+        username: this.username,
+        password,
+        ...this.#declared(),
+      });
+      const token = reply.token;
+      if (typeof token !== "string" || token === "") {
+        throw new P2pError("bad_reply", `The tracker's ${type} reply carries no token`);
+      }
+      this.#token = token;
+      await this.#deps.tokens.save(token);
+      this.#loggedIn(conn, reply, how);
+    } catch (error) {
+      // A remembered login (or a revocation) still waits for the tracker.
+      if (this.#wantsTracker()) this.#scheduleReconnect(describeError(error));
+      throw error;
     }
-    this.#token = token;
-    await this.#deps.tokens.save(token);
-    this.#loggedIn(conn, reply, how);
   }
 
-  async #resumeOnce(): Promise<void> {
+  // True when logged in again; false when the result came after a logout and was dropped.
+  async #resumeOnce(): Promise<boolean> {
+    const token = this.#token;
     const conn = await this.#connection();
     let reply: Record<string, unknown>;
     try {
-      reply = await this.#send(conn, "SESSION_RESUME", { token: this.#token, ...this.#declared() });
+      reply = await this.#send(conn, "SESSION_RESUME", { token, ...this.#declared() });
     } catch (error) {
-      if (error instanceof P2pError && error.code === "bad_token") {
+      if (error instanceof P2pError && error.code === "bad_token" && this.#token === token) {
         await this.#forget("bad_token", error.message);
       }
       throw error;
     }
-    this.#loggedIn(conn, reply, "resume");
+    if (this.#state !== "reconnecting" || this.#token !== token) {
+      // Logged out while the reply was on its way: this login is unwanted, and it is exactly
+      // the connection the pending revocation needs.
+      if (token !== undefined && token === this.#revoke) await this.#revokeOn(conn, token);
+      else conn.close();
+      return false;
+    }
+    this.#loggedIn(conn, reply, this.#lost ? "reconnect" : "resume");
+    return true;
+  }
+
+  // Revokes a token logged out of while the tracker was away: resume with it, then log out.
+  async #revokeOnce(): Promise<void> {
+    const token = this.#revoke;
+    if (token === undefined) return;
+    const conn = await this.#connection();
+    this.#revoking.add(conn);
+    try {
+      // Without peer_id and port: this login is not meant to be dialled.
+      await this.#send(conn, "SESSION_RESUME", { token });
+    } catch (error) {
+      if (!(error instanceof P2pError && error.code === "bad_token")) throw error;
+      // Expired or revoked already: nothing left to do.
+      if (this.#revoke === token) this.#revoke = undefined;
+      this.#attempts = 0;
+      conn.close();
+      return;
+    }
+    await this.#revokeOn(conn, token);
+  }
+
+  // Sends SESSION_LOGOUT on a connection logged in with `token`; the tracker then closes it.
+  async #revokeOn(conn: Conn, token: string): Promise<void> {
+    this.#revoking.add(conn);
+    try {
+      await this.#send(conn, "SESSION_LOGOUT", {});
+    } finally {
+      conn.close();
+    }
+    if (this.#revoke === token) this.#revoke = undefined;
+    this.#attempts = 0;
+    this.#log.debug("Token revoked at the tracker");
   }
 
   async #forget(reason: "bad_token" | "session_closed", detail: string): Promise<void> {
@@ -242,13 +336,14 @@ export class SessionClient {
     this.#emit({ kind: "logged_out", reason, detail });
   }
 
-  #loggedIn(conn: Conn, reply: Record<string, unknown>, how: "signup" | "login" | "resume") {
+  #loggedIn(conn: Conn, reply: Record<string, unknown>, how: LoginHow) {
     const window = reply.heartbeat_window_ms;
     if (typeof window === "number" && Number.isFinite(window) && window > 0) {
       this.#heartbeatWindowMs = window;
     }
     this.#state = "logged_in";
     this.#attempts = 0;
+    this.#lost = false;
     this.#startHeartbeat(conn);
     this.#log.info(`Logged in as "${this.username}"`, { how });
     this.#emit({ kind: "logged_in", username: this.username, how });
@@ -299,7 +394,7 @@ export class SessionClient {
             conn.close();
             break;
           }
-          this.#receive(frame.text);
+          this.#receive(conn, frame.text);
         }
         if (conn.closed) break;
       }
@@ -311,7 +406,7 @@ export class SessionClient {
     }
   }
 
-  #receive(line: string): void {
+  #receive(conn: Conn, line: string): void {
     let message: unknown;
     try {
       message = JSON.parse(line);
@@ -323,7 +418,8 @@ export class SessionClient {
       return;
     }
     if (message.type === "SESSION_EVENT" && typeof message.event === "string") {
-      this.#pushed(message.event, message);
+      // Pushes on a connection that only revokes a token are not ours to show.
+      if (!this.#revoking.has(conn)) this.#pushed(message.event, message);
       return;
     }
     if (message.type !== "SESSION_REPLY") {
@@ -392,22 +488,50 @@ export class SessionClient {
     this.#failAll(new P2pError("tracker_unreachable", "The tracker connection closed"));
     if (this.#stopped || this.#state !== "logged_in") return;
     this.#state = "reconnecting";
+    this.#lost = true;
     this.#scheduleReconnect("the tracker connection closed");
   }
 
+  // A remembered login to resume, or a token to revoke.
+  #wantsTracker(): boolean {
+    return !this.#stopped && (this.#state === "reconnecting" || this.#revoke !== undefined);
+  }
+
+  // The user hears of a lost session once (the event); each retry is only a debug line.
   #scheduleReconnect(detail: string): void {
     if (this.#stopped || this.#reconnectTimer !== undefined) return;
     this.#attempts++;
-    const delayMs = backoffDelay(this.#attempts, this.#random);
-    this.#log.warn("Tracker session lost; resuming with backoff", { detail, delayMs });
-    this.#emit({ kind: "reconnecting", detail, delayMs });
+    const delayMs = backoffDelay(this.#attempts, this.#random, SESSION_BACKOFF);
+    if (this.#attempts === 1 && this.#state === "reconnecting") {
+      this.#log.info("Tracker session lost; resuming in the background", { detail, delayMs });
+      this.#emit({ kind: "reconnecting", detail, delayMs });
+    } else {
+      this.#log.debug("Tracker still unreachable; retrying", { detail, delayMs });
+    }
     this.#reconnectTimer = this.#deps.clock.setTimeout(() => {
       this.#reconnectTimer = undefined;
-      if (this.#state !== "reconnecting") return;
-      this.#resumeOnce().catch((error) => {
-        if (this.#state === "reconnecting") this.#scheduleReconnect(describeError(error));
-      });
+      void this.#retry();
     }, delayMs);
+  }
+
+  // One retry: resume the session, or revoke a token; failures schedule the next one.
+  async #retry(): Promise<void> {
+    try {
+      if (this.#state === "reconnecting") await this.#attemptNow(() => this.#resumeOnce());
+      else if (this.#revoke !== undefined) await this.#attemptNow(() => this.#revokeOnce());
+    } catch (error) {
+      if (this.#wantsTracker()) this.#scheduleReconnect(describeError(error));
+    }
+  }
+
+  #attemptNow<T>(task: () => Promise<T>): Promise<T> {
+    const running = task();
+    const settled = running.then(() => {}, () => {});
+    this.#attempting = settled;
+    void settled.then(() => {
+      if (this.#attempting === settled) this.#attempting = undefined;
+    });
+    return running;
   }
 
   #cancelReconnect(): void {

@@ -12,6 +12,7 @@ import {
   CommandTable,
   type Conversation,
   conversationName,
+  type ParsedInput,
   parseInput,
   sendToConversation,
 } from "./tui_commands.ts";
@@ -76,6 +77,7 @@ class _Session implements CommandContext {
     this.#interactive = interactive;
     this.interactive = interactive;
     this.#attach = options.attach;
+    this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
   }
 
   print(line: string): void {
@@ -173,10 +175,18 @@ class _Session implements CommandContext {
       this.#output(this.#inputLine());
       return;
     }
-    if (line.trim() !== "") this.print(this.style.dim(this.#prompt() + sanitize(line)));
+    // A command carrying a secret is echoed with its arguments masked.
+    const input = parseInput(line);
+    const echo = this.#secretCommand(input) && input.argText !== "" ? `/${input.name} ***` : line;
+    if (line.trim() !== "") this.print(this.style.dim(this.#prompt() + sanitize(echo)));
     else this.#output(this.#inputLine());
     // Not awaited: waiting for an ACK must not freeze the prompt; the outcome prints later.
     void this.#handleLine(line);
+  }
+
+  // True for a command whose arguments are a secret (a password), such as /login.
+  #secretCommand(input: ParsedInput): input is ParsedInput & { kind: "command" } {
+    return input.kind === "command" && this.commands.get(input.name)?.secret === true;
   }
 
   async #handleLine(line: string): Promise<void> {

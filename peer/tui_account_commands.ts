@@ -1,10 +1,11 @@
 /**
  * The terminal UI's account and room commands (/signup, /login, /logout, /users, /rooms,
  * /create, /join, /leave, /delete, /who), registered into the CommandTable, and the notices
- * for what the tracker pushes. Passwords: in a terminal they are asked with masked input;
+ * for what the tracker pushes. Passwords: in a terminal they are asked with masked input (one
+ * given as argument is refused: it was on the screen, and /login lines never enter history);
  * in a pipe (scripts) they are the command's argument.
  */
-import type { AccountsEvent, PeerAccounts } from "./accounts.ts";
+import { type AccountsEvent, checkPassword, type PeerAccounts } from "./accounts.ts";
 import { formatAccountsEvent, formatMembers, formatRooms, formatUsers } from "./accounts_format.ts";
 import { checkLocalName } from "../lib/codec.ts";
 import type { Command, CommandContext } from "./tui_commands.ts";
@@ -17,8 +18,9 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
       name: "signup",
       usage: "/signup [PASSWORD]",
       summary: "create an account named after this peer and log in (asks for the password)",
+      secret: true,
       async run(context, _args, argText) {
-        const password = await _password(context, argText, true);
+        const password = await _password(context, "signup", argText);
         if (password === undefined) return;
         await accounts.signup(password);
         context.print(
@@ -30,8 +32,9 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
       name: "login",
       usage: "/login [PASSWORD]",
       summary: "log in as this peer's name (asks for the password); remembered until /logout",
+      secret: true,
       async run(context, _args, argText) {
-        const password = await _password(context, argText, false);
+        const password = await _password(context, "login", argText);
         if (password === undefined) return;
         await accounts.login(password);
         context.print(context.style.good(`logged in as ${sanitize(accounts.username)}`));
@@ -43,8 +46,10 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
       summary: "log out and forget the remembered login",
       maxArgs: 0,
       async run(context) {
-        await accounts.logout();
-        context.print("logged out");
+        const { revoked } = await accounts.logout();
+        context.print(
+          revoked ? "logged out" : "logged out here; the tracker is told when it is back",
+        );
       },
     },
     {
@@ -174,26 +179,43 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
   };
 }
 
-// In a terminal the password is asked without echo; in a pipe it is the argument.
+// In a terminal the password is asked without echo; in a pipe it is the argument. A new
+// password (/signup) is checked before it is asked again or sent.
 async function _password(
   context: CommandContext,
+  command: "login" | "signup",
   argText: string,
-  confirm: boolean,
 ): Promise<string | undefined> {
-  if (argText !== "") return argText;
+  const confirm = command === "signup";
+  if (context.interactive && argText !== "") {
+    context.error(
+      `in a terminal, type /${command} alone: the password is then asked without echo ` +
+        "(the one given was not used)",
+    );
+    return undefined;
+  }
+  if (argText !== "") return confirm ? _newPassword(context, argText) : argText;
   if (!context.interactive) {
-    context.error("without a terminal the password is the argument: /login PASSWORD");
+    context.error(`without a terminal the password is the argument: /${command} PASSWORD`);
     return undefined;
   }
   const password = await context.readSecret("password: ");
   if (password === undefined || password === "") return undefined;
   if (!confirm) return password;
+  if (_newPassword(context, password) === undefined) return undefined;
   const again = await context.readSecret("password again: ");
   if (again !== password) {
     context.error("the passwords differ; nothing was changed");
     return undefined;
   }
   return password;
+}
+
+// The password, or undefined after saying why the tracker would refuse it.
+function _newPassword(context: CommandContext, password: string): string | undefined {
+  const problem = checkPassword(password);
+  if (problem) context.error(problem);
+  return problem ? undefined : password;
 }
 
 function _roomName(context: CommandContext, given: string | undefined): string | undefined {

@@ -78,6 +78,8 @@ export interface Command {
   /** Fewest and most white-space separated arguments (default 0 and unlimited). */
   minArgs?: number;
   maxArgs?: number;
+  /** The arguments are a secret (a password): in a terminal the line is kept out of history. */
+  secret?: boolean;
   run(context: CommandContext, args: string[], argText: string): void | Promise<void>;
 }
 

@@ -34,6 +34,9 @@ export class LineEditor {
   /** While true the line is a secret: shown as "*" and never kept in history. */
   secret = false;
 
+  /** Lines for which this is false never enter history (commands that carry a password). */
+  keepInHistory: (line: string) => boolean = () => true;
+
   constructor(readonly maxChars = 32768) {}
 
   /** The current text. */
@@ -138,7 +141,10 @@ export class LineEditor {
 
   #submit(): EditorAction {
     const line = this.text;
-    if (!this.secret && line.trim() !== "" && this.#history.at(-1) !== line) {
+    if (
+      !this.secret && line.trim() !== "" && this.#history.at(-1) !== line &&
+      this.keepInHistory(line)
+    ) {
       this.#history.push(line);
       if (this.#history.length > HISTORY_LIMIT) this.#history.shift();
     }

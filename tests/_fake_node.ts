@@ -22,9 +22,14 @@ export class FakePeerNode implements PeerNode {
   readonly sent: { peerId: string; text: string }[] = [];
   /** PUBs; `alsoTo` only when the caller passed extra peers (room members). */
   readonly published: { scope: Scope; text: string; alsoTo?: readonly string[] }[] = [];
+  /** `publishTo()` calls, with the peers actually written to. */
+  readonly publishedTo: { peerIds: string[]; dst: Scope; text: string; msgId: string }[] = [];
   /** Peers asked for by `connectPeer()`, and whether the fake connects them. */
   readonly dialled: { peerId: string; address: Address }[] = [];
   connectSucceeds = true;
+  /** When true, dials wait for `finishDial()` (or their signal) instead of ending at once. */
+  holdDials = false;
+  #heldDials = new Map<string, (connected: boolean) => void>();
   registers = 0;
   readonly reconnects: (string | undefined)[] = [];
   /** How sends to connected peers end; "manual" waits for `answer()`. */
@@ -129,12 +134,46 @@ export class FakePeerNode implements PeerNode {
     });
   }
 
-  /** Records the dial; connects the peer at once unless `connectSucceeds` is false. */
-  connectPeer(peerId: string, address: Address, _signal: AbortSignal): Promise<boolean> {
+  /** Writes to the listed connected peers, as `publish` does. */
+  publishTo(
+    peerIds: readonly string[],
+    dst: Scope,
+    text: string,
+    msgId = `msg-${this.#nextMsg++}`,
+  ): Promise<PublishResult> {
+    const peers = peerIds.filter((peerId) => this.#peers.get(peerId)?.state === "connected");
+    this.publishedTo.push({ peerIds: peers, dst, text, msgId });
+    return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
+  /**
+   * Records the dial; connects the peer at once unless `connectSucceeds` is false (then it is
+   * left in backoff, as the node leaves a peer whose dial failed) or `holdDials` is set.
+   */
+  connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
     this.dialled.push({ peerId, address });
-    if (!this.connectSucceeds) return Promise.resolve(false);
-    this.addPeer(peerId, { address, state: "connected" });
-    return Promise.resolve(true);
+    if (this.holdDials) {
+      const { promise, resolve } = Promise.withResolvers<boolean>();
+      this.#heldDials.set(peerId, resolve);
+      signal.addEventListener("abort", () => resolve(false), { once: true });
+      return promise.then((connected) => this.#dialEnded(peerId, address, connected));
+    }
+    return Promise.resolve(this.#dialEnded(peerId, address, this.connectSucceeds));
+  }
+
+  /** Ends a held dial of `peerId`. */
+  finishDial(peerId: string, connected: boolean): void {
+    const resolve = this.#heldDials.get(peerId);
+    if (!resolve) throw new Error(`No dial of ${peerId} is held`);
+    this.#heldDials.delete(peerId);
+    resolve(connected);
+  }
+
+  #dialEnded(peerId: string, address: Address, connected: boolean): boolean {
+    this.#heldDials.delete(peerId);
+    if (connected) this.addPeer(peerId, { address, state: "connected" });
+    else this.addPeer(peerId, { address, state: "connecting", nextAttemptAt: Date.now() + 1000 });
+    return connected;
   }
 
   registerNow(): void {

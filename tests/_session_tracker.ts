@@ -15,6 +15,8 @@ export class SessionTracker {
   readonly logged = memoryLogger();
   tracker?: Tracker;
   extension?: AccountsExtension;
+  /** Connections asked for through `connect`, including refused ones. */
+  dials = 0;
   #ports = 41000;
 
   private constructor(readonly dataDir: string, readonly heartbeatWindowMs: number) {}
@@ -48,6 +50,7 @@ export class SessionTracker {
 
   /** What a `SessionClient` dials. */
   connect = (): Promise<Conn> => {
+    this.dials++;
     if (!this.tracker) return Promise.reject(new Error("connection refused"));
     const port = this.#ports++;
     const [client, server] = memoryConnPair(

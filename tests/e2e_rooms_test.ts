@@ -2,7 +2,8 @@
  * End to end, real processes on loopback: a tracker with accounts and three peers driven
  * through standard input (pipe mode), plus a hand-written pyp2p-style peer. Covers sign-up,
  * login failures, the remembered login, the room life cycle with every push, room messages,
- * presence after kill -9, owned names, and `#room` reaching a pyp2p peer of that namespace.
+ * presence after kill -9, owned names, `#room` reaching a pyp2p peer of that namespace, and room
+ * messages between connected members while the tracker is gone.
  */
 import assert from "node:assert/strict";
 import { request, startTrackerProcess, type TrackerProcess } from "./_tracker_process.ts";
@@ -260,6 +261,20 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     await alice.run("/delete games", /^deleted room #games$/);
     await bob.waitFor(/-- #games was deleted by alice$/, marks[0]);
     await alice.run("/rooms", /^no rooms$/);
+
+    // The tracker goes away: told once, and members still connected keep chatting in a room.
+    await alice.run("/create tea", /^created room #tea/);
+    marks = [alice.mark()];
+    await bob.run("/join tea", /^joined room #tea/);
+    await alice.waitFor(/-- bob joined #tea$/, marks[0]);
+    marks = [alice.mark(), bob.mark()];
+    await tracker.stop();
+    await alice.waitFor(
+      /-- tracker session lost \(.*\); reconnecting in the background$/,
+      marks[0],
+    );
+    await alice.run("/pub #tea still here", /^reached 1 peer in #tea: bob@default/);
+    await bob.waitFor(/\[#tea\] alice@default: still here$/, marks[1]);
   } finally {
     await Promise.all(peers.map((peer) => peer.kill()));
     await raw?.close();

@@ -10,18 +10,29 @@ import { SessionTracker, settle } from "./_session_tracker.ts";
 function client(tracker: SessionTracker, username: string, token?: string) {
   const tokens = memoryTokenStore(token);
   const events: SessionClientEvent[] = [];
+  const logged = memoryLogger();
   const session = new SessionClient(
     { username, address: () => ({ peerId: `${username}@lobby`, port: 7001 }) },
     {
       connect: tracker.connect,
       tokens,
       clock: tracker.clock,
-      log: memoryLogger().log,
+      log: logged.log,
       random: () => 0.5, // no jitter: the first retry comes after exactly 1 s
     },
   );
   session.subscribe((event) => events.push(event));
-  return { session, tokens, events };
+  return { session, tokens, events, logLines: logged.lines };
+}
+
+/** The tracker's verdict on a REGISTER of `name` carrying `token`: undefined when it is valid. */
+function checkToken(tracker: SessionTracker, name: string, token: string) {
+  return tracker.extension!.checkRegister({
+    name,
+    namespace: "x",
+    ip: "127.0.0.1",
+    fields: { token },
+  });
 }
 
 async function withTracker(
@@ -142,7 +153,7 @@ Deno.test("SessionClient heartbeats every third of the announced window and stay
     await Promise.all([alice, bob].map((c) => c.session.stop()));
   }, 3_000));
 
-Deno.test("SessionClient resumes with backoff after a tracker restart", () =>
+Deno.test("SessionClient tells a lost session once, retries quietly and resumes after a restart", () =>
   withTracker(async (tracker) => {
     const alice = client(tracker, "alice");
     await alice.session.signup("alice-secret");
@@ -154,18 +165,84 @@ Deno.test("SessionClient resumes with backoff after a tracker restart", () =>
       detail: "the tracker connection closed",
       delayMs: 1000,
     });
-    // Still down at the first retry: the next one waits longer.
-    tracker.clock.advance(1000);
-    await settle();
+    // Ten failed retries: no event and no warning each, and the delay stops growing at 20 s.
+    const warnings = alice.logLines.filter((line) => /WARN/.test(line)).length;
+    for (let i = 0; i < 10; i++) {
+      tracker.clock.advance(25_000);
+      await settle();
+    }
     assert.equal(alice.session.state, "reconnecting");
-    assert.equal((alice.events.at(-1) as { delayMs: number }).delayMs, 1600);
+    assert.equal(alice.events.filter((e) => e.kind === "reconnecting").length, 1);
+    assert.equal(alice.logLines.filter((line) => /WARN/.test(line)).length, warnings);
     await tracker.up();
-    tracker.clock.advance(1600);
+    tracker.clock.advance(20_000);
     await settle(10);
     assert.equal(alice.session.state, "logged_in");
-    assert.deepEqual(alice.events.at(-1), { kind: "logged_in", username: "alice", how: "resume" });
+    assert.deepEqual(alice.events.map((e) => e.kind), ["logged_in", "reconnecting", "logged_in"]);
+    assert.deepEqual(alice.events.at(-1), {
+      kind: "logged_in",
+      username: "alice",
+      how: "reconnect",
+    });
     const rooms = await alice.session.request("SESSION_ROOMS");
     assert.deepEqual(rooms.rooms, []);
+    await alice.session.stop();
+  }));
+
+Deno.test("SessionClient.retryNow() resumes at once instead of waiting for the backoff", () =>
+  withTracker(async (tracker) => {
+    const alice = client(tracker, "alice");
+    await alice.session.signup("alice-secret");
+    await tracker.down();
+    await settle();
+    await tracker.up();
+    alice.session.retryNow();
+    await settle(10);
+    assert.equal(alice.session.state, "logged_in");
+    await alice.session.stop();
+  }));
+
+Deno.test("SessionClient.logout() while reconnecting logs out at once and revokes the token later", () =>
+  withTracker(async (tracker) => {
+    const alice = client(tracker, "alice");
+    await alice.session.signup("alice-secret");
+    const token = alice.tokens.token!;
+    await tracker.down();
+    await settle();
+    assert.deepEqual(await alice.session.logout(), { revoked: false });
+    assert.equal(alice.session.state, "logged_out");
+    assert.equal(alice.session.token, undefined);
+    assert.equal(alice.tokens.token, undefined);
+    assert.deepEqual(alice.events.at(-1), { kind: "logged_out", reason: "logout" });
+    await tracker.up();
+    assert.equal(checkToken(tracker, "alice", token), undefined); // not revoked yet
+    tracker.clock.advance(1_000); // the first retry: exactly then, or the tracker's idle timer runs
+    await settle(10);
+    assert.equal(checkToken(tracker, "alice", token), "name_owned");
+    assert.equal(alice.session.state, "logged_out");
+    assert.equal(alice.events.at(-1)?.kind, "logged_out");
+    // Nothing left to do: no more connections.
+    const dials = tracker.dials;
+    tracker.clock.advance(60_000);
+    await settle();
+    assert.equal(tracker.dials, dials);
+    await alice.session.stop();
+  }));
+
+Deno.test("SessionClient drops a resume reply that arrives after /logout and revokes its token", () =>
+  withTracker(async (tracker) => {
+    const alice = client(tracker, "alice");
+    await alice.session.signup("alice-secret");
+    const token = alice.tokens.token!;
+    await tracker.down();
+    await settle();
+    await tracker.up();
+    tracker.clock.advance(1_000); // the retry starts: SESSION_RESUME is on its way
+    await alice.session.logout();
+    await settle(10);
+    assert.equal(alice.session.state, "logged_out");
+    assert.deepEqual(alice.events.map((e) => e.kind), ["logged_in", "reconnecting", "logged_out"]);
+    assert.equal(checkToken(tracker, "alice", token), "name_owned");
     await alice.session.stop();
   }));
 

@@ -247,6 +247,28 @@ Deno.test("a node closes new connections at once past its connection cap", async
   }
 });
 
+Deno.test("a second connection claiming a live peer's id is refused and the real one stays", async () => {
+  const node = await startNode("host", "ns");
+  const real = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));
+  const impostor = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));
+  try {
+    await real.write({ type: "HELLO", peer_id: "alice@ns" });
+    assert.equal((await real.line())?.type, "HELLO_OK");
+    await impostor.write({ type: "HELLO", peer_id: "alice@ns" });
+    const refusal = await impostor.line();
+    assert.deepEqual([refusal?.type, refusal?.reason], ["HELLO_REJECT", "duplicate_connection"]);
+    const sent = node.node.send("alice@ns", "still you?");
+    const delivered = await real.line();
+    assert.equal(delivered?.payload, "still you?");
+    await real.write({ type: "ACK", msg_id: delivered?.msg_id });
+    assert.equal((await sent).ok, true);
+  } finally {
+    await impostor.close();
+    await real.close();
+    await node.node.stop();
+  }
+});
+
 Deno.test("a pyp2p-style client dials us, says HELLO, sends SEND and gets ACK", async () => {
   const node = await startNode("host", "ns");
   const raw = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: node.port }));

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
+import { ManualClock } from "../lib/clock.ts";
+import { encodeLine, LineDecoder } from "../lib/framing.ts";
 import { memoryLogger } from "../lib/log.ts";
+import { type Conn, memoryConnPair } from "../lib/transport.ts";
 import { type AccountsEvent, PeerAccounts } from "../peer/accounts.ts";
+import { formatAccountsEvent } from "../peer/accounts_format.ts";
 import { memoryTokenStore } from "../peer/accounts_token.ts";
 import { createPeerApi } from "../peer/http_api.ts";
 import { mountAccountApi } from "../peer/http_account_api.ts";
 import { SessionClient } from "../peer/session_client.ts";
 import { accountCommands, accountNotices } from "../peer/tui_account_commands.ts";
 import { runTerminal } from "../peer/tui.ts";
+import { createStyle } from "../peer/tui_format.ts";
 import { FakePeerNode } from "./_fake_node.ts";
 import { SessionTracker, settle } from "./_session_tracker.ts";
 
@@ -107,6 +112,158 @@ Deno.test("PeerAccounts reports room pushes and keeps member addresses current",
     const deleted = bob.events.at(-1);
     assert.ok(deleted?.type === "room" && deleted.event === "room_deleted");
     assert.equal(deleted.username, "alice");
+  }));
+
+Deno.test("PeerAccounts.publish() to #room keeps reaching connected members while the tracker is away", () =>
+  withRoom(async ([, bob], tracker) => {
+    await tracker.down();
+    await settle();
+    assert.equal(bob.accounts.state, "reconnecting");
+    // alice stayed connected to bob: the remembered member list still names her.
+    const result = await bob.accounts.publish("#games", "anyone there?");
+    assert.deepEqual(result.peers, ["alice@lobby"]);
+    assert.deepEqual(bob.node.published.at(-1)?.alsoTo, ["alice@lobby"]);
+    // A real logout forgets the members: #games is the namespace again.
+    await bob.accounts.logout();
+    const plain = await bob.accounts.publish("#games", "hi");
+    assert.equal(plain.reached, 0);
+  }));
+
+Deno.test("PeerAccounts.publish() writes at once to connected members and late to dialled ones", () =>
+  withRoom(async ([alice], tracker) => {
+    const carol = member(tracker, "carol", 7003);
+    try {
+      // carol's dial (when her join is pushed, and again for the PUB) waits for the test.
+      alice.node.holdDials = true;
+      await carol.accounts.signup("carol-secret");
+      await carol.accounts.joinRoom("games");
+      await settle();
+      const sending = alice.accounts.publish("#games", "hi all");
+      await settle();
+      // bob, connected, has it already; carol's dial is still under way.
+      assert.deepEqual(alice.node.published, [
+        { scope: "#games", text: "hi all", alsoTo: ["bob@lobby"] },
+      ]);
+      alice.node.finishDial("carol@lobby", true);
+      const result = await sending;
+      assert.equal(result.reached, 2);
+      assert.deepEqual(result.peers.sort(), ["bob@lobby", "carol@lobby"]);
+      assert.deepEqual(alice.node.publishedTo, [
+        { peerIds: ["carol@lobby"], dst: "#games", text: "hi all", msgId: result.msgId },
+      ]);
+
+      // carol's connection is lost and her redial waits for its backoff; then she fails.
+      for (const state of ["connecting", "failed"] as const) {
+        alice.node.addPeer("carol@lobby", {
+          state,
+          nextAttemptAt: state === "failed" ? undefined : Date.now() + 60_000,
+        });
+        const dials = alice.node.dialled.length;
+        const again = await alice.accounts.publish("#games", `while carol is ${state}`);
+        assert.deepEqual(again.peers, ["bob@lobby"]);
+        assert.equal(alice.node.dialled.length, dials, "no new dial, no wait");
+      }
+    } finally {
+      await carol.session.stop();
+    }
+  }));
+
+Deno.test("PeerAccounts tells a lost session once and resumes when the node finds the tracker", () =>
+  withRoom(async ([alice], tracker) => {
+    const from = alice.events.length;
+    await tracker.down();
+    await settle();
+    for (const delayMs of [1_000, 1_600, 2_560]) {
+      tracker.clock.advance(delayMs);
+      await settle();
+    }
+    await tracker.up();
+    assert.equal(alice.accounts.state, "reconnecting");
+    alice.node.emit({ type: "tracker", reachable: true, at: 0 });
+    await settle(10);
+    assert.equal(alice.accounts.state, "logged_in");
+    const accountEvents = alice.events.slice(from).filter((event) => event.type === "account");
+    const notices = accountEvents.map((event) =>
+      formatAccountsEvent({ ...event, at: 0 }, createStyle(false))
+    );
+    assert.deepEqual(notices.map((line) => line?.replace(/^\S+ /, "")), [
+      "-- tracker session lost (the tracker connection closed); reconnecting in the background",
+      "-- tracker session back; logged in as alice",
+    ]);
+  }));
+
+Deno.test("PeerAccounts never dials a member address whose peer_id names someone else", async () => {
+  const member = (username: string, ...peerIds: string[]) => ({
+    username,
+    online: true,
+    addresses: peerIds.map((peerId, i) => ({ ip: "10.0.0.66", port: 6000 + i, peer_id: peerId })),
+  });
+  const tracker = _scriptedTracker((request) => {
+    if (request.type === "SESSION_LOGIN") return { token: "t", heartbeat_window_ms: 30_000 };
+    if (request.type !== "SESSION_ROOM_MEMBERS") return {};
+    return {
+      room: { name: "games", owner: "alice", member_count: 2, online_count: 2 },
+      members: [member("alice", "alice@lobby"), member("mallory", "bob@lobby", "MALLORY@x")],
+      next: null,
+    };
+  });
+  const node = new FakePeerNode("alice", "lobby");
+  const clock = new ManualClock();
+  const session = new SessionClient(
+    { username: "alice", address: () => ({ peerId: node.peerId, port: 7001 }) },
+    { connect: tracker.connect, tokens: memoryTokenStore(), clock, log: memoryLogger().log },
+  );
+  const accounts = new PeerAccounts(session, node, { clock, log: memoryLogger().log });
+  try {
+    await accounts.login("alice-secret");
+    const result = await accounts.publish("#games", "hi");
+    // Only mallory's own peer id (names compare ignoring case); bob's is not hers to give.
+    assert.deepEqual(node.dialled.map((dial) => dial.peerId), ["MALLORY@x"]);
+    assert.deepEqual(result.peers, ["MALLORY@x"]);
+    await tracker.push({
+      event: "member_online",
+      room: "games",
+      member: member("mallory", "carol@lobby"),
+    });
+    await settle();
+    assert.deepEqual(node.dialled.map((dial) => dial.peerId), ["MALLORY@x"]);
+  } finally {
+    await session.stop();
+  }
+});
+
+Deno.test("/login PASSWORD in a terminal is refused, masked and kept out of history", () =>
+  withRoom(async ([alice]) => {
+    await alice.accounts.logout();
+    const screen = await _terminal(alice, async (type, mark) => {
+      await type("/login alice-secret");
+      mark();
+      await type("\r");
+      await type("\x1b[A"); // history: the line before, never the /login line
+    });
+    assert.ok(!alice.accounts.loggedIn);
+    assert.ok(!screen.includes("alice-secret"), screen);
+    assert.ok(screen.includes("/login ***"));
+    assert.match(screen, /type \/login alone/);
+  }));
+
+Deno.test("/signup checks the password length before asking again or calling the tracker", () =>
+  withRoom(async (_peers, tracker) => {
+    const carol = member(tracker, "carol", 7003);
+    try {
+      const screen = await _terminal(carol, async (type) => {
+        await type("/signup\r");
+        await type("short\r");
+      });
+      assert.match(screen, /error: the password must be 8 to 1024 characters/);
+      assert.ok(!screen.includes("password again"));
+      // In a pipe, with the tracker gone: the length is what is reported, not the tracker.
+      await tracker.down();
+      const output = await _pipe(carol, "/signup short\n");
+      assert.deepEqual(output, ["error: the password must be 8 to 1024 characters"]);
+    } finally {
+      await carol.session.stop();
+    }
   }));
 
 Deno.test("/delete by a member who is not the owner shows the tracker's not_owner error", () =>
@@ -221,4 +378,60 @@ async function _pipe(peer: ReturnType<typeof member>, text: string): Promise<str
     commands: accountCommands(peer.accounts),
   });
   return printed.join("").split("\n").filter((line) => line !== "");
+}
+
+/**
+ * Runs the terminal UI over typed keys: `type` sends text and lets it be handled, `mark` starts
+ * the part of the screen returned.
+ */
+async function _terminal(
+  peer: ReturnType<typeof member>,
+  script: (type: (text: string) => Promise<void>, mark: () => void) => Promise<void>,
+): Promise<string> {
+  const printed: string[] = [];
+  let from = 0;
+  const keys = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      await script(async (text) => {
+        controller.enqueue(new TextEncoder().encode(text));
+        await settle();
+      }, () => (from = printed.length));
+      controller.close();
+    },
+  });
+  await runTerminal(peer.node, {
+    log: memoryLogger().log,
+    color: false,
+    isTerminal: true,
+    input: keys,
+    output: (text) => printed.push(text),
+    commands: accountCommands(peer.accounts),
+    attach: accountNotices(peer.accounts),
+  });
+  return printed.slice(from).join("");
+}
+
+/** A tracker answering each request with `answer(request)`: replies a real one would refuse. */
+function _scriptedTracker(answer: (request: Record<string, unknown>) => Record<string, unknown>) {
+  let server: Conn | undefined;
+  return {
+    connect: (): Promise<Conn> => {
+      const [ours, theirs] = memoryConnPair();
+      server = theirs;
+      void (async () => {
+        const decoder = new LineDecoder();
+        for await (const chunk of theirs.chunks()) {
+          for (const frame of decoder.push(chunk)) {
+            if (frame.kind !== "line") continue;
+            const request = JSON.parse(frame.text);
+            const reply = { type: "SESSION_REPLY", id: request.id, status: "OK" };
+            await theirs.write(encodeLine({ ...reply, ...answer(request) }));
+          }
+        }
+      })();
+      return Promise.resolve(ours);
+    },
+    push: (event: Record<string, unknown>) =>
+      server!.write(encodeLine({ type: "SESSION_EVENT", ...event })),
+  };
 }
