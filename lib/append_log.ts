@@ -114,76 +114,29 @@ export class AppendLog<R> {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
+    let position: _Position;
     if (bytes === undefined) {
       await _writeFreshLog(path, snapshotSeq);
-      const file = await _openForAppend(path);
-      const headerBytes = _header(snapshotSeq).length;
-      const appendLog = new AppendLog(
-        path,
-        state,
-        log,
-        options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES,
-        file,
-        snapshotSeq,
-        headerBytes,
-        snapshotBytes,
-      );
-      return { appendLog, report };
-    }
-
-    const scan = _scan(bytes, state);
-    if (scan.base !== undefined && scan.base > snapshotSeq) {
-      throw new P2pError(
-        "corrupt_store",
-        `Log "${path}" continues snapshot ${scan.base} but the snapshot ` +
-          `"${snapshotPath}" is ${loaded.kind === "missing" ? "missing" : `at ${snapshotSeq}`}`,
-      );
-    }
-    let seq = snapshotSeq;
-    let damaged = scan.base === undefined || scan.bad.length > 0;
-    for (const { seq: recordSeq, record } of scan.records) {
-      if (recordSeq <= seq) continue;
-      if (recordSeq !== seq + 1 && !damaged) {
-        damaged = true; // a gap: records were lost in the middle
-      }
-      state.apply(record);
-      seq = recordSeq;
-      report.replayed++;
-    }
-
-    let currentSnapshotBytes = snapshotBytes;
-    if (damaged) {
-      const moved = await quarantineFile(
-        path,
-        `${scan.bad.length} unreadable line(s) before the end`,
-        log,
-      );
-      report.quarantinedTo = moved.movedTo;
-      report.skippedLines = scan.bad.length;
-      // The recovered state lives only in memory until it is written whole again.
-      currentSnapshotBytes = await _writeSnapshot(path, seq, state);
-      await _writeFreshLog(path, seq);
-    } else if (scan.tornBytes > 0) {
-      await Deno.truncate(path, bytes.length - scan.tornBytes);
-      report.tornBytes = scan.tornBytes;
-      log.warn(
-        `Log "${path}" ended in a torn line (a crash during an append); ` +
-          `cut ${scan.tornBytes} byte(s)`,
-        { file: path, bytes: scan.tornBytes },
-      );
+      position = { seq: snapshotSeq, logBytes: _header(snapshotSeq).length, snapshotBytes };
+    } else {
+      const snapshot = {
+        seq: snapshotSeq,
+        bytes: snapshotBytes,
+        described: loaded.kind === "missing" ? "missing" : `at ${snapshotSeq}`,
+      };
+      position = await _replay(path, bytes, state, log, snapshot, report);
     }
     const file = await _openForAppend(path);
     await file.sync();
-    const logBytes = damaged ? _header(seq).length : bytes.length - scan.tornBytes;
     const appendLog = new AppendLog(
       path,
       state,
       log,
       options.compactMinBytes ?? DEFAULT_COMPACT_MIN_BYTES,
       file,
-      seq,
-      logBytes,
-      currentSnapshotBytes,
+      position.seq,
+      position.logBytes,
+      position.snapshotBytes,
     );
     return { appendLog, report };
   }
@@ -286,6 +239,70 @@ export class AppendLog<R> {
     this.#snapshotBytes = snapshotBytes;
     this.log.debug(`Compacted "${this.path}" at seq ${seq}`, { bytes: snapshotBytes });
   }
+}
+
+/** Where a log stands once loaded: its last seq and the sizes that decide compaction. */
+interface _Position {
+  seq: number;
+  logBytes: number;
+  snapshotBytes: number;
+}
+
+/**
+ * Replays an existing log after its snapshot into `state`. A torn last line (a crash during an
+ * append) is cut off; damage before the end moves the log aside and writes what was readable
+ * as a new snapshot, so nothing readable is lost and nothing is silently dropped.
+ */
+async function _replay<R>(
+  path: string,
+  bytes: Uint8Array,
+  state: LogState<R>,
+  log: Logger,
+  snapshot: { seq: number; bytes: number; described: string },
+  report: LoadReport,
+): Promise<_Position> {
+  const scan = _scan(bytes, state);
+  if (scan.base !== undefined && scan.base > snapshot.seq) {
+    throw new P2pError(
+      "corrupt_store",
+      `Log "${path}" continues snapshot ${scan.base} but the snapshot ` +
+        `"${path}.snapshot" is ${snapshot.described}`,
+    );
+  }
+  let seq = snapshot.seq;
+  let damaged = scan.base === undefined || scan.bad.length > 0;
+  for (const { seq: recordSeq, record } of scan.records) {
+    if (recordSeq <= seq) continue;
+    if (recordSeq !== seq + 1 && !damaged) {
+      damaged = true; // a gap: records were lost in the middle
+    }
+    state.apply(record);
+    seq = recordSeq;
+    report.replayed++;
+  }
+  if (damaged) {
+    const moved = await quarantineFile(
+      path,
+      `${scan.bad.length} unreadable line(s) before the end`,
+      log,
+    );
+    report.quarantinedTo = moved.movedTo;
+    report.skippedLines = scan.bad.length;
+    // The recovered state lives only in memory until it is written whole again.
+    const snapshotBytes = await _writeSnapshot(path, seq, state);
+    await _writeFreshLog(path, seq);
+    return { seq, logBytes: _header(seq).length, snapshotBytes };
+  }
+  if (scan.tornBytes > 0) {
+    await Deno.truncate(path, bytes.length - scan.tornBytes);
+    report.tornBytes = scan.tornBytes;
+    log.warn(
+      `Log "${path}" ended in a torn line (a crash during an append); ` +
+        `cut ${scan.tornBytes} byte(s)`,
+      { file: path, bytes: scan.tornBytes },
+    );
+  }
+  return { seq, logBytes: bytes.length - scan.tornBytes, snapshotBytes: snapshot.bytes };
 }
 
 /** Writes the snapshot durably (it must land before the log restarts); returns its size. */

@@ -186,6 +186,22 @@ export function sendToConversation(context: CommandContext, text: string): Promi
     : publishTo(context, conversation.scope, text);
 }
 
+/** `/msg` and `/pub`: make TARGET the conversation, and send TEXT there when there is one. */
+function _switchConversation(kind: Conversation["kind"], hint: string): Command["run"] {
+  return async (context, _args, argText) => {
+    const [target, text] = splitFirstWord(argText);
+    const conversation = parseTarget(context.node, target);
+    if (!conversation || conversation.kind !== kind) {
+      context.error(`bad ${kind} "${sanitize(target)}": ${hint}`);
+      return;
+    }
+    context.conversation = conversation;
+    if (text !== "") return sendToConversation(context, text);
+    const name = conversation.kind === "peer" ? conversation.peerId : conversation.scope;
+    context.print(`conversation: ${sanitize(name)}`);
+  };
+}
+
 /** The commands every peer has. */
 export function builtinCommands(): Command[] {
   return [
@@ -227,34 +243,14 @@ export function builtinCommands(): Command[] {
       usage: "/msg PEER [TEXT]",
       summary: "send a direct message; PEER becomes the conversation",
       minArgs: 1,
-      async run(context, _args, argText) {
-        const [target, text] = splitFirstWord(argText);
-        const conversation = parseTarget(context.node, target);
-        if (!conversation || conversation.kind !== "peer") {
-          context.error(`bad peer "${sanitize(target)}": use name@namespace or name`);
-          return;
-        }
-        context.conversation = conversation;
-        if (text === "") context.print(`conversation: ${sanitize(conversation.peerId)}`);
-        else await sendDirect(context, conversation.peerId, text);
-      },
+      run: _switchConversation("peer", "use name@namespace or name"),
     },
     {
       name: "pub",
       usage: "/pub *|#NS [TEXT]",
       summary: "publish to every connected peer in scope; the scope becomes the conversation",
       minArgs: 1,
-      async run(context, _args, argText) {
-        const [target, text] = splitFirstWord(argText);
-        const conversation = parseTarget(context.node, target);
-        if (!conversation || conversation.kind !== "scope") {
-          context.error(`bad scope "${sanitize(target)}": use * or #namespace`);
-          return;
-        }
-        context.conversation = conversation;
-        if (text === "") context.print(`conversation: ${sanitize(conversation.scope)}`);
-        else await publishTo(context, conversation.scope, text);
-      },
+      run: _switchConversation("scope", "use * or #namespace"),
     },
     {
       name: "conn",
