@@ -267,9 +267,15 @@ class _PeerNode implements StartablePeerNode {
     return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
   }
 
-  async send(peerId: string, text: string): Promise<SendResult> {
+  send(peerId: string, text: string): Promise<SendResult> {
+    // The common case stays free of an extra async step: it is on the hot path.
+    const session = this.#peers.get(peerId)?.session;
+    return session?.state === "open" ? session.send(text) : this.#sendWhenConnected(peerId, text);
+  }
+
+  async #sendWhenConnected(peerId: string, text: string): Promise<SendResult> {
     const waiting = this.#peers.get(peerId);
-    if (waiting?.session?.state !== "open" && waiting?.state !== "failed" && !this.#stopping) {
+    if (waiting?.state !== "failed" && !this.#stopping) {
       // Just started, or the peer is being dialled or redialled: give discovery and the dial
       // the delivery timeout to connect rather than failing at once.
       const timeoutMs = this.#options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
