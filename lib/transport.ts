@@ -106,8 +106,8 @@ export class TcpConn implements Conn {
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    // Writes are chained so two callers never interleave their bytes; without a write under
-    // way (the session keeps one at a time) the chain is skipped.
+    // Writes are chained so two callers (or several batches a session has in flight) never
+    // interleave their bytes; with no write under way the chain is skipped.
     const next = this.#writes === 0
       ? this.#writeAll(bytes)
       : this.#lastWrite!.then(() => this.#writeAll(bytes));

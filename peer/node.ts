@@ -528,7 +528,9 @@ class _PeerNode implements StartablePeerNode {
         // as pyp2p peers do, so whoever claims the id cannot evict the real peer. A connection
         // silent for a whole ping interval is probably half-dead (the peer restarted): replace it.
         const silentMs = this.#clock.now() - current.lastSeenAt;
-        if (silentMs < (this.#options.pingIntervalMs ?? PING_INTERVAL_MS)) {
+        if (
+          current.state === "open" && silentMs < (this.#options.pingIntervalMs ?? PING_INTERVAL_MS)
+        ) {
           return "duplicate_connection";
         }
       } else if (survivor !== session.direction) {

@@ -682,15 +682,20 @@ export class PeerSession {
   }
 
   #write(chunk: Uint8Array): void {
-    this.#queuedBytes -= chunk.length;
     this.#writes++;
+    // Bytes count against the bound until the kernel took them, so several writes in flight
+    // cannot hold more than the bound between them.
+    const settled = () => {
+      this.#writes--;
+      if (this.#state !== "closed") this.#queuedBytes -= chunk.length;
+    };
     this.#io.write(chunk).then(
       () => {
-        this.#writes--;
+        settled();
         this.#pump();
       },
       (error) => {
-        this.#writes--;
+        settled();
         this.#finish("write_failed", String(error));
       },
     );
@@ -700,6 +705,11 @@ export class PeerSession {
     this.#state = "closing";
     this.#finishAfterFlush = { reason, detail };
     this.#clearHandshakeTimer();
+    // A peer that stops reading must not keep us "closing" (and our shutdown waiting) for ever.
+    this.#byeTimer ??= this.#timers.setTimeout(
+      () => this.#finish(reason, detail),
+      this.#settings.byeTimeoutMs,
+    );
     this.#pump();
   }
 

@@ -105,6 +105,8 @@ export class SessionClient {
   #nextId = 1;
   #heartbeatWindowMs: number;
   #heartbeatTimer?: TimerId;
+  /** True while a password login or sign-up runs. */
+  #authenticating = false;
   #reconnectTimer?: TimerId;
   #attempts = 0;
   #stopped = false;
@@ -165,7 +167,7 @@ export class SessionClient {
    * reachable again, so the session need not wait up to 20 s more.
    */
   retryNow(): void {
-    if (this.#reconnectTimer === undefined || this.#attempting) return;
+    if (this.#reconnectTimer === undefined || this.#attempting || this.#authenticating) return;
     this.#cancelReconnect();
     void this.#retry();
   }
@@ -200,10 +202,11 @@ export class SessionClient {
       if (conn) revoked = await this.#revokeOn(conn, token).then(() => true, () => false);
       await this.#deps.tokens.remove();
     } finally {
+      // Even when the token file could not be removed, the tracker must still hear of it.
+      if (!revoked && this.#reconnectTimer === undefined && !this.#attempting) {
+        this.#scheduleReconnect("the logout is not yet known to the tracker");
+      }
       this.#emit({ kind: "logged_out", reason: "logout" });
-    }
-    if (!revoked && this.#reconnectTimer === undefined && !this.#attempting) {
-      this.#scheduleReconnect("the logout is not yet known to the tracker");
     }
     return { revoked };
   }
@@ -242,9 +245,28 @@ export class SessionClient {
     password: string,
     how: "signup" | "login",
   ): Promise<void> {
+    if (this.#authenticating) {
+      throw new P2pError("busy", "A login or sign-up is already under way");
+    }
+    // Retries stay out of the way meanwhile: a RESUME must not race the password on the same
+    // connection.
+    this.#authenticating = true;
+    try {
+      await this.#authenticateNow(type, password, how);
+    } finally {
+      this.#authenticating = false;
+    }
+  }
+
+  async #authenticateNow(
+    type: "SESSION_SIGNUP" | "SESSION_LOGIN",
+    password: string,
+    how: "signup" | "login",
+  ): Promise<void> {
     this.#cancelReconnect();
     // A resume under way may log us in: wait for it rather than log in twice.
     await this.#attempting;
+    this.#cancelReconnect();
     if (this.#state === "logged_in") {
       throw new P2pError("already_logged_in", `Already logged in as "${this.username}"`);
     }
@@ -516,6 +538,8 @@ export class SessionClient {
 
   // One retry: resume the session, or revoke a token; failures schedule the next one.
   async #retry(): Promise<void> {
+    // A login in progress reschedules retries itself if it fails.
+    if (this.#authenticating) return;
     try {
       if (this.#state === "reconnecting") await this.#attemptNow(() => this.#resumeOnce());
       else if (this.#revoke !== undefined) await this.#attemptNow(() => this.#revokeOnce());

@@ -196,7 +196,10 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
       return;
     }
     context.conversation = conversation;
-    if (text !== "") return sendToConversation(context, text);
+    if (text !== "") {
+      await sendToConversation(context, text);
+      return;
+    }
     const name = conversation.kind === "peer" ? conversation.peerId : conversation.scope;
     context.print(`conversation: ${sanitize(name)}`);
   };

@@ -236,6 +236,34 @@ Deno.test("PeerSession writes the ACKs of a long read in writes of at most 64 li
   assert.ok(h.sent().every((m) => m.type === "ACK"));
 });
 
+Deno.test("PeerSession closes after the BYE timeout when its BYE_OK cannot be written", async () => {
+  const h = await openSession("inbound", PLAIN_FEATURES);
+  h.hold(); // the peer stopped reading
+  h.feed({ type: "BYE", msg_id: "b1", src: "bob@ns", dst: "me@ns", reason: "quit" });
+  await tick();
+  assert.equal(h.session.state, "closing");
+  h.clock.advance(1_000);
+  assert.equal(h.session.state, "closed");
+  assert.equal(h.clock.pendingTimers, 0);
+});
+
+Deno.test("PeerSession counts bytes in unfinished writes against its queue bound", async () => {
+  const h = harness({ direction: "inbound", maxQueueBytes: 10_000 });
+  h.session.start();
+  h.feed({ type: "HELLO", peer_id: "bob@ns", features: P2PCHAT_FEATURES });
+  await tick();
+  h.hold(); // the peer stopped reading: no write completes
+  // Each ACK echoes a 60-character id: 64 ACKs make a write of about 8 KB.
+  for (let i = 0; i < 256 && h.session.state === "open"; i++) {
+    h.feed({ type: "SEND", msg_id: `${i}`.padStart(60, "0"), src: "bob@ns", payload: "hi" });
+  }
+  await tick();
+  assert.equal(h.session.state, "closed");
+  assert.equal(h.closed[0]?.reason, "backpressure");
+  const inFlight = h.writes.slice(1).reduce((sum, write) => sum + write.length, 0);
+  assert.ok(inFlight <= 10_000, `at most the bound in unfinished writes, got ${inFlight} bytes`);
+});
+
 Deno.test("PeerSession measures RTT from PING/PONG with a smoothed value", async () => {
   const h = await openSession("outbound", PLAIN_FEATURES);
   h.clock.advance(30_000);
