@@ -2,7 +2,7 @@
  * The terminal UI's commands: a pure parser for input lines, a command table that other
  * modules extend (accounts and rooms add theirs later), and the built-in commands.
  */
-import type { PeerNode, Scope, SendResult } from "./api.ts";
+import type { PeerInfo, PeerNode, Scope, SendResult } from "./api.ts";
 import { describeError } from "../lib/errors.ts";
 import { isLogLevel, LOG_LEVELS, type Logger } from "../lib/log.ts";
 import {
@@ -205,6 +205,20 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
   };
 }
 
+/** `/conn` and `/rtt`: one table row per connected peer, or "no connections". */
+function _connectionTable(headers: string[], row: (peer: PeerInfo) => string[]): Command["run"] {
+  return (context) => {
+    const connected = context.node.peers().filter((peer) => peer.state === "connected");
+    if (connected.length === 0) {
+      context.print("no connections");
+      return;
+    }
+    for (const line of formatTable(headers, connected.map(row), context.style)) {
+      context.print(line);
+    }
+  };
+}
+
 /** The commands every peer has. */
 export function builtinCommands(): Command[] {
   return [
@@ -260,42 +274,23 @@ export function builtinCommands(): Command[] {
       usage: "/conn",
       summary: "open connections: direction and negotiated features",
       maxArgs: 0,
-      run(context) {
-        const connected = context.node.peers().filter((peer) => peer.state === "connected");
-        if (connected.length === 0) {
-          context.print("no connections");
-          return;
-        }
-        const rows = connected.map((peer) => [
-          sanitize(peer.peerId),
-          peer.direction ?? "-",
-          formatAddress(peer.address),
-          peer.features.map(sanitize).join(",") || "-",
-        ]);
-        const table = formatTable(["PEER", "DIR", "ADDRESS", "FEATURES"], rows, context.style);
-        for (const line of table) context.print(line);
-      },
+      run: _connectionTable(["PEER", "DIR", "ADDRESS", "FEATURES"], (peer) => [
+        sanitize(peer.peerId),
+        peer.direction ?? "-",
+        formatAddress(peer.address),
+        peer.features.map(sanitize).join(",") || "-",
+      ]),
     },
     {
       name: "rtt",
       usage: "/rtt",
       summary: "last and smoothed round-trip time per connected peer",
       maxArgs: 0,
-      run(context) {
-        const connected = context.node.peers().filter((peer) => peer.state === "connected");
-        if (connected.length === 0) {
-          context.print("no connections");
-          return;
-        }
-        const rows = connected.map((peer) => [
-          sanitize(peer.peerId),
-          formatMs(peer.rtt?.lastMs),
-          formatMs(peer.rtt?.smoothedMs),
-        ]);
-        for (const line of formatTable(["PEER", "LAST", "SMOOTHED"], rows, context.style)) {
-          context.print(line);
-        }
-      },
+      run: _connectionTable(["PEER", "LAST", "SMOOTHED"], (peer) => [
+        sanitize(peer.peerId),
+        formatMs(peer.rtt?.lastMs),
+        formatMs(peer.rtt?.smoothedMs),
+      ]),
     },
     {
       name: "reconnect",

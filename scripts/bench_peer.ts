@@ -146,15 +146,21 @@ async function baseline(): Promise<{ p50: number; p99: number; perSecond: number
       while (lines < 1) lines += await readLines();
       if (i >= WARM_UP_ROUND_TRIPS) rtts.push(performance.now() - started);
     }
-    await pipelined(WARM_UP);
-    const started = performance.now();
-    await pipelined(PIPELINED);
-    const perSecond = PIPELINED / ((performance.now() - started) / 1000);
-    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
+    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), ...await throughput(pipelined) };
   } finally {
     client.close();
     await server.stop();
   }
+}
+
+/** Messages per second of `pipelined` over PIPELINED messages, after an untimed warm-up. */
+async function throughput(
+  pipelined: (total: number) => Promise<void>,
+): Promise<{ perSecond: number }> {
+  await pipelined(WARM_UP);
+  const started = performance.now();
+  await pipelined(PIPELINED);
+  return { perSecond: PIPELINED / ((performance.now() - started) / 1000) };
 }
 
 async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number }> {
@@ -183,11 +189,7 @@ async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number
       await Promise.all(Array.from({ length: WINDOW }, worker));
       if (acked !== total) throw new Error(`Only ${acked} of ${total} SENDs were ACKed`);
     };
-    await pipelined(WARM_UP);
-    const started = performance.now();
-    await pipelined(PIPELINED);
-    const perSecond = PIPELINED / ((performance.now() - started) / 1000);
-    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), perSecond };
+    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), ...await throughput(pipelined) };
   } finally {
     await a.stop();
     await b.stop();
