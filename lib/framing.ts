@@ -15,7 +15,6 @@ const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 const BYTE_ORDER_MARK = 0xfeff;
 const EMPTY = new Uint8Array(0);
-const NON_ASCII = /[\u0080-\uffff]/;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -34,24 +33,17 @@ export function encodeLines(lines: readonly string[]): Uint8Array {
   return encoder.encode(lines.length === 1 ? lines[0] : lines.join(""));
 }
 
+// Scratch space for measuring: `encodeInto` counts bytes several times faster than a scan in
+// JavaScript or a regular expression (measured). Any line within the limit fits.
+const MEASURE_SCRATCH = new Uint8Array(3 * MAX_LINE_BYTES);
+
 /** The UTF-8 size of `text` as `TextEncoder` writes it (lone surrogates become 3 bytes). */
 export function utf8Length(text: string): number {
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && _isLowSurrogate(text.charCodeAt(i + 1))) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
+  // A UTF-16 unit never takes more than 3 bytes, so a short text fits the scratch whole.
+  if (text.length * 3 <= MEASURE_SCRATCH.length) {
+    return encoder.encodeInto(text, MEASURE_SCRATCH).written;
   }
-  return bytes;
-}
-
-function _isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
+  return encoder.encode(text).length;
 }
 
 /** Splits a byte stream into lines; after a `line_too_long` error it emits nothing more. */

@@ -10,8 +10,11 @@ import { MAX_NAME_CHARS, MESSAGE_TTL, PROTOCOL_VERSION } from "../lib/constants.
 /** Our own extension: both sides are p2pchat peers, so pipelined writes are safe. */
 export const FEATURE_P2PCHAT = "p2pchat";
 
+/** Our second extension, on top of the first: SENDs and ACKs go in SENDS and ACKS batches. */
+export const FEATURE_BATCH = "p2pchat-batch";
+
 /** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
-export const OUR_FEATURES: readonly string[] = ["ack", "metrics", FEATURE_P2PCHAT];
+export const OUR_FEATURES: readonly string[] = ["ack", "metrics", FEATURE_P2PCHAT, FEATURE_BATCH];
 
 /** A peer protocol message as we understand it, tagged by `type`. */
 export type PeerMessage =
@@ -22,6 +25,9 @@ export type PeerMessage =
   | { type: "PONG"; msgId?: string }
   | { type: "SEND"; msgId?: string; src?: string; dst?: string; payload: string }
   | { type: "ACK"; msgId?: string }
+  | { type: "ACKS"; msgIds: string[] }
+  /** `skipped`: entries without a usable `msg_id`. */
+  | { type: "SENDS"; src?: string; dst?: string; msgs: SendsEntry[]; skipped: number }
   | { type: "PUB"; msgId?: string; src?: string; dst?: string; payload: string }
   | { type: "BYE"; msgId?: string; reason?: string }
   | { type: "BYE_OK"; msgId?: string };
@@ -85,6 +91,23 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
           payload: _payload(f.payload),
         },
       };
+    case "ACKS": {
+      const ids = Array.isArray(f.msg_ids) ? f.msg_ids.map(_text) : [];
+      return {
+        ok: true,
+        message: { type: "ACKS", msgIds: ids.filter((id) => id !== undefined) },
+      };
+    }
+    case "SENDS":
+      return {
+        ok: true,
+        message: {
+          type: "SENDS",
+          src: _text(f.src),
+          dst: _text(f.dst),
+          ..._entries(f.msg_ids, f.payloads),
+        },
+      };
     case "BYE":
       return { ok: true, message: { type: "BYE", msgId, reason: _text(f.reason) } };
     default:
@@ -97,6 +120,21 @@ function _text(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return undefined;
+}
+
+// The messages of a SENDS: ids that are neither text nor a number are skipped, a missing
+// payload is empty, and a `msg_ids` that is no list counts as one skipped.
+function _entries(ids: unknown, payloads: unknown): { msgs: SendsEntry[]; skipped: number } {
+  if (!Array.isArray(ids)) return { msgs: [], skipped: 1 };
+  const texts = Array.isArray(payloads) ? payloads : [];
+  const msgs: SendsEntry[] = [];
+  let skipped = 0;
+  for (let i = 0; i < ids.length; i++) {
+    const msgId = _text(ids[i]);
+    if (msgId === undefined) skipped++;
+    else msgs.push({ msgId, payload: _payload(texts[i]) });
+  }
+  return { msgs, skipped };
 }
 
 function _features(value: unknown): string[] {
@@ -136,39 +174,6 @@ function _stampedTail(now: number): string {
     _tailAt = now;
   }
   return _tail;
-}
-
-const ACK_HEAD = '{"type":"ACK","msg_id":';
-const OWN_ACK_HEAD = `${ACK_HEAD}"`;
-const OWN_ACK_MIDDLE = '","timestamp":"';
-const OWN_ACK_TAIL = `","ttl":${MESSAGE_TTL}}`;
-
-/**
- * The `msg_id` of an ACK in exactly the compact form `ackLine` writes (our own peers' ACKs),
- * read without JSON.parse; undefined for any other line, which then takes the full decoder.
- */
-export function readOwnAck(line: string): string | undefined {
-  if (!line.startsWith(OWN_ACK_HEAD) || !line.endsWith(OWN_ACK_TAIL)) return undefined;
-  const idStart = OWN_ACK_HEAD.length;
-  // The id holds no quote (checked below), so the first middle found is where it ends.
-  const idEnd = line.indexOf(OWN_ACK_MIDDLE, idStart);
-  if (idEnd === -1) return undefined;
-  const stampStart = idEnd + OWN_ACK_MIDDLE.length;
-  const stampEnd = line.length - OWN_ACK_TAIL.length;
-  if (stampStart > stampEnd) return undefined;
-  if (!_plainText(line, idStart, idEnd) || !_plainText(line, stampStart, stampEnd)) {
-    return undefined;
-  }
-  return line.slice(idStart, idEnd);
-}
-
-// True when text[from, to) needs no JSON unescaping: no quote, backslash or control character.
-function _plainText(text: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const code = text.charCodeAt(i);
-    if (code === 0x22 || code === 0x5c || code < 0x20) return false;
-  }
-  return true;
 }
 
 /** Features usable on a connection: those both sides listed. */
@@ -225,6 +230,25 @@ export function sendLine(msgId: string, src: string, dst: string, payload: strin
   },"payload":${JSON.stringify(payload)},"require_ack":true,"ttl":${MESSAGE_TTL}}\n`;
 }
 
+/** One direct message of a SENDS batch. */
+export interface SendsEntry {
+  msgId: string;
+  payload: string;
+}
+
+/**
+ * SENDS, the `p2pchat` feature's batch of SENDs: `msg_ids[i]` and `payloads[i]` make one
+ * message, answered as the SEND it stands for would be. Two flat lists, because JSON.stringify
+ * writes a list of strings several times faster than a list of pairs (measured).
+ */
+export function sendsLine(src: string, dst: string, entries: readonly SendsEntry[]): string {
+  const msgIds = JSON.stringify(entries.map((entry) => entry.msgId));
+  const payloads = JSON.stringify(entries.map((entry) => entry.payload));
+  return `{"type":"SENDS","src":${JSON.stringify(src)},"dst":${
+    JSON.stringify(dst)
+  },"msg_ids":${msgIds},"payloads":${payloads},"require_ack":true,"ttl":${MESSAGE_TTL}}\n`;
+}
+
 /** ACK, matched by `msg_id` only. */
 export function ack(msgId: string, now: number) {
   return { type: "ACK", msg_id: msgId, timestamp: _isoTime(now), ttl: MESSAGE_TTL };
@@ -232,7 +256,17 @@ export function ack(msgId: string, now: number) {
 
 /** `ack(msgId, now)` as a formatted line. */
 export function ackLine(msgId: string, now: number): string {
-  return `${ACK_HEAD}${JSON.stringify(msgId)}${_stampedTail(now)}`;
+  return `{"type":"ACK","msg_id":${JSON.stringify(msgId)}${_stampedTail(now)}`;
+}
+
+/** ACKS, the `p2pchat` feature's batch of ACKs: the `msg_id`s of several SENDs in one line. */
+export function acks(msgIds: readonly string[], now: number) {
+  return { type: "ACKS", msg_ids: [...msgIds], timestamp: _isoTime(now), ttl: MESSAGE_TTL };
+}
+
+/** `acks(msgIds, now)` as a formatted line. */
+export function acksLine(msgIds: readonly string[], now: number): string {
+  return `{"type":"ACKS","msg_ids":${JSON.stringify(msgIds)}${_stampedTail(now)}`;
 }
 
 /** PUB to `*` or `#namespace`; never ACKed. */

@@ -3,16 +3,19 @@
  * writes through a small `SessionIo`. It runs the handshake, keep-alive, SEND/ACK matching,
  * de-duplication, BYE, and the write discipline pyp2p peers need: toward a peer without the
  * p2pchat feature one message per write and at most one unacknowledged SEND; between p2pchat
- * peers, queued lines are batched (several writes of up to 64 lines) and SENDs are pipelined.
+ * peers, queued lines are batched (several writes of up to 64 lines) and SENDs are pipelined,
+ * and with the p2pchat-batch feature SENDs and ACKs travel in SENDS and ACKS lines.
  */
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { ACK_TIMEOUT_MS, PING_INTERVAL_MS } from "../lib/constants.ts";
 import { encodeLines, formatLine, utf8Length } from "../lib/framing.ts";
+import { Batch } from "./batch.ts";
 import type { Logger } from "../lib/log.ts";
 import type { SendResult } from "./api.ts";
 import * as wire from "./messages.ts";
-import { dedupeKey, type RecentIds } from "./recent_ids.ts";
+import type { RecentIds } from "./recent_ids.ts";
+import { SendIds } from "./send_ids.ts";
 
 /** Handshake, then open, then closing (BYE under way or a refusal being written), then closed. */
 export type SessionState = "handshake" | "open" | "closing" | "closed";
@@ -209,6 +212,7 @@ export class SharedTimers {
 }
 
 interface PendingSend {
+  msgId: string;
   startedAt: number;
   resolve: (result: SendResult) => void;
 }
@@ -222,6 +226,7 @@ export class PeerSession {
   #peerId?: string;
   #features: string[] = [];
   #pipelining = false;
+  #batching = false;
   #rtt?: { lastMs: number; smoothedMs: number };
   #lastSeenAt: number;
 
@@ -239,10 +244,15 @@ export class PeerSession {
   // one encoder call.
   #out: string[] = [];
   #waitingSends: { msgId: string; line: string }[] = [];
+  // With the batch feature: SENDs to write and ACKs to answer (see `#batchUp`).
+  #sendsDue = new Batch<wire.SendsEntry>();
+  #acksDue = new Batch<string>();
   #queuedBytes = 0;
   #writes = 0;
   #inFlight?: string;
-  #pending = new Map<string, PendingSend>();
+  readonly #sendIds = new SendIds();
+  // Unanswered SENDs by number in `#sendIds`, in call order.
+  #pending = new Map<number, PendingSend>();
   #pings = new Map<string, number>();
   #finishAfterFlush?: { reason: CloseReason; detail?: string };
   #byeSent = false;
@@ -253,7 +263,6 @@ export class PeerSession {
   // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
   #ackTimer?: SharedTimer;
   #done = Promise.withResolvers<void>();
-  #receiving = false;
   #flushQueued = false;
   readonly #flush = () => {
     this.#flushQueued = false;
@@ -327,24 +336,10 @@ export class PeerSession {
 
   /** Feeds one received line (without its newline). */
   receiveLine(text: string): void {
-    this.#receiving = true;
-    try {
-      this.#receive(text);
-    } finally {
-      this.#receiving = false;
-    }
-  }
-
-  #receive(text: string): void {
     if (this.#state === "closed") return;
     // Read once per line: the dispatch below uses it as "now" too.
     this.#lastSeenAt = this.#clock.now();
     this.stats.lines++;
-    if (this.#state !== "handshake") {
-      // Most lines between p2pchat peers are ACKs in our own compact form: skip JSON.parse.
-      const ackId = wire.readOwnAck(text);
-      if (ackId !== undefined) return this.#settleAck(ackId, this.#lastSeenAt);
-    }
     const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
     const decoded = decodeMessage(text);
     if (!decoded.ok) {
@@ -377,15 +372,20 @@ export class PeerSession {
 
   /** Sends a direct message; resolves on its ACK, on timeout, or when the connection closes. */
   send(text: string): Promise<SendResult> {
-    const msgId = this.#newId();
+    const seq = this.#sendIds.next();
+    const msgId = this.#sendIds.idOf(seq);
     if (this.#state !== "open" || !this.#peerId) {
       return Promise.resolve({ ok: false, msgId, reason: "closed" });
     }
-    const line = wire.sendLine(msgId, this.#settings.localPeerId, this.#peerId, text);
     const { promise, resolve } = Promise.withResolvers<SendResult>();
     // The timeout runs from the call, so a SEND queued behind another still resolves in time.
-    this.#pending.set(msgId, { startedAt: this.#clock.now(), resolve });
+    this.#pending.set(seq, { msgId, startedAt: this.#clock.now(), resolve });
     if (this.#ackTimer === undefined) this.#armAckTimer();
+    if (this.#batching) {
+      this.#batchUp(this.#sendsDue, { msgId, payload: text }, msgId.length + text.length);
+      return promise;
+    }
+    const line = wire.sendLine(msgId, this.#settings.localPeerId, this.#peerId, text);
     if (this.#pipelining) {
       this.#enqueueLine(line);
     } else {
@@ -458,6 +458,7 @@ export class PeerSession {
     this.#peerId = peerId;
     this.#features = wire.negotiateFeatures(this.#settings.features, features);
     this.#pipelining = this.#features.includes(wire.FEATURE_P2PCHAT);
+    this.#batching = this.#pipelining && this.#features.includes(wire.FEATURE_BATCH);
   }
 
   #open(): void {
@@ -500,13 +501,23 @@ export class PeerSession {
         return;
       }
       case "SEND":
-        if (message.msgId !== undefined) this.#enqueueLine(wire.ackLine(message.msgId, now));
+        if (message.msgId !== undefined) this.#ack(message.msgId, now);
         return this.#deliver("direct", message);
       case "PUB":
         return this.#deliver("pub", message);
       case "ACK":
         if (message.msgId === undefined) return;
         return this.#settleAck(message.msgId, now);
+      case "ACKS":
+        for (const msgId of message.msgIds) this.#settleAck(msgId, now);
+        return;
+      case "SENDS":
+        this.stats.ignored += message.skipped;
+        for (const { msgId, payload } of message.msgs) {
+          this.#ack(msgId, now);
+          this.#deliver("direct", { msgId, dst: message.dst, payload });
+        }
+        return;
       case "BYE":
         this.#enqueue(
           wire.byeOk(message.msgId ?? this.#newId(), this.#settings.localPeerId, this.#peerId!),
@@ -521,7 +532,7 @@ export class PeerSession {
   #deliver(kind: "direct" | "pub", message: { msgId?: string; dst?: string; payload: string }) {
     const from = this.#peerId!;
     // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
-    if (message.msgId !== undefined && !this.#seen.add(dedupeKey(from, message.msgId))) {
+    if (message.msgId !== undefined && !this.#seen.add(from, message.msgId)) {
       this.stats.duplicates++;
       return;
     }
@@ -534,30 +545,72 @@ export class PeerSession {
     });
   }
 
+  #ack(msgId: string, now: number): void {
+    if (this.#batching) this.#batchUp(this.#acksDue, msgId, msgId.length);
+    else this.#enqueueLine(wire.ackLine(msgId, now));
+  }
+
+  // With the batch feature, SENDs and ACKs wait in batches that go out as SENDS and ACKS lines
+  // once the current task is done (with the others it queued: the SENDs of promises settled
+  // together, the ACKs of one read), or as soon as a batch is full, so that the other side
+  // starts on it while this side goes on.
+  #batchUp<T>(batch: Batch<T>, item: T, chars: number): void {
+    if (!batch.fits(chars) && !this.#queueBatches()) return;
+    batch.add(item, chars);
+    if (batch.full) this.#pump();
+    else this.#flushSoon();
+  }
+
+  // Turns the batches into lines at the end of the queue (one item makes a plain ACK or SEND);
+  // false as `#push`.
+  #queueBatches(): boolean {
+    if (this.#acksDue.size > 0) {
+      const ids = this.#acksDue.take();
+      const now = this.#clock.now();
+      if (!this.#push(ids.length === 1 ? wire.ackLine(ids[0], now) : wire.acksLine(ids, now))) {
+        return false;
+      }
+    }
+    if (this.#sendsDue.size > 0) {
+      const entries = this.#sendsDue.take();
+      const [src, dst] = [this.#settings.localPeerId, this.#peerId!];
+      const line = entries.length === 1
+        ? wire.sendLine(entries[0].msgId, src, dst, entries[0].payload)
+        : wire.sendsLine(src, dst, entries);
+      if (!this.#push(line)) return false;
+    }
+    return true;
+  }
+
   #settleAck(msgId: string, now: number): void {
-    const pending = this.#pending.get(msgId);
-    if (!pending) {
+    const seq = this.#sendIds.seqOf(msgId);
+    const pending = seq === undefined ? undefined : this.#pending.get(seq);
+    if (pending?.msgId !== msgId) {
       this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
       return;
     }
-    this.#settle(msgId, pending, { ok: true, msgId, roundTripMs: now - pending.startedAt });
+    this.#settle(seq!, pending, { ok: true, msgId, roundTripMs: now - pending.startedAt });
   }
 
-  #settle(msgId: string, pending: PendingSend, result: SendResult): void {
-    this.#pending.delete(msgId);
-    if (this.#inFlight === msgId) this.#inFlight = undefined;
-    // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
-    if (!this.#pipelining && this.#waitingSends.length > 0) {
-      const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
-      if (waiting !== -1) {
-        this.#queuedBytes -= utf8Length(this.#waitingSends[waiting].line);
-        this.#waitingSends.splice(waiting, 1);
-      }
-    }
+  #settle(seq: number, pending: PendingSend, result: SendResult): void {
+    const msgId = pending.msgId;
+    this.#pending.delete(seq);
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
     }
     pending.resolve(result);
+    // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
+    if (!this.#pipelining) this.#releaseSend(msgId);
+  }
+
+  // A plain peer's SEND was answered or gave up: the next waiting one may go.
+  #releaseSend(msgId: string): void {
+    if (this.#inFlight === msgId) this.#inFlight = undefined;
+    const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
+    if (waiting !== -1) {
+      this.#queuedBytes -= utf8Length(this.#waitingSends[waiting].line);
+      this.#waitingSends.splice(waiting, 1);
+    }
     this.#pump();
   }
 
@@ -571,9 +624,9 @@ export class PeerSession {
   #expireSends(): void {
     this.#ackTimer = undefined;
     const deadline = this.#clock.now() - this.#settings.ackTimeoutMs;
-    for (const [msgId, pending] of this.#pending) {
+    for (const [seq, pending] of this.#pending) {
       if (pending.startedAt > deadline) break;
-      this.#settle(msgId, pending, { ok: false, msgId, reason: "timeout" });
+      this.#settle(seq, pending, { ok: false, msgId: pending.msgId, reason: "timeout" });
     }
     if (this.#state !== "closed") this.#armAckTimer();
   }
@@ -628,21 +681,27 @@ export class PeerSession {
 
   #enqueueLine(line: string): boolean {
     if (this.#state === "closed") return false;
+    // Batched SENDs and ACKs go first, as they would have as lines of their own.
+    if (!this.#queueBatches()) return false;
+    if (!this.#push(line)) return false;
+    if (!this.#pipelining || this.#out.length >= MAX_LINES_PER_WRITE) this.#pump();
+    else this.#flushSoon();
+    return true;
+  }
+
+  // Between p2pchat peers, lines queued by one task (the replies to a read, the SENDs of
+  // promises settled together) go out together once it is done, in one microtask.
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  // Appends a line to the queue; false (and the connection dropped) when over the bound.
+  #push(line: string): boolean {
     this.#out.push(line);
     this.#queuedBytes += utf8Length(line);
-    if (!this.#checkBound()) return false;
-    if (
-      !this.#pipelining || this.#out.length >= MAX_LINES_PER_WRITE ||
-      (!this.#receiving && this.#writes === 0)
-    ) {
-      this.#pump();
-    } else if (this.#receiving && !this.#flushQueued) {
-      // Between p2pchat peers, replies queued while reading (the ACKs of the SENDs in a read)
-      // go out together once the read is handled; other lines queue behind a write under way.
-      this.#flushQueued = true;
-      queueMicrotask(this.#flush);
-    }
-    return true;
+    return this.#checkBound();
   }
 
   // A peer that lets this much pile up is not reading: drop it rather than buffer without bound.
@@ -659,6 +718,7 @@ export class PeerSession {
   #pump(): void {
     if (this.#state === "closed") return;
     if (this.#pipelining) {
+      if (!this.#queueBatches()) return;
       while (this.#out.length > 0 && this.#writes < MAX_WRITES_IN_FLIGHT) {
         const lines = this.#out.length > MAX_LINES_PER_WRITE
           ? this.#out.splice(0, MAX_LINES_PER_WRITE)
@@ -726,10 +786,12 @@ export class PeerSession {
     if (this.#byeTimer !== undefined) this.#timers.clearTimeout(this.#byeTimer);
     if (this.#ackTimer !== undefined) this.#timers.clearTimeout(this.#ackTimer);
     this.#out = [];
+    this.#sendsDue.take();
+    this.#acksDue.take();
     this.#waitingSends = [];
     this.#queuedBytes = 0;
-    for (const [msgId, pending] of this.#pending) {
-      pending.resolve({ ok: false, msgId, reason: "closed" });
+    for (const { msgId, resolve } of this.#pending.values()) {
+      resolve({ ok: false, msgId, reason: "closed" });
     }
     this.#pending.clear();
     this.#io.close();

@@ -7,7 +7,8 @@
  * every complete line in it) without parsing JSON, and the client keeps as many lines in
  * flight as p2pchat keeps SENDs, counting echoed lines. Both SEND measurements use the layout
  * of real use, two processes: the receiving side (the p2pchat node, or the echo server) runs
- * in a child process and the sender in this one. Memory is measured in child processes
+ * in a child process and the sender in this one. After the same warm-up, baseline and p2pchat
+ * take turns, round after round, so that a change in machine load hits both alike. Memory is measured in child processes
  * started with `--expose-gc`, so earlier benchmarks leave no garbage behind, and beside a floor:
  * bare Deno socket pairs each holding one pending read, which no Deno program can go below.
  */
@@ -16,8 +17,9 @@ import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
 import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
 
 const ROUND_TRIPS = 1_000;
-const PIPELINED = 20_000;
-const WARM_UP = 2_000;
+const PIPELINED = 50_000;
+const ROUNDS = 5;
+const WARM_UP = 20_000;
 const WARM_UP_ROUND_TRIPS = 200;
 const WINDOW = 256;
 const PUB_PEERS = 50;
@@ -107,8 +109,17 @@ function sendLines(first: number, count: number): Uint8Array {
   return encoder.encode(lines.join(""));
 }
 
+/** One side of the SEND comparison: the raw baseline or a p2pchat pair. */
+interface SendSubject {
+  /** Sends one message and waits for its answer (echo or ACK). */
+  roundTrip(i: number): Promise<void>;
+  /** Sends `total` messages with WINDOW in flight; resolves when all were answered. */
+  pipelined(total: number): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** The raw baseline: a line echo server and a client counting echoed lines. */
-async function baseline(): Promise<{ p50: number; p99: number; perSecond: number }> {
+async function echoSubject(): Promise<SendSubject> {
   const server = await startReceiver("echo");
   const client = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   client.setNoDelay(true);
@@ -123,76 +134,105 @@ async function baseline(): Promise<{ p50: number; p99: number; perSecond: number
     }
     return lines;
   };
-  // A sliding window: each read's echoed lines are replaced by as many new ones, in one write.
-  const pipelined = async (total: number) => {
-    await writeAll(client, sendLines(0, Math.min(WINDOW, total)));
-    let written = Math.min(WINDOW, total);
-    let echoed = 0;
-    while (echoed < total) {
-      const lines = await readLines();
-      echoed += lines;
-      const more = Math.min(lines, total - written);
-      if (more > 0) await writeAll(client, sendLines(written, more));
-      written += more;
-    }
-  };
-  try {
-    const rtts: number[] = [];
-    // The first WARM_UP_ROUND_TRIPS are not timed: both sides get the same warm-up.
-    for (let i = 0; i < WARM_UP_ROUND_TRIPS + ROUND_TRIPS; i++) {
-      const started = performance.now();
+  return {
+    async roundTrip(i) {
       await writeAll(client, sendLines(i, 1));
       let lines = 0;
       while (lines < 1) lines += await readLines();
-      if (i >= WARM_UP_ROUND_TRIPS) rtts.push(performance.now() - started);
-    }
-    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), ...await throughput(pipelined) };
-  } finally {
-    client.close();
-    await server.stop();
-  }
+    },
+    // A sliding window: each read's echoed lines are replaced by as many new ones, in one write.
+    async pipelined(total) {
+      await writeAll(client, sendLines(0, Math.min(WINDOW, total)));
+      let written = Math.min(WINDOW, total);
+      let echoed = 0;
+      while (echoed < total) {
+        const lines = await readLines();
+        echoed += lines;
+        const more = Math.min(lines, total - written);
+        if (more > 0) await writeAll(client, sendLines(written, more));
+        written += more;
+      }
+    },
+    async close() {
+      client.close();
+      await server.stop();
+    },
+  };
 }
 
-/** Messages per second of `pipelined` over PIPELINED messages, after an untimed warm-up. */
-async function throughput(
-  pipelined: (total: number) => Promise<void>,
-): Promise<{ perSecond: number }> {
-  await pipelined(WARM_UP);
-  const started = performance.now();
-  await pipelined(PIPELINED);
-  return { perSecond: PIPELINED / ((performance.now() - started) / 1000) };
-}
-
-async function peerPair(): Promise<{ p50: number; p99: number; perSecond: number }> {
+/** p2pchat: node "a" here sends to node "b" in a child process. */
+async function peerSubject(): Promise<SendSubject> {
   const b = await startReceiver("peer");
   const a = await startNode("a");
-  try {
-    a.addPeer("b", "bench", { hostname: "127.0.0.1", port: b.port });
-    await waitUntil(() => a.peers()[0]?.state === "connected");
-    const rtts: number[] = [];
-    for (let i = 0; i < WARM_UP_ROUND_TRIPS + ROUND_TRIPS; i++) {
-      const started = performance.now();
-      const result = await a.send("b@bench", `message ${i}`);
-      if (!result.ok) throw new Error(`SEND failed: ${result.reason}`);
-      if (i >= WARM_UP_ROUND_TRIPS) rtts.push(performance.now() - started);
-    }
+  a.addPeer("b", "bench", { hostname: "127.0.0.1", port: b.port });
+  await waitUntil(() => a.peers()[0]?.state === "connected");
+  const send = async (i: number) => {
+    const result = await a.send("b@bench", `message ${i}`);
+    if (!result.ok) throw new Error(`SEND failed: ${result.reason}`);
+  };
+  return {
+    roundTrip: send,
     // A sliding window keeps WINDOW SENDs in flight, well under the per-connection queue bound.
-    const pipelined = async (total: number) => {
-      let acked = 0;
+    async pipelined(total) {
       let next = 0;
       const worker = async () => {
-        while (next < total) {
-          next++;
-          if ((await a.send("b@bench", `message ${next}`)).ok) acked++;
-        }
+        while (next < total) await send(next++);
       };
       await Promise.all(Array.from({ length: WINDOW }, worker));
-      if (acked !== total) throw new Error(`Only ${acked} of ${total} SENDs were ACKed`);
-    };
-    return { p50: percentile(rtts, 50), p99: percentile(rtts, 99), ...await throughput(pipelined) };
+    },
+    async close() {
+      await a.stop();
+      await b.stop();
+    },
+  };
+}
+
+interface SendFigures {
+  p50: number;
+  p99: number;
+  /** Median of the pipelined rounds. */
+  perSecond: number;
+}
+
+/**
+ * Both subjects get the same untimed warm-up, then their timed rounds alternate, so that a
+ * change in machine load between rounds hits both alike; each reports its median round.
+ */
+async function sendBenchmarks(): Promise<{ base: SendFigures; peer: SendFigures }> {
+  const subjects = { base: await echoSubject(), peer: await peerSubject() };
+  try {
+    const rtts = { base: [] as number[], peer: [] as number[] };
+    const rates = { base: [] as number[], peer: [] as number[] };
+    for (const subject of Object.values(subjects)) {
+      for (let i = 0; i < WARM_UP_ROUND_TRIPS; i++) await subject.roundTrip(i);
+      await subject.pipelined(WARM_UP);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, subject] of Object.entries(subjects)) {
+        for (let i = 0; i < ROUND_TRIPS / ROUNDS; i++) {
+          const started = performance.now();
+          await subject.roundTrip(i);
+          rtts[name as keyof typeof subjects].push(performance.now() - started);
+        }
+      }
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, subject] of Object.entries(subjects)) {
+        const started = performance.now();
+        await subject.pipelined(PIPELINED);
+        rates[name as keyof typeof subjects].push(
+          PIPELINED / ((performance.now() - started) / 1000),
+        );
+      }
+    }
+    const figures = (name: keyof typeof subjects) => ({
+      p50: percentile(rtts[name], 50),
+      p99: percentile(rtts[name], 99),
+      perSecond: percentile(rates[name], 50),
+    });
+    return { base: figures("base"), peer: figures("peer") };
   } finally {
-    await a.stop();
-    await b.stop();
+    await Promise.all(Object.values(subjects).map((subject) => subject.close()));
   }
 }
 
@@ -429,8 +469,7 @@ async function idleSockets(): Promise<MemoryResult> {
 
 /** Runs every peer benchmark (or only the SEND ones) and prints a table. */
 export async function benchPeer(sendOnly = false): Promise<void> {
-  const base = await baseline();
-  const peer = await peerPair();
+  const { base, peer } = await sendBenchmarks();
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const perEnd = (result: MemoryResult) =>
@@ -453,7 +492,7 @@ export async function benchPeer(sendOnly = false): Promise<void> {
       target: "",
     },
     {
-      measure: `pipelined SEND (${PIPELINED}, ${WINDOW} in flight)`,
+      measure: `pipelined SEND (${PIPELINED}, ${WINDOW} in flight, median of ${ROUNDS})`,
       p2pchat: `${Math.round(peer.perSecond)} msg/s`,
       baseline: `${Math.round(base.perSecond)} msg/s`,
       ratio: `${((peer.perSecond / base.perSecond) * 100).toFixed(0)}%`,

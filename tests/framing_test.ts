@@ -1,6 +1,6 @@
 /** Table-driven tests of the newline framing: every fixture is also fed split at every position. */
 import assert from "node:assert/strict";
-import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
+import { encodeLine, type Frame, LineDecoder, utf8Length } from "../lib/framing.ts";
 
 const encoder = new TextEncoder();
 
@@ -154,4 +154,18 @@ Deno.test("encodeLine() writes compact JSON on one line ending in a newline", ()
   const text = new TextDecoder().decode(bytes);
   assert.equal(text, '{"type":"REGISTER","name":"a\\nb","port":1}\n');
   assert.deepEqual(new LineDecoder().push(bytes), lines(text.slice(0, -1)));
+});
+
+Deno.test("utf8Length() counts the bytes TextEncoder writes, short and long texts alike", () => {
+  const texts = [
+    "",
+    "ascii",
+    "é ü",
+    "€ 中文",
+    "😀 astral",
+    "\ud800 lone \udc00",
+    "x".repeat(40_000),
+  ];
+  texts.push("é😀".repeat(20_000)); // longer than any line: measured without the scratch buffer
+  for (const text of texts) assert.equal(utf8Length(text), encoder.encode(text).length);
 });

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeMessage } from "../lib/codec.ts";
 import * as wire from "../peer/messages.ts";
-import { dedupeKey } from "../peer/recent_ids.ts";
 
 function read(line: string) {
   const decoded = decodeMessage(line);
@@ -74,19 +73,6 @@ Deno.test("readPeerMessage refuses a HELLO whose peer_id is empty or longer than
       reason: "bad_hello",
     });
   }
-});
-
-Deno.test("dedupeKey() keeps short ids as they are and bounds long ones by hashing", () => {
-  assert.equal(
-    dedupeKey("a@n", "0b7c1a52-3f43-4c5e-9a55-5f1f3c2d9e10"),
-    "a@n 0b7c1a52-3f43-4c5e-9a55-5f1f3c2d9e10",
-  );
-  const long = "x".repeat(32_000);
-  const key = dedupeKey("a@n", long);
-  assert.ok(key.length < 40, key);
-  assert.equal(dedupeKey("a@n", long), key);
-  assert.notEqual(dedupeKey("a@n", long.slice(1) + "y"), key);
-  assert.notEqual(dedupeKey("b@n", long), key);
 });
 
 Deno.test("negotiateFeatures keeps only features both sides listed", () => {

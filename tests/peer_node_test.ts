@@ -136,6 +136,52 @@ Deno.test("two peers found through the tracker exchange a direct message with AC
   }
 });
 
+Deno.test("a burst of direct messages between p2pchat peers arrives whole, once each, in order", async () => {
+  const alice = await startNode("alice", "lab");
+  const bob = await startNode("bob", "lab");
+  try {
+    alice.node.addPeer("bob", "lab", { hostname: "127.0.0.1", port: bob.port });
+    await waitFor("a connection", () => connected(alice, "bob@lab"));
+    const texts = Array.from({ length: 2_000 }, (_, i) => `burst ${i} ${"é".repeat(i % 50)}`);
+    const results = await Promise.all(texts.map((text) => alice.node.send("bob@lab", text)));
+    assert.ok(results.every((result) => result.ok));
+    assert.equal(new Set(results.map((result) => result.msgId)).size, texts.length);
+    await waitFor("delivery", () => received(bob).length === texts.length);
+    assert.deepEqual(received(bob), texts.map((text) => `direct alice@lab bob@lab ${text}`));
+    const features = alice.node.peers()[0].features;
+    assert.deepEqual(features, ["ack", "metrics", "p2pchat", "p2pchat-batch"]);
+  } finally {
+    await alice.node.stop();
+    await bob.node.stop();
+  }
+});
+
+Deno.test("an earlier p2pchat peer, without the batch feature, gets an ACK line per SEND", async () => {
+  const bob = await startNode("bob", "lab");
+  const raw = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port: bob.port }));
+  try {
+    await raw.write({ type: "HELLO", peer_id: "old@lab", features: ["ack", "metrics", "p2pchat"] });
+    assert.equal((await raw.line())?.type, "HELLO_OK");
+    // Pipelined SENDs in one write, as an earlier p2pchat writes them.
+    await raw.write(
+      ["m1", "m2", "m3"].map((id) =>
+        JSON.stringify({ type: "SEND", msg_id: id, src: "old@lab", dst: "bob@lab", payload: id }) +
+        "\n"
+      ).join(""),
+    );
+    const replies = [await raw.line(), await raw.line(), await raw.line()];
+    assert.deepEqual(replies.map((m) => [m?.type, m?.msg_id]), [
+      ["ACK", "m1"],
+      ["ACK", "m2"],
+      ["ACK", "m3"],
+    ]);
+    await waitFor("delivery", () => received(bob).length === 3);
+  } finally {
+    await raw.close();
+    await bob.node.stop();
+  }
+});
+
 Deno.test("a direct message sent right after start waits for discovery and the dial", async () => {
   const { tracker, port } = await startTracker();
   const trackerAddress = { hostname: "127.0.0.1", port };

