@@ -25,8 +25,8 @@ export type PeerMessage =
   | { type: "PONG"; msgId?: string }
   | { type: "SEND"; msgId?: string; src?: string; dst?: string; payload: string }
   | { type: "ACK"; msgId?: string }
-  | { type: "ACKS"; msgIds: string[] }
-  /** `skipped`: entries without a usable `msg_id`. */
+  /** `skipped`: ids neither text nor a number (a `msg_ids` that is no list counts as one). */
+  | { type: "ACKS"; msgIds: string[]; skipped: number }
   | { type: "SENDS"; src?: string; dst?: string; msgs: SendsEntry[]; skipped: number }
   | { type: "PUB"; msgId?: string; src?: string; dst?: string; payload: string }
   | { type: "BYE"; msgId?: string; reason?: string }
@@ -91,13 +91,8 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
           payload: _payload(f.payload),
         },
       };
-    case "ACKS": {
-      const ids = Array.isArray(f.msg_ids) ? f.msg_ids.map(_text) : [];
-      return {
-        ok: true,
-        message: { type: "ACKS", msgIds: ids.filter((id) => id !== undefined) },
-      };
-    }
+    case "ACKS":
+      return { ok: true, message: { type: "ACKS", ..._ids(f.msg_ids) } };
     case "SENDS":
       return {
         ok: true,
@@ -122,8 +117,21 @@ function _text(value: unknown): string | undefined {
   return undefined;
 }
 
-// The messages of a SENDS: ids that are neither text nor a number are skipped, a missing
-// payload is empty, and a `msg_ids` that is no list counts as one skipped.
+// The ids of an ACKS: those neither text nor a number are skipped, and a `msg_ids` that is no
+// list counts as one skipped.
+function _ids(value: unknown): { msgIds: string[]; skipped: number } {
+  if (!Array.isArray(value)) return { msgIds: [], skipped: 1 };
+  const msgIds: string[] = [];
+  let skipped = 0;
+  for (const item of value) {
+    const msgId = _text(item);
+    if (msgId === undefined) skipped++;
+    else msgIds.push(msgId);
+  }
+  return { msgIds, skipped };
+}
+
+// The messages of a SENDS, skipped as in `_ids`; a missing payload is empty.
 function _entries(ids: unknown, payloads: unknown): { msgs: SendsEntry[]; skipped: number } {
   if (!Array.isArray(ids)) return { msgs: [], skipped: 1 };
   const texts = Array.isArray(payloads) ? payloads : [];
@@ -237,7 +245,7 @@ export interface SendsEntry {
 }
 
 /**
- * SENDS, the `p2pchat` feature's batch of SENDs: `msg_ids[i]` and `payloads[i]` make one
+ * SENDS, the `p2pchat-batch` feature's batch of SENDs: `msg_ids[i]` and `payloads[i]` make one
  * message, answered as the SEND it stands for would be. Two flat lists, because JSON.stringify
  * writes a list of strings several times faster than a list of pairs (measured).
  */
@@ -259,7 +267,7 @@ export function ackLine(msgId: string, now: number): string {
   return `{"type":"ACK","msg_id":${JSON.stringify(msgId)}${_stampedTail(now)}`;
 }
 
-/** ACKS, the `p2pchat` feature's batch of ACKs: the `msg_id`s of several SENDs in one line. */
+/** ACKS, the `p2pchat-batch` feature's batch of ACKs: the `msg_id`s of several SENDs. */
 export function acks(msgIds: readonly string[], now: number) {
   return { type: "ACKS", msg_ids: [...msgIds], timestamp: _isoTime(now), ttl: MESSAGE_TTL };
 }

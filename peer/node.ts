@@ -52,6 +52,8 @@ export interface PeerNodeOptions {
   dialTimeoutMs?: number;
   /** Bound on bytes queued toward one peer. */
   maxQueueBytes?: number;
+  /** Features listed in HELLO / HELLO_OK (default: all of ours; fewer to act as an older peer). */
+  features?: readonly string[];
   /** Open connections (both directions) before new inbound ones are closed at once. */
   maxConnections?: number;
   /** The account token that proves our name in REGISTER, read at each REGISTER. */
@@ -497,6 +499,7 @@ class _PeerNode implements StartablePeerNode {
         ackTimeoutMs: options.ackTimeoutMs,
         handshakeTimeoutMs: options.handshakeTimeoutMs,
         maxQueueBytes: options.maxQueueBytes,
+        features: options.features,
       },
       conn,
       this.#hooks,

@@ -6,7 +6,9 @@
  *
  * The table is keyed by a hash computed here, not by the id strings: every id arrives as a new
  * string, and Deno hashes a new string at about 0.35 us, several times this loop (measured).
- * The hash is seeded at random so that peers cannot aim their ids at one bucket.
+ * The hash is seeded at random, so which ids share a bucket changes from run to run; it is no
+ * cryptographic hash, and crafted ids can still make small buckets collide, which only costs a
+ * few comparisons: ids are compared whole, never by hash alone.
  */
 
 /** Default number of ids remembered (about 1 MB at most with 128-character ids). */

@@ -25,10 +25,7 @@ export class SendIds {
     return this.#prefix + seq.toString(16).padStart(12, "0");
   }
 
-  /**
-   * The number `msgId` may carry; undefined when it is not one of ours. Callers compare the
-   * id they stored with `msgId`, so a number read from a malformed tail never matches.
-   */
+  /** The number `n` for which `msgId` is `idOf(n)`; undefined when it is not one of ours. */
   seqOf(msgId: string): number | undefined {
     if (msgId.length !== this.#prefix.length + 12 || !msgId.startsWith(this.#prefix)) {
       return undefined;
@@ -36,15 +33,17 @@ export class SendIds {
     // Read digit by digit: slicing and parseInt cost several times more (measured).
     let seq = 0;
     for (let i = this.#prefix.length; i < msgId.length; i++) {
-      const code = msgId.charCodeAt(i);
-      const digit = code >= 0x30 && code <= 0x39
-        ? code - 0x30
-        : code >= 0x61 && code <= 0x66
-        ? code - 0x57
-        : -1;
-      if (digit === -1) return undefined;
+      const digit = _hexDigit(msgId.charCodeAt(i));
+      if (digit === undefined) return undefined;
       seq = seq * 16 + digit;
     }
     return seq;
   }
+}
+
+// The value of a lowercase hex digit's character code (as `idOf` writes them).
+function _hexDigit(code: number): number | undefined {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30; // 0-9
+  if (code >= 0x61 && code <= 0x66) return code - 0x57; // a-f
+  return undefined;
 }

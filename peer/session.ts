@@ -8,9 +8,9 @@
  */
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
-import { ACK_TIMEOUT_MS, PING_INTERVAL_MS } from "../lib/constants.ts";
+import { ACK_TIMEOUT_MS, MAX_LINE_BYTES, PING_INTERVAL_MS } from "../lib/constants.ts";
 import { encodeLines, formatLine, utf8Length } from "../lib/framing.ts";
-import { Batch } from "./batch.ts";
+import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
 import type { Logger } from "../lib/log.ts";
 import type { SendResult } from "./api.ts";
 import * as wire from "./messages.ts";
@@ -508,13 +508,18 @@ export class PeerSession {
       case "ACK":
         if (message.msgId === undefined) return;
         return this.#settleAck(message.msgId, now);
+      // Batches are accepted from any peer, as liberal reading goes; we send them only to peers
+      // that listed the batch feature.
       case "ACKS":
+        this.stats.ignored += message.skipped;
         for (const msgId of message.msgIds) this.#settleAck(msgId, now);
         return;
       case "SENDS":
         this.stats.ignored += message.skipped;
         for (const { msgId, payload } of message.msgs) {
           this.#ack(msgId, now);
+          // An ACK can overflow the queue bound and close the connection: show no more then.
+          if (this.#state === "closed") return;
           this.#deliver("direct", { msgId, dst: message.dst, payload });
         }
         return;
@@ -546,6 +551,17 @@ export class PeerSession {
   }
 
   #ack(msgId: string, now: number): void {
+    // A SEND within the line limit may carry an id so long that its ACK would not be: such an
+    // id cannot be answered (we never write a line over the limit).
+    if (
+      msgId.length > MAX_BATCH_CHARS && utf8Length(wire.ackLine(msgId, now)) > MAX_LINE_BYTES + 1
+    ) {
+      this.#log.warn("A msg_id too long to ACK; not answered", {
+        peer: this.#peerId,
+        chars: msgId.length,
+      });
+      return;
+    }
     if (this.#batching) this.#batchUp(this.#acksDue, msgId, msgId.length);
     else this.#enqueueLine(wire.ackLine(msgId, now));
   }
@@ -585,7 +601,7 @@ export class PeerSession {
   #settleAck(msgId: string, now: number): void {
     const seq = this.#sendIds.seqOf(msgId);
     const pending = seq === undefined ? undefined : this.#pending.get(seq);
-    if (pending?.msgId !== msgId) {
+    if (!pending) {
       this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
       return;
     }

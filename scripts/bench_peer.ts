@@ -8,12 +8,17 @@
  * flight as p2pchat keeps SENDs, counting echoed lines. Both SEND measurements use the layout
  * of real use, two processes: the receiving side (the p2pchat node, or the echo server) runs
  * in a child process and the sender in this one. After the same warm-up, baseline and p2pchat
- * take turns, round after round, so that a change in machine load hits both alike. Memory is measured in child processes
- * started with `--expose-gc`, so earlier benchmarks leave no garbage behind, and beside a floor:
- * bare Deno socket pairs each holding one pending read, which no Deno program can go below.
+ * take turns, round after round, so that a change in machine load hits both alike. p2pchat is
+ * measured twice: as two peers of this version talk (SENDS and ACKS batches), and with one
+ * SEND and one ACK line per message, as toward a peer without the p2pchat-batch feature.
+ *
+ * Memory is measured in child processes started with `--expose-gc`, so earlier benchmarks
+ * leave no garbage behind, and beside a floor: bare Deno socket pairs each holding one pending
+ * read, which no Deno program can go below.
  */
 import { Logger } from "../lib/log.ts";
 import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
+import * as wire from "../peer/messages.ts";
 import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
 
 const ROUND_TRIPS = 1_000;
@@ -47,10 +52,12 @@ function percentile(samples: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function startNode(name: string): Promise<StartablePeerNode & { port: number }> {
-  const node = createPeerNode({ name, namespace: "bench", host: "127.0.0.1", port: 0 }, {
-    log: quiet,
-  });
+async function startNode(
+  name: string,
+  features?: readonly string[],
+): Promise<StartablePeerNode & { port: number }> {
+  const options = { name, namespace: "bench", host: "127.0.0.1", port: 0, features };
+  const node = createPeerNode(options, { log: quiet });
   const { port } = await node.start();
   return Object.assign(node, { port });
 }
@@ -160,12 +167,21 @@ async function echoSubject(): Promise<SendSubject> {
   };
 }
 
-/** p2pchat: node "a" here sends to node "b" in a child process. */
-async function peerSubject(): Promise<SendSubject> {
+/** p2pchat: node "a" here, listing `features`, sends to node "b" in a child process. */
+async function peerSubject(features: readonly string[]): Promise<SendSubject> {
   const b = await startReceiver("peer");
-  const a = await startNode("a");
-  a.addPeer("b", "bench", { hostname: "127.0.0.1", port: b.port });
-  await waitUntil(() => a.peers()[0]?.state === "connected");
+  const a = await startNode("a", features).catch(async (error) => {
+    await b.stop();
+    throw error;
+  });
+  try {
+    a.addPeer("b", "bench", { hostname: "127.0.0.1", port: b.port });
+    await waitUntil(() => a.peers()[0]?.state === "connected");
+  } catch (error) {
+    await a.stop();
+    await b.stop();
+    throw error;
+  }
   const send = async (i: number) => {
     const result = await a.send("b@bench", `message ${i}`);
     if (!result.ok) throw new Error(`SEND failed: ${result.reason}`);
@@ -194,45 +210,52 @@ interface SendFigures {
   perSecond: number;
 }
 
+/** What is measured: the baseline, p2pchat as it talks to p2pchat, and one line per message. */
+type SubjectName = "base" | "peer" | "lines";
+
 /**
- * Both subjects get the same untimed warm-up, then their timed rounds alternate, so that a
- * change in machine load between rounds hits both alike; each reports its median round.
+ * Every subject gets the same untimed warm-up, then their timed rounds alternate, so that a
+ * change in machine load between rounds hits all alike; each reports its median round.
  */
-async function sendBenchmarks(): Promise<{ base: SendFigures; peer: SendFigures }> {
-  const subjects = { base: await echoSubject(), peer: await peerSubject() };
+async function sendBenchmarks(): Promise<Record<SubjectName, SendFigures>> {
+  const subjects = new Map<SubjectName, SendSubject>();
   try {
-    const rtts = { base: [] as number[], peer: [] as number[] };
-    const rates = { base: [] as number[], peer: [] as number[] };
-    for (const subject of Object.values(subjects)) {
+    subjects.set("base", await echoSubject());
+    subjects.set("peer", await peerSubject(wire.OUR_FEATURES));
+    subjects.set(
+      "lines",
+      await peerSubject(wire.OUR_FEATURES.filter((feature) => feature !== wire.FEATURE_BATCH)),
+    );
+    const rtts = new Map([...subjects.keys()].map((name) => [name, [] as number[]]));
+    const rates = new Map([...subjects.keys()].map((name) => [name, [] as number[]]));
+    for (const subject of subjects.values()) {
       for (let i = 0; i < WARM_UP_ROUND_TRIPS; i++) await subject.roundTrip(i);
       await subject.pipelined(WARM_UP);
     }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, subject] of Object.entries(subjects)) {
+      for (const [name, subject] of subjects) {
         for (let i = 0; i < ROUND_TRIPS / ROUNDS; i++) {
           const started = performance.now();
           await subject.roundTrip(i);
-          rtts[name as keyof typeof subjects].push(performance.now() - started);
+          rtts.get(name)!.push(performance.now() - started);
         }
       }
     }
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, subject] of Object.entries(subjects)) {
+      for (const [name, subject] of subjects) {
         const started = performance.now();
         await subject.pipelined(PIPELINED);
-        rates[name as keyof typeof subjects].push(
-          PIPELINED / ((performance.now() - started) / 1000),
-        );
+        rates.get(name)!.push(PIPELINED / ((performance.now() - started) / 1000));
       }
     }
-    const figures = (name: keyof typeof subjects) => ({
-      p50: percentile(rtts[name], 50),
-      p99: percentile(rtts[name], 99),
-      perSecond: percentile(rates[name], 50),
+    const figures = (name: SubjectName) => ({
+      p50: percentile(rtts.get(name)!, 50),
+      p99: percentile(rtts.get(name)!, 99),
+      perSecond: percentile(rates.get(name)!, 50),
     });
-    return { base: figures("base"), peer: figures("peer") };
+    return { base: figures("base"), peer: figures("peer"), lines: figures("lines") };
   } finally {
-    await Promise.all(Object.values(subjects).map((subject) => subject.close()));
+    await Promise.all([...subjects.values()].map((subject) => subject.close()));
   }
 }
 
@@ -469,7 +492,7 @@ async function idleSockets(): Promise<MemoryResult> {
 
 /** Runs every peer benchmark (or only the SEND ones) and prints a table. */
 export async function benchPeer(sendOnly = false): Promise<void> {
-  const { base, peer } = await sendBenchmarks();
+  const { base, peer, lines } = await sendBenchmarks();
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const perEnd = (result: MemoryResult) =>
@@ -497,6 +520,13 @@ export async function benchPeer(sendOnly = false): Promise<void> {
       baseline: `${Math.round(base.perSecond)} msg/s`,
       ratio: `${((peer.perSecond / base.perSecond) * 100).toFixed(0)}%`,
       target: ">= 50%",
+    },
+    {
+      measure: "  the same, one SEND and one ACK line per message",
+      p2pchat: `${Math.round(lines.perSecond)} msg/s`,
+      baseline: `${Math.round(base.perSecond)} msg/s`,
+      ratio: `${((lines.perSecond / base.perSecond) * 100).toFixed(0)}%`,
+      target: "",
     },
   ];
   const notes = [`SEND layout: ${LAYOUT}.`];

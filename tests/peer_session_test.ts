@@ -314,6 +314,69 @@ Deno.test("PeerSession shows each message of a SENDS and answers with ACKS", asy
   assert.deepEqual([reply.type, reply.msg_ids], ["ACKS", ["m1", "m2", "m1", "m3"]]);
 });
 
+Deno.test("PeerSession shows no more of a SENDS once its ACKs overflowed the queue bound", async () => {
+  const h = harness({ direction: "inbound", maxQueueBytes: 4_000 });
+  h.session.start();
+  h.feed({ type: "HELLO", peer_id: "bob@ns", features: BATCH_FEATURES });
+  await tick();
+  h.hold(); // the peer stopped reading
+  const ids = Array.from({ length: 300 }, (_, i) => `${i}`.padStart(50, "0"));
+  let shownAfterClose = 0;
+  const show = h.messages.push.bind(h.messages);
+  h.messages.push = (...messages) => {
+    if (h.closed.length > 0) shownAfterClose += messages.length;
+    return show(...messages);
+  };
+  h.feed({ type: "SENDS", msg_ids: ids, payloads: ids.map(() => "hi") });
+  await tick();
+  assert.deepEqual(h.closed.map((c) => c.reason), ["backpressure"]);
+  assert.equal(shownAfterClose, 0);
+  assert.ok(h.messages.length < ids.length);
+});
+
+Deno.test("PeerSession accepts SENDS and ACKS from a peer without the batch feature", async () => {
+  const h = await openSession("outbound", PLAIN_FEATURES);
+  const result = h.session.send("one");
+  await tick();
+  const [send] = h.sent();
+  h.feed({ type: "ACKS", msg_ids: [send.msg_id, "not ours", null] });
+  assert.equal((await result).ok, true);
+  h.feed({ type: "SENDS", msg_ids: ["m1", "m2"], payloads: ["a", "b"] });
+  await tick();
+  assert.deepEqual(h.messages.map((m) => m.text), ["a", "b"]);
+  // Answered the plain way: one ACK per message, one message per write.
+  assert.deepEqual(h.sent().slice(1).map((m) => [m.type, m.msg_id]), [["ACK", "m1"], [
+    "ACK",
+    "m2",
+  ]]);
+  assert.equal(h.session.stats.ignored, 1);
+});
+
+Deno.test("PeerSession settles only its own SENDs from an ACKS", async () => {
+  const h = await openSession("outbound", BATCH_FEATURES);
+  const results = ["a", "b"].map((text) => h.session.send(text));
+  await tick();
+  const [ours] = entriesOf(h.sent()[0]);
+  // An id in our format from another session, and the same number under another prefix.
+  const foreign = `${crypto.randomUUID().slice(0, 24)}${ours[0].slice(24)}`;
+  h.feed({ type: "ACKS", msg_ids: [foreign, ours[0].toUpperCase(), ours[0]] });
+  assert.equal((await results[0]).ok, true);
+  h.clock.advance(5_000);
+  const second = await results[1];
+  assert.deepEqual(second.ok ? "ok" : second.reason, "timeout");
+});
+
+Deno.test("PeerSession writes no ACK over the line limit, even for a SEND at the limit", async () => {
+  const h = await openSession("inbound", BATCH_FEATURES);
+  const head = '{"type":"SEND","msg_id":"';
+  const tail = '"}';
+  h.feed(head + "x".repeat(MAX_LINE_BYTES - head.length - tail.length) + tail);
+  h.feed({ type: "SEND", msg_id: "short", payload: "after" });
+  await tick();
+  assert.deepEqual(h.sent().map((m) => [m.type, m.msg_id]), [["ACK", "short"]]);
+  assert.equal(h.messages.length, 2, "both are shown");
+});
+
 Deno.test("PeerSession answers the SENDs of a long read with ACKS lines of at most 64", async () => {
   const h = await openSession("inbound", BATCH_FEATURES);
   // 150 SENDs handled in one go, as link.ts does for one read.

@@ -21,7 +21,7 @@ Deno.test("ACKS and SENDS lines read back as the batches they carry", () => {
   assert.ok(acks.ok);
   assert.deepEqual(wire.readPeerMessage(acks.message), {
     ok: true,
-    message: { type: "ACKS", msgIds: IDS },
+    message: { type: "ACKS", msgIds: IDS, skipped: 0 },
   });
   const entries = IDS.map((id) => ({ msgId: id, payload: `text of ${id}` }));
   const sends = decodeMessage(wire.sendsLine("a@n", "b@n", entries).slice(0, -1));
@@ -40,9 +40,12 @@ Deno.test("ACKS and SENDS from other programs are read liberally", () => {
   };
   assert.deepEqual(read({ type: "acks", msg_ids: ["a", 7, null, {}] }), {
     ok: true,
-    message: { type: "ACKS", msgIds: ["a", "7"] },
+    message: { type: "ACKS", msgIds: ["a", "7"], skipped: 2 },
   });
-  assert.deepEqual(read({ type: "ACKS" }), { ok: true, message: { type: "ACKS", msgIds: [] } });
+  assert.deepEqual(read({ type: "ACKS" }), {
+    ok: true,
+    message: { type: "ACKS", msgIds: [], skipped: 1 },
+  });
   assert.deepEqual(
     read({
       type: "SENDS",
