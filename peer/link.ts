@@ -12,6 +12,7 @@ export async function runLink(conn: Conn, session: PeerSession): Promise<void> {
         if (frame.kind === "line") session.receiveLine(frame.text);
         else session.receiveTooLong();
       }
+      session.flush();
       if (session.state === "closed") break;
     }
   } catch {
