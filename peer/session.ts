@@ -337,6 +337,10 @@ export class PeerSession {
     // Read once per line: the dispatch below uses it as "now" too.
     this.#lastSeenAt = this.#clock.now();
     this.stats.lines++;
+    if (this.#state !== "handshake") {
+      const own = wire.readOwnLine(text);
+      if (own) return this.#dispatch(own);
+    }
     const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
     const decoded = decodeMessage(text);
     if (!decoded.ok) {

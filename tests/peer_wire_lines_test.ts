@@ -72,3 +72,43 @@ Deno.test("ACKS and SENDS from other programs are read liberally", () => {
     message: { type: "SENDS", src: undefined, dst: undefined, msgs: [], skipped: 1 },
   });
 });
+
+Deno.test("readOwnLine() reads our own SEND and ACK lines as the full decoder does", () => {
+  const full = (line: string) => {
+    const decoded = decodeMessage(line);
+    assert.ok(decoded.ok);
+    const read = wire.readPeerMessage(decoded.message);
+    assert.ok(read.ok);
+    return read.message;
+  };
+  let fast = 0;
+  for (const id of IDS) {
+    for (const line of [wire.sendLine(id, "a@n", "b@n", `say ${id}`), wire.ackLine(id, NOW)]) {
+      const own = wire.readOwnLine(line.slice(0, -1));
+      if (own === undefined) continue; // escaped fields take the full decoder
+      fast++;
+      assert.deepEqual(own, full(line.slice(0, -1)));
+    }
+  }
+  assert.ok(fast >= 6, `${fast} lines took the fast path`);
+});
+
+Deno.test("readOwnLine() leaves every other line to the full decoder", () => {
+  const others = [
+    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":1,"x":2}',
+    '{"type":"ACK","msg_id":12,"timestamp":"t","ttl":1}',
+    '{"type":"ack","msg_id":"m","timestamp":"t","ttl":1}',
+    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":"1"}',
+    '{"type":"ACK","msg_id":"a\\"b","timestamp":"t","ttl":1}',
+    '{"type":"ACK","msg_id":"m","timestamp":"t","msg_id":"n","ttl":1}',
+    '{"type":"ACK","msg_id":"m","timestamp":"t\u0001","ttl":1}',
+    '{"type":"ACK","msg_id":"m","ttl":1}',
+    '{"type":"ACK","msg_id":"m","timestamp":"t","ttl":1} ',
+    '{"type":"SEND","msg_id":"m","src":"a","dst":"b","payload":"p","ttl":1}',
+    '{"type":"SEND","msg_id":"m","src":"a","dst":"b","payload":"p","src":"x","require_ack":true,"ttl":1}',
+    '{"type":"SEND","msg_id":"m","src":"a","dst":"b","payload":"tab\there","require_ack":true,"ttl":1}',
+    '{"type":"SEND","msg_id":"m","dst":"b","src":"a","payload":"p","require_ack":true,"ttl":1}',
+    '{"type":"PING","msg_id":"m","timestamp":"t","ttl":1}',
+  ];
+  for (const line of others) assert.equal(wire.readOwnLine(line), undefined, line);
+});
