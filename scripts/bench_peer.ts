@@ -7,7 +7,8 @@
  * every complete line in it) without parsing JSON, and the client keeps as many lines in
  * flight as p2pchat keeps SENDs, counting echoed lines. Both SEND measurements use the layout
  * of real use, two processes: the receiving side (the p2pchat node, or the echo server) runs
- * in a child process and the sender in this one. After the same warm-up, baseline and p2pchat
+ * in a child process and the sender in this one, one core each where `taskset` can pin them
+ * (see cpu_placement.ts for why). After the same warm-up, baseline and p2pchat
  * take turns, round after round, so that a change in machine load hits both alike. p2pchat is
  * measured twice: as two peers of this version talk (SENDS and ACKS batches), and with one
  * SEND and one ACK line per message, as toward a peer without the p2pchat-batch feature.
@@ -20,11 +21,11 @@ import { Logger } from "../lib/log.ts";
 import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
 import * as wire from "../peer/messages.ts";
 import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
+import { oneCorePerSide, type Placement } from "./cpu_placement.ts";
 
 const ROUND_TRIPS = 1_000;
 const PIPELINED = 50_000;
 const ROUNDS = 5;
-const PLACEMENTS = 10;
 const WARM_UP = 20_000;
 const WARM_UP_ROUND_TRIPS = 200;
 const WINDOW = 256;
@@ -127,8 +128,8 @@ interface SendSubject {
 }
 
 /** The raw baseline: a line echo server and a client counting echoed lines. */
-async function echoSubject(): Promise<SendSubject> {
-  const server = await startReceiver("echo");
+async function echoSubject(placement: Placement): Promise<SendSubject> {
+  const server = await startReceiver("echo", placement);
   const client = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   client.setNoDelay(true);
   const buffer = new Uint8Array(65536);
@@ -169,8 +170,11 @@ async function echoSubject(): Promise<SendSubject> {
 }
 
 /** p2pchat: node "a" here, listing `features`, sends to node "b" in a child process. */
-async function peerSubject(features: readonly string[]): Promise<SendSubject> {
-  const b = await startReceiver("peer");
+async function peerSubject(
+  features: readonly string[],
+  placement: Placement,
+): Promise<SendSubject> {
+  const b = await startReceiver("peer", placement);
   const a = await startNode("a", features).catch(async (error) => {
     await b.stop();
     throw error;
@@ -215,15 +219,13 @@ interface SendFigures {
 type SubjectName = "base" | "peer" | "lines";
 
 /** Starts every subject; stops those already started if one fails. */
-async function startSubjects(): Promise<Map<SubjectName, SendSubject>> {
+async function startSubjects(placement: Placement): Promise<Map<SubjectName, SendSubject>> {
   const subjects = new Map<SubjectName, SendSubject>();
   try {
-    subjects.set("base", await echoSubject());
-    subjects.set("peer", await peerSubject(wire.OUR_FEATURES));
-    subjects.set(
-      "lines",
-      await peerSubject(wire.OUR_FEATURES.filter((feature) => feature !== wire.FEATURE_BATCH)),
-    );
+    subjects.set("base", await echoSubject(placement));
+    subjects.set("peer", await peerSubject(wire.OUR_FEATURES, placement));
+    const withoutBatches = wire.OUR_FEATURES.filter((feature) => feature !== wire.FEATURE_BATCH);
+    subjects.set("lines", await peerSubject(withoutBatches, placement));
     return subjects;
   } catch (error) {
     await stopSubjects(subjects);
@@ -236,45 +238,28 @@ async function stopSubjects(subjects: Map<SubjectName, SendSubject>): Promise<vo
 }
 
 /**
- * Round trips. Each round starts every subject afresh: the kernel places a pair of processes
- * once (both on one core, or one on each) and keeps them there, and that alone moves a
- * loopback round trip between about 0.04 and 0.15 ms on a 2-core machine, so one placement
- * per run would make the comparison a matter of luck. Within a round, after the same warm-up,
- * the subjects take turns.
+ * Every subject gets the same untimed warm-up, then they take turns, round after round (a block
+ * of round trips, then a pipelined run), so that a change in machine load hits all alike.
+ * Round trips are reported as percentiles of all samples, throughput as the median round.
  */
-async function roundTrips(): Promise<Map<SubjectName, number[]>> {
-  const rtts = new Map<SubjectName, number[]>();
-  for (let round = 0; round < PLACEMENTS; round++) {
-    const subjects = await startSubjects();
-    try {
-      for (const subject of subjects.values()) {
-        for (let i = 0; i < WARM_UP_ROUND_TRIPS; i++) await subject.roundTrip(i);
-      }
+async function sendBenchmarks(placement: Placement): Promise<Record<SubjectName, SendFigures>> {
+  const subjects = await startSubjects(placement);
+  try {
+    const rtts = new Map([...subjects.keys()].map((name) => [name, [] as number[]]));
+    const rates = new Map([...subjects.keys()].map((name) => [name, [] as number[]]));
+    for (const subject of subjects.values()) {
+      for (let i = 0; i < WARM_UP_ROUND_TRIPS; i++) await subject.roundTrip(i);
+      await subject.pipelined(WARM_UP);
+    }
+    for (let round = 0; round < ROUNDS; round++) {
       for (const [name, subject] of subjects) {
-        const samples = rtts.get(name) ?? [];
-        rtts.set(name, samples);
-        for (let i = 0; i < ROUND_TRIPS / PLACEMENTS; i++) {
+        for (let i = 0; i < ROUND_TRIPS / ROUNDS; i++) {
           const started = performance.now();
           await subject.roundTrip(i);
-          samples.push(performance.now() - started);
+          rtts.get(name)!.push(performance.now() - started);
         }
       }
-    } finally {
-      await stopSubjects(subjects);
     }
-  }
-  return rtts;
-}
-
-/**
- * Pipelined throughput: every subject gets the same untimed warm-up, then their timed rounds
- * alternate, so that a change in machine load hits all alike; each reports its median round.
- */
-async function throughputs(): Promise<Map<SubjectName, number[]>> {
-  const subjects = await startSubjects();
-  try {
-    const rates = new Map([...subjects.keys()].map((name) => [name, [] as number[]]));
-    for (const subject of subjects.values()) await subject.pipelined(WARM_UP);
     for (let round = 0; round < ROUNDS; round++) {
       for (const [name, subject] of subjects) {
         const started = performance.now();
@@ -282,21 +267,15 @@ async function throughputs(): Promise<Map<SubjectName, number[]>> {
         rates.get(name)!.push(PIPELINED / ((performance.now() - started) / 1000));
       }
     }
-    return rates;
+    const figures = (name: SubjectName) => ({
+      p50: percentile(rtts.get(name)!, 50),
+      p99: percentile(rtts.get(name)!, 99),
+      perSecond: percentile(rates.get(name)!, 50),
+    });
+    return { base: figures("base"), peer: figures("peer"), lines: figures("lines") };
   } finally {
     await stopSubjects(subjects);
   }
-}
-
-async function sendBenchmarks(): Promise<Record<SubjectName, SendFigures>> {
-  const rtts = await roundTrips();
-  const rates = await throughputs();
-  const figures = (name: SubjectName) => ({
-    p50: percentile(rtts.get(name)!, 50),
-    p99: percentile(rtts.get(name)!, 99),
-    perSecond: percentile(rates.get(name)!, 50),
-  });
-  return { base: figures("base"), peer: figures("peer"), lines: figures("lines") };
 }
 
 type ReceiverKind = "peer" | "echo";
@@ -308,9 +287,16 @@ interface Receiver {
 }
 
 /** Starts `scripts/bench_peer.ts --receiver <kind>` and reads the port it listens on. */
-async function startReceiver(kind: ReceiverKind): Promise<Receiver> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", import.meta.filename!, RECEIVER_FLAG, kind],
+async function startReceiver(kind: ReceiverKind, placement: Placement): Promise<Receiver> {
+  const { command, args } = placement.receiver(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    import.meta.filename!,
+    RECEIVER_FLAG,
+    kind,
+  ]);
+  const child = new Deno.Command(command, {
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -532,7 +518,8 @@ async function idleSockets(): Promise<MemoryResult> {
 
 /** Runs every peer benchmark (or only the SEND ones) and prints a table. */
 export async function benchPeer(sendOnly = false): Promise<void> {
-  const { base, peer, lines } = await sendBenchmarks();
+  const placement = await oneCorePerSide();
+  const { base, peer, lines } = await sendBenchmarks(placement).finally(() => placement.release());
   const ms = (value: number) => `${value.toFixed(3)} ms`;
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
   const perEnd = (result: MemoryResult) =>
@@ -541,7 +528,7 @@ export async function benchPeer(sendOnly = false): Promise<void> {
     })`;
   const rows: Row[] = [
     {
-      measure: `SEND->ACK p50 (${ROUND_TRIPS} sequential, ${PLACEMENTS} placements)`,
+      measure: `SEND->ACK p50 (${ROUND_TRIPS} sequential)`,
       p2pchat: ms(peer.p50),
       baseline: ms(base.p50),
       ratio: `${(peer.p50 / base.p50).toFixed(2)}x`,
@@ -569,7 +556,7 @@ export async function benchPeer(sendOnly = false): Promise<void> {
       target: "",
     },
   ];
-  const notes = [`SEND layout: ${LAYOUT}.`];
+  const notes = [`SEND layout: ${LAYOUT}; ${placement.description}.`];
   if (!sendOnly) {
     const pub = await pubFanOut();
     const memory = await measureMemory("peer");
