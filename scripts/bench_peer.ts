@@ -22,6 +22,7 @@ import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
 import * as wire from "../peer/messages.ts";
 import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
 import { oneCorePerSide, type Placement } from "./cpu_placement.ts";
+import { settledMemory } from "./settled_memory.ts";
 
 const ROUND_TRIPS = 1_000;
 const PIPELINED = 50_000;
@@ -421,17 +422,6 @@ async function measureMemory(kind: MemoryKind): Promise<MemoryResult> {
   }).output();
   if (!output.success) throw new Error(`Memory benchmark "${kind}" failed`);
   return JSON.parse(new TextDecoder().decode(output.stdout));
-}
-
-// Collects until the heap stops shrinking, so only live objects are counted.
-async function settledMemory(): Promise<Deno.MemoryUsage> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error(`Run with --v8-flags=--expose-gc`);
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Deno.memoryUsage();
 }
 
 function _growth(
