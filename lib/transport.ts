@@ -20,7 +20,7 @@ export interface Conn {
    * Received chunks until the peer closes (or half-closes) or the connection fails. A chunk is
    * only valid until the next one is requested (the buffer is reused), so consume it at once.
    * After the end of the stream the owner still calls `close()`; until then a last reply may
-   * be written to a peer that only half-closed.
+   * be written to a peer that only half-closed. Call it once, and read it with one loop.
    */
   chunks(): AsyncIterable<Uint8Array>;
   /** Writes all bytes; resolves when the kernel has taken them (this is the back-pressure). */
@@ -108,7 +108,16 @@ export class TcpConn implements Conn {
       count = read;
       return { done: false, value: buffer.subarray(0, read) };
     };
-    return { [Symbol.asyncIterator]: () => ({ next }) };
+    // Like a generator, finished for good once the reader breaks out of its loop.
+    let finished = false;
+    const iterator: AsyncIterator<Uint8Array> = {
+      next: () => finished ? Promise.resolve({ done: true, value: undefined }) : next(),
+      return: () => {
+        finished = true;
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
+    return { [Symbol.asyncIterator]: () => iterator };
   }
 
   write(bytes: Uint8Array): Promise<void> {

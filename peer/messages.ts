@@ -200,17 +200,10 @@ const OWN_ACK = ['{"type":"ACK","msg_id":"', '","timestamp":"', `","ttl":${MESSA
  * fields, other field orders or spacing, duplicate keys), which then takes the full decoder.
  */
 export function readOwnLine(line: string): PeerMessage | undefined {
-  if (line.startsWith(OWN_SEND[0])) {
-    const fields = _readTemplate(line, OWN_SEND);
-    if (!fields) return undefined;
-    const [msgId, src, dst, payload] = fields;
-    return { type: "SEND", msgId, src, dst, payload };
-  }
-  if (line.startsWith(OWN_ACK[0])) {
-    const fields = _readTemplate(line, OWN_ACK);
-    return fields && { type: "ACK", msgId: fields[0] };
-  }
-  return undefined;
+  const send = _readTemplate(line, OWN_SEND);
+  if (send) return { type: "SEND", msgId: send[0], src: send[1], dst: send[2], payload: send[3] };
+  const ack = _readTemplate(line, OWN_ACK);
+  return ack && { type: "ACK", msgId: ack[0] };
 }
 
 // The fields of `line` when it is parts[0] field parts[1] ... field parts[n], every field

@@ -479,8 +479,13 @@ class _PeerNode implements StartablePeerNode {
       if (this.#stopping) return;
       return this.#dialFailed(entry, error instanceof Error ? error.message : String(error));
     }
-    // Meanwhile the peer may have dialled us, left, or we may be stopping.
-    if (this.#stopping || entry.session || this.#peers.get(entry.peerId) !== entry) {
+    // Meanwhile the peer may have dialled us, left, or we may be stopping. A connection it
+    // dialled gives way to ours when our dial is the one to keep: the same rule as when both
+    // handshakes overlap, so timing never decides which connection survives.
+    const keepOurs = survivingDirection(this.peerId, entry.peerId) === "outbound";
+    if (
+      this.#stopping || (entry.session && !keepOurs) || this.#peers.get(entry.peerId) !== entry
+    ) {
       entry.dialing = false;
       conn.close();
       return;

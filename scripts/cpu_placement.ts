@@ -1,6 +1,7 @@
 /**
  * One core per side for the SEND benchmarks, as two peers on two machines would have: this
- * process (the sender) on core 0 and each receiver on core 1, set with `taskset` (util-linux).
+ * process (the sender) on one core and each receiver on another, set with `taskset`
+ * (util-linux).
  *
  * Left to itself, the scheduler of some virtual machines packs light processes onto one core,
  * where a loopback round trip costs a third of one between cores (measured here: about 0.04 ms
@@ -14,35 +15,64 @@ export interface Placement {
   readonly description: string;
   /** The command line that starts a receiver `program` with `args` where it belongs. */
   receiver(program: string, args: string[]): { command: string; args: string[] };
-  /** Lets this process run on every core again. */
+  /** Gives this process back the cores it had before. */
   release(): Promise<void>;
 }
 
-/** Pins this process to core 0 and receivers to core 1; free placement when that fails. */
+const FREE: Placement = {
+  description: "placement left to the scheduler (taskset could not pin two cores)",
+  receiver: (command, args) => ({ command, args }),
+  release: () => Promise.resolve(),
+};
+
+/**
+ * Pins this process to the first core it may use and receivers to the second; free placement
+ * when `taskset` is missing, fails, or fewer than two cores are allowed.
+ */
 export async function oneCorePerSide(): Promise<Placement> {
-  const cores = navigator.hardwareConcurrency;
   const pid = String(Deno.pid);
-  if (cores >= 2 && await _run("taskset", ["-a", "-p", "-c", "0", pid])) {
-    return {
-      description: "sender on core 0, receiver on core 1 (taskset)",
-      receiver: (program, args) => ({ command: "taskset", args: ["-c", "1", program, ...args] }),
-      release: async () => void await _run("taskset", ["-a", "-p", "-c", `0-${cores - 1}`, pid]),
-    };
-  }
+  // "pid 123's current affinity mask: 3"
+  const mask = (await _run("taskset", ["-p", pid]))?.trim().split(" ").at(-1);
+  const cores = mask === undefined ? [] : _coresOf(mask);
+  if (cores.length < 2) return FREE;
+  const [sender, receiver] = cores;
+  if (await _run("taskset", ["-a", "-p", "-c", String(sender), pid]) === undefined) return FREE;
   return {
-    description: "placement left to the scheduler (no taskset, or a single core)",
-    receiver: (command, args) => ({ command, args }),
-    release: () => Promise.resolve(),
+    description: `sender on core ${sender}, receiver on core ${receiver} (taskset)`,
+    receiver: (program, args) => ({
+      command: "taskset",
+      args: ["-c", String(receiver), program, ...args],
+    }),
+    async release() {
+      if (await _run("taskset", ["-a", "-p", mask!, pid]) === undefined) {
+        console.error(`Could not give this process back its cores (taskset -a -p ${mask})`);
+      }
+    },
   };
 }
 
-// Runs a command quietly; true when it exists and succeeds.
-async function _run(command: string, args: string[]): Promise<boolean> {
+// The core numbers set in a hexadecimal affinity mask, lowest first.
+function _coresOf(mask: string): number[] {
+  let bits: bigint;
   try {
-    const output = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
-      .output();
-    return output.success;
+    bits = BigInt(`0x${mask.replaceAll(",", "")}`);
   } catch {
-    return false;
+    return [];
+  }
+  const cores: number[] = [];
+  for (let core = 0; bits > 0n; core++, bits >>= 1n) {
+    if (bits & 1n) cores.push(core);
+  }
+  return cores;
+}
+
+// Runs a command; its standard output when it exists and succeeds, else undefined.
+async function _run(command: string, args: string[]): Promise<string | undefined> {
+  try {
+    const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "null" })
+      .output();
+    return output.success ? new TextDecoder().decode(output.stdout) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -3,6 +3,7 @@ import { systemClock } from "../lib/clock.ts";
 import { memoryLogger } from "../lib/log.ts";
 import type { NodeEvent } from "../peer/api.ts";
 import { createPeerNode, type PeerNodeOptions, type StartablePeerNode } from "../peer/node.ts";
+import { dialTcp } from "../lib/transport.ts";
 import { createTracker, type Tracker } from "../tracker/mod.ts";
 
 const encoder = new TextEncoder();
@@ -250,6 +251,41 @@ Deno.test("peers dialling each other at once end with one shared connection", as
   } finally {
     await left.node.stop();
     await right.node.stop();
+  }
+});
+
+Deno.test("our dial that completes after the peer's own connection still wins by the rule", async () => {
+  // "alice" < "bob": alice's dial is the one kept, even when bob's connection is up first.
+  const dialGate = Promise.withResolvers<void>();
+  const bobListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const alice = createPeerNode({ name: "alice", namespace: "ns", ...FAST }, {
+    log: memoryLogger("error").log,
+    dial: async (address, signal) => {
+      await dialGate.promise;
+      return dialTcp(address.hostname, address.port, { signal });
+    },
+  });
+  const { port } = await alice.start();
+  const raws: RawPeer[] = [];
+  try {
+    alice.addPeer("bob", "ns", { hostname: "127.0.0.1", port: bobListener.addr.port });
+    const bobDialled = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port }));
+    raws.push(bobDialled);
+    await bobDialled.write({ type: "HELLO", peer_id: "bob@ns", features: ["ack"] });
+    assert.equal((await bobDialled.line())?.type, "HELLO_OK");
+    assert.equal(alice.peers()[0].direction, "inbound");
+    dialGate.resolve();
+    const aliceDialled = new RawPeer(await bobListener.accept());
+    raws.push(aliceDialled);
+    assert.equal((await aliceDialled.line())?.type, "HELLO");
+    await aliceDialled.write({ type: "HELLO_OK", peer_id: "bob@ns", features: ["ack"] });
+    await waitFor("alice's own dial", () => alice.peers()[0]?.direction === "outbound");
+    const bye = await bobDialled.line();
+    assert.deepEqual([bye?.type, bye?.reason], ["BYE", "duplicate_connection"]);
+  } finally {
+    await alice.stop();
+    await Promise.all(raws.map((raw) => raw.close()));
+    bobListener.close();
   }
 });
 

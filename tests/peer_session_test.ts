@@ -377,6 +377,18 @@ Deno.test("PeerSession writes no ACK over the line limit, even for a SEND at the
   assert.equal(h.messages.length, 2, "both are shown");
 });
 
+Deno.test("PeerSession.flush() writes what a read queued at once, without a microtask", async () => {
+  const h = await openSession("inbound", BATCH_FEATURES);
+  h.feed({ type: "SEND", msg_id: "m1", src: "bob@ns", dst: "me@ns", payload: "a" });
+  h.feed({ type: "SEND", msg_id: "m2", src: "bob@ns", dst: "me@ns", payload: "b" });
+  assert.equal(h.writes.length, 0, "replies wait for the end of the read");
+  h.session.flush();
+  assert.deepEqual(h.sent().map((m) => [m.type, m.msg_ids]), [["ACKS", ["m1", "m2"]]]);
+  h.session.flush(); // nothing more to write
+  await tick(); // and the microtask queued by the read writes nothing again
+  assert.equal(h.writes.length, 1);
+});
+
 Deno.test("PeerSession answers the SENDs of a long read with ACKS lines of at most 64", async () => {
   const h = await openSession("inbound", BATCH_FEATURES);
   // 150 SENDs handled in one go, as link.ts does for one read.
