@@ -1,13 +1,14 @@
 /**
- * Items waiting to go out together as one line (the SENDS and ACKS of the `p2pchat`
- * feature). A batch holds at most 64 items and 4096 characters of text: even if every
- * character needed a six-character JSON escape, its line stays below the 32768-byte limit.
+ * Items waiting to go out together as one line (the SENDS and ACKS of the `p2pchat-batch`
+ * feature). A batch holds at most 128 items and 4800 characters of text: even if every
+ * character needed a six-character JSON escape (28,800 bytes), with the quotes and commas of
+ * 128 items and two escaped 129-character peer ids, its line stays below the 32768-byte limit.
  */
 
 /** Most items in one batch. */
-export const MAX_BATCH_ITEMS = 64;
+export const MAX_BATCH_ITEMS = 128;
 /** Most characters of text (ids and payloads) in a batch of more than one item. */
-export const MAX_BATCH_CHARS = 4096;
+export const MAX_BATCH_CHARS = 4800;
 
 /** A batch under way. */
 export class Batch<T> {

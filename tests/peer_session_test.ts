@@ -6,6 +6,7 @@ import { memoryLogger } from "../lib/log.ts";
 import { memoryConnPair } from "../lib/transport.ts";
 import type { SendResult } from "../peer/api.ts";
 import { runLink } from "../peer/link.ts";
+import { MAX_BATCH_ITEMS } from "../peer/batch.ts";
 import { RecentIds } from "../peer/recent_ids.ts";
 import {
   type CloseReason,
@@ -267,10 +268,11 @@ Deno.test("PeerSession batches the SENDs of one task into a SENDS line between p
   assert.equal((await single).ok, true);
 });
 
-Deno.test("PeerSession keeps SENDS lines within 64 messages and the line limit", async () => {
+Deno.test("PeerSession keeps SENDS lines within their item bound and the line limit", async () => {
   const h = await openSession("outbound", BATCH_FEATURES);
   const texts = [
-    ...Array.from({ length: 150 }, (_, i) => `${i}`),
+    // Empty texts: only the item bound ends these batches.
+    ...Array.from({ length: 2 * MAX_BATCH_ITEMS + 10 }, () => ""),
     // Every character needs a six-character escape; then two texts too long to share a line.
     ...Array.from({ length: 40 }, () => "\u0001".repeat(100)),
     "x".repeat(5_000),
@@ -282,8 +284,13 @@ Deno.test("PeerSession keeps SENDS lines within 64 messages and the line limit",
     assert.ok(utf8Length(line) <= MAX_LINE_BYTES, `${utf8Length(line)} bytes`);
   }
   const lines = h.sent();
-  assert.deepEqual(lines.slice(0, 2).map((line) => entriesOf(line).length), [64, 64]);
-  assert.ok(lines.every((line) => line.type === "SEND" || entriesOf(line).length <= 64));
+  assert.deepEqual(lines.slice(0, 2).map((line) => entriesOf(line).length), [
+    MAX_BATCH_ITEMS,
+    MAX_BATCH_ITEMS,
+  ]);
+  assert.ok(
+    lines.every((line) => line.type === "SEND" || entriesOf(line).length <= MAX_BATCH_ITEMS),
+  );
   assert.deepEqual(lines.slice(-2).map((line) => line.type), ["SEND", "SEND"]);
   const sent = lines.flatMap((line) =>
     line.type === "SENDS" ? entriesOf(line) : [[line.msg_id as string, line.payload as string]]
@@ -389,21 +396,22 @@ Deno.test("PeerSession.flush() writes what a read queued at once, without a micr
   assert.equal(h.writes.length, 1);
 });
 
-Deno.test("PeerSession answers the SENDs of a long read with ACKS lines of at most 64", async () => {
+Deno.test("PeerSession answers the SENDs of a long read with ACKS lines of bounded size", async () => {
   const h = await openSession("inbound", BATCH_FEATURES);
-  // 150 SENDs handled in one go, as link.ts does for one read.
-  for (let i = 0; i < 150; i++) {
+  // SENDs handled in one go, as link.ts does for one read.
+  const count = MAX_BATCH_ITEMS + 22;
+  for (let i = 0; i < count; i++) {
     h.feed({ type: "SEND", msg_id: `m${i}`, src: "bob@ns", dst: "me@ns", payload: `${i}` });
   }
   await tick();
   // A full batch goes out at once, while the read goes on.
-  assert.equal(h.writes.length, 3);
+  assert.equal(h.writes.length, 2);
   const replies = h.sent();
   assert.ok(replies.every((m) => m.type === "ACKS"));
-  assert.deepEqual(replies.map((m) => (m.msg_ids as string[]).length), [64, 64, 22]);
+  assert.deepEqual(replies.map((m) => (m.msg_ids as string[]).length), [MAX_BATCH_ITEMS, 22]);
   assert.deepEqual(
     replies.flatMap((m) => m.msg_ids as string[]),
-    Array.from({ length: 150 }, (_, i) => `m${i}`),
+    Array.from({ length: count }, (_, i) => `m${i}`),
   );
 });
 
@@ -424,7 +432,7 @@ Deno.test("PeerSession counts bytes in unfinished writes against its queue bound
   h.feed({ type: "HELLO", peer_id: "bob@ns", features: BATCH_FEATURES });
   await tick();
   h.hold(); // the peer stopped reading: no write completes
-  // Each ACK echoes a 60-character id: an ACKS line of 64 makes a write of about 4 KB.
+  // Each ACK echoes a 60-character id: an ACKS line of 80 makes a write of about 5 KB.
   for (let i = 0; i < 256 && h.session.state === "open"; i++) {
     h.feed({ type: "SEND", msg_id: `${i}`.padStart(60, "0"), src: "bob@ns", payload: "hi" });
   }
