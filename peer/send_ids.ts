@@ -5,11 +5,17 @@
  * the rest of a Map lookup (measured: about 0.35 us per new string, under 0.05 us per number).
  */
 
+// Two hex digits per byte value: formatting numbers costs more than the rest of an id (measured).
+const HEX_BYTES = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
 /** Ids `<random prefix><12 hex digits>`, numbered from 0. */
 export class SendIds {
   // "xxxxxxxx-xxxx-8xxx-vxxx-": a random UUID's first 24 characters, version set to 8.
   readonly #prefix: string;
   #next = 0;
+  // The prefix and the upper 8 digits, which change once every 65,536 ids.
+  #upper = -1;
+  #upperText = "";
 
   constructor(random: string = crypto.randomUUID()) {
     this.#prefix = `${random.slice(0, 14)}8${random.slice(15, 24)}`;
@@ -22,7 +28,12 @@ export class SendIds {
 
   /** The msg_id of number `seq`. */
   idOf(seq: number): string {
-    return this.#prefix + seq.toString(16).padStart(12, "0");
+    const upper = Math.floor(seq / 0x10000);
+    if (upper !== this.#upper) {
+      this.#upper = upper;
+      this.#upperText = this.#prefix + upper.toString(16).padStart(8, "0");
+    }
+    return this.#upperText + HEX_BYTES[(seq >>> 8) & 0xff] + HEX_BYTES[seq & 0xff];
   }
 
   /** The number `n` for which `msgId` is `idOf(n)`; undefined when it is not one of ours. */

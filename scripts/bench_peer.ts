@@ -195,12 +195,18 @@ async function peerSubject(
   return {
     roundTrip: send,
     // A sliding window keeps WINDOW SENDs in flight, well under the per-connection queue bound.
+    // Each worker awaits the node directly: no helper's promise is added to every message.
     async pipelined(total) {
       let next = 0;
+      let failure: string | undefined;
       const worker = async () => {
-        while (next < total) await send(next++);
+        while (next < total) {
+          const result = await a.send("b@bench", `message ${next++}`);
+          if (!result.ok) failure = result.reason;
+        }
       };
       await Promise.all(Array.from({ length: WINDOW }, worker));
+      if (failure) throw new Error(`SEND failed: ${failure}`);
     },
     async close() {
       await a.stop();

@@ -25,4 +25,9 @@ Deno.test("SendIds reads back the number of its own ids only", () => {
   assert.equal(ids.seqOf(crypto.randomUUID()), undefined);
   assert.equal(ids.seqOf(ids.idOf(seq) + "0"), undefined);
   assert.equal(ids.seqOf(""), undefined);
+  for (const seq of [0, 0xff, 0x100, 0xffff, 0x10000, 0x123456789a, 2 ** 48 - 1]) {
+    assert.match(ids.idOf(seq), UUID_V8);
+    assert.equal(ids.seqOf(ids.idOf(seq)), seq);
+  }
+  assert.ok(ids.idOf(0x10000).endsWith("000000010000"));
 });
