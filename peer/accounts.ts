@@ -6,6 +6,7 @@
  * reconnecting the remembered member lists stay in use, so members still connected to each
  * other keep chatting.
  */
+import { Listeners } from "../lib/listeners.ts";
 import type { Clock } from "../lib/clock.ts";
 import { isRecord } from "../lib/codec.ts";
 import { P2pError } from "../lib/errors.ts";
@@ -106,7 +107,7 @@ export class PeerAccounts {
   readonly #node: PeerNode;
   readonly #clock: Clock;
   readonly #log: Logger;
-  readonly #listeners = new Set<(event: AccountsEvent) => void>();
+  readonly #listeners: Listeners<AccountsEvent>;
   /** Members of rooms we looked at (folded name), kept current by pushed events. */
   readonly #members = new Map<string, Map<string, RoomMember>>();
   #nameOwned = false;
@@ -116,6 +117,7 @@ export class PeerAccounts {
     this.#node = node;
     this.#clock = deps.clock;
     this.#log = deps.log.child("Accounts");
+    this.#listeners = new Listeners(this.#log, "Accounts listener");
     client.subscribe((event) => this.#fromClient(event));
     node.subscribe((event) => {
       if (event.type !== "tracker") return;
@@ -123,7 +125,12 @@ export class PeerAccounts {
       if (event.reachable) client.retryNow();
       if (event.refused !== "name_owned" || this.loggedIn) return;
       this.#nameOwned = true;
-      this.#emit({ type: "account", state: "name_owned", username: this.username, at: event.at });
+      this.#listeners.emit({
+        type: "account",
+        state: "name_owned",
+        username: this.username,
+        at: event.at,
+      });
     });
   }
 
@@ -149,8 +156,7 @@ export class PeerAccounts {
 
   /** Registers a listener; returns the function that removes it. */
   subscribe(listener: (event: AccountsEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Creates the account and logs in; a password of the wrong length never leaves the peer. */
@@ -386,7 +392,7 @@ export class PeerAccounts {
         this.#members.clear();
         this.#nameOwned = false;
         this.#node.registerNow();
-        this.#emit({
+        this.#listeners.emit({
           type: "account",
           state: "logged_in",
           username: this.username,
@@ -397,7 +403,7 @@ export class PeerAccounts {
       case "logged_out":
         // Only a real logout forgets the members; while reconnecting they keep rooms working.
         this.#members.clear();
-        this.#emit({
+        this.#listeners.emit({
           type: "account",
           state: "logged_out",
           username: this.username,
@@ -407,7 +413,7 @@ export class PeerAccounts {
         });
         return;
       case "reconnecting":
-        this.#emit({
+        this.#listeners.emit({
           type: "account",
           state: "reconnecting",
           username: this.username,
@@ -451,7 +457,7 @@ export class PeerAccounts {
       default:
         return;
     }
-    this.#emit({
+    this.#listeners.emit({
       type: "room",
       event: name as RoomEvent["event"],
       room,
@@ -462,16 +468,6 @@ export class PeerAccounts {
       ...(member ? { member } : {}),
       at,
     });
-  }
-
-  #emit(event: AccountsEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#log.error("Accounts listener failed", { error: String(error) });
-      }
-    }
   }
 }
 

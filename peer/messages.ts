@@ -249,15 +249,9 @@ export function hello(peerId: string, features: readonly string[]) {
   };
 }
 
-/** HELLO_OK, the accepting side's answer. */
+/** HELLO_OK, the accepting side's answer: the fields of HELLO. */
 export function helloOk(peerId: string, features: readonly string[]) {
-  return {
-    type: "HELLO_OK",
-    peer_id: peerId,
-    version: PROTOCOL_VERSION,
-    features: [...features],
-    ttl: MESSAGE_TTL,
-  };
+  return { ...hello(peerId, features), type: "HELLO_OK" };
 }
 
 /** HELLO_REJECT: refuses a handshake (duplicate connection, our own id, changed id). */

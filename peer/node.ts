@@ -3,6 +3,7 @@
  * the duplicate-connection rule, and discovery through the tracker. Protocol details live in
  * `session.ts`; this file decides which connections to open, keep and retry.
  */
+import { Listeners } from "../lib/listeners.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { systemClock } from "../lib/clock.ts";
 import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../lib/constants.ts";
@@ -133,7 +134,7 @@ class _PeerNode implements StartablePeerNode {
   readonly #peers = new Map<string, _Entry>();
   readonly #sessions = new Set<PeerSession>();
   readonly #tasks = new Set<Promise<void>>();
-  readonly #listeners = new Set<(event: NodeEvent) => void>();
+  readonly #listeners: Listeners<NodeEvent>;
   readonly #seen = new RecentIds();
   readonly #cooldownUntil = new Map<string, number>();
   readonly #abort = new AbortController();
@@ -150,6 +151,7 @@ class _PeerNode implements StartablePeerNode {
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.random ?? Math.random;
     this.#log = deps.log;
+    this.#listeners = new Listeners(this.#log, "Event listener");
     this.#serverLog = deps.log.child("PeerServer");
     this.#dialLog = deps.log.child("Dialer");
     this.#dial = deps.dial ??
@@ -160,7 +162,7 @@ class _PeerNode implements StartablePeerNode {
       admit: (session) => this.#admit(session),
       // Fields copied one by one: a spread costs more, once per received message.
       message: (_session, m) =>
-        this.#emit({
+        this.#listeners.emit({
           type: "message",
           kind: m.kind,
           msgId: m.msgId,
@@ -209,9 +211,9 @@ class _PeerNode implements StartablePeerNode {
         {
           peersFound: (records) => this.#learn(records),
           trackerChanged: (reachable, detail) =>
-            this.#emit({ type: "tracker", reachable, detail, at: this.#clock.now() }),
+            this.#listeners.emit({ type: "tracker", reachable, detail, at: this.#clock.now() }),
           registerRefused: (refused, detail) =>
-            this.#emit({
+            this.#listeners.emit({
               type: "tracker",
               reachable: true,
               detail,
@@ -369,8 +371,7 @@ class _PeerNode implements StartablePeerNode {
   }
 
   subscribe(listener: (event: NodeEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   addPeer(name: string, namespace: string, address: Address): void {
@@ -665,17 +666,13 @@ class _PeerNode implements StartablePeerNode {
   }
 
   #emitPeer(entry: _Entry, state: PeerState | "gone", reason?: string): void {
-    this.#emit({ type: "peer", peerId: entry.peerId, state, reason, at: this.#clock.now() });
-  }
-
-  #emit(event: NodeEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#log.error("Event listener failed", { error: String(error) });
-      }
-    }
+    this.#listeners.emit({
+      type: "peer",
+      peerId: entry.peerId,
+      state,
+      reason,
+      at: this.#clock.now(),
+    });
   }
 
   #track(task: Promise<unknown>): void {

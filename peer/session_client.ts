@@ -7,6 +7,7 @@
  * logged out) as soon as the tracker answers again.
  * The socket hides behind `Conn` and time behind `Clock`, so tests drive it by hand.
  */
+import { Listeners } from "../lib/listeners.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
 import { isRecord } from "../lib/codec.ts";
 import { describeError, type ErrorCode, P2pError } from "../lib/errors.ts";
@@ -86,7 +87,7 @@ export class SessionClient {
   readonly #deps: SessionClientDeps;
   readonly #log: Logger;
   readonly #random: () => number;
-  readonly #listeners = new Set<(event: SessionClientEvent) => void>();
+  readonly #listeners: Listeners<SessionClientEvent>;
   readonly #pending = new Map<number, _Pending>();
   readonly #abort = new AbortController();
   #token?: string;
@@ -116,6 +117,7 @@ export class SessionClient {
     this.#options = options;
     this.#deps = deps;
     this.#log = deps.log.child("Session");
+    this.#listeners = new Listeners(this.#log, "Session listener");
     this.#random = deps.random ?? Math.random;
     this.#heartbeatWindowMs = options.heartbeatWindowMs ??
       SESSION_CLIENT_DEFAULTS.heartbeatWindowMs;
@@ -137,8 +139,7 @@ export class SessionClient {
 
   /** Registers a listener; returns the function that removes it. */
   subscribe(listener: (event: SessionClientEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return this.#listeners.add(listener);
   }
 
   /** Loads the remembered token (call before the first REGISTER, so it carries it). */
@@ -206,7 +207,7 @@ export class SessionClient {
       if (!revoked && this.#reconnectTimer === undefined && !this.#attempting) {
         this.#scheduleReconnect("the logout is not yet known to the tracker");
       }
-      this.#emit({ kind: "logged_out", reason: "logout" });
+      this.#listeners.emit({ kind: "logged_out", reason: "logout" });
     }
     return { revoked };
   }
@@ -355,7 +356,7 @@ export class SessionClient {
     this.#state = "logged_out";
     this.#closeConn();
     await this.#deps.tokens.remove();
-    this.#emit({ kind: "logged_out", reason, detail });
+    this.#listeners.emit({ kind: "logged_out", reason, detail });
   }
 
   #loggedIn(conn: Conn, reply: Record<string, unknown>, how: LoginHow) {
@@ -368,7 +369,7 @@ export class SessionClient {
     this.#lost = false;
     this.#startHeartbeat(conn);
     this.#log.info(`Logged in as "${this.username}"`, { how });
-    this.#emit({ kind: "logged_in", username: this.username, how });
+    this.#listeners.emit({ kind: "logged_in", username: this.username, how });
   }
 
   #declared(): Record<string, unknown> {
@@ -472,7 +473,7 @@ export class SessionClient {
         .catch((error) => this.#log.error("Could not forget the token", { error: String(error) }));
       return;
     }
-    this.#emit({ kind: "pushed", event, fields });
+    this.#listeners.emit({ kind: "pushed", event, fields });
   }
 
   #send(conn: Conn, type: string, fields: Record<string, unknown>) {
@@ -526,7 +527,7 @@ export class SessionClient {
     const delayMs = backoffDelay(this.#attempts, this.#random, SESSION_BACKOFF);
     if (this.#attempts === 1 && this.#state === "reconnecting") {
       this.#log.info("Tracker session lost; resuming in the background", { detail, delayMs });
-      this.#emit({ kind: "reconnecting", detail, delayMs });
+      this.#listeners.emit({ kind: "reconnecting", detail, delayMs });
     } else {
       this.#log.debug("Tracker still unreachable; retrying", { detail, delayMs });
     }
@@ -585,15 +586,5 @@ export class SessionClient {
     const conn = this.#conn;
     this.#stopHeartbeat();
     conn?.close();
-  }
-
-  #emit(event: SessionClientEvent): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.#log.error("Session listener failed", { error: String(error) });
-      }
-    }
   }
 }

@@ -8,17 +8,30 @@ async function loggedIn(harness: Harness, username: string, ip: string, port: nu
   return client;
 }
 
+/** Runs `test` on a fresh tracker with the first `count` of alice, bob and carol logged in. */
+async function withMembers(
+  count: number,
+  test: (members: TestClient[], harness: Harness) => Promise<void>,
+  options?: Parameters<typeof Harness.start>[0],
+): Promise<void> {
+  const harness = await Harness.start(options);
+  try {
+    const members: TestClient[] = [];
+    for (const [index, name] of ["alice", "bob", "carol"].slice(0, count).entries()) {
+      members.push(await loggedIn(harness, name, `10.0.0.${index + 1}`, 7001 + index));
+    }
+    await test(members, harness);
+  } finally {
+    await harness.close();
+  }
+}
+
 function roomEvents(client: TestClient) {
   return client.events().map((event) => `${event.event}:${event.room}`);
 }
 
-Deno.test("Room lifecycle: each member sees every join, leave and the deletion", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
-    const carol = await loggedIn(harness, "carol", "10.0.0.3", 7003);
-
+Deno.test("Room lifecycle: each member sees every join, leave and the deletion", () =>
+  withMembers(3, async ([alice, bob, carol], harness) => {
     const created = await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     assert.equal(created.status, "OK");
     assert.deepEqual((created.room as Record<string, unknown>).owner, "alice");
@@ -58,31 +71,20 @@ Deno.test("Room lifecycle: each member sees every join, leave and the deletion",
     assert.deepEqual(roomEvents(carol), ["room_left:games", "room_deleted:games"]);
     assert.equal(carol.events("room_deleted")[0].by, "alice");
     assert.equal(harness.extension.service!.store.roomCount, 0);
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("Only the owner deletes a room; others get not_owner", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
+Deno.test("Only the owner deletes a room; others get not_owner", () =>
+  withMembers(2, async ([alice, bob], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await bob.request("SESSION_ROOM_JOIN", { room: "games" });
     const refused = await bob.request("SESSION_ROOM_DELETE", { room: "games" });
     assert.equal(refused.code, "not_owner");
     assert.equal(harness.extension.service!.store.roomCount, 1);
     assert.equal(bob.events().length, 0);
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("Room commands refuse duplicates, unknown rooms, bad names and double joins", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
+Deno.test("Room commands refuse duplicates, unknown rooms, bad names and double joins", () =>
+  withMembers(1, async ([alice], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     const cases: [string, Record<string, unknown>, string][] = [
       ["SESSION_ROOM_CREATE", { room: "Games" }, "room_exists"],
@@ -102,45 +104,26 @@ Deno.test("Room commands refuse duplicates, unknown rooms, bad names and double 
     }
     const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
     assert.equal((await bob.request("SESSION_ROOM_LEAVE", { room: "games" })).code, "not_member");
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("The member cap refuses a join with room_full", async () => {
-  const harness = await Harness.start({ roomMemberCap: 2 });
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
-    const carol = await loggedIn(harness, "carol", "10.0.0.3", 7003);
+Deno.test("The member cap refuses a join with room_full", () =>
+  withMembers(3, async ([alice, bob, carol]) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "duo" });
     assert.equal((await bob.request("SESSION_ROOM_JOIN", { room: "duo" })).status, "OK");
     assert.equal((await carol.request("SESSION_ROOM_JOIN", { room: "duo" })).code, "room_full");
-  } finally {
-    await harness.close();
-  }
-});
+  }, { roomMemberCap: 2 }));
 
-Deno.test("When the owner leaves, the longest-standing member owns the room", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
+Deno.test("When the owner leaves, the longest-standing member owns the room", () =>
+  withMembers(2, async ([alice, bob]) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await bob.request("SESSION_ROOM_JOIN", { room: "games" });
     assert.equal((await alice.request("SESSION_ROOM_LEAVE", { room: "games" })).owner, "bob");
     assert.equal((await bob.event("room_left")).owner, "bob");
     assert.equal((await bob.request("SESSION_ROOM_DELETE", { room: "games" })).status, "OK");
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("A member whose heartbeats stop goes offline and the room's members are told", async () => {
-  const harness = await Harness.start({ heartbeatWindowMs: 30_000 });
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
+Deno.test("A member whose heartbeats stop goes offline and the room's members are told", () =>
+  withMembers(2, async ([alice, bob], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await bob.request("SESSION_ROOM_JOIN", { room: "games" });
     for (let second = 10; second <= 40; second += 10) {
@@ -167,30 +150,19 @@ Deno.test("A member whose heartbeats stop goes offline and the room's members ar
     assert.deepEqual((online.member as Record<string, unknown>).addresses, [
       { ip: "10.0.0.2", port: 7010 },
     ]);
-  } finally {
-    await harness.close();
-  }
-});
+  }, { heartbeatWindowMs: 30_000 }));
 
-Deno.test("Closing a session connection makes the member offline at once", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
+Deno.test("Closing a session connection makes the member offline at once", () =>
+  withMembers(2, async ([alice, bob], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await bob.request("SESSION_ROOM_JOIN", { room: "games" });
     bob.handler.closed();
     assert.equal(alice.events("member_offline").length, 1);
     assert.equal(harness.extension.service!.onlineUsers, 1);
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("SESSION_USERS lists presence, last login, rooms and addresses, page by page", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
+Deno.test("SESSION_USERS lists presence, last login, rooms and addresses, page by page", () =>
+  withMembers(1, async ([alice], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     const loginTime = new Date(harness.clock.now()).toISOString();
     for (const name of ["bob", "carol", "dave"]) {
@@ -221,16 +193,10 @@ Deno.test("SESSION_USERS lists presence, last login, rooms and addresses, page b
       "alice",
     ]);
     assert.equal((await alice.request("SESSION_USERS", { limit: 0 })).code, "bad_request");
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("SESSION_ROOMS lists owner, members and how many are online", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
-    const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
+Deno.test("SESSION_ROOMS lists owner, members and how many are online", () =>
+  withMembers(2, async ([alice, bob], harness) => {
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await alice.request("SESSION_ROOM_CREATE", { room: "art" });
     await bob.request("SESSION_ROOM_JOIN", { room: "games" });
@@ -269,15 +235,10 @@ Deno.test("SESSION_ROOMS lists owner, members and how many are online", async ()
         ["bob", false],
       ],
     );
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("Listings stay under the line limit by paging when entries are large", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
+Deno.test("Listings stay under the line limit by paging when entries are large", () =>
+  withMembers(1, async ([alice]) => {
     for (let index = 0; index < 200; index++) {
       const name = `room-${String(index).padStart(3, "0")}-${"x".repeat(50)}`;
       assert.equal((await alice.request("SESSION_ROOM_CREATE", { room: name })).status, "OK");
@@ -295,15 +256,10 @@ Deno.test("Listings stay under the line limit by paging when entries are large",
       "too_many_rooms",
     );
     assert.equal(typeof rooms.next, "string");
-  } finally {
-    await harness.close();
-  }
-});
+  }));
 
-Deno.test("Users, tokens and rooms survive a tracker restart", async () => {
-  const harness = await Harness.start();
-  try {
-    const alice = await loggedIn(harness, "alice", "10.0.0.1", 7001);
+Deno.test("Users, tokens and rooms survive a tracker restart", () =>
+  withMembers(1, async ([alice], harness) => {
     const { token } = await harness.connect().login("alice");
     const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
@@ -327,7 +283,4 @@ Deno.test("Users, tokens and rooms survive a tracker restart", async () => {
       harness.extension.checkRegister({ name: "bob", namespace: "x", ip: "1.1.1.1", fields: {} }),
       "name_owned",
     );
-  } finally {
-    await harness.close();
-  }
-});
+  }));
