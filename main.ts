@@ -2,8 +2,8 @@
 import { VERSION } from "./lib/constants.ts";
 import { UsageError } from "./lib/cli.ts";
 import { P2pError } from "./lib/errors.ts";
-import { runTrackerCommand } from "./tracker/cli.ts";
-import { runPeerCommand } from "./peer/cli.ts";
+import { runTrackerCommand } from "./tracker/mod.ts";
+import { runPeerCommand } from "./peer/mod.ts";
 
 const USAGE = `p2pchat ${VERSION}: a peer-to-peer chat, compatible with pyp2p peers and trackers
 

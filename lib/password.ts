@@ -8,6 +8,10 @@ import { timingSafeEqual } from "node:crypto";
 /** OWASP's 2023 floor for PBKDF2-HMAC-SHA256; the default for new credentials. */
 export const DEFAULT_PBKDF2_ITERATIONS = 600_000;
 
+/** Password length bounds: 8 is NIST's floor; the upper bound keeps lines small. */
+export const MIN_PASSWORD_CHARS = 8;
+export const MAX_PASSWORD_CHARS = 1024;
+
 /** The only algorithm written today; the field exists so another can be added later. */
 export const PASSWORD_ALGORITHM = "PBKDF2-HMAC-SHA256";
 

@@ -4,16 +4,11 @@ import { DEFAULT_TRACKER_PORT, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../
 import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
-import type { Address } from "../lib/transport.ts";
-import { createTracker, type Tracker } from "../tracker/mod.ts";
-import { createAccountsExtension } from "../tracker/accounts/mod.ts";
-import { dialTcp } from "../lib/transport.ts";
-import { PeerAccounts } from "./accounts.ts";
-import { fileTokenStore } from "./accounts_token.ts";
-import { mountAccountApi } from "./http_account_api.ts";
-import { SessionClient } from "./session_client.ts";
-import { accountCommands, accountNotices } from "./tui_account_commands.ts";
-import { apiTokenPath, loadOrCreateApiToken } from "./api_token.ts";
+import { type Address, dialTcp } from "../lib/transport.ts";
+import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
+import { fileTokenStore, PeerAccounts, SessionClient } from "./accounts/mod.ts";
+import { apiTokenPath, createPeerApi, loadOrCreateApiToken, mountAccountApi } from "./http/mod.ts";
+import { accountCommands, accountNotices, runTerminal, shouldUseColor } from "./tui/mod.ts";
 import {
   envName,
   type PeerConfig,
@@ -23,9 +18,7 @@ import {
   settingsFromEnv,
   type SettingValues,
 } from "./config.ts";
-import { createPeerApi } from "./http_api.ts";
-import { createPeerNode, NODE_DEFAULTS } from "./node.ts";
-import { runTerminal, shouldUseColor } from "./tui.ts";
+import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
 

@@ -21,7 +21,7 @@ import {
 } from "../lib/cli.ts";
 import type { LogFormat, LogLevel } from "../lib/log.ts";
 import type { Address } from "../lib/transport.ts";
-import { NODE_DEFAULTS } from "./node.ts";
+import { NODE_DEFAULTS } from "./node/mod.ts";
 
 /** Every setting, by its long flag name. */
 export const SETTING_KEYS = [

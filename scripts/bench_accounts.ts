@@ -9,7 +9,7 @@ import { memoryLogger } from "../lib/log.ts";
 import { hashPassword } from "../lib/password.ts";
 import { createAccountsExtension } from "../tracker/accounts/mod.ts";
 import { AccountStore } from "../tracker/accounts/store.ts";
-import type { SessionHandler, SessionLink } from "../tracker/extension.ts";
+import type { SessionHandler, SessionLink } from "../tracker/mod.ts";
 import { DEFAULT_HASH_QUEUE } from "../tracker/accounts/hash_slots.ts";
 import { settledMemory } from "./settled_memory.ts";
 

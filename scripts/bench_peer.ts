@@ -19,8 +19,8 @@
  */
 import { Logger } from "../lib/log.ts";
 import { INITIAL_READ_BUFFER_BYTES } from "../lib/transport.ts";
-import * as wire from "../peer/messages.ts";
-import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/node.ts";
+import * as wire from "../peer/protocol/messages.ts";
+import { createPeerNode, NODE_DEFAULTS, type StartablePeerNode } from "../peer/mod.ts";
 import { oneCorePerSide, type Placement } from "./cpu_placement.ts";
 import { settledMemory } from "./settled_memory.ts";
 

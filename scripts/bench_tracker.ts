@@ -8,7 +8,7 @@
  */
 import { systemClock } from "../lib/clock.ts";
 import { Logger } from "../lib/log.ts";
-import { createTracker } from "../tracker/server.ts";
+import { createTracker } from "../tracker/mod.ts";
 
 const MEASURE_MS = 500;
 const ROUNDS = 3;

@@ -61,10 +61,6 @@ export interface WireMember {
   last_seen: string | null;
 }
 
-/** Password length bounds: 8 is NIST's floor; the upper bound keeps lines small. */
-export const MIN_PASSWORD_CHARS = 8;
-export const MAX_PASSWORD_CHARS = 1024;
-
 /** Replies with lists stop adding items past this size, well under the 32768-byte line limit. */
 export const REPLY_BUDGET_BYTES = 24_000;
 

@@ -10,11 +10,13 @@ import type { Logger } from "../../lib/log.ts";
 import { utf8Length } from "../../lib/framing.ts";
 import {
   hashPassword,
+  MAX_PASSWORD_CHARS,
+  MIN_PASSWORD_CHARS,
   needsRehash,
   type PasswordCredential,
   verifyPassword,
 } from "../../lib/password.ts";
-import type { RegisterCheck } from "../extension.ts";
+import type { RegisterCheck, SessionLink } from "../extension.ts";
 import { type LoginLimiter } from "./limits.ts";
 import {
   ANONYMOUS_COMMANDS,
@@ -24,15 +26,12 @@ import {
   eventMessage,
   isoTime,
   MAX_PAGE_LIMIT,
-  MAX_PASSWORD_CHARS,
   MAX_ROOMS_PER_USER,
-  MIN_PASSWORD_CHARS,
   REPLY_BUDGET_BYTES,
   type RequestId,
   type WireAddress,
   type WireMember,
 } from "./protocol.ts";
-import type { Session } from "./session.ts";
 import {
   AccountStore,
   foldName,
@@ -46,6 +45,23 @@ import { hashToken, newToken } from "./tokens.ts";
 /** `off`: no sessions, no name protection; `optional`: accounts own their names;
  * `required`: every REGISTER must prove a login under the same name. */
 export type AccountsMode = "required" | "optional" | "off";
+
+/**
+ * One session connection as the service sees it. `Session` (session.ts) implements it; the
+ * service depends on this shape only, so the dependency runs one way: session -> service.
+ */
+export interface ServiceSession {
+  /** Set once logged in. */
+  user?: UserRecord;
+  tokenHash?: string;
+  address?: WireAddress;
+  readonly lastActivity: number;
+  readonly openedAt: number;
+  readonly ended: boolean;
+  readonly link: SessionLink;
+  send(message: Record<string, unknown>): void;
+  end(): void;
+}
 
 /** Settings after defaults were applied. */
 export interface ServiceSettings {
@@ -81,9 +97,9 @@ class _RetryLater extends P2pError {
 
 /** Accounts, presence and rooms for every session connection of one tracker. */
 export class AccountsService {
-  readonly sessions = new Set<Session>();
+  readonly sessions = new Set<ServiceSession>();
   /** Logged-in sessions by canonical username. */
-  readonly #online = new Map<string, Set<Session>>();
+  readonly #online = new Map<string, Set<ServiceSession>>();
   #dummyCredential?: Promise<PasswordCredential>;
   #stopped = false;
   readonly #hashing = new HashSlots();
@@ -109,7 +125,7 @@ export class AccountsService {
 
   /** Runs one command for a session; throws P2pError with a wire code on refusal. */
   handle(
-    session: Session,
+    session: ServiceSession,
     command: Command,
     fields: Record<string, unknown>,
   ): CommandResult | Promise<CommandResult> {
@@ -157,7 +173,7 @@ export class AccountsService {
   }
 
   /** A session connection ended: it goes offline at once. */
-  sessionClosed(session: Session): void {
+  sessionClosed(session: ServiceSession): void {
     this.sessions.delete(session);
     this.#deactivate(session, true);
   }
@@ -211,7 +227,7 @@ export class AccountsService {
 
   // ---- accounts ----
 
-  async #signup(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #signup(session: ServiceSession, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const username = _requiredString(fields, "username");
     const problem = checkLocalName("Username", username);
@@ -241,7 +257,7 @@ export class AccountsService {
     return { reply: this.#loginReply(user, token, tokenFields.expires) };
   }
 
-  async #login(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #login(session: ServiceSession, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const username = _requiredString(fields, "username");
     const password = _requiredString(fields, "password");
@@ -284,7 +300,7 @@ export class AccountsService {
     return { reply: this.#loginReply(user, token, tokenFields.expires) };
   }
 
-  async #resume(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #resume(session: ServiceSession, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const hash = hashToken(_requiredString(fields, "token"));
     const user = this.store.tokenOwner(hash, this.clock.now());
@@ -295,7 +311,7 @@ export class AccountsService {
     return { reply: this.#loginReply(user, undefined, this.store.tokenExpiry(hash)) };
   }
 
-  async #logout(session: Session): Promise<CommandResult> {
+  async #logout(session: ServiceSession): Promise<CommandResult> {
     const user = session.user!;
     const hash = session.tokenHash!;
     await this.#commit({
@@ -352,7 +368,12 @@ export class AccountsService {
 
   // ---- presence ----
 
-  #activate(session: Session, user: UserRecord, tokenHash: string, address: WireAddress): void {
+  #activate(
+    session: ServiceSession,
+    user: UserRecord,
+    tokenHash: string,
+    address: WireAddress,
+  ): void {
     // The connection may have dropped while the login was being hashed or written.
     if (session.ended) return;
     session.user = user;
@@ -364,7 +385,7 @@ export class AccountsService {
     this.#pushPresence(user, "member_online");
   }
 
-  #deactivate(session: Session, recordSeen: boolean): void {
+  #deactivate(session: ServiceSession, recordSeen: boolean): void {
     const user = session.user;
     if (!user) return;
     session.user = undefined;
@@ -400,8 +421,8 @@ export class AccountsService {
   }
 
   /** Online sessions of a room's members, leaving out one user's own sessions. */
-  #recipients(room: RoomRecord, exceptUser?: string): Session[] {
-    const recipients: Session[] = [];
+  #recipients(room: RoomRecord, exceptUser?: string): ServiceSession[] {
+    const recipients: ServiceSession[] = [];
     for (const member of room.members) {
       if (member === exceptUser) continue;
       for (const session of this.#online.get(member) ?? []) recipients.push(session);
@@ -409,7 +430,7 @@ export class AccountsService {
     return recipients;
   }
 
-  #push(sessions: Iterable<Session>, message: Record<string, unknown>): void {
+  #push(sessions: Iterable<ServiceSession>, message: Record<string, unknown>): void {
     for (const session of sessions) session.send(message);
   }
 
@@ -510,7 +531,10 @@ export class AccountsService {
 
   // ---- rooms ----
 
-  async #createRoom(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #createRoom(
+    session: ServiceSession,
+    fields: Record<string, unknown>,
+  ): Promise<CommandResult> {
     const name = _requiredString(fields, "room");
     const problem = checkLocalName("Room name", name);
     if (problem) throw new P2pError("bad_room_name", problem);
@@ -535,7 +559,10 @@ export class AccountsService {
     return { reply: { room: this.#roomSummary(room), ...this.#memberPage(room, {}) } };
   }
 
-  async #joinRoom(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #joinRoom(
+    session: ServiceSession,
+    fields: Record<string, unknown>,
+  ): Promise<CommandResult> {
     const room = this.#existingRoom(fields);
     const user = session.user!;
     if (user.rooms.has(foldName(room.name))) {
@@ -552,7 +579,10 @@ export class AccountsService {
     return { reply: { room: this.#roomSummary(room), ...this.#memberPage(room, {}) } };
   }
 
-  async #leaveRoom(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #leaveRoom(
+    session: ServiceSession,
+    fields: Record<string, unknown>,
+  ): Promise<CommandResult> {
     const room = this.#existingRoom(fields);
     const user = session.user!;
     if (!user.rooms.has(foldName(room.name))) {
@@ -572,7 +602,10 @@ export class AccountsService {
     return { reply: { room: room.name, owner: remaining?.owner ?? null } };
   }
 
-  async #deleteRoom(session: Session, fields: Record<string, unknown>): Promise<CommandResult> {
+  async #deleteRoom(
+    session: ServiceSession,
+    fields: Record<string, unknown>,
+  ): Promise<CommandResult> {
     const room = this.#existingRoom(fields);
     const user = session.user!;
     if (room.owner !== user.username) {
@@ -594,7 +627,7 @@ export class AccountsService {
     return room;
   }
 
-  #otherSessions(session: Session): Session[] {
+  #otherSessions(session: ServiceSession): ServiceSession[] {
     return [...this.#online.get(session.user!.username) ?? []].filter((other) => other !== session);
   }
 }
@@ -651,7 +684,7 @@ function _limit(value: unknown): number {
  */
 function _declaredAddress(
   fields: Record<string, unknown>,
-  session: Session,
+  session: ServiceSession,
   username: string,
 ): WireAddress {
   const address: WireAddress = { ip: session.link.remoteIp };

@@ -16,7 +16,7 @@ import {
   type RequestId,
   type WireAddress,
 } from "./protocol.ts";
-import type { AccountsService } from "./service.ts";
+import type { AccountsService, ServiceSession } from "./service.ts";
 import type { UserRecord } from "./store.ts";
 
 const _COMMANDS: ReadonlySet<string> = new Set(COMMANDS);
@@ -29,7 +29,7 @@ const _DECODE_MESSAGES: Record<string, string> = {
 };
 
 /** The per-connection state machine behind `TrackerExtension.openSession`. */
-export class Session implements SessionHandler {
+export class Session implements SessionHandler, ServiceSession {
   /** Set once logged in. */
   user?: UserRecord;
   tokenHash?: string;

@@ -1,0 +1,15 @@
+/**
+ * The tracker account client: the SESSION_* connection (login, presence, reconnection), rooms on
+ * top of it, and the remembered login token.
+ */
+export {
+  type AccountsEvent,
+  checkPassword,
+  type MemberAddress,
+  PeerAccounts,
+  type RoomMember,
+  type RoomSummary,
+  type UserSummary,
+} from "./peer_accounts.ts";
+export { SessionClient } from "./session_client.ts";
+export { fileTokenStore } from "./token_store.ts";

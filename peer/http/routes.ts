@@ -1,0 +1,295 @@
+/**
+ * The peer's local HTTP API as a hono app (the CLI serves it on 127.0.0.1; tests call
+ * `app.request()`). Every request needs the bearer token from `<data dir>/api-token` and a
+ * loopback `Host` header: the token keeps other local users out, the Host check keeps out
+ * web pages that rebind their DNS name to 127.0.0.1. Formats: docs/http-api.md.
+ */
+import { Hono } from "hono";
+import type { NodeEvent, PeerNode, Scope, SendResult } from "../api.ts";
+import { concatBytes } from "../../lib/bytes.ts";
+import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
+import { charLength, isRecord, isWireName } from "../../lib/codec.ts";
+import { MAX_LINE_BYTES, MESSAGE_TTL } from "../../lib/constants.ts";
+import { type ErrorCode, P2pError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/log.ts";
+
+/** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
+export interface PeerApiOptions {
+  token: string;
+  log: Logger;
+  clock?: Clock;
+  heartbeatMs?: number;
+  /** More events for the SSE stream (accounts and rooms), sent as `event: TYPE`. */
+  extraEvents?: { subscribe(listener: (event: { type: string }) => void): () => void };
+}
+
+/** SSE comment period: keeps proxies and idle-timeouts from closing a quiet stream. */
+export const SSE_HEARTBEAT_MS = 15_000;
+
+/**
+ * Largest request body. A text that fits a 32768-byte line fits here even when the client
+ * escapes every character as \uXXXX.
+ */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Events a stream may have queued for a client that does not read before it is dropped. */
+const MAX_QUEUED_EVENTS = 1000;
+
+/** HTTP status per error code; codes not listed are client errors (400). */
+const STATUS_BY_CODE: Partial<
+  Record<ErrorCode, 401 | 403 | 404 | 409 | 413 | 429 | 500 | 502 | 503 | 504>
+> = {
+  unauthorized: 401,
+  forbidden_host: 403,
+  not_found: 404,
+  unknown_peer: 404,
+  not_connected: 409,
+  closed: 409,
+  text_too_long: 413,
+  body_too_large: 413,
+  timeout: 504,
+  internal_error: 500,
+  // accounts and rooms (the tracker's codes, passed through)
+  login_failed: 403,
+  bad_token: 403,
+  not_owner: 403,
+  too_many_attempts: 429,
+  no_such_room: 404,
+  not_logged_in: 409,
+  already_logged_in: 409,
+  username_taken: 409,
+  room_exists: 409,
+  already_member: 409,
+  not_member: 409,
+  room_full: 409,
+  too_many_rooms: 409,
+  tracker_unreachable: 503,
+  unknown_command: 502,
+};
+
+/** A failed delivery: the error reply also carries the message id. */
+class _DeliveryError extends P2pError {
+  constructor(code: ErrorCode, message: string, readonly msgId: string) {
+    super(code, message);
+  }
+}
+
+/** Builds the local HTTP API over a running peer. */
+export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
+  const log = options.log;
+  const clock = options.clock ?? systemClock;
+  const heartbeatMs = options.heartbeatMs ?? SSE_HEARTBEAT_MS;
+  const expectedToken = new TextEncoder().encode(options.token);
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    if (!isLoopbackHost(host)) {
+      throw new P2pError("forbidden_host", `Host "${host}" is not a loopback name`);
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
+    if (!match || !_sameBytes(new TextEncoder().encode(match[1]), expectedToken)) {
+      c.header("WWW-Authenticate", 'Bearer realm="p2pchat"');
+      throw new P2pError("unauthorized", "Missing or wrong bearer token");
+    }
+    await next();
+  });
+
+  app.get("/api/status", (c) => c.json(node.status()));
+
+  app.get("/api/peers", (c) => {
+    const scope = c.req.query("scope") ?? "*";
+    if (!_isScope(scope)) throw _badScope("scope", scope);
+    const peers = node.peers(scope);
+    return c.json({ scope, count: peers.length, peers });
+  });
+
+  app.post("/api/messages", async (c) => {
+    const body = await readJsonObject(c.req.raw);
+    const to = stringField(body, "to");
+    if (!/^.+@.+$/s.test(to)) {
+      throw new P2pError("bad_field", `Field "to" must be a peer id name@namespace, got "${to}"`);
+    }
+    const text = stringField(body, "text");
+    _checkLine({ type: "SEND", src: node.peerId, dst: to, payload: text, require_ack: true });
+    const result = await node.send(to, text);
+    if (!result.ok) throw _deliveryError(to, result);
+    return c.json({ delivered: true, msgId: result.msgId, to, roundTripMs: result.roundTripMs });
+  });
+
+  app.post("/api/publish", async (c) => {
+    const body = await readJsonObject(c.req.raw);
+    const scope = stringField(body, "scope");
+    if (!_isScope(scope)) throw _badScope("scope", scope);
+    const text = stringField(body, "text");
+    _checkLine({ type: "PUB", src: node.peerId, dst: scope, payload: text, require_ack: false });
+    const result = await node.publish(scope, text);
+    return c.json({ msgId: result.msgId, scope, reached: result.reached, peers: result.peers });
+  });
+
+  app.post("/api/reconnect", async (c) => {
+    const body = await readJsonObject(c.req.raw, true);
+    const peerId = body.peerId === undefined ? undefined : stringField(body, "peerId");
+    return c.json({ reconnecting: node.reconnect(peerId) });
+  });
+
+  app.get("/api/events", () => {
+    const encoder = new TextEncoder();
+    let stop = () => {};
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        let timer: TimerId | undefined;
+        let ended = false;
+        const push = (text: string) => {
+          if (ended) return;
+          if ((controller.desiredSize ?? 0) < -MAX_QUEUED_EVENTS) {
+            log.warn("dropping an event stream whose client does not read");
+            stop();
+            controller.close();
+            return;
+          }
+          controller.enqueue(encoder.encode(text));
+        };
+        const forward = (event: NodeEvent | { type: string }) => {
+          push(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        };
+        const unsubscribeNode = node.subscribe(forward);
+        const unsubscribeExtra = options.extraEvents?.subscribe(forward) ?? (() => {});
+        const unsubscribe = () => {
+          unsubscribeNode();
+          unsubscribeExtra();
+        };
+        const beat = () => {
+          push(": heartbeat\n\n");
+          if (!ended) timer = clock.setTimeout(beat, heartbeatMs);
+        };
+        stop = () => {
+          ended = true;
+          unsubscribe();
+          if (timer !== undefined) clock.clearTimeout(timer);
+        };
+        push(`: events of ${node.peerId}\n\n`);
+        timer = clock.setTimeout(beat, heartbeatMs);
+      },
+      // Called when the client disconnects (or a test cancels the body).
+      cancel() {
+        stop();
+      },
+    });
+    return new Response(stream, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+      },
+    });
+  });
+
+  app.notFound(() => {
+    throw new P2pError("not_found", "No such endpoint");
+  });
+
+  // The one place where errors become HTTP replies.
+  app.onError((error, c) => {
+    if (error instanceof P2pError) {
+      const status = STATUS_BY_CODE[error.code] ?? 400;
+      const msgId = error instanceof _DeliveryError ? { msgId: error.msgId } : {};
+      return c.json({ error: { code: error.code, message: error.message, ...msgId } }, status);
+    }
+    log.error("HTTP API request failed", { path: c.req.path, error: String(error) });
+    return c.json({ error: { code: "internal_error", message: "Internal error" } }, 500);
+  });
+
+  return app;
+}
+
+/** True for `127.0.0.1`, `localhost` and `[::1]`, with or without a port. */
+export function isLoopbackHost(host: string): boolean {
+  return /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i.test(host);
+}
+
+/** Compares in time that depends only on the expected token's length. */
+function _sameBytes(given: Uint8Array, expected: Uint8Array): boolean {
+  let difference = given.length ^ expected.length;
+  for (let i = 0; i < expected.length; i++) {
+    difference |= (given.length > 0 ? given[i % given.length] : 0) ^ expected[i];
+  }
+  return difference === 0;
+}
+
+function _isScope(value: string): value is Scope {
+  return value === "*" || (value.startsWith("#") && isWireName(value.slice(1)));
+}
+
+function _badScope(field: string, value: string): P2pError {
+  return new P2pError("bad_field", `Field "${field}" must be "*" or "#namespace", got "${value}"`);
+}
+
+/** Reads a JSON object body of at most MAX_BODY_BYTES (also for routes of other modules). */
+export async function readJsonObject(
+  request: Request,
+  emptyIsObject = false,
+): Promise<Record<string, unknown>> {
+  const length = Number(request.headers.get("content-length") ?? "0");
+  if (length > MAX_BODY_BYTES) throw _bodyTooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const chunk of request.body) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw _bodyTooLarge();
+      chunks.push(chunk);
+    }
+  }
+  const text = new TextDecoder().decode(concatBytes(chunks));
+  if (emptyIsObject && text.trim() === "") return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new P2pError("invalid_json", "The request body is not valid JSON");
+  }
+  if (!isRecord(body)) {
+    throw new P2pError("not_an_object", "The request body must be a JSON object");
+  }
+  return body;
+}
+
+function _bodyTooLarge(): P2pError {
+  return new P2pError("body_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes`);
+}
+
+/** A required non-empty string field of a request body. */
+export function stringField(body: Record<string, unknown>, name: string): string {
+  const value = body[name];
+  if (value === undefined) throw new P2pError("missing_field", `Field "${name}" is missing`);
+  if (typeof value !== "string" || value === "") {
+    throw new P2pError("bad_field", `Field "${name}" must be a non-empty string`);
+  }
+  return value;
+}
+
+/** Refuses a text whose wire line (with a 36-character msg_id) would pass 32768 bytes. */
+function _checkLine(fields: Record<string, unknown>): void {
+  const line = JSON.stringify({ ...fields, msg_id: crypto.randomUUID(), ttl: MESSAGE_TTL });
+  const bytes = new TextEncoder().encode(line).length;
+  if (bytes > MAX_LINE_BYTES) {
+    const text = String(fields.payload);
+    throw new P2pError(
+      "text_too_long",
+      `Text of ${
+        charLength(text)
+      } characters makes a ${bytes}-byte line; the limit is ${MAX_LINE_BYTES}`,
+    );
+  }
+}
+
+function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>): P2pError {
+  const messages: Record<typeof result.reason, string> = {
+    timeout: `No ACK from "${to}" within the delivery timeout`,
+    not_connected: `Peer "${to}" is not connected`,
+    unknown_peer: `Peer "${to}" is not known`,
+    closed: `The connection to "${to}" closed before the ACK`,
+  };
+  return new _DeliveryError(result.reason, messages[result.reason], result.msgId);
+}

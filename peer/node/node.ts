@@ -1,0 +1,692 @@
+/**
+ * A running peer: the TCP listener and dialer, the peer table, reconnection with backoff,
+ * the duplicate-connection rule, and discovery through the tracker. Protocol details live in
+ * `peer/protocol/`; this file decides which connections to open, keep and retry.
+ */
+import { Listeners } from "../../lib/listeners.ts";
+import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
+import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../../lib/constants.ts";
+import type { Logger } from "../../lib/log.ts";
+import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
+import type {
+  NodeEvent,
+  NodeStatus,
+  PeerInfo,
+  PeerNode,
+  PeerState,
+  PublishResult,
+  Scope,
+  SendResult,
+} from "../api.ts";
+import { backoffDelay } from "../../lib/backoff.ts";
+import { runLink } from "./link.ts";
+import { inScope, splitPeerId, survivingDirection } from "./peer_table.ts";
+import {
+  Discovery,
+  type RendezvousClient,
+  type RendezvousRecord,
+  tcpRendezvousClient,
+} from "../discovery/mod.ts";
+import {
+  type CloseReason,
+  type ConnectionHooks,
+  PeerConnection,
+  RecentIds,
+} from "../protocol/mod.ts";
+
+/** Node settings; times in milliseconds. */
+export interface PeerNodeOptions {
+  name: string;
+  namespace: string;
+  /** Listen address (default 0.0.0.0). */
+  host?: string;
+  /** Listen port (default 0: any free port). */
+  port?: number;
+  /** The Rendezvous tracker; without one, discovery is off and peers come from `addPeer()`. */
+  tracker?: Address;
+  ttlSeconds?: number;
+  pingIntervalMs?: number;
+  discoverIntervalMs?: number;
+  ackTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Retries after a failed dial or a lost connection before a peer is marked failed. */
+  maxReconnectAttempts?: number;
+  /** After a peer's BYE, wait this long before dialling it again (its old socket lingers). */
+  byeCooldownMs?: number;
+  dialTimeoutMs?: number;
+  /** Bound on bytes queued toward one peer. */
+  maxQueueBytes?: number;
+  /** Features listed in HELLO / HELLO_OK (default: all of ours; fewer to act as an older peer). */
+  features?: readonly string[];
+  /** Open connections (both directions) before new inbound ones are closed at once. */
+  maxConnections?: number;
+  /** The account token that proves our name in REGISTER, read at each REGISTER. */
+  registerToken?: () => string | undefined;
+}
+
+/** Collaborators; everything but `log` has a default. */
+export interface PeerNodeDeps {
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Replaces the TCP Rendezvous client (tests). */
+  rendezvous?: RendezvousClient;
+  /** Replaces `dialTcp` (tests). */
+  dial?: (address: Address, signal: AbortSignal) => Promise<Conn>;
+}
+
+/** A node that can be started, plus what discovery and tests use directly. */
+export interface StartablePeerNode extends PeerNode {
+  /** Listens, starts discovery; resolves to the bound address. */
+  start(): Promise<Address>;
+  /** Adds (or updates) a peer at `address` and dials it, as discovery does for listed peers. */
+  addPeer(name: string, namespace: string, address: Address): void;
+}
+
+/** Defaults for the node (pyp2p values where the protocol sets them). */
+export const NODE_DEFAULTS = {
+  host: "0.0.0.0",
+  port: 0,
+  discoverIntervalMs: 15_000,
+  maxReconnectAttempts: 10,
+  byeCooldownMs: 1_000,
+  dialTimeoutMs: 5_000,
+} as const;
+
+interface _Entry {
+  peerId: string;
+  name: string;
+  namespace: string;
+  address?: Address;
+  state: PeerState;
+  /** The open connection in use. */
+  connection?: PeerConnection;
+  /** Our dial: true from connect until its handshake ends. */
+  dialing: boolean;
+  outbound?: PeerConnection;
+  attempts: number;
+  nextAttemptAt?: number;
+  timer?: TimerId;
+  lastSeenAt?: number;
+  /** When the current connection passed its handshake. */
+  connectedAt?: number;
+}
+
+/** A connection that lasted this long resets the reconnection backoff when it is lost. */
+const STABLE_CONNECTION_MS = 5_000;
+
+/** Default cap on open peer connections. */
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** Creates a peer node; nothing listens until `start()`. */
+export function createPeerNode(options: PeerNodeOptions, deps: PeerNodeDeps): StartablePeerNode {
+  return new _PeerNode(options, deps);
+}
+
+class _PeerNode implements StartablePeerNode {
+  readonly peerId: string;
+  readonly #options: PeerNodeOptions;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #log: Logger;
+  readonly #serverLog: Logger;
+  readonly #dialLog: Logger;
+  readonly #dial: (address: Address, signal: AbortSignal) => Promise<Conn>;
+  readonly #rendezvous?: RendezvousClient;
+  #discovery?: Discovery;
+  readonly #peers = new Map<string, _Entry>();
+  readonly #connections = new Set<PeerConnection>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #listeners: Listeners<NodeEvent>;
+  readonly #seen = new RecentIds();
+  readonly #cooldownUntil = new Map<string, number>();
+  readonly #abort = new AbortController();
+  readonly #hooks: ConnectionHooks;
+  #listener?: Deno.TcpListener;
+  #acceptLoop?: Promise<void>;
+  #listen: Address = { hostname: "", port: 0 };
+  #startedAt = 0;
+  #stopping?: Promise<void>;
+
+  constructor(options: PeerNodeOptions, deps: PeerNodeDeps) {
+    this.#options = options;
+    this.peerId = `${options.name}@${options.namespace}`;
+    this.#clock = deps.clock ?? systemClock;
+    this.#random = deps.random ?? Math.random;
+    this.#log = deps.log;
+    this.#listeners = new Listeners(this.#log, "Event listener");
+    this.#serverLog = deps.log.child("PeerServer");
+    this.#dialLog = deps.log.child("Dialer");
+    this.#dial = deps.dial ??
+      ((address, signal) => dialTcp(address.hostname, address.port, { signal }));
+    this.#rendezvous = deps.rendezvous ??
+      (options.tracker ? tcpRendezvousClient(options.tracker) : undefined);
+    this.#hooks = {
+      admit: (connection) => this.#admit(connection),
+      // Fields copied one by one: a spread costs more, once per received message.
+      message: (_connection, m) =>
+        this.#listeners.emit({
+          type: "message",
+          kind: m.kind,
+          msgId: m.msgId,
+          from: m.from,
+          to: m.to,
+          text: m.text,
+          at: this.#clock.now(),
+        }),
+      closed: (connection, reason, detail) => this.#closed(connection, reason, detail),
+    };
+  }
+
+  start(): Promise<Address> {
+    try {
+      return Promise.resolve(this.#startNow());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #startNow(): Address {
+    const listener = listenTcp(
+      this.#options.host ?? NODE_DEFAULTS.host,
+      this.#options.port ?? NODE_DEFAULTS.port,
+      "peers",
+    );
+    this.#listener = listener;
+    this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
+    this.#startedAt = this.#clock.now();
+    this.#acceptLoop = this.#accept(listener);
+    this.#serverLog.info(`Listening on ${this.#listen.hostname}:${this.#listen.port}`, {
+      peer: this.peerId,
+    });
+    if (this.#rendezvous) {
+      const options = this.#options;
+      this.#discovery = new Discovery(
+        {
+          name: options.name,
+          namespace: options.namespace,
+          port: this.#listen.port,
+          ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
+          discoverIntervalMs: options.discoverIntervalMs ?? NODE_DEFAULTS.discoverIntervalMs,
+          token: options.registerToken,
+        },
+        { client: this.#rendezvous, clock: this.#clock, log: this.#log, random: this.#random },
+        {
+          peersFound: (records) => this.#learn(records),
+          trackerChanged: (reachable, detail) =>
+            this.#listeners.emit({ type: "tracker", reachable, detail, at: this.#clock.now() }),
+          registerRefused: (refused, detail) =>
+            this.#listeners.emit({
+              type: "tracker",
+              reachable: true,
+              detail,
+              refused,
+              at: this.#clock.now(),
+            }),
+        },
+      );
+      this.#track(this.#discovery.start());
+    }
+    return this.#listen;
+  }
+
+  status(): NodeStatus {
+    const discovery = this.#discovery?.status();
+    let connected = 0;
+    for (const entry of this.#peers.values()) if (entry.state === "connected") connected++;
+    return {
+      peerId: this.peerId,
+      name: this.#options.name,
+      namespace: this.#options.namespace,
+      listen: this.#listen,
+      publicIp: discovery?.publicIp,
+      tracker: {
+        address: this.#options.tracker ?? { hostname: "", port: 0 },
+        reachable: discovery?.reachable ?? false,
+        lastRegisterAt: discovery?.lastRegisterAt,
+        lastDiscoverAt: discovery?.lastDiscoverAt,
+        lastError: discovery?.lastError,
+      },
+      peers: { known: this.#peers.size, connected },
+      startedAt: this.#startedAt,
+    };
+  }
+
+  peers(scope: Scope = "*"): PeerInfo[] {
+    const rows: PeerInfo[] = [];
+    for (const entry of this.#peers.values()) {
+      if (!inScope(scope, entry.namespace)) continue;
+      const connection = entry.connection;
+      rows.push({
+        peerId: entry.peerId,
+        name: entry.name,
+        namespace: entry.namespace,
+        address: entry.address,
+        state: entry.state,
+        direction: connection?.direction,
+        features: connection?.features ?? [],
+        rtt: connection?.rtt,
+        reconnectAttempts: entry.state === "connected" ? 0 : entry.attempts,
+        nextAttemptAt: entry.nextAttemptAt,
+        lastSeenAt: connection?.lastSeenAt ?? entry.lastSeenAt,
+      });
+    }
+    return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
+  }
+
+  send(peerId: string, text: string): Promise<SendResult> {
+    // The common case stays free of an extra async step: it is on the hot path.
+    const connection = this.#peers.get(peerId)?.connection;
+    return connection?.state === "open"
+      ? connection.send(text)
+      : this.#sendWhenConnected(peerId, text);
+  }
+
+  async #sendWhenConnected(peerId: string, text: string): Promise<SendResult> {
+    const waiting = this.#peers.get(peerId);
+    if (waiting?.state !== "failed" && !this.#stopping) {
+      // Just started, or the peer is being dialled or redialled: give discovery and the dial
+      // the delivery timeout to connect rather than failing at once.
+      const timeoutMs = this.#options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+      await this.#whenConnected(
+        peerId,
+        AbortSignal.any([
+          AbortSignal.timeout(timeoutMs),
+          this.#abort.signal,
+        ]),
+      );
+    }
+    const entry = this.#peers.get(peerId);
+    if (!entry) return { ok: false, msgId: "", reason: "unknown_peer" };
+    if (entry.connection?.state !== "open") {
+      return { ok: false, msgId: "", reason: "not_connected" };
+    }
+    return entry.connection.send(text);
+  }
+
+  publish(scope: Scope, text: string, alsoTo: readonly string[] = []): Promise<PublishResult> {
+    const msgId = crypto.randomUUID();
+    const peers: string[] = [];
+    const extra = new Set(alsoTo);
+    for (const entry of this.#peers.values()) {
+      if (!entry.connection || !(inScope(scope, entry.namespace) || extra.has(entry.peerId))) {
+        continue;
+      }
+      // A peer whose queue overflows is dropped by its connection and not counted as reached.
+      if (entry.connection.publish(msgId, scope, text)) peers.push(entry.peerId);
+    }
+    return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
+  publishTo(
+    peerIds: readonly string[],
+    dst: Scope,
+    text: string,
+    msgId: string = crypto.randomUUID(),
+  ): Promise<PublishResult> {
+    const peers: string[] = [];
+    for (const peerId of new Set(peerIds)) {
+      if (this.#peers.get(peerId)?.connection?.publish(msgId, dst, text)) peers.push(peerId);
+    }
+    return Promise.resolve({ msgId, reached: peers.length, peers });
+  }
+
+  connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
+    if (this.#peers.get(peerId)?.connection?.state === "open") return Promise.resolve(true);
+    const connected = this.#whenConnected(peerId, signal);
+    if (!signal.aborted) {
+      const { name, namespace } = splitPeerId(peerId);
+      this.addPeer(name, namespace, address);
+      // A peer that failed earlier gets a fresh chance: the caller wants it now.
+      if (this.#peers.get(peerId)?.state === "failed") this.reconnect(peerId);
+    }
+    return connected;
+  }
+
+  /** Resolves true once `peerId` is connected, false if the signal aborts first. */
+  #whenConnected(peerId: string, signal: AbortSignal): Promise<boolean> {
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    const done = (connected: boolean) => {
+      unsubscribe();
+      signal.removeEventListener("abort", onAbort);
+      resolve(connected);
+    };
+    const onAbort = () => done(false);
+    const unsubscribe = this.subscribe((event) => {
+      if (event.type === "peer" && event.peerId === peerId && event.state === "connected") {
+        done(true);
+      }
+    });
+    signal.addEventListener("abort", onAbort);
+    if (signal.aborted) done(false);
+    return promise;
+  }
+
+  registerNow(): void {
+    this.#discovery?.registerNow();
+  }
+
+  reconnect(peerId?: string): number {
+    let count = 0;
+    for (const entry of this.#peers.values()) {
+      if (peerId !== undefined && entry.peerId !== peerId) continue;
+      if (entry.connection || entry.dialing || !entry.address) continue;
+      entry.attempts = 0;
+      this.#cancelRetry(entry);
+      void this.#connect(entry);
+      count++;
+    }
+    return count;
+  }
+
+  subscribe(listener: (event: NodeEvent) => void): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  addPeer(name: string, namespace: string, address: Address): void {
+    const peerId = `${name}@${namespace}`;
+    if (peerId === this.peerId || this.#stopping) return;
+    let entry = this.#peers.get(peerId);
+    if (!entry) {
+      entry = {
+        peerId,
+        name,
+        namespace,
+        address,
+        state: "connecting",
+        dialing: false,
+        attempts: 0,
+      };
+      this.#peers.set(peerId, entry);
+      this.#emitPeer(entry, "connecting", "discovered");
+    } else if (
+      entry.address?.hostname !== address.hostname || entry.address?.port !== address.port
+    ) {
+      entry.address = address;
+      // A new address is a new chance: a failed peer is retried from scratch.
+      if (entry.state === "failed") entry.attempts = 0;
+    } else if (entry.state === "failed" || entry.timer !== undefined) {
+      return; // failed stays failed; a pending retry keeps its schedule
+    }
+    if (entry.connection || entry.dialing) return;
+    const wait = (this.#cooldownUntil.get(peerId) ?? 0) - this.#clock.now();
+    if (wait > 0) this.#scheduleRetry(entry, wait);
+    else void this.#connect(entry);
+  }
+
+  stop(reason = "quit"): Promise<void> {
+    this.#stopping ??= this.#shutdown(reason);
+    return this.#stopping;
+  }
+
+  async #shutdown(reason: string): Promise<void> {
+    const discovery = this.#discovery?.stop();
+    for (const entry of this.#peers.values()) this.#cancelRetry(entry);
+    this.#abort.abort();
+    this.#listener?.close();
+    await Promise.all([
+      ...[...this.#connections].map((connection) => connection.bye(reason)),
+      discovery?.then(() => this.#discovery?.unregister()),
+    ]);
+    for (const connection of this.#connections) connection.close();
+    await this.#acceptLoop;
+    await Promise.all(this.#tasks);
+    this.#serverLog.info("Stopped", { peer: this.peerId });
+  }
+
+  #learn(records: RendezvousRecord[]): void {
+    for (const record of records) {
+      this.addPeer(record.name, record.namespace, { hostname: record.ip, port: record.port });
+    }
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let socket: Deno.TcpConn;
+      try {
+        socket = await listener.accept();
+      } catch {
+        return; // listener closed
+      }
+      if (this.#stopping) {
+        socket.close();
+        continue;
+      }
+      if (this.#connections.size >= (this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+        // Anyone can connect; without a cap, idle sockets would exhaust memory and descriptors.
+        this.#serverLog.warn("Too many connections; refusing a new one", {
+          limit: this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        });
+        socket.close();
+        continue;
+      }
+      const conn = new TcpConn(socket);
+      this.#serverLog.debug("Accepted a connection", {
+        from: `${conn.remote.hostname}:${conn.remote.port}`,
+      });
+      this.#attach(conn, "inbound");
+    }
+  }
+
+  async #connect(entry: _Entry): Promise<void> {
+    if (this.#stopping || entry.connection || entry.dialing || !entry.address) return;
+    this.#cancelRetry(entry);
+    entry.dialing = true;
+    if (entry.state !== "stale") this.#setState(entry, "connecting");
+    const { hostname, port } = entry.address;
+    this.#dialLog.debug("Dialling", { peer: entry.peerId, address: `${hostname}:${port}` });
+    const signal = AbortSignal.any([
+      this.#abort.signal,
+      AbortSignal.timeout(this.#options.dialTimeoutMs ?? NODE_DEFAULTS.dialTimeoutMs),
+    ]);
+    let conn: Conn;
+    const task = this.#dial(entry.address, signal);
+    this.#track(task.then(() => {}, () => {}));
+    try {
+      conn = await task;
+    } catch (error) {
+      entry.dialing = false;
+      if (this.#stopping) return;
+      return this.#dialFailed(entry, error instanceof Error ? error.message : String(error));
+    }
+    // Meanwhile the peer may have dialled us, left, or we may be stopping. A connection it
+    // dialled gives way to ours when our dial is the one to keep: the same rule as when both
+    // handshakes overlap, so timing never decides which connection survives.
+    const keepOurs = survivingDirection(this.peerId, entry.peerId) === "outbound";
+    if (
+      this.#stopping || (entry.connection && !keepOurs) || this.#peers.get(entry.peerId) !== entry
+    ) {
+      entry.dialing = false;
+      conn.close();
+      return;
+    }
+    entry.outbound = this.#attach(conn, "outbound", entry.peerId);
+  }
+
+  #attach(conn: Conn, direction: "inbound" | "outbound", expectedPeerId?: string): PeerConnection {
+    const options = this.#options;
+    const connection = new PeerConnection(
+      {
+        localPeerId: this.peerId,
+        direction,
+        expectedPeerId,
+        pingIntervalMs: options.pingIntervalMs,
+        ackTimeoutMs: options.ackTimeoutMs,
+        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        maxQueueBytes: options.maxQueueBytes,
+        features: options.features,
+      },
+      conn,
+      this.#hooks,
+      { clock: this.#clock, log: this.#log, seen: this.#seen },
+    );
+    this.#connections.add(connection);
+    connection.start();
+    this.#track(runLink(conn, connection));
+    return connection;
+  }
+
+  // Decides whether a completed handshake is kept; the returned reason goes to the peer.
+  #admit(connection: PeerConnection): string | undefined {
+    const peerId = connection.peerId!;
+    if (peerId === this.peerId) return "self";
+    if (connection.direction === "outbound" && peerId !== connection.expectedPeerId) {
+      this.#dialLog.warn("Dialled peer answered with another peer_id", {
+        expected: connection.expectedPeerId,
+        got: peerId,
+      });
+      return "unexpected_peer_id";
+    }
+    const survivor = survivingDirection(this.peerId, peerId);
+    let entry = this.#peers.get(peerId);
+    const current = entry?.connection;
+    if (current && current !== connection) {
+      if (current.direction === connection.direction) {
+        // The same peer_id dialled again while its connection looks alive: keep the live one,
+        // as pyp2p peers do, so whoever claims the id cannot evict the real peer. A connection
+        // silent for a whole ping interval is probably half-dead (the peer restarted): replace it.
+        const silentMs = this.#clock.now() - current.lastSeenAt;
+        if (
+          current.state === "open" && silentMs < (this.#options.pingIntervalMs ?? PING_INTERVAL_MS)
+        ) {
+          return "duplicate_connection";
+        }
+      } else if (survivor !== connection.direction) {
+        return "duplicate_connection";
+      }
+    }
+    const ownDial = entry?.outbound;
+    if (connection.direction === "inbound" && ownDial?.state === "handshake") {
+      if (survivor === "outbound") return "duplicate_connection";
+    }
+    if (!entry) {
+      const { name, namespace } = splitPeerId(peerId);
+      entry = { peerId, name, namespace, state: "connecting", dialing: false, attempts: 0 };
+      this.#peers.set(peerId, entry);
+    }
+    entry.connection = connection;
+    if (connection.direction === "outbound") {
+      entry.outbound = undefined;
+      entry.dialing = false;
+    }
+    // Attempts are forgiven only once the connection proves stable (see #lost): a pyp2p peer
+    // that answers HELLO_OK and then HELLO_REJECT must not be redialled forever.
+    entry.connectedAt = this.#clock.now();
+    this.#cancelRetry(entry);
+    this.#cooldownUntil.delete(peerId);
+    // Only now close the losers, so their close hooks see the new connection in place.
+    if (current && current !== connection) void current.bye("duplicate_connection");
+    if (connection.direction === "inbound" && ownDial?.state === "handshake") {
+      ownDial.close("aborted", "duplicate_connection");
+    }
+    this.#setState(entry, "connected", connection.direction);
+    this.#log.child("Router").info("Connected", {
+      peer: peerId,
+      direction: connection.direction,
+      features: connection.features.join(","),
+    });
+    return undefined;
+  }
+
+  #closed(connection: PeerConnection, reason: CloseReason, detail?: string): void {
+    this.#connections.delete(connection);
+    const peerId = connection.peerId ?? connection.expectedPeerId;
+    const entry = peerId === undefined ? undefined : this.#peers.get(peerId);
+    if (!entry || this.#stopping) return;
+    entry.lastSeenAt = connection.lastSeenAt;
+    if (entry.outbound === connection) {
+      entry.outbound = undefined;
+      entry.dialing = false;
+    }
+    if (entry.connection === connection) {
+      entry.connection = undefined;
+      return this.#lost(entry, reason, detail);
+    }
+    if (entry.connection) return; // a duplicate that lost, or a refused second connection
+    if (connection.direction === "outbound") {
+      this.#dialFailed(entry, detail ? `${reason}: ${detail}` : reason);
+    }
+  }
+
+  #lost(entry: _Entry, reason: CloseReason, detail?: string): void {
+    if (reason === "bye" && detail === "duplicate_connection") {
+      // The peer keeps another connection to us, which is arriving: give it a moment.
+      this.#setState(entry, "connecting", detail);
+      if (entry.address) this.#scheduleRetry(entry, this.#byeCooldown());
+      return;
+    }
+    if (reason === "bye") {
+      this.#cooldownUntil.set(entry.peerId, this.#clock.now() + this.#byeCooldown());
+      this.#peers.delete(entry.peerId);
+      this.#cancelRetry(entry);
+      this.#emitPeer(entry, "gone", detail ?? "bye");
+      return;
+    }
+    if (!entry.address) {
+      // Known only from its own dial: there is no address to redial, and keeping it would let
+      // anyone grow our table with made-up ids. The next DISCOVER that lists it adds it back.
+      this.#peers.delete(entry.peerId);
+      this.#emitPeer(entry, "gone", reason);
+      return;
+    }
+    if (this.#clock.now() - (entry.connectedAt ?? 0) >= STABLE_CONNECTION_MS) entry.attempts = 0;
+    this.#setState(entry, "stale", reason);
+    this.#dialFailed(entry, reason);
+  }
+
+  #dialFailed(entry: _Entry, reason: string): void {
+    entry.attempts++;
+    const max = this.#options.maxReconnectAttempts ?? NODE_DEFAULTS.maxReconnectAttempts;
+    if (entry.attempts > max) {
+      this.#dialLog.warn("Giving up on peer", { peer: entry.peerId, attempts: entry.attempts });
+      entry.nextAttemptAt = undefined;
+      this.#setState(entry, "failed", reason);
+      return;
+    }
+    const delay = backoffDelay(entry.attempts, this.#random);
+    this.#dialLog.debug("Dial failed; retrying", { peer: entry.peerId, reason, delayMs: delay });
+    this.#scheduleRetry(entry, delay);
+  }
+
+  #scheduleRetry(entry: _Entry, delayMs: number): void {
+    this.#cancelRetry(entry);
+    entry.nextAttemptAt = this.#clock.now() + delayMs;
+    entry.timer = this.#clock.setTimeout(() => {
+      entry.timer = undefined;
+      entry.nextAttemptAt = undefined;
+      void this.#connect(entry);
+    }, delayMs);
+  }
+
+  #cancelRetry(entry: _Entry): void {
+    if (entry.timer !== undefined) this.#clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
+    entry.nextAttemptAt = undefined;
+  }
+
+  #byeCooldown(): number {
+    return this.#options.byeCooldownMs ?? NODE_DEFAULTS.byeCooldownMs;
+  }
+
+  #setState(entry: _Entry, state: PeerState, reason?: string): void {
+    if (entry.state === state) return;
+    entry.state = state;
+    this.#emitPeer(entry, state, reason);
+  }
+
+  #emitPeer(entry: _Entry, state: PeerState | "gone", reason?: string): void {
+    this.#listeners.emit({
+      type: "peer",
+      peerId: entry.peerId,
+      state,
+      reason,
+      at: this.#clock.now(),
+    });
+  }
+
+  #track(task: Promise<unknown>): void {
+    const settled = task.then(() => {}, () => {});
+    this.#tasks.add(settled);
+    settled.finally(() => this.#tasks.delete(settled));
+  }
+}

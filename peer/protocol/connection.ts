@@ -1,0 +1,834 @@
+/**
+ * One peer connection as a state machine, free of sockets: it is fed lines and a clock, and
+ * writes through a small `ConnectionIo`. It runs the handshake, keep-alive, SEND/ACK matching,
+ * de-duplication, BYE, and the write discipline pyp2p peers need: toward a peer without the
+ * p2pchat feature one message per write and at most one unacknowledged SEND; between p2pchat
+ * peers, queued lines are batched (several writes of up to 64 lines) and SENDs are pipelined,
+ * and with the p2pchat-batch feature SENDs and ACKs travel in SENDS and ACKS lines.
+ */
+import { decodeMessage } from "../../lib/codec.ts";
+import type { Clock, TimerId } from "../../lib/clock.ts";
+import { ACK_TIMEOUT_MS, MAX_LINE_BYTES, PING_INTERVAL_MS } from "../../lib/constants.ts";
+import { encodeLines, formatLine, utf8Length } from "../../lib/framing.ts";
+import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { SendResult } from "../api.ts";
+import * as wire from "./messages.ts";
+import type { RecentIds } from "./recent_ids.ts";
+import { SendIds } from "./send_ids.ts";
+
+/** Handshake, then open, then closing (BYE under way or a refusal being written), then closed. */
+export type ConnectionState = "handshake" | "open" | "closing" | "closed";
+
+/** Why a connection ended; the node decides from it whether to reconnect. */
+export type CloseReason =
+  /** BYE / BYE_OK exchanged, in either direction. */
+  | "bye"
+  /** The transport ended without BYE (peer crashed or closed abruptly). */
+  | "eof"
+  /** Keep-alive: nothing arrived for too long. */
+  | "stale"
+  /** The outgoing queue went over its bound: the peer does not read. */
+  | "backpressure"
+  | "line_too_long"
+  /** The first line on an accepted connection was not a HELLO with a string peer_id. */
+  | "not_hello"
+  | "handshake_timeout"
+  /** The remote side sent HELLO_REJECT. */
+  | "rejected"
+  /** We refused the handshake (see `ConnectionHooks.admit`). */
+  | "refused"
+  /** A second HELLO on an open connection carried another peer_id. */
+  | "peer_id_changed"
+  | "write_failed"
+  /** Closed locally without BYE. */
+  | "aborted";
+
+/** Tunables; defaults follow the pyp2p family. */
+export interface ConnectionSettings {
+  /** Our `name@namespace`. */
+  localPeerId: string;
+  /** "outbound" when we dialled (we send HELLO), "inbound" when we accepted. */
+  direction: "inbound" | "outbound";
+  /** Outbound: the peer_id we meant to reach (from discovery). */
+  expectedPeerId?: string;
+  features?: readonly string[];
+  pingIntervalMs?: number;
+  ackTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
+  /** How long to wait for BYE_OK after our BYE. */
+  byeTimeoutMs?: number;
+  /** Bound on bytes queued for writing; going over it drops the connection as stale. */
+  maxQueueBytes?: number;
+}
+
+/** Where a connection writes; a `Conn` fits. */
+export interface ConnectionIo {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): void;
+}
+
+/** A message to show the user. */
+export interface ReceivedMessage {
+  kind: "direct" | "pub";
+  msgId: string;
+  from: string;
+  to: string;
+  text: string;
+}
+
+/** What the connection tells its owner. */
+export interface ConnectionHooks {
+  /** The handshake completed: undefined accepts, a reason (sent to the peer) refuses. */
+  admit(connection: PeerConnection): string | undefined;
+  message(connection: PeerConnection, message: ReceivedMessage): void;
+  closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
+}
+
+/** Collaborators. */
+export interface ConnectionDeps {
+  clock: Clock;
+  log: Logger;
+  /** Ids of messages already shown (shared by every connection of a node). */
+  seen: RecentIds;
+  newId?: () => string;
+}
+
+/** Counters for the bad input a connection skipped. */
+export interface ConnectionStats {
+  lines: number;
+  malformed: number;
+  ignored: number;
+  duplicates: number;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_BYE_TIMEOUT_MS = 1_000;
+// Between p2pchat peers a write carries at most this many lines, and starts as soon as this
+// many are queued, even in the middle of a read: the other side then works on the first lines
+// while this side handles the rest, instead of the two taking turns on whole windows
+// (measured: about +20% pipelined SEND throughput over one write per turn; 32 to 128 do alike).
+const MAX_LINES_PER_WRITE = 64;
+// Writes handed to the transport at once (it keeps them in order): bounds what the queue bound
+// does not count.
+const MAX_WRITES_IN_FLIGHT = 4;
+/** 1 MiB: 32 full-size lines, or thousands of chat lines, queued toward one peer. */
+export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
+// Outstanding PINGs remembered for RTT; older ones are simply never matched.
+const MAX_OUTSTANDING_PINGS = 8;
+// RTT smoothing gain, as TCP's SRTT (RFC 6298: alpha = 1/8).
+const RTT_GAIN = 1 / 8;
+
+/** A timer of `SharedTimers`. */
+export interface SharedTimer {
+  readonly due: number;
+  readonly callback: () => void;
+  done: boolean;
+}
+
+/**
+ * Every connection timer on one clock, behind a single clock timer armed for the earliest: in
+ * Deno a live timer costs about 2 KB of resident memory, an entry here tens of bytes, and
+ * each idle connection keeps its keep-alive timer for good.
+ */
+export class SharedTimers {
+  static #byClock = new WeakMap<Clock, SharedTimers>();
+  readonly #clock: Clock;
+  // Sorted by due time; finished entries are dropped when they reach the front.
+  #queue: SharedTimer[] = [];
+  #live = 0;
+  #timer?: TimerId;
+  #armedFor = Infinity;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /** The instance shared by every connection on `clock`. */
+  static of(clock: Clock): SharedTimers {
+    let timers = SharedTimers.#byClock.get(clock);
+    if (!timers) {
+      timers = new SharedTimers(clock);
+      SharedTimers.#byClock.set(clock, timers);
+    }
+    return timers;
+  }
+
+  /** Number of timers not yet fired or cleared. */
+  get pending(): number {
+    return this.#live;
+  }
+
+  /** Calls `callback` once, after `delayMs`. */
+  setTimeout(callback: () => void, delayMs: number): SharedTimer {
+    const entry = { due: this.#clock.now() + Math.max(0, delayMs), callback, done: false };
+    // Connections share their intervals, so entries nearly always arrive in due order.
+    let at = this.#queue.length;
+    while (at > 0 && this.#queue[at - 1].due > entry.due) at--;
+    this.#queue.splice(at, 0, entry);
+    this.#live++;
+    if (entry.due < this.#armedFor) this.#arm();
+    return entry;
+  }
+
+  /** Cancels a timer; harmless once it fired or was cleared. */
+  clearTimeout(entry: SharedTimer): void {
+    if (entry.done) return;
+    entry.done = true;
+    if (--this.#live > 0) return;
+    this.#queue = [];
+    this.#disarm();
+  }
+
+  #arm(): void {
+    this.#disarm();
+    while (this.#queue.length > 0 && this.#queue[0].done) this.#queue.shift();
+    const next = this.#queue[0];
+    if (!next) return;
+    this.#armedFor = next.due;
+    this.#timer = this.#clock.setTimeout(() => this.#fire(), next.due - this.#clock.now());
+  }
+
+  #disarm(): void {
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#armedFor = Infinity;
+    const now = this.#clock.now();
+    while (this.#queue.length > 0 && this.#queue[0].due <= now) {
+      const entry = this.#queue.shift()!;
+      if (entry.done) continue;
+      entry.done = true;
+      this.#live--;
+      entry.callback();
+    }
+    if (this.#live === 0) this.#queue = [];
+    else if (this.#timer === undefined) this.#arm();
+  }
+}
+
+interface PendingSend {
+  msgId: string;
+  startedAt: number;
+  resolve: (result: SendResult) => void;
+}
+
+/** One connection's protocol state. */
+export class PeerConnection {
+  readonly direction: "inbound" | "outbound";
+  readonly expectedPeerId?: string;
+  readonly stats: ConnectionStats = { lines: 0, malformed: 0, ignored: 0, duplicates: 0 };
+  #state: ConnectionState = "handshake";
+  #peerId?: string;
+  #features: string[] = [];
+  #pipelining = false;
+  #batching = false;
+  #rtt?: { lastMs: number; smoothedMs: number };
+  #lastSeenAt: number;
+
+  readonly #settings: Required<Omit<ConnectionSettings, "expectedPeerId">>;
+  readonly #io: ConnectionIo;
+  readonly #hooks: ConnectionHooks;
+  readonly #clock: Clock;
+  readonly #timers: SharedTimers;
+  readonly #log: Logger;
+  readonly #keepAliveLog: Logger;
+  readonly #seen: RecentIds;
+  readonly #newId: () => string;
+
+  // Lines (with their "\n") are queued as text and encoded when written: a batch then costs
+  // one encoder call.
+  #out: string[] = [];
+  #waitingSends: { msgId: string; line: string }[] = [];
+  // With the batch feature: SENDs to write and ACKs to answer (see `#batchUp`).
+  #sendsDue = new Batch<wire.SendsEntry>();
+  #acksDue = new Batch<string>();
+  #queuedBytes = 0;
+  #writes = 0;
+  #inFlight?: string;
+  readonly #sendIds = new SendIds();
+  // Unanswered SENDs by number in `#sendIds`, in call order.
+  #pending = new Map<number, PendingSend>();
+  #pings = new Map<string, number>();
+  #finishAfterFlush?: { reason: CloseReason; detail?: string };
+  #byeSent = false;
+  #handshakeTimer?: SharedTimer;
+  #keepAliveTimer?: SharedTimer;
+  #byeTimer?: SharedTimer;
+  // One timer for all ACK deadlines: pending SENDs are kept in call order, which is deadline
+  // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
+  #ackTimer?: SharedTimer;
+  #done = Promise.withResolvers<void>();
+  #flushQueued = false;
+  readonly #flush = () => this.flush();
+
+  constructor(
+    settings: ConnectionSettings,
+    io: ConnectionIo,
+    hooks: ConnectionHooks,
+    deps: ConnectionDeps,
+  ) {
+    this.direction = settings.direction;
+    this.expectedPeerId = settings.expectedPeerId;
+    this.#settings = {
+      localPeerId: settings.localPeerId,
+      direction: settings.direction,
+      features: settings.features ?? wire.OUR_FEATURES,
+      pingIntervalMs: settings.pingIntervalMs ?? PING_INTERVAL_MS,
+      ackTimeoutMs: settings.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+      handshakeTimeoutMs: settings.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      byeTimeoutMs: settings.byeTimeoutMs ?? DEFAULT_BYE_TIMEOUT_MS,
+      maxQueueBytes: settings.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+    };
+    this.#io = io;
+    this.#hooks = hooks;
+    this.#clock = deps.clock;
+    this.#timers = SharedTimers.of(deps.clock);
+    this.#log = deps.log.child("Router");
+    this.#keepAliveLog = deps.log.child("KeepAlive");
+    this.#seen = deps.seen;
+    this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.#lastSeenAt = deps.clock.now();
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  /** The remote `name@namespace`, once its HELLO (or HELLO_OK) arrived. */
+  get peerId(): string | undefined {
+    return this.#peerId;
+  }
+  /** Features both sides listed. */
+  get features(): string[] {
+    return this.#features;
+  }
+  /** True when both sides are p2pchat peers: batched writes and several SENDs in flight. */
+  get pipelining(): boolean {
+    return this.#pipelining;
+  }
+  get rtt(): { lastMs: number; smoothedMs: number } | undefined {
+    return this.#rtt;
+  }
+  get lastSeenAt(): number {
+    return this.#lastSeenAt;
+  }
+  /** Bytes waiting to be written. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+  /** Resolves once the connection is closed. */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** Starts the handshake: the dialling side sends HELLO, the accepting side waits for one. */
+  start(): void {
+    this.#handshakeTimer = this.#timers.setTimeout(
+      () => this.#finish("handshake_timeout"),
+      this.#settings.handshakeTimeoutMs,
+    );
+    if (this.direction === "outbound") {
+      this.#enqueue(wire.hello(this.#settings.localPeerId, this.#settings.features));
+    }
+  }
+
+  /** Feeds one received line (without its newline). */
+  receiveLine(text: string): void {
+    if (this.#state === "closed") return;
+    // Read once per line: the dispatch below uses it as "now" too.
+    this.#lastSeenAt = this.#clock.now();
+    this.stats.lines++;
+    if (this.#state !== "handshake") {
+      const own = wire.readOwnLine(text);
+      if (own) return this.#dispatch(own);
+    }
+    const awaitingHello = this.#state === "handshake" && this.direction === "inbound";
+    const decoded = decodeMessage(text);
+    if (!decoded.ok) {
+      this.stats.malformed++;
+      this.#log.debug("Skipped a malformed line", { peer: this.#peerId, code: decoded.code });
+      if (awaitingHello) this.#finish("not_hello", decoded.code);
+      return;
+    }
+    const read = wire.readPeerMessage(decoded.message);
+    if (!read.ok) {
+      if (awaitingHello) return this.#finish("not_hello", decoded.message.type);
+      this.stats.ignored++;
+      this.#log.debug("Ignored a message", { peer: this.#peerId, type: decoded.message.type });
+      return;
+    }
+    if (this.#state === "handshake") this.#handshake(read.message);
+    else this.#dispatch(read.message);
+  }
+
+  /**
+   * A read was handled: writes what its lines queued now, rather than in a microtask after the
+   * next read was already asked for (that costs the replies a few microseconds each).
+   */
+  flush(): void {
+    if (!this.#flushQueued) return;
+    this.#flushQueued = false;
+    this.#pump();
+  }
+
+  /** The line decoder hit a line over the limit: only this connection is closed. */
+  receiveTooLong(): void {
+    this.#finish("line_too_long");
+  }
+
+  /** The transport ended (EOF or error). */
+  ended(): void {
+    const pending = this.#finishAfterFlush;
+    this.#finish(pending?.reason ?? (this.#byeSent ? "bye" : "eof"), pending?.detail);
+  }
+
+  /** Sends a direct message; resolves on its ACK, on timeout, or when the connection closes. */
+  send(text: string): Promise<SendResult> {
+    const seq = this.#sendIds.next();
+    const msgId = this.#sendIds.idOf(seq);
+    if (this.#state !== "open" || !this.#peerId) {
+      return Promise.resolve({ ok: false, msgId, reason: "closed" });
+    }
+    const { promise, resolve } = Promise.withResolvers<SendResult>();
+    // The timeout runs from the call, so a SEND queued behind another still resolves in time.
+    this.#pending.set(seq, { msgId, startedAt: this.#clock.now(), resolve });
+    if (this.#ackTimer === undefined) this.#armAckTimer();
+    if (this.#batching) {
+      this.#batchUp(this.#sendsDue, { msgId, payload: text }, msgId.length + text.length);
+      return promise;
+    }
+    const line = wire.sendLine(msgId, this.#settings.localPeerId, this.#peerId, text);
+    if (this.#pipelining) {
+      this.#enqueueLine(line);
+    } else {
+      this.#waitingSends.push({ msgId, line });
+      this.#queuedBytes += utf8Length(line);
+      if (this.#checkBound()) this.#pump();
+    }
+    return promise;
+  }
+
+  /** Queues a PUB; false when the connection is not open or just overflowed. */
+  publish(msgId: string, dst: string, text: string): boolean {
+    if (this.#state !== "open" || !this.#peerId) return false;
+    return this.#enqueue(wire.pub(msgId, this.#settings.localPeerId, dst, text));
+  }
+
+  /** Says BYE and resolves when BYE_OK arrived, the peer closed, or after the BYE timeout. */
+  bye(reason: string): Promise<void> {
+    if (this.#state === "handshake") {
+      this.#finish("aborted", reason);
+    } else if (this.#state === "open") {
+      this.#byeSent = true;
+      this.#state = "closing";
+      this.#enqueue(
+        wire.bye(this.#newId(), this.#settings.localPeerId, this.#peerId ?? "", reason),
+      );
+      this.#byeTimer = this.#timers.setTimeout(
+        () => this.#finish("bye"),
+        this.#settings.byeTimeoutMs,
+      );
+    }
+    return this.done;
+  }
+
+  /** Closes at once, without BYE. */
+  close(reason: CloseReason = "aborted", detail?: string): void {
+    this.#finish(reason, detail);
+  }
+
+  #handshake(message: wire.PeerMessage): void {
+    if (this.direction === "inbound") {
+      if (message.type !== "HELLO") return this.#finish("not_hello", message.type);
+      this.#identify(message.peerId, message.features);
+      const refusal = this.#hooks.admit(this);
+      if (refusal) {
+        this.#enqueue(wire.helloReject(this.#settings.localPeerId, refusal));
+        return this.#finishAfterWrite("refused", refusal);
+      }
+      this.#enqueue(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
+      return this.#open();
+    }
+    if (message.type === "HELLO_REJECT") return this.#finish("rejected", message.reason);
+    if (message.type !== "HELLO_OK") {
+      // Nothing but HELLO_OK/HELLO_REJECT is expected yet; skip rather than fail.
+      this.stats.ignored++;
+      return;
+    }
+    this.#identify(message.peerId ?? this.expectedPeerId ?? "", message.features);
+    const refusal = this.#hooks.admit(this);
+    if (refusal) {
+      this.#state = "open"; // so BYE can be written
+      this.#clearHandshakeTimer();
+      void this.bye(refusal);
+      return;
+    }
+    this.#open();
+  }
+
+  #identify(peerId: string, features: string[]): void {
+    this.#peerId = peerId;
+    this.#features = wire.negotiateFeatures(this.#settings.features, features);
+    this.#pipelining = this.#features.includes(wire.FEATURE_P2PCHAT);
+    this.#batching = this.#pipelining && this.#features.includes(wire.FEATURE_BATCH);
+  }
+
+  #open(): void {
+    this.#state = "open";
+    this.#clearHandshakeTimer();
+    this.#armKeepAlive();
+    this.#pump();
+  }
+
+  #dispatch(message: wire.PeerMessage): void {
+    const now = this.#lastSeenAt;
+    switch (message.type) {
+      case "HELLO":
+        // A second HELLO: pyp2p clients resend it; answer again if it is the same identity.
+        if (message.peerId === this.#peerId) {
+          this.#enqueue(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
+        } else {
+          this.#log.warn("Peer changed its peer_id mid-connection; closing", {
+            peer: this.#peerId,
+            claimed: message.peerId,
+          });
+          this.#enqueue(wire.helloReject(this.#settings.localPeerId, "peer_id_changed"));
+          this.#finishAfterWrite("peer_id_changed", message.peerId);
+        }
+        return;
+      case "HELLO_OK":
+        this.stats.ignored++;
+        return;
+      case "HELLO_REJECT":
+        // Seen from pyp2p peers refusing a second connection: HELLO_OK then HELLO_REJECT.
+        return this.#finish("rejected", message.reason);
+      case "PING":
+        this.#enqueueLine(wire.pongLine(message.msgId ?? this.#newId(), now));
+        return;
+      case "PONG": {
+        const sentAt = message.msgId === undefined ? undefined : this.#pings.get(message.msgId);
+        if (sentAt === undefined) return;
+        this.#pings.delete(message.msgId!);
+        this.#sampleRtt(now - sentAt);
+        return;
+      }
+      case "SEND":
+        if (message.msgId !== undefined) this.#ack(message.msgId, now);
+        return this.#deliver("direct", message);
+      case "PUB":
+        return this.#deliver("pub", message);
+      case "ACK":
+        if (message.msgId === undefined) return;
+        return this.#settleAck(message.msgId, now);
+      // Batches are accepted from any peer, as liberal reading goes; we send them only to peers
+      // that listed the batch feature.
+      case "ACKS":
+        this.stats.ignored += message.skipped;
+        for (const msgId of message.msgIds) this.#settleAck(msgId, now);
+        return;
+      case "SENDS":
+        this.stats.ignored += message.skipped;
+        for (const { msgId, payload } of message.msgs) {
+          this.#ack(msgId, now);
+          // An ACK can overflow the queue bound and close the connection: show no more then.
+          if (this.#state === "closed") return;
+          this.#deliver("direct", { msgId, dst: message.dst, payload });
+        }
+        return;
+      case "BYE":
+        this.#enqueue(
+          wire.byeOk(message.msgId ?? this.#newId(), this.#settings.localPeerId, this.#peerId!),
+        );
+        return this.#finishAfterWrite("bye", message.reason);
+      case "BYE_OK":
+        if (this.#byeSent) this.#finish("bye");
+        return;
+    }
+  }
+
+  #deliver(kind: "direct" | "pub", message: { msgId?: string; dst?: string; payload: string }) {
+    const from = this.#peerId!;
+    // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
+    if (message.msgId !== undefined && !this.#seen.add(from, message.msgId)) {
+      this.stats.duplicates++;
+      return;
+    }
+    this.#hooks.message(this, {
+      kind,
+      msgId: message.msgId ?? "",
+      from,
+      to: message.dst ?? (kind === "pub" ? "*" : this.#settings.localPeerId),
+      text: message.payload,
+    });
+  }
+
+  #ack(msgId: string, now: number): void {
+    // A SEND within the line limit may carry an id so long that its ACK would not be: such an
+    // id cannot be answered (we never write a line over the limit).
+    if (
+      msgId.length > MAX_BATCH_CHARS && utf8Length(wire.ackLine(msgId, now)) > MAX_LINE_BYTES + 1
+    ) {
+      this.#log.warn("A msg_id too long to ACK; not answered", {
+        peer: this.#peerId,
+        chars: msgId.length,
+      });
+      return;
+    }
+    if (this.#batching) this.#batchUp(this.#acksDue, msgId, msgId.length);
+    else this.#enqueueLine(wire.ackLine(msgId, now));
+  }
+
+  // With the batch feature, SENDs and ACKs wait in batches that go out as SENDS and ACKS lines
+  // once the current task is done (with the others it queued: the SENDs of promises settled
+  // together, the ACKs of one read), or as soon as a batch is full, so that the other side
+  // starts on it while this side goes on.
+  #batchUp<T>(batch: Batch<T>, item: T, chars: number): void {
+    if (!batch.fits(chars) && !this.#queueBatches()) return;
+    batch.add(item, chars);
+    if (batch.full) this.#pump();
+    else this.#flushSoon();
+  }
+
+  // Turns the batches into lines at the end of the queue (one item makes a plain ACK or SEND);
+  // false as `#push`.
+  #queueBatches(): boolean {
+    if (this.#acksDue.size > 0) {
+      const ids = this.#acksDue.take();
+      const now = this.#clock.now();
+      if (!this.#push(ids.length === 1 ? wire.ackLine(ids[0], now) : wire.acksLine(ids, now))) {
+        return false;
+      }
+    }
+    if (this.#sendsDue.size > 0) {
+      const entries = this.#sendsDue.take();
+      const [src, dst] = [this.#settings.localPeerId, this.#peerId!];
+      const line = entries.length === 1
+        ? wire.sendLine(entries[0].msgId, src, dst, entries[0].payload)
+        : wire.sendsLine(src, dst, entries);
+      if (!this.#push(line)) return false;
+    }
+    return true;
+  }
+
+  #settleAck(msgId: string, now: number): void {
+    const seq = this.#sendIds.seqOf(msgId);
+    const pending = seq === undefined ? undefined : this.#pending.get(seq);
+    if (!pending) {
+      this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
+      return;
+    }
+    this.#settle(seq!, pending, { ok: true, msgId, roundTripMs: now - pending.startedAt });
+  }
+
+  #settle(seq: number, pending: PendingSend, result: SendResult): void {
+    const msgId = pending.msgId;
+    this.#pending.delete(seq);
+    if (!result.ok && result.reason === "timeout") {
+      this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
+    }
+    pending.resolve(result);
+    // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
+    if (!this.#pipelining) this.#releaseSend(msgId);
+  }
+
+  // A plain peer's SEND was answered or gave up: the next waiting one may go.
+  #releaseSend(msgId: string): void {
+    if (this.#inFlight === msgId) this.#inFlight = undefined;
+    const waiting = this.#waitingSends.findIndex((item) => item.msgId === msgId);
+    if (waiting !== -1) {
+      this.#queuedBytes -= utf8Length(this.#waitingSends[waiting].line);
+      this.#waitingSends.splice(waiting, 1);
+    }
+    this.#pump();
+  }
+
+  #armAckTimer(): void {
+    const oldest = this.#pending.values().next().value;
+    if (!oldest) return;
+    const due = oldest.startedAt + this.#settings.ackTimeoutMs - this.#clock.now();
+    this.#ackTimer = this.#timers.setTimeout(() => this.#expireSends(), due);
+  }
+
+  #expireSends(): void {
+    this.#ackTimer = undefined;
+    const deadline = this.#clock.now() - this.#settings.ackTimeoutMs;
+    for (const [seq, pending] of this.#pending) {
+      if (pending.startedAt > deadline) break;
+      this.#settle(seq, pending, { ok: false, msgId: pending.msgId, reason: "timeout" });
+    }
+    if (this.#state !== "closed") this.#armAckTimer();
+  }
+
+  #sampleRtt(sample: number): void {
+    const smoothed = this.#rtt === undefined
+      ? sample
+      : this.#rtt.smoothedMs + RTT_GAIN * (sample - this.#rtt.smoothedMs);
+    this.#rtt = { lastMs: sample, smoothedMs: Math.round(smoothed * 100) / 100 };
+  }
+
+  #armKeepAlive(): void {
+    this.#keepAliveTimer = this.#timers.setTimeout(
+      () => this.#keepAlive(),
+      this.#settings.pingIntervalMs,
+    );
+  }
+
+  // Dialled connections (and p2pchat ones) PING every interval and are stale after two
+  // silent intervals. On accepted plain connections the dialler is expected to PING: after
+  // two silent intervals we probe once, and give up after a third.
+  #keepAlive(): void {
+    if (this.#state !== "open") return;
+    const interval = this.#settings.pingIntervalMs;
+    const silent = this.#clock.now() - this.#lastSeenAt;
+    const pinging = this.direction === "outbound" || this.#pipelining;
+    const staleAfter = pinging ? 2 * interval : 3 * interval;
+    if (silent >= staleAfter) {
+      this.#keepAliveLog.warn("Peer silent too long; dropping the connection as stale", {
+        peer: this.#peerId,
+        silentMs: silent,
+      });
+      return this.#finish("stale");
+    }
+    if (pinging || silent >= 2 * interval) this.#ping();
+    this.#armKeepAlive();
+  }
+
+  #ping(): void {
+    const msgId = this.#newId();
+    const now = this.#clock.now();
+    this.#pings.set(msgId, now);
+    if (this.#pings.size > MAX_OUTSTANDING_PINGS) {
+      this.#pings.delete(this.#pings.keys().next().value!);
+    }
+    this.#enqueue(wire.ping(msgId, now));
+  }
+
+  #enqueue(message: unknown): boolean {
+    return this.#enqueueLine(formatLine(message));
+  }
+
+  #enqueueLine(line: string): boolean {
+    if (this.#state === "closed") return false;
+    // Batched SENDs and ACKs go first, as they would have as lines of their own.
+    if (!this.#queueBatches()) return false;
+    if (!this.#push(line)) return false;
+    if (!this.#pipelining || this.#out.length >= MAX_LINES_PER_WRITE) this.#pump();
+    else this.#flushSoon();
+    return true;
+  }
+
+  // Between p2pchat peers, lines queued by one task (the replies to a read, the SENDs of
+  // promises settled together) go out together once it is done, in one microtask.
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(this.#flush);
+  }
+
+  // Appends a line to the queue; false (and the connection dropped) when over the bound.
+  #push(line: string): boolean {
+    this.#out.push(line);
+    this.#queuedBytes += utf8Length(line);
+    return this.#checkBound();
+  }
+
+  // A peer that lets this much pile up is not reading: drop it rather than buffer without bound.
+  #checkBound(): boolean {
+    if (this.#queuedBytes <= this.#settings.maxQueueBytes) return true;
+    this.#log.warn("Outgoing queue full; dropping the connection", {
+      peer: this.#peerId,
+      queuedBytes: this.#queuedBytes,
+    });
+    this.#finish("backpressure");
+    return false;
+  }
+
+  #pump(): void {
+    if (this.#state === "closed") return;
+    if (this.#pipelining) {
+      if (!this.#queueBatches()) return;
+      while (this.#out.length > 0 && this.#writes < MAX_WRITES_IN_FLIGHT) {
+        const lines = this.#out.length > MAX_LINES_PER_WRITE
+          ? this.#out.splice(0, MAX_LINES_PER_WRITE)
+          : this.#out.splice(0);
+        this.#write(encodeLines(lines));
+      }
+    } else if (this.#writes === 0) {
+      if (this.#inFlight === undefined && this.#state === "open") {
+        const next = this.#waitingSends.shift();
+        if (next) {
+          this.#inFlight = next.msgId;
+          this.#out.push(next.line);
+        }
+      }
+      // Plain pyp2p peers may keep only the first line of a read: one message per write.
+      if (this.#out.length > 0) this.#write(encodeLines([this.#out.shift()!]));
+    }
+    if (this.#finishAfterFlush && this.#writes === 0 && this.#out.length === 0) {
+      this.#finish(this.#finishAfterFlush.reason, this.#finishAfterFlush.detail);
+    }
+  }
+
+  #write(chunk: Uint8Array): void {
+    this.#writes++;
+    // Bytes count against the bound until the kernel took them, so several writes in flight
+    // cannot hold more than the bound between them.
+    const settled = () => {
+      this.#writes--;
+      if (this.#state !== "closed") this.#queuedBytes -= chunk.length;
+    };
+    this.#io.write(chunk).then(
+      () => {
+        settled();
+        this.#pump();
+      },
+      (error) => {
+        settled();
+        this.#finish("write_failed", String(error));
+      },
+    );
+  }
+
+  #finishAfterWrite(reason: CloseReason, detail?: string): void {
+    this.#state = "closing";
+    this.#finishAfterFlush = { reason, detail };
+    this.#clearHandshakeTimer();
+    // A peer that stops reading must not keep us "closing" (and our shutdown waiting) for ever.
+    this.#byeTimer ??= this.#timers.setTimeout(
+      () => this.#finish(reason, detail),
+      this.#settings.byeTimeoutMs,
+    );
+    this.#pump();
+  }
+
+  #clearHandshakeTimer(): void {
+    if (this.#handshakeTimer !== undefined) this.#timers.clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+  }
+
+  #finish(reason: CloseReason, detail?: string): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#clearHandshakeTimer();
+    if (this.#keepAliveTimer !== undefined) this.#timers.clearTimeout(this.#keepAliveTimer);
+    if (this.#byeTimer !== undefined) this.#timers.clearTimeout(this.#byeTimer);
+    if (this.#ackTimer !== undefined) this.#timers.clearTimeout(this.#ackTimer);
+    this.#out = [];
+    this.#sendsDue.take();
+    this.#acksDue.take();
+    this.#waitingSends = [];
+    this.#queuedBytes = 0;
+    for (const { msgId, resolve } of this.#pending.values()) {
+      resolve({ ok: false, msgId, reason: "closed" });
+    }
+    this.#pending.clear();
+    this.#io.close();
+    this.#log.debug("Connection closed", { peer: this.#peerId, reason, detail });
+    this.#hooks.closed(this, reason, detail);
+    this.#done.resolve();
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * The terminal UI's commands: a pure parser for input lines, a command table that other
+ * modules extend (accounts and rooms add theirs later), and the built-in commands.
+ */
+import type { PeerInfo, PeerNode, Scope, SendResult } from "../api.ts";
+import { describeError } from "../../lib/errors.ts";
+import { isLogLevel, LOG_LEVELS, type Logger } from "../../lib/log.ts";
+import {
+  formatAddress,
+  formatClock,
+  formatMs,
+  formatPeerTable,
+  formatTable,
+  sanitize,
+  type Style,
+} from "./format.ts";
+
+/** A parsed input line. */
+export type ParsedInput =
+  | { kind: "empty" }
+  | { kind: "text"; text: string }
+  | { kind: "command"; name: string; args: string[]; argText: string };
+
+/**
+ * Splits an input line. A line starting with "/" is a command (name lower-cased, arguments
+ * split on white space, `argText` the raw rest); "//" escapes a text that starts with "/".
+ */
+export function parseInput(line: string): ParsedInput {
+  if (line.trim() === "") return { kind: "empty" };
+  if (line.startsWith("//")) return { kind: "text", text: line.slice(1) };
+  if (!line.startsWith("/")) return { kind: "text", text: line };
+  const match = /^\/(\S*)\s*(.*)$/s.exec(line)!;
+  const argText = match[2].replace(/\s+$/, "");
+  return {
+    kind: "command",
+    name: match[1].toLowerCase(),
+    args: argText === "" ? [] : argText.split(/\s+/),
+    argText,
+  };
+}
+
+/** Splits `argText` into its first word and the rest (kept as typed: the message text). */
+export function splitFirstWord(argText: string): [string, string] {
+  const match = /^(\S+)\s*(.*)$/s.exec(argText);
+  return match ? [match[1], match[2]] : ["", ""];
+}
+
+/** Where plain text goes: a peer (direct message) or a scope (PUB). */
+export type Conversation = { kind: "peer"; peerId: string } | { kind: "scope"; scope: Scope };
+
+/** What a command can use. */
+export interface CommandContext {
+  readonly node: PeerNode;
+  readonly log: Logger;
+  readonly style: Style;
+  readonly commands: CommandTable;
+  /** Prints one line of output (above the prompt in a terminal). */
+  print(line: string): void;
+  /** Prints a one-line error. */
+  error(message: string): void;
+  conversation: Conversation;
+  /** True in a terminal (prompt, raw keys); false when reading a pipe. */
+  readonly interactive: boolean;
+  /**
+   * Asks for a secret (a password) with masked input; undefined in a pipe, where secrets come
+   * as command arguments, or when the user quits instead.
+   */
+  readSecret(prompt: string): Promise<string | undefined>;
+  /** Ends the session (runTerminal resolves). */
+  quit(): void;
+}
+
+/** One command: its name without "/", usage, summary for /help, argument count and action. */
+export interface Command {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Fewest and most white-space separated arguments (default 0 and unlimited). */
+  minArgs?: number;
+  maxArgs?: number;
+  /** The arguments are a secret (a password): in a terminal the line is kept out of history. */
+  secret?: boolean;
+  run(context: CommandContext, args: string[], argText: string): void | Promise<void>;
+}
+
+/** The command table; `register()` adds commands from other modules. */
+export class CommandTable {
+  #commands = new Map<string, Command>();
+
+  constructor(commands: readonly Command[] = []) {
+    this.register(commands);
+  }
+
+  /** Adds commands; a name that is already taken is a programming mistake. */
+  register(commands: readonly Command[]): void {
+    for (const command of commands) {
+      if (this.#commands.has(command.name)) {
+        throw new TypeError(`Command "/${command.name}" is already registered`);
+      }
+      this.#commands.set(command.name, command);
+    }
+  }
+
+  get(name: string): Command | undefined {
+    return this.#commands.get(name);
+  }
+
+  list(): Command[] {
+    return [...this.#commands.values()];
+  }
+
+  /** Runs a parsed command; wrong names and argument counts print a one-line error. */
+  async execute(
+    context: CommandContext,
+    input: { name: string; args: string[]; argText: string },
+  ): Promise<void> {
+    const command = this.#commands.get(input.name);
+    if (!command) {
+      context.error(`unknown command "/${sanitize(input.name)}" (try /help)`);
+      return;
+    }
+    const { minArgs = 0, maxArgs = Infinity } = command;
+    if (input.args.length < minArgs || input.args.length > maxArgs) {
+      context.error(`usage: ${command.usage}`);
+      return;
+    }
+    try {
+      await command.run(context, input.args, input.argText);
+    } catch (error) {
+      context.error(
+        `/${command.name} failed: ${sanitize(describeError(error, { withCode: true }))}`,
+      );
+    }
+  }
+}
+
+/** Reads a conversation target: `*`, `#ns`, or a peer (a bare name means our namespace). */
+export function parseTarget(node: PeerNode, target: string): Conversation | undefined {
+  if (target === "*") return { kind: "scope", scope: "*" };
+  if (target.startsWith("#")) {
+    return target.length > 1 ? { kind: "scope", scope: target as Scope } : undefined;
+  }
+  if (target.startsWith("@") || target.endsWith("@")) return undefined;
+  if (target.includes("@")) return { kind: "peer", peerId: target };
+  return { kind: "peer", peerId: `${target}@${node.status().namespace}` };
+}
+
+/** How a conversation is written (prompt, messages). */
+export function conversationName(conversation: Conversation): string {
+  return conversation.kind === "peer" ? conversation.peerId : conversation.scope;
+}
+
+/** Sends a direct message and prints the outcome. */
+export async function sendDirect(context: CommandContext, peerId: string, text: string) {
+  const result: SendResult = await context.node.send(peerId, text);
+  const who = sanitize(peerId);
+  if (result.ok) {
+    context.print(context.style.good(`delivered to ${who} (${Math.round(result.roundTripMs)} ms)`));
+  } else {
+    context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
+  }
+}
+
+/** Publishes to a scope and prints how many peers it reached. */
+export async function publishTo(context: CommandContext, scope: Scope, text: string) {
+  const result = await context.node.publish(scope, text);
+  if (result.reached === 0) {
+    context.print(
+      context.style.warn(`reached nobody in ${sanitize(scope)}: no connected peer in scope`),
+    );
+    return;
+  }
+  const noun = result.reached === 1 ? "peer" : "peers";
+  context.print(
+    `reached ${result.reached} ${noun} in ${sanitize(scope)}: ${
+      result.peers.map(sanitize).join(" ")
+    }`,
+  );
+}
+
+/** Sends plain text to the current conversation. */
+export function sendToConversation(context: CommandContext, text: string): Promise<void> {
+  const conversation = context.conversation;
+  return conversation.kind === "peer"
+    ? sendDirect(context, conversation.peerId, text)
+    : publishTo(context, conversation.scope, text);
+}
+
+/** `/msg` and `/pub`: make TARGET the conversation, and send TEXT there when there is one. */
+function _switchConversation(kind: Conversation["kind"], hint: string): Command["run"] {
+  return async (context, _args, argText) => {
+    const [target, text] = splitFirstWord(argText);
+    const conversation = parseTarget(context.node, target);
+    if (!conversation || conversation.kind !== kind) {
+      context.error(`bad ${kind} "${sanitize(target)}": ${hint}`);
+      return;
+    }
+    context.conversation = conversation;
+    if (text !== "") {
+      await sendToConversation(context, text);
+      return;
+    }
+    const name = conversation.kind === "peer" ? conversation.peerId : conversation.scope;
+    context.print(`conversation: ${sanitize(name)}`);
+  };
+}
+
+/** `/conn` and `/rtt`: one table row per connected peer, or "no connections". */
+function _connectionTable(headers: string[], row: (peer: PeerInfo) => string[]): Command["run"] {
+  return (context) => {
+    const connected = context.node.peers().filter((peer) => peer.state === "connected");
+    if (connected.length === 0) {
+      context.print("no connections");
+      return;
+    }
+    for (const line of formatTable(headers, connected.map(row), context.style)) {
+      context.print(line);
+    }
+  };
+}
+
+/** The commands every peer has. */
+export function builtinCommands(): Command[] {
+  return [
+    {
+      name: "help",
+      usage: "/help",
+      summary: "list the commands",
+      maxArgs: 0,
+      run(context) {
+        const commands = context.commands.list();
+        const width = Math.max(...commands.map((command) => command.usage.length));
+        for (const command of commands) {
+          context.print(`${command.usage.padEnd(width)}  ${command.summary}`);
+        }
+        context.print(`${"TEXT".padEnd(width)}  send TEXT to the current conversation`);
+      },
+    },
+    {
+      name: "peers",
+      usage: "/peers [*|#NS]",
+      summary: "known peers: state, direction, round trip, address",
+      maxArgs: 1,
+      run(context, args) {
+        const scope = args[0] ?? "*";
+        if (scope !== "*" && !/^#./.test(scope)) {
+          context.error(`bad scope "${sanitize(scope)}": use * or #namespace`);
+          return;
+        }
+        const peers = context.node.peers(scope as Scope);
+        if (peers.length === 0) {
+          context.print(`no known peers in ${scope}`);
+          return;
+        }
+        for (const line of formatPeerTable(peers, context.style)) context.print(line);
+      },
+    },
+    {
+      name: "msg",
+      usage: "/msg PEER [TEXT]",
+      summary: "send a direct message; PEER becomes the conversation",
+      minArgs: 1,
+      run: _switchConversation("peer", "use name@namespace or name"),
+    },
+    {
+      name: "pub",
+      usage: "/pub *|#NS [TEXT]",
+      summary: "publish to every connected peer in scope; the scope becomes the conversation",
+      minArgs: 1,
+      run: _switchConversation("scope", "use * or #namespace"),
+    },
+    {
+      name: "conn",
+      usage: "/conn",
+      summary: "open connections: direction and negotiated features",
+      maxArgs: 0,
+      run: _connectionTable(["PEER", "DIR", "ADDRESS", "FEATURES"], (peer) => [
+        sanitize(peer.peerId),
+        peer.direction ?? "-",
+        formatAddress(peer.address),
+        peer.features.map(sanitize).join(",") || "-",
+      ]),
+    },
+    {
+      name: "rtt",
+      usage: "/rtt",
+      summary: "last and smoothed round-trip time per connected peer",
+      maxArgs: 0,
+      run: _connectionTable(["PEER", "LAST", "SMOOTHED"], (peer) => [
+        sanitize(peer.peerId),
+        formatMs(peer.rtt?.lastMs),
+        formatMs(peer.rtt?.smoothedMs),
+      ]),
+    },
+    {
+      name: "reconnect",
+      usage: "/reconnect [PEER]",
+      summary: "dial failed or stale peers now (all, or one)",
+      maxArgs: 1,
+      run(context, args) {
+        let peerId: string | undefined;
+        if (args[0] !== undefined) {
+          const target = parseTarget(context.node, args[0]);
+          if (!target || target.kind !== "peer") {
+            context.error(`bad peer "${sanitize(args[0])}": use name@namespace or name`);
+            return;
+          }
+          peerId = target.peerId;
+        }
+        const count = context.node.reconnect(peerId);
+        context.print(`reconnecting ${count} ${count === 1 ? "peer" : "peers"}`);
+      },
+    },
+    {
+      name: "log",
+      usage: "/log [debug|info|warn|error]",
+      summary: "show or set the log level",
+      maxArgs: 1,
+      run(context, args) {
+        const level = args[0]?.toLowerCase();
+        if (level !== undefined) {
+          if (!isLogLevel(level)) {
+            context.error(
+              `bad log level "${sanitize(args[0])}": use one of ${LOG_LEVELS.join(", ")}`,
+            );
+            return;
+          }
+          context.log.setLevel(level);
+        }
+        context.print(`log level: ${context.log.settings.level}`);
+      },
+    },
+    {
+      name: "status",
+      usage: "/status",
+      summary: "this peer, its tracker and counts",
+      maxArgs: 0,
+      run(context) {
+        const status = context.node.status();
+        const tracker = status.tracker;
+        const lines = [
+          `peer: ${sanitize(status.peerId)}`,
+          `listen: ${formatAddress(status.listen)}`,
+          `public ip: ${status.publicIp ?? "-"}`,
+          `tracker: ${formatAddress(tracker.address)} ${
+            tracker.reachable ? "reachable" : "unreachable"
+          }`,
+          `last register: ${_clockOrDash(tracker.lastRegisterAt)}`,
+          `last discover: ${_clockOrDash(tracker.lastDiscoverAt)}`,
+        ];
+        if (tracker.lastError) lines.push(`tracker error: ${sanitize(tracker.lastError)}`);
+        lines.push(
+          `peers: ${status.peers.known} known, ${status.peers.connected} connected`,
+          `uptime: ${_duration(Date.now() - status.startedAt)}`,
+          `conversation: ${sanitize(conversationName(context.conversation))}`,
+          `log level: ${context.log.settings.level}`,
+        );
+        for (const line of lines) context.print(line);
+      },
+    },
+    {
+      name: "quit",
+      usage: "/quit",
+      summary: "say BYE to every peer and exit",
+      maxArgs: 0,
+      run(context) {
+        context.quit();
+      },
+    },
+  ];
+}
+
+function _clockOrDash(at: number | undefined): string {
+  return at === undefined ? "-" : formatClock(at);
+}
+
+function _duration(ms: number): string {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const parts = [Math.floor(seconds / 3600), Math.floor(seconds / 60) % 60, seconds % 60];
+  return `${parts[0]}h${String(parts[1]).padStart(2, "0")}m${String(parts[2]).padStart(2, "0")}s`;
+}

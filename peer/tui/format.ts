@@ -1,0 +1,140 @@
+/**
+ * How the terminal UI writes things: events, tables, colours. Pure: every function returns
+ * text. Without colour the output is plain, stable lines that scripts can parse (the formats
+ * are listed in docs and fixed by tests).
+ */
+import type { NodeEvent, PeerInfo } from "../api.ts";
+import type { Address } from "../../lib/transport.ts";
+
+/** Colour helpers; all return the text unchanged when colour is off. */
+export interface Style {
+  readonly color: boolean;
+  peer(peerId: string, text?: string): string;
+  dim(text: string): string;
+  bold(text: string): string;
+  error(text: string): string;
+  warn(text: string): string;
+  good(text: string): string;
+}
+
+/** Colours for sender names; bright variants so they read on dark and light backgrounds. */
+const PEER_COLORS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
+
+/** Makes the colour helpers. */
+export function createStyle(color: boolean): Style {
+  const sgr = (code: number | string, text: string) => color ? `\x1b[${code}m${text}\x1b[0m` : text;
+  return {
+    color,
+    peer: (peerId, text = peerId) => sgr(peerColorCode(peerId), text),
+    dim: (text) => sgr(2, text),
+    bold: (text) => sgr(1, text),
+    error: (text) => sgr(31, text),
+    warn: (text) => sgr(33, text),
+    good: (text) => sgr(32, text),
+  };
+}
+
+/** The stable ANSI colour of a peer: FNV-1a hash of its id into the palette. */
+export function peerColorCode(peerId: string): number {
+  let hash = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(peerId)) {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  }
+  return PEER_COLORS[hash % PEER_COLORS.length];
+}
+
+/**
+ * Makes text from the network safe to print: control characters would let a remote peer
+ * move the cursor, recolour or clear the screen, or forge extra output lines. C0 controls
+ * and DEL become caret notation (`^[`, `^J`), C1 controls, line separators and bidi
+ * overrides become U+FFFD.
+ */
+export function sanitize(text: string): string {
+  return text.replace(
+    // deno-lint-ignore no-control-regex -- matching control characters is the point
+    /[\x00-\x1f\x7f\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (char) => {
+      const code = char.charCodeAt(0);
+      if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
+      if (code === 0x7f) return "^?";
+      return "\ufffd";
+    },
+  );
+}
+
+/** `HH:MM:SS` in local time. */
+export function formatClock(at: number): string {
+  const date = new Date(at);
+  return [date.getHours(), date.getMinutes(), date.getSeconds()]
+    .map((part) => String(part).padStart(2, "0"))
+    .join(":");
+}
+
+/** `host:port`, with brackets around IPv6 hosts. */
+export function formatAddress(address: Address | undefined): string {
+  if (!address) return "-";
+  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  return `${host}:${address.port}`;
+}
+
+/** Milliseconds for people: one decimal below 10 ms, whole numbers above. */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return "-";
+  return ms < 10 ? `${Math.round(ms * 10) / 10}ms` : `${Math.round(ms)}ms`;
+}
+
+/** One line for an event: a chat message or a notice. */
+export function formatEvent(event: NodeEvent, style: Style): string {
+  const time = style.dim(formatClock(event.at));
+  switch (event.type) {
+    case "message": {
+      const from = sanitize(event.from);
+      const where = event.kind === "direct" ? "[dm]" : `[${sanitize(event.to)}]`;
+      return `${time} ${style.bold(where)} ${style.peer(event.from, from)}: ${
+        sanitize(event.text)
+      }`;
+    }
+    case "peer": {
+      const reason = event.reason ? `: ${sanitize(event.reason)}` : "";
+      const state = event.state === "connected" ? style.good(event.state) : event.state;
+      const text = `-- peer ${style.peer(event.peerId, sanitize(event.peerId))} ${state}${reason}`;
+      return `${time} ${event.state === "failed" ? style.warn(text) : text}`;
+    }
+    case "tracker": {
+      const detail = event.detail ? `: ${sanitize(event.detail)}` : "";
+      const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;
+      return `${time} ${event.reachable ? text : style.warn(text)}`;
+    }
+  }
+}
+
+/**
+ * Lays out rows in columns separated by two spaces. Cells never contain spaces (empty ones
+ * are "-"), so scripts can split lines on white space.
+ */
+export function formatTable(header: string[], rows: string[][], style: Style): string[] {
+  const cells = rows.map((row) => row.map((cell) => cell === "" ? "-" : cell.replace(/\s/g, "_")));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((row) => [...row[column]].length))
+  );
+  const line = (row: string[]) =>
+    row.map((cell, column) =>
+      column === row.length - 1 ? cell : cell + " ".repeat(widths[column] - [...cell].length)
+    ).join("  ");
+  return [style.bold(line(header)), ...cells.map(line)];
+}
+
+/** The `/peers` table. */
+export function formatPeerTable(peers: PeerInfo[], style: Style): string[] {
+  return formatTable(
+    ["PEER", "STATE", "DIR", "RTT", "ADDRESS"],
+    peers.map((peer) => [
+      sanitize(peer.peerId),
+      peer.state,
+      peer.direction ?? "-",
+      formatMs(peer.rtt?.smoothedMs),
+      formatAddress(peer.address),
+    ]),
+    style,
+  );
+}

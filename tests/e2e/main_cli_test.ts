@@ -1,0 +1,62 @@
+/** The program's entry point as a user runs it: help, version, and mistakes on the command line. */
+import assert from "node:assert/strict";
+import { VERSION } from "../../lib/constants.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("p2pchat --version prints the version and exits 0", async () => {
+  const { code, stdout } = await run(["--version"]);
+  assert.equal(code, 0);
+  assert.equal(stdout.trim(), `p2pchat ${VERSION}`);
+});
+
+Deno.test("p2pchat --help and COMMAND --help print usage and exit 0", async () => {
+  for (const args of [["--help"], ["tracker", "--help"], ["peer", "--help"]]) {
+    const { code, stdout } = await run(args);
+    assert.equal(code, 0, args.join(" "));
+    assert.match(stdout, /Usage:/, args.join(" "));
+  }
+});
+
+Deno.test("p2pchat exits 2 with a clear message for an unknown command or option", async () => {
+  for (
+    const [args, message] of [[["chat"], 'Unknown command "chat"'], [
+      ["--bogus"],
+      'Unknown option "--bogus"',
+    ], [["peer", "--port", "x"], "--port"]] as const
+  ) {
+    const { code, stderr } = await run([...args]);
+    assert.equal(code, 2, args.join(" "));
+    assert.ok(stderr.includes(message), stderr);
+  }
+});
+
+Deno.test("p2pchat exits 1 and names the address when its port is taken", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const port = String(taken.addr.port);
+    for (const args of [["tracker", "--host", "127.0.0.1"], ["peer", "--host", "127.0.0.1"]]) {
+      const { code, stderr } = await run([...args, "--port", port, "--data-dir", dataDir]);
+      assert.equal(code, 1, args[0]);
+      assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port}`), stderr);
+      assert.ok(stderr.includes("already in use"), stderr);
+    }
+  } finally {
+    taken.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

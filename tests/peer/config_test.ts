@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../../lib/cli.ts";
+import { loadPeerConfig } from "../../peer/cli.ts";
+import type { PeerConfig } from "../../peer/config.ts";
+
+async function load(args: string[], env: Record<string, string> = {}): Promise<PeerConfig> {
+  const config = await loadPeerConfig(args, { USER: "ann", ...env });
+  assert.notEqual(config, "help");
+  return config as PeerConfig;
+}
+
+async function withConfigFile<T>(text: string, run: (file: string) => Promise<T>): Promise<T> {
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, text);
+    return await run(file);
+  } finally {
+    await Deno.remove(file);
+  }
+}
+
+Deno.test("peer config defaults: a unique name from $USER, namespace default, port 0", async () => {
+  const config = await load([]);
+  assert.match(config.name, /^ann-[0-9a-f]{4}$/);
+  assert.equal(config.namespace, "default");
+  assert.equal(config.port, 0);
+  assert.equal(config.tracker, undefined);
+  assert.equal(config.ttlSeconds, 7200);
+  assert.equal(config.pingIntervalSeconds, 30);
+  assert.equal(config.discoverIntervalSeconds, 15);
+  assert.equal(config.maxReconnectAttempts, 10);
+  assert.ok(config.dataDir.endsWith(`/peer-${config.name}`));
+  assert.equal(config.http, undefined);
+  assert.equal(config.embedTracker, undefined);
+});
+
+Deno.test("peer config default name sanitizes $USER", async () => {
+  const config = await load([], { USER: "Jo Ann@home" });
+  assert.match(config.name, /^Jo-Ann-home-[0-9a-f]{4}$/);
+});
+
+Deno.test("peer config precedence is flags, then environment, then config file", async () => {
+  await withConfigFile(
+    JSON.stringify({ name: "file", namespace: "file-ns", ttl: 60, pingInterval: 9, "http": 0 }),
+    async (file) => {
+      const fromFile = await load(["--config", file]);
+      assert.deepEqual(
+        [fromFile.name, fromFile.namespace, fromFile.ttlSeconds, fromFile.pingIntervalSeconds],
+        ["file", "file-ns", 60, 9],
+      );
+      assert.equal(fromFile.http, 0);
+      const env = { P2PCHAT_NAME: "env", P2PCHAT_TTL: "120", P2PCHAT_CONFIG: file };
+      const fromEnv = await load([], env);
+      assert.deepEqual([fromEnv.name, fromEnv.namespace, fromEnv.ttlSeconds], [
+        "env",
+        "file-ns",
+        120,
+      ]);
+      const fromFlags = await load(["--name", "flag", "--tracker", "10.0.0.5:9000"], env);
+      assert.equal(fromFlags.name, "flag");
+      assert.deepEqual(fromFlags.tracker, { hostname: "10.0.0.5", port: 9000 });
+    },
+  );
+});
+
+Deno.test("peer config --embed-tracker takes an optional port", async () => {
+  assert.equal((await load(["--embed-tracker"])).embedTracker, 8080);
+  assert.equal((await load(["--embed-tracker", "--name", "x"])).embedTracker, 8080);
+  assert.equal((await load(["--embed-tracker", "9001"])).embedTracker, 9001);
+  assert.equal((await load(["--embed-tracker=0"])).embedTracker, 0);
+});
+
+for (
+  const [label, args, env] of [
+    ["a name with white space", ["--name", "a b"], {}],
+    ["a name with @", ["--name", "a@b"], {}],
+    ["a namespace with #", ["--namespace", "#x"], {}],
+    ["a name over 64 characters", ["--name", "n".repeat(65)], {}],
+    ["a port out of range", ["--port", "65536"], {}],
+    ["a TTL of 0", ["--ttl", "0"], {}],
+    ["a TTL over a day", ["--ttl", "86401"], {}],
+    ["a tracker without port", ["--tracker", "localhost"], {}],
+    ["a bad env value", [], { P2PCHAT_PORT: "eighty" }],
+    ["an unknown flag", ["--colour"], {}],
+    ["a bad log level", ["--log-level", "loud"], {}],
+  ] as [string, string[], Record<string, string>][]
+) {
+  Deno.test(`peer config rejects ${label} as a usage error`, async () => {
+    await assert.rejects(() => load(args, env), UsageError);
+  });
+}
+
+for (
+  const [label, text, pattern] of [
+    ["invalid JSON", "{name:", /not valid JSON/],
+    ["a JSON array", "[]", /JSON object/],
+    ["an unknown key", '{"nmae":"x"}', /unknown key "nmae"/],
+    ["a wrong type", '{"port":[1]}', /"port" must be a string or a number/],
+    ["a bad value", '{"port":"x"}', /"port" in .* expects a whole number/],
+  ] as [string, string, RegExp][]
+) {
+  Deno.test(`peer config reports a config file with ${label}`, async () => {
+    await withConfigFile(text, async (file) => {
+      await assert.rejects(() => load(["--config", file]), (error: Error) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, pattern);
+        return true;
+      });
+    });
+  });
+}
+
+Deno.test("peer config reports a missing config file", async () => {
+  await assert.rejects(() => load(["--config", "/nonexistent/p2pchat.json"]), /does not exist/);
+});

@@ -1,0 +1,371 @@
+import assert from "node:assert/strict";
+import { memoryLogger } from "../../lib/log.ts";
+import { runTerminal } from "../../peer/tui/terminal.ts";
+import type { Command } from "../../peer/tui/commands.ts";
+import { FakePeerNode } from "../_fake_node.ts";
+
+const encoder = new TextEncoder();
+
+/** An input stream the test writes to, and the output collected as lines. */
+function harness(node: FakePeerNode, options: { isTerminal?: boolean; commands?: Command[] } = {}) {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const input = new ReadableStream<Uint8Array>({
+    start(c) {
+      controller = c;
+    },
+  });
+  const chunks: string[] = [];
+  const { log, lines: logLines } = memoryLogger("info");
+  const originalSink = log.settings.sink;
+  const done = runTerminal(node, {
+    log,
+    color: false,
+    input,
+    output: (text) => chunks.push(text),
+    isTerminal: options.isTerminal ?? false,
+    commands: options.commands,
+  });
+  return {
+    log,
+    logLines,
+    originalSink,
+    done,
+    write: (text: string) => controller.enqueue(encoder.encode(text)),
+    end: () => controller.close(),
+    output: () => chunks.join(""),
+    lines: () => chunks.join("").split("\n").filter((line) => line !== ""),
+  };
+}
+
+/** Runs a script of input lines to EOF and returns the output lines. */
+async function run(node: FakePeerNode, script: string[]): Promise<string[]> {
+  const session = harness(node);
+  session.write(script.map((line) => line + "\n").join(""));
+  session.end();
+  await session.done;
+  return session.lines();
+}
+
+/** Waits (bounded) until `condition` holds, letting the session's promises run. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(condition(), "condition not reached");
+}
+
+function lobby(): FakePeerNode {
+  const node = new FakePeerNode("alice", "lobby");
+  node.addPeer("bob@lobby", {
+    direction: "inbound",
+    rtt: { lastMs: 12.4, smoothedMs: 11.6 },
+    address: { hostname: "127.0.0.1", port: 5001 },
+  });
+  node.addPeer("carol@lobby", {
+    state: "failed",
+    direction: undefined,
+    features: [],
+    address: { hostname: "127.0.0.1", port: 5002 },
+  });
+  node.addPeer("dave@other", {
+    direction: "outbound",
+    features: ["ack"],
+    address: { hostname: "127.0.0.1", port: 5003 },
+  });
+  return node;
+}
+
+Deno.test("runTerminal() without a terminal prints the /peers table, per scope", async () => {
+  const lines = await run(lobby(), ["/peers", "/peers #other", "/peers #nobody", "/peers bad"]);
+  assert.deepEqual(lines, [
+    "PEER         STATE      DIR       RTT   ADDRESS",
+    "bob@lobby    connected  inbound   12ms  127.0.0.1:5001",
+    "carol@lobby  failed     -         -     127.0.0.1:5002",
+    "dave@other   connected  outbound  -     127.0.0.1:5003",
+    "PEER        STATE      DIR       RTT  ADDRESS",
+    "dave@other  connected  outbound  -    127.0.0.1:5003",
+    "no known peers in #nobody",
+    'error: bad scope "bad": use * or #namespace',
+  ]);
+});
+
+Deno.test("runTerminal() sends plain text as a PUB to our namespace at first", async () => {
+  const node = lobby();
+  const lines = await run(node, ["hello everyone"]);
+  assert.deepEqual(node.published, [{ scope: "#lobby", text: "hello everyone" }]);
+  assert.deepEqual(lines, ["reached 1 peer in #lobby: bob@lobby"]);
+});
+
+Deno.test("runTerminal() /msg reports delivery and makes the peer the conversation", async () => {
+  const node = lobby();
+  const lines = await run(node, ["/msg bob@lobby hi  bob", "and again", "/msg carol still there?"]);
+  assert.deepEqual(node.sent, [
+    { peerId: "bob@lobby", text: "hi  bob" },
+    { peerId: "bob@lobby", text: "and again" },
+    { peerId: "carol@lobby", text: "still there?" },
+  ]);
+  assert.deepEqual(lines, [
+    "delivered to bob@lobby (12 ms)",
+    "delivered to bob@lobby (12 ms)",
+    "not delivered to carol@lobby: not_connected",
+  ]);
+});
+
+Deno.test("runTerminal() /msg reports a delivery timeout", async () => {
+  const node = lobby();
+  node.sendMode = "timeout";
+  assert.deepEqual(await run(node, ["/msg bob@lobby ping?"]), [
+    "not delivered to bob@lobby: timeout",
+  ]);
+});
+
+Deno.test("runTerminal() /pub says so when it reached nobody and switches the conversation", async () => {
+  const node = lobby();
+  const lines = await run(node, [
+    "/pub #empty anyone?",
+    "still nobody",
+    "/pub * all",
+    "/pub bob x",
+  ]);
+  assert.deepEqual(node.published.map((p) => p.scope), ["#empty", "#empty", "*"]);
+  assert.deepEqual(lines, [
+    "reached nobody in #empty: no connected peer in scope",
+    "reached nobody in #empty: no connected peer in scope",
+    "reached 2 peers in *: bob@lobby dave@other",
+    'error: bad scope "bob": use * or #namespace',
+  ]);
+});
+
+Deno.test("runTerminal() /msg or /pub without text only changes the conversation", async () => {
+  const node = lobby();
+  const lines = await run(node, ["/msg bob", "to bob", "/pub *", "to all", "/status"]);
+  assert.deepEqual(node.sent, [{ peerId: "bob@lobby", text: "to bob" }]);
+  assert.deepEqual(node.published, [{ scope: "*", text: "to all" }]);
+  assert.equal(lines[0], "conversation: bob@lobby");
+  assert.equal(lines[2], "conversation: *");
+  assert.ok(lines.includes("conversation: *") && lines.indexOf("conversation: *", 3) > 2);
+});
+
+Deno.test("runTerminal() /conn and /rtt list connected peers only", async () => {
+  const lines = await run(lobby(), ["/conn", "/rtt"]);
+  assert.deepEqual(lines, [
+    "PEER        DIR       ADDRESS         FEATURES",
+    "bob@lobby   inbound   127.0.0.1:5001  ack,metrics",
+    "dave@other  outbound  127.0.0.1:5003  ack",
+    "PEER        LAST  SMOOTHED",
+    "bob@lobby   12ms  12ms",
+    "dave@other  -     -",
+  ]);
+});
+
+Deno.test("runTerminal() says so when there are no connections", async () => {
+  const node = new FakePeerNode();
+  assert.deepEqual(await run(node, ["/conn", "/rtt", "/peers"]), [
+    "no connections",
+    "no connections",
+    "no known peers in *",
+  ]);
+});
+
+Deno.test("runTerminal() /reconnect dials failed peers and prints how many", async () => {
+  const node = lobby();
+  const lines = await run(node, ["/reconnect", "/reconnect bob@lobby", "/reconnect @x"]);
+  assert.deepEqual(node.reconnects, [undefined, "bob@lobby"]);
+  assert.deepEqual(lines, [
+    "reconnecting 1 peer",
+    "reconnecting 0 peers",
+    'error: bad peer "@x": use name@namespace or name',
+  ]);
+});
+
+Deno.test("runTerminal() /log sets the log level and refuses unknown levels", async () => {
+  const session = harness(lobby());
+  session.write("/log debug\n/log loud\n/log\n");
+  session.end();
+  await session.done;
+  assert.equal(session.log.settings.level, "debug");
+  assert.deepEqual(session.lines(), [
+    "log level: debug",
+    'error: bad log level "loud": use one of debug, info, warn, error',
+    "log level: debug",
+  ]);
+});
+
+Deno.test("runTerminal() /status prints key: value lines", async () => {
+  const node = lobby();
+  node.setTracker({ reachable: false, lastError: "connection refused" });
+  const lines = await run(node, ["/status"]);
+  assert.deepEqual(lines.slice(0, 3), [
+    "peer: alice@lobby",
+    "listen: 127.0.0.1:4001",
+    "public ip: 127.0.0.1",
+  ]);
+  assert.ok(lines.includes("tracker: 127.0.0.1:8080 unreachable"));
+  assert.ok(lines.includes("tracker error: connection refused"));
+  assert.ok(lines.includes("last register: -"));
+  assert.ok(lines.includes("peers: 3 known, 2 connected"));
+  assert.ok(lines.includes("conversation: #lobby"));
+  assert.ok(lines.includes("log level: info"));
+  assert.ok(lines.some((line) => /^uptime: \d+h\d\dm\d\ds$/.test(line)));
+});
+
+Deno.test("runTerminal() answers unknown commands and wrong arguments with one error line", async () => {
+  const lines = await run(lobby(), ["/frobnicate now", "/msg", "/conn extra", "/", "/help me"]);
+  assert.deepEqual(lines, [
+    'error: unknown command "/frobnicate" (try /help)',
+    "error: usage: /msg PEER [TEXT]",
+    "error: usage: /conn",
+    'error: unknown command "/" (try /help)',
+    "error: usage: /help",
+  ]);
+});
+
+Deno.test("runTerminal() /help lists every command, including registered ones", async () => {
+  const extra: Command = {
+    name: "rooms",
+    usage: "/rooms",
+    summary: "list rooms",
+    maxArgs: 0,
+    run: (context) => context.print("room list"),
+  };
+  const session = harness(lobby(), { commands: [extra] });
+  session.write("/help\n/rooms\n");
+  session.end();
+  await session.done;
+  const lines = session.lines();
+  for (
+    const name of [
+      "help",
+      "peers",
+      "msg",
+      "pub",
+      "conn",
+      "rtt",
+      "reconnect",
+      "log",
+      "status",
+      "quit",
+      "rooms",
+    ]
+  ) {
+    assert.ok(lines.some((line) => line.startsWith(`/${name}`)), name);
+  }
+  assert.equal(lines.at(-1), "room list");
+});
+
+Deno.test("runTerminal() prints a command's failure instead of crashing", async () => {
+  const broken: Command = {
+    name: "boom",
+    usage: "/boom",
+    summary: "fails",
+    run: () => Promise.reject(new Error("kaput\x1b[2J")),
+  };
+  const session = harness(lobby(), { commands: [broken] });
+  session.write("/boom\n/peers #other\n");
+  session.end();
+  await session.done;
+  assert.equal(session.lines()[0], "error: /boom failed: kaput^[[2J");
+  assert.equal(session.lines()[2], "dave@other  connected  outbound  -    127.0.0.1:5003");
+});
+
+Deno.test("runTerminal() /quit resolves without reading further lines", async () => {
+  const node = lobby();
+  const session = harness(node);
+  session.write("/quit\nnever sent\n");
+  await session.done;
+  assert.deepEqual(node.published, []);
+  assert.equal(node.listenerCount, 0);
+  assert.equal(node.stopped, false, "the caller stops the node");
+});
+
+Deno.test("runTerminal() prints events as they arrive and unsubscribes at end of input", async () => {
+  const node = lobby();
+  const session = harness(node);
+  await until(() => node.listenerCount === 1);
+  const at = new Date(2026, 0, 1, 8, 0, 1).getTime();
+  node.emit({
+    type: "message",
+    kind: "direct",
+    msgId: "1",
+    from: "bob@lobby",
+    to: "alice@lobby",
+    text: "yo",
+    at,
+  });
+  node.emit({ type: "peer", peerId: "dave@other", state: "stale", at });
+  session.write("/conn ");
+  session.write("x\n");
+  session.end();
+  await session.done;
+  assert.equal(node.listenerCount, 0);
+  assert.deepEqual(session.lines(), [
+    "08:00:01 [dm] bob@lobby: yo",
+    "08:00:01 -- peer dave@other stale",
+    "error: usage: /conn",
+  ]);
+});
+
+Deno.test("runTerminal() handles CRLF input and a last line without newline", async () => {
+  const node = lobby();
+  const session = harness(node);
+  session.write("/peers #other\r\n/pub * tail");
+  session.end();
+  await session.done;
+  assert.deepEqual(node.published, [{ scope: "*", text: "tail" }]);
+});
+
+Deno.test("runTerminal() in a terminal keeps typed text while a message arrives, then sends it", async () => {
+  const node = lobby();
+  const session = harness(node, { isTerminal: true });
+  await until(() => session.output().includes("#lobby> "));
+  session.write("hel");
+  await until(() => session.output().endsWith("#lobby> hel"));
+  node.emit({
+    type: "message",
+    kind: "pub",
+    msgId: "1",
+    from: "bob@lobby",
+    to: "#lobby",
+    text: "hi",
+    at: new Date(2026, 0, 1, 10, 0, 0).getTime(),
+  });
+  assert.ok(
+    session.output().endsWith("\r\x1b[2K10:00:00 [#lobby] bob@lobby: hi\r\n\r\x1b[2K#lobby> hel"),
+  );
+  session.write("lo\r");
+  await until(() => node.published.length === 1);
+  assert.deepEqual(node.published, [{ scope: "#lobby", text: "hello" }]);
+  await until(() => session.output().includes("reached 1 peer in #lobby: bob@lobby"));
+  session.write("\x03");
+  await session.done;
+  assert.equal(node.listenerCount, 0);
+});
+
+Deno.test("runTerminal() in a terminal prints log lines above the prompt and restores the sink", async () => {
+  const node = lobby();
+  const session = harness(node, { isTerminal: true });
+  const original = session.originalSink;
+  await until(() => session.output().includes("#lobby> "));
+  assert.notEqual(session.log.settings.sink, original);
+  session.log.info("tracker answered");
+  const segments = session.output().split("\r\x1b[2K");
+  assert.equal(segments.at(-1), "#lobby> ");
+  assert.match(segments.at(-2)!, /^\d{4}-\d\d-\d\dT\S+ INFO {2}tracker answered\s+$/);
+  assert.deepEqual(session.logLines, []);
+  session.write("\x04");
+  await session.done;
+  assert.equal(session.log.settings.sink, original);
+  session.log.info("after");
+  assert.equal(session.logLines.length, 1);
+});
+
+Deno.test("runTerminal() in a terminal quits on /quit while a send is still waiting", async () => {
+  const node = lobby();
+  node.sendMode = "manual";
+  const session = harness(node, { isTerminal: true });
+  session.write("/msg bob@lobby hi\r");
+  await until(() => node.waitingSends === 1);
+  session.write("/quit\r");
+  await session.done;
+  node.answer({ ok: true, msgId: "m1", roundTripMs: 5 });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.ok(!session.output().includes("delivered"));
+});
