@@ -45,6 +45,12 @@ export type ErrorCode =
   | "room_full"
   | "too_many_rooms"
   | "internal_error"
+  // identity keys and encryption (docs/peer-protocol.md, "Encryption and identity")
+  | "bad_identity"
+  | "key_mismatch"
+  | "key_changed"
+  | "encryption_required"
+  | "tracker_key_changed"
   // REGISTER refused for names owned by accounts
   | "name_owned"
   | "name_mismatch"

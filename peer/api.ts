@@ -10,6 +10,48 @@ export type PeerState = "connecting" | "connected" | "stale" | "failed";
 /** A PUB scope: every connected peer, or those of one namespace. */
 export type Scope = "*" | `#${string}`;
 
+/** Where a peer's key stands: see docs/peer-protocol.md, "Encryption and identity". */
+export type TrustState = "verified" | "unverified" | "key_changed" | "unencrypted";
+
+/** How a peer's connection is protected, and how far its key is trusted. */
+export interface PeerSecurity {
+  /** True when every line after HELLO_OK travels in Noise-encrypted frames. */
+  encrypted: boolean;
+  trust: TrustState;
+  /** The tracker holds this key for the account of the peer's name. */
+  accountBound: boolean;
+  /** The fingerprint of the peer's identity key (encrypted connections only). */
+  fingerprint?: string;
+}
+
+/** Something the user must hear about a peer's key or a refusal. */
+export type SecurityNotice =
+  /** Refused: the key is not the one the tracker holds for the account of that name. */
+  | { kind: "impostor"; peerId: string; fingerprint: string }
+  /** Refused: the key is not the one remembered for that peer_id. */
+  | { kind: "key_changed"; peerId: string; fingerprint: string; pinned: string }
+  /** Refused: a peer whose key we know tried to talk in clear. */
+  | { kind: "downgrade"; peerId: string }
+  /** Accepted: the account's key changed at the tracker (a new device, a restored profile). */
+  | { kind: "account_key_changed"; peerId: string; fingerprint: string; previous: string }
+  /** The other side refused our connection for a reason about keys or encryption. */
+  | { kind: "refused"; peerId: string; reason: string };
+
+/** This peer's identity, and what `/verify` shows for another. */
+export interface IdentityInfo {
+  /** The identity key, base64. */
+  publicKey: string;
+  fingerprint: string;
+}
+
+/** The safety number of our key and a peer's, the same on both sides. */
+export interface Verification {
+  peerId: string;
+  fingerprint: string;
+  safetyNumber: string;
+  verified: boolean;
+}
+
 /** One row of the peer table. */
 export interface PeerInfo {
   /** `name@namespace`. */
@@ -31,6 +73,8 @@ export interface PeerInfo {
   nextAttemptAt?: number;
   /** Last time a line arrived from it (ms since epoch). */
   lastSeenAt?: number;
+  /** Of the current connection, or of the last one. */
+  security?: PeerSecurity;
 }
 
 /** What `/status` shows. */
@@ -63,6 +107,8 @@ export interface PublishResult {
   msgId: string;
   reached: number;
   peers: string[];
+  /** How many of `reached` got it encrypted; the others (plain pyp2p peers) in clear. */
+  encrypted: number;
 }
 
 /** Something the user should see, pushed to every subscriber. */
@@ -78,6 +124,7 @@ export type NodeEvent =
     at: number;
   }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
+  | { type: "security"; notice: SecurityNotice; at: number }
   | {
     type: "tracker";
     reachable: boolean;
@@ -119,6 +166,12 @@ export interface PeerNode {
   registerNow(): void;
   /** Dials failed or stale peers now (all of them, or one), resetting their backoff. */
   reconnect(peerId?: string): number;
+  /** Our identity; undefined when the node runs without one (tests, benchmarks). */
+  identity(): IdentityInfo | undefined;
+  /** The safety number with a peer whose key is known; undefined otherwise. */
+  verification(peerId: string): Verification | undefined;
+  /** Marks a known peer's key verified (or not); false when its key is not known. */
+  setVerified(peerId: string, verified: boolean): boolean;
   /** Registers a listener for events; returns the function that removes it. */
   subscribe(listener: (event: NodeEvent) => void): () => void;
   /** Says BYE on every connection, UNREGISTERs, and releases every socket and timer. */

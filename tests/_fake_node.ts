@@ -4,6 +4,7 @@
  * scope, and events the test emits to subscribers.
  */
 import type {
+  IdentityInfo,
   NodeEvent,
   NodeStatus,
   PeerInfo,
@@ -11,6 +12,7 @@ import type {
   PublishResult,
   Scope,
   SendResult,
+  Verification,
 } from "../peer/api.ts";
 import type { Address } from "../lib/transport.ts";
 
@@ -127,11 +129,7 @@ export class FakePeerNode implements PeerNode {
     const peers = [...this.#peers.values()].filter((peer) =>
       peer.state === "connected" && (_inScope(peer, scope) || alsoTo.includes(peer.peerId))
     );
-    return Promise.resolve({
-      msgId: `msg-${this.#nextMsg++}`,
-      reached: peers.length,
-      peers: peers.map((peer) => peer.peerId),
-    });
+    return Promise.resolve(this.#reached(`msg-${this.#nextMsg++}`, peers));
   }
 
   /** Writes to the listed connected peers, as `publish` does. */
@@ -143,7 +141,37 @@ export class FakePeerNode implements PeerNode {
   ): Promise<PublishResult> {
     const peers = peerIds.filter((peerId) => this.#peers.get(peerId)?.state === "connected");
     this.publishedTo.push({ peerIds: peers, dst, text, msgId });
-    return Promise.resolve({ msgId, reached: peers.length, peers });
+    return Promise.resolve(this.#reached(msgId, peers.map((peerId) => this.#peers.get(peerId)!)));
+  }
+
+  // Peers whose `security` says encrypted count as reached in encrypted form.
+  #reached(msgId: string, peers: PeerInfo[]): PublishResult {
+    return {
+      msgId,
+      reached: peers.length,
+      peers: peers.map((peer) => peer.peerId),
+      encrypted: peers.filter((peer) => peer.security?.encrypted).length,
+    };
+  }
+
+  /** The identity `identity()` reports; undefined as a node without one. */
+  identityInfo?: IdentityInfo;
+  /** What `verification()` reports, by peer_id; `setVerified` updates it. */
+  readonly verifications = new Map<string, Verification>();
+
+  identity(): IdentityInfo | undefined {
+    return this.identityInfo;
+  }
+
+  verification(peerId: string): Verification | undefined {
+    return this.verifications.get(peerId);
+  }
+
+  setVerified(peerId: string, verified: boolean): boolean {
+    const known = this.verifications.get(peerId);
+    if (!known) return false;
+    this.verifications.set(peerId, { ...known, verified });
+    return true;
   }
 
   /**

@@ -14,7 +14,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Address } from "../../lib/transport.ts";
 import { MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS } from "../../lib/password.ts";
 import type { PeerNode, PublishResult, Scope } from "../api.ts";
-import { splitPeerId } from "../node/mod.ts";
+import { splitPeerId } from "../protocol/mod.ts";
 import type { SessionClient, SessionClientEvent } from "./session_client.ts";
 
 /** A reachable address of a member, as the tracker saw it. */
@@ -312,14 +312,16 @@ export class PeerAccounts {
     const first = await this.#node.publish(scope, text, connected);
     if (toDial.length === 0) return first;
     const reached = new Set(first.peers);
+    let encrypted = first.encrypted;
     const signal = AbortSignal.timeout(waitMs);
     await Promise.all(toDial.map(async (target) => {
       if (!await this.#node.connectPeer(target.peerId, target.address, signal)) return;
       if (reached.has(target.peerId)) return;
       const late = await this.#node.publishTo([target.peerId], scope, text, first.msgId);
       for (const peerId of late.peers) reached.add(peerId);
+      encrypted += late.encrypted;
     }));
-    return { msgId: first.msgId, reached: reached.size, peers: [...reached] };
+    return { msgId: first.msgId, reached: reached.size, peers: [...reached], encrypted };
   }
 
   /** The node seen through the accounts: its `publish` is room-aware. */
@@ -338,6 +340,9 @@ export class PeerAccounts {
       connectPeer: (peerId, address, signal) => node.connectPeer(peerId, address, signal),
       registerNow: () => node.registerNow(),
       reconnect: (peerId) => node.reconnect(peerId),
+      identity: () => node.identity(),
+      verification: (peerId) => node.verification(peerId),
+      setVerified: (peerId, verified) => node.setVerified(peerId, verified),
       subscribe: (listener) => node.subscribe(listener),
       stop: (reason) => node.stop(reason),
     };

@@ -9,4 +9,3 @@ export {
   type PeerNodeOptions,
   type StartablePeerNode,
 } from "./node.ts";
-export { splitPeerId } from "./peer_table.ts";

@@ -8,19 +8,31 @@ import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../../lib/constants.ts";
 import type { Logger } from "../../lib/log.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
+import { base64 } from "../../lib/bytes.ts";
+import {
+  fingerprint,
+  generateStaticKeyPair,
+  type Identity,
+  safetyNumber,
+} from "../../lib/noise/mod.ts";
 import type {
+  IdentityInfo,
   NodeEvent,
   NodeStatus,
   PeerInfo,
   PeerNode,
+  PeerSecurity,
   PeerState,
   PublishResult,
   Scope,
+  SecurityNotice,
   SendResult,
+  Verification,
 } from "../api.ts";
+import type { TrustPolicy, TrustVerdict } from "../identity/mod.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
-import { runLink } from "./link.ts";
-import { inScope, splitPeerId, survivingDirection } from "./peer_table.ts";
+import { LinkIo, type LinkSecurity, runLink } from "./link.ts";
+import { inScope, survivingDirection } from "./peer_table.ts";
 import {
   Discovery,
   type RendezvousClient,
@@ -28,10 +40,14 @@ import {
   tcpRendezvousClient,
 } from "../discovery/mod.ts";
 import {
+  type AdmitVerdict,
   type CloseReason,
   type ConnectionHooks,
+  FEATURE_NOISE,
+  OUR_FEATURES,
   PeerConnection,
   RecentIds,
+  splitPeerId,
 } from "../protocol/mod.ts";
 
 /** Node settings; times in milliseconds. */
@@ -62,6 +78,11 @@ export interface PeerNodeOptions {
   maxConnections?: number;
   /** The account token that proves our name in REGISTER, read at each REGISTER. */
   registerToken?: () => string | undefined;
+  /**
+   * Our identity key and the trust policy for others' keys. With them, connections to p2pchat
+   * peers are encrypted and keys are checked; without, the node speaks in clear (tests, benches).
+   */
+  identity?: { key: Identity & { fingerprint: string }; trust: TrustPolicy };
 }
 
 /** Collaborators; everything but `log` has a default. */
@@ -110,7 +131,18 @@ interface _Entry {
   lastSeenAt?: number;
   /** When the current connection passed its handshake. */
   connectedAt?: number;
+  security?: PeerSecurity;
 }
+
+/** A redialled peer refused again for the same reason is not announced again for this long. */
+const NOTICE_REPEAT_MS = 10 * 60_000;
+
+/** Refusals from the other side that the user must hear about (they concern keys). */
+const SECURITY_REFUSALS: ReadonlySet<string> = new Set([
+  "key_mismatch",
+  "key_changed",
+  "encryption_required",
+]);
 
 /** A connection that lasted this long resets the reconnection backoff when it is lost. */
 const STABLE_CONNECTION_MS = 5_000;
@@ -142,6 +174,10 @@ class _PeerNode implements StartablePeerNode {
   readonly #cooldownUntil = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #hooks: ConnectionHooks;
+  readonly #features: readonly string[];
+  readonly #security?: LinkSecurity;
+  // When each security notice was last shown, so a redialled impostor is not a flood.
+  readonly #noticeShownAt = new Map<string, number>();
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
   #listen: Address = { hostname: "", port: 0 };
@@ -155,6 +191,12 @@ class _PeerNode implements StartablePeerNode {
     this.#random = deps.random ?? Math.random;
     this.#log = deps.log;
     this.#listeners = new Listeners(this.#log, "Event listener");
+    const identity = options.identity;
+    // A fresh static key each run; the identity key signs it in every handshake.
+    this.#security = identity && { identity: identity.key, staticKeyPair: generateStaticKeyPair() };
+    this.#features = (options.features ?? OUR_FEATURES).filter((feature) =>
+      identity !== undefined || feature !== FEATURE_NOISE
+    );
     this.#serverLog = deps.log.child("PeerServer");
     this.#dialLog = deps.log.child("Dialer");
     this.#dial = deps.dial ??
@@ -269,6 +311,7 @@ class _PeerNode implements StartablePeerNode {
         reconnectAttempts: entry.state === "connected" ? 0 : entry.attempts,
         nextAttemptAt: entry.nextAttemptAt,
         lastSeenAt: connection?.lastSeenAt ?? entry.lastSeenAt,
+        security: entry.security,
       });
     }
     return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
@@ -315,7 +358,7 @@ class _PeerNode implements StartablePeerNode {
       // A peer whose queue overflows is dropped by its connection and not counted as reached.
       if (entry.connection.publish(msgId, scope, text)) peers.push(entry.peerId);
     }
-    return Promise.resolve({ msgId, reached: peers.length, peers });
+    return Promise.resolve(this.#reached(msgId, peers));
   }
 
   publishTo(
@@ -328,7 +371,38 @@ class _PeerNode implements StartablePeerNode {
     for (const peerId of new Set(peerIds)) {
       if (this.#peers.get(peerId)?.connection?.publish(msgId, dst, text)) peers.push(peerId);
     }
-    return Promise.resolve({ msgId, reached: peers.length, peers });
+    return Promise.resolve(this.#reached(msgId, peers));
+  }
+
+  #reached(msgId: string, peers: string[]): PublishResult {
+    let encrypted = 0;
+    for (const peerId of peers) if (this.#peers.get(peerId)?.connection?.encrypted) encrypted++;
+    return { msgId, reached: peers.length, peers, encrypted };
+  }
+
+  identity(): IdentityInfo | undefined {
+    const key = this.#options.identity?.key;
+    return key && { publicKey: base64(key.publicKey), fingerprint: key.fingerprint };
+  }
+
+  verification(peerId: string): Verification | undefined {
+    const identity = this.#options.identity;
+    const pinned = identity?.trust.pinned(peerId);
+    if (!identity || !pinned) return undefined;
+    return {
+      peerId,
+      fingerprint: fingerprint(pinned.key),
+      safetyNumber: safetyNumber(identity.key.publicKey, pinned.key),
+      verified: pinned.verified,
+    };
+  }
+
+  setVerified(peerId: string, verified: boolean): boolean {
+    const trust = this.#options.identity?.trust;
+    if (!trust?.setVerified(peerId, verified)) return false;
+    const security = this.#peers.get(peerId)?.security;
+    if (security?.encrypted) security.trust = verified ? "verified" : "unverified";
+    return true;
   }
 
   connectPeer(peerId: string, address: Address, signal: AbortSignal): Promise<boolean> {
@@ -505,6 +579,7 @@ class _PeerNode implements StartablePeerNode {
 
   #attach(conn: Conn, direction: "inbound" | "outbound", expectedPeerId?: string): PeerConnection {
     const options = this.#options;
+    const io = new LinkIo(conn);
     const connection = new PeerConnection(
       {
         localPeerId: this.peerId,
@@ -514,20 +589,20 @@ class _PeerNode implements StartablePeerNode {
         ackTimeoutMs: options.ackTimeoutMs,
         handshakeTimeoutMs: options.handshakeTimeoutMs,
         maxQueueBytes: options.maxQueueBytes,
-        features: options.features,
+        features: this.#features,
       },
-      conn,
+      io,
       this.#hooks,
       { clock: this.#clock, log: this.#log, seen: this.#seen },
     );
     this.#connections.add(connection);
     connection.start();
-    this.#track(runLink(conn, connection));
+    this.#track(runLink(conn, connection, io, this.#log, this.#security));
     return connection;
   }
 
   // Decides whether a completed handshake is kept; the returned reason goes to the peer.
-  #admit(connection: PeerConnection): string | undefined {
+  #admit(connection: PeerConnection): AdmitVerdict | Promise<AdmitVerdict> {
     const peerId = connection.peerId!;
     if (peerId === this.peerId) return "self";
     if (connection.direction === "outbound" && peerId !== connection.expectedPeerId) {
@@ -537,6 +612,49 @@ class _PeerNode implements StartablePeerNode {
       });
       return "unexpected_peer_id";
     }
+    const trust = this.#options.identity?.trust;
+    if (!trust) return this.#place(connection);
+    const key = connection.remoteIdentity?.identityKey;
+    const verdict = trust.check(peerId, key);
+    return verdict instanceof Promise
+      ? verdict.then((settled) => this.#settle(connection, settled))
+      : this.#settle(connection, verdict);
+  }
+
+  // Applies the trust policy's verdict; the user hears about refusals and key changes.
+  #settle(connection: PeerConnection, verdict: TrustVerdict): AdmitVerdict {
+    if (verdict.notice) {
+      this.#notify(verdict.notice);
+    }
+    if (connection.state === "closed") return "closed";
+    if (!verdict.ok) {
+      this.#log.child("Router").warn("Refused a peer's key", {
+        peer: connection.peerId,
+        reason: verdict.reason,
+      });
+      return verdict.reason;
+    }
+    const key = connection.remoteIdentity?.identityKey;
+    return this.#place(connection, {
+      encrypted: connection.encrypted,
+      trust: verdict.trust,
+      accountBound: verdict.accountBound,
+      fingerprint: key && fingerprint(key),
+    });
+  }
+
+  // Each kind of notice about a peer is shown again only after NOTICE_REPEAT_MS.
+  #notify(notice: SecurityNotice): void {
+    const key = `${notice.kind} ${notice.peerId}`;
+    const now = this.#clock.now();
+    if (now - (this.#noticeShownAt.get(key) ?? -Infinity) < NOTICE_REPEAT_MS) return;
+    this.#noticeShownAt.set(key, now);
+    this.#listeners.emit({ type: "security", notice, at: now });
+  }
+
+  // The duplicate-connection rule, then the connection takes its place in the peer table.
+  #place(connection: PeerConnection, security?: PeerSecurity): AdmitVerdict {
+    const peerId = connection.peerId!;
     const survivor = survivingDirection(this.peerId, peerId);
     let entry = this.#peers.get(peerId);
     const current = entry?.connection;
@@ -565,6 +683,7 @@ class _PeerNode implements StartablePeerNode {
       this.#peers.set(peerId, entry);
     }
     entry.connection = connection;
+    entry.security = security ?? { encrypted: false, trust: "unencrypted", accountBound: false };
     if (connection.direction === "outbound") {
       entry.outbound = undefined;
       entry.dialing = false;
@@ -584,6 +703,7 @@ class _PeerNode implements StartablePeerNode {
       peer: peerId,
       direction: connection.direction,
       features: connection.features.join(","),
+      encrypted: connection.encrypted,
     });
     return undefined;
   }
@@ -591,6 +711,9 @@ class _PeerNode implements StartablePeerNode {
   #closed(connection: PeerConnection, reason: CloseReason, detail?: string): void {
     this.#connections.delete(connection);
     const peerId = connection.peerId ?? connection.expectedPeerId;
+    if ((reason === "rejected" || reason === "bye") && SECURITY_REFUSALS.has(detail ?? "")) {
+      this.#notify({ kind: "refused", peerId: peerId ?? "", reason: detail! });
+    }
     const entry = peerId === undefined ? undefined : this.#peers.get(peerId);
     if (!entry || this.#stopping) return;
     entry.lastSeenAt = connection.lastSeenAt;

@@ -9,6 +9,7 @@
 import { decodeMessage } from "../../lib/codec.ts";
 import type { Clock, TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, MAX_LINE_BYTES, PING_INTERVAL_MS } from "../../lib/constants.ts";
+import { PROLOGUE_PREFIX, type RemoteIdentity } from "../../lib/noise/mod.ts";
 import { encodeLines, formatLine, utf8Length } from "../../lib/framing.ts";
 import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -40,6 +41,10 @@ export type CloseReason =
   | "refused"
   /** A second HELLO on an open connection carried another peer_id. */
   | "peer_id_changed"
+  /** The Noise handshake failed, or proved another peer_id than the HELLO claimed. */
+  | "handshake_failed"
+  /** An encrypted frame failed authentication (tampered, replayed, reordered or cut). */
+  | "decrypt_failed"
   | "write_failed"
   /** Closed locally without BYE. */
   | "aborted";
@@ -77,13 +82,31 @@ export interface ReceivedMessage {
   text: string;
 }
 
+/**
+ * Set once HELLO and HELLO_OK chose the Noise feature: the link runs the handshake with these
+ * and calls `secured()` (the protocol stays free of I/O and of cryptography).
+ */
+export interface SecureRequest {
+  /** The dialling side initiates. */
+  initiator: boolean;
+  /** PROLOGUE_PREFIX, then the HELLO and the HELLO_OK line as written, each with its "\n". */
+  prologue: Uint8Array;
+}
+
 /** What the connection tells its owner. */
 export interface ConnectionHooks {
-  /** The handshake completed: undefined accepts, a reason (sent to the peer) refuses. */
-  admit(connection: PeerConnection): string | undefined;
+  /**
+   * The peer's identity is final (after HELLO/HELLO_OK in clear, after the Noise handshake when
+   * encrypted): undefined accepts, a reason (sent to the peer) refuses. A promise holds the
+   * connection in its handshake (lines that arrive meanwhile wait) until it settles.
+   */
+  admit(connection: PeerConnection): AdmitVerdict | Promise<AdmitVerdict>;
   message(connection: PeerConnection, message: ReceivedMessage): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
 }
+
+/** What `admit` decides: undefined accepts, a reason refuses. */
+export type AdmitVerdict = string | undefined;
 
 /** Collaborators. */
 export interface ConnectionDeps {
@@ -103,6 +126,10 @@ export interface ConnectionStats {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+// Lines a peer may send while its admission is being decided (a key lookup); past that it is
+// not waiting for our answer as the protocol says, and is dropped.
+const MAX_HELD_LINES = 256;
+const encoder = new TextEncoder();
 const DEFAULT_BYE_TIMEOUT_MS = 1_000;
 // Between p2pchat peers a write carries at most this many lines, and starts as soon as this
 // many are queued, even in the middle of a read: the other side then works on the first lines
@@ -229,6 +256,12 @@ export class PeerConnection {
   #batching = false;
   #rtt?: { lastMs: number; smoothedMs: number };
   #lastSeenAt: number;
+  // The HELLO line as written (with its "\n"), kept for the Noise prologue.
+  #helloLine = "";
+  #secureRequest?: SecureRequest;
+  #remote?: RemoteIdentity;
+  // Lines received while `admit` decides; undefined when not deciding.
+  #held?: string[];
 
   readonly #settings: Required<Omit<ConnectionSettings, "expectedPeerId">>;
   readonly #io: ConnectionIo;
@@ -306,6 +339,22 @@ export class PeerConnection {
   get features(): string[] {
     return this.#features;
   }
+  /** Our own `name@namespace`. */
+  get localPeerId(): string {
+    return this.#settings.localPeerId;
+  }
+  /** Set when the connection waits for the link to run the Noise handshake. */
+  get secureRequest(): SecureRequest | undefined {
+    return this.#remote ? undefined : this.#secureRequest;
+  }
+  /** The identity the Noise handshake proved; undefined on a plaintext connection. */
+  get remoteIdentity(): RemoteIdentity | undefined {
+    return this.#remote;
+  }
+  /** True when every line after HELLO_OK travels in encrypted frames. */
+  get encrypted(): boolean {
+    return this.#secureRequest !== undefined;
+  }
   /** True when both sides are p2pchat peers: batched writes and several SENDs in flight. */
   get pipelining(): boolean {
     return this.#pipelining;
@@ -332,13 +381,19 @@ export class PeerConnection {
       this.#settings.handshakeTimeoutMs,
     );
     if (this.direction === "outbound") {
-      this.#enqueue(wire.hello(this.#settings.localPeerId, this.#settings.features));
+      this.#helloLine = formatLine(wire.hello(this.#settings.localPeerId, this.#settings.features));
+      this.#enqueueLine(this.#helloLine);
     }
   }
 
   /** Feeds one received line (without its newline). */
   receiveLine(text: string): void {
     if (this.#state === "closed") return;
+    if (this.#held) {
+      if (this.#held.length >= MAX_HELD_LINES) return this.#finish("backpressure", "held lines");
+      this.#held.push(text);
+      return;
+    }
     // Read once per line: the dispatch below uses it as "now" too.
     this.#lastSeenAt = this.#clock.now();
     this.stats.lines++;
@@ -361,7 +416,7 @@ export class PeerConnection {
       this.#log.debug("Ignored a message", { peer: this.#peerId, type: decoded.message.type });
       return;
     }
-    if (this.#state === "handshake") this.#handshake(read.message);
+    if (this.#state === "handshake") this.#handshake(read.message, text);
     else this.#dispatch(read.message);
   }
 
@@ -441,17 +496,33 @@ export class PeerConnection {
     this.#finish(reason, detail);
   }
 
-  #handshake(message: wire.PeerMessage): void {
+  #handshake(message: wire.PeerMessage, text: string): void {
+    if (this.#secureRequest) {
+      // Between HELLO_OK and the Noise handshake nothing may come in clear.
+      return this.#finish("handshake_failed", `a ${message.type} line in clear`);
+    }
     if (this.direction === "inbound") {
       if (message.type !== "HELLO") return this.#finish("not_hello", message.type);
       this.#identify(message.peerId, message.features);
-      const refusal = this.#hooks.admit(this);
-      if (refusal) {
-        this.#enqueue(wire.helloReject(this.#settings.localPeerId, refusal));
-        return this.#finishAfterWrite("refused", refusal);
+      this.#helloLine = text + "\n";
+      if (this.#secureRequest === undefined && this.#wantsNoise()) {
+        // HELLO_OK goes out in clear now; the admission waits for the identity the handshake proves.
+        const okLine = this.#helloOkLine();
+        this.#enqueueLine(okLine);
+        this.#pump();
+        this.#secureRequest = { initiator: false, prologue: _prologue(this.#helloLine, okLine) };
+        return;
       }
-      this.#enqueue(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
-      return this.#open();
+      return this.#decide(
+        () => {
+          this.#enqueueLine(this.#helloOkLine());
+          this.#open();
+        },
+        (refusal) => {
+          this.#enqueue(wire.helloReject(this.#settings.localPeerId, refusal));
+          this.#finishAfterWrite("refused", refusal);
+        },
+      );
     }
     if (message.type === "HELLO_REJECT") return this.#finish("rejected", message.reason);
     if (message.type !== "HELLO_OK") {
@@ -460,14 +531,58 @@ export class PeerConnection {
       return;
     }
     this.#identify(message.peerId ?? this.expectedPeerId ?? "", message.features);
-    const refusal = this.#hooks.admit(this);
-    if (refusal) {
-      this.#state = "open"; // so BYE can be written
-      this.#clearHandshakeTimer();
-      void this.bye(refusal);
+    if (this.#wantsNoise()) {
+      this.#secureRequest = { initiator: true, prologue: _prologue(this.#helloLine, text + "\n") };
       return;
     }
-    this.#open();
+    this.#decide(() => this.#open(), (refusal) => this.#refuseOpen(refusal));
+  }
+
+  /**
+   * The link finished the Noise handshake: `remote` proved its identity key and the peer_id it
+   * signed, which must be the one its HELLO or HELLO_OK claimed.
+   */
+  secured(remote: RemoteIdentity): void {
+    if (this.#state !== "handshake" || !this.#secureRequest || this.#remote) return;
+    if (remote.id !== this.#peerId) {
+      return this.#finish("handshake_failed", `the handshake proved "${remote.id}"`);
+    }
+    this.#remote = remote;
+    this.#decide(() => this.#open(), (refusal) => this.#refuseOpen(refusal));
+  }
+
+  // Runs `admit`; lines that arrive while a promise is pending wait in #held.
+  #decide(accept: () => void, refuse: (reason: string) => void): void {
+    const verdict = this.#hooks.admit(this);
+    if (!(verdict instanceof Promise)) return verdict ? refuse(verdict) : accept();
+    this.#held = [];
+    verdict.then(
+      (reason) => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        if (this.#state !== "handshake") return; // closed (or timed out) meanwhile
+        if (reason) return refuse(reason);
+        accept();
+        for (const line of held) this.receiveLine(line);
+        this.flush();
+      },
+      (error) => this.#finish("refused", String(error)),
+    );
+  }
+
+  // A refusal once HELLO_OK was exchanged: said with BYE, so the peer knows why.
+  #refuseOpen(refusal: string): void {
+    this.#state = "open"; // so BYE can be written
+    this.#clearHandshakeTimer();
+    void this.bye(refusal);
+  }
+
+  #helloOkLine(): string {
+    return formatLine(wire.helloOk(this.#settings.localPeerId, this.#settings.features));
+  }
+
+  #wantsNoise(): boolean {
+    return this.#features.includes(wire.FEATURE_NOISE);
   }
 
   #identify(peerId: string, features: string[]): void {
@@ -831,4 +946,8 @@ export class PeerConnection {
     this.#hooks.closed(this, reason, detail);
     this.#done.resolve();
   }
+}
+
+function _prologue(helloLine: string, helloOkLine: string): Uint8Array {
+  return encoder.encode(PROLOGUE_PREFIX + helloLine + helloOkLine);
 }

@@ -13,8 +13,17 @@ export const FEATURE_P2PCHAT = "p2pchat";
 /** Our second extension, on top of the first: SENDs and ACKs go in SENDS and ACKS batches. */
 export const FEATURE_BATCH = "p2pchat-batch";
 
+/** Our third: a Noise handshake right after HELLO/HELLO_OK, then every line in encrypted frames. */
+export const FEATURE_NOISE = "p2pchat-noise";
+
 /** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
-export const OUR_FEATURES: readonly string[] = ["ack", "metrics", FEATURE_P2PCHAT, FEATURE_BATCH];
+export const OUR_FEATURES: readonly string[] = [
+  "ack",
+  "metrics",
+  FEATURE_P2PCHAT,
+  FEATURE_BATCH,
+  FEATURE_NOISE,
+];
 
 /** A peer protocol message as we understand it, tagged by `type`. */
 export type PeerMessage =
@@ -43,6 +52,13 @@ export const MAX_PEER_ID_CHARS = 2 * MAX_NAME_CHARS + 1;
 /** A usable `peer_id`: a non-empty string no longer than two wire names and an "@". */
 export function isPeerId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_PEER_ID_CHARS;
+}
+
+/** Splits `name@namespace` at its last `@` (a pyp2p id without `@` has an empty namespace). */
+export function splitPeerId(peerId: string): { name: string; namespace: string } {
+  const at = peerId.lastIndexOf("@");
+  if (at === -1) return { name: peerId, namespace: "" };
+  return { name: peerId.slice(0, at), namespace: peerId.slice(at + 1) };
 }
 
 /** Reads a decoded line liberally (the `type` is already upper-cased by `decodeMessage`). */

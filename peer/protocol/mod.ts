@@ -3,9 +3,13 @@
  * one connection (handshake, keep-alive, SEND/ACK, batching, de-duplication).
  */
 export {
+  type AdmitVerdict,
   type CloseReason,
   type ConnectionHooks,
+  type ConnectionIo,
   type ConnectionState,
   PeerConnection,
+  type SecureRequest,
 } from "./connection.ts";
+export { FEATURE_NOISE, OUR_FEATURES, splitPeerId } from "./messages.ts";
 export { RecentIds } from "./recent_ids.ts";

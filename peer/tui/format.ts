@@ -105,6 +105,8 @@ export function formatEvent(event: NodeEvent, style: Style): string {
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;
       return `${time} ${event.reachable ? text : style.warn(text)}`;
     }
+    case "security":
+      return `${time} ${style.warn(`!! ${sanitize(JSON.stringify(event.notice))}`)}`;
   }
 }
 

@@ -40,7 +40,7 @@ Deno.test("PeerNode.publishTo() writes a PUB to exactly the listed connected pee
     );
     // bob is in scope of #lobby but not listed: only carol (and no unknown peer) gets it.
     const first = await alice.node.publishTo(["carol@games", "nobody@x"], "#lobby", "late", "m-1");
-    assert.deepEqual(first, { msgId: "m-1", reached: 1, peers: ["carol@games"] });
+    assert.deepEqual(first, { msgId: "m-1", reached: 1, peers: ["carol@games"], encrypted: 0 });
     const pubs = (events: NodeEvent[]) =>
       events.filter((event) => event.type === "message" && event.kind === "pub");
     await waitFor("carol's PUB", () => pubs(carol.events).length === 1);

@@ -5,7 +5,7 @@ import { utf8Length } from "../../lib/framing.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { memoryConnPair } from "../../lib/transport.ts";
 import type { SendResult } from "../../peer/api.ts";
-import { runLink } from "../../peer/node/link.ts";
+import { LinkIo, runLink } from "../../peer/node/link.ts";
 import { MAX_BATCH_ITEMS } from "../../peer/protocol/batch.ts";
 import { RecentIds } from "../../peer/protocol/recent_ids.ts";
 import {
@@ -115,7 +115,7 @@ Deno.test("PeerConnection dialling side sends HELLO and nothing else until HELLO
     type: "HELLO",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat", "p2pchat-batch"],
+    features: ["ack", "metrics", "p2pchat", "p2pchat-batch", "p2pchat-noise"],
     ttl: 1,
   }]);
   const early = await h.connection.send("too early");
@@ -140,7 +140,7 @@ Deno.test("PeerConnection accepting side stays silent until HELLO, then answers 
     type: "HELLO_OK",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat", "p2pchat-batch"],
+    features: ["ack", "metrics", "p2pchat", "p2pchat-batch", "p2pchat-noise"],
     ttl: 1,
   }]);
   assert.deepEqual(h.connection.features, ["ack", "p2pchat"]);
@@ -634,7 +634,7 @@ Deno.test("runLink closes only the connection that sent an oversized line", asyn
   const [ours, theirs] = memoryConnPair();
   const h = harness({ direction: "inbound" });
   h.connection.start();
-  const link = runLink(ours, h.connection);
+  const link = runLink(ours, h.connection, new LinkIo(ours), memoryLogger().log);
   await theirs.write(new TextEncoder().encode('{"type":"HELLO","peer_id":"bob@ns"}\n'));
   await theirs.write(new Uint8Array(40_000).fill(0x61));
   await link;

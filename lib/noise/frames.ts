@@ -1,0 +1,109 @@
+/**
+ * Frames for Noise messages on a byte stream, free of I/O: a 2-byte big-endian length, then
+ * that many bytes (as libp2p noise frames them). A zero length is refused (`empty_frame`):
+ * no Noise message is empty (a handshake message starts with a key, a transport message
+ * carries at least its 16-byte tag), so an empty frame is a broken or hostile sender.
+ */
+import { FRAME_HEADER_BYTES, MAX_MESSAGE_BYTES } from "./constants.ts";
+import { NoiseError } from "./errors.ts";
+
+/** One frame: its length in 2 bytes big-endian, then the message. */
+export function encodeFrame(message: Uint8Array): Uint8Array {
+  if (message.length > MAX_MESSAGE_BYTES) {
+    throw new NoiseError("frame_too_long", `Frame body of ${message.length} bytes`);
+  }
+  if (message.length === 0) throw new NoiseError("empty_frame", "Frame body of 0 bytes");
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + message.length);
+  frame[0] = message.length >>> 8;
+  frame[1] = message.length & 0xff;
+  frame.set(message, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * Splits a byte stream into frames. It holds at most one incomplete frame (`maxLength` bytes
+ * and a header byte), and after an error it emits nothing more.
+ */
+export class FrameDecoder {
+  readonly maxLength: number;
+  #body: Uint8Array | undefined;
+  #filled = 0;
+  // The first header byte when a chunk ended between the two.
+  #headerByte = -1;
+  #failed = false;
+
+  constructor(maxLength: number = MAX_MESSAGE_BYTES) {
+    if (!Number.isInteger(maxLength) || maxLength < 1 || maxLength > MAX_MESSAGE_BYTES) {
+      throw new RangeError(`Frame limit ${maxLength} is not in 1..${MAX_MESSAGE_BYTES}`);
+    }
+    this.maxLength = maxLength;
+  }
+
+  /** True once a frame was refused: the stream must be closed. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  /** Bytes held for a frame not yet complete. */
+  get bufferedBytes(): number {
+    return this.#filled + (this.#headerByte === -1 ? 0 : 1);
+  }
+
+  /**
+   * Feeds a chunk; returns every frame it completes, in order, or throws `empty_frame` or
+   * `frame_too_long` (and then the frames earlier in the chunk are dropped with the stream).
+   * A frame wholly inside `chunk` is a view of it: use it before reusing the chunk's memory.
+   */
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#failed) return [];
+    const frames: Uint8Array[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#body !== undefined) {
+        const count = Math.min(this.#body.length - this.#filled, chunk.length - at);
+        this.#body.set(chunk.subarray(at, at + count), this.#filled);
+        this.#filled += count;
+        at += count;
+        if (this.#filled === this.#body.length) {
+          frames.push(this.#body);
+          this.#body = undefined;
+          this.#filled = 0;
+        }
+        continue;
+      }
+      let length: number;
+      if (this.#headerByte !== -1) {
+        length = (this.#headerByte << 8) | chunk[at];
+        this.#headerByte = -1;
+        at += 1;
+      } else if (chunk.length - at >= FRAME_HEADER_BYTES) {
+        length = (chunk[at] << 8) | chunk[at + 1];
+        at += FRAME_HEADER_BYTES;
+      } else {
+        this.#headerByte = chunk[at];
+        break;
+      }
+      this.#check(length);
+      if (chunk.length - at >= length) {
+        frames.push(chunk.subarray(at, at + length));
+        at += length;
+      } else {
+        // Allocated at its final size from the header, so it is never copied again.
+        this.#body = new Uint8Array(length);
+        this.#body.set(chunk.subarray(at));
+        this.#filled = chunk.length - at;
+        at = chunk.length;
+      }
+    }
+    return frames;
+  }
+
+  #check(length: number): void {
+    if (length !== 0 && length <= this.maxLength) return;
+    this.#failed = true;
+    this.#body = undefined;
+    this.#filled = 0;
+    if (length === 0) throw new NoiseError("empty_frame", "Frame of length 0");
+    throw new NoiseError("frame_too_long", `Frame of ${length} bytes, over ${this.maxLength}`);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * The secure channel of a p2pchat connection, free of I/O: bytes in, frames and plaintext out.
+ * Noise XX authenticates both static keys; the handshake payloads (messages 2 and 3) bind each
+ * static key to an Ed25519 identity and an id. The caller writes the plaintext HELLO and
+ * HELLO_OK first and passes them in the prologue, so the negotiation cannot be altered unseen.
+ */
+import type { CipherState } from "./cipher_state.ts";
+import { MAX_HANDSHAKE_MESSAGE_BYTES, MAX_TRANSPORT_PAYLOAD_BYTES } from "./constants.ts";
+import type { CipherName, KeyPair } from "./crypto.ts";
+import { NoiseError } from "./errors.ts";
+import { encodeFrame, FrameDecoder } from "./frames.ts";
+import { HandshakeState } from "./handshake_state.ts";
+import type { Identity } from "./identity.ts";
+import { decodeHandshakePayload, encodeHandshakePayload, type RemoteIdentity } from "./payload.ts";
+
+/** What a secure channel starts from. */
+export interface SecureChannelOptions {
+  initiator: boolean;
+  /** "p2pchat-noise-v1\n" + the HELLO line + the HELLO_OK line, as bytes; the same on both sides. */
+  prologue: Uint8Array;
+  /** Our X25519 static key pair, raw 32-byte keys. */
+  staticKeyPair: KeyPair;
+  /** Our Ed25519 identity, which signs the static key. */
+  identity: Identity;
+  /** The id we prove, such as the peer_id "alice@default" or "tracker". */
+  localId: string;
+  /** Default "ChaChaPoly". */
+  cipher?: CipherName;
+  /** A fixed ephemeral key pair: for tests only. */
+  ephemeral?: KeyPair;
+}
+
+/** What one `push()` gives back. */
+export interface PushResult {
+  /** Frames to send now, in order (handshake replies). */
+  write: Uint8Array[];
+  /** Application data decrypted, in order. */
+  plaintext: Uint8Array[];
+  /** Set by the push that completes the handshake. */
+  established?: RemoteIdentity;
+}
+
+/** "handshaking" until both identities are proved, then "established"; "failed" is final. */
+export type SecureChannelState = "handshaking" | "established" | "failed";
+
+/** One side of a secure channel. */
+export interface SecureChannel {
+  /** Frames to write first: message 1 for the initiator, nothing for the responder. */
+  start(): Uint8Array[];
+  /** Feeds received bytes; throws a NoiseError (and fails the channel) on anything wrong. */
+  push(chunk: Uint8Array): PushResult;
+  /** Application data as frames of at most 65519 plaintext bytes each; only once established. */
+  encrypt(plaintext: Uint8Array): Uint8Array[];
+  readonly state: SecureChannelState;
+  /** The remote identity, once established. */
+  readonly remote?: RemoteIdentity;
+  /** The handshake hash, once established: the same on both sides (channel binding). */
+  readonly handshakeHash?: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A secure channel over Noise_XX_25519_ChaChaPoly_SHA256 (or AESGCM), not yet started. */
+export function createSecureChannel(options: SecureChannelOptions): SecureChannel {
+  return new _SecureChannel(options);
+}
+
+class _SecureChannel implements SecureChannel {
+  #state: SecureChannelState = "handshaking";
+  #handshake: HandshakeState | undefined;
+  #payload: Uint8Array;
+  #decoder = new FrameDecoder();
+  #send: CipherState | undefined;
+  #receive: CipherState | undefined;
+  #remote: RemoteIdentity | undefined;
+  #pendingRemote: RemoteIdentity | undefined;
+  #handshakeHash: Uint8Array | undefined;
+
+  constructor(options: SecureChannelOptions) {
+    this.#handshake = new HandshakeState({
+      protocolName: `Noise_XX_25519_${options.cipher ?? "ChaChaPoly"}_SHA256`,
+      initiator: options.initiator,
+      prologue: options.prologue,
+      staticKeyPair: options.staticKeyPair,
+      ephemeralKeyPair: options.ephemeral,
+    });
+    // Signed once here: the signature covers only the id and the static key.
+    this.#payload = encodeHandshakePayload(
+      options.identity,
+      options.localId,
+      options.staticKeyPair.publicKey,
+    );
+  }
+
+  get state(): SecureChannelState {
+    return this.#state;
+  }
+
+  get remote(): RemoteIdentity | undefined {
+    return this.#remote;
+  }
+
+  get handshakeHash(): Uint8Array | undefined {
+    return this.#handshakeHash?.slice();
+  }
+
+  start(): Uint8Array[] {
+    const handshake = this.#activeHandshake();
+    if (!handshake.initiator) return [];
+    return this.#guard(() => [encodeFrame(handshake.writeMessage(EMPTY))]);
+  }
+
+  push(chunk: Uint8Array): PushResult {
+    // Nothing is returned after a failure, whatever arrives.
+    if (this.#state === "failed") return { write: [], plaintext: [] };
+    return this.#guard(() => {
+      const result: PushResult = { write: [], plaintext: [] };
+      for (const frame of this.#decoder.push(chunk)) {
+        if (this.#state === "handshaking") {
+          // The peer may send transport frames right behind its last handshake message: once
+          // established, the rest of this loop decrypts them.
+          this.#readHandshakeFrame(frame, result);
+        } else {
+          result.plaintext.push(this.#receive!.decryptWithAd(EMPTY, frame));
+        }
+      }
+      return result;
+    });
+  }
+
+  encrypt(plaintext: Uint8Array): Uint8Array[] {
+    if (this.#state !== "established") {
+      throw new NoiseError(
+        this.#state === "failed" ? "failed" : "not_established",
+        `Cannot encrypt while the channel is ${this.#state}`,
+      );
+    }
+    return this.#guard(() => {
+      const frames: Uint8Array[] = [];
+      for (let at = 0; at < plaintext.length; at += MAX_TRANSPORT_PAYLOAD_BYTES) {
+        const part = plaintext.subarray(at, at + MAX_TRANSPORT_PAYLOAD_BYTES);
+        frames.push(encodeFrame(this.#send!.encryptWithAd(EMPTY, part)));
+      }
+      return frames;
+    });
+  }
+
+  #readHandshakeFrame(frame: Uint8Array, result: PushResult): void {
+    const handshake = this.#activeHandshake();
+    if (frame.length > MAX_HANDSHAKE_MESSAGE_BYTES) {
+      throw new NoiseError("frame_too_long", `Handshake message of ${frame.length} bytes`);
+    }
+    const index = handshake.messageIndex;
+    const payload = handshake.readMessage(frame);
+    if (index === 0) {
+      // Message 1 travels before any key: it carries nothing, so nothing is sent in clear.
+      if (payload.length > 0) {
+        throw new NoiseError("bad_payload", "Handshake message 1 has a payload");
+      }
+    } else {
+      // XX: the remote static key is known and authenticated once message 2 or 3 is read.
+      this.#pendingRemote = decodeHandshakePayload(payload, handshake.remoteStaticKey!);
+    }
+    if (handshake.isMyTurn) result.write.push(encodeFrame(handshake.writeMessage(this.#payload)));
+    if (handshake.complete) {
+      const { send, receive } = handshake.split();
+      this.#send = send;
+      this.#receive = receive;
+      this.#handshakeHash = handshake.handshakeHash;
+      this.#remote = this.#pendingRemote;
+      this.#handshake = undefined;
+      this.#state = "established";
+      result.established = this.#remote;
+    }
+  }
+
+  #activeHandshake(): HandshakeState {
+    if (this.#state === "failed") throw new NoiseError("failed", "The channel failed");
+    if (this.#handshake === undefined) {
+      throw new NoiseError("handshake_complete", "The handshake is complete");
+    }
+    return this.#handshake;
+  }
+
+  // Any error ends the channel for good: its keys are dropped and nothing is returned again.
+  #guard<T>(step: () => T): T {
+    try {
+      return step();
+    } catch (error) {
+      this.#state = "failed";
+      this.#handshake = undefined;
+      this.#send = undefined;
+      this.#receive = undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Keys remembered on first use (TOFU), as SSH's known_hosts: peers by peer_id in
+ * `known_peers.json`, trackers by address in `known_trackers.json`. A damaged file stops the
+ * peer with a clear error instead of being replaced: an empty pin list would quietly accept
+ * any key again.
+ */
+import { base64, bytesFromBase64 } from "../../lib/bytes.ts";
+import { P2pError } from "../../lib/errors.ts";
+import { isRecord } from "../../lib/codec.ts";
+import type { Logger } from "../../lib/log.ts";
+import { writeFileDurably } from "../../lib/persist.ts";
+
+/** One remembered key. */
+export interface PinnedKey {
+  readonly key: Uint8Array;
+  /** When the key was first seen (ms since the epoch). */
+  readonly firstSeen: number;
+  /** The user compared the safety number and marked it verified. */
+  readonly verified: boolean;
+}
+
+const KEY_BYTES = 32;
+
+/** A pin file (or, without a path, pins kept in memory for tests). */
+export class KeyPins {
+  readonly path?: string;
+  readonly #log?: Logger;
+  readonly #pins = new Map<string, PinnedKey>();
+  #saving: Promise<void> = Promise.resolve();
+
+  private constructor(path?: string, log?: Logger) {
+    this.path = path;
+    this.#log = log;
+  }
+
+  /** Pins kept in memory only. */
+  static inMemory(): KeyPins {
+    return new KeyPins();
+  }
+
+  /** Reads `path` (no file yet: no pins); throws `corrupt_store` for a file it cannot use. */
+  static async open(path: string, log: Logger): Promise<KeyPins> {
+    const pins = new KeyPins(path, log);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return pins;
+      throw new P2pError("unreadable_store", `Cannot read "${path}" (${String(error)})`);
+    }
+    const damaged = (why: string) =>
+      new P2pError(
+        "corrupt_store",
+        `The remembered keys in "${path}" are damaged (${why}). Restore the file, or move it ` +
+          `away to trust every key anew on first use`,
+      );
+    let file: unknown;
+    try {
+      file = JSON.parse(text);
+    } catch {
+      throw damaged("not JSON");
+    }
+    if (!isRecord(file) || file.version !== 1 || !isRecord(file.keys)) {
+      throw damaged("unknown format");
+    }
+    for (const [id, entry] of Object.entries(file.keys)) {
+      const key = isRecord(entry) ? bytesFromBase64(entry.key) : undefined;
+      if (!isRecord(entry) || key?.length !== KEY_BYTES || typeof entry.first_seen !== "number") {
+        throw damaged(`entry "${id}"`);
+      }
+      pins.#pins.set(id, { key, firstSeen: entry.first_seen, verified: entry.verified === true });
+    }
+    return pins;
+  }
+
+  get(id: string): PinnedKey | undefined {
+    return this.#pins.get(id);
+  }
+
+  /** Remembers `key` for `id` (a new key starts unverified) and saves. */
+  pin(id: string, key: Uint8Array, now: number): PinnedKey {
+    const pinned = { key, firstSeen: now, verified: false };
+    this.#pins.set(id, pinned);
+    this.#save();
+    return pinned;
+  }
+
+  /** Marks the pinned key of `id` verified (or not) and saves; false when nothing is pinned. */
+  setVerified(id: string, verified: boolean): boolean {
+    const pinned = this.#pins.get(id);
+    if (!pinned) return false;
+    this.#pins.set(id, { ...pinned, verified });
+    this.#save();
+    return true;
+  }
+
+  /** Resolves once every change so far is on disk. */
+  flushed(): Promise<void> {
+    return this.#saving;
+  }
+
+  // Saves run one after another, each writing the whole (small) file atomically.
+  #save(): void {
+    const path = this.path;
+    if (path === undefined) return;
+    this.#saving = this.#saving.then(async () => {
+      const keys: Record<string, unknown> = {};
+      for (const [id, pin] of this.#pins) {
+        keys[id] = { key: base64(pin.key), first_seen: pin.firstSeen, verified: pin.verified };
+      }
+      const text = JSON.stringify({ version: 1, keys }, null, 1) + "\n";
+      await writeFileDurably(path, new TextEncoder().encode(text));
+    }).catch((error) => {
+      // The pin still holds in memory for this run; say that it will not survive a restart.
+      this.#log?.error("Could not save remembered keys; they last until the peer stops", {
+        path,
+        error: String(error),
+      });
+    });
+  }
+}
