@@ -172,6 +172,11 @@ export interface PeerNode {
   verification(peerId: string): Verification | undefined;
   /** Marks a known peer's key verified (or not); false when its key is not known. */
   setVerified(peerId: string, verified: boolean): boolean;
+  /**
+   * Forgets a peer's remembered key, so that its next connection is trusted on first use
+   * (after the user checked that the key change is real); false when no key is remembered.
+   */
+  forgetKey(peerId: string): boolean;
   /** Registers a listener for events; returns the function that removes it. */
   subscribe(listener: (event: NodeEvent) => void): () => void;
   /** Says BYE on every connection, UNREGISTERs, and releases every socket and timer. */

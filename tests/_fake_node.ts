@@ -167,6 +167,15 @@ export class FakePeerNode implements PeerNode {
     return this.verifications.get(peerId);
   }
 
+  /** Peers whose key `forgetKey` forgot. */
+  readonly forgotten: string[] = [];
+
+  forgetKey(peerId: string): boolean {
+    if (!this.verifications.delete(peerId)) return false;
+    this.forgotten.push(peerId);
+    return true;
+  }
+
   setVerified(peerId: string, verified: boolean): boolean {
     const known = this.verifications.get(peerId);
     if (!known) return false;

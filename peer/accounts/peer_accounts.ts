@@ -166,8 +166,8 @@ export class PeerAccounts {
     await this.#client.signup(password);
   }
 
-  async login(password: string): Promise<void> {
-    await this.#client.login(password);
+  async login(password: string, options: { replaceKey?: boolean } = {}): Promise<void> {
+    await this.#client.login(password, options);
   }
 
   /** Logs out; `revoked` is false when the tracker is away (revoked once it is back). */
@@ -343,6 +343,7 @@ export class PeerAccounts {
       identity: () => node.identity(),
       verification: (peerId) => node.verification(peerId),
       setVerified: (peerId, verified) => node.setVerified(peerId, verified),
+      forgetKey: (peerId) => node.forgetKey(peerId),
       subscribe: (listener) => node.subscribe(listener),
       stop: (reason) => node.stop(reason),
     };

@@ -178,9 +178,12 @@ export class SessionClient {
     return this.#authenticate("SESSION_SIGNUP", password, "signup");
   }
 
-  /** Logs in with a password; the token is remembered. */
-  login(password: string): Promise<void> {
-    return this.#authenticate("SESSION_LOGIN", password, "login");
+  /**
+   * Logs in with a password; the token is remembered. `replaceKey` makes this profile's
+   * identity key the account's (after a move to a new profile): contacts are told it changed.
+   */
+  login(password: string, options: { replaceKey?: boolean } = {}): Promise<void> {
+    return this.#authenticate("SESSION_LOGIN", password, "login", options.replaceKey === true);
   }
 
   /**
@@ -245,6 +248,7 @@ export class SessionClient {
     type: "SESSION_SIGNUP" | "SESSION_LOGIN",
     password: string,
     how: "signup" | "login",
+    replaceKey = false,
   ): Promise<void> {
     if (this.#authenticating) {
       throw new P2pError("busy", "A login or sign-up is already under way");
@@ -253,7 +257,7 @@ export class SessionClient {
     // connection.
     this.#authenticating = true;
     try {
-      await this.#authenticateNow(type, password, how);
+      await this.#authenticateNow(type, password, how, replaceKey);
     } finally {
       this.#authenticating = false;
     }
@@ -263,6 +267,7 @@ export class SessionClient {
     type: "SESSION_SIGNUP" | "SESSION_LOGIN",
     password: string,
     how: "signup" | "login",
+    replaceKey: boolean,
   ): Promise<void> {
     this.#cancelReconnect();
     // A resume under way may log us in: wait for it rather than log in twice.
@@ -279,6 +284,7 @@ export class SessionClient {
         username: this.username,
         password,
         ...this.#declared(),
+        ...(replaceKey ? { replace_key: true } : {}),
       });
       const token = reply.token;
       if (typeof token !== "string" || token === "") {

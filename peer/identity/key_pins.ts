@@ -94,6 +94,13 @@ export class KeyPins {
     return true;
   }
 
+  /** Forgets the key of `id` (the next one is trusted on first use again); false if none. */
+  unpin(id: string): boolean {
+    if (!this.#pins.delete(id)) return false;
+    this.#save();
+    return true;
+  }
+
   /** Resolves once every change so far is on disk. */
   flushed(): Promise<void> {
     return this.#saving;

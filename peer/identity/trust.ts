@@ -86,6 +86,11 @@ export class TrustPolicy {
     return this.#pins.setVerified(peerId, verified);
   }
 
+  /** Forgets the key pinned for `peerId`, to accept a new one; false when none is pinned. */
+  forget(peerId: string): boolean {
+    return this.#pins.unpin(peerId);
+  }
+
   /** The key pinned for `peerId`, if any. */
   pinned(peerId: string): { key: Uint8Array; verified: boolean } | undefined {
     return this.#pins.get(peerId);

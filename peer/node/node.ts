@@ -397,6 +397,10 @@ class _PeerNode implements StartablePeerNode {
     };
   }
 
+  forgetKey(peerId: string): boolean {
+    return this.#options.identity?.trust.forget(peerId) ?? false;
+  }
+
   setVerified(peerId: string, verified: boolean): boolean {
     const trust = this.#options.identity?.trust;
     if (!trust?.setVerified(peerId, verified)) return false;
