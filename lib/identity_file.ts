@@ -55,7 +55,7 @@ export async function loadOrCreateIdentity(dataDir: string, log: Logger): Promis
     };
     await writeFileDurably(path, new TextEncoder().encode(JSON.stringify(file, null, 1) + "\n"));
     const identity = _profileIdentity(pair.privateKey, path);
-    log.info("Created an identity key", { path, fingerprint: identity.fingerprint });
+    log.debug("Created an identity key", { path, fingerprint: identity.fingerprint });
     return identity;
   }
   const privateKey = _parse(text, path);

@@ -4,9 +4,19 @@ import { DEFAULT_TRACKER_PORT, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../
 import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
-import { type Address, dialTcp } from "../lib/transport.ts";
+import type { Address } from "../lib/transport.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
-import { fileTokenStore, PeerAccounts, SessionClient } from "./accounts/mod.ts";
+import { loadOrCreateIdentity } from "../lib/identity_file.ts";
+import { generateStaticKeyPair } from "../lib/noise/mod.ts";
+import {
+  fileTokenStore,
+  KeyDirectory,
+  PeerAccounts,
+  SessionClient,
+  sessionRegistrar,
+  trackerConnector,
+} from "./accounts/mod.ts";
+import { KeyPins, TrustPolicy } from "./identity/mod.ts";
 import { apiTokenPath, createPeerApi, loadOrCreateApiToken, mountAccountApi } from "./http/mod.ts";
 import { accountCommands, accountNotices, runTerminal, shouldUseColor } from "./tui/mod.ts";
 import {
@@ -35,8 +45,10 @@ Options:
   --ping-interval SECONDS      keep-alive PING period (default ${PING_INTERVAL_MS / 1000})
   --discover-interval SECONDS  DISCOVER period (default ${NODE_DEFAULTS.discoverIntervalMs / 1000})
   --max-reconnect-attempts N   retries before a peer is marked failed (default ${NODE_DEFAULTS.maxReconnectAttempts})
-  --data-dir DIR               where the API token and the remembered login live
+  --data-dir DIR               the profile: identity key, remembered keys and login, API token
                                (default ~/.local/share/p2pchat/peer-NAME)
+  --require-encryption         refuse peers that cannot encrypt (plain pyp2p peers)
+  --tracker-key FINGERPRINT    the tracker key to expect (default: remembered on first use)
   --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
   --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
                                (default port ${DEFAULT_TRACKER_PORT}; its data in DATA-DIR/embedded-tracker)
@@ -70,6 +82,8 @@ const FLAGS = {
   "data-dir": { type: "string" },
   http: { type: "string" },
   "embed-tracker": { type: "string" },
+  "require-encryption": { type: "boolean" },
+  "tracker-key": { type: "string" },
   config: { type: "string" },
 } as const;
 
@@ -80,7 +94,8 @@ export async function loadPeerConfig(
 ): Promise<PeerConfig | "help"> {
   const { values } = parseFlags(_expandOptionalValue(args, "--embed-tracker"), FLAGS);
   if (values.help) return "help";
-  const { help: _help, config, ...flags } = values;
+  const { help: _help, config, "require-encryption": requireEncryption, ...rest } = values;
+  const flags = requireEncryption ? { ...rest, "require-encryption": "true" } : rest;
   const fileName = config ?? env[envName("config")];
   const file = fileName === undefined ? {} : await readConfigFile(fileName);
   return resolvePeerConfig(
@@ -121,23 +136,44 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: address.port };
   }
 
-  // The login is remembered per profile; loaded first so the first REGISTER carries the token.
+  const identity = await loadOrCreateIdentity(config.dataDir, log);
+  const peerKeys = await KeyPins.open(`${config.dataDir}/known_peers.json`, log);
+  const trackerKeys = await KeyPins.open(`${config.dataDir}/known_trackers.json`, log);
+  // Every session connection is encrypted, to a tracker whose key we expect.
+  const sessionStaticKey = generateStaticKeyPair();
+  const connect = trackerConnector({
+    address: trackerAddress,
+    who: () => ({ identity, staticKeyPair: sessionStaticKey, localId: node.peerId }),
+    pins: trackerKeys,
+    expectedFingerprint: config.trackerKey,
+    now: () => systemClock.now(),
+    log,
+  });
+  // The login is remembered per profile; loaded first so that it resumes at once.
   // `address` is read at login only, once the node below exists and listens.
   const client = new SessionClient(
     {
       username: config.name,
       address: () => ({ peerId: node.peerId, port: node.status().listen.port }),
     },
-    {
-      connect: (signal) => dialTcp(trackerAddress.hostname, trackerAddress.port, { signal }),
-      tokens: fileTokenStore(config.dataDir),
-      clock: systemClock,
-      log,
-    },
+    { connect, tokens: fileTokenStore(config.dataDir), clock: systemClock, log },
   );
   const remembered = await client.loadToken();
+  const directory = new KeyDirectory(client, connect, { clock: systemClock, log });
+  client.subscribe((event) => {
+    if (event.kind === "pushed" && event.event === "key_changed") {
+      directory.learn(String(event.fields.username), event.fields.identity_key);
+    }
+  });
+  const trust = new TrustPolicy(peerKeys, directory, systemClock, {
+    requireEncryption: config.requireEncryption,
+  });
   const node = createPeerNode(
-    { ..._nodeOptions(config, trackerAddress), registerToken: () => client.token },
+    {
+      ..._nodeOptions(config, trackerAddress),
+      registrar: () => sessionRegistrar(client),
+      identity: { key: identity, trust },
+    },
     { log, clock: systemClock },
   );
   const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
@@ -146,6 +182,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   try {
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
+    console.log(`Identity key fingerprint: ${identity.fingerprint}`);
     if (config.http !== undefined) {
       server = await _serveApi(accounts, config, log, stopServer.signal);
     }
@@ -159,8 +196,9 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     // Not shutdown(): it waits for every response to end, and an event stream never does.
     stopServer.abort();
     await server?.finished;
-    await client.stop();
+    // The node first: its UNREGISTER goes through the session while we are logged in.
     await node.stop();
+    await client.stop();
     await tracker?.stop();
   }
   return 0;

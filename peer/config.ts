@@ -37,6 +37,8 @@ export const SETTING_KEYS = [
   "data-dir",
   "http",
   "embed-tracker",
+  "require-encryption",
+  "tracker-key",
   "log-level",
   "log-format",
   "log-file",
@@ -63,6 +65,10 @@ export interface PeerConfig {
   http?: number;
   /** Port of the in-process tracker (0 = any free port); undefined = none. */
   embedTracker?: number;
+  /** Refuse peers that cannot encrypt (plain pyp2p peers). */
+  requireEncryption: boolean;
+  /** The tracker key fingerprint to expect, instead of the one remembered on first use. */
+  trackerKey?: string;
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   logFile?: string;
@@ -107,6 +113,7 @@ export function settingsFromFile(json: unknown, file: string): SettingValues {
     }
     if (key === "embed-tracker" && value === true) values[key] = "";
     else if (key === "embed-tracker" && value === false) continue;
+    else if (key === "require-encryption" && typeof value === "boolean") values[key] = `${value}`;
     else if (typeof value === "string") values[key] = value;
     else if (typeof value === "number" && Number.isFinite(value)) values[key] = String(value);
     else {
@@ -195,12 +202,35 @@ export function resolvePeerConfig(
     dataDir: pick("data-dir")?.value ?? `${environment.dataDir}/peer-${resolvedName}`,
     http: optionalPort("http"),
     embedTracker: optionalPort("embed-tracker", DEFAULT_TRACKER_PORT),
+    requireEncryption: _boolean(pick("require-encryption")),
+    trackerKey: _fingerprint(pick("tracker-key")),
     logLevel: logLevel ? _labelled(logLevel.label, () => parseLogLevel(logLevel.value)) : undefined,
     logFormat: logFormat
       ? _labelled(logFormat.label, () => parseLogFormat(logFormat.value))
       : undefined,
     logFile: pick("log-file")?.value,
   };
+}
+
+function _boolean(setting: { value: string; label: string } | undefined): boolean {
+  if (!setting) return false;
+  const value = setting.value.trim().toLowerCase();
+  if (["true", "1", "yes", ""].includes(value)) return true;
+  if (["false", "0", "no"].includes(value)) return false;
+  throw new UsageError(`${setting.label} expects true or false, got "${setting.value}"`);
+}
+
+// 32 base32 characters in any grouping, as `/whoami` and the tracker print them.
+function _fingerprint(setting: { value: string; label: string } | undefined): string | undefined {
+  if (!setting) return undefined;
+  const plain = setting.value.replace(/\s+/g, "").toLowerCase();
+  if (!/^[a-z2-7]{32}$/.test(plain)) {
+    throw new UsageError(
+      `${setting.label} expects a key fingerprint (32 letters and digits, as the tracker prints ` +
+        `it), got "${setting.value}"`,
+    );
+  }
+  return setting.value;
 }
 
 /** `$USER` made into a valid name, plus `-` and 4 hex characters, so two peers never clash. */

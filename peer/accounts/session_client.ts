@@ -74,6 +74,13 @@ export const SESSION_CLIENT_DEFAULTS = {
  */
 export const SESSION_BACKOFF: BackoffPolicy = { ...DEFAULT_BACKOFF, maxMs: 20_000 };
 
+/** Why `connect` may refuse a tracker that answered (see tracker_connection.ts). */
+const _REFUSED_TRACKER: ReadonlySet<string> = new Set([
+  "tracker_key_changed",
+  "encryption_required",
+  "unknown_command",
+]);
+
 interface _Pending {
   resolve: (fields: Record<string, unknown>) => void;
   reject: (error: Error) => void;
@@ -399,6 +406,8 @@ export class SessionClient {
         AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeout)]),
       );
     } catch (error) {
+      // A tracker that answered but is not to be trusted is not "unreachable": say why.
+      if (error instanceof P2pError && _REFUSED_TRACKER.has(error.code)) throw error;
       throw new P2pError(
         "tracker_unreachable",
         `The tracker is unreachable (${describeError(error)})`,

@@ -9,6 +9,7 @@ import { describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
 import {
+  type Registrar,
   type RendezvousClient,
   type RendezvousRecord,
   TrackerRefusal,
@@ -22,8 +23,11 @@ export interface DiscoverySettings {
   port: number;
   ttlSeconds: number;
   discoverIntervalMs: number;
-  /** The account token proving our name, read at each REGISTER (it changes at login). */
-  token?: () => string | undefined;
+  /**
+   * Who registers, asked at each REGISTER and UNREGISTER: once logged in, the encrypted
+   * tracker session proves our name; otherwise (or when it answers undefined) plain Rendezvous.
+   */
+  registrar?: () => Registrar | undefined;
 }
 
 /** Where discovery reports. */
@@ -125,7 +129,7 @@ export class Discovery {
     if (!this.#registered) return;
     const { namespace, name, port } = this.#settings;
     try {
-      await this.#client.unregister({ namespace, name, port });
+      await (this.#settings.registrar?.() ?? this.#client).unregister({ namespace, name, port });
       this.#registered = false;
       this.#log.info("Unregistered from the tracker");
     } catch (error) {
@@ -144,13 +148,9 @@ export class Discovery {
     if (this.#registerTimer !== undefined) this.#clock.clearTimeout(this.#registerTimer);
     this.#registerTimer = undefined;
     const { namespace, name, port, ttlSeconds } = this.#settings;
-    const token = this.#settings.token?.();
+    const registrar = this.#settings.registrar?.() ?? this.#client;
     try {
-      const reply = await this.#client.register(
-        token === undefined
-          ? { namespace, name, port, ttl: ttlSeconds }
-          : { namespace, name, port, ttl: ttlSeconds, token },
-      );
+      const reply = await registrar.register({ namespace, name, port, ttl: ttlSeconds });
       if (!this.#running) return;
       const ttl = reply.ttl !== undefined && reply.ttl > 0 ? reply.ttl : ttlSeconds;
       this.#registered = true;

@@ -27,15 +27,18 @@ export interface RegisterReply {
   port?: number;
 }
 
-/** The three Rendezvous requests a peer makes. */
-export interface RendezvousClient {
-  /** `token` proves a name owned by an account (ignored by pyp2p trackers). */
+/** Who registers: plain Rendezvous, or (logged in) the encrypted tracker session. */
+export interface Registrar {
   register(
-    request: { namespace: string; name: string; port: number; ttl: number; token?: string },
+    request: { namespace: string; name: string; port: number; ttl: number },
   ): Promise<RegisterReply>;
+  unregister(request: { namespace: string; name: string; port: number }): Promise<void>;
+}
+
+/** The three Rendezvous requests a peer makes. */
+export interface RendezvousClient extends Registrar {
   /** Every live registration, of one namespace or (without one) of all namespaces. */
   discover(namespace?: string): Promise<RendezvousRecord[]>;
-  unregister(request: { namespace: string; name: string; port: number }): Promise<void>;
 }
 
 /** Options for the TCP client. */
@@ -64,17 +67,8 @@ export function tcpRendezvousClient(
   const request = (message: Record<string, unknown>) =>
     rendezvousRequest(address, message, { timeoutMs, maxReplyBytes, dial });
   return {
-    async register({ namespace, name, port, ttl, token }) {
-      const reply = await request(
-        token === undefined
-          ? { type: "REGISTER", namespace, name, port, ttl }
-          : { type: "REGISTER", namespace, name, port, ttl, token },
-      );
-      return {
-        ttl: toInteger(reply.ttl),
-        ip: typeof reply.ip === "string" ? reply.ip : undefined,
-        port: toPort(reply.port),
-      };
+    async register({ namespace, name, port, ttl }) {
+      return readRegisterReply(await request({ type: "REGISTER", namespace, name, port, ttl }));
     },
     async discover(namespace) {
       const reply = await request(
@@ -91,6 +85,15 @@ export function tcpRendezvousClient(
     async unregister({ namespace, name, port }) {
       await request({ type: "UNREGISTER", namespace, name, port });
     },
+  };
+}
+
+/** The fields of a REGISTER reply, read liberally. */
+export function readRegisterReply(reply: Record<string, unknown>): RegisterReply {
+  return {
+    ttl: toInteger(reply.ttl),
+    ip: typeof reply.ip === "string" ? reply.ip : undefined,
+    port: toPort(reply.port),
   };
 }
 

@@ -35,6 +35,7 @@ import { LinkIo, type LinkSecurity, runLink } from "./link.ts";
 import { inScope, survivingDirection } from "./peer_table.ts";
 import {
   Discovery,
+  type Registrar,
   type RendezvousClient,
   type RendezvousRecord,
   tcpRendezvousClient,
@@ -76,8 +77,8 @@ export interface PeerNodeOptions {
   features?: readonly string[];
   /** Open connections (both directions) before new inbound ones are closed at once. */
   maxConnections?: number;
-  /** The account token that proves our name in REGISTER, read at each REGISTER. */
-  registerToken?: () => string | undefined;
+  /** Who registers our name, asked at each REGISTER (see `DiscoverySettings.registrar`). */
+  registrar?: () => Registrar | undefined;
   /**
    * Our identity key and the trust policy for others' keys. With them, connections to p2pchat
    * peers are encrypted and keys are checked; without, the node speaks in clear (tests, benches).
@@ -250,7 +251,7 @@ class _PeerNode implements StartablePeerNode {
           port: this.#listen.port,
           ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS,
           discoverIntervalMs: options.discoverIntervalMs ?? NODE_DEFAULTS.discoverIntervalMs,
-          token: options.registerToken,
+          registrar: options.registrar,
         },
         { client: this.#rendezvous, clock: this.#clock, log: this.#log, random: this.#random },
         {

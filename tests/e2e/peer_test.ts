@@ -135,10 +135,10 @@ Deno.test("a peer killed with -9 or frozen is detected, and once restarted it is
     await b.waitForExit();
 
     mark = a.mark();
-    // b comes back on another port, c on its old one.
+    // b comes back on another port, c on its old one; each with its profile (and so its key).
     const [b2, c2] = await e2e.peers([
-      options("b"),
-      { ...options("c"), args: ["--port", String(c.port)] },
+      { ...options("b"), dataDir: b.dataDir },
+      { ...options("c"), dataDir: c.dataDir, args: ["--port", String(c.port)] },
     ]);
     assert.equal(c2.port, c.port);
     await connected(a, [b2, c2], mark);
