@@ -7,7 +7,7 @@
 import { bytesFromBase64 } from "../../lib/bytes.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { isRecord } from "../../lib/codec.ts";
-import { describeError } from "../../lib/errors.ts";
+import { describeError, P2pError } from "../../lib/errors.ts";
 import { encodeLine, LineDecoder } from "../../lib/framing.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Conn } from "../../lib/transport.ts";
@@ -24,22 +24,31 @@ export const KEY_CACHE_MS = {
   unknown: 5_000,
 } as const;
 
+/**
+ * A tracker without accounts (plain pyp2p) is not asked again for this long: each question costs
+ * it a connection, and pyp2p trackers limit connections per address.
+ */
+export const NO_ACCOUNTS_PAUSE_MS = 10 * 60_000;
+
 /** A lookup waits this long for the tracker, then counts as no answer. */
 export const KEY_LOOKUP_TIMEOUT_MS = 3_000;
 
 const KEY_BYTES = 32;
+const UNKNOWN: AccountKey = { kind: "unknown" };
 
 /** Account keys from the tracker, with a cache. */
 export class KeyDirectory implements AccountKeys {
-  readonly #client: SessionClient;
+  readonly #client: Pick<SessionClient, "state" | "request">;
   readonly #connect: (signal: AbortSignal) => Promise<Conn>;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #cache = new Map<string, { answer: AccountKey; until: number }>();
   readonly #asking = new Map<string, Promise<AccountKey>>();
+  // Until then every name is "unknown" without asking (tracker away, or without accounts).
+  #pausedUntil = 0;
 
   constructor(
-    client: SessionClient,
+    client: Pick<SessionClient, "state" | "request">,
     connect: (signal: AbortSignal) => Promise<Conn>,
     deps: { clock: Clock; log: Logger },
   ) {
@@ -50,6 +59,7 @@ export class KeyDirectory implements AccountKeys {
   }
 
   cached(username: string): AccountKey | undefined {
+    if (this.#clock.now() < this.#pausedUntil) return UNKNOWN;
     const entry = this.#cache.get(_fold(username));
     return entry && entry.until > this.#clock.now() ? entry.answer : undefined;
   }
@@ -89,10 +99,18 @@ export class KeyDirectory implements AccountKeys {
       const value = keys[username];
       if (value === null) return { kind: "none" };
       const key = bytesFromBase64(value);
-      return key?.length === KEY_BYTES ? { kind: "account", key } : { kind: "unknown" };
+      return key?.length === KEY_BYTES ? { kind: "account", key } : UNKNOWN;
     } catch (error) {
       this.#log.debug("Key lookup failed", { username, error: describeError(error) });
-      return { kind: "unknown" };
+      // A failed dial is no P2pError: the tracker is away.
+      const code = error instanceof P2pError ? error.code : "tracker_unreachable";
+      const pauseMs = code === "unknown_command"
+        ? NO_ACCOUNTS_PAUSE_MS
+        : code === "tracker_unreachable" || code === "tracker_key_changed"
+        ? KEY_CACHE_MS.unknown
+        : 0;
+      this.#pausedUntil = Math.max(this.#pausedUntil, this.#clock.now() + pauseMs);
+      return UNKNOWN;
     }
   }
 
