@@ -117,6 +117,7 @@ export class PeerProcess {
       this.#collect(this.#child.stdout, (text) => this.#onStdout(text)),
       this.#collect(this.#child.stderr, (text) => {
         this.#stderr = (this.#stderr + text).slice(-STDERR_KEEP_CHARS);
+        this.#notify();
       }),
     ]).then(() => {});
   }
@@ -263,14 +264,17 @@ export class PeerProcess {
 export class E2e {
   #cleanups: (() => Promise<void> | void)[] = [];
 
-  /** Starts a tracker process (rate limit off, fresh data directory unless `dataDir`). */
-  async tracker(options: { port?: number; dataDir?: string } = {}): Promise<TrackerProcess> {
+  /** Starts a tracker process (rate limit off, fresh data directory unless `dataDir`; `args` after). */
+  async tracker(
+    options: { port?: number; dataDir?: string; args?: string[] } = {},
+  ): Promise<TrackerProcess> {
     const dataDir = options.dataDir ?? await this.tempDir();
     const tracker = await startTrackerProcess([
       "--data-dir",
       dataDir,
       "--no-rate-limit",
       ...(options.port === undefined ? [] : ["--port", String(options.port)]),
+      ...(options.args ?? []),
     ]);
     this.#cleanups.push(() => tracker.stop("SIGKILL").then(() => {}));
     return tracker;
