@@ -51,6 +51,8 @@ export type ErrorCode =
   | "key_changed"
   | "encryption_required"
   | "tracker_key_changed"
+  | "unknown_key"
+  | "no_identity"
   // REGISTER refused for names owned by accounts
   | "name_owned"
   | "name_mismatch"

@@ -21,8 +21,13 @@ export function mountAccountApi(app: Hono, accounts: PeerAccounts): void {
   });
 
   app.post("/api/account/login", async (c) => {
-    const password = stringField(await readJsonObject(c.req.raw), "password");
-    await accounts.login(password);
+    const body = await readJsonObject(c.req.raw);
+    const password = stringField(body, "password");
+    const replaceKey = body.replaceKey ?? false;
+    if (typeof replaceKey !== "boolean") {
+      throw new P2pError("bad_field", 'Field "replaceKey" must be true or false');
+    }
+    await accounts.login(password, { replaceKey });
     return c.json(account());
   });
 

@@ -43,6 +43,8 @@ const STATUS_BY_CODE: Partial<
   forbidden_host: 403,
   not_found: 404,
   unknown_peer: 404,
+  unknown_key: 404,
+  no_identity: 404,
   not_connected: 409,
   closed: 409,
   text_too_long: 413,
@@ -65,6 +67,8 @@ const STATUS_BY_CODE: Partial<
   too_many_rooms: 409,
   tracker_unreachable: 503,
   unknown_command: 502,
+  key_mismatch: 409,
+  tracker_key_changed: 502,
 };
 
 /** A failed delivery: the error reply also carries the message id. */
@@ -124,7 +128,41 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     const text = stringField(body, "text");
     _checkLine({ type: "PUB", src: node.peerId, dst: scope, payload: text, require_ack: false });
     const result = await node.publish(scope, text);
-    return c.json({ msgId: result.msgId, scope, reached: result.reached, peers: result.peers });
+    return c.json({
+      msgId: result.msgId,
+      scope,
+      reached: result.reached,
+      encrypted: result.encrypted,
+      clear: result.reached - result.encrypted,
+      peers: result.peers,
+    });
+  });
+
+  app.get("/api/identity", (c) => {
+    const identity = node.identity();
+    if (!identity) throw new P2pError("no_identity", "This peer runs without an identity key");
+    return c.json({ peerId: node.peerId, ...identity });
+  });
+
+  app.get("/api/peers/:peerId/verification", (c) => {
+    const peerId = _peerIdParam(c.req.param("peerId"));
+    return c.json(node.verification(peerId) ?? _throwUnknownKey(peerId));
+  });
+
+  app.post("/api/peers/:peerId/verify", async (c) => {
+    const peerId = _peerIdParam(c.req.param("peerId"));
+    const verified = (await readJsonObject(c.req.raw)).verified;
+    if (typeof verified !== "boolean") {
+      throw new P2pError("bad_field", 'Field "verified" must be true or false');
+    }
+    if (!node.setVerified(peerId, verified)) _throwUnknownKey(peerId);
+    return c.json(node.verification(peerId) ?? _throwUnknownKey(peerId));
+  });
+
+  app.delete("/api/peers/:peerId/key", (c) => {
+    const peerId = _peerIdParam(c.req.param("peerId"));
+    if (!node.forgetKey(peerId)) _throwUnknownKey(peerId);
+    return c.json({ peerId, forgotten: true });
   });
 
   app.post("/api/reconnect", async (c) => {
@@ -215,6 +253,15 @@ function _sameBytes(given: Uint8Array, expected: Uint8Array): boolean {
     difference |= (given.length > 0 ? given[i % given.length] : 0) ^ expected[i];
   }
   return difference === 0;
+}
+
+function _peerIdParam(value: string): string {
+  if (/^[^@]+@[^@]+$/.test(value)) return value;
+  throw new P2pError("bad_field", `Peer id "${value}" must be name@namespace`);
+}
+
+function _throwUnknownKey(peerId: string): never {
+  throw new P2pError("unknown_key", `No key is known for peer "${peerId}"`);
 }
 
 function _isScope(value: string): value is Scope {

@@ -8,6 +8,7 @@
 import { type AccountsEvent, checkPassword, type PeerAccounts } from "../accounts/mod.ts";
 import { formatAccountsEvent, formatMembers, formatRooms, formatUsers } from "./account_format.ts";
 import { checkLocalName } from "../../lib/codec.ts";
+import { P2pError } from "../../lib/errors.ts";
 import type { Command, CommandContext } from "./commands.ts";
 import { sanitize } from "./format.ts";
 
@@ -30,14 +31,36 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
     },
     {
       name: "login",
-      usage: "/login [PASSWORD]",
-      summary: "log in as this peer's name (asks for the password); remembered until /logout",
+      usage: "/login [--replace-key] [PASSWORD]",
+      summary: "log in as this peer's name (asks for the password); remembered until /logout; " +
+        "--replace-key from a new profile",
       secret: true,
       async run(context, _args, argText) {
-        const password = await _password(context, "login", argText);
+        const flag = REPLACE_KEY_FLAG.exec(argText);
+        const replaceKey = flag !== null;
+        const command = replaceKey ? "login --replace-key" : "login";
+        const password = await _password(context, command, argText.slice(flag?.[0].length ?? 0));
         if (password === undefined) return;
-        await accounts.login(password);
-        context.print(context.style.good(`logged in as ${sanitize(accounts.username)}`));
+        try {
+          await accounts.login(password, { replaceKey });
+        } catch (error) {
+          if (!replaceKey && error instanceof P2pError && error.code === "key_mismatch") {
+            context.error(
+              "the tracker holds another identity key for this account; if this is a new " +
+                "profile (or you lost the old one), /login --replace-key makes this profile's " +
+                "key the account's key, and your contacts are told it changed",
+            );
+          }
+          throw error;
+        }
+        const who = sanitize(accounts.username);
+        context.print(context.style.good(`logged in as ${who}`));
+        if (replaceKey) {
+          context.print(
+            `this profile's key is now the key of account ${who}; ` +
+              "your other logins were closed and your contacts are told the key changed",
+          );
+        }
       },
     },
     {
@@ -179,11 +202,14 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
   };
 }
 
+/** `/login --replace-key`: the flag, then the password (in a pipe) or nothing. */
+const REPLACE_KEY_FLAG = /^--replace-key(?:\s+|$)/;
+
 // In a terminal the password is asked without echo; in a pipe it is the argument. A new
 // password (/signup) is checked before it is asked again or sent.
 async function _password(
   context: CommandContext,
-  command: "login" | "signup",
+  command: "login" | "login --replace-key" | "signup",
   argText: string,
 ): Promise<string | undefined> {
   const confirm = command === "signup";

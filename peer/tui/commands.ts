@@ -14,6 +14,7 @@ import {
   sanitize,
   type Style,
 } from "./format.ts";
+import { connectionSecurity } from "./security_format.ts";
 
 /** A parsed input line. */
 export type ParsedInput =
@@ -171,11 +172,11 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
     return;
   }
   const noun = result.reached === 1 ? "peer" : "peers";
-  context.print(
-    `reached ${result.reached} ${noun} in ${sanitize(scope)}: ${
-      result.peers.map(sanitize).join(" ")
-    }`,
-  );
+  const clear = result.reached - result.encrypted;
+  const line = `reached ${result.reached} ${noun} in ${
+    sanitize(scope)
+  } (${result.encrypted} encrypted, ${clear} in clear): ${result.peers.map(sanitize).join(" ")}`;
+  context.print(clear > 0 ? context.style.warn(line) : line);
 }
 
 /** Sends plain text to the current conversation. */
@@ -239,7 +240,7 @@ export function builtinCommands(): Command[] {
     {
       name: "peers",
       usage: "/peers [*|#NS]",
-      summary: "known peers: state, direction, round trip, address",
+      summary: "known peers: state, direction, round trip, security, address",
       maxArgs: 1,
       run(context, args) {
         const scope = args[0] ?? "*";
@@ -272,14 +273,18 @@ export function builtinCommands(): Command[] {
     {
       name: "conn",
       usage: "/conn",
-      summary: "open connections: direction and negotiated features",
+      summary: "open connections: direction, encryption, trust and negotiated features",
       maxArgs: 0,
-      run: _connectionTable(["PEER", "DIR", "ADDRESS", "FEATURES"], (peer) => [
-        sanitize(peer.peerId),
-        peer.direction ?? "-",
-        formatAddress(peer.address),
-        peer.features.map(sanitize).join(",") || "-",
-      ]),
+      run: _connectionTable(
+        ["PEER", "DIR", "ADDRESS", "ENCRYPTION", "TRUST", "FEATURES"],
+        (peer) => [
+          sanitize(peer.peerId),
+          peer.direction ?? "-",
+          formatAddress(peer.address),
+          ...connectionSecurity(peer.security),
+          peer.features.map(sanitize).join(",") || "-",
+        ],
+      ),
     },
     {
       name: "rtt",

@@ -3,7 +3,7 @@
  * text. Without colour the output is plain, stable lines that scripts can parse (the formats
  * are listed in docs and fixed by tests).
  */
-import type { NodeEvent, PeerInfo } from "../api.ts";
+import type { NodeEvent, PeerInfo, PeerSecurity } from "../api.ts";
 import type { Address } from "../../lib/transport.ts";
 
 /** Colour helpers; all return the text unchanged when colour is off. */
@@ -83,8 +83,11 @@ export function formatMs(ms: number | undefined): string {
   return ms < 10 ? `${Math.round(ms * 10) / 10}ms` : `${Math.round(ms)}ms`;
 }
 
+/** Events other than security notices (security_format.ts writes those). */
+export type PlainEvent = Exclude<NodeEvent, { type: "security" }>;
+
 /** One line for an event: a chat message or a notice. */
-export function formatEvent(event: NodeEvent, style: Style): string {
+export function formatEvent(event: PlainEvent, style: Style): string {
   const time = style.dim(formatClock(event.at));
   switch (event.type) {
     case "message": {
@@ -105,8 +108,6 @@ export function formatEvent(event: NodeEvent, style: Style): string {
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;
       return `${time} ${event.reachable ? text : style.warn(text)}`;
     }
-    case "security":
-      return `${time} ${style.warn(`!! ${sanitize(JSON.stringify(event.notice))}`)}`;
   }
 }
 
@@ -126,15 +127,23 @@ export function formatTable(header: string[], rows: string[][], style: Style): s
   return [style.bold(line(header)), ...cells.map(line)];
 }
 
+/** A peer's trust in one word, with `+account` when the tracker vouches for its key. */
+export function securityLabel(security: PeerSecurity | undefined): string {
+  if (!security) return "-";
+  const trust = security.trust === "key_changed" ? "key-changed" : security.trust;
+  return security.accountBound ? `${trust}+account` : trust;
+}
+
 /** The `/peers` table. */
 export function formatPeerTable(peers: PeerInfo[], style: Style): string[] {
   return formatTable(
-    ["PEER", "STATE", "DIR", "RTT", "ADDRESS"],
+    ["PEER", "STATE", "DIR", "RTT", "SECURITY", "ADDRESS"],
     peers.map((peer) => [
       sanitize(peer.peerId),
       peer.state,
       peer.direction ?? "-",
       formatMs(peer.rtt?.smoothedMs),
+      securityLabel(peer.security),
       formatAddress(peer.address),
     ]),
     style,

@@ -18,6 +18,8 @@ import {
 } from "./commands.ts";
 import { createStyle, formatEvent, sanitize, type Style } from "./format.ts";
 import { KeyDecoder } from "./keys.ts";
+import { securityCommands } from "./security_commands.ts";
+import { conversationMark, formatSecurityEvent } from "./security_format.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
 import { CLEAR_LINE, renderAbove, renderInputLine } from "./screen.ts";
 
@@ -70,7 +72,7 @@ class _Session implements CommandContext {
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
     this.style = createStyle(options.color);
-    this.commands = new CommandTable(builtinCommands());
+    this.commands = new CommandTable([...builtinCommands(), ...securityCommands()]);
     this.commands.register(options.commands ?? []);
     this.conversation = { kind: "scope", scope: `#${node.status().namespace}` };
     this.#output = options.output ?? _writeStdout;
@@ -200,7 +202,11 @@ class _Session implements CommandContext {
   }
 
   #showEvent(event: NodeEvent): void {
-    this.print(formatEvent(event, this.style));
+    this.print(
+      event.type === "security"
+        ? formatSecurityEvent(event, this.style, this.node.peerId)
+        : formatEvent(event, this.style),
+    );
   }
 
   #printLines(lines: string[]): void {
@@ -211,7 +217,17 @@ class _Session implements CommandContext {
 
   #prompt(): string {
     if (this.#secret) return this.#secret.prompt;
-    return `${sanitize(conversationName(this.conversation))}> `;
+    const name = sanitize(conversationName(this.conversation));
+    const mark = this.#conversationMark();
+    return mark === "" ? `${name}> ` : `${name} ${mark}> `;
+  }
+
+  // How the current peer conversation is protected; scopes mix peers and carry no mark.
+  #conversationMark(): string {
+    const conversation = this.conversation;
+    if (conversation.kind !== "peer") return "";
+    const peer = this.node.peers().find((known) => known.peerId === conversation.peerId);
+    return conversationMark(peer);
   }
 
   #inputLine(): string {

@@ -223,7 +223,7 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
 
     // A room message reaches every online member; the sender is told how many.
     marks = [bob.mark(), carol.mark()];
-    await alice.run("hello room", /^reached 2 peers in #games: /);
+    await alice.run("hello room", /^reached 2 peers in #games \(\d encrypted, \d in clear\): /);
     await bob.waitFor(/\[#games\] alice@default: hello room$/, marks[0]);
     await carol.waitFor(/\[#games\] alice@default: hello room$/, marks[1]);
 
@@ -233,7 +233,10 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     // A pyp2p peer registered in namespace "games" takes part in #games.
     raw = await startRawPeer(tracker.port, "games", "pyraw");
     await alice.waitFor(/-- peer pyraw@games connected/);
-    await alice.run("/pub #games to everyone", /^reached 3 peers in #games: /);
+    await alice.run(
+      "/pub #games to everyone",
+      /^reached 3 peers in #games \(\d encrypted, [1-3] in clear\): /,
+    );
     await until(
       () => raw!.pubs.some((pub) => pub.dst === "#games" && pub.payload === "to everyone"),
       "the PUB at the pyp2p peer",
@@ -273,7 +276,10 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
       /-- tracker session lost \(.*\); reconnecting in the background$/,
       marks[0],
     );
-    await alice.run("/pub #tea still here", /^reached 1 peer in #tea: bob@default/);
+    await alice.run(
+      "/pub #tea still here",
+      /^reached 1 peer in #tea \(\d encrypted, \d in clear\): bob@default/,
+    );
     await bob.waitFor(/\[#tea\] alice@default: still here$/, marks[1]);
   } finally {
     await Promise.all(peers.map((peer) => peer.kill()));

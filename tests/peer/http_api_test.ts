@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../../lib/clock.ts";
+import { P2pError } from "../../lib/errors.ts";
 import { memoryLogger } from "../../lib/log.ts";
+import { mountAccountApi } from "../../peer/http/account_routes.ts";
 import { apiTokenPath, loadOrCreateApiToken } from "../../peer/http/api_token.ts";
 import { createPeerApi, isLoopbackHost } from "../../peer/http/routes.ts";
+import { FakeAccounts } from "../_fake_accounts.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const TOKEN = "a".repeat(64);
@@ -146,6 +149,8 @@ Deno.test("POST /api/publish answers how many peers the PUB reached", async () =
     msgId: undefined,
     scope: "#lobby",
     reached: 1,
+    encrypted: 0,
+    clear: 1,
     peers: ["bob@lobby"],
   });
   const nobody = await (await post("/api/publish", { scope: "#other", text: "x" })).json();
@@ -288,4 +293,130 @@ Deno.test("loadOrCreateApiToken() replaces a malformed token file", async () => 
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+const BOB_KEY = {
+  peerId: "bob@lobby",
+  fingerprint: "mfrg gzdf mztw q2lk nnwg 23tp obyx e3ll",
+  safetyNumber: "01234 12345 23456 34567 45678 56789 67890 78901 89012 90123 11111 22222",
+  verified: false,
+};
+
+/** The set-up above, with identity keys: ours, and bob's remembered. */
+function secureSetup() {
+  const context = setup();
+  context.node.identityInfo = { publicKey: "cHVibGlj", fingerprint: "aaaa bbbb cccc dddd" };
+  context.node.verifications.set("bob@lobby", BOB_KEY);
+  context.node.addPeer("bob@lobby", {
+    security: { encrypted: true, trust: "unverified", accountBound: true, fingerprint: "f" },
+  });
+  context.node.addPeer("pyraw@lobby", {
+    security: { encrypted: false, trust: "unencrypted", accountBound: false },
+  });
+  return context;
+}
+
+Deno.test("GET /api/identity answers our peer id, public key and fingerprint", async () => {
+  const { call } = secureSetup();
+  assert.deepEqual(await (await call("/api/identity")).json(), {
+    peerId: "alice@lobby",
+    publicKey: "cHVibGlj",
+    fingerprint: "aaaa bbbb cccc dddd",
+  });
+  await assertError(await setup().call("/api/identity"), 404, "no_identity");
+});
+
+Deno.test("GET /api/peers rows carry each peer's encryption and trust", async () => {
+  const { call } = secureSetup();
+  const body = await (await call("/api/peers?scope=%23lobby")).json();
+  assert.deepEqual(
+    body.peers.map((peer: { peerId: string; security?: unknown }) => [peer.peerId, peer.security]),
+    [
+      ["bob@lobby", { encrypted: true, trust: "unverified", accountBound: true, fingerprint: "f" }],
+      ["pyraw@lobby", { encrypted: false, trust: "unencrypted", accountBound: false }],
+    ],
+  );
+});
+
+Deno.test("GET /api/peers/{peerId}/verification answers the safety number, or 404 unknown_key", async () => {
+  const { call } = secureSetup();
+  assert.deepEqual(await (await call("/api/peers/bob@lobby/verification")).json(), BOB_KEY);
+  assert.deepEqual(await (await call("/api/peers/bob%40lobby/verification")).json(), BOB_KEY);
+  await assertError(await call("/api/peers/pyraw@lobby/verification"), 404, "unknown_key");
+  await assertError(await call("/api/peers/bob/verification"), 400, "bad_field");
+});
+
+Deno.test("POST /api/peers/{peerId}/verify marks the key verified or not", async () => {
+  const { node, post } = secureSetup();
+  const yes = await post("/api/peers/bob@lobby/verify", { verified: true });
+  assert.deepEqual(await yes.json(), { ...BOB_KEY, verified: true });
+  assert.equal(node.verifications.get("bob@lobby")?.verified, true);
+  const no = await post("/api/peers/bob@lobby/verify", { verified: false });
+  assert.deepEqual(await no.json(), BOB_KEY);
+  await assertError(
+    await post("/api/peers/bob@lobby/verify", { verified: "yes" }),
+    400,
+    "bad_field",
+  );
+  await assertError(await post("/api/peers/bob@lobby/verify", {}), 400, "bad_field");
+  await assertError(
+    await post("/api/peers/pyraw@lobby/verify", { verified: true }),
+    404,
+    "unknown_key",
+  );
+});
+
+Deno.test("DELETE /api/peers/{peerId}/key forgets a remembered key, once", async () => {
+  const { node, call } = secureSetup();
+  const forget = () => call("/api/peers/bob@lobby/key", { method: "DELETE" });
+  assert.deepEqual(await (await forget()).json(), { peerId: "bob@lobby", forgotten: true });
+  assert.deepEqual(node.forgotten, ["bob@lobby"]);
+  await assertError(await forget(), 404, "unknown_key");
+});
+
+Deno.test("POST /api/publish counts the peers reached encrypted and in clear", async () => {
+  const { post } = secureSetup();
+  const body = await (await post("/api/publish", { scope: "#lobby", text: "hi" })).json();
+  assert.deepEqual([body.reached, body.encrypted, body.clear], [2, 1, 1]);
+  assert.deepEqual(body.peers, ["bob@lobby", "pyraw@lobby"]);
+});
+
+Deno.test("GET /api/events carries security notices as security events", async () => {
+  const { node, call } = secureSetup();
+  const response = await call("/api/events");
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  await reader.read();
+  const event = {
+    type: "security",
+    notice: { kind: "downgrade", peerId: "bob@lobby" },
+    at: 1767225600000,
+  } as const;
+  node.emit(event);
+  assert.equal((await reader.read()).value, `event: security\ndata: ${JSON.stringify(event)}\n\n`);
+  await reader.cancel();
+});
+
+Deno.test("POST /api/account/login passes replaceKey, and maps key_mismatch to 409", async () => {
+  const { app, post } = setup();
+  const accounts = new FakeAccounts();
+  mountAccountApi(app, accounts.asPeerAccounts);
+  const replaced = await post("/api/account/login", { password: "pw-123456", replaceKey: true });
+  assert.deepEqual(await replaced.json(), { username: "alice", state: "logged_in" });
+  await post("/api/account/login", { password: "pw-123456" });
+  await assertError(
+    await post("/api/account/login", { password: "pw-123456", replaceKey: "yes" }),
+    400,
+    "bad_field",
+  );
+  accounts.failure = new P2pError("key_mismatch", "Not the key of account alice");
+  await assertError(
+    await post("/api/account/login", { password: "pw-123456" }),
+    409,
+    "key_mismatch",
+  );
+  assert.deepEqual(accounts.logins, [
+    { password: "pw-123456", replaceKey: true },
+    { password: "pw-123456", replaceKey: false },
+    { password: "pw-123456", replaceKey: false },
+  ]);
 });

@@ -76,12 +76,12 @@ function lobby(): FakePeerNode {
 Deno.test("runTerminal() without a terminal prints the /peers table, per scope", async () => {
   const lines = await run(lobby(), ["/peers", "/peers #other", "/peers #nobody", "/peers bad"]);
   assert.deepEqual(lines, [
-    "PEER         STATE      DIR       RTT   ADDRESS",
-    "bob@lobby    connected  inbound   12ms  127.0.0.1:5001",
-    "carol@lobby  failed     -         -     127.0.0.1:5002",
-    "dave@other   connected  outbound  -     127.0.0.1:5003",
-    "PEER        STATE      DIR       RTT  ADDRESS",
-    "dave@other  connected  outbound  -    127.0.0.1:5003",
+    "PEER         STATE      DIR       RTT   SECURITY  ADDRESS",
+    "bob@lobby    connected  inbound   12ms  -         127.0.0.1:5001",
+    "carol@lobby  failed     -         -     -         127.0.0.1:5002",
+    "dave@other   connected  outbound  -     -         127.0.0.1:5003",
+    "PEER        STATE      DIR       RTT  SECURITY  ADDRESS",
+    "dave@other  connected  outbound  -    -         127.0.0.1:5003",
     "no known peers in #nobody",
     'error: bad scope "bad": use * or #namespace',
   ]);
@@ -91,7 +91,7 @@ Deno.test("runTerminal() sends plain text as a PUB to our namespace at first", a
   const node = lobby();
   const lines = await run(node, ["hello everyone"]);
   assert.deepEqual(node.published, [{ scope: "#lobby", text: "hello everyone" }]);
-  assert.deepEqual(lines, ["reached 1 peer in #lobby: bob@lobby"]);
+  assert.deepEqual(lines, ["reached 1 peer in #lobby (0 encrypted, 1 in clear): bob@lobby"]);
 });
 
 Deno.test("runTerminal() /msg reports delivery and makes the peer the conversation", async () => {
@@ -129,7 +129,7 @@ Deno.test("runTerminal() /pub says so when it reached nobody and switches the co
   assert.deepEqual(lines, [
     "reached nobody in #empty: no connected peer in scope",
     "reached nobody in #empty: no connected peer in scope",
-    "reached 2 peers in *: bob@lobby dave@other",
+    "reached 2 peers in * (0 encrypted, 2 in clear): bob@lobby dave@other",
     'error: bad scope "bob": use * or #namespace',
   ]);
 });
@@ -147,9 +147,9 @@ Deno.test("runTerminal() /msg or /pub without text only changes the conversation
 Deno.test("runTerminal() /conn and /rtt list connected peers only", async () => {
   const lines = await run(lobby(), ["/conn", "/rtt"]);
   assert.deepEqual(lines, [
-    "PEER        DIR       ADDRESS         FEATURES",
-    "bob@lobby   inbound   127.0.0.1:5001  ack,metrics",
-    "dave@other  outbound  127.0.0.1:5003  ack",
+    "PEER        DIR       ADDRESS         ENCRYPTION  TRUST  FEATURES",
+    "bob@lobby   inbound   127.0.0.1:5001  clear       -      ack,metrics",
+    "dave@other  outbound  127.0.0.1:5003  clear       -      ack",
     "PEER        LAST  SMOOTHED",
     "bob@lobby   12ms  12ms",
     "dave@other  -     -",
@@ -263,7 +263,10 @@ Deno.test("runTerminal() prints a command's failure instead of crashing", async 
   session.end();
   await session.done;
   assert.equal(session.lines()[0], "error: /boom failed: kaput^[[2J");
-  assert.equal(session.lines()[2], "dave@other  connected  outbound  -    127.0.0.1:5003");
+  assert.equal(
+    session.lines()[2],
+    "dave@other  connected  outbound  -    -         127.0.0.1:5003",
+  );
 });
 
 Deno.test("runTerminal() /quit resolves without reading further lines", async () => {
@@ -333,7 +336,9 @@ Deno.test("runTerminal() in a terminal keeps typed text while a message arrives,
   session.write("lo\r");
   await until(() => node.published.length === 1);
   assert.deepEqual(node.published, [{ scope: "#lobby", text: "hello" }]);
-  await until(() => session.output().includes("reached 1 peer in #lobby: bob@lobby"));
+  await until(() =>
+    session.output().includes("reached 1 peer in #lobby (0 encrypted, 1 in clear): bob@lobby")
+  );
   session.write("\x03");
   await session.done;
   assert.equal(node.listenerCount, 0);

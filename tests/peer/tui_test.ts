@@ -331,8 +331,8 @@ Deno.test("formatPeerTable() aligns columns and writes - for empty cells", () =>
     },
   ], plain);
   assert.deepEqual(lines, [
-    "PEER         STATE      DIR      RTT    ADDRESS",
-    "bob@lobby    connected  inbound  1.3ms  [::1]:4000",
-    "carol@lobby  failed     -        -      -",
+    "PEER         STATE      DIR      RTT    SECURITY  ADDRESS",
+    "bob@lobby    connected  inbound  1.3ms  -         [::1]:4000",
+    "carol@lobby  failed     -        -      -         -",
   ]);
 });
