@@ -107,3 +107,60 @@ Deno.test("sign-up, login and chat put no password, token or message text on the
     await e2e.close();
   }
 });
+
+Deno.test("a proxy that strips the encryption feature cannot make known peers talk in clear", async () => {
+  const e2e = new E2e();
+  try {
+    const tracker = await e2e.tracker();
+    const { peer: ann, proxy: annProxy } = await proxiedPeer(e2e, "ann", "127.0.0.2", tracker.port);
+    const { peer: bob, proxy: bobProxy } = await proxiedPeer(e2e, "bob", "127.0.0.3", tracker.port);
+    await ann.waitForLine(connectedLine("bob@wire"));
+    const marks = [ann.mark(), bob.mark()];
+    const strip = (line: string) => line.replace(',"p2pchat-noise"', "");
+    annProxy.rewriteFirstLine = bobProxy.rewriteFirstLine = strip;
+    annProxy.cutAll();
+    bobProxy.cutAll();
+    const downgrade = /!! refused (ann|bob)@wire: it tried to talk unencrypted although we know/;
+    const told = /!! (ann|bob)@wire refused our connection: encryption_required/;
+    await Promise.any([
+      ann.waitForLine(downgrade, WAIT_MS, marks[0]),
+      bob.waitForLine(downgrade, WAIT_MS, marks[1]),
+    ]);
+    await Promise.any([
+      ann.waitForLine(told, WAIT_MS, marks[0]),
+      bob.waitForLine(told, WAIT_MS, marks[1]),
+    ]);
+    for (const [peer, mark] of [[ann, marks[0]], [bob, marks[1]]] as const) {
+      assert.equal(peer.lines.slice(mark).some((line) => / connected(: \w+)?$/.test(line)), false);
+    }
+  } finally {
+    await e2e.close();
+  }
+});
+
+Deno.test("a peer_id that comes back with another key is refused, with a warning on both sides", async () => {
+  const e2e = new E2e();
+  try {
+    const tracker = await e2e.tracker();
+    const options = (name: string) => ({ name, namespace: "wire", trackerPort: tracker.port });
+    const [ann, carol] = await e2e.peers([options("ann"), options("carol")]);
+    await ann.waitForLine(connectedLine("carol@wire"));
+    const mark = ann.mark();
+    carol.kill("SIGKILL");
+    await carol.waitForExit();
+    const other = await e2e.peer(options("carol")); // a fresh profile: another key
+    await ann.waitForLine(
+      /!! refused carol@wire: its key changed \(was [a-z2-7 ]+, now [a-z2-7 ]+\)\. If they set up a new profile, check with them, then \/forget-key carol@wire/,
+      WAIT_MS,
+      mark,
+    );
+    await other.waitForLine(/!! ann@wire refused our connection: key_changed: /);
+    // The user checked with carol: forgetting the old key lets the new one in.
+    const forget = await ann.send("/forget-key carol@wire");
+    await ann.waitForLine(/forgot/i, WAIT_MS, forget);
+    await ann.send("/reconnect carol@wire");
+    await ann.waitForLine(connectedLine("carol@wire"), WAIT_MS, forget);
+  } finally {
+    await e2e.close();
+  }
+});
