@@ -115,6 +115,7 @@ Deno.test("a proxy that strips the encryption feature cannot make known peers ta
     const { peer: ann, proxy: annProxy } = await proxiedPeer(e2e, "ann", "127.0.0.2", tracker.port);
     const { peer: bob, proxy: bobProxy } = await proxiedPeer(e2e, "bob", "127.0.0.3", tracker.port);
     await ann.waitForLine(connectedLine("bob@wire"));
+    await bob.waitForLine(connectedLine("ann@wire"));
     const marks = [ann.mark(), bob.mark()];
     const strip = (line: string) => line.replace(',"p2pchat-noise"', "");
     annProxy.rewriteFirstLine = bobProxy.rewriteFirstLine = strip;
