@@ -1,7 +1,13 @@
 /** Test harness for the accounts extension: in-memory session links and a ManualClock. */
 import { ManualClock } from "../lib/clock.ts";
 import { memoryLogger } from "../lib/log.ts";
-import type { SessionHandler, SessionLink } from "../tracker/extension.ts";
+import type {
+  SessionHandler,
+  SessionLink,
+  SessionRendezvousCommand,
+} from "../tracker/extension.ts";
+import { Registry } from "../tracker/registry.ts";
+import { handleRendezvous, type NameCheck, type Reply } from "../tracker/rendezvous.ts";
 import {
   type AccountsExtension,
   type AccountsOptions,
@@ -13,13 +19,53 @@ export const TEST_ITERATIONS = 1000;
 
 type Message = Record<string, unknown>;
 
-/** A SessionLink that records what the extension sends. */
+/** A test identity key: 32 random bytes (the service only compares keys). */
+export function testKey(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+/** Who is at the other end of a MemoryLink, as a session handshake would have proved it. */
+export interface LinkIdentity {
+  identityKey: Uint8Array;
+  remoteId: string;
+}
+
+/**
+ * A SessionLink that records what the extension sends; its Rendezvous requests run against
+ * `registry` as the server would run them.
+ */
 export class MemoryLink implements SessionLink {
   readonly sent: Message[] = [];
   closedByServer = false;
+  readonly identityKey: Uint8Array;
+  readonly remoteId: string;
   #waiters = new Set<() => void>();
 
-  constructor(readonly remoteIp = "127.0.0.1", readonly remotePort = 50000) {}
+  constructor(
+    readonly remoteIp = "127.0.0.1",
+    readonly remotePort = 50000,
+    identity: LinkIdentity = { identityKey: testKey(), remoteId: "test@default" },
+    readonly registry = new Registry(),
+    readonly now: () => number = () => 0,
+  ) {
+    this.identityKey = identity.identityKey;
+    this.remoteId = identity.remoteId;
+  }
+
+  rendezvous(
+    command: SessionRendezvousCommand,
+    fields: Record<string, unknown>,
+    checkName: NameCheck,
+  ): Reply {
+    const outcome = handleRendezvous({ ok: true, message: { type: command, fields } }, {
+      registry: this.registry,
+      ip: this.remoteIp,
+      now: this.now(),
+      checkRegister: checkName,
+      checkUnregister: checkName,
+    });
+    return outcome.reply;
+  }
 
   send(message: Message): void {
     this.sent.push(message);
@@ -99,6 +145,10 @@ export class TestClient {
 export class Harness {
   readonly clock = new ManualClock();
   readonly logged = memoryLogger();
+  /** Where the sessions' SESSION_REGISTERs land. */
+  readonly registry = new Registry();
+  /** The identity key of connections that do not bring their own: one profile for all. */
+  readonly profileKey = testKey();
   extension!: AccountsExtension;
   #clients: TestClient[] = [];
 
@@ -126,9 +176,14 @@ export class Harness {
     await this.extension.start();
   }
 
-  /** Opens a session connection from `ip`. */
-  connect(ip = "127.0.0.1", port = 50000 + this.#clients.length): TestClient {
-    const link = new MemoryLink(ip, port);
+  /** Opens a session connection from `ip`, proving `identityKey` (default: `profileKey`). */
+  connect(
+    ip = "127.0.0.1",
+    port = 50000 + this.#clients.length,
+    identityKey = this.profileKey,
+  ): TestClient {
+    const identity = { identityKey, remoteId: "test@default" };
+    const link = new MemoryLink(ip, port, identity, this.registry, () => this.clock.now());
     const client = new TestClient(link, this.extension.openSession(link));
     this.#clients.push(client);
     return client;

@@ -37,7 +37,8 @@ Runs a tracker: the pyp2p-compatible Rendezvous service (REGISTER, DISCOVER, UNR
 Options:
   --host HOST              address to listen on (default ${DEFAULT_TRACKER_HOST})
   --port PORT              TCP port (default ${DEFAULT_TRACKER_PORT}; 0 picks a free port)
-  --data-dir DIR           where registrations are kept (default ~/.local/share/p2pchat/tracker,
+  --data-dir DIR           where registrations, accounts and the tracker's identity key
+                           (identity.json) are kept (default ~/.local/share/p2pchat/tracker,
                            or $XDG_DATA_HOME/p2pchat/tracker)
   --rate-limit N/SECONDS   per-IP limit: N connections per SECONDS, then a block of SECONDS
                            (default ${DEFAULT_RATE_LIMIT.max}/${DEFAULT_RATE_LIMIT.windowSeconds})
@@ -45,7 +46,8 @@ Options:
   --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})
   --idle-timeout MS        close a connection silent this long before its request (default ${TRACKER_IDLE_TIMEOUT_MS})
   --accounts MODE          optional (default): accounts, presence and rooms beside Rendezvous;
-                           required: every REGISTER needs a login; off: a plain pyp2p tracker
+                           required: every registration goes through a login; off: a plain
+                           pyp2p tracker
   --heartbeat-window SECONDS  a session is online while it was heard from this recently
                            (default ${DEFAULT_HEARTBEAT_WINDOW_MS / 1000})
   --room-member-cap N      most members a room may have (default: no cap)
@@ -57,7 +59,8 @@ Options:
   --log-file PATH          append logs to PATH instead of standard error
   -h, --help               show this help
 
-On start it prints "Tracker listening on HOST:PORT" (and "HTTP API on http://HOST:PORT").
+On start it prints "Tracker listening on HOST:PORT", then "Tracker key fingerprint: ..." (the
+key peers check when they open an encrypted session; and "HTTP API on http://HOST:PORT").
 SIGINT or SIGTERM saves the registrations and exits with status 0.
 `;
 
@@ -100,6 +103,7 @@ export async function runTrackerCommand(args: string[]): Promise<number> {
   const tracker = createTracker(options, { clock: systemClock, log, extension });
   const address = await tracker.start();
   console.log(`Tracker listening on ${address.hostname}:${address.port}`);
+  console.log(`Tracker key fingerprint: ${tracker.health().fingerprint}`);
 
   let server: Deno.HttpServer | undefined;
   if (http) {

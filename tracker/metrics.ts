@@ -11,6 +11,8 @@ export class TrackerMetrics {
   idleTimeouts = 0;
   rateLimitBlocks = 0;
   readonly rejected: Record<RejectReason, number> = { rate_limit: 0, max_connections: 0 };
+  /** Session handshakes (Noise XX) completed and failed. */
+  readonly handshakes = { ok: 0, failed: 0 };
   readonly #requests = new Map<string, number>();
 
   /** Counts one answered request by command and reply status. */
@@ -35,6 +37,12 @@ export class TrackerMetrics {
     metric("p2pchat_tracker_sessions_open", "gauge", "Extension session connections open now.", [
       ["", this.sessionsOpen],
     ]);
+    metric(
+      "p2pchat_tracker_session_handshakes_total",
+      "counter",
+      "Encrypted session handshakes, by result.",
+      Object.entries(this.handshakes).map(([result, value]) => [`{result="${result}"}`, value]),
+    );
     metric(
       "p2pchat_tracker_connections_rejected_total",
       "counter",

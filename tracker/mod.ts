@@ -11,6 +11,11 @@ export {
 export { createTrackerHttpApi } from "./http_api.ts";
 export { parseRateLimit, type RateLimitSettings } from "./rate_limit.ts";
 export type { PeerEntry, Registration } from "./registry.ts";
-export type { RegisterCheck, SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
+export type {
+  SessionHandler,
+  SessionLink,
+  SessionRendezvousCommand,
+  TrackerExtension,
+} from "./extension.ts";
 export { runTrackerCommand } from "./cli.ts";
 export { ACCOUNTS_MODES, createAccountsExtension } from "./accounts/mod.ts";

@@ -82,32 +82,33 @@ export class Registry {
     return peers;
   }
 
-  /** Removes the records of `ip` in `namespace` matching `name` and `port` where given. */
+  /** The records of `ip` in `namespace` matching `name` and `port` where given. */
+  matching(
+    filter: { ip: string; namespace: string; name?: string; port?: number },
+  ): Registration[] {
+    const records = this.#byNamespace.get(filter.namespace);
+    if (!records) return [];
+    if (filter.name !== undefined) {
+      // The name is part of the key: at most one record can match.
+      const record = records.get(_key(filter.ip, filter.name));
+      return record && (filter.port === undefined || record.port === filter.port) ? [record] : [];
+    }
+    return [...records.values()].filter((record) =>
+      record.ip === filter.ip && (filter.port === undefined || record.port === filter.port)
+    );
+  }
+
+  /** Removes the records `matching(filter)` finds; returns how many. */
   unregister(
     filter: { ip: string; namespace: string; name?: string; port?: number },
   ): number {
+    const found = this.matching(filter);
     const records = this.#byNamespace.get(filter.namespace);
     if (!records) return 0;
-    let removed = 0;
-    if (filter.name !== undefined) {
-      // The name is part of the key: at most one record can match.
-      const key = _key(filter.ip, filter.name);
-      const record = records.get(key);
-      if (record && (filter.port === undefined || record.port === filter.port)) {
-        records.delete(key);
-        removed = 1;
-      }
-    } else {
-      for (const [key, record] of records) {
-        if (record.ip !== filter.ip) continue;
-        if (filter.port !== undefined && record.port !== filter.port) continue;
-        records.delete(key);
-        removed++;
-      }
-    }
-    this.#size -= removed;
+    for (const record of found) records.delete(_key(record.ip, record.name));
+    this.#size -= found.length;
     if (records.size === 0) this.#byNamespace.delete(filter.namespace);
-    return removed;
+    return found.length;
   }
 
   /** Removes every record expired at `now`; returns how many went. */

@@ -42,11 +42,14 @@ export interface RendezvousContext {
   /** The requester's address as the tracker saw it (plain dotted IPv4 for IPv4 clients). */
   ip: string;
   now: number;
-  /** An extra REGISTER check run after the pyp2p ones: undefined accepts, a string refuses. */
-  checkRegister?: (
-    request: { name: string; namespace: string; ip: string; fields: Record<string, unknown> },
-  ) => string | undefined;
+  /** Accounts' REGISTER check on the name, run after the pyp2p checks. */
+  checkRegister?: NameCheck;
+  /** Accounts' check on the name of each record an UNREGISTER would remove. */
+  checkUnregister?: NameCheck;
 }
+
+/** A check on a name: undefined lets the request go on, a string is the ERROR message. */
+export type NameCheck = (name: string) => string | undefined;
 
 /** Builds an ERROR reply. */
 export function errorReply(message: string): Reply {
@@ -101,7 +104,7 @@ function _register(fields: Record<string, unknown>, context: RendezvousContext):
   if (!isWireName(namespace)) return refuse("bad_namespace");
   const port = toInteger(fields.port);
   if (port === undefined || port < 1 || port > 65535) return refuse("bad_port");
-  const refusal = context.checkRegister?.({ name, namespace, ip: context.ip, fields });
+  const refusal = context.checkRegister?.(name);
   if (refusal !== undefined) return refuse(refusal);
   context.registry.upsert({ ip: context.ip, namespace, name, port, ttl }, context.now);
   return {
@@ -147,12 +150,20 @@ function _unregister(
     typeof namespace === "string" &&
     (name === undefined || name === null || typeof name === "string")
   ) {
-    removed = context.registry.unregister({
+    const filter = {
       ip: context.ip,
       namespace,
       name: typeof name === "string" ? name : undefined,
       port,
-    });
+    };
+    // Nothing is removed unless every listing it would remove may be.
+    for (const record of context.checkUnregister ? context.registry.matching(filter) : []) {
+      const refusal = context.checkUnregister!(record.name);
+      if (refusal !== undefined) {
+        return { reply: errorReply(refusal), command: "UNREGISTER", changed: false };
+      }
+    }
+    removed = context.registry.unregister(filter);
   }
   return { reply: { status: "OK" }, command: "UNREGISTER", changed: removed > 0 };
 }

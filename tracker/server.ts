@@ -1,8 +1,9 @@
 /**
  * The tracker's I/O edge: accepts TCP connections, frames and decodes the first line, answers
  * it with the pure Rendezvous handler and closes (one request per connection, as pyp2p clients
- * expect), or hands the connection to the extension when the first line opens a session.
- * Also owns the timers: idle timeouts, the expiry sweep and the coalesced saves.
+ * expect), or, when the first line is SESSION_HELLO, runs the Noise handshake with the tracker's
+ * identity and hands the encrypted connection to the extension. Also owns the timers: idle
+ * timeouts, handshake deadlines, the expiry sweep and the coalesced saves.
  */
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
@@ -14,10 +15,31 @@ import {
   TRACKER_IDLE_TIMEOUT_MS,
 } from "../lib/constants.ts";
 import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
+import { loadOrCreateIdentity, type ProfileIdentity } from "../lib/identity_file.ts";
 import type { Logger } from "../lib/log.ts";
+import {
+  fingerprint,
+  generateIdentityKeyPair,
+  generateStaticKeyPair,
+  identityFromPrivateKey,
+  type KeyPair,
+  NoiseError,
+} from "../lib/noise/mod.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
+import { type SecureUpgrade, upgradeConn } from "../lib/secure_conn.ts";
+import {
+  SESSION_HELLO,
+  sessionHelloReplyLine,
+  sessionPrologue,
+  TRACKER_ID,
+} from "../lib/secure_session.ts";
 import { type Address, type Conn, listenTcp, TcpConn } from "../lib/transport.ts";
-import type { SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
+import type {
+  SessionHandler,
+  SessionLink,
+  SessionRendezvousCommand,
+  TrackerExtension,
+} from "./extension.ts";
 import { TrackerMetrics } from "./metrics.ts";
 import { RateLimiter, type RateLimitSettings } from "./rate_limit.ts";
 import { parseRegistrySnapshot, type PeerEntry, Registry } from "./registry.ts";
@@ -27,7 +49,9 @@ import {
   handleRendezvous,
   IDLE_TIMEOUT,
   LINE_TOO_LONG_REPLY,
+  type NameCheck,
   type Reply,
+  type RendezvousContext,
 } from "./rendezvous.ts";
 
 /** Default cap on simultaneously open connections. */
@@ -43,6 +67,10 @@ const WRITE_DEADLINE_FROM_BYTES = 16 * 1024;
 // A session client that stops reading is dropped rather than buffered without bound.
 const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
 const SWEEP_INTERVAL_MS = 5_000;
+// As long as a session may stay without a login (LOGIN_DEADLINE_MS in accounts/service.ts).
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+const NEWLINE = 0x0a;
+const EMPTY = new Uint8Array(0);
 const SAVE_DELAY_MS = 1_000;
 // While the disk refuses writes, retries back off up to this delay instead of logging (and
 // trying) every second.
@@ -71,6 +99,8 @@ export interface TrackerOptions {
   sweepIntervalMs?: number;
   /** Saves are coalesced: at most one per this delay after a change (default 1000 ms). */
   saveDelayMs?: number;
+  /** How long a session's Noise handshake may take (default 30 s). */
+  handshakeTimeoutMs?: number;
 }
 
 /** What the tracker needs from outside. */
@@ -79,6 +109,11 @@ export interface TrackerDeps {
   log: Logger;
   /** Accounts/rooms service; started and stopped with the tracker. */
   extension?: TrackerExtension;
+  /**
+   * The tracker's identity. Default: `identity.json` in `dataDir`, created on first start; a
+   * tracker without `dataDir` makes a new one each start.
+   */
+  identity?: ProfileIdentity;
 }
 
 /** Health summary for `GET /health`. */
@@ -87,6 +122,8 @@ export interface TrackerHealth {
   registrations: number;
   connectionsOpen: number;
   uptimeSeconds: number;
+  /** The fingerprint of the tracker's identity key (null before `start()`). */
+  fingerprint: string | null;
 }
 
 /** A running (or startable) tracker. */
@@ -116,16 +153,20 @@ class _Tracker implements Tracker {
   readonly #host: string;
   readonly #port: number;
   readonly #file?: string;
+  readonly #dataDir?: string;
   readonly #limiter?: RateLimiter;
   readonly #maxConnections: number;
   readonly #idleTimeoutMs: number;
   readonly #firstLineTimeoutMs: number;
   readonly #sweepIntervalMs: number;
   readonly #saveDelayMs: number;
+  readonly #handshakeTimeoutMs: number;
   readonly #metrics = new TrackerMetrics();
   readonly #conns = new Set<Conn>();
   readonly #tasks = new Set<Promise<void>>();
   #registry = new Registry();
+  #identity?: ProfileIdentity;
+  #staticKeyPair?: KeyPair;
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
   #sweepTimer?: TimerId;
@@ -152,6 +193,9 @@ class _Tracker implements Tracker {
     this.#firstLineTimeoutMs = options.firstLineTimeoutMs ?? FIRST_LINE_TIMEOUT_MS;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
     this.#saveDelayMs = options.saveDelayMs ?? SAVE_DELAY_MS;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.#identity = deps.identity;
+    this.#dataDir = options.dataDir;
   }
 
   async start(): Promise<Address> {
@@ -159,6 +203,9 @@ class _Tracker implements Tracker {
     // Bind first: a port in use fails at once, before a large store is loaded for nothing.
     this.#listener = listenTcp(this.#host, this.#port, "the tracker");
     try {
+      this.#identity ??= await this.#loadIdentity();
+      // A fresh static key each start: the identity key signs it in every handshake.
+      this.#staticKeyPair = generateStaticKeyPair();
       if (this.#file !== undefined) await this.#load(this.#file);
       await this.#extension?.start();
     } catch (error) {
@@ -172,6 +219,7 @@ class _Tracker implements Tracker {
       address: `${addr.hostname}:${addr.port}`,
       registrations: this.#registry.size,
       rateLimit: this.#limiter ? this.#limiter.settings : "off",
+      fingerprint: this.#identity.fingerprint,
     });
     return { hostname: addr.hostname, port: addr.port };
   }
@@ -207,6 +255,7 @@ class _Tracker implements Tracker {
       registrations: this.#registry.discover(undefined, now).length,
       connectionsOpen: this.#metrics.connectionsOpen,
       uptimeSeconds: Math.floor((now - this.#startedAt) / 1000),
+      fingerprint: this.#identity?.fingerprint ?? null,
     };
   }
 
@@ -290,8 +339,33 @@ class _Tracker implements Tracker {
   }
 
   async #handle(conn: Conn, ip: string): Promise<void> {
+    const reader = conn.chunks()[Symbol.asyncIterator]();
+    const first = await this.#firstLine(conn, reader);
+    if (!first) return;
+    if (first.frame.kind === "error") {
+      this.#metrics.countRequest("INVALID", "ERROR");
+      await this.#reply(conn, LINE_TOO_LONG_REPLY);
+      return;
+    }
+    const result = decodeMessage(first.frame.text);
+    if (result.ok && this.#extension?.opensSession(result.message.type)) {
+      await this.#openSession(conn, reader, first.frame.text, result.message, first.leftover);
+      return;
+    }
+    await this.#answer(conn, ip, result);
+  }
+
+  /**
+   * The first line, and the bytes read past it (the start of a handshake); undefined when the
+   * connection ended or timed out first. Chunks are cut at the first newline, so nothing after
+   * it is read as text.
+   */
+  async #firstLine(
+    conn: Conn,
+    reader: AsyncIterator<Uint8Array>,
+  ): Promise<{ frame: Frame; leftover: Uint8Array } | undefined> {
     const decoder = new LineDecoder();
-    const state: _ConnState = {};
+    const state: _Timers = {};
     const timeOut = (message: string) => {
       this.#clearTimers(state);
       this.#metrics.idleTimeouts++;
@@ -304,62 +378,144 @@ class _Tracker implements Tracker {
       this.#firstLineTimeoutMs,
     );
     try {
-      for await (const chunk of conn.chunks()) {
-        const frames = decoder.push(chunk);
-        if (frames.length === 0) {
-          // Silence is measured between chunks, as the reference's socket timeout does.
-          if (state.idleTimer !== undefined) {
-            this.#clock.clearTimeout(state.idleTimer);
-            state.idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
-          }
-          continue;
+      for (;;) {
+        const next = await reader.next();
+        if (next.done) break;
+        const chunk = next.value;
+        const newline = chunk.indexOf(NEWLINE);
+        const [frame] = decoder.push(newline === -1 ? chunk : chunk.subarray(0, newline + 1));
+        if (frame) {
+          // A copy: the reader reuses its buffer for the next chunk.
+          return { frame, leftover: newline === -1 ? EMPTY : chunk.slice(newline + 1) };
         }
-        // A line arrived: the timeouts are over (sessions never have one).
-        this.#clearTimers(state);
-        if (await this.#frames(conn, ip, frames, state)) return;
+        // Silence is measured between chunks, as the reference's socket timeout does.
+        if (state.idleTimer !== undefined) {
+          this.#clock.clearTimeout(state.idleTimer);
+          state.idleTimer = this.#clock.setTimeout(onIdle, this.#idleTimeoutMs);
+        }
       }
       // A client that wrote its request without a newline and half-closed still gets a reply.
-      if (!state.session && !conn.closed) {
-        this.#clearTimers(state);
-        await this.#frames(conn, ip, decoder.end(), state);
-      }
+      if (conn.closed) return undefined;
+      const [frame] = decoder.end();
+      return frame ? { frame, leftover: EMPTY } : undefined;
     } finally {
       this.#clearTimers(state);
-      if (state.session) {
-        this.#metrics.sessionsOpen--;
-        state.session.handler.closed();
-      }
     }
   }
 
-  /** Handles decoded frames; true when the connection is done (reply sent or line too long). */
-  async #frames(conn: Conn, ip: string, frames: Frame[], state: _ConnState): Promise<boolean> {
-    for (const frame of frames) {
-      if (frame.kind === "error") {
-        if (state.session) await state.session.flushed();
-        else this.#metrics.countRequest("INVALID", "ERROR");
-        await this.#reply(conn, LINE_TOO_LONG_REPLY);
-        return true;
-      }
-      const result = decodeMessage(frame.text);
-      if (state.session) {
-        state.session.handler.receive(result);
-        continue;
-      }
-      if (result.ok && this.#extension?.opensSession(result.message.type)) {
-        state.session = new _Session(conn, this.#log);
-        state.session.handler = this.#extension.openSession(state.session);
-        this.#metrics.sessionsOpen++;
-        state.session.handler.receive(result);
-        continue;
-      }
-      await this.#answer(conn, ip, result);
-      return true;
+  /**
+   * A session: SESSION_HELLO is answered in clear, then the Noise handshake runs (the tracker
+   * responds) and every further line travels in encrypted frames. Any other session command
+   * as a first line is refused, so no password or token is ever read in clear.
+   */
+  async #openSession(
+    conn: Conn,
+    reader: AsyncIterator<Uint8Array>,
+    helloLine: string,
+    hello: { type: string; fields: Record<string, unknown> },
+    leftover: Uint8Array,
+  ): Promise<void> {
+    const id = hello.fields.id;
+    if (hello.type !== SESSION_HELLO) {
+      await this.#reply(conn, {
+        type: "SESSION_REPLY",
+        id: typeof id === "string" || typeof id === "number" ? id : null,
+        status: "ERROR",
+        code: "encryption_required",
+        message: "Sessions are encrypted: open the connection with SESSION_HELLO " +
+          "(docs/protocol.md, Encrypted session opening)",
+      });
+      return;
     }
-    return false;
+    const upgrade = await this.#handshake(conn, reader, helloLine, id, leftover);
+    if (!upgrade) return;
+    const secure = upgrade.conn;
+    const session = new _Session(
+      secure,
+      this.#log,
+      upgrade.remote,
+      (command, fields, checkName) => this.#rendezvousFor(conn, command, fields, checkName),
+    );
+    session.handler = this.#extension!.openSession(session);
+    this.#metrics.sessionsOpen++;
+    try {
+      const decoder = new LineDecoder();
+      for await (const chunk of secure.chunks()) {
+        for (const frame of decoder.push(chunk)) {
+          if (frame.kind === "error") {
+            await session.flushed();
+            await this.#reply(secure, LINE_TOO_LONG_REPLY);
+            return;
+          }
+          session.handler.receive(decodeMessage(frame.text));
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof NoiseError)) throw error;
+      // A frame that fails authentication ends only this session, and nothing of it is read.
+      this.#log.warn("Closing an encrypted session", {
+        ip: conn.remote.hostname,
+        code: error.code,
+      });
+    } finally {
+      this.#metrics.sessionsOpen--;
+      session.handler.closed();
+    }
   }
 
-  #clearTimers(state: _ConnState): void {
+  /** Answers SESSION_HELLO and runs the handshake; undefined (logged) when it fails. */
+  async #handshake(
+    conn: Conn,
+    reader: AsyncIterator<Uint8Array>,
+    helloLine: string,
+    id: unknown,
+    leftover: Uint8Array,
+  ): Promise<SecureUpgrade | undefined> {
+    const replyLine = sessionHelloReplyLine(id);
+    const deadline = this.#clock.setTimeout(() => conn.close(), this.#handshakeTimeoutMs);
+    try {
+      await conn.write(new TextEncoder().encode(replyLine));
+      const upgrade = await upgradeConn(conn, reader, {
+        initiator: false,
+        prologue: sessionPrologue(helloLine + "\n", replyLine),
+        identity: this.#identity!,
+        staticKeyPair: this.#staticKeyPair!,
+        localId: TRACKER_ID,
+        leftover,
+      });
+      this.#metrics.handshakes.ok++;
+      return upgrade;
+    } catch (error) {
+      this.#metrics.handshakes.failed++;
+      this.#log.info("Session handshake failed; connection closed", {
+        ip: conn.remote.hostname,
+        reason: conn.closed && !(error instanceof NoiseError)
+          ? "closed"
+          : (error as { code?: string }).code ?? String(error),
+      });
+      return undefined;
+    } finally {
+      this.#clock.clearTimeout(deadline);
+    }
+  }
+
+  /** A REGISTER or UNREGISTER on behalf of a session, for the address it connected from. */
+  #rendezvousFor(
+    conn: Conn,
+    command: SessionRendezvousCommand,
+    fields: Record<string, unknown>,
+    checkName: NameCheck,
+  ): Reply {
+    return this.#run({ ok: true, message: { type: command, fields } }, {
+      registry: this.#registry,
+      ip: conn.remote.hostname,
+      now: this.#clock.now(),
+      checkRegister: checkName,
+      checkUnregister: checkName,
+    });
+  }
+
+  #clearTimers(state: _Timers): void {
     if (state.idleTimer !== undefined) this.#clock.clearTimeout(state.idleTimer);
     if (state.deadlineTimer !== undefined) this.#clock.clearTimeout(state.deadlineTimer);
     state.idleTimer = state.deadlineTimer = undefined;
@@ -367,19 +523,26 @@ class _Tracker implements Tracker {
 
   async #answer(conn: Conn, ip: string, result: ReturnType<typeof decodeMessage>): Promise<void> {
     const extension = this.#extension;
-    const outcome = handleRendezvous(result, {
+    const reply = this.#run(result, {
       registry: this.#registry,
       ip,
       now: this.#clock.now(),
-      checkRegister: extension ? (request) => extension.checkRegister(request) : undefined,
+      checkRegister: extension && ((name) => extension.checkRegister(name)),
+      checkUnregister: extension && ((name) => extension.checkUnregister(name)),
     });
+    await this.#reply(conn, reply);
+  }
+
+  /** Runs one Rendezvous request against the registry, counting it and scheduling a save. */
+  #run(result: ReturnType<typeof decodeMessage>, context: RendezvousContext): Reply {
+    const outcome = handleRendezvous(result, context);
     this.#metrics.countRequest(outcome.command, outcome.reply.status);
     if (outcome.changed) this.#markDirty();
-    await this.#reply(conn, outcome.reply);
+    return outcome.reply;
   }
 
   /** Writes one reply line, giving up (closing) if the client does not take a large one in time. */
-  async #reply(conn: Conn, reply: Reply): Promise<void> {
+  async #reply(conn: Conn, reply: Record<string, unknown>): Promise<void> {
     const bytes = encodeLine(reply);
     // A small reply always fits the empty send buffer of a fresh connection, so only large
     // ones (DISCOVER of a big namespace) can stall and need the deadline timer.
@@ -406,6 +569,13 @@ class _Tracker implements Tracker {
       }
       if (!this.#stopping) this.#scheduleSweep();
     }, this.#sweepIntervalMs);
+  }
+
+  async #loadIdentity(): Promise<ProfileIdentity> {
+    if (this.#dataDir !== undefined) return await loadOrCreateIdentity(this.#dataDir, this.#log);
+    const identity = identityFromPrivateKey(generateIdentityKeyPair().privateKey);
+    this.#log.info("No data directory: this tracker's identity key lasts until it stops");
+    return { ...identity, fingerprint: fingerprint(identity.publicKey), path: "" };
   }
 
   async #load(file: string): Promise<void> {
@@ -462,11 +632,10 @@ class _Tracker implements Tracker {
   }
 }
 
-/** Per-connection state of `#handle`: its timers, and the session once one opened. */
-interface _ConnState {
+/** The timers of a connection waiting for its first line. */
+interface _Timers {
   idleTimer?: TimerId;
   deadlineTimer?: TimerId;
-  session?: _Session;
 }
 
 /** The `SessionLink` given to the extension: ordered writes, close after the last one. */
@@ -474,12 +643,21 @@ class _Session implements SessionLink {
   handler!: SessionHandler;
   readonly remoteIp: string;
   readonly remotePort: number;
+  readonly identityKey: Uint8Array;
+  readonly remoteId: string;
   #last: Promise<void> = Promise.resolve();
   #backlog = 0;
 
-  constructor(readonly conn: Conn, readonly log: Logger) {
+  constructor(
+    readonly conn: Conn,
+    readonly log: Logger,
+    remote: { identityKey: Uint8Array; id: string },
+    readonly rendezvous: SessionLink["rendezvous"],
+  ) {
     this.remoteIp = conn.remote.hostname;
     this.remotePort = conn.remote.port;
+    this.identityKey = remote.identityKey;
+    this.remoteId = remote.id;
   }
 
   send(message: Record<string, unknown>): void {

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import { Harness, type TestClient } from "../_accounts_harness.ts";
+import { base64 } from "../../lib/bytes.ts";
+import { Harness, type TestClient, testKey } from "../_accounts_harness.ts";
 
+/** Signs `username` up from its own profile (identity key) and address. */
 async function loggedIn(harness: Harness, username: string, ip: string, port: number) {
-  const client = harness.connect(ip);
+  const client = harness.connect(ip, undefined, testKey());
   const reply = await client.signup(username, { port, peer_id: `${username}@games` });
   assert.equal(reply.status, "OK");
   return client;
@@ -44,18 +46,24 @@ Deno.test("Room lifecycle: each member sees every join, leave and the deletion",
         online: true,
         addresses: [{ ip: "10.0.0.1", port: 7001, peer_id: "alice@games" }],
         last_seen: new Date(harness.clock.now()).toISOString(),
+        identity_key: base64(alice.link.identityKey),
       },
       {
         username: "bob",
         online: true,
         addresses: [{ ip: "10.0.0.2", port: 7002, peer_id: "bob@games" }],
         last_seen: new Date(harness.clock.now()).toISOString(),
+        identity_key: base64(bob.link.identityKey),
       },
     ]);
     const bobJoined = await alice.event("room_joined");
     assert.deepEqual((bobJoined.member as Record<string, unknown>).addresses, [
       { ip: "10.0.0.2", port: 7002, peer_id: "bob@games" },
     ]);
+    assert.equal(
+      (bobJoined.member as Record<string, unknown>).identity_key,
+      base64(bob.link.identityKey),
+    );
 
     await carol.request("SESSION_ROOM_JOIN", { room: "GAMES" });
     await bob.request("SESSION_ROOM_LEAVE", { room: "games" });
@@ -144,7 +152,7 @@ Deno.test("A member whose heartbeats stop goes offline and the room's members ar
     assert.deepEqual(bobEntry.rooms, ["games"]);
     assert.equal(bobEntry.last_seen, offline.last_seen);
 
-    const back = harness.connect("10.0.0.2");
+    const back = harness.connect("10.0.0.2", undefined, bob.link.identityKey);
     await back.login("bob", "bob-secret", { port: 7010 });
     const online = await alice.event("member_online");
     assert.deepEqual((online.member as Record<string, unknown>).addresses, [
@@ -180,6 +188,7 @@ Deno.test("SESSION_USERS lists presence, last login, rooms and addresses, page b
       last_login: loginTime,
       rooms: ["games"],
       addresses: [{ ip: "10.0.0.1", port: 7001, peer_id: "alice@games" }],
+      identity_key: base64(alice.link.identityKey),
     });
     assert.equal(first.next, "bob");
     const second = await alice.request("SESSION_USERS", { limit: 2, after: first.next });
@@ -260,7 +269,8 @@ Deno.test("Listings stay under the line limit by paging when entries are large",
 
 Deno.test("Users, tokens and rooms survive a tracker restart", () =>
   withMembers(1, async ([alice], harness) => {
-    const { token } = await harness.connect().login("alice");
+    const { token } = await harness.connect(undefined, undefined, alice.link.identityKey)
+      .login("alice");
     const bob = await loggedIn(harness, "bob", "10.0.0.2", 7002);
     await alice.request("SESSION_ROOM_CREATE", { room: "games" });
     await alice.request("SESSION_ROOM_CREATE", { room: "gone" });
@@ -272,15 +282,19 @@ Deno.test("Users, tokens and rooms survive a tracker restart", () =>
     assert.equal(store.userCount, 2);
     assert.deepEqual(store.room("games")?.members, ["alice", "bob"]);
     assert.equal(store.room("gone"), undefined);
-    const again = harness.connect();
+    assert.equal(store.user("bob")?.identityKey, base64(bob.link.identityKey));
+    const again = harness.connect(undefined, undefined, alice.link.identityKey);
     assert.equal((await again.request("SESSION_RESUME", { token })).status, "OK");
     assert.equal(
       (await again.request("SESSION_ROOM_JOIN", { room: "games" })).code,
       "already_member",
     );
-    assert.equal((await harness.connect().login("bob")).status, "OK");
     assert.equal(
-      harness.extension.checkRegister({ name: "bob", namespace: "x", ip: "1.1.1.1", fields: {} }),
+      (await harness.connect(undefined, undefined, bob.link.identityKey).login("bob")).status,
+      "OK",
+    );
+    assert.equal(
+      harness.extension.checkRegister("bob"),
       "name_owned",
     );
   }));

@@ -188,8 +188,6 @@ Deno.test("SESSION_LOGOUT revokes the token, closes the connection and every oth
     assert.ok(second.link.closedByServer);
     assert.equal(second.events("session_closed").length, 1);
     assert.equal((await harness.connect().request("SESSION_RESUME", { token })).code, "bad_token");
-    const register = { name: "alice", namespace: "lobby", ip: "127.0.0.1", fields: { token } };
-    assert.equal(harness.extension.checkRegister(register), "name_owned");
   } finally {
     await harness.close();
   }
@@ -281,19 +279,16 @@ Deno.test("A burst of logins that fills the hashing queue does not break later l
   }
 });
 
-Deno.test("checkRegister refuses an owned name to an anonymous REGISTER and accepts it with the owner's token", async () => {
+Deno.test("checkRegister and checkUnregister refuse an owned name to every plain Rendezvous request", async () => {
   const harness = await Harness.start();
   try {
-    const { token: aliceToken } = await harness.connect().signup("alice");
-    const { token: bobToken } = await harness.connect().signup("bob");
-    const check = (name: string, fields: Record<string, unknown> = {}) =>
-      harness.extension.checkRegister({ name, namespace: "lobby", ip: "10.0.0.1", fields });
+    await harness.connect().signup("alice");
+    const check = (name: string) => harness.extension.checkRegister(name);
     assert.equal(check("alice"), "name_owned");
     assert.equal(check("ALICE"), "name_owned");
-    assert.equal(check("alice", { token: bobToken }), "name_owned");
-    assert.equal(check("alice", { token: 42 }), "name_owned");
-    assert.equal(check("alice", { token: aliceToken }), undefined);
     assert.equal(check("carol"), undefined, "names nobody owns stay free for pyp2p peers");
+    assert.equal(harness.extension.checkUnregister("alice"), "name_owned");
+    assert.equal(harness.extension.checkUnregister("carol"), undefined);
     assert.ok(harness.extension.opensSession("SESSION_LOGIN"));
     assert.ok(!harness.extension.opensSession("REGISTER"));
   } finally {
@@ -301,17 +296,20 @@ Deno.test("checkRegister refuses an owned name to an anonymous REGISTER and acce
   }
 });
 
-Deno.test("In required mode every REGISTER needs a valid token of the same name", async () => {
+Deno.test("In required mode every plain REGISTER is refused: registering needs a session", async () => {
   const harness = await Harness.start({ mode: "required" });
   try {
-    const { token } = await harness.connect().signup("alice");
-    const check = (name: string, fields: Record<string, unknown> = {}) =>
-      harness.extension.checkRegister({ name, namespace: "lobby", ip: "10.0.0.1", fields });
+    const alice = harness.connect();
+    await alice.signup("alice");
+    const check = (name: string) => harness.extension.checkRegister(name);
     assert.equal(check("carol"), "login_required");
     assert.equal(check("alice"), "login_required");
-    assert.equal(check("alice", { token: "forged" }), "login_required");
-    assert.equal(check("carol", { token }), "name_mismatch");
-    assert.equal(check("alice", { token }), undefined);
+    const register = { namespace: "lobby", port: 7001 };
+    assert.equal(
+      (await alice.request("SESSION_REGISTER", { ...register, name: "carol" })).code,
+      "name_mismatch",
+    );
+    assert.equal((await alice.request("SESSION_REGISTER", { ...register, name: "alice" })).status, "OK");
   } finally {
     await harness.close();
   }
@@ -326,10 +324,8 @@ Deno.test("In off mode the extension opens no sessions, protects no names and wr
   try {
     await extension.start();
     assert.equal(extension.opensSession("SESSION_LOGIN"), false);
-    assert.equal(
-      extension.checkRegister({ name: "alice", namespace: "x", ip: "1.2.3.4", fields: {} }),
-      undefined,
-    );
+    assert.equal(extension.checkRegister("alice"), undefined);
+    assert.equal(extension.checkUnregister("alice"), undefined);
     assert.deepEqual(extension.metrics(), []);
     assert.throws(() => extension.openSession({} as never), TypeError);
     await assert.rejects(Deno.stat(`${dataDir}/store`), Deno.errors.NotFound);

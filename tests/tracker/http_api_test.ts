@@ -21,6 +21,7 @@ function api(overrides: { registrations?: (namespace?: string) => PeerEntry[] } 
       registrations: 1,
       connectionsOpen: 0,
       uptimeSeconds: 5,
+      fingerprint: "abcd efgh",
     }),
     registrations: overrides.registrations ?? ((namespace) => {
       asked.push(namespace);
@@ -39,6 +40,7 @@ Deno.test("GET /health reports the tracker's health as JSON", async () => {
     registrations: 1,
     connectionsOpen: 0,
     uptimeSeconds: 5,
+    fingerprint: "abcd efgh",
   });
 });
 

@@ -65,11 +65,11 @@ Deno.test("handleRendezvous() clamps a ttl of any size, as Python's int() conver
 });
 
 Deno.test("handleRendezvous() runs the extension's check after the pyp2p checks", () => {
-  const seen: unknown[] = [];
+  const seen: string[] = [];
   const ctx = context({
-    checkRegister: (request) => {
-      seen.push(request);
-      return request.name === "owned" ? "name_reserved" : undefined;
+    checkRegister: (name) => {
+      seen.push(name);
+      return name === "owned" ? "name_reserved" : undefined;
     },
   });
   assert.deepEqual(ask(ctx, { type: "REGISTER", name: "owned", namespace: "ns", port: 0 }).reply, {
@@ -85,17 +85,34 @@ Deno.test("handleRendezvous() runs the extension's check after the pyp2p checks"
     token: "t",
   });
   assert.deepEqual(refused.reply, { status: "ERROR", message: "name_reserved" });
-  assert.deepEqual(seen[0], {
-    name: "owned",
-    namespace: "ns",
-    ip: "192.0.2.7",
-    fields: { type: "REGISTER", name: "owned", namespace: "ns", port: 1, token: "t" },
-  });
+  assert.deepEqual(seen, ["owned"]);
   assert.equal(ctx.registry.size, 0);
   assert.equal(
     ask(ctx, { type: "REGISTER", name: "free", namespace: "ns", port: 1 }).reply.status,
     "OK",
   );
+});
+
+Deno.test("handleRendezvous() UNREGISTER removes nothing when the extension refuses one listing", () => {
+  const ctx = context({
+    checkUnregister: (name) => (name === "owned" ? "name_owned" : undefined),
+  });
+  for (const name of ["owned", "free"]) {
+    ctx.registry.upsert({ ip: ctx.ip, namespace: "ns", name, port: 1, ttl: 60 }, ctx.now);
+  }
+  // Without a name every listing of the address would go, the owned one among them.
+  const all = ask(ctx, { type: "UNREGISTER", namespace: "ns" });
+  assert.deepEqual(all.reply, { status: "ERROR", message: "name_owned" });
+  assert.equal(all.changed, false);
+  assert.equal(ctx.registry.size, 2);
+  assert.deepEqual(ask(ctx, { type: "UNREGISTER", namespace: "ns", name: "owned" }).reply, {
+    status: "ERROR",
+    message: "name_owned",
+  });
+  assert.deepEqual(ask(ctx, { type: "UNREGISTER", namespace: "ns", name: "free" }).reply, {
+    status: "OK",
+  });
+  assert.deepEqual(ctx.registry.discover("ns", ctx.now).map((peer) => peer.name), ["owned"]);
 });
 
 Deno.test("handleRendezvous() answers bad lines and unknown types like the reference", () => {

@@ -7,8 +7,16 @@ import assert from "node:assert/strict";
 import type { DecodeResult } from "../../lib/codec.ts";
 import { ManualClock } from "../../lib/clock.ts";
 import { memoryLogger } from "../../lib/log.ts";
-import { type MemoryConn, memoryConnPair } from "../../lib/transport.ts";
-import type { TrackerExtension } from "../../tracker/extension.ts";
+import { type Conn, type MemoryConn, memoryConnPair } from "../../lib/transport.ts";
+import { concatBytes } from "../../lib/bytes.ts";
+import { createSecureChannel, fingerprint } from "../../lib/noise/mod.ts";
+import {
+  sessionHelloLine,
+  sessionHelloReplyLine,
+  sessionPrologue,
+} from "../../lib/secure_session.ts";
+import type { SessionLink, TrackerExtension } from "../../tracker/extension.ts";
+import { newSessionIdentity, secureSession } from "../_session_identity.ts";
 import { createTracker, type Tracker, type TrackerOptions } from "../../tracker/server.ts";
 
 const encoder = new TextEncoder();
@@ -51,7 +59,7 @@ function connect(tracker: Tracker, ip = "127.0.0.1"): MemoryConn {
 }
 
 /** Reads everything the server writes until it closes the connection. */
-async function readAll(client: MemoryConn): Promise<string> {
+async function readAll(client: Conn): Promise<string> {
   let text = "";
   for await (const chunk of client.chunks()) text += decoder.decode(chunk, { stream: true });
   return text;
@@ -203,7 +211,10 @@ Deno.test("createTracker() moves a corrupt store aside, logs it and starts empty
       return Promise.resolve();
     });
     const names = [];
-    for await (const entry of Deno.readDir(dataDir)) names.push(entry.name);
+    for await (const entry of Deno.readDir(dataDir)) {
+      // The tracker's identity key is created beside it on first start.
+      if (entry.name !== "identity.json") names.push(entry.name);
+    }
     assert.equal(names.length, 1);
     assert.match(names[0], /^registrations\.json\.corrupt-/);
     assert.equal(await Deno.readTextFile(`${dataDir}/${names[0]}`), "{oops");
@@ -212,13 +223,15 @@ Deno.test("createTracker() moves a corrupt store aside, logs it and starts empty
   }
 });
 
-/** A tiny extension: SESSION lines open a session that echoes what it receives. */
+/** A tiny extension: an encrypted session echoes what it receives. */
 function echoExtension() {
   const events: string[] = [];
+  const links: SessionLink[] = [];
   const extension: TrackerExtension = {
-    opensSession: (type) => type === "SESSION",
+    opensSession: (type) => type.startsWith("SESSION_"),
     openSession(opened) {
-      events.push(`open ${opened.remoteIp}`);
+      events.push(`open ${opened.remoteIp} ${opened.remoteId}`);
+      links.push(opened);
       return {
         receive(result: DecodeResult) {
           const what = result.ok ? result.message.type : result.code;
@@ -229,33 +242,40 @@ function echoExtension() {
         closed: () => void events.push("closed"),
       };
     },
-    checkRegister: (request) => request.name === "admin" ? "name_taken" : undefined,
+    checkRegister: (name) => name === "admin" ? "name_taken" : undefined,
+    checkUnregister: () => undefined,
     metrics: () => ["p2pchat_accounts_sessions 7"],
     start: () => Promise.resolve(void events.push("start")),
     stop: () => Promise.resolve(void events.push("stop")),
   };
-  return { extension, events };
+  return { extension, events, links };
 }
 
-Deno.test("createTracker() hands session connections to the extension without an idle timeout", async () => {
-  const { extension, events } = echoExtension();
+Deno.test("createTracker() hands an encrypted session to the extension, without an idle timeout", async () => {
+  const { extension, events, links } = echoExtension();
+  const who = newSessionIdentity("alice@lobby");
   await withTracker({}, async ({ tracker, clock }) => {
-    const client = connect(tracker);
-    const replies = readAll(client);
-    await client.write(encoder.encode('{"type":"session"}\n{"type":"CHAT"}\n'));
+    const { conn, trackerKey } = await secureSession(connect(tracker), who);
+    assert.equal(fingerprint(trackerKey), tracker.health().fingerprint);
+    const replies = readAll(conn);
+    await conn.write(encoder.encode('{"type":"CHAT"}\n'));
     await tick();
     clock.advance(10_000);
     await tick();
-    assert.equal(client.closed, false);
-    await client.write(encoder.encode('not json\n{"type":"QUIT"}\n'));
+    assert.equal(conn.closed, false);
+    await conn.write(encoder.encode('not json\n{"type":"QUIT"}\n'));
     const lines = (await replies).trimEnd().split("\n").map((line) => JSON.parse(line).what);
-    assert.deepEqual(lines, ["SESSION", "CHAT", "invalid_json", "QUIT"]);
+    assert.deepEqual(lines, ["CHAT", "invalid_json", "QUIT"]);
+    assert.deepEqual(links[0].identityKey, who.identity.publicKey);
     assert.match(tracker.metricsText(), /^p2pchat_accounts_sessions 7$/m);
+    assert.match(
+      tracker.metricsText(),
+      /^p2pchat_tracker_session_handshakes_total\{result="ok"\} 1$/m,
+    );
   }, extension);
   assert.deepEqual(events, [
     "start",
-    "open 127.0.0.1",
-    "receive SESSION",
+    "open 127.0.0.1 alice@lobby",
     "receive CHAT",
     "receive invalid_json",
     "receive QUIT",
@@ -264,19 +284,109 @@ Deno.test("createTracker() hands session connections to the extension without an
   ]);
 });
 
-Deno.test("createTracker() closes a session on a line over 32768 bytes", async () => {
+Deno.test("createTracker() closes a session on a line over 32768 bytes, answering inside the channel", async () => {
   const { extension, events } = echoExtension();
   await withTracker({}, async ({ tracker }) => {
-    const client = connect(tracker);
-    const replies = readAll(client);
-    await client.write(encoder.encode('{"type":"SESSION"}\n' + "x".repeat(40_000) + "\n"));
+    const { conn } = await secureSession(connect(tracker), newSessionIdentity());
+    const replies = readAll(conn);
+    await conn.write(encoder.encode('{"type":"SESSION_X"}\n' + "x".repeat(40_000) + "\n"));
     const lines = (await replies).trimEnd().split("\n").map((line) => JSON.parse(line));
     assert.deepEqual(lines, [
-      { type: "ECHO", what: "SESSION" },
+      { type: "ECHO", what: "SESSION_X" },
       { status: "ERROR", message: "line_too_long", limit: 32768 },
     ]);
   }, extension);
   assert.ok(events.includes("closed"));
+});
+
+Deno.test("createTracker() refuses a session opened in clear with encryption_required", async () => {
+  const { extension, events } = echoExtension();
+  await withTracker({}, async ({ tracker }) => {
+    const line = '{"type":"SESSION_LOGIN","id":4,"username":"alice","password":"secret-pw"}\n';
+    assert.deepEqual(await exchange(tracker, line), {
+      type: "SESSION_REPLY",
+      id: 4,
+      status: "ERROR",
+      code: "encryption_required",
+      message: "Sessions are encrypted: open the connection with SESSION_HELLO " +
+        "(docs/protocol.md, Encrypted session opening)",
+    });
+    const noId = (await exchange(tracker, '{"type":"SESSION_RESUME","id":[1]}\n')) as {
+      id: unknown;
+    };
+    assert.equal(noId.id, null);
+  }, extension);
+  assert.ok(!events.some((event) => event.startsWith("open")), "no session was opened");
+});
+
+Deno.test("createTracker() reads a handshake message sent in the same write as SESSION_HELLO", async () => {
+  const { extension, events } = echoExtension();
+  const who = newSessionIdentity("bob@lobby");
+  await withTracker({}, async ({ tracker }) => {
+    const client = connect(tracker);
+    const reader = client.chunks()[Symbol.asyncIterator]();
+    const hello = sessionHelloLine();
+    const replyLine = sessionHelloReplyLine(0);
+    const channel = createSecureChannel({
+      initiator: true,
+      prologue: sessionPrologue(hello, replyLine),
+      ...who,
+    });
+    await client.write(concatBytes([encoder.encode(hello), ...channel.start()]));
+    let received: Uint8Array = new Uint8Array(0);
+    let replied = false;
+    let established = false;
+    while (!established) {
+      const next = await reader.next();
+      assert.ok(!next.done, "the tracker answered the handshake");
+      received = concatBytes([received, next.value.slice()]);
+      if (!replied) {
+        const newline = received.indexOf(0x0a);
+        if (newline === -1) continue;
+        assert.equal(decoder.decode(received.subarray(0, newline + 1)), replyLine);
+        received = received.subarray(newline + 1);
+        replied = true;
+      }
+      const result = channel.push(received);
+      received = new Uint8Array(0);
+      for (const frame of result.write) await client.write(frame);
+      established = result.established !== undefined;
+    }
+    await client.write(concatBytes(channel.encrypt(encoder.encode('{"type":"QUIT"}\n'))));
+    for (;;) if ((await reader.next()).done) break;
+  }, extension);
+  assert.deepEqual(events.slice(1, 3), ["open 127.0.0.1 bob@lobby", "receive QUIT"]);
+});
+
+Deno.test("createTracker() closes a session whose handshake is garbage, late, or whose frame is forged", async () => {
+  const { extension, events } = echoExtension();
+  await withTracker({ handshakeTimeoutMs: 5_000 }, async ({ tracker, clock, lines }) => {
+    const hello = encoder.encode(sessionHelloLine());
+    // Garbage where handshake message 1 should be: a frame of 7 bytes is no X25519 key.
+    const garbage = connect(tracker);
+    const garbageReply = readAll(garbage);
+    await garbage.write(concatBytes([hello, new Uint8Array([0, 7, 1, 2, 3, 4, 5, 6, 7])]));
+    assert.equal(await garbageReply, sessionHelloReplyLine(0));
+    // Silence after SESSION_HELLO: closed at the handshake deadline.
+    const silent = connect(tracker);
+    const silentReply = readAll(silent);
+    await silent.write(hello);
+    await tick();
+    clock.advance(5_000);
+    assert.equal(await silentReply, sessionHelloReplyLine(0));
+    // An established session that receives a frame with a bad tag ends, and nothing is read.
+    const raw = connect(tracker);
+    const { conn } = await secureSession(raw, newSessionIdentity());
+    const rest = readAll(conn);
+    await raw.write(new Uint8Array([0, 20, ...new Uint8Array(20).fill(9)]));
+    assert.equal(await rest, "");
+    assert.ok(lines.some((line) => line.includes("Closing an encrypted session")));
+    const metrics = tracker.metricsText();
+    assert.match(metrics, /^p2pchat_tracker_session_handshakes_total\{result="failed"\} 2$/m);
+    assert.ok(lines.some((line) => line.includes("Session handshake failed")));
+  }, extension);
+  assert.equal(events.filter((event) => event.startsWith("open")).length, 1);
+  assert.ok(!events.some((event) => event.startsWith("receive")), "no forged line was read");
 });
 
 Deno.test("createTracker() lets the extension refuse a REGISTER after the pyp2p checks", async () => {

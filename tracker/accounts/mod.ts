@@ -77,7 +77,8 @@ export function createAccountsExtension(
       service.sessions.add(session);
       return session;
     },
-    checkRegister: (request) => service?.checkRegister(request),
+    checkRegister: (name) => service?.checkRegister(name),
+    checkUnregister: (name) => service?.checkUnregister(name),
     metrics: () => (service ? _metrics(service) : []),
     async start() {
       if (settings.mode === "off" || service) return;

@@ -22,6 +22,9 @@ export const COMMANDS = [
   "SESSION_ROOM_JOIN",
   "SESSION_ROOM_LEAVE",
   "SESSION_ROOM_DELETE",
+  "SESSION_KEYS",
+  "SESSION_REGISTER",
+  "SESSION_UNREGISTER",
 ] as const;
 export type Command = typeof COMMANDS[number];
 
@@ -30,7 +33,11 @@ export const ANONYMOUS_COMMANDS: ReadonlySet<Command> = new Set([
   "SESSION_SIGNUP",
   "SESSION_LOGIN",
   "SESSION_RESUME",
+  "SESSION_KEYS",
 ]);
+
+/** Most usernames one SESSION_KEYS may ask about. */
+export const MAX_KEYS_PER_REQUEST = 100;
 
 /** The type of every reply and of every pushed event. */
 export const REPLY_TYPE = "SESSION_REPLY";
@@ -44,7 +51,8 @@ export type EventName =
   | "member_online"
   | "member_offline"
   | "session_expired"
-  | "session_closed";
+  | "session_closed"
+  | "key_changed";
 
 /** Where a member can be reached directly (declared at login; ip as the tracker saw it). */
 export interface WireAddress {
@@ -59,6 +67,8 @@ export interface WireMember {
   online: boolean;
   addresses: WireAddress[];
   last_seen: string | null;
+  /** The account's identity key, base64; null when it has none yet. */
+  identity_key: string | null;
 }
 
 /** Replies with lists stop adding items past this size, well under the 32768-byte line limit. */

@@ -3,11 +3,13 @@
  * throttling, and the pushes that follow each change. Pure apart from the store's
  * appends: time comes from the Clock and expiry happens in `tick()`.
  */
+import { base64 } from "../../lib/bytes.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { checkLocalName, toPort } from "../../lib/codec.ts";
+import { checkLocalName, isWireName, toPort } from "../../lib/codec.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { utf8Length } from "../../lib/framing.ts";
+import { fingerprint } from "../../lib/noise/mod.ts";
 import {
   hashPassword,
   MAX_PASSWORD_CHARS,
@@ -16,7 +18,7 @@ import {
   type PasswordCredential,
   verifyPassword,
 } from "../../lib/password.ts";
-import type { RegisterCheck, SessionLink } from "../extension.ts";
+import type { SessionLink } from "../extension.ts";
 import { type LoginLimiter } from "./limits.ts";
 import {
   ANONYMOUS_COMMANDS,
@@ -25,6 +27,7 @@ import {
   errorReply,
   eventMessage,
   isoTime,
+  MAX_KEYS_PER_REQUEST,
   MAX_PAGE_LIMIT,
   MAX_ROOMS_PER_USER,
   REPLY_BUDGET_BYTES,
@@ -43,7 +46,7 @@ import { HashSlots } from "./hash_slots.ts";
 import { hashToken, newToken } from "./tokens.ts";
 
 /** `off`: no sessions, no name protection; `optional`: accounts own their names;
- * `required`: every REGISTER must prove a login under the same name. */
+ * `required`: every registration goes through a logged-in session (SESSION_REGISTER). */
 export type AccountsMode = "required" | "optional" | "off";
 
 /**
@@ -157,6 +160,11 @@ export class AccountsService {
         return this.#leaveRoom(session, fields);
       case "SESSION_ROOM_DELETE":
         return this.#deleteRoom(session, fields);
+      case "SESSION_KEYS":
+        return { reply: this.#keys(fields) };
+      case "SESSION_REGISTER":
+      case "SESSION_UNREGISTER":
+        return { reply: this.#rendezvous(session, command, fields) };
     }
   }
 
@@ -198,19 +206,21 @@ export class AccountsService {
     this.store.prune(now);
   }
 
-  /** Undefined when a REGISTER may go ahead, else the ERROR message (a stable code). */
-  checkRegister(request: RegisterCheck): ErrorCode | undefined {
+  /**
+   * A plain Rendezvous REGISTER of `name`: undefined when it may go ahead, else the ERROR
+   * message (a stable code). Owned names are registered only through SESSION_REGISTER, so no
+   * proof of a login ever travels in clear.
+   */
+  checkRegister(name: string): ErrorCode | undefined {
     if (this.settings.mode === "off") return undefined;
-    const token = request.fields.token;
-    const prover = typeof token === "string"
-      ? this.store.tokenOwner(hashToken(token), this.clock.now())
-      : undefined;
-    const owner = this.store.user(request.name);
-    if (this.settings.mode === "required") {
-      if (!prover) return "login_required";
-      return foldName(prover.username) === foldName(request.name) ? undefined : "name_mismatch";
-    }
-    return owner && owner !== prover ? "name_owned" : undefined;
+    if (this.settings.mode === "required") return "login_required";
+    return this.store.user(name) ? "name_owned" : undefined;
+  }
+
+  /** A plain UNREGISTER would remove a listing of `name`: refused when an account owns it. */
+  checkUnregister(name: string): ErrorCode | undefined {
+    if (this.settings.mode === "off") return undefined;
+    return this.store.user(name) ? "name_owned" : undefined;
   }
 
   /** Records when online users were last seen and closes the store. */
@@ -250,6 +260,7 @@ export class AccountsService {
       credential,
       at: tokenFields.created,
       token: tokenFields,
+      identity_key: base64(session.link.identityKey),
     });
     const user = this.store.user(username)!;
     this.log.info(`Account "${username}" signed up`, { ip: session.link.remoteIp });
@@ -283,11 +294,25 @@ export class AccountsService {
       throw new P2pError("login_failed", LOGIN_FAILED_MESSAGE);
     }
     this.limiter.recordSuccess(key, ip);
+    const sessionKey = base64(session.link.identityKey);
+    const replacing = user.identityKey !== undefined && user.identityKey !== sessionKey;
+    if (replacing && fields.replace_key !== true) throw _keyMismatch(user, true);
     if (needsRehash(user.credential, this.settings.pbkdf2Iterations)) {
       const stronger = await this.#hashing.run(() =>
         hashPassword(password, this.settings.pbkdf2Iterations)
       );
       await this.#commit({ op: "credential", username: user.username, credential: stronger });
+    }
+    if (user.identityKey !== sessionKey) {
+      // A first key binds (an account made before keys); another one replaces it.
+      await this.#commit({
+        op: "key",
+        username: user.username,
+        identity_key: sessionKey,
+        at: this.clock.now(),
+        ...(replacing ? { revoke_tokens: true } : {}),
+      });
+      if (replacing) this.#keyReplaced(user, sessionKey, session);
     }
     const { token, fields: tokenFields } = this.#issueToken();
     await this.#commit({
@@ -305,6 +330,8 @@ export class AccountsService {
     const hash = hashToken(_requiredString(fields, "token"));
     const user = this.store.tokenOwner(hash, this.clock.now());
     if (!user) throw new P2pError("bad_token", "The token is unknown, expired or revoked");
+    // A token proves the login, not the key: only a password may bind or change the key.
+    if (user.identityKey !== base64(session.link.identityKey)) throw _keyMismatch(user, false);
     const address = _declaredAddress(fields, session, user.username);
     await this.#commit({ op: "login", username: user.username, at: this.clock.now() });
     this.#activate(session, user, hash, address);
@@ -330,6 +357,27 @@ export class AccountsService {
     return { reply: {}, close: true };
   }
 
+  /** The account's key changed: its other sessions end, and every online session is told. */
+  #keyReplaced(user: UserRecord, identityKey: string, by: ServiceSession): void {
+    this.log.warn(`Account "${user.username}" replaced its identity key`, {
+      ip: by.link.remoteIp,
+      id: by.link.remoteId,
+      fingerprint: fingerprint(by.link.identityKey),
+    });
+    for (const other of [...this.#online.get(user.username) ?? []]) {
+      if (other === by) continue;
+      other.send(eventMessage("session_closed", {
+        reason: "The account's identity key was replaced; every login of the old key ended",
+      }));
+      other.end();
+    }
+    const event = eventMessage("key_changed", {
+      username: user.username,
+      identity_key: identityKey,
+    });
+    for (const sessions of this.#online.values()) this.#push(sessions, event);
+  }
+
   #issueToken() {
     const token = newToken();
     const created = this.clock.now();
@@ -342,6 +390,7 @@ export class AccountsService {
   #loginReply(user: UserRecord, token: string | undefined, expires: number | undefined) {
     return {
       username: user.username,
+      identity_key: user.identityKey ?? null,
       ...(token === undefined ? {} : { token }),
       token_expires_at: isoTime(expires),
       heartbeat_window_ms: this.settings.heartbeatWindowMs,
@@ -450,6 +499,7 @@ export class AccountsService {
       online: this.#online.has(user.username),
       addresses: this.#addresses(user.username),
       last_seen: this.#lastSeen(user),
+      identity_key: user.identityKey ?? null,
     };
   }
 
@@ -476,6 +526,7 @@ export class AccountsService {
         last_login: isoTime(user.lastLogin),
         rooms: [...user.rooms].map((room) => this.store.room(room)?.name).filter(Boolean),
         addresses: this.#addresses(user.username),
+        identity_key: user.identityKey ?? null,
       };
     }, (entry) => entry.username as string);
     return { users: page.entries, next: page.next };
@@ -527,6 +578,61 @@ export class AccountsService {
       online_count: online,
       cap: Number.isFinite(this.settings.roomMemberCap) ? this.settings.roomMemberCap : null,
     };
+  }
+
+  // ---- keys and registrations ----
+
+  /** The identity key of each account asked about, keyed by the name as asked. */
+  #keys(fields: Record<string, unknown>) {
+    const names = fields.usernames;
+    if (
+      !Array.isArray(names) || names.length < 1 || names.length > MAX_KEYS_PER_REQUEST ||
+      !names.every(isWireName)
+    ) {
+      throw new P2pError(
+        "bad_request",
+        `"usernames" must be a list of 1..${MAX_KEYS_PER_REQUEST} names of 1..64 characters`,
+      );
+    }
+    // fromEntries defines own properties, so even a name like "__proto__" is answered as asked.
+    const keys = Object.fromEntries(
+      names.map((name) => [name, this.store.user(name)?.identityKey ?? null]),
+    );
+    if (utf8Length(JSON.stringify(keys)) > REPLY_BUDGET_BYTES) {
+      throw new P2pError("bad_request", "The answer would be too long; ask about fewer names");
+    }
+    return { keys };
+  }
+
+  /**
+   * SESSION_REGISTER and SESSION_UNREGISTER: the Rendezvous logic for the session's address,
+   * where the login proves the name (it must be the username) instead of anything on the wire.
+   */
+  #rendezvous(
+    session: ServiceSession,
+    command: "SESSION_REGISTER" | "SESSION_UNREGISTER",
+    fields: Record<string, unknown>,
+  ): Record<string, unknown> {
+    const username = session.user!.username;
+    const ownName = (name: string): ErrorCode | undefined =>
+      foldName(name) === foldName(username) ? undefined : "name_mismatch";
+    let request = fields;
+    if (command === "SESSION_UNREGISTER") {
+      // Without a name, only the user's own listing goes: never a neighbour's behind one NAT.
+      if (fields.name === undefined || fields.name === null) request = { ...fields, name: username };
+      else if (typeof fields.name === "string" && ownName(fields.name)) _nameMismatch(username);
+    }
+    const reply = session.link.rendezvous(
+      command === "SESSION_REGISTER" ? "REGISTER" : "UNREGISTER",
+      request,
+      ownName,
+    );
+    if (reply.status === "ERROR") {
+      // Rendezvous messages are codes, or a code and the value (`bad_port (VALUE)`).
+      throw new P2pError(reply.message.split(" ", 1)[0] as ErrorCode, reply.message);
+    }
+    const { status: _status, ...result } = reply;
+    return result;
   }
 
   // ---- rooms ----
@@ -639,6 +745,30 @@ function _checkRoomLimit(user: UserRecord): void {
       `An account may be in at most ${MAX_ROOMS_PER_USER} rooms`,
     );
   }
+}
+
+function _keyMismatch(user: UserRecord, byPassword: boolean): P2pError {
+  if (user.identityKey === undefined) {
+    return new P2pError(
+      "key_mismatch",
+      `Account ${user.username} has no identity key yet: log in with the password to bind this ` +
+        `profile's key`,
+    );
+  }
+  const known = fingerprint(Uint8Array.fromBase64(user.identityKey));
+  const remedy = byPassword
+    ? `If you moved to a new profile or lost the old one, log in with replace_key to make this ` +
+      `key the account's key; your contacts will be told the key changed`
+    : `A token cannot change the key: log in with the password (and replace_key) instead`;
+  return new P2pError(
+    "key_mismatch",
+    `This profile's identity key is not the key of account ${user.username} ` +
+      `(fingerprint ${known}). ${remedy}`,
+  );
+}
+
+function _nameMismatch(username: string): never {
+  throw new P2pError("name_mismatch", `You can only register your own name "${username}"`);
 }
 
 function _taken(username: string): never {

@@ -5,6 +5,7 @@
  * here costs one appended line, whatever the number of accounts.
  */
 import { AppendLog, type LoadReport, type LogState } from "../../lib/append_log.ts";
+import { base64, bytesFromBase64 } from "../../lib/bytes.ts";
 import type { Logger } from "../../lib/log.ts";
 import { parseCredential, type PasswordCredential } from "../../lib/password.ts";
 
@@ -18,6 +19,8 @@ export interface UserRecord {
   created: number;
   lastLogin?: number;
   lastSeen?: number;
+  /** The account's Ed25519 identity key, base64; absent for accounts made before keys. */
+  identityKey?: string;
   /** Folded names of the rooms the user is a member of (derived, not stored). */
   rooms: Set<string>;
   /** Hashes of the user's live tokens, oldest first (derived, not stored). */
@@ -51,8 +54,11 @@ export type StoreRecord =
     credential: PasswordCredential;
     at: number;
     token?: _TokenFields;
+    identity_key?: string;
   }
   | { op: "credential"; username: string; credential: PasswordCredential }
+  /** The account's identity key is now `identity_key`; with `revoke_tokens`, every token dies. */
+  | { op: "key"; username: string; identity_key: string; at: number; revoke_tokens?: boolean }
   | { op: "login"; username: string; at: number; token?: _TokenFields }
   | { op: "logout"; username: string; at: number; token: string }
   | { op: "seen"; username: string; at: number }
@@ -179,6 +185,7 @@ export class AccountStore implements LogState<StoreRecord> {
           credential: record.credential,
           created: record.at,
           lastLogin: record.token ? record.at : undefined,
+          identityKey: record.identity_key,
           rooms: new Set(),
           tokens: new Set(),
         });
@@ -189,6 +196,13 @@ export class AccountStore implements LogState<StoreRecord> {
       case "credential": {
         const user = this.user(record.username);
         if (user) user.credential = record.credential;
+        return;
+      }
+      case "key": {
+        const user = this.user(record.username);
+        if (!user) return;
+        user.identityKey = record.identity_key;
+        if (record.revoke_tokens) for (const hash of user.tokens) this.#deleteToken(hash);
         return;
       }
       case "login": {
@@ -263,6 +277,15 @@ export class AccountStore implements LogState<StoreRecord> {
           credential: parseCredential(value.credential),
           at: _number(value.at),
           token: value.token === undefined ? undefined : _tokenFields(value.token),
+          identity_key: _optionalKey(value.identity_key),
+        };
+      case "key":
+        return {
+          op: "key",
+          username: _string(value.username),
+          identity_key: _key(value.identity_key),
+          at: _number(value.at),
+          revoke_tokens: value.revoke_tokens === true ? true : undefined,
         };
       case "credential":
         return {
@@ -310,6 +333,7 @@ export class AccountStore implements LogState<StoreRecord> {
       created: user.created,
       lastLogin: user.lastLogin,
       lastSeen: user.lastSeen,
+      identityKey: user.identityKey,
     }));
     return { users, tokens: [...this.#tokens.values()], rooms: [...this.#rooms.values()] };
   }
@@ -329,6 +353,7 @@ export class AccountStore implements LogState<StoreRecord> {
         created: _number(user.created),
         lastLogin: _optionalNumber(user.lastLogin),
         lastSeen: _optionalNumber(user.lastSeen),
+        identityKey: _optionalKey(user.identityKey),
         rooms: new Set(),
         tokens: new Set(),
       });
@@ -411,6 +436,17 @@ function _number(value: unknown): number {
 
 function _optionalNumber(value: unknown): number | undefined {
   return value === undefined || value === null ? undefined : _number(value);
+}
+
+/** A 32-byte key in base64, re-encoded so that equal keys compare equal as strings. */
+function _key(value: unknown): string {
+  const bytes = bytesFromBase64(value);
+  if (bytes?.length !== 32) throw new TypeError("Expected a 32-byte key in base64");
+  return base64(bytes);
+}
+
+function _optionalKey(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : _key(value);
 }
 
 function _tokenFields(value: unknown): _TokenFields {
