@@ -126,13 +126,20 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   let tracker: Tracker | undefined;
   let trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: DEFAULT_TRACKER_PORT };
   if (config.embedTracker !== undefined) {
+    // Its data (and so its key, which peers remember) lasts across restarts.
+    const dataDir = `${config.dataDir}/embedded-tracker`;
     const extension = createAccountsExtension(
-      { mode: "optional", dataDir: `${config.dataDir}/embedded-tracker` },
+      { mode: "optional", dataDir },
       { clock: systemClock, log },
     );
-    tracker = createTracker({ port: config.embedTracker }, { clock: systemClock, log, extension });
+    tracker = createTracker({ port: config.embedTracker, dataDir }, {
+      clock: systemClock,
+      log,
+      extension,
+    });
     const address = await tracker.start();
     console.log(`Tracker listening on ${address.hostname}:${address.port}`);
+    console.log(`Tracker key fingerprint: ${tracker.health().fingerprint}`);
     trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: address.port };
   }
 

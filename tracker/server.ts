@@ -50,8 +50,8 @@ import {
   IDLE_TIMEOUT,
   LINE_TOO_LONG_REPLY,
   type NameCheck,
-  type Reply,
   type RendezvousContext,
+  type Reply,
 } from "./rendezvous.ts";
 
 /** Default cap on simultaneously open connections. */
