@@ -151,9 +151,11 @@ export class Discovery {
           ? { namespace, name, port, ttl: ttlSeconds }
           : { namespace, name, port, ttl: ttlSeconds, token },
       );
+      // Recorded even when we stopped meanwhile (a peer whose input ended at once): the
+      // tracker now holds our record, and unregister() must remove it.
+      this.#registered = true;
       if (!this.#running) return;
       const ttl = reply.ttl !== undefined && reply.ttl > 0 ? reply.ttl : ttlSeconds;
-      this.#registered = true;
       this.#registerFailures = 0;
       this.#lastRegisterAt = this.#clock.now();
       if (reply.ip) this.#publicIp = reply.ip;

@@ -68,6 +68,8 @@ export interface CommandContext {
   readSecret(prompt: string): Promise<string | undefined>;
   /** Ends the session (runTerminal resolves). */
   quit(): void;
+  /** Lines `/status` adds about the rest of the program (the HTTP API's address and token). */
+  statusLines(): readonly string[];
 }
 
 /** One command: its name without "/", usage, summary for /help, argument count and action. */
@@ -354,6 +356,7 @@ export function builtinCommands(): Command[] {
           `uptime: ${_duration(Date.now() - status.startedAt)}`,
           `conversation: ${sanitize(conversationName(context.conversation))}`,
           `log level: ${context.log.settings.level}`,
+          ...context.statusLines(),
         );
         for (const line of lines) context.print(line);
       },

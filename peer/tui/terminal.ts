@@ -43,6 +43,8 @@ export interface TerminalOptions {
   commands?: readonly Command[];
   /** Called when the UI starts (e.g. to print pushed notices); returns its clean-up. */
   attach?: (context: CommandContext) => () => void;
+  /** Lines `/status` adds about the rest of the program (the HTTP API). */
+  status?: () => readonly string[];
   /** Room names Tab completes after "#" (besides namespaces of known peers). */
   rooms?: () => readonly string[];
   /** Direct messages while the window is not focused: a bell (default), the title, or nothing. */
@@ -89,6 +91,7 @@ class _Session implements CommandContext {
   #columns: () => number;
   #onResize?: (listener: () => void) => () => void;
   #rooms: () => readonly string[];
+  readonly statusLines: () => readonly string[];
   #notify: Notify;
   /** False once the terminal said the window lost the focus (and until it regains it). */
   #focused = true;
@@ -112,6 +115,7 @@ class _Session implements CommandContext {
     this.#columns = options.columns ?? _columns;
     this.#onResize = options.onResize;
     this.#rooms = options.rooms ?? (() => []);
+    this.statusLines = options.status ?? (() => []);
     this.#notify = options.notify ?? "bell";
     this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
   }

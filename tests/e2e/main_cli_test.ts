@@ -55,6 +55,18 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
       assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port}`), stderr);
       assert.ok(stderr.includes("already in use"), stderr);
     }
+    // The same for the HTTP API of either role: no stack trace, and the other port is closed.
+    for (
+      const args of [
+        ["tracker", "--host", "127.0.0.1", "--port", "0", "--http", `127.0.0.1:${port}`],
+        ["peer", "--host", "127.0.0.1", "--http", port],
+      ]
+    ) {
+      const { code, stderr } = await run([...args, "--data-dir", dataDir]);
+      assert.equal(code, 1, args[0]);
+      assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port} for the HTTP API`), stderr);
+      assert.ok(!stderr.includes("Uncaught") && !stderr.includes("    at "), stderr);
+    }
   } finally {
     taken.close();
     await Deno.remove(dataDir, { recursive: true });

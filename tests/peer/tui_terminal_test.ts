@@ -210,6 +210,19 @@ Deno.test("runTerminal() /status prints key: value lines", async () => {
   assert.ok(lines.some((line) => /^uptime: \d+h\d\dm\d\ds$/.test(line)));
 });
 
+Deno.test("runTerminal() /status ends with the HTTP API's address and token file when it runs", async () => {
+  const session = harness(lobby(), {
+    status: () => ["http api: http://127.0.0.1:8700", "api token: /data/api-token"],
+  });
+  session.write("/status\n");
+  session.end();
+  await session.done;
+  assert.deepEqual(session.lines().slice(-2), [
+    "http api: http://127.0.0.1:8700",
+    "api token: /data/api-token",
+  ]);
+});
+
 Deno.test("runTerminal() answers unknown commands and wrong arguments with one error line", async () => {
   const lines = await run(lobby(), ["/frobnicate now", "/msg", "/conn extra", "/", "/help me"]);
   assert.deepEqual(lines, [
