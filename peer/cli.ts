@@ -9,7 +9,13 @@ import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { fileTokenStore, PeerAccounts, SessionClient } from "./accounts/mod.ts";
 import { apiTokenPath, createPeerApi, loadOrCreateApiToken, mountAccountApi } from "./http/mod.ts";
-import { accountCommands, accountNotices, runTerminal, shouldUseColor } from "./tui/mod.ts";
+import {
+  accountCommands,
+  accountNotices,
+  runTerminal,
+  shouldUseColor,
+  type TerminalOptions,
+} from "./tui/mod.ts";
 import {
   envName,
   type PeerConfig,
@@ -47,6 +53,8 @@ Options:
                                unless --log-file is given)
   --log-format FORMAT          human or json (default human)
   --log-file PATH              append logs to PATH instead of standard error
+  --notify bell|title|off      signal a direct message while the terminal window is in the
+                               background: ring the bell (default), set the title, or nothing
   -h, --help                   show this help
 
 Every setting can also come from an environment variable: ${envName("name")}, ${
@@ -72,6 +80,7 @@ const FLAGS = {
   http: { type: "string" },
   "embed-tracker": { type: "string" },
   config: { type: "string" },
+  notify: { type: "string" },
 } as const;
 
 /** Reads the settings from flags, environment and config file (exported for tests). */
@@ -155,7 +164,10 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     }
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
-    const ui = _untilQuitOrSignal(accounts, log, () => apiStatus);
+    const ui = _untilQuitOrSignal(accounts, log, {
+      status: () => apiStatus,
+      notify: config.notify,
+    });
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
       client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
@@ -213,7 +225,7 @@ async function _serveApi(
 async function _untilQuitOrSignal(
   accounts: PeerAccounts,
   log: Logger,
-  status: () => readonly string[],
+  terminal: Pick<TerminalOptions, "status" | "notify">,
 ): Promise<void> {
   const signalled = Promise.withResolvers<void>();
   const onSignal = () => signalled.resolve();
@@ -229,7 +241,8 @@ async function _untilQuitOrSignal(
         color: shouldUseColor(),
         commands: accountCommands(accounts),
         attach: accountNotices(accounts),
-        status,
+        rooms: () => accounts.knownRooms(),
+        ...terminal,
       }),
       signalled.promise,
     ]);

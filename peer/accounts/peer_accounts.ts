@@ -110,6 +110,8 @@ export class PeerAccounts {
   readonly #listeners: Listeners<AccountsEvent>;
   /** Members of rooms we looked at (folded name), kept current by pushed events. */
   readonly #members = new Map<string, Map<string, RoomMember>>();
+  /** Names of the rooms seen in replies and events (folded name to name), for Tab completion. */
+  readonly #roomNames = new Map<string, string>();
   #nameOwned = false;
 
   constructor(client: SessionClient, node: PeerNode, deps: { clock: Clock; log: Logger }) {
@@ -200,7 +202,7 @@ export class PeerAccounts {
         ...(after === null ? {} : { after }),
         limit: PAGE_LIMIT,
       });
-      for (const item of _list(reply.rooms)) rooms.push(_room(item));
+      for (const item of _list(reply.rooms)) rooms.push(this.#seenRoom(_room(item)));
       after = reply.next ?? null;
     } while (after !== null);
     return rooms;
@@ -234,6 +236,7 @@ export class PeerAccounts {
   async deleteRoom(name: string): Promise<{ room: string }> {
     const reply = await this.#client.request("SESSION_ROOM_DELETE", { room: name });
     this.#members.delete(_fold(name));
+    this.#roomNames.delete(_fold(name));
     return { room: typeof reply.room === "string" ? reply.room : name };
   }
 
@@ -322,6 +325,16 @@ export class PeerAccounts {
     return { msgId: first.msgId, reached: reached.size, peers: [...reached] };
   }
 
+  /** The names of the rooms this peer has seen (listed, created, joined), sorted. */
+  knownRooms(): string[] {
+    return [...this.#roomNames.values()].sort();
+  }
+
+  #seenRoom(room: RoomSummary): RoomSummary {
+    this.#roomNames.set(_fold(room.name), room.name);
+    return room;
+  }
+
   /** The node seen through the accounts: its `publish` is room-aware. */
   roomAwareNode(): PeerNode {
     const node = this.#node;
@@ -344,7 +357,7 @@ export class PeerAccounts {
   }
 
   #roomReply(reply: Record<string, unknown>): { room: RoomSummary; members: RoomMember[] } {
-    const room = _room(reply.room);
+    const room = this.#seenRoom(_room(reply.room));
     const members = _list(reply.members).map(_member);
     // A first page only: complete it lazily when a message goes out.
     if (reply.next === null || reply.next === undefined) {
@@ -453,6 +466,7 @@ export class PeerAccounts {
         break;
       case "room_deleted":
         this.#members.delete(_fold(room));
+        this.#roomNames.delete(_fold(room));
         break;
       default:
         return;

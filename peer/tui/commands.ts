@@ -5,6 +5,7 @@
 import type { PeerInfo, PeerNode, Scope, SendResult } from "../api.ts";
 import { describeError } from "../../lib/errors.ts";
 import { isLogLevel, LOG_LEVELS, type Logger } from "../../lib/log.ts";
+import { closestMatch } from "../../lib/suggest.ts";
 import {
   formatAddress,
   formatClock,
@@ -118,7 +119,11 @@ export class CommandTable {
   ): Promise<void> {
     const command = this.#commands.get(input.name);
     if (!command) {
-      context.error(`unknown command "/${sanitize(input.name)}" (try /help)`);
+      const near = closestMatch(input.name, this.#commands.keys());
+      context.error(
+        `unknown command "/${sanitize(input.name)}"` +
+          (near === undefined ? " (try /help)" : ` (did you mean /${near}? /help lists them)`),
+      );
       return;
     }
     const { minArgs = 0, maxArgs = Infinity } = command;

@@ -4,10 +4,14 @@ import { VERSION } from "../../lib/constants.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     stdin: "null",
+    env,
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -71,4 +75,13 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
     taken.close();
     await Deno.remove(dataDir, { recursive: true });
   }
+});
+
+Deno.test("p2pchat's usage errors name the task the user ran and the option they meant", async () => {
+  const { code, stderr } = await run(["peer", "--nmae", "ann"], { P2PCHAT_TASK: "peer" });
+  assert.equal(code, 2);
+  assert.ok(stderr.includes("Unknown option '--nmae' (did you mean --name?)"), stderr);
+  assert.ok(stderr.includes('Run "deno task peer --help" for usage.'), stderr);
+  const typo = await run(["peeer"]);
+  assert.ok(typo.stderr.includes('Unknown command "peeer" (did you mean peer?)'), typo.stderr);
 });

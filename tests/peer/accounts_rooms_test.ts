@@ -301,7 +301,9 @@ Deno.test("/login in a terminal asks for the password masked and never prints it
         const type = (text: string) => controller.enqueue(new TextEncoder().encode(text));
         type("/login\r");
         await settle();
-        type("alice-secret\r");
+        type("alice-secret");
+        await settle();
+        type("\r");
         while (!alice.accounts.loggedIn) await settle();
         await settle();
         controller.close();
@@ -435,3 +437,15 @@ function _scriptedTracker(answer: (request: Record<string, unknown>) => Record<s
       server!.write(encodeLine({ type: "SESSION_EVENT", ...event })),
   };
 }
+
+Deno.test("PeerAccounts.knownRooms() lists the rooms seen, for Tab completion, and forgets deleted ones", () =>
+  withRoom(async ([alice, bob]) => {
+    assert.deepEqual(alice.accounts.knownRooms(), ["games"]);
+    await alice.accounts.createRoom("Chess");
+    assert.deepEqual((await bob.accounts.rooms()).length, 2);
+    assert.deepEqual(bob.accounts.knownRooms(), ["Chess", "games"]);
+    await alice.accounts.deleteRoom("games");
+    assert.deepEqual(alice.accounts.knownRooms(), ["Chess"]);
+    await settle();
+    assert.deepEqual(bob.accounts.knownRooms(), ["Chess"]);
+  }));
