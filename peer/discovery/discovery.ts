@@ -120,6 +120,14 @@ export class Discovery {
     if (this.#running) this.#track(this.#register());
   }
 
+  /** Asks the tracker for the peer list now (a message to a peer not in our table yet). */
+  discoverNow(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    const request = this.#discover();
+    this.#track(request);
+    return request;
+  }
+
   /** Removes our registration (best effort: a tracker that is down is only logged). */
   async unregister(): Promise<void> {
     if (!this.#registered) return;

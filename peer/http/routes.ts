@@ -43,6 +43,7 @@ const STATUS_BY_CODE: Partial<
   forbidden_host: 403,
   not_found: 404,
   unknown_peer: 404,
+  offline: 409,
   not_connected: 409,
   closed: 409,
   text_too_long: 413,
@@ -67,9 +68,9 @@ const STATUS_BY_CODE: Partial<
   unknown_command: 502,
 };
 
-/** A failed delivery: the error reply also carries the message id. */
+/** A failed delivery: the error reply also carries the message id, when one was written. */
 class _DeliveryError extends P2pError {
-  constructor(code: ErrorCode, message: string, readonly msgId: string) {
+  constructor(code: ErrorCode, message: string, readonly msgId: string | undefined) {
     super(code, message);
   }
 }
@@ -106,10 +107,12 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
 
   app.post("/api/messages", async (c) => {
     const body = await readJsonObject(c.req.raw);
-    const to = stringField(body, "to");
-    if (!/^.+@.+$/s.test(to)) {
-      throw new P2pError("bad_field", `Field "to" must be a peer id name@namespace, got "${to}"`);
+    const given = stringField(body, "to");
+    if (given.startsWith("@") || given.endsWith("@")) {
+      throw new P2pError("bad_field", `Field "to" must be name@namespace or name, got "${given}"`);
     }
+    // A bare name is a peer of our namespace, as in the terminal's /msg.
+    const to = given.includes("@") ? given : `${given}@${node.status().namespace}`;
     const text = stringField(body, "text");
     _checkLine({ type: "SEND", src: node.peerId, dst: to, payload: text, require_ack: true });
     const result = await node.send(to, text);
@@ -193,7 +196,9 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   app.onError((error, c) => {
     if (error instanceof P2pError) {
       const status = STATUS_BY_CODE[error.code] ?? 400;
-      const msgId = error instanceof _DeliveryError ? { msgId: error.msgId } : {};
+      const msgId = error instanceof _DeliveryError && error.msgId !== undefined
+        ? { msgId: error.msgId }
+        : {};
       return c.json({ error: { code: error.code, message: error.message, ...msgId } }, status);
     }
     log.error("HTTP API request failed", { path: c.req.path, error: String(error) });
@@ -288,7 +293,8 @@ function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>):
   const messages: Record<typeof result.reason, string> = {
     timeout: `No ACK from "${to}" within the delivery timeout`,
     not_connected: `Peer "${to}" is not connected`,
-    unknown_peer: `Peer "${to}" is not known`,
+    unknown_peer: `Peer "${to}" is not known (the tracker does not list it)`,
+    offline: `"${to}" is an account that is not online`,
     closed: `The connection to "${to}" closed before the ACK`,
   };
   return new _DeliveryError(result.reason, messages[result.reason], result.msgId);

@@ -283,6 +283,15 @@ class _PeerNode implements StartablePeerNode {
   }
 
   async #sendWhenConnected(peerId: string, text: string): Promise<SendResult> {
+    const discovery = this.#discovery;
+    if (!this.#peers.has(peerId) && discovery && !this.#stopping) {
+      // Not in our table: the tracker may list it since our last DISCOVER. Once it answered,
+      // a peer it does not list is unknown now, not after the delivery timeout.
+      await discovery.discoverNow();
+      if (!this.#peers.has(peerId) && discovery.status().lastDiscoverAt !== undefined) {
+        return { ok: false, reason: "unknown_peer" };
+      }
+    }
     const waiting = this.#peers.get(peerId);
     if (waiting?.state !== "failed" && !this.#stopping) {
       // Just started, or the peer is being dialled or redialled: give discovery and the dial
@@ -297,10 +306,8 @@ class _PeerNode implements StartablePeerNode {
       );
     }
     const entry = this.#peers.get(peerId);
-    if (!entry) return { ok: false, msgId: "", reason: "unknown_peer" };
-    if (entry.connection?.state !== "open") {
-      return { ok: false, msgId: "", reason: "not_connected" };
-    }
+    if (!entry) return { ok: false, reason: "unknown_peer" };
+    if (entry.connection?.state !== "open") return { ok: false, reason: "not_connected" };
     return entry.connection.send(text);
   }
 

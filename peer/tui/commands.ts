@@ -157,8 +157,12 @@ export function conversationName(conversation: Conversation): string {
   return conversation.kind === "peer" ? conversation.peerId : conversation.scope;
 }
 
-/** Sends a direct message and prints the outcome. */
-export async function sendDirect(context: CommandContext, peerId: string, text: string) {
+/** Sends a direct message, prints the outcome and returns it. */
+export async function sendDirect(
+  context: CommandContext,
+  peerId: string,
+  text: string,
+): Promise<SendResult> {
   const result: SendResult = await context.node.send(peerId, text);
   const who = sanitize(peerId);
   if (result.ok) {
@@ -166,6 +170,7 @@ export async function sendDirect(context: CommandContext, peerId: string, text: 
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
   }
+  return result;
 }
 
 /** Publishes to a scope and prints how many peers it reached. */
@@ -186,11 +191,10 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
 }
 
 /** Sends plain text to the current conversation. */
-export function sendToConversation(context: CommandContext, text: string): Promise<void> {
+export async function sendToConversation(context: CommandContext, text: string): Promise<void> {
   const conversation = context.conversation;
-  return conversation.kind === "peer"
-    ? sendDirect(context, conversation.peerId, text)
-    : publishTo(context, conversation.scope, text);
+  if (conversation.kind === "peer") await sendDirect(context, conversation.peerId, text);
+  else await publishTo(context, conversation.scope, text);
 }
 
 /** `/msg` and `/pub`: make TARGET the conversation, and send TEXT there when there is one. */
@@ -202,13 +206,22 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
       context.error(`bad ${kind} "${sanitize(target)}": ${hint}`);
       return;
     }
+    const previous = context.conversation;
     context.conversation = conversation;
-    if (text !== "") {
-      await sendToConversation(context, text);
+    if (text === "") {
+      context.print(`conversation: ${sanitize(conversationName(conversation))}`);
       return;
     }
-    const name = conversation.kind === "peer" ? conversation.peerId : conversation.scope;
-    context.print(`conversation: ${sanitize(name)}`);
+    if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
+    const result = await sendDirect(context, conversation.peerId, text);
+    // A mistyped or absent recipient must not capture the lines typed next.
+    if (result.ok || (result.reason !== "unknown_peer" && result.reason !== "offline")) return;
+    if (context.conversation !== conversation) return; // the user moved on meanwhile
+    context.conversation = previous;
+    const why = result.reason === "offline"
+      ? "that account is not online"
+      : "the tracker lists no such peer (/peers shows the known ones)";
+    context.print(`conversation stays ${sanitize(conversationName(previous))}: ${why}`);
   };
 }
 

@@ -449,3 +449,26 @@ Deno.test("PeerAccounts.knownRooms() lists the rooms seen, for Tab completion, a
     await settle();
     assert.deepEqual(bob.accounts.knownRooms(), ["Chess"]);
   }));
+
+Deno.test("PeerAccounts.send() tells an account that is not online from an unknown peer", () =>
+  withRoom(async ([alice, bob]) => {
+    await bob.accounts.logout();
+    // Not in alice's peer table under this id, and the account bob is logged out.
+    assert.deepEqual(await alice.accounts.send("bob@elsewhere", "are you there"), {
+      ok: false,
+      reason: "offline",
+    });
+    assert.deepEqual(await alice.accounts.send("zed@lobby", "hello?"), {
+      ok: false,
+      reason: "unknown_peer",
+    });
+  }));
+
+Deno.test("PeerAccounts.joinRoom() of a room we created or joined answers the room, as the docs' sequence does", () =>
+  withRoom(async ([alice, bob]) => {
+    for (const peer of [alice, bob]) {
+      const { room, members } = await peer.accounts.joinRoom("games");
+      assert.equal(room.name, "games");
+      assert.deepEqual(members.map((m) => m.username).sort(), ["alice", "bob"]);
+    }
+  }));

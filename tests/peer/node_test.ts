@@ -131,7 +131,6 @@ Deno.test("two peers found through the tracker exchange a direct message with AC
     assert.equal(alice.node.status().tracker.reachable, true);
     assert.deepEqual(await alice.node.send("nobody@lab", "x"), {
       ok: false,
-      msgId: "",
       reason: "unknown_peer",
     });
   } finally {
@@ -461,5 +460,39 @@ Deno.test("a peer that vanishes without BYE is marked stale and redialled with b
     assert.equal(node.node.reconnect("ghost@ns"), 1);
   } finally {
     await node.node.stop();
+  }
+});
+
+Deno.test("a message to a peer the tracker does not list fails at once; one registered since the last DISCOVER is found", async () => {
+  const { tracker, port } = await startTracker();
+  const trackerAddress = { hostname: "127.0.0.1", port };
+  // A long DISCOVER period and delivery timeout: only asking the tracker now can explain a
+  // quick answer for "nobody", and carol (started after alice's DISCOVER) being reached.
+  const slow = { tracker: trackerAddress, discoverIntervalMs: 600_000, ackTimeoutMs: 600_000 };
+  const alice = await startNode("alice", "lab", slow);
+  let carol: Running | undefined;
+  try {
+    await waitFor(
+      "alice's first DISCOVER",
+      () => alice.node.status().tracker.lastDiscoverAt !== undefined,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const nobody = await Promise.race([
+      alice.node.send("nobody@lab", "x"),
+      new Promise((resolve) => timer = setTimeout(() => resolve("still waiting"), 10_000)),
+    ]);
+    clearTimeout(timer);
+    assert.deepEqual(nobody, { ok: false, reason: "unknown_peer" });
+    carol = await startNode("carol", "lab", slow);
+    await waitFor(
+      "carol registered",
+      () => carol!.node.status().tracker.lastRegisterAt !== undefined,
+    );
+    const result = await alice.node.send("carol@lab", "found you");
+    assert.equal(result.ok, true);
+  } finally {
+    await alice.node.stop();
+    await carol?.node.stop();
+    await tracker.stop();
   }
 });

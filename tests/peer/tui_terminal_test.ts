@@ -514,3 +514,18 @@ Deno.test("runTerminal() in a terminal redraws the input row after a resize, era
   session.write("\x03");
   await session.done;
 });
+
+Deno.test("runTerminal() /msg to an unknown or offline peer says so and keeps the conversation", async () => {
+  for (const reason of ["unknown_peer", "offline"] as const) {
+    const node = lobby();
+    node.unknownReason = reason;
+    const lines = await run(node, ["/msg nobody hello", "still here"]);
+    assert.deepEqual(lines.slice(0, 2), [
+      `not delivered to nobody@lobby: ${reason}`,
+      reason === "offline"
+        ? "conversation stays #lobby: that account is not online"
+        : "conversation stays #lobby: the tracker lists no such peer (/peers shows the known ones)",
+    ]);
+    assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
+  }
+});
