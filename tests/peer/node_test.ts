@@ -166,6 +166,7 @@ Deno.test("an earlier p2pchat peer, without the batch feature, gets an ACK line 
   try {
     await raw.write({ type: "HELLO", peer_id: "old@lab", features: ["ack", "metrics", "p2pchat"] });
     assert.equal((await raw.line())?.type, "HELLO_OK");
+    assert.equal((await raw.line())?.type, "PING", "a p2pchat accepter measures the RTT at once");
     // Pipelined SENDs in one write, as an earlier p2pchat writes them.
     await raw.write(
       ["m1", "m2", "m3"].map((id) =>
