@@ -85,6 +85,8 @@ export type NodeEvent =
     at: number;
   }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
+  /** At start: a live peer at `address` already uses our peer_id; the others refuse us. */
+  | { type: "name_in_use"; peerId: string; address: Address; at: number }
   | {
     type: "tracker";
     reachable: boolean;

@@ -20,6 +20,7 @@ import type {
 } from "../api.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
 import { runLink } from "./link.ts";
+import { findNameInUse } from "./name_check.ts";
 import { inScope, splitPeerId, survivingDirection } from "./peer_table.ts";
 import {
   Discovery,
@@ -225,9 +226,35 @@ class _PeerNode implements StartablePeerNode {
             }),
         },
       );
-      this.#track(this.#discovery.start());
+      this.#track(this.#startDiscovery(this.#discovery, this.#rendezvous));
     }
     return this.#listen;
+  }
+
+  // Before our first REGISTER (which replaces a record of our name from the same address), look
+  // for a live peer that already uses our name: every other peer would refuse us as a duplicate.
+  async #startDiscovery(discovery: Discovery, rendezvous: RendezvousClient): Promise<void> {
+    let records: RendezvousRecord[] = [];
+    try {
+      records = await rendezvous.discover();
+    } catch {
+      // Discovery itself reports and retries an unreachable tracker.
+    }
+    if (this.#stopping) return;
+    this.#track(discovery.start());
+    const us = { name: this.#options.name, namespace: this.#options.namespace };
+    const address = await findNameInUse({ ...us, port: this.#listen.port }, records, this.#dial);
+    if (address === undefined || this.#stopping) return;
+    this.#dialLog.warn("Another live peer already uses our name", {
+      peer: this.peerId,
+      address: `${address.hostname}:${address.port}`,
+    });
+    this.#listeners.emit({
+      type: "name_in_use",
+      peerId: this.peerId,
+      address,
+      at: this.#clock.now(),
+    });
   }
 
   status(): NodeStatus {

@@ -100,6 +100,14 @@ export function formatEvent(event: NodeEvent, style: Style): string {
       const text = `-- peer ${style.peer(event.peerId, sanitize(event.peerId))} ${state}${reason}`;
       return `${time} ${event.state === "failed" ? style.warn(text) : text}`;
     }
+    case "name_in_use":
+      return `${time} ${
+        style.error(
+          `-- another peer already uses the name ${sanitize(event.peerId)} (at ${
+            formatAddress(event.address)
+          }): the others refuse our connections; /quit and start again with another --name`,
+        )
+      }`;
     case "tracker": {
       const detail = event.detail ? `: ${sanitize(event.detail)}` : "";
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;

@@ -9,6 +9,7 @@ import {
 } from "../../peer/node/node.ts";
 import { dialTcp } from "../../lib/transport.ts";
 import { createTracker, type Tracker } from "../../tracker/mod.ts";
+import { request } from "../_tracker_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -494,6 +495,43 @@ Deno.test("a message to a peer the tracker does not list fails at once; one regi
   } finally {
     await alice.node.stop();
     await carol?.node.stop();
+    await tracker.stop();
+  }
+});
+
+Deno.test("a second peer with a name a live peer uses is told at start; a stale record of it is not a clash", async () => {
+  const { tracker, port } = await startTracker();
+  const trackerAddress = { hostname: "127.0.0.1", port };
+  const first = await startNode("dave", "lab", { tracker: trackerAddress });
+  let second: Running | undefined;
+  let third: Running | undefined;
+  try {
+    await waitFor(
+      "dave registered",
+      () => first.node.status().tracker.lastRegisterAt !== undefined,
+    );
+    second = await startNode("dave", "lab", { tracker: trackerAddress });
+    await waitFor("the warning", () => second!.events.some((e) => e.type === "name_in_use"));
+    const warning = second.events.find((e) => e.type === "name_in_use");
+    assert.deepEqual(warning?.type === "name_in_use" && warning.address, {
+      hostname: "127.0.0.1",
+      port: first.port,
+    });
+    assert.ok(!first.events.some((e) => e.type === "name_in_use"), "the first one is not warned");
+    // Both gone without UNREGISTER would leave records; here: only a record, nobody listening.
+    await second.node.stop();
+    await first.node.stop();
+    await request(port, { type: "REGISTER", namespace: "lab", name: "erin", port: first.port });
+    third = await startNode("erin", "lab", { tracker: trackerAddress });
+    await waitFor(
+      "erin discovered",
+      () => third!.node.status().tracker.lastDiscoverAt !== undefined,
+    );
+    assert.ok(!third.events.some((e) => e.type === "name_in_use"));
+  } finally {
+    await first.node.stop();
+    await second?.node.stop();
+    await third?.node.stop();
     await tracker.stop();
   }
 });

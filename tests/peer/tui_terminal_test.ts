@@ -529,3 +529,20 @@ Deno.test("runTerminal() /msg to an unknown or offline peer says so and keeps th
     assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
   }
 });
+
+Deno.test("runTerminal() says what to do when another live peer uses our name", async () => {
+  const node = lobby();
+  const session = harness(node);
+  node.emit({
+    type: "name_in_use",
+    peerId: "alice@lobby",
+    address: { hostname: "127.0.0.1", port: 4100 },
+    at: new Date(2026, 0, 1, 9, 0, 0).getTime(),
+  });
+  session.end();
+  await session.done;
+  assert.deepEqual(session.lines(), [
+    "09:00:00 -- another peer already uses the name alice@lobby (at 127.0.0.1:4100): " +
+    "the others refuse our connections; /quit and start again with another --name",
+  ]);
+});
