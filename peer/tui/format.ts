@@ -5,6 +5,7 @@
  */
 import type { NodeEvent, PeerInfo } from "../api.ts";
 import type { Address } from "../../lib/transport.ts";
+import { formatFields, type LogRecord } from "../../lib/log.ts";
 
 /** Colour helpers; all return the text unchanged when colour is off. */
 export interface Style {
@@ -114,6 +115,18 @@ export function formatEvent(event: NodeEvent, style: Style): string {
       return `${time} ${event.reachable ? text : style.warn(text)}`;
     }
   }
+}
+
+/**
+ * A log record as a notice line: `HH:MM:SS -- LEVEL [Component] message key=value`, the same
+ * shape as the other notices (the logger's own lines carry an ISO date for files).
+ */
+export function formatLogRecord(record: LogRecord): string {
+  const tag = record.component ? ` [${record.component}]` : "";
+  const fields = record.fields && Object.keys(record.fields).length > 0
+    ? " " + formatFields(record.fields)
+    : "";
+  return `${formatClock(record.time)} -- ${record.level}${tag} ${record.message}${fields}`;
 }
 
 /**

@@ -3,7 +3,7 @@
  * line, writes the new lines above it, and redraws prompt and typed text with the cursor in
  * place. The escape sequences are built by pure functions; `runTerminal` only writes them.
  */
-import { charWidth, type InputText } from "./line_editor.ts";
+import { charWidth, displayWidth, type InputText } from "./line_editor.ts";
 
 /** Erases the current terminal row and returns to its first column. */
 export const CLEAR_LINE = "\r\x1b[2K";
@@ -66,6 +66,40 @@ export function renderInputLine(
   columns: number,
 ): string {
   return renderInputRow(prompt, promptWidth, input, columns).text;
+}
+
+/**
+ * Breaks a plain line (no escape sequences) into rows of at most `columns` cells at spaces,
+ * the rows after the first indented by `indent` cells; a word wider than a row is cut. The
+ * terminal would otherwise wrap in the middle of words.
+ */
+export function wrapWords(text: string, columns: number, indent: number): string[] {
+  const pad = " ".repeat(Math.min(indent, Math.max(0, columns - 10)));
+  const rows: string[] = [];
+  let row = "";
+  let width = 0;
+  let rowStart = 0; // cells of indentation: a row holds text once it is wider
+  const breakRow = () => {
+    rows.push(row);
+    [row, width, rowStart] = [pad, pad.length, pad.length];
+  };
+  text.split(" ").forEach((word, index) => {
+    if (index > 0) {
+      if (width > rowStart && width + 1 + displayWidth(word) > columns) breakRow();
+      else {
+        row += " ";
+        width++;
+      }
+    }
+    for (const char of word) {
+      const cells = charWidth(char.codePointAt(0)!);
+      if (width > rowStart && width + cells > columns) breakRow();
+      row += char;
+      width += cells;
+    }
+  });
+  rows.push(row);
+  return rows;
 }
 
 /** Lines printed above the input row, followed by the redrawn input row. */

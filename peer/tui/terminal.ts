@@ -17,7 +17,15 @@ import {
   sendToConversation,
 } from "./commands.ts";
 import { complete } from "./completion.ts";
-import { createStyle, formatClock, formatEvent, sanitize, type Style } from "./format.ts";
+import {
+  createStyle,
+  formatClock,
+  formatEvent,
+  formatLogRecord,
+  sanitize,
+  type Style,
+} from "./format.ts";
+import type { LogRecord } from "../../lib/log.ts";
 import { type Key, KeyDecoder } from "./keys.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
 import {
@@ -26,6 +34,7 @@ import {
   eraseAfterResize,
   renderAbove,
   renderInputRow,
+  wrapWords,
 } from "./screen.ts";
 
 /** How a direct message is signalled while the terminal window does not have the focus. */
@@ -176,7 +185,7 @@ class _Session implements CommandContext {
     if (rawStdin) Deno.stdin.setRaw(true);
     const reader = (input ?? Deno.stdin.readable).getReader();
     const previousSink = this.log.settings.sink;
-    this.log.settings.sink = (line) => this.#printLines([this.style.dim(sanitize(line))]);
+    this.log.settings.sink = (line, record) => this.#printLog(line, record);
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
     const detach = this.#attach?.(this) ?? (() => {});
     const quitting = new Promise<"quit">((resolve) => {
@@ -319,6 +328,18 @@ class _Session implements CommandContext {
     if (this.#closed) return;
     if (this.#interactive) this.#output(renderAbove(lines, this.#inputLine()));
     else this.#output(lines.map((line) => line + "\n").join(""));
+  }
+
+  // Log lines look like the other notices (JSON ones stay JSON) and wrap between words, with
+  // the continuation rows indented past the time.
+  #printLog(line: string, record: LogRecord): void {
+    const text = sanitize(this.log.settings.format === "json" ? line : formatLogRecord(record));
+    const style = record.level === "error"
+      ? this.style.error
+      : record.level === "warn"
+      ? this.style.warn
+      : this.style.dim;
+    this.#printLines(wrapWords(text, Math.max(20, this.#columns() - 1), 9).map(style));
   }
 
   #prompt(): string {

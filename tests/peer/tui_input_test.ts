@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type Key, KeyDecoder, PASTE_END, PASTE_START } from "../../peer/tui/keys.ts";
 import { type InputText, LineEditor } from "../../peer/tui/line_editor.ts";
 import { complete, type CompletionSources } from "../../peer/tui/completion.ts";
-import { eraseAfterResize, renderInputRow } from "../../peer/tui/screen.ts";
+import { eraseAfterResize, renderInputRow, wrapWords } from "../../peer/tui/screen.ts";
 
 const encoder = new TextEncoder();
 
@@ -123,4 +123,19 @@ Deno.test("complete() extends an ambiguous word as far as the matches agree, the
   assert.deepEqual(complete("/m", SOURCES), { insert: "", candidates: ["/me", "/msg"] });
   assert.deepEqual(complete("/msg ", SOURCES), { insert: "", candidates: [] });
   assert.deepEqual(complete("/nothing", SOURCES), { insert: "", candidates: [] });
+});
+
+Deno.test("wrapWords() breaks at spaces with a hanging indent and cuts only words wider than a row", () => {
+  const line = "12:00:00 -- debug [Dialer] Dial failed; retrying peer=bob@default delayMs=1234";
+  assert.deepEqual(wrapWords(line, 40, 9), [
+    "12:00:00 -- debug [Dialer] Dial failed;",
+    "         retrying peer=bob@default",
+    "         delayMs=1234",
+  ]);
+  assert.deepEqual(wrapWords("short", 40, 9), ["short"]);
+  assert.deepEqual(wrapWords("a " + "x".repeat(25), 20, 4), [
+    "a",
+    "    " + "x".repeat(16),
+    "    " + "x".repeat(9),
+  ]);
 });
