@@ -107,6 +107,7 @@ class _Session implements CommandContext {
   #titleChanged = false;
   /** Where the cursor was left by the last input row drawn (for a redraw after a resize). */
   #cursorColumn = 0;
+  #fullTold = false;
   #closed = false;
   #quitRequested = false;
   #wakeOnQuit: () => void = () => {};
@@ -231,17 +232,22 @@ class _Session implements CommandContext {
           this.#submit(action.line);
           redraw = false; // submitting drew the row
         } else if (action.type === "redraw") redraw = true;
-        if (key.name === "char" && this.#editor.dropped > 0) this.#tooLong(this.#editor.dropped);
+        this.#checkFull(key);
       }
     }
     if (redraw && !this.#quitRequested) this.#output(this.#inputLine());
   }
 
-  #tooLong(dropped: number): void {
-    this.error(
-      `the input line holds at most ${this.#editor.maxChars} characters; ` +
-        `the last ${dropped} typed or pasted were dropped`,
-    );
+  // Told once per full line: a long paste arrives in many reads, each one over the limit.
+  #checkFull(key: Key): void {
+    if (this.#editor.length < this.#editor.maxChars) this.#fullTold = false;
+    else if (key.name === "char" && this.#editor.dropped > 0 && !this.#fullTold) {
+      this.#fullTold = true;
+      this.error(
+        `the input line holds at most ${this.#editor.maxChars} characters; ` +
+          "what was typed or pasted past that was dropped",
+      );
+    }
   }
 
   // Tab: completes the word before the cursor; lists the matches when they are ambiguous.
