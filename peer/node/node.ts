@@ -245,7 +245,8 @@ class _PeerNode implements StartablePeerNode {
     const us = { name: this.#options.name, namespace: this.#options.namespace };
     const address = await findNameInUse({ ...us, port: this.#listen.port }, records, this.#dial);
     if (address === undefined || this.#stopping) return;
-    this.#dialLog.warn("Another live peer already uses our name", {
+    // Info, not warn: the event is the user's notice; the log only records it.
+    this.#dialLog.info("Another live peer already uses our name", {
       peer: this.peerId,
       address: `${address.hostname}:${address.port}`,
     });

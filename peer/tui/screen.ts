@@ -69,9 +69,9 @@ export function renderInputLine(
 }
 
 /**
- * Breaks a plain line (no escape sequences) into rows of at most `columns` cells at spaces,
- * the rows after the first indented by `indent` cells; a word wider than a row is cut. The
- * terminal would otherwise wrap in the middle of words.
+ * Breaks a line into rows of at most `columns` cells at spaces, the rows after the first
+ * indented by `indent` cells; a word wider than a row is cut. Colour sequences (SGR) take no
+ * cells. The terminal would otherwise wrap in the middle of words.
  */
 export function wrapWords(text: string, columns: number, indent: number): string[] {
   const pad = " ".repeat(Math.min(indent, Math.max(0, columns - 10)));
@@ -85,22 +85,36 @@ export function wrapWords(text: string, columns: number, indent: number): string
   };
   text.split(" ").forEach((word, index) => {
     if (index > 0) {
-      if (width > rowStart && width + 1 + displayWidth(word) > columns) breakRow();
-      else {
+      if (width > rowStart && width + 1 + displayWidth(word.replace(SGR, "")) > columns) {
+        breakRow();
+      } else {
         row += " ";
         width++;
       }
     }
-    for (const char of word) {
-      const cells = charWidth(char.codePointAt(0)!);
-      if (width > rowStart && width + cells > columns) breakRow();
-      row += char;
-      width += cells;
+    for (const part of word.split(SGR_PARTS)) {
+      if (SGR_WHOLE.test(part)) {
+        row += part;
+        continue;
+      }
+      for (const char of part) {
+        const cells = charWidth(char.codePointAt(0)!);
+        if (width > rowStart && width + cells > columns) breakRow();
+        row += char;
+        width += cells;
+      }
     }
   });
   rows.push(row);
   return rows;
 }
+
+// deno-lint-ignore no-control-regex -- colour sequences start with ESC
+const SGR = /\x1b\[[0-9;]*m/g;
+// deno-lint-ignore no-control-regex -- colour sequences start with ESC
+const SGR_PARTS = /(\x1b\[[0-9;]*m)/;
+// deno-lint-ignore no-control-regex -- colour sequences start with ESC
+const SGR_WHOLE = /^\x1b\[[0-9;]*m$/;
 
 /** Lines printed above the input row, followed by the redrawn input row. */
 export function renderAbove(lines: readonly string[], inputLine: string): string {

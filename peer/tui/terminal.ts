@@ -64,6 +64,10 @@ export interface TerminalOptions {
   onResize?: (listener: () => void) => () => void;
 }
 
+// A line that starts with a time (perhaps coloured): its continuation rows start under the text.
+// deno-lint-ignore no-control-regex -- colour sequences start with ESC
+const TIMED = /^(\x1b\[[0-9;]*m)*\d\d:\d\d:\d\d /;
+
 /** Terminal modes the interactive UI turns on: bracketed paste and focus reports. */
 const MODES_ON = "\x1b[?2004h\x1b[?1004h";
 const MODES_OFF = "\x1b[?2004l\x1b[?1004l";
@@ -332,8 +336,12 @@ class _Session implements CommandContext {
 
   #printLines(lines: string[]): void {
     if (this.#closed) return;
-    if (this.#interactive) this.#output(renderAbove(lines, this.#inputLine()));
-    else this.#output(lines.map((line) => line + "\n").join(""));
+    if (this.#interactive) {
+      // Wrapped here, between words: a line with a time gets its continuation rows indented.
+      const columns = Math.max(20, this.#columns() - 1);
+      const rows = lines.flatMap((line) => wrapWords(line, columns, TIMED.test(line) ? 9 : 2));
+      this.#output(renderAbove(rows, this.#inputLine()));
+    } else this.#output(lines.map((line) => line + "\n").join(""));
   }
 
   // Log lines look like the other notices (JSON ones stay JSON) and wrap between words, with
@@ -345,7 +353,7 @@ class _Session implements CommandContext {
       : record.level === "warn"
       ? this.style.warn
       : this.style.dim;
-    this.#printLines(wrapWords(text, Math.max(20, this.#columns() - 1), 9).map(style));
+    this.#printLines([style(text)]);
   }
 
   #prompt(): string {

@@ -139,3 +139,11 @@ Deno.test("wrapWords() breaks at spaces with a hanging indent and cuts only word
     "    " + "x".repeat(9),
   ]);
 });
+
+Deno.test("wrapWords() gives colour sequences no width", () => {
+  const red = (text: string) => `\x1b[31m${text}\x1b[0m`;
+  assert.deepEqual(wrapWords(`${red("aaaa")} bbbb ${red("cccc")}`, 12, 2), [
+    `${red("aaaa")} bbbb`,
+    `  ${red("cccc")}`,
+  ]);
+});

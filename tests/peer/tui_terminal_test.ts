@@ -406,7 +406,7 @@ Deno.test("runTerminal() in a terminal draws the input row once per read, howeve
 
 Deno.test("runTerminal() in a terminal says so when a paste is longer than the input line holds", async () => {
   const node = lobby();
-  const session = harness(node, { isTerminal: true });
+  const session = harness(node, { isTerminal: true, columns: () => 200 });
   // In reads of 4096 bytes, as a pseudo-terminal passes them on: told once, not per read.
   session.write("\x1b[200~");
   for (let i = 0; i < 10; i++) session.write("y".repeat(4096));
