@@ -8,7 +8,7 @@
 import { encodeLine, LineDecoder } from "../../lib/framing.ts";
 import type { Address, Conn } from "../../lib/transport.ts";
 import type { RendezvousRecord } from "../discovery/mod.ts";
-import { hello } from "../protocol/messages.ts";
+import { hello } from "../protocol/mod.ts";
 
 /** How long a probed address has to connect and answer. */
 export const NAME_PROBE_TIMEOUT_MS = 3_000;
