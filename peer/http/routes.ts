@@ -8,10 +8,10 @@ import { Hono } from "hono";
 import type { NodeEvent, PeerNode, Scope, SendResult } from "../api.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
-import { charLength, isRecord, isWireName } from "../../lib/codec.ts";
-import { MAX_LINE_BYTES, MESSAGE_TTL } from "../../lib/constants.ts";
+import { isRecord, isWireName } from "../../lib/codec.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
+import { tooLongForLine } from "../protocol/mod.ts";
 
 /** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
 export interface PeerApiOptions {
@@ -114,7 +114,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     // A bare name is a peer of our namespace, as in the terminal's /msg.
     const to = given.includes("@") ? given : `${given}@${node.status().namespace}`;
     const text = stringField(body, "text");
-    _checkLine({ type: "SEND", src: node.peerId, dst: to, payload: text, require_ack: true });
+    _refuseTooLong(tooLongForLine("SEND", node.peerId, to, text));
     const result = await node.send(to, text);
     if (!result.ok) throw _deliveryError(to, result);
     return c.json({ delivered: true, msgId: result.msgId, to, roundTripMs: result.roundTripMs });
@@ -125,7 +125,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     const scope = stringField(body, "scope");
     if (!_isScope(scope)) throw _badScope("scope", scope);
     const text = stringField(body, "text");
-    _checkLine({ type: "PUB", src: node.peerId, dst: scope, payload: text, require_ack: false });
+    _refuseTooLong(tooLongForLine("PUB", node.peerId, scope, text));
     const result = await node.publish(scope, text);
     return c.json({ msgId: result.msgId, scope, reached: result.reached, peers: result.peers });
   });
@@ -274,19 +274,8 @@ export function stringField(body: Record<string, unknown>, name: string): string
   return value;
 }
 
-/** Refuses a text whose wire line (with a 36-character msg_id) would pass 32768 bytes. */
-function _checkLine(fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ ...fields, msg_id: crypto.randomUUID(), ttl: MESSAGE_TTL });
-  const bytes = new TextEncoder().encode(line).length;
-  if (bytes > MAX_LINE_BYTES) {
-    const text = String(fields.payload);
-    throw new P2pError(
-      "text_too_long",
-      `Text of ${
-        charLength(text)
-      } characters makes a ${bytes}-byte line; the limit is ${MAX_LINE_BYTES}`,
-    );
-  }
+function _refuseTooLong(problem: string | undefined): void {
+  if (problem !== undefined) throw new P2pError("text_too_long", problem);
 }
 
 function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>): P2pError {

@@ -8,5 +8,5 @@ export {
   type ConnectionState,
   PeerConnection,
 } from "./connection.ts";
-export { hello } from "./messages.ts";
+export { hello, tooLongForLine } from "./messages.ts";
 export { RecentIds } from "./recent_ids.ts";

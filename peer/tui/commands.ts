@@ -6,6 +6,7 @@ import type { PeerInfo, PeerNode, Scope, SendResult } from "../api.ts";
 import { describeError } from "../../lib/errors.ts";
 import { isLogLevel, LOG_LEVELS, type Logger } from "../../lib/log.ts";
 import { closestMatch } from "../../lib/suggest.ts";
+import { tooLongForLine } from "../protocol/mod.ts";
 import {
   formatAddress,
   formatClock,
@@ -157,12 +158,13 @@ export function conversationName(conversation: Conversation): string {
   return conversation.kind === "peer" ? conversation.peerId : conversation.scope;
 }
 
-/** Sends a direct message, prints the outcome and returns it. */
+/** Sends a direct message, prints the outcome and returns it (undefined: too long to send). */
 export async function sendDirect(
   context: CommandContext,
   peerId: string,
   text: string,
-): Promise<SendResult> {
+): Promise<SendResult | undefined> {
+  if (_tooLong(context, "SEND", peerId, text)) return undefined;
   const result: SendResult = await context.node.send(peerId, text);
   const who = sanitize(peerId);
   if (result.ok) {
@@ -175,6 +177,7 @@ export async function sendDirect(
 
 /** Publishes to a scope and prints how many peers it reached. */
 export async function publishTo(context: CommandContext, scope: Scope, text: string) {
+  if (_tooLong(context, "PUB", scope, text)) return;
   const result = await context.node.publish(scope, text);
   if (result.reached === 0) {
     context.print(
@@ -188,6 +191,13 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
       result.peers.map(sanitize).join(" ")
     }`,
   );
+}
+
+// A text whose protocol line would pass the limit is refused here, before anything is sent.
+function _tooLong(context: CommandContext, type: "SEND" | "PUB", dst: string, text: string) {
+  const problem = tooLongForLine(type, context.node.peerId, dst, text);
+  if (problem !== undefined) context.error(`not sent: ${problem}; send it in parts`);
+  return problem !== undefined;
 }
 
 /** Sends plain text to the current conversation. */
@@ -215,7 +225,8 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
     const result = await sendDirect(context, conversation.peerId, text);
     // A mistyped or absent recipient must not capture the lines typed next.
-    if (result.ok || (result.reason !== "unknown_peer" && result.reason !== "offline")) return;
+    if (!result || result.ok) return;
+    if (result.reason !== "unknown_peer" && result.reason !== "offline") return;
     if (context.conversation !== conversation) return; // the user moved on meanwhile
     context.conversation = previous;
     const why = result.reason === "offline"

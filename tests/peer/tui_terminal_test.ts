@@ -551,3 +551,17 @@ Deno.test("runTerminal() says what to do when another live peer uses our name", 
     "the others refuse our connections; /quit and start again with another --name",
   ]);
 });
+
+Deno.test("runTerminal() refuses a text too long for one protocol line instead of sending it", async () => {
+  const node = lobby();
+  const long = "x".repeat(32_760);
+  const lines = await run(node, [`/msg bob ${long}`, `/pub * ${long}`]);
+  assert.equal(lines.length, 2);
+  for (const line of lines) {
+    assert.match(
+      line,
+      /^error: not sent: Text of 32760 characters makes a \d+-byte line; the limit is 32768; send it in parts$/,
+    );
+  }
+  assert.deepEqual([node.sent, node.published], [[], []]);
+});
