@@ -85,3 +85,11 @@ Deno.test("p2pchat's usage errors name the task the user ran and the option they
   const typo = await run(["peeer"]);
   assert.ok(typo.stderr.includes('Unknown command "peeer" (did you mean peer?)'), typo.stderr);
 });
+
+Deno.test("deno.json runs the program quietly, so a first download cannot erase its first lines", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  for (const task of ["start", "peer", "tracker"]) {
+    const command: string = config.tasks[task];
+    assert.match(command, new RegExp(`^P2PCHAT_TASK=${task} deno run --quiet `), task);
+  }
+});
