@@ -102,6 +102,8 @@ class _Session implements CommandContext {
   #secret?: { prompt: string; resolve: (secret: string | undefined) => void };
   #editor = new LineEditor();
   #columns: () => number;
+  /** The terminal's width, read at start and after each resize (not per line printed). */
+  #width: number;
   #onResize?: (listener: () => void) => () => void;
   #rooms: () => readonly string[];
   readonly statusLines: () => readonly string[];
@@ -127,6 +129,7 @@ class _Session implements CommandContext {
     this.interactive = interactive;
     this.#attach = options.attach;
     this.#columns = options.columns ?? _columns;
+    this.#width = this.#columns();
     this.#onResize = options.onResize;
     this.#rooms = options.rooms ?? (() => []);
     this.statusLines = options.status ?? (() => []);
@@ -294,7 +297,8 @@ class _Session implements CommandContext {
 
   #resized(): void {
     if (this.#closed) return;
-    this.#output(eraseAfterResize(this.#cursorColumn, this.#columns()) + this.#inputLine());
+    this.#width = this.#columns();
+    this.#output(eraseAfterResize(this.#cursorColumn, this.#width) + this.#inputLine());
   }
 
   #submit(line: string): void {
@@ -338,7 +342,7 @@ class _Session implements CommandContext {
     if (this.#closed) return;
     if (this.#interactive) {
       // Wrapped here, between words: a line with a time gets its continuation rows indented.
-      const columns = Math.max(20, this.#columns() - 1);
+      const columns = Math.max(20, this.#width - 1);
       const rows = lines.flatMap((line) => wrapWords(line, columns, TIMED.test(line) ? 9 : 2));
       this.#output(renderAbove(rows, this.#inputLine()));
     } else this.#output(lines.map((line) => line + "\n").join(""));
@@ -367,7 +371,7 @@ class _Session implements CommandContext {
       this.style.bold(prompt),
       displayWidth(prompt),
       this.#editor,
-      this.#columns(),
+      this.#width,
     );
     this.#cursorColumn = row.cursorColumn;
     return row.text;
