@@ -1,6 +1,7 @@
 /** p2pchat command-line entry: `p2pchat tracker ...` or `p2pchat peer ...`. */
 import { VERSION } from "./lib/constants.ts";
-import { UsageError } from "./lib/cli.ts";
+import { invocation, UsageError } from "./lib/cli.ts";
+import { didYouMean } from "./lib/suggest.ts";
 import { P2pError } from "./lib/errors.ts";
 import { runTrackerCommand } from "./tracker/mod.ts";
 import { runPeerCommand } from "./peer/mod.ts";
@@ -34,7 +35,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     if (!command) {
       throw new UsageError(
-        first.startsWith("-") ? `Unknown option "${first}"` : `Unknown command "${first}"`,
+        first.startsWith("-")
+          ? `Unknown option "${first}"`
+          : `Unknown command "${first}"${didYouMean(first, Object.keys(COMMANDS))}`,
       );
     }
     return await command(rest);
@@ -45,9 +48,8 @@ export async function main(args: string[]): Promise<number> {
       return 1;
     }
     if (!(error instanceof UsageError)) throw error;
-    console.error(
-      `p2pchat: ${error.message}\nRun "p2pchat ${command ? first + " " : ""}--help" for usage.`,
-    );
+    const help = command ? invocation(first, Deno.env.toObject()) : "p2pchat";
+    console.error(`p2pchat: ${error.message}\nRun "${help} --help" for usage.`);
     return 2;
   }
 }

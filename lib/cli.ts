@@ -1,6 +1,7 @@
 /** Shared command-line helpers: flag parsing with clear errors, and address/number parsing. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { isLogLevel, type LogFormat, type LogLevel } from "./log.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** A mistake in the command line: printed with a hint and exit code 2. */
 export class UsageError extends Error {
@@ -21,15 +22,30 @@ export function parseFlags<T extends Options>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
-    throw new UsageError(_describeParseError(error));
+    throw new UsageError(_describeParseError(error, Object.keys(options)));
   }
 }
 
-function _describeParseError(error: unknown): string {
+function _describeParseError(error: unknown, flags: string[]): string {
   const text = error instanceof Error ? error.message : String(error);
   // node:util messages end with advice meant for scripts ("To specify a positional argument..."):
   // keep the first sentence, which names the flag.
-  return text.split(/\.\s|\n/)[0].replace(/\.$/, "");
+  const first = text.split(/\.\s|\n/)[0].replace(/\.$/, "");
+  const unknown = /^Unknown option '--([^'=]+)/.exec(first);
+  return unknown ? first + didYouMean(`--${unknown[1]}`, flags.map((flag) => `--${flag}`)) : first;
+}
+
+/**
+ * How the user runs `p2pchat SUBCOMMAND`, for hints such as "Run ... --help": the deno.json
+ * task they typed (`deno task peer`, or through npx), else the program's own name.
+ */
+export function invocation(subcommand: string, env: Record<string, string | undefined>): string {
+  const task = env.P2PCHAT_TASK;
+  if (task === undefined || !/^[a-z-]+$/.test(task)) return `p2pchat ${subcommand}`;
+  // npm sets npm_lifecycle_event=npx for what `npx -y deno@VERSION task ...` runs.
+  return env.npm_lifecycle_event === "npx"
+    ? `npx -y deno@${Deno.version.deno} task ${task}`
+    : `deno task ${task}`;
 }
 
 /** Parses `HOST:PORT` (or `[v6]:PORT`); port 0 is allowed where `allowZero`. */

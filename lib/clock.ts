@@ -11,11 +11,15 @@ export interface Clock {
   clearTimeout(id: TimerId): void;
 }
 
-/** The real clock. Timers are unref'd so they never keep a finished process alive. */
+/**
+ * The real clock. Timers are unref'd so they never keep a finished process alive. A deadline
+ * already passed (a negative delay, computed from a time that moved on) fires at once: the
+ * runtime would otherwise print a TimeoutNegativeWarning over the terminal UI.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(callback, delayMs) {
-    const id = setTimeout(callback, delayMs);
+    const id = setTimeout(callback, Math.max(0, delayMs));
     id.unref();
     return id;
   },

@@ -69,6 +69,7 @@ export type ErrorCode =
   | "timeout"
   | "not_connected"
   | "unknown_peer"
+  | "offline"
   | "closed";
 
 /** An error with a stable `code`; `message` is for people, `code` is for programs. */

@@ -8,8 +8,18 @@ export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
 export type LogFormat = "human" | "json";
 
-/** Where finished log lines go (each without a trailing newline). */
-export type LogSink = (line: string) => void;
+/** One log event, for sinks that lay it out themselves (the terminal UI). */
+export interface LogRecord {
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+  level: LogLevel;
+  component: string;
+  message: string;
+  fields?: Record<string, unknown>;
+}
+
+/** Where finished log lines go (each without a trailing newline), with the record they show. */
+export type LogSink = (line: string, record: LogRecord) => void;
 
 /** Settings shared by a root logger and every child made from it. */
 export interface LogSettings {
@@ -50,20 +60,23 @@ export class Logger {
 
   #write(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (!this.enabled(level)) return;
-    const time = new Date().toISOString();
+    const record = { time: Date.now(), level, component: this.component, message, fields };
+    const time = new Date(record.time).toISOString();
     if (this.settings.format === "json") {
       this.settings.sink(
         JSON.stringify({ time, level, component: this.component || undefined, message, ...fields }),
+        record,
       );
       return;
     }
     const tag = this.component ? ` [${this.component}]` : "";
-    const extra = fields && Object.keys(fields).length > 0 ? " " + _formatFields(fields) : "";
-    this.settings.sink(`${time} ${level.toUpperCase().padEnd(5)}${tag} ${message}${extra}`);
+    const extra = fields && Object.keys(fields).length > 0 ? " " + formatFields(fields) : "";
+    this.settings.sink(`${time} ${level.toUpperCase().padEnd(5)}${tag} ${message}${extra}`, record);
   }
 }
 
-function _formatFields(fields: Record<string, unknown>): string {
+/** `key=value` pairs, strings as they are and other values as JSON. */
+export function formatFields(fields: Record<string, unknown>): string {
   return Object.entries(fields)
     .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
     .join(" ");

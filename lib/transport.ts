@@ -157,16 +157,21 @@ export function listenTcp(hostname: string, port: number, what: string): Deno.Tc
   try {
     return Deno.listen({ hostname, port, transport: "tcp" });
   } catch (error) {
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "the port is already in use (is another p2pchat running? choose another port)"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new P2pError(
-      "listen_failed",
-      `Cannot listen on ${hostname}:${port} for ${what}: ${reason}`,
-    );
+    throw listenFailure(hostname, port, what, error);
   }
+}
+
+/** The `listen_failed` error for a failed listen on `hostname:port`, saying what to do. */
+export function listenFailure(hostname: string, port: number, what: string, error: unknown) {
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "the port is already in use (is another p2pchat running? choose another port)"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new P2pError(
+    "listen_failed",
+    `Cannot listen on ${hostname}:${port} for ${what}: ${reason}`,
+  );
 }
 
 /** Dials a TCP address; the signal aborts a connect that takes too long. */

@@ -97,10 +97,17 @@ export interface NodeStatus {
   startedAt: number;
 }
 
-/** Outcome of a direct message: ACKed (with round trip), or why not. */
+/**
+ * Outcome of a direct message: ACKed (with round trip), or why not. A message never written
+ * (`unknown_peer`, `offline`: an account not online, `not_connected`) has no id.
+ */
 export type SendResult =
   | { ok: true; msgId: string; roundTripMs: number }
-  | { ok: false; msgId: string; reason: "timeout" | "not_connected" | "unknown_peer" | "closed" };
+  | {
+    ok: false;
+    msgId?: string;
+    reason: "timeout" | "not_connected" | "unknown_peer" | "offline" | "closed";
+  };
 
 /** Outcome of a PUB: how many connected peers it was written to, and which. */
 export interface PublishResult {
@@ -125,6 +132,8 @@ export type NodeEvent =
   }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
   | { type: "security"; notice: SecurityNotice; at: number }
+  /** At start: a live peer at `address` already uses our peer_id; the others refuse us. */
+  | { type: "name_in_use"; peerId: string; address: Address; at: number }
   | {
     type: "tracker";
     reachable: boolean;

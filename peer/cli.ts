@@ -5,6 +5,7 @@ import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import type { Address } from "../lib/transport.ts";
+import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { loadOrCreateIdentity } from "../lib/identity_file.ts";
 import { generateStaticKeyPair } from "../lib/noise/mod.ts";
@@ -18,7 +19,13 @@ import {
 } from "./accounts/mod.ts";
 import { KeyPins, TrustPolicy } from "./identity/mod.ts";
 import { apiTokenPath, createPeerApi, loadOrCreateApiToken, mountAccountApi } from "./http/mod.ts";
-import { accountCommands, accountNotices, runTerminal, shouldUseColor } from "./tui/mod.ts";
+import {
+  accountCommands,
+  accountNotices,
+  runTerminal,
+  shouldUseColor,
+  type TerminalOptions,
+} from "./tui/mod.ts";
 import {
   envName,
   type PeerConfig,
@@ -58,6 +65,8 @@ Options:
                                unless --log-file is given)
   --log-format FORMAT          human or json (default human)
   --log-file PATH              append logs to PATH instead of standard error
+  --notify bell|title|off      signal a direct message while the terminal window is in the
+                               background: ring the bell (default), set the title, or nothing
   -h, --help                   show this help
 
 Every setting can also come from an environment variable: ${envName("name")}, ${
@@ -85,6 +94,7 @@ const FLAGS = {
   "require-encryption": { type: "boolean" },
   "tracker-key": { type: "string" },
   config: { type: "string" },
+  notify: { type: "string" },
 } as const;
 
 /** Reads the settings from flags, environment and config file (exported for tests). */
@@ -185,15 +195,23 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   );
   const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
   let server: Deno.HttpServer | undefined;
+  /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
+  const apiStatus: string[] = [];
   const stopServer = new AbortController();
   try {
+    // The API first: a port in use then stops the start before the node registers anywhere.
+    if (config.http !== undefined) {
+      const api = await _serveApi(accounts, config, log, stopServer.signal);
+      server = api.server;
+      apiStatus.push(`http api: ${api.url}`, `api token: ${apiTokenPath(config.dataDir)}`);
+    }
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
     console.log(`Identity key fingerprint: ${identity.fingerprint}`);
-    if (config.http !== undefined) {
-      server = await _serveApi(accounts, config, log, stopServer.signal);
-    }
-    const ui = _untilQuitOrSignal(accounts, log);
+    const ui = _untilQuitOrSignal(accounts, log, {
+      status: () => apiStatus,
+      notify: config.notify,
+    });
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
       client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
@@ -230,7 +248,7 @@ async function _serveApi(
   config: PeerConfig,
   log: Logger,
   signal: AbortSignal,
-): Promise<Deno.HttpServer> {
+): Promise<{ server: Deno.HttpServer; url: string }> {
   const token = await loadOrCreateApiToken(config.dataDir, log);
   const app = createPeerApi(accounts.roomAwareNode(), {
     token,
@@ -238,27 +256,28 @@ async function _serveApi(
     extraEvents: accounts,
   });
   mountAccountApi(app, accounts);
-  const listening = Promise.withResolvers<void>();
-  const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: config.http,
-    signal,
-    onListen: ({ port }) => {
-      console.log(
-        `HTTP API on http://127.0.0.1:${port} (token in ${apiTokenPath(config.dataDir)})`,
-      );
-      listening.resolve();
-    },
-  }, app.fetch);
-  await listening.promise;
-  return server;
+  const { server, address } = await serveHttp(
+    { hostname: "127.0.0.1", port: config.http!, signal },
+    app.fetch,
+    "the HTTP API",
+  );
+  const url = `http://127.0.0.1:${address.port}`;
+  console.log(`HTTP API on ${url} (token in ${apiTokenPath(config.dataDir)})`);
+  return { server, url };
 }
 
-// The terminal UI returns when the user quits; SIGINT/SIGTERM end the run the same way.
-async function _untilQuitOrSignal(accounts: PeerAccounts, log: Logger): Promise<void> {
+// The terminal UI returns when the user quits; SIGINT/SIGTERM/SIGHUP end the run the same way.
+async function _untilQuitOrSignal(
+  accounts: PeerAccounts,
+  log: Logger,
+  terminal: Pick<TerminalOptions, "status" | "notify">,
+): Promise<void> {
   const signalled = Promise.withResolvers<void>();
   const onSignal = () => signalled.resolve();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  // SIGHUP: the terminal window was closed; the peer still says BYE and unregisters.
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   try {
     await Promise.race([
@@ -267,6 +286,8 @@ async function _untilQuitOrSignal(accounts: PeerAccounts, log: Logger): Promise<
         color: shouldUseColor(),
         commands: accountCommands(accounts),
         attach: accountNotices(accounts),
+        rooms: () => accounts.knownRooms(),
+        ...terminal,
       }),
       signalled.promise,
     ]);

@@ -22,6 +22,8 @@ import {
 import type { LogFormat, LogLevel } from "../lib/log.ts";
 import type { Address } from "../lib/transport.ts";
 import { NODE_DEFAULTS } from "./node/mod.ts";
+import { type Notify, NOTIFY_MODES } from "./tui/mod.ts";
+import { didYouMean } from "../lib/suggest.ts";
 
 /** Every setting, by its long flag name. */
 export const SETTING_KEYS = [
@@ -42,8 +44,20 @@ export const SETTING_KEYS = [
   "log-level",
   "log-format",
   "log-file",
+  "notify",
 ] as const;
 export type SettingKey = typeof SETTING_KEYS[number];
+
+/** Settings that are numbers: in a config file they must be JSON numbers, not strings. */
+const NUMBER_KEYS: ReadonlySet<SettingKey> = new Set([
+  "port",
+  "ttl",
+  "ping-interval",
+  "discover-interval",
+  "max-reconnect-attempts",
+  "http",
+  "embed-tracker",
+]);
 
 /** Raw values of one layer, as text (`embed-tracker` may be "" for "the default port"). */
 export type SettingValues = Partial<Record<SettingKey, string>>;
@@ -72,6 +86,8 @@ export interface PeerConfig {
   logLevel?: LogLevel;
   logFormat?: LogFormat;
   logFile?: string;
+  /** How a direct message is signalled while the terminal window is in the background. */
+  notify: Notify;
 }
 
 /** Where defaults that depend on the machine come from. */
@@ -101,7 +117,8 @@ export function settingsFromEnv(env: Record<string, string | undefined>): Settin
 
 /**
  * Checks a parsed config file: a JSON object whose keys are setting names (kebab-case or
- * camelCase) and whose values are strings or numbers (`embed-tracker` may be `true`).
+ * camelCase) and whose values have the setting's type: a number for numeric settings (also
+ * `true` or `false` for `embed-tracker`), a string for the others.
  */
 export function settingsFromFile(json: unknown, file: string): SettingValues {
   if (!isRecord(json)) throw new UsageError(`Config file "${file}" must hold a JSON object`);
@@ -109,16 +126,20 @@ export function settingsFromFile(json: unknown, file: string): SettingValues {
   for (const [rawKey, value] of Object.entries(json)) {
     const key = rawKey.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) as SettingKey;
     if (!SETTING_KEYS.includes(key)) {
-      throw new UsageError(`Config file "${file}" has an unknown key "${rawKey}"`);
+      throw new UsageError(
+        `Config file "${file}" has an unknown key "${rawKey}"${didYouMean(rawKey, SETTING_KEYS)}`,
+      );
     }
+    const numeric = NUMBER_KEYS.has(key);
     if (key === "embed-tracker" && value === true) values[key] = "";
     else if (key === "embed-tracker" && value === false) continue;
     else if (key === "require-encryption" && typeof value === "boolean") values[key] = `${value}`;
-    else if (typeof value === "string") values[key] = value;
-    else if (typeof value === "number" && Number.isFinite(value)) values[key] = String(value);
-    else {
+    else if (!numeric && typeof value === "string") values[key] = value;
+    else if (numeric && typeof value === "number" && Number.isFinite(value)) {
+      values[key] = String(value);
+    } else {
       throw new UsageError(
-        `Config file "${file}": "${rawKey}" must be a string or a number, got ${
+        `Config file "${file}": "${rawKey}" must be ${numeric ? "a number" : "a string"}, got ${
           JSON.stringify(value)
         }`,
       );
@@ -179,6 +200,7 @@ export function resolvePeerConfig(
   if (host.trim() === "") throw new UsageError(`--host expects an address, got "${host}"`);
   const logLevel = pick("log-level");
   const logFormat = pick("log-format");
+  const notify = pick("notify");
   return {
     name: resolvedName,
     namespace: namespace ? _checkName(namespace.label, namespace.value) : "default",
@@ -209,6 +231,7 @@ export function resolvePeerConfig(
       ? _labelled(logFormat.label, () => parseLogFormat(logFormat.value))
       : undefined,
     logFile: pick("log-file")?.value,
+    notify: notify ? _notifyMode(notify.label, notify.value) : "bell",
   };
 }
 
@@ -250,6 +273,14 @@ function _checkName(label: string, value: string): string {
   const problem = checkLocalName(label, value);
   if (problem) throw new UsageError(problem);
   return value;
+}
+
+function _notifyMode(label: string, value: string): Notify {
+  const mode = NOTIFY_MODES.find((mode) => mode === value);
+  if (mode === undefined) {
+    throw new UsageError(`${label} must be one of ${NOTIFY_MODES.join(", ")}; got "${value}"`);
+  }
+  return mode;
 }
 
 function _address(hostPort: { hostname: string; port: number }): Address {

@@ -36,6 +36,8 @@ export class FakePeerNode implements PeerNode {
   readonly reconnects: (string | undefined)[] = [];
   /** How sends to connected peers end; "manual" waits for `answer()`. */
   sendMode: SendMode = "ack";
+  /** What a send to a peer not in the table answers (`offline` for an account not online). */
+  unknownReason: "unknown_peer" | "offline" = "unknown_peer";
   stopped = false;
   #peers = new Map<string, PeerInfo>();
   #listeners = new Set<(event: NodeEvent) => void>();
@@ -99,10 +101,9 @@ export class FakePeerNode implements PeerNode {
     this.sent.push({ peerId, text });
     const msgId = `msg-${this.#nextMsg++}`;
     const peer = this.#peers.get(peerId);
-    if (!peer) return Promise.resolve({ ok: false, msgId, reason: "unknown_peer" });
-    if (peer.state !== "connected") {
-      return Promise.resolve({ ok: false, msgId, reason: "not_connected" });
-    }
+    // As the node: a message never written has no id.
+    if (!peer) return Promise.resolve({ ok: false, reason: this.unknownReason });
+    if (peer.state !== "connected") return Promise.resolve({ ok: false, reason: "not_connected" });
     if (this.sendMode === "ack") {
       return Promise.resolve({ ok: true, msgId, roundTripMs: peer.rtt?.lastMs ?? 3 });
     }

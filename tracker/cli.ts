@@ -19,6 +19,7 @@ import {
 import { createLogger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import { createTrackerHttpApi } from "./http_api.ts";
+import { serveHttp } from "../lib/http_serve.ts";
 import { parseRateLimit } from "./rate_limit.ts";
 import { createTracker, DEFAULT_MAX_CONNECTIONS, type TrackerOptions } from "./server.ts";
 import {
@@ -106,24 +107,20 @@ export async function runTrackerCommand(args: string[]): Promise<number> {
   console.log(`Tracker key fingerprint: ${tracker.health().fingerprint}`);
 
   let server: Deno.HttpServer | undefined;
-  if (http) {
-    const app = createTrackerHttpApi(tracker);
-    const listening = Promise.withResolvers<void>();
-    server = Deno.serve({
-      hostname: http.hostname,
-      port: http.port,
-      onListen: ({ hostname, port }) => {
-        console.log(`HTTP API on http://${hostname}:${port}`);
-        listening.resolve();
-      },
-    }, app.fetch);
-    await listening.promise;
+  try {
+    if (http) {
+      const app = createTrackerHttpApi(tracker);
+      const serving = await serveHttp(http, app.fetch, "the HTTP API");
+      server = serving.server;
+      console.log(`HTTP API on http://${serving.address.hostname}:${serving.address.port}`);
+    }
+    await _waitForSignal();
+    log.child("tracker").info("Shutting down");
+  } finally {
+    // A failed start (the HTTP port taken) still saves the registrations and closes the port.
+    await server?.shutdown();
+    await tracker.stop();
   }
-
-  await _waitForSignal();
-  log.child("tracker").info("Shutting down");
-  await server?.shutdown();
-  await tracker.stop();
   return 0;
 }
 

@@ -13,7 +13,7 @@ import { P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Address } from "../../lib/transport.ts";
 import { MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS } from "../../lib/password.ts";
-import type { PeerNode, PublishResult, Scope } from "../api.ts";
+import type { PeerNode, PublishResult, Scope, SendResult } from "../api.ts";
 import { splitPeerId } from "../protocol/mod.ts";
 import type { SessionClient, SessionClientEvent } from "./session_client.ts";
 
@@ -110,6 +110,8 @@ export class PeerAccounts {
   readonly #listeners: Listeners<AccountsEvent>;
   /** Members of rooms we looked at (folded name), kept current by pushed events. */
   readonly #members = new Map<string, Map<string, RoomMember>>();
+  /** Names of the rooms seen in replies and events (folded name to name), for Tab completion. */
+  readonly #roomNames = new Map<string, string>();
   #nameOwned = false;
 
   constructor(client: SessionClient, node: PeerNode, deps: { clock: Clock; log: Logger }) {
@@ -200,7 +202,7 @@ export class PeerAccounts {
         ...(after === null ? {} : { after }),
         limit: PAGE_LIMIT,
       });
-      for (const item of _list(reply.rooms)) rooms.push(_room(item));
+      for (const item of _list(reply.rooms)) rooms.push(this.#seenRoom(_room(item)));
       after = reply.next ?? null;
     } while (after !== null);
     return rooms;
@@ -212,10 +214,18 @@ export class PeerAccounts {
     return this.#roomReply(reply);
   }
 
-  /** Joins a room; its online members are dialled so the first message goes out at once. */
+  /**
+   * Joins a room; its online members are dialled so the first message goes out at once.
+   * Joining a room we are already in (we created it, or joined before) answers the same.
+   */
   async joinRoom(name: string): Promise<{ room: RoomSummary; members: RoomMember[] }> {
-    const reply = await this.#client.request("SESSION_ROOM_JOIN", { room: name });
-    const result = await this.#roomReply(reply);
+    let result: { room: RoomSummary; members: RoomMember[] };
+    try {
+      result = this.#roomReply(await this.#client.request("SESSION_ROOM_JOIN", { room: name }));
+    } catch (error) {
+      if (!(error instanceof P2pError && error.code === "already_member")) throw error;
+      result = await this.members(name);
+    }
     for (const member of result.members) this.#dialMember(member);
     return result;
   }
@@ -234,6 +244,7 @@ export class PeerAccounts {
   async deleteRoom(name: string): Promise<{ room: string }> {
     const reply = await this.#client.request("SESSION_ROOM_DELETE", { room: name });
     this.#members.delete(_fold(name));
+    this.#roomNames.delete(_fold(name));
     return { room: typeof reply.room === "string" ? reply.room : name };
   }
 
@@ -248,7 +259,7 @@ export class PeerAccounts {
         ...(after === null ? {} : { after }),
         limit: PAGE_LIMIT,
       });
-      room ??= _room(reply.room);
+      room ??= this.#seenRoom(_room(reply.room));
       for (const item of _list(reply.members)) members.push(_member(item));
       after = reply.next ?? null;
     } while (after !== null);
@@ -324,7 +335,35 @@ export class PeerAccounts {
     return { msgId: first.msgId, reached: reached.size, peers: [...reached], encrypted };
   }
 
-  /** The node seen through the accounts: its `publish` is room-aware. */
+  /** The names of the rooms this peer has seen (listed, created, joined), sorted. */
+  knownRooms(): string[] {
+    return [...this.#roomNames.values()].sort();
+  }
+
+  #seenRoom(room: RoomSummary): RoomSummary {
+    this.#roomNames.set(_fold(room.name), room.name);
+    return room;
+  }
+
+  /**
+   * Sends a direct message; a peer the tracker does not list but whose name is an account of
+   * ours that is not online is reported as `offline` rather than unknown.
+   */
+  async send(peerId: string, text: string): Promise<SendResult> {
+    const result = await this.#node.send(peerId, text);
+    if (result.ok || result.reason !== "unknown_peer" || !this.loggedIn) return result;
+    const { name } = splitPeerId(peerId);
+    try {
+      const users = await this.users();
+      const user = users.find((user) => _fold(user.username) === _fold(name));
+      return user && !user.online ? { ok: false, reason: "offline" } : result;
+    } catch (error) {
+      this.#log.debug("Could not ask whether the peer is an account", { error: String(error) });
+      return result;
+    }
+  }
+
+  /** The node seen through the accounts: its `publish` and `send` know accounts and rooms. */
   roomAwareNode(): PeerNode {
     const node = this.#node;
     const publish = (scope: Scope, text: string) => this.publish(scope, text);
@@ -334,7 +373,7 @@ export class PeerAccounts {
       },
       status: () => node.status(),
       peers: (scope) => node.peers(scope),
-      send: (peerId, text) => node.send(peerId, text),
+      send: (peerId, text) => this.send(peerId, text),
       publish,
       publishTo: (peerIds, dst, text, msgId) => node.publishTo(peerIds, dst, text, msgId),
       connectPeer: (peerId, address, signal) => node.connectPeer(peerId, address, signal),
@@ -350,7 +389,7 @@ export class PeerAccounts {
   }
 
   #roomReply(reply: Record<string, unknown>): { room: RoomSummary; members: RoomMember[] } {
-    const room = _room(reply.room);
+    const room = this.#seenRoom(_room(reply.room));
     const members = _list(reply.members).map(_member);
     // A first page only: complete it lazily when a message goes out.
     if (reply.next === null || reply.next === undefined) {
@@ -459,6 +498,7 @@ export class PeerAccounts {
         break;
       case "room_deleted":
         this.#members.delete(_fold(room));
+        this.#roomNames.delete(_fold(room));
         break;
       default:
         return;

@@ -124,6 +124,14 @@ export class Discovery {
     if (this.#running) this.#track(this.#register());
   }
 
+  /** Asks the tracker for the peer list now (a message to a peer not in our table yet). */
+  discoverNow(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    const request = this.#discover();
+    this.#track(request);
+    return request;
+  }
+
   /** Removes our registration (best effort: a tracker that is down is only logged). */
   async unregister(): Promise<void> {
     if (!this.#registered) return;
@@ -151,9 +159,11 @@ export class Discovery {
     const registrar = this.#settings.registrar?.() ?? this.#client;
     try {
       const reply = await registrar.register({ namespace, name, port, ttl: ttlSeconds });
+      // Recorded even when we stopped meanwhile (a peer whose input ended at once): the
+      // tracker now holds our record, and unregister() must remove it.
+      this.#registered = true;
       if (!this.#running) return;
       const ttl = reply.ttl !== undefined && reply.ttl > 0 ? reply.ttl : ttlSeconds;
-      this.#registered = true;
       this.#registerFailures = 0;
       this.#lastRegisterAt = this.#clock.now();
       if (reply.ip) this.#publicIp = reply.ip;

@@ -8,10 +8,10 @@ import { Hono } from "hono";
 import type { NodeEvent, PeerNode, Scope, SendResult } from "../api.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
-import { charLength, isRecord, isWireName } from "../../lib/codec.ts";
-import { MAX_LINE_BYTES, MESSAGE_TTL } from "../../lib/constants.ts";
+import { isRecord, isWireName } from "../../lib/codec.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
+import { tooLongForLine } from "../protocol/mod.ts";
 
 /** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
 export interface PeerApiOptions {
@@ -45,6 +45,7 @@ const STATUS_BY_CODE: Partial<
   unknown_peer: 404,
   unknown_key: 404,
   no_identity: 404,
+  offline: 409,
   not_connected: 409,
   closed: 409,
   text_too_long: 413,
@@ -71,9 +72,9 @@ const STATUS_BY_CODE: Partial<
   tracker_key_changed: 502,
 };
 
-/** A failed delivery: the error reply also carries the message id. */
+/** A failed delivery: the error reply also carries the message id, when one was written. */
 class _DeliveryError extends P2pError {
-  constructor(code: ErrorCode, message: string, readonly msgId: string) {
+  constructor(code: ErrorCode, message: string, readonly msgId: string | undefined) {
     super(code, message);
   }
 }
@@ -110,12 +111,14 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
 
   app.post("/api/messages", async (c) => {
     const body = await readJsonObject(c.req.raw);
-    const to = stringField(body, "to");
-    if (!/^.+@.+$/s.test(to)) {
-      throw new P2pError("bad_field", `Field "to" must be a peer id name@namespace, got "${to}"`);
+    const given = stringField(body, "to");
+    if (given.startsWith("@") || given.endsWith("@")) {
+      throw new P2pError("bad_field", `Field "to" must be name@namespace or name, got "${given}"`);
     }
+    // A bare name is a peer of our namespace, as in the terminal's /msg.
+    const to = given.includes("@") ? given : `${given}@${node.status().namespace}`;
     const text = stringField(body, "text");
-    _checkLine({ type: "SEND", src: node.peerId, dst: to, payload: text, require_ack: true });
+    _refuseTooLong(tooLongForLine("SEND", node.peerId, to, text));
     const result = await node.send(to, text);
     if (!result.ok) throw _deliveryError(to, result);
     return c.json({ delivered: true, msgId: result.msgId, to, roundTripMs: result.roundTripMs });
@@ -126,7 +129,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     const scope = stringField(body, "scope");
     if (!_isScope(scope)) throw _badScope("scope", scope);
     const text = stringField(body, "text");
-    _checkLine({ type: "PUB", src: node.peerId, dst: scope, payload: text, require_ack: false });
+    _refuseTooLong(tooLongForLine("PUB", node.peerId, scope, text));
     const result = await node.publish(scope, text);
     return c.json({
       msgId: result.msgId,
@@ -231,7 +234,9 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   app.onError((error, c) => {
     if (error instanceof P2pError) {
       const status = STATUS_BY_CODE[error.code] ?? 400;
-      const msgId = error instanceof _DeliveryError ? { msgId: error.msgId } : {};
+      const msgId = error instanceof _DeliveryError && error.msgId !== undefined
+        ? { msgId: error.msgId }
+        : {};
       return c.json({ error: { code: error.code, message: error.message, ...msgId } }, status);
     }
     log.error("HTTP API request failed", { path: c.req.path, error: String(error) });
@@ -316,26 +321,16 @@ export function stringField(body: Record<string, unknown>, name: string): string
   return value;
 }
 
-/** Refuses a text whose wire line (with a 36-character msg_id) would pass 32768 bytes. */
-function _checkLine(fields: Record<string, unknown>): void {
-  const line = JSON.stringify({ ...fields, msg_id: crypto.randomUUID(), ttl: MESSAGE_TTL });
-  const bytes = new TextEncoder().encode(line).length;
-  if (bytes > MAX_LINE_BYTES) {
-    const text = String(fields.payload);
-    throw new P2pError(
-      "text_too_long",
-      `Text of ${
-        charLength(text)
-      } characters makes a ${bytes}-byte line; the limit is ${MAX_LINE_BYTES}`,
-    );
-  }
+function _refuseTooLong(problem: string | undefined): void {
+  if (problem !== undefined) throw new P2pError("text_too_long", problem);
 }
 
 function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>): P2pError {
   const messages: Record<typeof result.reason, string> = {
     timeout: `No ACK from "${to}" within the delivery timeout`,
     not_connected: `Peer "${to}" is not connected`,
-    unknown_peer: `Peer "${to}" is not known`,
+    unknown_peer: `Peer "${to}" is not known (the tracker does not list it)`,
+    offline: `"${to}" is an account that is not online`,
     closed: `The connection to "${to}" closed before the ACK`,
   };
   return new _DeliveryError(result.reason, messages[result.reason], result.msgId);

@@ -32,6 +32,7 @@ import type {
 import type { TrustPolicy, TrustVerdict } from "../identity/mod.ts";
 import { backoffDelay } from "../../lib/backoff.ts";
 import { LinkIo, type LinkSecurity, runLink } from "./link.ts";
+import { findNameInUse } from "./name_check.ts";
 import { inScope, survivingDirection } from "./peer_table.ts";
 import {
   Discovery,
@@ -268,9 +269,36 @@ class _PeerNode implements StartablePeerNode {
             }),
         },
       );
-      this.#track(this.#discovery.start());
+      this.#track(this.#startDiscovery(this.#discovery, this.#rendezvous));
     }
     return this.#listen;
+  }
+
+  // Before our first REGISTER (which replaces a record of our name from the same address), look
+  // for a live peer that already uses our name: every other peer would refuse us as a duplicate.
+  async #startDiscovery(discovery: Discovery, rendezvous: RendezvousClient): Promise<void> {
+    let records: RendezvousRecord[] = [];
+    try {
+      records = await rendezvous.discover();
+    } catch {
+      // Discovery itself reports and retries an unreachable tracker.
+    }
+    if (this.#stopping) return;
+    this.#track(discovery.start());
+    const us = { name: this.#options.name, namespace: this.#options.namespace };
+    const address = await findNameInUse({ ...us, port: this.#listen.port }, records, this.#dial);
+    if (address === undefined || this.#stopping) return;
+    // Info, not warn: the event is the user's notice; the log only records it.
+    this.#dialLog.info("Another live peer already uses our name", {
+      peer: this.peerId,
+      address: `${address.hostname}:${address.port}`,
+    });
+    this.#listeners.emit({
+      type: "name_in_use",
+      peerId: this.peerId,
+      address,
+      at: this.#clock.now(),
+    });
   }
 
   status(): NodeStatus {
@@ -327,6 +355,15 @@ class _PeerNode implements StartablePeerNode {
   }
 
   async #sendWhenConnected(peerId: string, text: string): Promise<SendResult> {
+    const discovery = this.#discovery;
+    if (!this.#peers.has(peerId) && discovery && !this.#stopping) {
+      // Not in our table: the tracker may list it since our last DISCOVER. Once it answered,
+      // a peer it does not list is unknown now, not after the delivery timeout.
+      await discovery.discoverNow();
+      if (!this.#peers.has(peerId) && discovery.status().lastDiscoverAt !== undefined) {
+        return { ok: false, reason: "unknown_peer" };
+      }
+    }
     const waiting = this.#peers.get(peerId);
     if (waiting?.state !== "failed" && !this.#stopping) {
       // Just started, or the peer is being dialled or redialled: give discovery and the dial
@@ -341,10 +378,8 @@ class _PeerNode implements StartablePeerNode {
       );
     }
     const entry = this.#peers.get(peerId);
-    if (!entry) return { ok: false, msgId: "", reason: "unknown_peer" };
-    if (entry.connection?.state !== "open") {
-      return { ok: false, msgId: "", reason: "not_connected" };
-    }
+    if (!entry) return { ok: false, reason: "unknown_peer" };
+    if (entry.connection?.state !== "open") return { ok: false, reason: "not_connected" };
     return entry.connection.send(text);
   }
 

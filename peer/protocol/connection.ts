@@ -145,6 +145,11 @@ export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
 const MAX_OUTSTANDING_PINGS = 8;
 // RTT smoothing gain, as TCP's SRTT (RFC 6298: alpha = 1/8).
 const RTT_GAIN = 1 / 8;
+// Toward a peer without a p2pchat feature the ACK waits this long: some pyp2p clients record a
+// SEND as awaiting its ACK only after their write and a log line return, and drop an ACK that
+// beats that as unknown (then report a timeout for a delivered message). They keep one SEND in
+// flight, so the wait costs them nothing that matters.
+export const PYP2P_ACK_DELAY_MS = 5;
 
 /** A timer of `SharedTimers`. */
 export interface SharedTimer {
@@ -255,6 +260,10 @@ export class PeerConnection {
   #pipelining = false;
   #batching = false;
   #rtt?: { lastMs: number; smoothedMs: number };
+  #helloSentAt?: number;
+  /** The RTT so far is HELLO to HELLO_OK (it includes the peer's handshake work): replaced, not
+   * smoothed, by the first PONG. */
+  #rttProvisional = false;
   #lastSeenAt: number;
   // The HELLO line as written (with its "\n"), kept for the Noise prologue.
   #helloLine = "";
@@ -295,6 +304,9 @@ export class PeerConnection {
   // One timer for all ACK deadlines: pending SENDs are kept in call order, which is deadline
   // order, so only the oldest needs a timer (a timer per SEND costs more than the SEND).
   #ackTimer?: SharedTimer;
+  // ACKs toward a plain pyp2p peer, waiting PYP2P_ACK_DELAY_MS (see there).
+  #delayedAcks: string[] = [];
+  #delayedAckTimer?: SharedTimer;
   #done = Promise.withResolvers<void>();
   #flushQueued = false;
   readonly #flush = () => this.flush();
@@ -381,6 +393,7 @@ export class PeerConnection {
       this.#settings.handshakeTimeoutMs,
     );
     if (this.direction === "outbound") {
+      this.#helloSentAt = this.#clock.now();
       this.#helloLine = formatLine(wire.hello(this.#settings.localPeerId, this.#settings.features));
       this.#enqueueLine(this.#helloLine);
     }
@@ -531,6 +544,10 @@ export class PeerConnection {
       return;
     }
     this.#identify(message.peerId ?? this.expectedPeerId ?? "", message.features);
+    if (this.#helloSentAt !== undefined) {
+      this.#sampleRtt(this.#lastSeenAt - this.#helloSentAt);
+      this.#rttProvisional = true;
+    }
     if (this.#wantsNoise()) {
       this.#secureRequest = { initiator: true, prologue: _prologue(this.#helloLine, text + "\n") };
       return;
@@ -596,6 +613,10 @@ export class PeerConnection {
     this.#state = "open";
     this.#clearHandshakeTimer();
     this.#armKeepAlive();
+    // The round trip is known from the start, not after a PING interval: the dialler timed
+    // HELLO to HELLO_OK; a p2pchat accepter PINGs at once (a plain pyp2p dialler is sent
+    // nothing unasked, see #keepAlive).
+    if (this.direction === "inbound" && this.#pipelining) this.#ping();
     this.#pump();
   }
 
@@ -694,7 +715,22 @@ export class PeerConnection {
       return;
     }
     if (this.#batching) this.#batchUp(this.#acksDue, msgId, msgId.length);
-    else this.#enqueueLine(wire.ackLine(msgId, now));
+    else if (this.#pipelining) this.#enqueueLine(wire.ackLine(msgId, now));
+    else {
+      this.#delayedAcks.push(msgId);
+      this.#delayedAckTimer ??= this.#timers.setTimeout(
+        () => this.#sendDelayedAcks(),
+        PYP2P_ACK_DELAY_MS,
+      );
+    }
+  }
+
+  #sendDelayedAcks(): void {
+    this.#delayedAckTimer = undefined;
+    const ids = this.#delayedAcks;
+    this.#delayedAcks = [];
+    const now = this.#clock.now();
+    for (const msgId of ids) this.#enqueueLine(wire.ackLine(msgId, now));
   }
 
   // With the batch feature, SENDs and ACKs wait in batches that go out as SENDS and ACKS lines
@@ -779,10 +815,11 @@ export class PeerConnection {
   }
 
   #sampleRtt(sample: number): void {
-    const smoothed = this.#rtt === undefined
+    const smoothed = this.#rtt === undefined || this.#rttProvisional
       ? sample
       : this.#rtt.smoothedMs + RTT_GAIN * (sample - this.#rtt.smoothedMs);
     this.#rtt = { lastMs: sample, smoothedMs: Math.round(smoothed * 100) / 100 };
+    this.#rttProvisional = false;
   }
 
   #armKeepAlive(): void {
@@ -932,6 +969,8 @@ export class PeerConnection {
     if (this.#keepAliveTimer !== undefined) this.#timers.clearTimeout(this.#keepAliveTimer);
     if (this.#byeTimer !== undefined) this.#timers.clearTimeout(this.#byeTimer);
     if (this.#ackTimer !== undefined) this.#timers.clearTimeout(this.#ackTimer);
+    if (this.#delayedAckTimer !== undefined) this.#timers.clearTimeout(this.#delayedAckTimer);
+    this.#delayedAcks = [];
     this.#out = [];
     this.#sendsDue.take();
     this.#acksDue.take();

@@ -5,7 +5,12 @@
  * optional, unknown types reported as such rather than as errors).
  */
 import { charLength, isRecord, type WireMessage } from "../../lib/codec.ts";
-import { MAX_NAME_CHARS, MESSAGE_TTL, PROTOCOL_VERSION } from "../../lib/constants.ts";
+import {
+  MAX_LINE_BYTES,
+  MAX_NAME_CHARS,
+  MESSAGE_TTL,
+  PROTOCOL_VERSION,
+} from "../../lib/constants.ts";
 
 /** Our own extension: both sides are p2pchat peers, so pipelined writes are safe. */
 export const FEATURE_P2PCHAT = "p2pchat";
@@ -349,4 +354,23 @@ export function bye(msgId: string, src: string, dst: string, reason: string) {
 /** BYE_OK, echoing the BYE's `msg_id`. */
 export function byeOk(msgId: string, src: string, dst: string) {
   return { type: "BYE_OK", msg_id: msgId, src, dst, ttl: MESSAGE_TTL };
+}
+
+/**
+ * Why `text` cannot go out as one SEND or PUB line from `src` to `dst` (with a 36-character
+ * msg_id, the line would pass 32768 bytes), or undefined when it fits.
+ */
+export function tooLongForLine(
+  type: "SEND" | "PUB",
+  src: string,
+  dst: string,
+  text: string,
+): string | undefined {
+  const fields = { type, msg_id: crypto.randomUUID(), src, dst, payload: text };
+  const line = JSON.stringify({ ...fields, require_ack: type === "SEND", ttl: MESSAGE_TTL });
+  const bytes = new TextEncoder().encode(line).length;
+  if (bytes <= MAX_LINE_BYTES) return undefined;
+  return `Text of ${
+    charLength(text)
+  } characters makes a ${bytes}-byte line; the limit is ${MAX_LINE_BYTES}`;
 }

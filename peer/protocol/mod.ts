@@ -11,5 +11,5 @@ export {
   PeerConnection,
   type SecureRequest,
 } from "./connection.ts";
-export { FEATURE_NOISE, OUR_FEATURES, splitPeerId } from "./messages.ts";
+export { FEATURE_NOISE, hello, OUR_FEATURES, splitPeerId, tooLongForLine } from "./messages.ts";
 export { RecentIds } from "./recent_ids.ts";

@@ -5,6 +5,8 @@
 import type { PeerInfo, PeerNode, Scope, SendResult } from "../api.ts";
 import { describeError } from "../../lib/errors.ts";
 import { isLogLevel, LOG_LEVELS, type Logger } from "../../lib/log.ts";
+import { closestMatch } from "../../lib/suggest.ts";
+import { tooLongForLine } from "../protocol/mod.ts";
 import {
   formatAddress,
   formatClock,
@@ -69,6 +71,8 @@ export interface CommandContext {
   readSecret(prompt: string): Promise<string | undefined>;
   /** Ends the session (runTerminal resolves). */
   quit(): void;
+  /** Lines `/status` adds about the rest of the program (the HTTP API's address and token). */
+  statusLines(): readonly string[];
 }
 
 /** One command: its name without "/", usage, summary for /help, argument count and action. */
@@ -117,7 +121,11 @@ export class CommandTable {
   ): Promise<void> {
     const command = this.#commands.get(input.name);
     if (!command) {
-      context.error(`unknown command "/${sanitize(input.name)}" (try /help)`);
+      const near = closestMatch(input.name, this.#commands.keys());
+      context.error(
+        `unknown command "/${sanitize(input.name)}"` +
+          (near === undefined ? " (try /help)" : ` (did you mean /${near}? /help lists them)`),
+      );
       return;
     }
     const { minArgs = 0, maxArgs = Infinity } = command;
@@ -151,8 +159,13 @@ export function conversationName(conversation: Conversation): string {
   return conversation.kind === "peer" ? conversation.peerId : conversation.scope;
 }
 
-/** Sends a direct message and prints the outcome. */
-export async function sendDirect(context: CommandContext, peerId: string, text: string) {
+/** Sends a direct message, prints the outcome and returns it (undefined: too long to send). */
+export async function sendDirect(
+  context: CommandContext,
+  peerId: string,
+  text: string,
+): Promise<SendResult | undefined> {
+  if (_tooLong(context, "SEND", peerId, text)) return undefined;
   const result: SendResult = await context.node.send(peerId, text);
   const who = sanitize(peerId);
   if (result.ok) {
@@ -160,10 +173,12 @@ export async function sendDirect(context: CommandContext, peerId: string, text: 
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
   }
+  return result;
 }
 
 /** Publishes to a scope and prints how many peers it reached. */
 export async function publishTo(context: CommandContext, scope: Scope, text: string) {
+  if (_tooLong(context, "PUB", scope, text)) return;
   const result = await context.node.publish(scope, text);
   if (result.reached === 0) {
     context.print(
@@ -179,12 +194,18 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
   context.print(clear > 0 ? context.style.warn(line) : line);
 }
 
+// A text whose protocol line would pass the limit is refused here, before anything is sent.
+function _tooLong(context: CommandContext, type: "SEND" | "PUB", dst: string, text: string) {
+  const problem = tooLongForLine(type, context.node.peerId, dst, text);
+  if (problem !== undefined) context.error(`not sent: ${problem}; send it in parts`);
+  return problem !== undefined;
+}
+
 /** Sends plain text to the current conversation. */
-export function sendToConversation(context: CommandContext, text: string): Promise<void> {
+export async function sendToConversation(context: CommandContext, text: string): Promise<void> {
   const conversation = context.conversation;
-  return conversation.kind === "peer"
-    ? sendDirect(context, conversation.peerId, text)
-    : publishTo(context, conversation.scope, text);
+  if (conversation.kind === "peer") await sendDirect(context, conversation.peerId, text);
+  else await publishTo(context, conversation.scope, text);
 }
 
 /** `/msg` and `/pub`: make TARGET the conversation, and send TEXT there when there is one. */
@@ -196,13 +217,23 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
       context.error(`bad ${kind} "${sanitize(target)}": ${hint}`);
       return;
     }
+    const previous = context.conversation;
     context.conversation = conversation;
-    if (text !== "") {
-      await sendToConversation(context, text);
+    if (text === "") {
+      context.print(`conversation: ${sanitize(conversationName(conversation))}`);
       return;
     }
-    const name = conversation.kind === "peer" ? conversation.peerId : conversation.scope;
-    context.print(`conversation: ${sanitize(name)}`);
+    if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
+    const result = await sendDirect(context, conversation.peerId, text);
+    // A mistyped or absent recipient must not capture the lines typed next.
+    if (!result || result.ok) return;
+    if (result.reason !== "unknown_peer" && result.reason !== "offline") return;
+    if (context.conversation !== conversation) return; // the user moved on meanwhile
+    context.conversation = previous;
+    const why = result.reason === "offline"
+      ? "that account is not online"
+      : "the tracker lists no such peer (/peers shows the known ones)";
+    context.print(`conversation stays ${sanitize(conversationName(previous))}: ${why}`);
   };
 }
 
@@ -359,6 +390,7 @@ export function builtinCommands(): Command[] {
           `uptime: ${_duration(Date.now() - status.startedAt)}`,
           `conversation: ${sanitize(conversationName(context.conversation))}`,
           `log level: ${context.log.settings.level}`,
+          ...context.statusLines(),
         );
         for (const line of lines) context.print(line);
       },

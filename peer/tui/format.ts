@@ -5,6 +5,7 @@
  */
 import type { NodeEvent, PeerInfo, PeerSecurity } from "../api.ts";
 import type { Address } from "../../lib/transport.ts";
+import { formatFields, type LogRecord } from "../../lib/log.ts";
 
 /** Colour helpers; all return the text unchanged when colour is off. */
 export interface Style {
@@ -103,12 +104,32 @@ export function formatEvent(event: PlainEvent, style: Style): string {
       const text = `-- peer ${style.peer(event.peerId, sanitize(event.peerId))} ${state}${reason}`;
       return `${time} ${event.state === "failed" ? style.warn(text) : text}`;
     }
+    case "name_in_use":
+      return `${time} ${
+        style.error(
+          `-- another peer already uses the name ${sanitize(event.peerId)} (at ${
+            formatAddress(event.address)
+          }): the others refuse our connections; /quit and start again with another --name`,
+        )
+      }`;
     case "tracker": {
       const detail = event.detail ? `: ${sanitize(event.detail)}` : "";
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;
       return `${time} ${event.reachable ? text : style.warn(text)}`;
     }
   }
+}
+
+/**
+ * A log record as a notice line: `HH:MM:SS -- LEVEL [Component] message key=value`, the same
+ * shape as the other notices (the logger's own lines carry an ISO date for files).
+ */
+export function formatLogRecord(record: LogRecord): string {
+  const tag = record.component ? ` [${record.component}]` : "";
+  const fields = record.fields && Object.keys(record.fields).length > 0
+    ? " " + formatFields(record.fields)
+    : "";
+  return `${formatClock(record.time)} -- ${record.level}${tag} ${record.message}${fields}`;
 }
 
 /**

@@ -1,10 +1,11 @@
 /**
  * Turns the bytes a terminal sends in raw mode into key presses. Pure: fed chunks, returns
  * keys. UTF-8 characters and escape sequences may be split across chunks (a read can end
- * anywhere), so both are buffered until complete.
+ * anywhere), so both are buffered until complete. A run of printable characters in one read
+ * (fast typing, a paste) comes out as one key, so a long paste costs one key, not thousands.
  */
 
-/** Keys the line editor understands; `char` carries one printable code point. */
+/** Keys the line editor understands; `char` carries printable text (one or more code points). */
 export type Key =
   | { name: "char"; char: string }
   | {
@@ -23,7 +24,10 @@ export type Key =
       | "kill-word"
       | "interrupt"
       | "eof"
-      | "redraw";
+      | "clear"
+      | "complete"
+      | "focus-in"
+      | "focus-out";
   };
 
 /** Single control bytes and what they mean (emacs/readline bindings). */
@@ -43,8 +47,8 @@ const CONTROL_KEYS: Record<string, Key> = {
   "\x17": { name: "kill-word" }, // Ctrl-W
   "\x03": { name: "interrupt" }, // Ctrl-C
   "\x04": { name: "eof" }, // Ctrl-D
-  "\x0c": { name: "redraw" }, // Ctrl-L
-  "\t": { name: "char", char: " " },
+  "\x0c": { name: "clear" }, // Ctrl-L
+  "\t": { name: "complete" },
 };
 
 /** The final part of CSI (`ESC [`) and SS3 (`ESC O`) sequences that name a key. */
@@ -60,41 +64,86 @@ const SEQUENCE_KEYS: Record<string, Key> = {
   "4~": { name: "end" },
   "8~": { name: "end" },
   "3~": { name: "delete" },
+  // Focus reporting (ESC [?1004h): the window gained or lost the keyboard focus.
+  "I": { name: "focus-in" },
+  "O": { name: "focus-out" },
 };
+
+/** Bracketed paste (ESC [?2004h): the terminal wraps pasted text in these two sequences. */
+export const PASTE_START = "\x1b[200~";
+export const PASTE_END = "\x1b[201~";
 
 /** Stateful decoder: `push(bytes)` returns the keys completed by that chunk. */
 export class KeyDecoder {
   #text = new TextDecoder("utf-8", { fatal: false });
   #pending = "";
+  #pasting = false;
+  #pasteEndsInCr = false;
 
   push(bytes: Uint8Array): Key[] {
-    this.#pending += this.#text.decode(bytes, { stream: true });
+    const input = this.#pending + this.#text.decode(bytes, { stream: true });
     const keys: Key[] = [];
     let i = 0;
-    const input = this.#pending;
     while (i < input.length) {
-      const char = String.fromCodePoint(input.codePointAt(i)!);
-      if (char === "\x1b") {
-        const end = _escapeEnd(input, i);
-        if (end === undefined) break; // incomplete: wait for the rest
-        const key = _sequenceKey(input.slice(i, end));
-        if (key) keys.push(key);
+      if (this.#pasting) {
+        i = this.#pasted(input, i, keys);
+        if (this.#pasting) break; // the end marker has not arrived yet
+        continue;
+      }
+      const code = input.charCodeAt(i);
+      if (!_isControlCode(code)) {
+        let end = i + 1;
+        while (end < input.length && !_isControlCode(input.charCodeAt(end))) end++;
+        keys.push({ name: "char", char: input.slice(i, end) });
         i = end;
         continue;
       }
-      i += char.length;
-      const control = CONTROL_KEYS[char];
-      if (control) {
-        // A terminal sends "\r\n" for one Enter in some modes: count it once.
-        if (control.name === "enter" && char === "\n" && input[i - 2] === "\r") continue;
-        keys.push(control);
-      } else if (!_isControl(char)) {
-        keys.push({ name: "char", char });
+      if (code === 0x1b) {
+        const end = _escapeEnd(input, i);
+        if (end === undefined) break; // incomplete: wait for the rest
+        const sequence = input.slice(i, end);
+        if (sequence === PASTE_START) this.#pasting = true;
+        else {
+          const key = _sequenceKey(sequence);
+          if (key) keys.push(key);
+        }
+        i = end;
+        continue;
       }
+      const char = input[i++];
+      const control = CONTROL_KEYS[char];
+      // A terminal sends "\r\n" for one Enter in some modes: count it once.
+      if (control && !(char === "\n" && input[i - 2] === "\r")) keys.push(control);
     }
     this.#pending = input.slice(i);
     return keys;
   }
+
+  // Inside a paste, text is text: line breaks and tabs become spaces (a paste never sends a
+  // line by itself), other controls are dropped. Returns where decoding goes on.
+  #pasted(input: string, start: number, keys: Key[]): number {
+    const endMarker = input.indexOf(PASTE_END, start);
+    let stop = endMarker >= 0 ? endMarker : input.length;
+    // A tail that may be the start of the end marker waits for the next read.
+    if (endMarker < 0) {
+      const escape = input.lastIndexOf("\x1b");
+      if (escape >= start && PASTE_END.startsWith(input.slice(escape))) stop = escape;
+    }
+    let raw = input.slice(start, stop);
+    // A CR LF split between two reads is still one line break.
+    if (this.#pasteEndsInCr && raw.startsWith("\n")) raw = raw.slice(1);
+    if (raw !== "") this.#pasteEndsInCr = raw.endsWith("\r");
+    const text = _pastedText(raw);
+    if (text !== "") keys.push({ name: "char", char: text });
+    if (endMarker < 0) return stop;
+    this.#pasting = false;
+    return endMarker + PASTE_END.length;
+  }
+}
+
+function _pastedText(raw: string): string {
+  // deno-lint-ignore no-control-regex -- matching control characters is the point
+  return raw.replace(/\r\n|[\r\n\t]/g, " ").replace(/[\x00-\x1f\x7f-\x9f]/g, "");
 }
 
 /** Index just past the escape sequence starting at `start`, or undefined when incomplete. */
@@ -112,12 +161,14 @@ function _escapeEnd(input: string, start: number): number | undefined {
 }
 
 function _sequenceKey(sequence: string): Key | undefined {
+  // SS3 sequences name only keys; "ESC O O" is not a focus report.
+  if (sequence[1] === "O" && (sequence[2] === "I" || sequence[2] === "O")) return undefined;
   // Modifiers (e.g. "ESC [1;5C" for Ctrl-Right) are ignored: the plain key is used.
   const body = sequence.slice(2).replace(/^1;\d+/, "");
   return SEQUENCE_KEYS[body];
 }
 
-function _isControl(char: string): boolean {
-  const code = char.codePointAt(0)!;
+// C0 controls, DEL and C1 controls (UTF-16 code units: surrogates are never controls).
+function _isControlCode(code: number): boolean {
   return code < 0x20 || (code >= 0x7f && code < 0xa0);
 }

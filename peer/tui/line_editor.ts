@@ -1,7 +1,9 @@
 /**
- * The input line of the terminal UI as a pure state machine: keys in, actions out, and a
- * `view()` that says what the screen line looks like. The text is kept as code points so
- * that the cursor never lands inside a UTF-8 character or a surrogate pair.
+ * The input line of the terminal UI as a pure state machine: keys in, actions out. The text
+ * is kept as code points, so that the cursor never lands inside a UTF-8 character or a
+ * surrogate pair, in a gap buffer: the code points before the cursor, and those after it in
+ * reverse order. Typing, pasting, deleting and moving by one are then O(1) per code point
+ * wherever the cursor is, so a long line costs no more per key than a short one.
  */
 import type { Key } from "./keys.ts";
 
@@ -18,18 +20,28 @@ export interface EditorView {
   cursorColumn: number;
 }
 
+/** Code points by index, what `renderInputLine` needs to draw the part around the cursor. */
+export interface InputText {
+  readonly length: number;
+  readonly cursor: number;
+  at(index: number): string;
+}
+
 /** How many submitted lines history keeps. */
 const HISTORY_LIMIT = 500;
 
 /** A single-line editor with history (readline-like bindings). */
-export class LineEditor {
-  #chars: string[] = [];
-  #cursor = 0;
+export class LineEditor implements InputText {
+  #before: string[] = [];
+  /** The code points after the cursor, last one first. */
+  #after: string[] = [];
   #history: string[] = [];
   /** Position while browsing history; equal to the history length when editing a new line. */
   #historyIndex = 0;
   /** The new line being typed, kept while browsing history. */
-  #draft: string[] = [];
+  #draft = "";
+  /** Code points dropped by the last insert for want of room (see `maxChars`). */
+  #dropped = 0;
 
   /** While true the line is a secret: shown as "*" and never kept in history. */
   secret = false;
@@ -41,49 +53,74 @@ export class LineEditor {
 
   /** The current text. */
   get text(): string {
-    return this.#chars.join("");
+    return this.#before.join("") + this.#after.toReversed().join("");
   }
 
-  /** The text as the screen may show it: one "*" per character for a secret. */
-  get shownText(): string {
-    return this.secret ? "*".repeat(this.#chars.length) : this.text;
+  /** The text before the cursor (what Tab completes). */
+  get textBeforeCursor(): string {
+    return this.#before.join("");
+  }
+
+  /** The length in code points. */
+  get length(): number {
+    return this.#before.length + this.#after.length;
   }
 
   /** The cursor position in code points. */
   get cursor(): number {
-    return this.#cursor;
+    return this.#before.length;
+  }
+
+  /** The code point at `index` as the screen may show it ("*" for a secret). */
+  at(index: number): string {
+    if (this.secret) return "*";
+    const before = this.#before.length;
+    return index < before
+      ? this.#before[index]
+      : this.#after[this.#after.length - 1 - index + before];
+  }
+
+  /** How many code points the last insert could not take (the line is full); 0 mostly. */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Inserts text at the cursor, up to `maxChars` in all. */
+  insert(text: string): EditorAction {
+    this.#dropped = 0;
+    const before = this.#before;
+    let room = this.maxChars - this.length;
+    for (const char of text) {
+      if (room-- <= 0) this.#dropped++;
+      else before.push(char);
+    }
+    return REDRAW;
   }
 
   /** Applies one key. */
   press(key: Key): EditorAction {
     switch (key.name) {
       case "char":
-        if (this.#chars.length >= this.maxChars) return NONE;
-        this.#chars.splice(this.#cursor, 0, key.char);
-        this.#cursor++;
-        return REDRAW;
+        return this.insert(key.char);
       case "backspace":
-        if (this.#cursor === 0) return NONE;
-        this.#chars.splice(--this.#cursor, 1);
-        return REDRAW;
+        return this.#before.pop() === undefined ? NONE : REDRAW;
       case "delete":
-        if (this.#cursor >= this.#chars.length) return NONE;
-        this.#chars.splice(this.#cursor, 1);
-        return REDRAW;
+        return this.#after.pop() === undefined ? NONE : REDRAW;
       case "left":
-        return this.#moveTo(this.#cursor - 1);
+        return this.#move(this.#before, this.#after, 1);
       case "right":
-        return this.#moveTo(this.#cursor + 1);
+        return this.#move(this.#after, this.#before, 1);
       case "home":
-        return this.#moveTo(0);
+        return this.#move(this.#before, this.#after, Infinity);
       case "end":
-        return this.#moveTo(this.#chars.length);
+        return this.#move(this.#after, this.#before, Infinity);
       case "kill-line":
-        this.#chars.splice(0, this.#cursor);
-        this.#cursor = 0;
+        if (this.#before.length === 0) return NONE;
+        this.#before = [];
         return REDRAW;
       case "kill-to-end":
-        this.#chars.length = this.#cursor;
+        if (this.#after.length === 0) return NONE;
+        this.#after = [];
         return REDRAW;
       case "kill-word":
         return this.#killWord();
@@ -97,45 +134,42 @@ export class LineEditor {
         return { type: "quit" };
       case "eof":
         // Ctrl-D quits only on an empty line; elsewhere it deletes forward, as in a shell.
-        if (this.#chars.length === 0) return { type: "quit" };
+        if (this.length === 0) return { type: "quit" };
         return this.press({ name: "delete" });
-      case "redraw":
-        return REDRAW;
+      default:
+        return NONE; // keys for the terminal itself (Tab, Ctrl-L, focus)
     }
   }
 
   /** The text and cursor column of the input line (without prompt). */
   view(): EditorView {
-    return {
-      text: this.text,
-      cursorColumn: displayWidth(this.#chars.slice(0, this.#cursor).join("")),
-    };
+    return { text: this.text, cursorColumn: displayWidth(this.textBeforeCursor) };
   }
 
-  #moveTo(position: number): EditorAction {
-    const clamped = Math.max(0, Math.min(this.#chars.length, position));
-    if (clamped === this.#cursor) return NONE;
-    this.#cursor = clamped;
+  // Moves up to `count` code points across the cursor, from one side of the gap to the other.
+  #move(from: string[], to: string[], count: number): EditorAction {
+    if (from.length === 0) return NONE;
+    for (let moved = 0; moved < count && from.length > 0; moved++) to.push(from.pop()!);
     return REDRAW;
   }
 
   #killWord(): EditorAction {
-    let start = this.#cursor;
-    while (start > 0 && this.#chars[start - 1] === " ") start--;
-    while (start > 0 && this.#chars[start - 1] !== " ") start--;
-    if (start === this.#cursor) return NONE;
-    this.#chars.splice(start, this.#cursor - start);
-    this.#cursor = start;
-    return REDRAW;
+    const before = this.#before;
+    const length = before.length;
+    while (before.length > 0 && before.at(-1) === " ") before.pop();
+    while (before.length > 0 && before.at(-1) !== " ") before.pop();
+    return before.length === length ? NONE : REDRAW;
   }
 
   #browse(step: number): EditorAction {
     const target = this.#historyIndex + step;
     if (target < 0 || target > this.#history.length) return NONE;
-    if (this.#historyIndex === this.#history.length) this.#draft = this.#chars;
+    if (this.#historyIndex === this.#history.length) this.#draft = this.text;
     this.#historyIndex = target;
-    this.#chars = target === this.#history.length ? this.#draft : Array.from(this.#history[target]);
-    this.#cursor = this.#chars.length;
+    this.#before = Array.from(
+      target === this.#history.length ? this.#draft : this.#history[target],
+    );
+    this.#after = [];
     return REDRAW;
   }
 
@@ -149,9 +183,9 @@ export class LineEditor {
       if (this.#history.length > HISTORY_LIMIT) this.#history.shift();
     }
     this.#historyIndex = this.#history.length;
-    this.#chars = [];
-    this.#draft = [];
-    this.#cursor = 0;
+    this.#before = [];
+    this.#after = [];
+    this.#draft = "";
     return { type: "submit", line };
   }
 }
@@ -162,11 +196,12 @@ const NONE: EditorAction = { type: "none" };
 /** Terminal cells taken by `text`: 0 for combining marks, 2 for wide (CJK, emoji), else 1. */
 export function displayWidth(text: string): number {
   let width = 0;
-  for (const char of text) width += _charWidth(char.codePointAt(0)!);
+  for (const char of text) width += charWidth(char.codePointAt(0)!);
   return width;
 }
 
-function _charWidth(code: number): number {
+/** Terminal cells taken by one code point. */
+export function charWidth(code: number): number {
   if (
     (code >= 0x0300 && code <= 0x036f) || (code >= 0x200b && code <= 0x200f) ||
     (code >= 0xfe00 && code <= 0xfe0f) || (code >= 0x20d0 && code <= 0x20ff)

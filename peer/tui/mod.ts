@@ -1,3 +1,9 @@
 /** The terminal UI: screen, line editor, keys, commands and formatting. */
-export { runTerminal, shouldUseColor } from "./terminal.ts";
+export {
+  type Notify,
+  NOTIFY_MODES,
+  runTerminal,
+  shouldUseColor,
+  type TerminalOptions,
+} from "./terminal.ts";
 export { accountCommands, accountNotices } from "./account_commands.ts";

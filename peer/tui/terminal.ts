@@ -16,12 +16,32 @@ import {
   parseInput,
   sendToConversation,
 } from "./commands.ts";
-import { createStyle, formatEvent, sanitize, type Style } from "./format.ts";
-import { KeyDecoder } from "./keys.ts";
+import { complete } from "./completion.ts";
+import {
+  createStyle,
+  formatClock,
+  formatEvent,
+  formatLogRecord,
+  sanitize,
+  type Style,
+} from "./format.ts";
+import type { LogRecord } from "../../lib/log.ts";
+import { type Key, KeyDecoder } from "./keys.ts";
 import { securityCommands } from "./security_commands.ts";
 import { conversationMark, formatSecurityEvent } from "./security_format.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
-import { CLEAR_LINE, renderAbove, renderInputLine } from "./screen.ts";
+import {
+  CLEAR_LINE,
+  CLEAR_SCREEN,
+  eraseAfterResize,
+  renderAbove,
+  renderInputRow,
+  wrapWords,
+} from "./screen.ts";
+
+/** How a direct message is signalled while the terminal window does not have the focus. */
+export type Notify = "bell" | "title" | "off";
+export const NOTIFY_MODES: readonly Notify[] = ["bell", "title", "off"];
 
 /** Options of `runTerminal`; the defaults use the process's standard input and output. */
 export interface TerminalOptions {
@@ -34,7 +54,25 @@ export interface TerminalOptions {
   commands?: readonly Command[];
   /** Called when the UI starts (e.g. to print pushed notices); returns its clean-up. */
   attach?: (context: CommandContext) => () => void;
+  /** Lines `/status` adds about the rest of the program (the HTTP API). */
+  status?: () => readonly string[];
+  /** Room names Tab completes after "#" (besides namespaces of known peers). */
+  rooms?: () => readonly string[];
+  /** Direct messages while the window is not focused: a bell (default), the title, or nothing. */
+  notify?: Notify;
+  /** The terminal's width (default: the console's). */
+  columns?: () => number;
+  /** Calls `listener` when the terminal is resized; returns the unsubscribe (default SIGWINCH). */
+  onResize?: (listener: () => void) => () => void;
 }
+
+// A line that starts with a time (perhaps coloured): its continuation rows start under the text.
+// deno-lint-ignore no-control-regex -- colour sequences start with ESC
+const TIMED = /^(\x1b\[[0-9;]*m)*\d\d:\d\d:\d\d /;
+
+/** Terminal modes the interactive UI turns on: bracketed paste and focus reports. */
+const MODES_ON = "\x1b[?2004h\x1b[?1004h";
+const MODES_OFF = "\x1b[?2004l\x1b[?1004l";
 
 /** A line read from a pipe longer than this is refused (the wire limit is 32768 bytes). */
 const MAX_INPUT_LINE_CHARS = 1 << 20;
@@ -65,6 +103,19 @@ class _Session implements CommandContext {
   #attach?: (context: CommandContext) => () => void;
   #secret?: { prompt: string; resolve: (secret: string | undefined) => void };
   #editor = new LineEditor();
+  #columns: () => number;
+  /** The terminal's width, read at start and after each resize (not per line printed). */
+  #width: number;
+  #onResize?: (listener: () => void) => () => void;
+  #rooms: () => readonly string[];
+  readonly statusLines: () => readonly string[];
+  #notify: Notify;
+  /** False once the terminal said the window lost the focus (and until it regains it). */
+  #focused = true;
+  #titleChanged = false;
+  /** Where the cursor was left by the last input row drawn (for a redraw after a resize). */
+  #cursorColumn = 0;
+  #fullTold = false;
   #closed = false;
   #quitRequested = false;
   #wakeOnQuit: () => void = () => {};
@@ -79,6 +130,12 @@ class _Session implements CommandContext {
     this.#interactive = interactive;
     this.interactive = interactive;
     this.#attach = options.attach;
+    this.#columns = options.columns ?? _columns;
+    this.#width = this.#columns();
+    this.#onResize = options.onResize;
+    this.#rooms = options.rooms ?? (() => []);
+    this.statusLines = options.status ?? (() => []);
+    this.#notify = options.notify ?? "bell";
     this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
   }
 
@@ -138,36 +195,112 @@ class _Session implements CommandContext {
     if (rawStdin) Deno.stdin.setRaw(true);
     const reader = (input ?? Deno.stdin.readable).getReader();
     const previousSink = this.log.settings.sink;
-    this.log.settings.sink = (line) => this.#printLines([this.style.dim(sanitize(line))]);
+    this.log.settings.sink = (line, record) => this.#printLog(line, record);
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
     const detach = this.#attach?.(this) ?? (() => {});
     const quitting = new Promise<"quit">((resolve) => {
       this.#wakeOnQuit = () => resolve("quit");
     });
+    const onResize = this.#onResize ?? (rawStdin ? _onWindowChange : undefined);
+    const stopResize = onResize?.(() => this.#resized()) ?? (() => {});
     const keys = new KeyDecoder();
-    this.#output(this.#inputLine());
+    this.#output(MODES_ON + this.#inputLine());
     try {
       while (!this.#quitRequested) {
         const read = await Promise.race([reader.read(), quitting]);
         if (read === "quit" || read.done) break;
-        for (const key of keys.push(read.value)) {
-          const action = this.#editor.press(key);
-          if (action.type === "quit") this.quit();
-          else if (action.type === "redraw") this.#output(this.#inputLine());
-          else if (action.type === "submit") this.#submit(action.line);
-          if (this.#quitRequested) break;
-        }
+        this.#keys(keys.push(read.value));
       }
     } finally {
       this.#closed = true;
       this.#endSecret(undefined);
+      stopResize();
       detach();
       unsubscribe();
       this.log.settings.sink = previousSink;
-      this.#output(CLEAR_LINE);
+      this.#output(CLEAR_LINE + MODES_OFF + (this.#titleChanged ? _title("") : ""));
       await reader.cancel().catch(() => {});
       if (rawStdin) Deno.stdin.setRaw(false);
     }
+  }
+
+  // One read's keys; the input row is drawn once for all of them, however many there were.
+  #keys(keys: Key[]): void {
+    let redraw = false;
+    for (const key of keys) {
+      if (this.#quitRequested) return;
+      if (key.name === "complete") redraw = this.#complete() || redraw;
+      else if (key.name === "clear") {
+        this.#output(CLEAR_SCREEN);
+        redraw = true;
+      } else if (key.name === "focus-in" || key.name === "focus-out") this.#focus(key.name);
+      else {
+        const action = this.#editor.press(key);
+        if (action.type === "quit") this.quit();
+        else if (action.type === "submit") {
+          this.#submit(action.line);
+          redraw = false; // submitting drew the row
+        } else if (action.type === "redraw") redraw = true;
+        this.#checkFull(key);
+      }
+    }
+    if (redraw && !this.#quitRequested) this.#output(this.#inputLine());
+  }
+
+  // Told once per full line: a long paste arrives in many reads, each one over the limit.
+  #checkFull(key: Key): void {
+    if (this.#editor.length < this.#editor.maxChars) this.#fullTold = false;
+    else if (key.name === "char" && this.#editor.dropped > 0 && !this.#fullTold) {
+      this.#fullTold = true;
+      this.error(
+        `the input line holds at most ${this.#editor.maxChars} characters; ` +
+          "what was typed or pasted past that was dropped",
+      );
+    }
+  }
+
+  // Tab: completes the word before the cursor; lists the matches when they are ambiguous.
+  #complete(): boolean {
+    if (this.#secret) return false;
+    const peers = this.node.peers();
+    const namespace = this.node.status().namespace;
+    const scopes = new Set([`#${namespace}`, ...peers.map((peer) => `#${peer.namespace}`)]);
+    for (const room of this.#rooms()) scopes.add(`#${room}`);
+    const { insert, candidates } = complete(this.#editor.textBeforeCursor, {
+      commands: this.commands.list().map((command) => command.name),
+      peers: peers.map((peer) => peer.peerId),
+      scopes: [...scopes],
+      namespace,
+    });
+    if (candidates.length > 0) this.print(candidates.map(sanitize).join("  "));
+    if (insert === "") return false;
+    this.#editor.insert(insert);
+    return true;
+  }
+
+  #focus(key: "focus-in" | "focus-out"): void {
+    this.#focused = key === "focus-in";
+    if (this.#focused && this.#titleChanged) {
+      this.#titleChanged = false;
+      this.#output(_title(""));
+    }
+  }
+
+  // A direct message while the window is in the background: ring or retitle, as asked.
+  #notifyDirect(from: string): void {
+    if (this.#focused || !this.#interactive || this.#notify === "off") return;
+    if (this.#notify === "bell") {
+      this.#output("\x07");
+      return;
+    }
+    this.#titleChanged = true;
+    this.#output(_title(`p2pchat: message from ${sanitize(from)}`));
+  }
+
+  #resized(): void {
+    if (this.#closed) return;
+    this.#width = this.#columns();
+    this.#output(eraseAfterResize(this.#cursorColumn, this.#width) + this.#inputLine());
   }
 
   #submit(line: string): void {
@@ -180,8 +313,9 @@ class _Session implements CommandContext {
     // A command carrying a secret is echoed with its arguments masked.
     const input = parseInput(line);
     const echo = this.#secretCommand(input) && input.argText !== "" ? `/${input.name} ***` : line;
-    if (line.trim() !== "") this.print(this.style.dim(this.#prompt() + sanitize(echo)));
-    else this.#output(this.#inputLine());
+    if (line.trim() !== "") {
+      this.print(this.style.dim(`${formatClock(Date.now())} ${this.#prompt()}${sanitize(echo)}`));
+    } else this.#output(this.#inputLine());
     // Not awaited: waiting for an ACK must not freeze the prompt; the outcome prints later.
     void this.#handleLine(line);
   }
@@ -207,12 +341,29 @@ class _Session implements CommandContext {
         ? formatSecurityEvent(event, this.style, this.node.peerId)
         : formatEvent(event, this.style),
     );
+    if (event.type === "message" && event.kind === "direct") this.#notifyDirect(event.from);
   }
 
   #printLines(lines: string[]): void {
     if (this.#closed) return;
-    if (this.#interactive) this.#output(renderAbove(lines, this.#inputLine()));
-    else this.#output(lines.map((line) => line + "\n").join(""));
+    if (this.#interactive) {
+      // Wrapped here, between words: a line with a time gets its continuation rows indented.
+      const columns = Math.max(20, this.#width - 1);
+      const rows = lines.flatMap((line) => wrapWords(line, columns, TIMED.test(line) ? 9 : 2));
+      this.#output(renderAbove(rows, this.#inputLine()));
+    } else this.#output(lines.map((line) => line + "\n").join(""));
+  }
+
+  // Log lines look like the other notices (JSON ones stay JSON) and wrap between words, with
+  // the continuation rows indented past the time.
+  #printLog(line: string, record: LogRecord): void {
+    const text = sanitize(this.log.settings.format === "json" ? line : formatLogRecord(record));
+    const style = record.level === "error"
+      ? this.style.error
+      : record.level === "warn"
+      ? this.style.warn
+      : this.style.dim;
+    this.#printLines([style(text)]);
   }
 
   #prompt(): string {
@@ -232,13 +383,14 @@ class _Session implements CommandContext {
 
   #inputLine(): string {
     const prompt = this.#prompt();
-    return renderInputLine(
+    const row = renderInputRow(
       this.style.bold(prompt),
       displayWidth(prompt),
-      this.#editor.shownText,
-      this.#editor.cursor,
-      _columns(),
+      this.#editor,
+      this.#width,
     );
+    this.#cursorColumn = row.cursorColumn;
+    return row.text;
   }
 }
 
@@ -274,6 +426,17 @@ function _columns(): number {
   } catch {
     return 80;
   }
+}
+
+function _onWindowChange(listener: () => void): () => void {
+  if (Deno.build.os === "windows") return () => {};
+  Deno.addSignalListener("SIGWINCH", listener);
+  return () => Deno.removeSignalListener("SIGWINCH", listener);
+}
+
+// OSC 2 sets the window title; an empty one lets the terminal show its default again.
+function _title(text: string): string {
+  return `\x1b]2;${text}\x07`;
 }
 
 const stdoutEncoder = new TextEncoder();

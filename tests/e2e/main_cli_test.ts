@@ -4,10 +4,14 @@ import { VERSION } from "../../lib/constants.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     stdin: "null",
+    env,
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -55,8 +59,37 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
       assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port}`), stderr);
       assert.ok(stderr.includes("already in use"), stderr);
     }
+    // The same for the HTTP API of either role: no stack trace, and the other port is closed.
+    for (
+      const args of [
+        ["tracker", "--host", "127.0.0.1", "--port", "0", "--http", `127.0.0.1:${port}`],
+        ["peer", "--host", "127.0.0.1", "--http", port],
+      ]
+    ) {
+      const { code, stderr } = await run([...args, "--data-dir", dataDir]);
+      assert.equal(code, 1, args[0]);
+      assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port} for the HTTP API`), stderr);
+      assert.ok(!stderr.includes("Uncaught") && !stderr.includes("    at "), stderr);
+    }
   } finally {
     taken.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("p2pchat's usage errors name the task the user ran and the option they meant", async () => {
+  const { code, stderr } = await run(["peer", "--nmae", "ann"], { P2PCHAT_TASK: "peer" });
+  assert.equal(code, 2);
+  assert.ok(stderr.includes("Unknown option '--nmae' (did you mean --name?)"), stderr);
+  assert.ok(stderr.includes('Run "deno task peer --help" for usage.'), stderr);
+  const typo = await run(["peeer"]);
+  assert.ok(typo.stderr.includes('Unknown command "peeer" (did you mean peer?)'), typo.stderr);
+});
+
+Deno.test("deno.json runs the program quietly, so a first download cannot erase its first lines", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  for (const task of ["start", "peer", "tracker"]) {
+    const command: string = config.tasks[task];
+    assert.match(command, new RegExp(`^P2PCHAT_TASK=${task} deno run --quiet `), task);
   }
 });

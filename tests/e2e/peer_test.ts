@@ -314,6 +314,23 @@ Deno.test("SIGINT, SIGTERM and the end of piped input make a peer say BYE and ex
   }
 });
 
+Deno.test("a peer whose input ends at once, or that is sent SIGTERM at once, leaves no registration behind", async () => {
+  const e2e = new E2e();
+  try {
+    const tracker = await e2e.tracker();
+    const options = (name: string) => ({ name, namespace: "brief", trackerPort: tracker.port });
+    const [quick, killed] = await e2e.peers([options("quick"), options("killed")]);
+    // Right after the listening line: the first REGISTER is still under way.
+    await quick.closeInput();
+    killed.kill("SIGTERM");
+    for (const peer of [quick, killed]) assert.equal((await peer.waitForExit()).code, 0);
+    const reply = await request(tracker.port, { type: "DISCOVER", namespace: "brief" });
+    assert.deepEqual(reply.peers, []);
+  } finally {
+    await e2e.close();
+  }
+});
+
 /** A pyp2p-style peer: answers HELLO and PING, records everything, ACKs only "ack me" texts. */
 function startRawPeer(e2e: E2e, peerId: string) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -79,3 +79,30 @@ Deno.test("in a terminal, a message arriving while typing keeps the typed text, 
     await e2e.close();
   }
 });
+
+Deno.test("in a terminal, a 100,000-character paste is taken at once and a message arriving meanwhile is ACKed and shown", async () => {
+  const e2e = new E2e();
+  try {
+    const tracker = await e2e.tracker();
+    const [b, t] = await e2e.peers([
+      { name: "b", namespace: "paste", trackerPort: tracker.port },
+      { name: "t", namespace: "paste", trackerPort: tracker.port, terminal: true },
+    ]);
+    await b.waitForLine(/-- peer t@paste connected/);
+    await waitForScreen(t, /-- peer b@paste connected/);
+    const from = t.output.length;
+    const pasted = "p".repeat(100_000);
+    // The paste goes in while b's message is on its way.
+    const writing = t.write(`\x1b[200~${pasted}\x1b[201~`);
+    const mark = await b.send("/msg t@paste during the paste");
+    await writing;
+    await b.waitForLine(/^delivered to t@paste \(\d+ ms\)$/, WAIT_MS, mark);
+    await waitForScreen(t, /\[dm\] b@paste: during the paste/, from);
+    // The line holds its first 32768 characters; the user is told the rest was dropped.
+    await waitForScreen(t, /holds at most 32768 characters;/, from);
+    await t.write("\x15/quit\r");
+    assert.equal((await t.waitForExit()).code, 0);
+  } finally {
+    await e2e.close();
+  }
+});

@@ -18,3 +18,16 @@ Deno.test("ManualClock fires due timers in time order, including ones set while 
   assert.deepEqual(fired, ["a@1100", "c@1150", "b@1200"]);
   assert.equal(clock.pendingTimers, 0);
 });
+
+Deno.test("systemClock fires a timer whose deadline passed at once, without a warning on the terminal", async () => {
+  const clock = new URL("../../lib/clock.ts", import.meta.url).href;
+  const script = `import { systemClock } from "${clock}";
+    await new Promise((resolve) => systemClock.setTimeout(() => resolve(console.log("fired")), -4));`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    stdin: "null",
+  }).output();
+  const decoder = new TextDecoder();
+  assert.equal(decoder.decode(output.stdout), "fired\n");
+  assert.equal(decoder.decode(output.stderr), "");
+});

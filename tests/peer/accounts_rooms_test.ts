@@ -301,7 +301,9 @@ Deno.test("/login in a terminal asks for the password masked and never prints it
         const type = (text: string) => controller.enqueue(new TextEncoder().encode(text));
         type("/login\r");
         await settle();
-        type("alice-secret\r");
+        type("alice-secret");
+        await settle();
+        type("\r");
         while (!alice.accounts.loggedIn) await settle();
         await settle();
         controller.close();
@@ -435,3 +437,38 @@ function _scriptedTracker(answer: (request: Record<string, unknown>) => Record<s
       server!.write(encodeLine({ type: "SESSION_EVENT", ...event })),
   };
 }
+
+Deno.test("PeerAccounts.knownRooms() lists the rooms seen, for Tab completion, and forgets deleted ones", () =>
+  withRoom(async ([alice, bob]) => {
+    assert.deepEqual(alice.accounts.knownRooms(), ["games"]);
+    await alice.accounts.createRoom("Chess");
+    assert.deepEqual((await bob.accounts.rooms()).length, 2);
+    assert.deepEqual(bob.accounts.knownRooms(), ["Chess", "games"]);
+    await alice.accounts.deleteRoom("games");
+    assert.deepEqual(alice.accounts.knownRooms(), ["Chess"]);
+    await settle();
+    assert.deepEqual(bob.accounts.knownRooms(), ["Chess"]);
+  }));
+
+Deno.test("PeerAccounts.send() tells an account that is not online from an unknown peer", () =>
+  withRoom(async ([alice, bob]) => {
+    await bob.accounts.logout();
+    // Not in alice's peer table under this id, and the account bob is logged out.
+    assert.deepEqual(await alice.accounts.send("bob@elsewhere", "are you there"), {
+      ok: false,
+      reason: "offline",
+    });
+    assert.deepEqual(await alice.accounts.send("zed@lobby", "hello?"), {
+      ok: false,
+      reason: "unknown_peer",
+    });
+  }));
+
+Deno.test("PeerAccounts.joinRoom() of a room we created or joined answers the room, as the docs' sequence does", () =>
+  withRoom(async ([alice, bob]) => {
+    for (const peer of [alice, bob]) {
+      const { room, members } = await peer.accounts.joinRoom("games");
+      assert.equal(room.name, "games");
+      assert.deepEqual(members.map((m) => m.username).sort(), ["alice", "bob"]);
+    }
+  }));

@@ -95,8 +95,12 @@ for (
     ["invalid JSON", "{name:", /not valid JSON/],
     ["a JSON array", "[]", /JSON object/],
     ["an unknown key", '{"nmae":"x"}', /unknown key "nmae"/],
-    ["a wrong type", '{"port":[1]}', /"port" must be a string or a number/],
-    ["a bad value", '{"port":"x"}', /"port" in .* expects a whole number/],
+    ["a wrong type", '{"port":[1]}', /"port" must be a number, got \[1\]/],
+    ["a bad value", '{"port":-1}', /"port" in .* expects a whole number/],
+    ["a number as a string", '{"http":"8700"}', /"http" must be a number, got "8700"/],
+    ["a name as a number", '{"name":7}', /"name" must be a string, got 7/],
+    ["a mistyped key", '{"namespce":"x"}', /unknown key "namespce" \(did you mean namespace\?\)/],
+    ["a bad notify mode", '{"notify":"loud"}', /notify.* must be one of bell, title, off/],
   ] as [string, string, RegExp][]
 ) {
   Deno.test(`peer config reports a config file with ${label}`, async () => {

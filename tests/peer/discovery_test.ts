@@ -133,3 +133,21 @@ Deno.test("Discovery.unregister() removes the record, and only once registered",
   assert.equal(client.calls.at(-1), "UNREGISTER");
   assert.deepEqual(client.records, []);
 });
+
+Deno.test("Discovery.unregister() removes a registration whose reply came after stop()", async () => {
+  const { client, discovery } = setup();
+  const reply = Promise.withResolvers<void>();
+  const register = client.register.bind(client);
+  client.register = async (r) => {
+    const answer = register(r);
+    await reply.promise;
+    return answer;
+  };
+  const started = discovery.start();
+  const stopped = discovery.stop(); // the peer exits while its first REGISTER is under way
+  reply.resolve();
+  await Promise.all([started, stopped]);
+  await discovery.unregister();
+  assert.deepEqual(client.calls, ["REGISTER", "UNREGISTER"]);
+  assert.deepEqual(client.records, []);
+});

@@ -133,11 +133,21 @@ Deno.test("POST /api/messages maps other delivery failures to 409 and 404", asyn
     409,
     "not_connected",
   );
-  await assertError(
+  const unknown = await assertError(
     await post("/api/messages", { to: "zed@lobby", text: "x" }),
     404,
     "unknown_peer",
   );
+  assert.equal("msgId" in unknown.error, false, "no message was written, so no id");
+});
+
+Deno.test("POST /api/messages takes a bare name as a peer of our namespace, as /msg does", async () => {
+  const { node, post } = setup();
+  const response = await post("/api/messages", { to: "bob", text: "short" });
+  assert.equal(response.status, 200);
+  assert.equal((await response.json()).to, "bob@lobby");
+  assert.deepEqual(node.sent, [{ peerId: "bob@lobby", text: "short" }]);
+  await assertError(await post("/api/messages", { to: "bob@", text: "x" }), 400, "bad_field");
 });
 
 Deno.test("POST /api/publish answers how many peers the PUB reached", async () => {
@@ -177,7 +187,7 @@ Deno.test("The peer API refuses bad bodies with a stable error code", async () =
     [{ to: "bob@lobby" }, 400, "missing_field"],
     [{ to: 42, text: "x" }, 400, "bad_field"],
     [{ to: "bob@lobby", text: "" }, 400, "bad_field"],
-    [{ to: "bob", text: "x" }, 400, "bad_field"],
+    [{ to: "@lobby", text: "x" }, 400, "bad_field"],
     [{ to: "bob@lobby", text: "é".repeat(16_400) }, 413, "text_too_long"],
   ];
   for (const [body, status, code] of cases) {

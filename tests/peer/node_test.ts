@@ -9,6 +9,7 @@ import {
 } from "../../peer/node/node.ts";
 import { dialTcp } from "../../lib/transport.ts";
 import { createTracker, type Tracker } from "../../tracker/mod.ts";
+import { request } from "../_tracker_process.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,7 +132,6 @@ Deno.test("two peers found through the tracker exchange a direct message with AC
     assert.equal(alice.node.status().tracker.reachable, true);
     assert.deepEqual(await alice.node.send("nobody@lab", "x"), {
       ok: false,
-      msgId: "",
       reason: "unknown_peer",
     });
   } finally {
@@ -167,6 +167,7 @@ Deno.test("an earlier p2pchat peer, without the batch feature, gets an ACK line 
   try {
     await raw.write({ type: "HELLO", peer_id: "old@lab", features: ["ack", "metrics", "p2pchat"] });
     assert.equal((await raw.line())?.type, "HELLO_OK");
+    assert.equal((await raw.line())?.type, "PING", "a p2pchat accepter measures the RTT at once");
     // Pipelined SENDs in one write, as an earlier p2pchat writes them.
     await raw.write(
       ["m1", "m2", "m3"].map((id) =>
@@ -461,5 +462,76 @@ Deno.test("a peer that vanishes without BYE is marked stale and redialled with b
     assert.equal(node.node.reconnect("ghost@ns"), 1);
   } finally {
     await node.node.stop();
+  }
+});
+
+Deno.test("a message to a peer the tracker does not list fails at once; one registered since the last DISCOVER is found", async () => {
+  const { tracker, port } = await startTracker();
+  const trackerAddress = { hostname: "127.0.0.1", port };
+  // A long DISCOVER period and delivery timeout: only asking the tracker now can explain a
+  // quick answer for "nobody", and carol (started after alice's DISCOVER) being reached.
+  const slow = { tracker: trackerAddress, discoverIntervalMs: 600_000, ackTimeoutMs: 600_000 };
+  const alice = await startNode("alice", "lab", slow);
+  let carol: Running | undefined;
+  try {
+    await waitFor(
+      "alice's first DISCOVER",
+      () => alice.node.status().tracker.lastDiscoverAt !== undefined,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const nobody = await Promise.race([
+      alice.node.send("nobody@lab", "x"),
+      new Promise((resolve) => timer = setTimeout(() => resolve("still waiting"), 10_000)),
+    ]);
+    clearTimeout(timer);
+    assert.deepEqual(nobody, { ok: false, reason: "unknown_peer" });
+    carol = await startNode("carol", "lab", slow);
+    await waitFor(
+      "carol registered",
+      () => carol!.node.status().tracker.lastRegisterAt !== undefined,
+    );
+    const result = await alice.node.send("carol@lab", "found you");
+    assert.equal(result.ok, true);
+  } finally {
+    await alice.node.stop();
+    await carol?.node.stop();
+    await tracker.stop();
+  }
+});
+
+Deno.test("a second peer with a name a live peer uses is told at start; a stale record of it is not a clash", async () => {
+  const { tracker, port } = await startTracker();
+  const trackerAddress = { hostname: "127.0.0.1", port };
+  const first = await startNode("dave", "lab", { tracker: trackerAddress });
+  let second: Running | undefined;
+  let third: Running | undefined;
+  try {
+    await waitFor(
+      "dave registered",
+      () => first.node.status().tracker.lastRegisterAt !== undefined,
+    );
+    second = await startNode("dave", "lab", { tracker: trackerAddress });
+    await waitFor("the warning", () => second!.events.some((e) => e.type === "name_in_use"));
+    const warning = second.events.find((e) => e.type === "name_in_use");
+    assert.deepEqual(warning?.type === "name_in_use" && warning.address, {
+      hostname: "127.0.0.1",
+      port: first.port,
+    });
+    assert.ok(!first.events.some((e) => e.type === "name_in_use"), "the first one is not warned");
+    // Both gone without UNREGISTER would leave records; here: only a record, nobody listening.
+    await second.node.stop();
+    await first.node.stop();
+    await request(port, { type: "REGISTER", namespace: "lab", name: "erin", port: first.port });
+    third = await startNode("erin", "lab", { tracker: trackerAddress });
+    await waitFor(
+      "erin discovered",
+      () => third!.node.status().tracker.lastDiscoverAt !== undefined,
+    );
+    assert.ok(!third.events.some((e) => e.type === "name_in_use"));
+  } finally {
+    await first.node.stop();
+    await second?.node.stop();
+    await third?.node.stop();
+    await tracker.stop();
   }
 });

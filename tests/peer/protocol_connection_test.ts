@@ -12,6 +12,7 @@ import {
   type CloseReason,
   type ConnectionSettings,
   PeerConnection,
+  PYP2P_ACK_DELAY_MS,
   type ReceivedMessage,
 } from "../../peer/protocol/connection.ts";
 
@@ -136,13 +137,17 @@ Deno.test("PeerConnection accepting side stays silent until HELLO, then answers 
   assert.equal(h.writes.length, 0);
   h.feed({ type: "hello", peer_id: "bob@ns", features: ["ack", "p2pchat"] });
   await tick();
-  assert.deepEqual(h.sent(), [{
+  const [helloOk, ping] = h.sent();
+  assert.deepEqual(helloOk, {
     type: "HELLO_OK",
     peer_id: "me@ns",
     version: "1.0",
     features: ["ack", "metrics", "p2pchat", "p2pchat-batch", "p2pchat-noise"],
     ttl: 1,
-  }]);
+  });
+  // Between p2pchat peers the accepter PINGs at once, so both sides know the RTT from the start.
+  assert.equal(ping.type, "PING");
+  assert.equal(h.sent().length, 2);
   assert.deepEqual(h.connection.features, ["ack", "p2pchat"]);
   assert.equal(h.connection.pipelining, true);
 });
@@ -349,6 +354,7 @@ Deno.test("PeerConnection accepts SENDS and ACKS from a peer without the batch f
   h.feed({ type: "ACKS", msg_ids: [send.msg_id, "not ours", null] });
   assert.equal((await result).ok, true);
   h.feed({ type: "SENDS", msg_ids: ["m1", "m2"], payloads: ["a", "b"] });
+  h.clock.advance(PYP2P_ACK_DELAY_MS);
   await tick();
   assert.deepEqual(h.messages.map((m) => m.text), ["a", "b"]);
   // Answered the plain way: one ACK per message, one message per write.
@@ -490,6 +496,7 @@ Deno.test("PeerConnection ACKs a repeated SEND again but shows it once", async (
   const send = { type: "SEND", msg_id: "m-1", src: "bob@ns", dst: "me@ns", payload: "hi" };
   h.feed(send);
   h.feed(send);
+  h.clock.advance(PYP2P_ACK_DELAY_MS);
   await tick();
   assert.deepEqual(h.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m-1"], ["ACK", "m-1"]]);
   assert.deepEqual(h.messages, [{
@@ -556,6 +563,7 @@ Deno.test("PeerConnection ignores unknown types and extra fields and accepts a m
   const h = await openConnection("inbound", PLAIN_FEATURES);
   h.feed({ type: "FILE_OFFER", size: 10 });
   h.feed({ type: "send", msg_id: 7, payload: "x", color: "red", hops: [1, 2] });
+  h.clock.advance(PYP2P_ACK_DELAY_MS);
   await tick();
   assert.equal(h.connection.state, "open");
   assert.equal(h.connection.stats.ignored, 1);
@@ -640,4 +648,35 @@ Deno.test("runLink closes only the connection that sent an oversized line", asyn
   await link;
   assert.deepEqual(h.closed.map((c) => c.reason), ["line_too_long"]);
   assert.equal(ours.closed, true);
+});
+
+Deno.test("PeerConnection knows the RTT from the handshake: the dialler times HELLO to HELLO_OK", async () => {
+  const h = harness({ direction: "outbound" });
+  h.connection.start();
+  h.clock.advance(25);
+  h.feed({ type: "HELLO_OK", peer_id: "bob@ns", version: "1.0", features: ["ack"], ttl: 1 });
+  await tick();
+  assert.deepEqual(h.connection.rtt, { lastMs: 25, smoothedMs: 25 });
+  // Plain pyp2p peers get nothing unasked after HELLO_OK: the RTT cost no message.
+  assert.deepEqual(h.sent().map((m) => m.type), ["HELLO"]);
+});
+
+Deno.test("PeerConnection ACKs a plain pyp2p peer a few ms after its SEND, a p2pchat peer at once", async () => {
+  const plain = await openConnection("inbound", PLAIN_FEATURES);
+  plain.feed({ type: "SEND", msg_id: "m-1", src: "bob@ns", dst: "me@ns", payload: "hi" });
+  await tick();
+  // Shown at once, but the ACK waits: that client would drop an ACK faster than its own log.
+  assert.deepEqual(plain.messages.map((m) => m.text), ["hi"]);
+  assert.deepEqual(plain.sent(), []);
+  plain.clock.advance(PYP2P_ACK_DELAY_MS - 1);
+  await tick();
+  assert.deepEqual(plain.sent(), []);
+  plain.clock.advance(1);
+  await tick();
+  assert.deepEqual(plain.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m-1"]]);
+
+  const ours = await openConnection("outbound", ["ack", "p2pchat"]);
+  ours.feed({ type: "SEND", msg_id: "m-2", src: "bob@ns", dst: "me@ns", payload: "hi" });
+  await tick();
+  assert.deepEqual(ours.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m-2"]]);
 });

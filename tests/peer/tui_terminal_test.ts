@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../lib/log.ts";
-import { runTerminal } from "../../peer/tui/terminal.ts";
+import { runTerminal, type TerminalOptions } from "../../peer/tui/terminal.ts";
 import type { Command } from "../../peer/tui/commands.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const encoder = new TextEncoder();
 
 /** An input stream the test writes to, and the output collected as lines. */
-function harness(node: FakePeerNode, options: { isTerminal?: boolean; commands?: Command[] } = {}) {
+function harness(
+  node: FakePeerNode,
+  options: Partial<Omit<TerminalOptions, "log" | "input" | "output">> = {},
+) {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   const input = new ReadableStream<Uint8Array>({
     start(c) {
@@ -22,8 +25,8 @@ function harness(node: FakePeerNode, options: { isTerminal?: boolean; commands?:
     color: false,
     input,
     output: (text) => chunks.push(text),
+    ...options,
     isTerminal: options.isTerminal ?? false,
-    commands: options.commands,
   });
   return {
     log,
@@ -207,6 +210,19 @@ Deno.test("runTerminal() /status prints key: value lines", async () => {
   assert.ok(lines.some((line) => /^uptime: \d+h\d\dm\d\ds$/.test(line)));
 });
 
+Deno.test("runTerminal() /status ends with the HTTP API's address and token file when it runs", async () => {
+  const session = harness(lobby(), {
+    status: () => ["http api: http://127.0.0.1:8700", "api token: /data/api-token"],
+  });
+  session.write("/status\n");
+  session.end();
+  await session.done;
+  assert.deepEqual(session.lines().slice(-2), [
+    "http api: http://127.0.0.1:8700",
+    "api token: /data/api-token",
+  ]);
+});
+
 Deno.test("runTerminal() answers unknown commands and wrong arguments with one error line", async () => {
   const lines = await run(lobby(), ["/frobnicate now", "/msg", "/conn extra", "/", "/help me"]);
   assert.deepEqual(lines, [
@@ -353,7 +369,8 @@ Deno.test("runTerminal() in a terminal prints log lines above the prompt and res
   session.log.info("tracker answered");
   const segments = session.output().split("\r\x1b[2K");
   assert.equal(segments.at(-1), "#lobby> ");
-  assert.match(segments.at(-2)!, /^\d{4}-\d\d-\d\dT\S+ INFO {2}tracker answered\s+$/);
+  // The same shape as the notices: the time, "--", the level, the message.
+  assert.match(segments.at(-2)!, /^\d\d:\d\d:\d\d -- info tracker answered\r\n$/);
   assert.deepEqual(session.logLines, []);
   session.write("\x04");
   await session.done;
@@ -373,4 +390,183 @@ Deno.test("runTerminal() in a terminal quits on /quit while a send is still wait
   node.answer({ ok: true, msgId: "m1", roundTripMs: 5 });
   await new Promise((r) => setTimeout(r, 0));
   assert.ok(!session.output().includes("delivered"));
+});
+
+Deno.test("runTerminal() in a terminal draws the input row once per read, however long the paste", async () => {
+  const node = lobby();
+  const session = harness(node, { isTerminal: true });
+  await until(() => session.output().includes("#lobby> "));
+  const rows = () => session.output().split("#lobby> ").length - 1;
+  const before = rows();
+  session.write("\x1b[200~" + "x".repeat(20_000) + "\x1b[201~");
+  await until(() => rows() > before);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(rows(), before + 1);
+  session.write("\r");
+  await until(() => node.published.length === 1);
+  assert.equal(node.published[0].text, "x".repeat(20_000));
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() in a terminal says so when a paste is longer than the input line holds", async () => {
+  const node = lobby();
+  const session = harness(node, { isTerminal: true, columns: () => 200 });
+  // In reads of 4096 bytes, as a pseudo-terminal passes them on: told once, not per read.
+  session.write("\x1b[200~");
+  for (let i = 0; i < 10; i++) session.write("y".repeat(4096));
+  session.write("\x1b[201~x");
+  const told = "at most 32768 characters; what was typed or pasted past that was dropped";
+  await until(() => session.output().includes(told));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(session.output().split(told).length, 2);
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() in a terminal completes with Tab and lists ambiguous matches", async () => {
+  const node = lobby();
+  node.addPeer("bobby@lobby");
+  const session = harness(node, { isTerminal: true, rooms: () => ["games"] });
+  session.write("/ms\t");
+  await until(() => session.output().endsWith("#lobby> /msg "));
+  session.write("b\t");
+  await until(() => session.output().endsWith("#lobby> /msg bob"));
+  session.write("\t");
+  await until(() => session.output().includes("bob  bobby\r\n"));
+  session.write("\x15/pub #g\t");
+  await until(() => session.output().endsWith("#lobby> /pub #games "));
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() in a terminal clears the screen on Ctrl-L and redraws the typed text", async () => {
+  const session = harness(lobby(), { isTerminal: true });
+  session.write("draft");
+  await until(() => session.output().endsWith("#lobby> draft"));
+  session.write("\x0c");
+  await until(() => session.output().endsWith("\x1b[H\x1b[2J\r\x1b[2K#lobby> draft"));
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() in a terminal stamps your own lines with the time", async () => {
+  const session = harness(lobby(), { isTerminal: true });
+  session.write("/rtt\r");
+  await until(() => /\d\d:\d\d:\d\d #lobby> \/rtt\r\n/.test(session.output()));
+  session.write("\x03");
+  await session.done;
+});
+
+/** A direct message from bob, as the node reports it. */
+function directMessage(node: FakePeerNode): void {
+  node.emit({
+    type: "message",
+    kind: "direct",
+    msgId: "d1",
+    from: "bob@lobby",
+    to: "alice@lobby",
+    text: "psst",
+    at: Date.now(),
+  });
+}
+
+Deno.test("runTerminal() in a terminal rings for a direct message only while the window is not focused", async () => {
+  const node = lobby();
+  const session = harness(node, { isTerminal: true });
+  await until(() => session.output().includes("\x1b[?1004h"));
+  directMessage(node);
+  assert.ok(!session.output().includes("\x07"));
+  session.write("\x1b[O");
+  await new Promise((r) => setTimeout(r, 5));
+  directMessage(node);
+  assert.ok(session.output().endsWith("\x07"));
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() in a terminal sets the title instead, or nothing, as the option says", async () => {
+  for (const notify of ["title", "off"] as const) {
+    const node = lobby();
+    const session = harness(node, { isTerminal: true, notify });
+    session.write("\x1b[O");
+    await new Promise((r) => setTimeout(r, 5));
+    directMessage(node);
+    const titled = session.output().includes("\x1b]2;p2pchat: message from bob@lobby\x07");
+    assert.equal(titled, notify === "title");
+    assert.ok(!session.output().includes("\x07") || notify === "title");
+    session.write("\x1b[I");
+    if (notify === "title") await until(() => session.output().endsWith("\x1b]2;\x07"));
+    session.write("\x03");
+    await session.done;
+  }
+});
+
+Deno.test("runTerminal() in a terminal redraws the input row after a resize, erasing its re-wrapped rows", async () => {
+  let columns = 80;
+  let resize = () => {};
+  const session = harness(lobby(), {
+    isTerminal: true,
+    columns: () => columns,
+    onResize: (listener) => {
+      resize = listener;
+      return () => {
+        resize = () => {};
+      };
+    },
+  });
+  session.write("z".repeat(60));
+  await until(() => session.output().endsWith("z".repeat(60)));
+  columns = 30;
+  resize();
+  // The cursor was at column 68: on 30 columns that is two rows below the row's start.
+  assert.ok(session.output().endsWith("\r\x1b[2A\x1b[J\r\x1b[2K#lobby> " + "z".repeat(21)));
+  session.write("\x03");
+  await session.done;
+});
+
+Deno.test("runTerminal() /msg to an unknown or offline peer says so and keeps the conversation", async () => {
+  for (const reason of ["unknown_peer", "offline"] as const) {
+    const node = lobby();
+    node.unknownReason = reason;
+    const lines = await run(node, ["/msg nobody hello", "still here"]);
+    assert.deepEqual(lines.slice(0, 2), [
+      `not delivered to nobody@lobby: ${reason}`,
+      reason === "offline"
+        ? "conversation stays #lobby: that account is not online"
+        : "conversation stays #lobby: the tracker lists no such peer (/peers shows the known ones)",
+    ]);
+    assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
+  }
+});
+
+Deno.test("runTerminal() says what to do when another live peer uses our name", async () => {
+  const node = lobby();
+  const session = harness(node);
+  node.emit({
+    type: "name_in_use",
+    peerId: "alice@lobby",
+    address: { hostname: "127.0.0.1", port: 4100 },
+    at: new Date(2026, 0, 1, 9, 0, 0).getTime(),
+  });
+  session.end();
+  await session.done;
+  assert.deepEqual(session.lines(), [
+    "09:00:00 -- another peer already uses the name alice@lobby (at 127.0.0.1:4100): " +
+    "the others refuse our connections; /quit and start again with another --name",
+  ]);
+});
+
+Deno.test("runTerminal() refuses a text too long for one protocol line instead of sending it", async () => {
+  const node = lobby();
+  const long = "x".repeat(32_760);
+  const lines = await run(node, [`/msg bob ${long}`, `/pub * ${long}`]);
+  assert.equal(lines.length, 2);
+  for (const line of lines) {
+    assert.match(
+      line,
+      /^error: not sent: Text of 32760 characters makes a \d+-byte line; the limit is 32768; send it in parts$/,
+    );
+  }
+  assert.deepEqual([node.sent, node.published], [[], []]);
 });

@@ -9,7 +9,7 @@ import {
 } from "../../peer/tui/format.ts";
 import { type Key, KeyDecoder } from "../../peer/tui/keys.ts";
 import { displayWidth, LineEditor } from "../../peer/tui/line_editor.ts";
-import { renderAbove, renderInputLine } from "../../peer/tui/screen.ts";
+import { renderAbove, renderInputRow } from "../../peer/tui/screen.ts";
 
 const plain = createStyle(false);
 const encoder = new TextEncoder();
@@ -72,7 +72,9 @@ Deno.test("KeyDecoder.push() reads arrows, home/end and delete, also split acros
 });
 
 Deno.test("KeyDecoder.push() maps control bytes to editing keys and counts CR LF as one Enter", () => {
-  const keys = new KeyDecoder().push(encoder.encode("a\x7f\b\x15\x0b\x17\x01\x05\x03\x04\r\n\x07"));
+  const keys = new KeyDecoder().push(
+    encoder.encode("a\x7f\b\x15\x0b\x17\x01\x05\x03\x04\r\n\x07\t\x0c"),
+  );
   assert.deepEqual(keys.map((key) => key.name), [
     "char",
     "backspace",
@@ -85,11 +87,21 @@ Deno.test("KeyDecoder.push() maps control bytes to editing keys and counts CR LF
     "interrupt",
     "eof",
     "enter",
+    "complete",
+    "clear",
   ]);
 });
 
 function typeInto(editor: LineEditor, text: string): void {
   for (const char of text) editor.press({ name: "char", char });
+}
+
+/** An editor holding `text` with the cursor at `cursor`. */
+function typed(text: string, cursor: number): LineEditor {
+  const editor = new LineEditor();
+  editor.insert(text);
+  for (let i = text.length; i > cursor; i--) editor.press({ name: "left" });
+  return editor;
 }
 
 Deno.test("LineEditor inserts at the cursor and backspace removes a whole emoji", () => {
@@ -197,7 +209,7 @@ Deno.test("A message printed mid-typing goes above the prompt and the typed text
   const editor = new LineEditor();
   const terminal = new VirtualTerminal();
   const prompt = "#lobby> ";
-  const draw = () => renderInputLine(prompt, prompt.length, editor.text, editor.cursor, 80);
+  const draw = () => renderInputRow(prompt, prompt.length, editor, 80).text;
   typeInto(editor, "hello wörld");
   terminal.write(draw());
   for (let i = 0; i < 3; i++) editor.press({ name: "left" });
@@ -225,11 +237,11 @@ Deno.test("A message printed mid-typing goes above the prompt and the typed text
 Deno.test("renderInputLine() scrolls a long line sideways so the cursor stays visible", () => {
   const text = "abcdefghijklmnopqrstuvwxyz";
   const terminal = new VirtualTerminal();
-  terminal.write(renderInputLine("> ", 2, text, text.length, 12));
+  terminal.write(renderInputRow("> ", 2, typed(text, text.length), 12).text);
   assert.equal(terminal.lines()[0], "> rstuvwxyz");
   assert.equal(terminal.column, 11);
   const start = new VirtualTerminal();
-  start.write(renderInputLine("> ", 2, text, 0, 12));
+  start.write(renderInputRow("> ", 2, typed(text, 0), 12).text);
   assert.equal(start.lines()[0], "> abcdefghi");
   assert.equal(start.column, 2);
 });
