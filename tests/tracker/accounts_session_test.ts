@@ -309,7 +309,10 @@ Deno.test("In required mode every plain REGISTER is refused: registering needs a
       (await alice.request("SESSION_REGISTER", { ...register, name: "carol" })).code,
       "name_mismatch",
     );
-    assert.equal((await alice.request("SESSION_REGISTER", { ...register, name: "alice" })).status, "OK");
+    assert.equal(
+      (await alice.request("SESSION_REGISTER", { ...register, name: "alice" })).status,
+      "OK",
+    );
   } finally {
     await harness.close();
   }

@@ -619,8 +619,9 @@ export class AccountsService {
     let request = fields;
     if (command === "SESSION_UNREGISTER") {
       // Without a name, only the user's own listing goes: never a neighbour's behind one NAT.
-      if (fields.name === undefined || fields.name === null) request = { ...fields, name: username };
-      else if (typeof fields.name === "string" && ownName(fields.name)) _nameMismatch(username);
+      if (fields.name === undefined || fields.name === null) {
+        request = { ...fields, name: username };
+      } else if (typeof fields.name === "string" && ownName(fields.name)) _nameMismatch(username);
     }
     const reply = session.link.rendezvous(
       command === "SESSION_REGISTER" ? "REGISTER" : "UNREGISTER",

@@ -202,7 +202,7 @@ export class AccountStore implements LogState<StoreRecord> {
         const user = this.user(record.username);
         if (!user) return;
         user.identityKey = record.identity_key;
-        if (record.revoke_tokens) for (const hash of user.tokens) this.#deleteToken(hash);
+        if (record.revoke_tokens) { for (const hash of user.tokens) this.#deleteToken(hash); }
         return;
       }
       case "login": {
