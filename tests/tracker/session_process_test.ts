@@ -14,6 +14,44 @@ import { request, runTrackerCli, startTrackerProcess } from "../_tracker_process
 
 type Message = Record<string, unknown>;
 
+/** A Conn that keeps a copy of every byte it writes and reads: what a wire capture would see. */
+class RecordingConn implements Conn {
+  readonly captured: Uint8Array[] = [];
+
+  constructor(readonly inner: Conn) {}
+
+  get remote() {
+    return this.inner.remote;
+  }
+  get local() {
+    return this.inner.local;
+  }
+  get closed() {
+    return this.inner.closed;
+  }
+
+  async *chunks(): AsyncIterable<Uint8Array> {
+    for await (const chunk of this.inner.chunks()) {
+      this.captured.push(chunk.slice());
+      yield chunk;
+    }
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    this.captured.push(bytes.slice());
+    return this.inner.write(bytes);
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+
+  /** Everything captured, as Latin-1 text so that any byte sequence can be searched. */
+  text(): string {
+    return this.captured.map((bytes) => String.fromCharCode(...bytes)).join("");
+  }
+}
+
 /** An encrypted session to the tracker at `port`, reading replies line by line. */
 class SessionLines {
   #next = 1;
@@ -24,12 +62,14 @@ class SessionLines {
     readonly conn: Conn,
     readonly trackerKey: Uint8Array,
     readonly reader: AsyncIterator<Uint8Array>,
+    readonly wire: RecordingConn,
   ) {}
 
   static async open(port: number, who: SessionIdentity): Promise<SessionLines> {
-    const raw = new TcpConn(await Deno.connect({ hostname: "127.0.0.1", port }));
-    const { conn, trackerKey } = await secureSession(raw, who);
-    return new SessionLines(conn, trackerKey, conn.chunks()[Symbol.asyncIterator]());
+    const tcp = new TcpConn(await Deno.connect({ hostname: "127.0.0.1", port }));
+    const wire = new RecordingConn(tcp);
+    const { conn, trackerKey } = await secureSession(wire, who);
+    return new SessionLines(conn, trackerKey, conn.chunks()[Symbol.asyncIterator](), wire);
   }
 
   /** Sends a command and waits for its reply (events before it are skipped). */
@@ -147,6 +187,20 @@ Deno.test("an encrypted session to the tracker process signs up, logs in, looks 
     const unregistered = await second.request("SESSION_UNREGISTER", { namespace: "lobby" });
     assert.equal(unregistered.status, "OK");
     assert.deepEqual(await listed(), []);
+
+    // What crossed the network: no password, token, username or command in clear.
+    for (const session of [first, second]) {
+      const wire = session.wire.text();
+      // The two lines in clear: SESSION_HELLO and the tracker's answer; then only frames.
+      const clearEnd = wire.indexOf("\n", wire.indexOf("\n") + 1) + 1;
+      assert.match(
+        wire.slice(0, clearEnd),
+        /^\{"type":"SESSION_HELLO".*\n\{"type":"SESSION_REPLY"/s,
+      );
+      for (const secret of ["correct horse", login.token as string, "alice", "SESSION_"]) {
+        assert.equal(wire.slice(clearEnd).includes(secret), false, `"${secret}" in clear`);
+      }
+    }
 
     const metrics = await (await fetch(`${tracker.httpUrl}/metrics`)).text();
     assert.match(metrics, /^p2pchat_tracker_session_handshakes_total\{result="ok"\} 3$/m);
