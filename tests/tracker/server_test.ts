@@ -389,6 +389,26 @@ Deno.test("createTracker() closes a session whose handshake is garbage, late, or
   assert.ok(!events.some((event) => event.startsWith("receive")), "no forged line was read");
 });
 
+Deno.test("createTracker() proves the identity it is given and reports its fingerprint", async () => {
+  const { extension } = echoExtension();
+  const given = newSessionIdentity().identity;
+  const identity = { ...given, fingerprint: fingerprint(given.publicKey), path: "" };
+  const clock = new ManualClock();
+  const tracker = createTracker(
+    { host: "127.0.0.1", port: 0, rateLimit: false },
+    { clock, log: memoryLogger().log, extension, identity },
+  );
+  await tracker.start();
+  try {
+    assert.equal(tracker.health().fingerprint, identity.fingerprint);
+    const { conn, trackerKey } = await secureSession(connect(tracker), newSessionIdentity());
+    conn.close();
+    assert.deepEqual(trackerKey, given.publicKey);
+  } finally {
+    await tracker.stop();
+  }
+});
+
 Deno.test("createTracker() lets the extension refuse a REGISTER after the pyp2p checks", async () => {
   const { extension } = echoExtension();
   await withTracker({}, async ({ tracker }) => {
