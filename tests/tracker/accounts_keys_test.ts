@@ -235,3 +235,18 @@ Deno.test("Identity keys survive a restart from the snapshot as well as from the
     assert.equal(store.user("bob")?.identityKey, bobKey);
     assert.notEqual(bobKey, base64(keys[1]));
   }));
+
+Deno.test("AccountStore.parse() refuses a key record whose key is not 32 bytes of base64", () =>
+  withHarness(async (harness) => {
+    const store = harness.extension.service!.store;
+    const key = base64(testKey());
+    const record = { op: "key", username: "alice", identity_key: key, at: 1 };
+    assert.deepEqual(store.parse(record), { ...record, revoke_tokens: undefined });
+    for (const bad of ["c2hvcnQ=", "not base64!", 42, undefined]) {
+      assert.throws(() => store.parse({ ...record, identity_key: bad }), TypeError, String(bad));
+    }
+    const credential = await hashPassword("alice-secret", TEST_ITERATIONS);
+    const signup = { op: "signup", username: "alice", credential, at: 1 };
+    assert.equal((store.parse(signup) as { identity_key?: string }).identity_key, undefined);
+    assert.throws(() => store.parse({ ...signup, identity_key: "c2hvcnQ=" }), TypeError);
+  }));
