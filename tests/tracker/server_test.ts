@@ -319,6 +319,15 @@ Deno.test("createTracker() refuses a session opened in clear with encryption_req
   assert.ok(!events.some((event) => event.startsWith("open")), "no session was opened");
 });
 
+Deno.test("createTracker() without accounts answers SESSION_HELLO as pyp2p does", async () => {
+  await withTracker({}, async ({ tracker }) => {
+    assert.deepEqual(await exchange(tracker, sessionHelloLine()), {
+      status: "ERROR",
+      message: "Unknown command",
+    });
+  });
+});
+
 Deno.test("createTracker() reads a handshake message sent in the same write as SESSION_HELLO", async () => {
   const { extension, events } = echoExtension();
   const who = newSessionIdentity("bob@lobby");
