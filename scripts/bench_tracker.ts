@@ -4,11 +4,21 @@
  * fixed reply, plus DISCOVER of a namespace holding 10,000 registrations.
  *
  * Both servers run in this process on 127.0.0.1 with rate limiting off, so client and server
- * share the same event loop in both cases and the ratio compares like with like.
+ * share the same event loop in both cases and the ratio compares like with like. Then, on a
+ * tracker with accounts: opening an encrypted session (SESSION_HELLO and the Noise XX
+ * handshake) on a fresh connection, and a request's round trip inside an open session.
  */
 import { systemClock } from "../lib/clock.ts";
+import { LineDecoder } from "../lib/framing.ts";
 import { Logger } from "../lib/log.ts";
-import { createTracker } from "../tracker/mod.ts";
+import {
+  generateIdentityKeyPair,
+  generateStaticKeyPair,
+  identityFromPrivateKey,
+} from "../lib/noise/mod.ts";
+import { openSecureSession, type SessionIdentity } from "../lib/secure_session.ts";
+import { TcpConn } from "../lib/transport.ts";
+import { createAccountsExtension, createTracker } from "../tracker/mod.ts";
 
 const MEASURE_MS = 500;
 const ROUNDS = 3;
@@ -16,6 +26,8 @@ const WARMUP_MS = 100;
 const BIG_NAMESPACE_SIZE = 10_000;
 const BIG_DISCOVER_MAX_MS = 3000;
 const BIG_DISCOVER_MAX_REQUESTS = 300;
+const SESSION_MEASURE_MS = 1500;
+const MAX_SESSION_SAMPLES = 1000;
 const encoder = new TextEncoder();
 
 interface Result {
@@ -84,6 +96,7 @@ export async function benchTracker(): Promise<void> {
     );
     const big = _summarize(bigSample.latencies, bigSample.elapsed);
     rows.push(_row(`DISCOVER (${BIG_NAMESPACE_SIZE} peers)`, 1, big, undefined));
+    rows.push(...await _sessionRows(log));
 
     _print(rows);
     const worst = Math.min(
@@ -101,6 +114,66 @@ export async function benchTracker(): Promise<void> {
     await baseline.stop();
     await tracker.stop();
   }
+}
+
+/** Encrypted sessions on a tracker with accounts: opening one, and a request inside one. */
+async function _sessionRows(log: Logger): Promise<string[][]> {
+  const dataDir = await Deno.makeTempDir({ prefix: "bench-sessions-" });
+  const deps = { clock: systemClock, log };
+  const extension = createAccountsExtension({ mode: "optional", dataDir }, deps);
+  const tracker = createTracker(
+    { host: "127.0.0.1", port: 0, rateLimit: false },
+    { ...deps, extension },
+  );
+  const { port } = await tracker.start();
+  const who: SessionIdentity = {
+    identity: identityFromPrivateKey(generateIdentityKeyPair().privateKey),
+    staticKeyPair: generateStaticKeyPair(),
+    localId: "bench@default",
+  };
+  const open = async () =>
+    (await openSecureSession(
+      new TcpConn(await Deno.connect({ hostname: "127.0.0.1", port })),
+      who,
+    )).conn;
+  try {
+    const opening = await _timed(async () => (await open()).close());
+    const conn = await open();
+    const reader = conn.chunks()[Symbol.asyncIterator]();
+    const decoder = new LineDecoder();
+    const request = _line({ type: "SESSION_KEYS", id: 1, usernames: ["alice"] });
+    const inSession = await _timed(async () => {
+      await conn.write(request);
+      while (true) {
+        const next = await reader.next();
+        if (next.done) throw new Error("the session closed");
+        if (decoder.push(next.value).length > 0) return;
+      }
+    });
+    conn.close();
+    return [
+      _row("session opening (HELLO + Noise XX)", 1, opening, undefined),
+      _row("SESSION_KEYS in an open session", 1, inSession, undefined),
+    ];
+  } finally {
+    await tracker.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+/** Runs `step` one at a time for SESSION_MEASURE_MS (after a warm-up); its latencies. */
+async function _timed(step: () => Promise<void>): Promise<Result> {
+  const warmupEnd = performance.now() + WARMUP_MS;
+  while (performance.now() < warmupEnd) await step();
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + SESSION_MEASURE_MS;
+  while (performance.now() < deadline && latencies.length < MAX_SESSION_SAMPLES) {
+    const t0 = performance.now();
+    await step();
+    latencies.push(performance.now() - t0);
+  }
+  return _summarize(latencies, performance.now() - started);
 }
 
 function _line(message: unknown): Uint8Array {

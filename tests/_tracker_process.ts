@@ -9,6 +9,8 @@ const STARTUP_TIMEOUT_MS = 20_000;
 /** A running tracker process. */
 export interface TrackerProcess {
   port: number;
+  /** The fingerprint it printed after "Tracker listening on". */
+  fingerprint: string;
   /** Base URL of the HTTP API when started with `--http`. */
   httpUrl?: string;
   /** Sends a signal and waits for the exit; returns the exit code and everything written to stderr. */
@@ -38,16 +40,20 @@ export async function startTrackerProcess(args: string[]): Promise<TrackerProces
   const stderr = new Response(child.stderr).text();
   const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let port: number | undefined;
+  let fingerprint: string | undefined;
   let httpUrl: string | undefined;
   let buffered = "";
   const wantsHttp = args.includes("--http");
   const deadline = setTimeout(() => child.kill("SIGKILL"), STARTUP_TIMEOUT_MS);
   try {
-    while (port === undefined || (wantsHttp && httpUrl === undefined)) {
+    while (
+      port === undefined || fingerprint === undefined || (wantsHttp && httpUrl === undefined)
+    ) {
       const { value, done } = await lines.read();
       if (done) throw new Error(`tracker exited before listening: ${await stderr}`);
       buffered += value;
       port ??= _match(buffered, /^Tracker listening on .+:(\d+)$/m, Number);
+      fingerprint ??= _match(buffered, /^Tracker key fingerprint: (.+)$/m, String);
       httpUrl ??= _match(buffered, /^HTTP API on (http:\/\/\S+)$/m, String);
     }
   } finally {
@@ -58,6 +64,7 @@ export async function startTrackerProcess(args: string[]): Promise<TrackerProces
   })();
   return {
     port,
+    fingerprint,
     httpUrl,
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {

@@ -166,7 +166,7 @@ class _Tracker implements Tracker {
   readonly #tasks = new Set<Promise<void>>();
   #registry = new Registry();
   #identity?: ProfileIdentity;
-  #staticKeyPair?: KeyPair;
+  readonly #staticKeyPair: KeyPair;
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
   #sweepTimer?: TimerId;
@@ -194,8 +194,13 @@ class _Tracker implements Tracker {
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
     this.#saveDelayMs = options.saveDelayMs ?? SAVE_DELAY_MS;
     this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
-    this.#identity = deps.identity;
     this.#dataDir = options.dataDir;
+    // Without a data directory the identity lasts as long as this tracker; with one it is
+    // loaded (or created) by start().
+    this.#identity = deps.identity ??
+      (this.#dataDir === undefined ? _ephemeralIdentity() : undefined);
+    // A fresh static key per tracker: the identity key signs it in every handshake.
+    this.#staticKeyPair = generateStaticKeyPair();
   }
 
   async start(): Promise<Address> {
@@ -203,9 +208,7 @@ class _Tracker implements Tracker {
     // Bind first: a port in use fails at once, before a large store is loaded for nothing.
     this.#listener = listenTcp(this.#host, this.#port, "the tracker");
     try {
-      this.#identity ??= await this.#loadIdentity();
-      // A fresh static key each start: the identity key signs it in every handshake.
-      this.#staticKeyPair = generateStaticKeyPair();
+      this.#identity ??= await loadOrCreateIdentity(this.#dataDir!, this.#log);
       if (this.#file !== undefined) await this.#load(this.#file);
       await this.#extension?.start();
     } catch (error) {
@@ -479,7 +482,7 @@ class _Tracker implements Tracker {
         initiator: false,
         prologue: sessionPrologue(helloLine + "\n", replyLine),
         identity: this.#identity!,
-        staticKeyPair: this.#staticKeyPair!,
+        staticKeyPair: this.#staticKeyPair,
         localId: TRACKER_ID,
         leftover,
       });
@@ -487,11 +490,11 @@ class _Tracker implements Tracker {
       return upgrade;
     } catch (error) {
       this.#metrics.handshakes.failed++;
+      // The client's fault (bad bytes, gone, too slow) ends its connection; anything else is ours.
+      if (!(error instanceof NoiseError) && !conn.closed) throw error;
       this.#log.info("Session handshake failed; connection closed", {
         ip: conn.remote.hostname,
-        reason: conn.closed && !(error instanceof NoiseError)
-          ? "closed"
-          : (error as { code?: string }).code ?? String(error),
+        reason: error instanceof NoiseError ? error.code : "closed",
       });
       return undefined;
     } finally {
@@ -571,13 +574,6 @@ class _Tracker implements Tracker {
     }, this.#sweepIntervalMs);
   }
 
-  async #loadIdentity(): Promise<ProfileIdentity> {
-    if (this.#dataDir !== undefined) return await loadOrCreateIdentity(this.#dataDir, this.#log);
-    const identity = identityFromPrivateKey(generateIdentityKeyPair().privateKey);
-    this.#log.info("No data directory: this tracker's identity key lasts until it stops");
-    return { ...identity, fingerprint: fingerprint(identity.publicKey), path: "" };
-  }
-
   async #load(file: string): Promise<void> {
     await Deno.mkdir(dirname(file), { recursive: true });
     const outcome = await loadJsonFile(file, parseRegistrySnapshot, this.#log);
@@ -630,6 +626,12 @@ class _Tracker implements Tracker {
     });
     return this.#saving;
   }
+}
+
+/** An identity kept in memory only: a tracker without a data directory. */
+function _ephemeralIdentity(): ProfileIdentity {
+  const identity = identityFromPrivateKey(generateIdentityKeyPair().privateKey);
+  return { ...identity, fingerprint: fingerprint(identity.publicKey), path: "" };
 }
 
 /** The timers of a connection waiting for its first line. */

@@ -21,7 +21,7 @@ function member(tracker: SessionTracker, name: string, port: number) {
   const session = new SessionClient(
     { username: name, address: () => ({ peerId: node.peerId, port }) },
     {
-      connect: tracker.connect,
+      connect: tracker.connectAs(name),
       tokens: memoryTokenStore(),
       clock: tracker.clock,
       log: memoryLogger().log,

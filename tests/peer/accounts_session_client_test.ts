@@ -5,6 +5,7 @@ import { memoryLogger } from "../../lib/log.ts";
 import { memoryConnPair } from "../../lib/transport.ts";
 import { memoryTokenStore } from "../../peer/accounts/token_store.ts";
 import { SessionClient, type SessionClientEvent } from "../../peer/accounts/session_client.ts";
+import { hashToken } from "../../tracker/accounts/tokens.ts";
 import { SessionTracker, settle } from "../_session_tracker.ts";
 
 function client(tracker: SessionTracker, username: string, token?: string) {
@@ -14,7 +15,7 @@ function client(tracker: SessionTracker, username: string, token?: string) {
   const session = new SessionClient(
     { username, address: () => ({ peerId: `${username}@lobby`, port: 7001 }) },
     {
-      connect: tracker.connect,
+      connect: tracker.connectAs(username),
       tokens,
       clock: tracker.clock,
       log: logged.log,
@@ -25,14 +26,10 @@ function client(tracker: SessionTracker, username: string, token?: string) {
   return { session, tokens, events, logLines: logged.lines };
 }
 
-/** The tracker's verdict on a REGISTER of `name` carrying `token`: undefined when it is valid. */
-function checkToken(tracker: SessionTracker, name: string, token: string) {
-  return tracker.extension!.checkRegister({
-    name,
-    namespace: "x",
-    ip: "127.0.0.1",
-    fields: { token },
-  });
+/** The account a token logs in to at the tracker: undefined once revoked. */
+function tokenOwner(tracker: SessionTracker, token: string) {
+  const store = tracker.extension!.service!.store;
+  return store.tokenOwner(hashToken(token), tracker.clock.now())?.username;
 }
 
 async function withTracker(
@@ -116,17 +113,15 @@ Deno.test("SessionClient.resume() logs in with the stored token; a revoked one i
     await Promise.all([first, second, third].map((c) => c.session.stop()));
   }));
 
-Deno.test("SessionClient.logout() revokes the token, so it no longer proves the name", () =>
+Deno.test("SessionClient.logout() revokes the token at the tracker", () =>
   withTracker(async (tracker) => {
     const alice = client(tracker, "alice");
     await alice.session.signup("alice-secret");
     const token = alice.tokens.token!;
-    const check = (fields: Record<string, unknown>) =>
-      tracker.extension!.checkRegister({ name: "alice", namespace: "x", ip: "127.0.0.1", fields });
-    assert.equal(check({ token }), undefined);
+    assert.equal(tokenOwner(tracker, token), "alice");
     await alice.session.logout();
     assert.equal(alice.session.token, undefined);
-    assert.equal(check({ token }), "name_owned");
+    assert.equal(tokenOwner(tracker, token), undefined);
     await settle();
     assert.deepEqual(alice.events.map((e) => e.kind), ["logged_in", "logged_out"]);
     await alice.session.stop();
@@ -215,10 +210,10 @@ Deno.test("SessionClient.logout() while reconnecting logs out at once and revoke
     assert.equal(alice.tokens.token, undefined);
     assert.deepEqual(alice.events.at(-1), { kind: "logged_out", reason: "logout" });
     await tracker.up();
-    assert.equal(checkToken(tracker, "alice", token), undefined); // not revoked yet
+    assert.equal(tokenOwner(tracker, token), "alice"); // not revoked yet
     tracker.clock.advance(1_000); // the first retry: exactly then, or the tracker's idle timer runs
     await settle(10);
-    assert.equal(checkToken(tracker, "alice", token), "name_owned");
+    assert.equal(tokenOwner(tracker, token), undefined);
     assert.equal(alice.session.state, "logged_out");
     assert.equal(alice.events.at(-1)?.kind, "logged_out");
     // Nothing left to do: no more connections.
@@ -242,7 +237,7 @@ Deno.test("SessionClient drops a resume reply that arrives after /logout and rev
     await settle(10);
     assert.equal(alice.session.state, "logged_out");
     assert.deepEqual(alice.events.map((e) => e.kind), ["logged_in", "reconnecting", "logged_out"]);
-    assert.equal(checkToken(tracker, "alice", token), "name_owned");
+    assert.equal(tokenOwner(tracker, token), undefined);
     await alice.session.stop();
   }));
 

@@ -319,6 +319,15 @@ Deno.test("createTracker() refuses a session opened in clear with encryption_req
   assert.ok(!events.some((event) => event.startsWith("open")), "no session was opened");
 });
 
+Deno.test("createTracker() without accounts answers SESSION_HELLO as pyp2p does", async () => {
+  await withTracker({}, async ({ tracker }) => {
+    assert.deepEqual(await exchange(tracker, sessionHelloLine()), {
+      status: "ERROR",
+      message: "Unknown command",
+    });
+  });
+});
+
 Deno.test("createTracker() reads a handshake message sent in the same write as SESSION_HELLO", async () => {
   const { extension, events } = echoExtension();
   const who = newSessionIdentity("bob@lobby");
@@ -387,6 +396,26 @@ Deno.test("createTracker() closes a session whose handshake is garbage, late, or
   }, extension);
   assert.equal(events.filter((event) => event.startsWith("open")).length, 1);
   assert.ok(!events.some((event) => event.startsWith("receive")), "no forged line was read");
+});
+
+Deno.test("createTracker() proves the identity it is given and reports its fingerprint", async () => {
+  const { extension } = echoExtension();
+  const given = newSessionIdentity().identity;
+  const identity = { ...given, fingerprint: fingerprint(given.publicKey), path: "" };
+  const clock = new ManualClock();
+  const tracker = createTracker(
+    { host: "127.0.0.1", port: 0, rateLimit: false },
+    { clock, log: memoryLogger().log, extension, identity },
+  );
+  await tracker.start();
+  try {
+    assert.equal(tracker.health().fingerprint, identity.fingerprint);
+    const { conn, trackerKey } = await secureSession(connect(tracker), newSessionIdentity());
+    conn.close();
+    assert.deepEqual(trackerKey, given.publicKey);
+  } finally {
+    await tracker.stop();
+  }
 });
 
 Deno.test("createTracker() lets the extension refuse a REGISTER after the pyp2p checks", async () => {
