@@ -39,8 +39,16 @@ export interface TrackerExtension {
   opensSession(type: string): boolean;
   /** Called once per session connection, before its first line is passed to `receive`. */
   openSession(link: SessionLink): SessionHandler;
-  /** Undefined when the REGISTER may proceed, else the ERROR `message` to answer with. */
+  /**
+   * Undefined when the REGISTER may proceed, else the ERROR `message` to answer with. Also asked
+   * before an UNREGISTER removes a listing (the same proof is needed to remove one).
+   */
   checkRegister(request: RegisterCheck): string | undefined;
+  /**
+   * Sets who is told when a name becomes owned (a sign-up), with a test of which registered
+   * names it covers (look-alikes included): anonymous listings of those must go.
+   */
+  onNameOwned(listener: (covers: (name: string) => boolean) => void): void;
   /** Extra Prometheus text lines for `GET /metrics`. */
   metrics(): string[];
   start(): Promise<void>;

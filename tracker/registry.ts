@@ -82,9 +82,13 @@ export class Registry {
     return peers;
   }
 
-  /** Removes the records of `ip` in `namespace` matching `name` and `port` where given. */
+  /**
+   * Removes the records of `ip` in `namespace` matching `name` and `port` where given, except
+   * those `mayRemove` refuses (listings of a name owned by an account, without its proof).
+   */
   unregister(
     filter: { ip: string; namespace: string; name?: string; port?: number },
+    mayRemove: (record: Registration) => boolean = () => true,
   ): number {
     const records = this.#byNamespace.get(filter.namespace);
     if (!records) return 0;
@@ -93,7 +97,9 @@ export class Registry {
       // The name is part of the key: at most one record can match.
       const key = _key(filter.ip, filter.name);
       const record = records.get(key);
-      if (record && (filter.port === undefined || record.port === filter.port)) {
+      if (
+        record && (filter.port === undefined || record.port === filter.port) && mayRemove(record)
+      ) {
         records.delete(key);
         removed = 1;
       }
@@ -101,12 +107,28 @@ export class Registry {
       for (const [key, record] of records) {
         if (record.ip !== filter.ip) continue;
         if (filter.port !== undefined && record.port !== filter.port) continue;
+        if (!mayRemove(record)) continue;
         records.delete(key);
         removed++;
       }
     }
     this.#size -= removed;
     if (records.size === 0) this.#byNamespace.delete(filter.namespace);
+    return removed;
+  }
+
+  /** Removes every record, of any address and namespace, whose name `matches`. */
+  removeNames(matches: (name: string) => boolean): number {
+    let removed = 0;
+    for (const [namespace, records] of this.#byNamespace) {
+      for (const [key, record] of records) {
+        if (!matches(record.name)) continue;
+        records.delete(key);
+        removed++;
+      }
+      if (records.size === 0) this.#byNamespace.delete(namespace);
+    }
+    this.#size -= removed;
     return removed;
   }
 

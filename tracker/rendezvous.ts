@@ -42,7 +42,10 @@ export interface RendezvousContext {
   /** The requester's address as the tracker saw it (plain dotted IPv4 for IPv4 clients). */
   ip: string;
   now: number;
-  /** An extra REGISTER check run after the pyp2p ones: undefined accepts, a string refuses. */
+  /**
+   * An extra REGISTER check run after the pyp2p ones: undefined accepts, a string refuses. The
+   * same check guards UNREGISTER: removing a listing of an owned name needs the same proof.
+   */
   checkRegister?: (
     request: { name: string; namespace: string; ip: string; fields: Record<string, unknown> },
   ) => string | undefined;
@@ -142,6 +145,7 @@ function _unregister(
   }
   const { namespace, name } = fields;
   let removed = 0;
+  let refusal: string | undefined;
   // A missing or non-string namespace or name matches no record: still OK, as in the reference.
   if (
     typeof namespace === "string" &&
@@ -152,9 +156,23 @@ function _unregister(
       namespace,
       name: typeof name === "string" ? name : undefined,
       port,
+    }, (record) => {
+      const refused = context.checkRegister?.({
+        name: record.name,
+        namespace,
+        ip: context.ip,
+        fields,
+      });
+      refusal ??= refused;
+      return refused === undefined;
     });
   }
-  return { reply: { status: "OK" }, command: "UNREGISTER", changed: removed > 0 };
+  // Listings of owned names stay; asked for by name, the refusal is said (an address-wide
+  // UNREGISTER still removes the anonymous ones and answers OK, as pyp2p clients expect).
+  const reply: Reply = refusal !== undefined && typeof name === "string"
+    ? errorReply(refusal)
+    : { status: "OK" };
+  return { reply, command: "UNREGISTER", changed: removed > 0 };
 }
 
 // The reference formats the value with Python's str(): strings appear bare.

@@ -152,6 +152,13 @@ class _Tracker implements Tracker {
     this.#firstLineTimeoutMs = options.firstLineTimeoutMs ?? FIRST_LINE_TIMEOUT_MS;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
     this.#saveDelayMs = options.saveDelayMs ?? SAVE_DELAY_MS;
+    this.#extension?.onNameOwned((covers) => {
+      // Anonymous listings of a name that just became owned would keep it for up to a day.
+      const removed = this.#registry.removeNames(covers);
+      if (removed === 0) return;
+      this.#log.info("Anonymous listings of a newly owned name removed", { count: removed });
+      this.#markDirty();
+    });
   }
 
   async start(): Promise<Address> {

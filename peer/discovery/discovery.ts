@@ -124,8 +124,11 @@ export class Discovery {
   async unregister(): Promise<void> {
     if (!this.#registered) return;
     const { namespace, name, port } = this.#settings;
+    const token = this.#settings.token?.();
     try {
-      await this.#client.unregister({ namespace, name, port });
+      await this.#client.unregister(
+        token === undefined ? { namespace, name, port } : { namespace, name, port, token },
+      );
       this.#registered = false;
       this.#log.info("Unregistered from the tracker");
     } catch (error) {

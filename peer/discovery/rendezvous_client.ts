@@ -35,7 +35,10 @@ export interface RendezvousClient {
   ): Promise<RegisterReply>;
   /** Every live registration, of one namespace or (without one) of all namespaces. */
   discover(namespace?: string): Promise<RendezvousRecord[]>;
-  unregister(request: { namespace: string; name: string; port: number }): Promise<void>;
+  /** `token` proves a name owned by an account: our tracker keeps its listing without it. */
+  unregister(
+    request: { namespace: string; name: string; port: number; token?: string },
+  ): Promise<void>;
 }
 
 /** Options for the TCP client. */
@@ -88,8 +91,12 @@ export function tcpRendezvousClient(
         return record ? [record] : [];
       });
     },
-    async unregister({ namespace, name, port }) {
-      await request({ type: "UNREGISTER", namespace, name, port });
+    async unregister({ namespace, name, port, token }) {
+      await request(
+        token === undefined
+          ? { type: "UNREGISTER", namespace, name, port }
+          : { type: "UNREGISTER", namespace, name, port, token },
+      );
     },
   };
 }

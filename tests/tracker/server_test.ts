@@ -230,6 +230,7 @@ function echoExtension() {
       };
     },
     checkRegister: (request) => request.name === "admin" ? "name_taken" : undefined,
+    onNameOwned: () => {},
     metrics: () => ["p2pchat_accounts_sessions 7"],
     start: () => Promise.resolve(void events.push("start")),
     stop: () => Promise.resolve(void events.push("stop")),

@@ -56,6 +56,7 @@ export function createAccountsExtension(
   const limiter = new LoginLimiter({ ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits });
   let service: AccountsService | undefined;
   let timer: TimerId | undefined;
+  let nameOwned: (covers: (name: string) => boolean) => void = () => {};
   // Often enough that a silent session goes offline within a quarter window of its deadline.
   const tickMs = Math.max(100, Math.min(settings.heartbeatWindowMs / 4, 5_000));
 
@@ -78,6 +79,9 @@ export function createAccountsExtension(
       return session;
     },
     checkRegister: (request) => service?.checkRegister(request),
+    onNameOwned(listener) {
+      nameOwned = listener;
+    },
     metrics: () => (service ? _metrics(service) : []),
     async start() {
       if (settings.mode === "off" || service) return;
@@ -85,7 +89,14 @@ export function createAccountsExtension(
       const { store, report } = await AccountStore.open(options.dataDir, log, {
         compactMinBytes: options.compactMinBytes,
       });
-      service = new AccountsService(store, settings, limiter, deps.clock, log);
+      service = new AccountsService(
+        store,
+        settings,
+        limiter,
+        deps.clock,
+        log,
+        (covers) => nameOwned(covers),
+      );
       log.info(
         `Accounts ${settings.mode}: ${store.userCount} user(s), ${store.roomCount} room(s) ` +
           `loaded in ${Math.round(performance.now() - started)} ms`,

@@ -4,7 +4,8 @@
  * appends: time comes from the Clock and expiry happens in `tick()`.
  */
 import type { Clock } from "../../lib/clock.ts";
-import { checkLocalName, toPort } from "../../lib/codec.ts";
+import { toPort } from "../../lib/codec.ts";
+import { checkName, nameSkeleton } from "../../lib/names.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { utf8Length } from "../../lib/framing.ts";
@@ -110,6 +111,8 @@ export class AccountsService {
     readonly limiter: LoginLimiter,
     readonly clock: Clock,
     readonly log: Logger,
+    /** Told after a sign-up which registered names the new account now owns. */
+    readonly nameOwned: (covers: (name: string) => boolean) => void = () => {},
   ) {}
 
   /** Number of logged-in sessions, and of users with at least one. */
@@ -205,10 +208,11 @@ export class AccountsService {
     const prover = typeof token === "string"
       ? this.store.tokenOwner(hashToken(token), this.clock.now())
       : undefined;
-    const owner = this.store.user(request.name);
+    // Ownership covers look-alikes: "аlice" (Cyrillic а) or "alice\u200b" is alice's name too.
+    const owner = this.store.owner(request.name);
     if (this.settings.mode === "required") {
       if (!prover) return "login_required";
-      return foldName(prover.username) === foldName(request.name) ? undefined : "name_mismatch";
+      return owner === prover ? undefined : "name_mismatch";
     }
     return owner && owner !== prover ? "name_owned" : undefined;
   }
@@ -230,11 +234,11 @@ export class AccountsService {
   async #signup(session: ServiceSession, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const username = _requiredString(fields, "username");
-    const problem = checkLocalName("Username", username);
+    const problem = checkName("Username", username);
     if (problem) throw new P2pError("bad_username", problem);
     const password = _password(fields.password);
     const address = _declaredAddress(fields, session, username);
-    if (this.store.user(username)) _taken(username);
+    if (this.store.owner(username)) _taken(username);
     const ip = session.link.remoteIp;
     const wait = this.limiter.signupRetryAfter(ip, this.clock.now());
     if (wait > 0) throw new _RetryLater(wait, "sign-ups from this address");
@@ -242,7 +246,7 @@ export class AccountsService {
     const credential = await this.#hashing.run(() =>
       hashPassword(password, this.settings.pbkdf2Iterations)
     );
-    if (this.store.user(username)) _taken(username); // taken while we were hashing
+    if (this.store.owner(username)) _taken(username); // taken while we were hashing
     const { token, fields: tokenFields } = this.#issueToken();
     await this.#commit({
       op: "signup",
@@ -253,6 +257,8 @@ export class AccountsService {
     });
     const user = this.store.user(username)!;
     this.log.info(`Account "${username}" signed up`, { ip: session.link.remoteIp });
+    const skeleton = nameSkeleton(username);
+    this.nameOwned((name) => nameSkeleton(name) === skeleton);
     this.#activate(session, user, tokenFields.hash, address);
     return { reply: this.#loginReply(user, token, tokenFields.expires) };
   }
@@ -536,7 +542,7 @@ export class AccountsService {
     fields: Record<string, unknown>,
   ): Promise<CommandResult> {
     const name = _requiredString(fields, "room");
-    const problem = checkLocalName("Room name", name);
+    const problem = checkName("Room name", name);
     if (problem) throw new P2pError("bad_room_name", problem);
     if (this.store.room(name)) throw new P2pError("room_exists", `Room "${name}" already exists`);
     const user = session.user!;
@@ -642,7 +648,10 @@ function _checkRoomLimit(user: UserRecord): void {
 }
 
 function _taken(username: string): never {
-  throw new P2pError("username_taken", `Username "${username}" is taken`);
+  throw new P2pError(
+    "username_taken",
+    `Username "${username}" is taken (or one that looks like it)`,
+  );
 }
 
 function _requiredString(fields: Record<string, unknown>, name: string): string {

@@ -6,6 +6,7 @@
  */
 import { AppendLog, type LoadReport, type LogState } from "../../lib/append_log.ts";
 import type { Logger } from "../../lib/log.ts";
+import { nameSkeleton } from "../../lib/names.ts";
 import { parseCredential, type PasswordCredential } from "../../lib/password.ts";
 
 /** Beyond this many live tokens per account, the oldest is dropped at the next login. */
@@ -71,6 +72,8 @@ export class AccountStore implements LogState<StoreRecord> {
   readonly #users = new Map<string, UserRecord>();
   readonly #tokens = new Map<string, TokenRecord>();
   readonly #rooms = new Map<string, RoomRecord>();
+  /** Accounts by the confusable skeleton of their name (the first account wins a collision). */
+  readonly #bySkeleton = new Map<string, UserRecord>();
   /** Folded usernames in order, for paged listings; rebuilt lazily after bulk loads. */
   #sorted: string[] = [];
   #sortedDirty = false;
@@ -107,6 +110,11 @@ export class AccountStore implements LogState<StoreRecord> {
   /** The account with this name (any case), if any. */
   user(name: string): UserRecord | undefined {
     return this.#users.get(foldName(name));
+  }
+
+  /** The account whose name looks like this one (same TR39-style skeleton), if any. */
+  owner(name: string): UserRecord | undefined {
+    return this.#bySkeleton.get(nameSkeleton(name));
   }
 
   /** The room with this name (any case), if any. */
@@ -174,7 +182,7 @@ export class AccountStore implements LogState<StoreRecord> {
       case "signup": {
         const key = foldName(record.username);
         if (this.#users.has(key)) return;
-        this.#users.set(key, {
+        this.#addUser(key, {
           username: record.username,
           credential: record.credential,
           created: record.at,
@@ -323,7 +331,7 @@ export class AccountStore implements LogState<StoreRecord> {
     for (const item of value.users) {
       const user = _object(item);
       const username = _string(user.username);
-      this.#users.set(foldName(username), {
+      this.#addUser(foldName(username), {
         username,
         credential: parseCredential(user.credential),
         created: _number(user.created),
@@ -351,6 +359,12 @@ export class AccountStore implements LogState<StoreRecord> {
       this.#rooms.set(foldName(name), record);
       for (const member of record.members) this.user(member)?.rooms.add(foldName(name));
     }
+  }
+
+  #addUser(key: string, user: UserRecord): void {
+    this.#users.set(key, user);
+    const skeleton = nameSkeleton(user.username);
+    if (!this.#bySkeleton.has(skeleton)) this.#bySkeleton.set(skeleton, user);
   }
 
   #addToken(username: string, fields: _TokenFields): void {
