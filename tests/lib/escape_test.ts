@@ -29,6 +29,7 @@ Deno.test("quoteValue() leaves plain tokens bare and quotes the rest as JSON str
     const token = quoteValue(value, ":");
     assert.ok(token.startsWith('"') && token.endsWith('"'), token);
     assert.equal(JSON.parse(token), value, "the token reads back as the value");
+    // deno-lint-ignore no-control-regex -- looking for raw control bytes
     assert.ok(!/[\x00-\x1f\x7f\u200b\u202e\u2028\u2029]/.test(token), token);
   }
 });
@@ -48,6 +49,7 @@ Deno.test("A log record holding network text stays one line without raw control 
     log.info(`Hello from ${forged}\x1b[2J`, { peer: forged, name: "nul\x00", n: 3 });
     assert.equal(lines.length, 1);
     assert.ok(!lines[0].includes("\n"), lines[0]);
+    // deno-lint-ignore no-control-regex -- looking for raw control bytes
     assert.ok(!/[\x00-\x1f\x7f]/.test(lines[0]), lines[0]);
     if (format === "json") assert.equal(JSON.parse(lines[0]).peer, forged);
     else assert.ok(lines[0].includes(`peer=${JSON.stringify(forged)}`), lines[0]);

@@ -30,6 +30,7 @@ Deno.test("checkName() refuses control, format, bidi and invisible characters, s
     const problem = checkName("Username", name);
     assert.ok(problem?.includes(shown), `${JSON.stringify(name)}: ${problem}`);
     // The message itself holds no control or invisible character.
+    // deno-lint-ignore no-control-regex -- looking for raw control bytes
     assert.ok(!/[\x00-\x1f\u200b\u00ad\u202e]/.test(problem!), problem);
   }
 });
