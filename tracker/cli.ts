@@ -51,6 +51,8 @@ Options:
   --room-member-cap N      most members a room may have (default: no cap)
   --pbkdf2-iterations N    password hashing cost for new passwords (default ${DEFAULT_PBKDF2_ITERATIONS};
                            lower it only for tests: it weakens stored passwords)
+  --recover-accounts       start from the readable part of a damaged accounts log or snapshot,
+                           keeping the damaged file aside (without it, damage stops start-up)
   --http HOST:PORT         also serve the HTTP API (/health, /registrations, /metrics); off by default
   --log-level LEVEL        debug, info, warn or error (default info)
   --log-format FORMAT      human or json (default human)
@@ -76,6 +78,7 @@ const FLAGS = {
   "heartbeat-window": { type: "string" },
   "room-member-cap": { type: "string" },
   "pbkdf2-iterations": { type: "string" },
+  "recover-accounts": { type: "boolean" },
 } as const;
 
 /** Runs `p2pchat tracker ARGS` until SIGINT/SIGTERM; returns the exit code. */
@@ -174,6 +177,7 @@ export function trackerAccountsOptions(
     "heartbeat-window"?: string;
     "room-member-cap"?: string;
     "pbkdf2-iterations"?: string;
+    "recover-accounts"?: boolean;
   },
   dataDir: string,
 ): AccountsOptions {
@@ -194,6 +198,7 @@ export function trackerAccountsOptions(
       values["pbkdf2-iterations"],
       100_000_000,
     ),
+    recoverDamagedStore: values["recover-accounts"] ?? false,
   };
 }
 

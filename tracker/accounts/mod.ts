@@ -39,7 +39,12 @@ export interface AccountsOptions {
   loginLimits?: Partial<LoginLimits>;
   /** Log size that triggers compaction (at least the snapshot size); see lib/append_log.ts. */
   compactMinBytes?: number;
+  /** Start from the readable part of a damaged store, keeping the damaged file aside. */
+  recoverDamagedStore?: boolean;
 }
+
+/** The flag that asks for `recoverDamagedStore`, named in the refusal to start. */
+const RECOVER_FLAG = "--recover-accounts";
 
 /** The extension, plus its service for tests and benchmarks (undefined until started). */
 export interface AccountsExtension extends TrackerExtension {
@@ -88,6 +93,8 @@ export function createAccountsExtension(
       const started = performance.now();
       const { store, report } = await AccountStore.open(options.dataDir, log, {
         compactMinBytes: options.compactMinBytes,
+        recoverDamaged: options.recoverDamagedStore,
+        recoveryHint: `start the tracker once with ${RECOVER_FLAG}`,
       });
       service = new AccountsService(
         store,

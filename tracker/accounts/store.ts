@@ -85,7 +85,7 @@ export class AccountStore implements LogState<StoreRecord> {
   static async open(
     dataDir: string,
     log: Logger,
-    options: { compactMinBytes?: number } = {},
+    options: { compactMinBytes?: number; recoverDamaged?: boolean; recoveryHint?: string } = {},
   ): Promise<{ store: AccountStore; report: LoadReport }> {
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const store = new AccountStore();
@@ -93,7 +93,7 @@ export class AccountStore implements LogState<StoreRecord> {
       path: `${dataDir}/accounts.log`,
       state: store,
       log,
-      compactMinBytes: options.compactMinBytes,
+      ...options,
     });
     store.#appendLog = appendLog;
     return { store, report };
