@@ -44,6 +44,7 @@ export type ErrorCode =
   | "not_owner"
   | "room_full"
   | "too_many_rooms"
+  | "too_many_sessions"
   | "internal_error"
   // REGISTER refused for names owned by accounts
   | "name_owned"

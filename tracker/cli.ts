@@ -20,7 +20,12 @@ import { createLogger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import { createTrackerHttpApi } from "./http_api.ts";
 import { parseRateLimit } from "./rate_limit.ts";
-import { createTracker, DEFAULT_MAX_CONNECTIONS, type TrackerOptions } from "./server.ts";
+import {
+  createTracker,
+  DEFAULT_MAX_CONNECTIONS,
+  defaultMaxConnectionsPerIp,
+  type TrackerOptions,
+} from "./server.ts";
 import {
   ACCOUNTS_MODES,
   type AccountsMode,
@@ -42,7 +47,12 @@ Options:
   --rate-limit N/SECONDS   per-IP limit: N connections per SECONDS, then a block of SECONDS
                            (default ${DEFAULT_RATE_LIMIT.max}/${DEFAULT_RATE_LIMIT.windowSeconds})
   --no-rate-limit          switch the per-IP limit off (tests, benchmarks, trusted networks)
-  --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS});
+                           sessions never take the last eighth, kept for Rendezvous requests
+  --max-connections-per-ip N  open connections from one address (default: half of
+                           --max-connections, ${
+  defaultMaxConnectionsPerIp(DEFAULT_MAX_CONNECTIONS)
+})
   --idle-timeout MS        close a connection silent this long before its request (default ${TRACKER_IDLE_TIMEOUT_MS})
   --accounts MODE          optional (default): accounts, presence and rooms beside Rendezvous;
                            required: every REGISTER needs a login; off: a plain pyp2p tracker
@@ -72,6 +82,7 @@ const FLAGS = {
   "rate-limit": { type: "string" },
   "no-rate-limit": { type: "boolean" },
   "max-connections": { type: "string" },
+  "max-connections-per-ip": { type: "string" },
   "idle-timeout": { type: "string" },
   http: { type: "string" },
   accounts: { type: "string" },
@@ -134,6 +145,7 @@ function _trackerOptions(
     "rate-limit"?: string;
     "no-rate-limit"?: boolean;
     "max-connections"?: string;
+    "max-connections-per-ip"?: string;
     "idle-timeout"?: string;
   },
 ): TrackerOptions {
@@ -164,6 +176,14 @@ function _trackerOptions(
     maxConnections: values["max-connections"] === undefined
       ? undefined
       : parseIntegerFlag("--max-connections", values["max-connections"], 1, 1_000_000),
+    maxConnectionsPerIp: values["max-connections-per-ip"] === undefined
+      ? undefined
+      : parseIntegerFlag(
+        "--max-connections-per-ip",
+        values["max-connections-per-ip"],
+        1,
+        1_000_000,
+      ),
     idleTimeoutMs: values["idle-timeout"] === undefined
       ? undefined
       : parseIntegerFlag("--idle-timeout", values["idle-timeout"], 1, 3_600_000),

@@ -15,8 +15,10 @@ import {
 } from "../lib/constants.ts";
 import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
+import { shedLargest } from "../lib/output_budget.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { type Address, type Conn, listenTcp, TcpConn } from "../lib/transport.ts";
+import { Admission } from "./admission.ts";
 import type { SessionHandler, SessionLink, TrackerExtension } from "./extension.ts";
 import { TrackerMetrics } from "./metrics.ts";
 import { RateLimiter, type RateLimitSettings } from "./rate_limit.ts";
@@ -32,6 +34,17 @@ import {
 
 /** Default cap on simultaneously open connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/**
+ * Default cap on connections open from one address: half the total (many peers share one NAT
+ * address, so one address may use a lot, never all), or the whole of a total up to 64.
+ */
+export function defaultMaxConnectionsPerIp(maxConnections: number): number {
+  return Math.max(Math.floor(maxConnections / 2), Math.min(maxConnections, 64));
+}
+
+/** Default budget for output queued toward every session client that is not reading. */
+export const DEFAULT_OUTPUT_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** Name of the store file inside the data directory. */
 export const REGISTRATIONS_FILE = "registrations.json";
@@ -60,6 +73,12 @@ export interface TrackerOptions {
   rateLimit?: RateLimitSettings | false;
   /** Simultaneously open connections before new ones are refused (default 1024). */
   maxConnections?: number;
+  /** Open connections from one address before its new ones are refused (default: half). */
+  maxConnectionsPerIp?: number;
+  /** Slots sessions may never take, kept for Rendezvous requests (default an eighth). */
+  reservedForRequests?: number;
+  /** Bytes queued toward all session clients before the largest backlog is shed (32 MiB). */
+  outputBudgetBytes?: number;
   /** How long a connection may stay silent before its first line (default 1000 ms). */
   idleTimeoutMs?: number;
   /**
@@ -117,7 +136,10 @@ class _Tracker implements Tracker {
   readonly #port: number;
   readonly #file?: string;
   readonly #limiter?: RateLimiter;
-  readonly #maxConnections: number;
+  readonly #admission: Admission;
+  readonly #outputBudgetBytes: number;
+  readonly #sessions = new Set<_Session>();
+  #sessionBacklog = 0;
   readonly #idleTimeoutMs: number;
   readonly #firstLineTimeoutMs: number;
   readonly #sweepIntervalMs: number;
@@ -147,7 +169,17 @@ class _Tracker implements Tracker {
       : `${options.dataDir}/${REGISTRATIONS_FILE}`;
     const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
     this.#limiter = rateLimit === false ? undefined : new RateLimiter(rateLimit);
-    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#admission = new Admission({
+      maxConnections,
+      maxPerIp: Math.min(
+        options.maxConnectionsPerIp ?? defaultMaxConnectionsPerIp(maxConnections),
+        maxConnections,
+      ),
+      reservedForRequests: options.reservedForRequests ??
+        Math.max(1, Math.floor(maxConnections / 8)),
+    });
+    this.#outputBudgetBytes = options.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? TRACKER_IDLE_TIMEOUT_MS;
     this.#firstLineTimeoutMs = options.firstLineTimeoutMs ?? FIRST_LINE_TIMEOUT_MS;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
@@ -274,16 +306,11 @@ class _Tracker implements Tracker {
         return;
       }
     }
-    if (this.#metrics.connectionsOpen >= this.#maxConnections) {
-      this.#metrics.rejected.max_connections++;
-      this.#log.warn("Too many open connections, refusing one", {
-        ip,
-        limit: this.#maxConnections,
-      });
-      await this.#reply(
-        conn,
-        errorReply(`Too many connections (limit ${this.#maxConnections}); try again later`),
-      );
+    const refusal = this.#admission.admit(ip);
+    if (refusal) {
+      this.#metrics.rejected[refusal.reason]++;
+      this.#log.debug("Connection refused", { ip, reason: refusal.reason });
+      await this.#reply(conn, errorReply(refusal.message));
       return;
     }
     this.#conns.add(conn);
@@ -293,6 +320,7 @@ class _Tracker implements Tracker {
     } finally {
       this.#metrics.connectionsOpen--;
       this.#conns.delete(conn);
+      this.#admission.release(ip);
     }
   }
 
@@ -334,6 +362,9 @@ class _Tracker implements Tracker {
       this.#clearTimers(state);
       if (state.session) {
         this.#metrics.sessionsOpen--;
+        this.#admission.closeSession();
+        this.#sessions.delete(state.session);
+        state.session.drop();
         state.session.handler.closed();
       }
     }
@@ -354,7 +385,15 @@ class _Tracker implements Tracker {
         continue;
       }
       if (result.ok && this.#extension?.opensSession(result.message.type)) {
-        state.session = new _Session(conn, this.#log);
+        // Sessions are long-lived: they never take the slots kept for one-shot requests.
+        const refusal = this.#admission.openSession();
+        if (refusal) {
+          this.#metrics.rejected.sessions++;
+          await this.#reply(conn, errorReply(refusal.message));
+          return true;
+        }
+        state.session = new _Session(conn, this.#log, (bytes) => this.#queued(bytes));
+        this.#sessions.add(state.session);
         state.session.handler = this.#extension.openSession(state.session);
         this.#metrics.sessionsOpen++;
         state.session.handler.receive(result);
@@ -364,6 +403,29 @@ class _Tracker implements Tracker {
       return true;
     }
     return false;
+  }
+
+  // Keeps the total of output queued toward session clients; past the budget, the clients
+  // holding the most unread output are closed first.
+  #queued(bytes: number): void {
+    this.#sessionBacklog += bytes;
+    if (bytes <= 0) return;
+    const shed = shedLargest(
+      this.#sessions,
+      (session) => session.backlog,
+      this.#sessionBacklog,
+      this.#outputBudgetBytes,
+    );
+    for (const session of shed) {
+      this.#metrics.shedForOutput++;
+      this.#log.warn("Session client is not reading and holds the most output; closing it", {
+        ip: session.remoteIp,
+        queuedBytes: session.backlog,
+      });
+      this.#sessions.delete(session);
+      session.drop();
+      session.conn.close();
+    }
   }
 
   #clearTimers(state: _ConnState): void {
@@ -484,24 +546,47 @@ class _Session implements SessionLink {
   #last: Promise<void> = Promise.resolve();
   #backlog = 0;
 
-  constructor(readonly conn: Conn, readonly log: Logger) {
+  constructor(
+    readonly conn: Conn,
+    readonly log: Logger,
+    /** Told of every change of this session's queued bytes (the server's shared budget). */
+    readonly queued: (bytes: number) => void,
+  ) {
     this.remoteIp = conn.remote.hostname;
     this.remotePort = conn.remote.port;
+  }
+
+  /** Bytes handed to the connection and not yet written. */
+  get backlog(): number {
+    return this.#backlog;
   }
 
   send(message: Record<string, unknown>): void {
     if (this.conn.closed) return;
     const bytes = encodeLine(message);
-    this.#backlog += bytes.length;
-    if (this.#backlog > MAX_SESSION_BACKLOG_BYTES) {
+    if (this.#backlog + bytes.length > MAX_SESSION_BACKLOG_BYTES) {
       this.log.warn("Session client is not reading; closing it", { ip: this.remoteIp });
       this.conn.close();
       return;
     }
+    this.#backlog += bytes.length;
+    this.queued(bytes.length);
     this.#last = this.conn.write(bytes).then(
-      () => void (this.#backlog -= bytes.length),
-      () => {},
+      () => this.#settle(bytes.length),
+      () => this.#settle(bytes.length),
     );
+  }
+
+  /** Takes this session's backlog out of the shared total (it is closing). */
+  drop(): void {
+    this.queued(-this.#backlog);
+    this.#backlog = 0;
+  }
+
+  #settle(bytes: number): void {
+    if (this.#backlog === 0) return; // dropped meanwhile
+    this.#backlog -= bytes;
+    this.queued(-bytes);
   }
 
   close(): void {

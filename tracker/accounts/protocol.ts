@@ -71,6 +71,12 @@ export const MAX_PAGE_LIMIT = 500;
 /** Rooms one account may be a member of: keeps a user's listing entry well under a line. */
 export const MAX_ROOMS_PER_USER = 200;
 
+/**
+ * Live sessions one account may hold at once (a person's devices, with room to spare): one
+ * token must not be able to fill the tracker's connection slots.
+ */
+export const MAX_SESSIONS_PER_USER = 16;
+
 /** Requests queued on one connection beyond this are refused with `busy`. */
 export const MAX_QUEUED_REQUESTS = 32;
 

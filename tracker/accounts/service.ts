@@ -28,6 +28,7 @@ import {
   isoTime,
   MAX_PAGE_LIMIT,
   MAX_ROOMS_PER_USER,
+  MAX_SESSIONS_PER_USER,
   REPLY_BUDGET_BYTES,
   type RequestId,
   type WireAddress,
@@ -289,6 +290,7 @@ export class AccountsService {
       throw new P2pError("login_failed", LOGIN_FAILED_MESSAGE);
     }
     this.limiter.recordSuccess(key, ip);
+    this.#checkSessionRoom(user);
     if (needsRehash(user.credential, this.settings.pbkdf2Iterations)) {
       const stronger = await this.#hashing.run(() =>
         hashPassword(password, this.settings.pbkdf2Iterations)
@@ -311,6 +313,7 @@ export class AccountsService {
     const hash = hashToken(_requiredString(fields, "token"));
     const user = this.store.tokenOwner(hash, this.clock.now());
     if (!user) throw new P2pError("bad_token", "The token is unknown, expired or revoked");
+    this.#checkSessionRoom(user);
     const address = _declaredAddress(fields, session, user.username);
     await this.#commit({ op: "login", username: user.username, at: this.clock.now() });
     this.#activate(session, user, hash, address);
@@ -334,6 +337,14 @@ export class AccountsService {
     }
     this.#deactivate(session, false);
     return { reply: {}, close: true };
+  }
+
+  #checkSessionRoom(user: UserRecord): void {
+    if ((this.#online.get(user.username)?.size ?? 0) < MAX_SESSIONS_PER_USER) return;
+    throw new P2pError(
+      "too_many_sessions",
+      `"${user.username}" already has ${MAX_SESSIONS_PER_USER} live sessions; log out of one first`,
+    );
   }
 
   #issueToken() {

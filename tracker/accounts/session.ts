@@ -78,6 +78,9 @@ export class Session implements SessionHandler, ServiceSession {
     this.#queued++;
     this.#chain = this.#chain
       .then(() => this.#run(id, type, fields))
+      // One request per turn of the event loop: a client pipelining costly requests waits
+      // between them while other connections are read and answered.
+      .then(_nextTurn)
       .finally(() => this.#queued--);
   }
 
@@ -111,6 +114,10 @@ export class Session implements SessionHandler, ServiceSession {
       this.send(this.service.errorReplyFor(id, error));
     }
   }
+}
+
+function _nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function _requestId(value: unknown): RequestId | undefined {

@@ -1,0 +1,112 @@
+/**
+ * Floods against a real tracker process, each beside a normal client that must still be served.
+ * The caps are configured small (--max-connections 64) so the mechanism shows in seconds; the
+ * full-scale figures are in `deno task bench tracker`.
+ */
+import assert from "node:assert/strict";
+import net from "node:net";
+import { LineClient } from "../_line_client.ts";
+import { request, startTrackerProcess, type TrackerProcess } from "../_tracker_process.ts";
+
+async function withTracker(
+  args: string[],
+  run: (tracker: TrackerProcess, cleanup: (close: () => void) => void) => Promise<void>,
+): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-flood-" });
+  const tracker = await startTrackerProcess([
+    "--data-dir",
+    dataDir,
+    "--no-rate-limit",
+    "--pbkdf2-iterations",
+    "1000",
+    ...args,
+  ]);
+  const closers: (() => void)[] = [];
+  try {
+    await run(tracker, (close) => closers.push(close));
+  } finally {
+    for (const close of closers) close();
+    await tracker.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+const normalRegister = (port: number) =>
+  request(port, { type: "REGISTER", namespace: "ns", name: "normal", port: 7001 });
+
+Deno.test("one account's sessions cannot lock REGISTER and DISCOVER out of the tracker", async () => {
+  await withTracker(["--max-connections", "64"], async ({ port }, cleanup) => {
+    const first = await LineClient.connect(port);
+    cleanup(() => first.close());
+    const signup = await first.ask({
+      type: "SESSION_SIGNUP",
+      id: 0,
+      username: "mallory",
+      password: "long enough",
+    });
+    const token = signup?.token as string;
+    // Before: 1,024 SESSION_RESUMEs with one token all succeeded, and every REGISTER or
+    // DISCOVER from anyone got "Too many connections" while they stayed.
+    const codes: string[] = [];
+    for (let index = 1; index < 24; index++) {
+      const client = await LineClient.connect(port);
+      cleanup(() => client.close());
+      const reply = await client.ask({ type: "SESSION_RESUME", id: index, token });
+      codes.push(reply?.status === "OK" ? "OK" : String(reply?.code));
+    }
+    assert.equal(codes.filter((code) => code === "OK").length, 15, codes.join(" "));
+    assert.ok(codes.slice(15).every((code) => code === "too_many_sessions"), codes.join(" "));
+
+    // Anonymous sessions (held up to 30 s before a login is due) stop short of the slots kept
+    // for Rendezvous requests: 64 - 8 = 56 sessions at most.
+    const refused: string[] = [];
+    for (let index = 0; index < 70; index++) {
+      const client = await LineClient.connect(port);
+      cleanup(() => client.close());
+      await client.send({ type: "SESSION_HEARTBEAT", id: index });
+      const reply = await client.next();
+      // A session answers not_logged_in; a refused one gets a Rendezvous-style ERROR.
+      if (reply?.type !== "SESSION_REPLY") refused.push(String(reply?.message));
+    }
+    // 1 + 23 sessions above, so 32 more fit under 56; the other 38 are refused.
+    assert.equal(refused.length, 38);
+    assert.ok(
+      refused.every((message) => message === "Too many sessions (limit 56); try again later"),
+    );
+    assert.equal((await normalRegister(port)).status, "OK", "a normal REGISTER still gets in");
+    assert.equal((await request(port, { type: "DISCOVER" })).status, "OK");
+  });
+});
+
+Deno.test("slow clients from one address cannot shut another address out", async () => {
+  await withTracker(
+    ["--max-connections", "64", "--max-connections-per-ip", "32"],
+    async ({ port }, cleanup) => {
+      // 60 connections from 127.0.0.5 each drip one byte every 200 ms (never a whole line).
+      const sockets: net.Socket[] = [];
+      const refusedReplies: string[] = [];
+      for (let index = 0; index < 60; index++) {
+        const socket = net.connect({ host: "127.0.0.1", port, localAddress: "127.0.0.5" });
+        socket.on("error", () => {});
+        socket.on("data", (data) => refusedReplies.push(String(data)));
+        sockets.push(socket);
+      }
+      const drip = setInterval(() => {
+        for (const socket of sockets) if (!socket.destroyed) socket.write("{");
+      }, 200);
+      cleanup(() => {
+        clearInterval(drip);
+        for (const socket of sockets) socket.destroy();
+      });
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      // Before: with every slot dripping, REGISTERs were shut out until the drips timed out.
+      const started = performance.now();
+      assert.equal((await normalRegister(port)).status, "OK");
+      assert.ok(performance.now() - started < 1000, "served at once, not after a drip timed out");
+      assert.ok(
+        refusedReplies.some((reply) => reply.includes("Too many connections from this address")),
+        "the address over its share is told why",
+      );
+    },
+  );
+});
