@@ -4,6 +4,7 @@
  * short Rendezvous requests, so one client (or one account's many sessions) cannot lock
  * everyone else out of REGISTER and DISCOVER.
  */
+import { SlotCounter } from "../lib/slot_counter.ts";
 
 /** The limits; every field is a number of connections. */
 export interface AdmissionLimits {
@@ -20,38 +21,28 @@ export type Refusal = { reason: "max_connections" | "per_ip" | "sessions"; messa
 
 /** Counts open connections per address and sessions, and says who may have one more. */
 export class Admission {
-  readonly #perIp = new Map<string, number>();
-  #open = 0;
+  readonly #slots: SlotCounter;
   #sessions = 0;
 
-  constructor(readonly limits: AdmissionLimits) {}
-
-  get open(): number {
-    return this.#open;
-  }
-
-  get sessions(): number {
-    return this.#sessions;
+  constructor(readonly limits: AdmissionLimits) {
+    this.#slots = new SlotCounter(limits.maxConnections, limits.maxPerIp);
   }
 
   /** Takes a slot for a new connection from `ip`, or says why not. */
   admit(ip: string): Refusal | undefined {
     const { maxConnections, maxPerIp } = this.limits;
-    if (this.#open >= maxConnections) {
-      return {
-        reason: "max_connections",
-        message: `Too many connections (limit ${maxConnections}); try again later`,
-      };
+    switch (this.#slots.take(ip)) {
+      case "total":
+        return {
+          reason: "max_connections",
+          message: `Too many connections (limit ${maxConnections}); try again later`,
+        };
+      case "per_key":
+        return {
+          reason: "per_ip",
+          message: `Too many connections from this address (limit ${maxPerIp}); try again later`,
+        };
     }
-    const fromIp = this.#perIp.get(ip) ?? 0;
-    if (fromIp >= maxPerIp) {
-      return {
-        reason: "per_ip",
-        message: `Too many connections from this address (limit ${maxPerIp}); try again later`,
-      };
-    }
-    this.#perIp.set(ip, fromIp + 1);
-    this.#open++;
     return undefined;
   }
 
@@ -75,9 +66,6 @@ export class Admission {
 
   /** Gives back an admitted connection's slot. */
   release(ip: string): void {
-    this.#open--;
-    const fromIp = (this.#perIp.get(ip) ?? 1) - 1;
-    if (fromIp <= 0) this.#perIp.delete(ip);
-    else this.#perIp.set(ip, fromIp);
+    this.#slots.give(ip);
   }
 }

@@ -7,6 +7,8 @@ import { Listeners } from "../../lib/listeners.ts";
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../../lib/constants.ts";
 import type { Logger } from "../../lib/log.ts";
+import { shedLargest } from "../../lib/output_budget.ts";
+import { SlotCounter } from "../../lib/slot_counter.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
 import type {
   NodeEvent,
@@ -60,6 +62,17 @@ export interface PeerNodeOptions {
   features?: readonly string[];
   /** Open connections (both directions) before new inbound ones are closed at once. */
   maxConnections?: number;
+  /** Inbound connections still in their handshake, from one address and in all. */
+  maxHandshakesPerIp?: number;
+  maxHandshakes?: number;
+  /**
+   * Connections of peers we did not discover (ids nobody listed: made up, or not listed yet),
+   * from one address and in all. Discovered peers never count against these.
+   */
+  maxUnknownPerIp?: number;
+  maxUnknown?: number;
+  /** Bytes queued toward all peers before the largest backlogs are shed (default 32 MiB). */
+  outputBudgetBytes?: number;
   /** The account token that proves our name in REGISTER, read at each REGISTER. */
   registerToken?: () => string | undefined;
 }
@@ -91,7 +104,17 @@ export const NODE_DEFAULTS = {
   maxReconnectAttempts: 10,
   byeCooldownMs: 1_000,
   dialTimeoutMs: 5_000,
+  // An inbound connection must say HELLO soon: it holds a slot while it does not.
+  handshakeTimeoutMs: 5_000,
+  maxHandshakesPerIp: 16,
+  maxHandshakes: 128,
+  maxUnknownPerIp: 32,
+  maxUnknown: 256,
+  outputBudgetBytes: 32 * 1024 * 1024,
 } as const;
+
+/** How often the shared output budget is checked. */
+const OUTPUT_BUDGET_CHECK_MS = 1_000;
 
 interface _Entry {
   peerId: string;
@@ -142,6 +165,12 @@ class _PeerNode implements StartablePeerNode {
   readonly #cooldownUntil = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #hooks: ConnectionHooks;
+  /** Inbound connections in their handshake, and admitted ones of undiscovered peers. */
+  readonly #handshakes: SlotCounter;
+  readonly #unknown: SlotCounter;
+  /** The fair-share slot an inbound connection holds, with its address. */
+  readonly #slots = new Map<PeerConnection, { ip: string; kind: "handshake" | "unknown" }>();
+  #budgetTimer?: TimerId;
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
   #listen: Address = { hostname: "", port: 0 };
@@ -161,8 +190,16 @@ class _PeerNode implements StartablePeerNode {
       ((address, signal) => dialTcp(address.hostname, address.port, { signal }));
     this.#rendezvous = deps.rendezvous ??
       (options.tracker ? tcpRendezvousClient(options.tracker) : undefined);
+    this.#handshakes = new SlotCounter(
+      options.maxHandshakes ?? NODE_DEFAULTS.maxHandshakes,
+      options.maxHandshakesPerIp ?? NODE_DEFAULTS.maxHandshakesPerIp,
+    );
+    this.#unknown = new SlotCounter(
+      options.maxUnknown ?? NODE_DEFAULTS.maxUnknown,
+      options.maxUnknownPerIp ?? NODE_DEFAULTS.maxUnknownPerIp,
+    );
     this.#hooks = {
-      admit: (connection) => this.#admit(connection),
+      admit: (connection) => this.#admitFairly(connection),
       // Fields copied one by one: a spread costs more, once per received message.
       message: (_connection, m) =>
         this.#listeners.emit({
@@ -196,6 +233,7 @@ class _PeerNode implements StartablePeerNode {
     this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
     this.#startedAt = this.#clock.now();
     this.#acceptLoop = this.#accept(listener);
+    this.#scheduleBudgetCheck();
     this.#serverLog.info(`Listening on ${this.#listen.hostname}:${this.#listen.port}`, {
       peer: this.peerId,
     });
@@ -422,6 +460,7 @@ class _PeerNode implements StartablePeerNode {
   async #shutdown(reason: string): Promise<void> {
     const discovery = this.#discovery?.stop();
     for (const entry of this.#peers.values()) this.#cancelRetry(entry);
+    if (this.#budgetTimer !== undefined) this.#clock.clearTimeout(this.#budgetTimer);
     this.#abort.abort();
     this.#listener?.close();
     await Promise.all([
@@ -461,10 +500,17 @@ class _PeerNode implements StartablePeerNode {
         continue;
       }
       const conn = new TcpConn(socket);
+      const ip = conn.remote.hostname;
+      // Before HELLO nobody is known: each address gets a share of the handshake slots.
+      if (this.#handshakes.take(ip) !== undefined) {
+        this.#serverLog.debug("Too many handshakes; refusing a connection", { from: ip });
+        conn.close();
+        continue;
+      }
       this.#serverLog.debug("Accepted a connection", {
         from: `${conn.remote.hostname}:${conn.remote.port}`,
       });
-      this.#attach(conn, "inbound");
+      this.#slots.set(this.#attach(conn, "inbound"), { ip, kind: "handshake" });
     }
   }
 
@@ -512,7 +558,7 @@ class _PeerNode implements StartablePeerNode {
         expectedPeerId,
         pingIntervalMs: options.pingIntervalMs,
         ackTimeoutMs: options.ackTimeoutMs,
-        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        handshakeTimeoutMs: options.handshakeTimeoutMs ?? NODE_DEFAULTS.handshakeTimeoutMs,
         maxQueueBytes: options.maxQueueBytes,
         features: options.features,
       },
@@ -524,6 +570,48 @@ class _PeerNode implements StartablePeerNode {
     connection.start();
     this.#track(runLink(conn, connection));
     return connection;
+  }
+
+  // Moves an inbound connection from its handshake slot to an unknown-peer slot when nobody
+  // listed its peer_id, so made-up ids share a bounded room and never crowd out known peers.
+  #admitFairly(connection: PeerConnection): string | undefined {
+    const slot = this.#slots.get(connection);
+    if (slot?.kind === "handshake") {
+      this.#handshakes.give(slot.ip);
+      this.#slots.delete(connection);
+      if (this.#peers.get(connection.peerId!)?.address === undefined) {
+        if (this.#unknown.take(slot.ip) !== undefined) return "busy";
+        this.#slots.set(connection, { ip: slot.ip, kind: "unknown" });
+      }
+    }
+    const refusal = this.#admit(connection);
+    if (refusal) this.#releaseSlot(connection);
+    return refusal;
+  }
+
+  #releaseSlot(connection: PeerConnection): void {
+    const slot = this.#slots.get(connection);
+    if (!slot) return;
+    this.#slots.delete(connection);
+    (slot.kind === "handshake" ? this.#handshakes : this.#unknown).give(slot.ip);
+  }
+
+  // Sheds the connections holding the most unread output while the total is over the budget.
+  #scheduleBudgetCheck(): void {
+    this.#budgetTimer = this.#clock.setTimeout(() => {
+      let total = 0;
+      for (const connection of this.#connections) total += connection.queuedBytes;
+      const budget = this.#options.outputBudgetBytes ?? NODE_DEFAULTS.outputBudgetBytes;
+      const sizeOf = (connection: PeerConnection) => connection.queuedBytes;
+      for (const connection of shedLargest(this.#connections, sizeOf, total, budget)) {
+        this.#serverLog.warn("Peer is not reading and holds the most output; dropping it", {
+          peer: connection.peerId,
+          queuedBytes: connection.queuedBytes,
+        });
+        connection.close("backpressure", "output budget");
+      }
+      if (!this.#stopping) this.#scheduleBudgetCheck();
+    }, OUTPUT_BUDGET_CHECK_MS);
   }
 
   // Decides whether a completed handshake is kept; the returned reason goes to the peer.
@@ -590,6 +678,7 @@ class _PeerNode implements StartablePeerNode {
 
   #closed(connection: PeerConnection, reason: CloseReason, detail?: string): void {
     this.#connections.delete(connection);
+    this.#releaseSlot(connection);
     const peerId = connection.peerId ?? connection.expectedPeerId;
     const entry = peerId === undefined ? undefined : this.#peers.get(peerId);
     if (!entry || this.#stopping) return;

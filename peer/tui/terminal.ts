@@ -16,7 +16,8 @@ import {
   parseInput,
   sendToConversation,
 } from "./commands.ts";
-import { createStyle, formatEvent, sanitize, type Style } from "./format.ts";
+import { createStyle, formatClock, formatEvent, sanitize, type Style } from "./format.ts";
+import { NoticeLimiter } from "./notice_limiter.ts";
 import { KeyDecoder } from "./keys.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
 import { CLEAR_LINE, renderAbove, renderInputLine } from "./screen.ts";
@@ -66,6 +67,8 @@ class _Session implements CommandContext {
   #closed = false;
   #quitRequested = false;
   #wakeOnQuit: () => void = () => {};
+  readonly #notices = new NoticeLimiter();
+  #summaryTimer?: ReturnType<typeof setTimeout>;
 
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
@@ -124,6 +127,7 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      this.#stopSummaries();
       detach();
       unsubscribe();
     }
@@ -158,6 +162,7 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      this.#stopSummaries();
       this.#endSecret(undefined);
       detach();
       unsubscribe();
@@ -200,7 +205,30 @@ class _Session implements CommandContext {
   }
 
   #showEvent(event: NodeEvent): void {
+    // Only peers nobody listed are summarised: a discovered peer's notice always shows.
+    if (
+      event.type === "peer" && !this.#listed(event.peerId) &&
+      !this.#notices.admit(event.state, event.at)
+    ) {
+      this.#summaryTimer ??= setTimeout(() => {
+        this.#summaryTimer = undefined;
+        const now = Date.now();
+        const summary = this.#notices.takeSummary(now);
+        if (summary) this.print(`${this.style.dim(formatClock(now))} -- ${summary}`);
+      }, Math.max(0, this.#notices.summaryDueAt() - event.at));
+      return;
+    }
     this.print(formatEvent(event, this.style));
+  }
+
+  // True for a peer discovery (or the user) gave an address: not a stranger's made-up id.
+  #listed(peerId: string): boolean {
+    return this.node.peers().some((peer) => peer.peerId === peerId && peer.address !== undefined);
+  }
+
+  #stopSummaries(): void {
+    clearTimeout(this.#summaryTimer);
+    this.#summaryTimer = undefined;
   }
 
   #printLines(lines: string[]): void {
