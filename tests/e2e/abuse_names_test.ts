@@ -5,29 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { LineClient } from "../_line_client.ts";
-import { request, startTrackerProcess, type TrackerProcess } from "../_tracker_process.ts";
+import { request, type TrackerProcess, withTestTracker } from "../_tracker_process.ts";
 
-async function withTracker(run: (tracker: TrackerProcess) => Promise<void>): Promise<string> {
-  let logs = "";
-  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-names-" });
-  const tracker = await startTrackerProcess([
-    "--data-dir",
-    dataDir,
-    "--no-rate-limit",
-    "--pbkdf2-iterations",
-    "1000",
-    "--log-level",
-    "debug",
-  ]);
-  try {
-    await run(tracker);
-  } finally {
-    const { stderr } = await tracker.stop();
-    await Deno.remove(dataDir, { recursive: true });
-    logs = stderr;
-  }
-  return logs;
-}
+const withTracker = (run: (tracker: TrackerProcess) => Promise<void>) =>
+  withTestTracker(["--log-level", "debug"], run);
 
 async function signup(port: number, username: string) {
   const client = await LineClient.connect(port);

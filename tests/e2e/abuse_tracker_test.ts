@@ -6,36 +6,13 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { LineClient } from "../_line_client.ts";
-import { request, startTrackerProcess, type TrackerProcess } from "../_tracker_process.ts";
-
-async function withTracker(
-  args: string[],
-  run: (tracker: TrackerProcess, cleanup: (close: () => void) => void) => Promise<void>,
-): Promise<void> {
-  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-flood-" });
-  const tracker = await startTrackerProcess([
-    "--data-dir",
-    dataDir,
-    "--no-rate-limit",
-    "--pbkdf2-iterations",
-    "1000",
-    ...args,
-  ]);
-  const closers: (() => void)[] = [];
-  try {
-    await run(tracker, (close) => closers.push(close));
-  } finally {
-    for (const close of closers) close();
-    await tracker.stop();
-    await Deno.remove(dataDir, { recursive: true });
-  }
-}
+import { request, withTestTracker } from "../_tracker_process.ts";
 
 const normalRegister = (port: number) =>
   request(port, { type: "REGISTER", namespace: "ns", name: "normal", port: 7001 });
 
 Deno.test("one account's sessions cannot lock REGISTER and DISCOVER out of the tracker", async () => {
-  await withTracker(["--max-connections", "64"], async ({ port }, cleanup) => {
+  await withTestTracker(["--max-connections", "64"], async ({ port }, cleanup) => {
     const first = await LineClient.connect(port);
     cleanup(() => first.close());
     const signup = await first.ask({
@@ -79,7 +56,7 @@ Deno.test("one account's sessions cannot lock REGISTER and DISCOVER out of the t
 });
 
 Deno.test("slow clients from one address cannot shut another address out", async () => {
-  await withTracker(
+  await withTestTracker(
     ["--max-connections", "64", "--max-connections-per-ip", "32"],
     async ({ port }, cleanup) => {
       // 60 connections from 127.0.0.5 each drip one byte every 200 ms (never a whole line).
