@@ -13,6 +13,7 @@ import {
   FIRST_LINE_TIMEOUT_MS,
   TRACKER_IDLE_TIMEOUT_MS,
 } from "../lib/constants.ts";
+import { concatBytes } from "../lib/bytes.ts";
 import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import { shedLargest } from "../lib/output_budget.ts";
@@ -55,6 +56,9 @@ const WRITE_TIMEOUT_MS = 10_000;
 const WRITE_DEADLINE_FROM_BYTES = 16 * 1024;
 // A session client that stops reading is dropped rather than buffered without bound.
 const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
+// Past this much unread output, a session's further requests are not read until it reads:
+// TCP then slows the client down instead of the tracker queueing its answers.
+const SESSION_READ_PAUSE_BYTES = 64 * 1024;
 const SWEEP_INTERVAL_MS = 5_000;
 const SAVE_DELAY_MS = 1_000;
 // While the disk refuses writes, retries back off up to this delay instead of logging (and
@@ -382,6 +386,8 @@ class _Tracker implements Tracker {
       const result = decodeMessage(frame.text);
       if (state.session) {
         state.session.handler.receive(result);
+        // Checked per line: one read may hold thousands of requests.
+        await state.session.backlogUnder(SESSION_READ_PAUSE_BYTES);
         continue;
       }
       if (result.ok && this.#extension?.opensSession(result.message.type)) {
@@ -545,6 +551,8 @@ class _Session implements SessionLink {
   readonly remotePort: number;
   #last: Promise<void> = Promise.resolve();
   #backlog = 0;
+  #waiting: Uint8Array[] = [];
+  #writing = false;
 
   constructor(
     readonly conn: Conn,
@@ -571,22 +579,43 @@ class _Session implements SessionLink {
     }
     this.#backlog += bytes.length;
     this.queued(bytes.length);
-    this.#last = this.conn.write(bytes).then(
-      () => this.#settle(bytes.length),
-      () => this.#settle(bytes.length),
-    );
+    // Lines wait in one list and go out in one write once the previous write is done: a client
+    // that does not read then costs its bytes, not a pending write per line.
+    this.#waiting.push(bytes);
+    if (this.#waiting.length === 1 && !this.#writing) this.#last = this.#writeWaiting();
+  }
+
+  /** Resolves once the backlog is under `bytes` (or the connection is gone). */
+  async backlogUnder(bytes: number): Promise<void> {
+    while (this.#backlog >= bytes && !this.conn.closed) await this.#last;
   }
 
   /** Takes this session's backlog out of the shared total (it is closing). */
   drop(): void {
     this.queued(-this.#backlog);
     this.#backlog = 0;
+    this.#waiting = [];
   }
 
-  #settle(bytes: number): void {
-    if (this.#backlog === 0) return; // dropped meanwhile
-    this.#backlog -= bytes;
-    this.queued(-bytes);
+  async #writeWaiting(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#waiting.length > 0) {
+        const lines = this.#waiting;
+        this.#waiting = [];
+        const bytes = concatBytes(lines);
+        try {
+          await this.conn.write(bytes);
+        } catch {
+          // The client left; the close ends the session.
+        }
+        if (this.#backlog === 0) continue; // dropped meanwhile
+        this.#backlog -= bytes.length;
+        this.queued(-bytes.length);
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   close(): void {

@@ -3,8 +3,21 @@ import { LineDecoder } from "../../lib/framing.ts";
 import type { Conn } from "../../lib/transport.ts";
 import type { PeerConnection } from "../protocol/mod.ts";
 
-/** Reads `conn` until it ends or the connection closes; always closes both at the end. */
-export async function runLink(conn: Conn, connection: PeerConnection): Promise<void> {
+// Past this much unread output toward a throttled peer, its input is not read until it reads.
+const READ_PAUSE_BYTES = 64 * 1024;
+const READ_PAUSE_CHECK_MS = 20;
+
+/**
+ * Reads `conn` until it ends or the connection closes; always closes both at the end. While
+ * `throttled()` (a peer nobody listed) lets output pile up, its input waits: TCP then slows it
+ * down instead of this side answering (and queueing) without end. Only such inbound strangers are
+ * throttled, so two of our peers never both wait on each other.
+ */
+export async function runLink(
+  conn: Conn,
+  connection: PeerConnection,
+  throttled: () => boolean = () => false,
+): Promise<void> {
   const decoder = new LineDecoder();
   try {
     for await (const chunk of conn.chunks()) {
@@ -13,6 +26,11 @@ export async function runLink(conn: Conn, connection: PeerConnection): Promise<v
         else connection.receiveTooLong();
       }
       connection.flush();
+      while (
+        connection.state !== "closed" && connection.queuedBytes > READ_PAUSE_BYTES && throttled()
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, READ_PAUSE_CHECK_MS));
+      }
       if (connection.state === "closed") break;
     }
   } catch {

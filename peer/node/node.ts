@@ -568,7 +568,7 @@ class _PeerNode implements StartablePeerNode {
     );
     this.#connections.add(connection);
     connection.start();
-    this.#track(runLink(conn, connection));
+    this.#track(runLink(conn, connection, () => this.#slots.get(connection)?.kind === "unknown"));
     return connection;
   }
 

@@ -8,6 +8,21 @@ import net from "node:net";
 import { LineClient } from "../_line_client.ts";
 import { request, withTestTracker } from "../_tracker_process.ts";
 
+/** Opens a session from `localAddress` and resolves with its first reply line. */
+function firstReply(port: number, localAddress: string) {
+  return new Promise<{ socket: net.Socket; reply: string }>((resolve) => {
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress });
+    let reply = "";
+    socket.on("error", () => {});
+    socket.on("connect", () => socket.write('{"type":"SESSION_HEARTBEAT","id":1}\n'));
+    socket.on("data", (data) => {
+      reply += String(data);
+      if (reply.includes("\n")) resolve({ socket, reply });
+    });
+    socket.on("close", () => resolve({ socket, reply }));
+  });
+}
+
 const normalRegister = (port: number) =>
   request(port, { type: "REGISTER", namespace: "ns", name: "normal", port: 7001 });
 
@@ -34,21 +49,31 @@ Deno.test("one account's sessions cannot lock REGISTER and DISCOVER out of the t
     assert.equal(codes.filter((code) => code === "OK").length, 15, codes.join(" "));
     assert.ok(codes.slice(15).every((code) => code === "too_many_sessions"), codes.join(" "));
 
-    // Anonymous sessions (held up to 30 s before a login is due) stop short of the slots kept
-    // for Rendezvous requests: 64 - 8 = 56 sessions at most.
-    const refused: string[] = [];
-    for (let index = 0; index < 70; index++) {
+    // Sessions not logged in yet (held up to 30 s before a login is due): 16 per address. The
+    // 8 refused resumes above still hold theirs, so 8 more fit from 127.0.0.1.
+    const replies: string[] = [];
+    for (let index = 0; index < 20; index++) {
       const client = await LineClient.connect(port);
       cleanup(() => client.close());
-      await client.send({ type: "SESSION_HEARTBEAT", id: index });
-      const reply = await client.next();
-      // A session answers not_logged_in; a refused one gets a Rendezvous-style ERROR.
-      if (reply?.type !== "SESSION_REPLY") refused.push(String(reply?.message));
+      replies.push(String((await client.ask({ type: "SESSION_HEARTBEAT", id: index }))?.code));
     }
-    // 1 + 23 sessions above, so 32 more fit under 56; the other 38 are refused.
-    assert.equal(refused.length, 38);
+    assert.deepEqual(replies, [...Array(8).fill("not_logged_in"), ...Array(12).fill("busy")]);
+
+    // From other addresses, sessions stop short of the slots kept for Rendezvous requests:
+    // 64 - 8 = 56 sessions at most; 24 + 8 are open, so 24 of these 64 fit. Before: 1,024
+    // sessions took every slot and each REGISTER got "Too many connections".
+    const others = await Promise.all(
+      Array.from({ length: 64 }, (_, index) => firstReply(port, `127.0.0.${11 + index % 4}`)),
+    );
+    cleanup(() => others.forEach(({ socket }) => socket.destroy()));
+    const refused = others.map(({ reply }) => reply).filter((reply) => !reply.includes("SESSION_"));
+    assert.equal(refused.length, 40);
+    // (Opened all at once, some find the 64 slots full before the sessions close theirs.)
+    assert.ok(refused.some((reply) => reply.includes("Too many sessions (limit 56)")));
     assert.ok(
-      refused.every((message) => message === "Too many sessions (limit 56); try again later"),
+      refused.every((reply) =>
+        /Too many (sessions \(limit 56\)|connections \(limit 64\))/.test(reply)
+      ),
     );
     assert.equal((await normalRegister(port)).status, "OK", "a normal REGISTER still gets in");
     assert.equal((await request(port, { type: "DISCOVER" })).status, "OK");

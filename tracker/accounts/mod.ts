@@ -80,7 +80,7 @@ export function createAccountsExtension(
     openSession(link) {
       if (!service) throw new TypeError("The accounts extension is off or not started");
       const session = new Session(link, service, deps.clock);
-      service.sessions.add(session);
+      if (!service.sessionOpened(session)) session.refuse();
       return session;
     },
     checkRegister: (request) => service?.checkRegister(request),

@@ -26,6 +26,8 @@ import {
   errorReply,
   eventMessage,
   isoTime,
+  MAX_ANONYMOUS_SESSIONS,
+  MAX_ANONYMOUS_SESSIONS_PER_IP,
   MAX_PAGE_LIMIT,
   MAX_ROOMS_PER_USER,
   MAX_SESSIONS_PER_USER,
@@ -42,6 +44,7 @@ import {
   type UserRecord,
 } from "./store.ts";
 import { HashSlots } from "./hash_slots.ts";
+import { SlotCounter } from "../../lib/slot_counter.ts";
 import { hashToken, newToken } from "./tokens.ts";
 
 /** `off`: no sessions, no name protection; `optional`: accounts own their names;
@@ -105,6 +108,9 @@ export class AccountsService {
   #dummyCredential?: Promise<PasswordCredential>;
   #stopped = false;
   readonly #hashing = new HashSlots();
+  /** Sessions not logged in yet, by address (each takes a slot until its login or close). */
+  readonly #anonymous = new SlotCounter(MAX_ANONYMOUS_SESSIONS, MAX_ANONYMOUS_SESSIONS_PER_IP);
+  readonly #waitingForLogin = new Set<ServiceSession>();
 
   constructor(
     readonly store: AccountStore,
@@ -176,8 +182,20 @@ export class AccountsService {
     return errorReply(id, "internal_error", "The tracker could not complete the request");
   }
 
+  /**
+   * A new session connection, not logged in yet: false when its address (or everyone) already
+   * has too many of those waiting; the caller then refuses it with `busy`.
+   */
+  sessionOpened(session: ServiceSession): boolean {
+    if (this.#anonymous.take(session.link.remoteIp) !== undefined) return false;
+    this.sessions.add(session);
+    this.#waitingForLogin.add(session);
+    return true;
+  }
+
   /** A session connection ended: it goes offline at once. */
   sessionClosed(session: ServiceSession): void {
+    this.#loggedIn(session);
     this.sessions.delete(session);
     this.#deactivate(session, true);
   }
@@ -393,6 +411,7 @@ export class AccountsService {
   ): void {
     // The connection may have dropped while the login was being hashed or written.
     if (session.ended) return;
+    this.#loggedIn(session);
     session.user = user;
     session.tokenHash = tokenHash;
     session.address = address;
@@ -400,6 +419,11 @@ export class AccountsService {
     if (!sessions) this.#online.set(user.username, sessions = new Set());
     sessions.add(session);
     this.#pushPresence(user, "member_online");
+  }
+
+  // Gives back the anonymous slot a session held until its login (or its end).
+  #loggedIn(session: ServiceSession): void {
+    if (this.#waitingForLogin.delete(session)) this.#anonymous.give(session.link.remoteIp);
   }
 
   #deactivate(session: ServiceSession, recordSeen: boolean): void {

@@ -55,6 +55,15 @@ export class Session implements SessionHandler, ServiceSession {
     return this.#ended;
   }
 
+  /** Refuses the connection at once (too many sessions wait for a login): busy, then close. */
+  refuse(): void {
+    this.link.send(
+      errorReply(null, "busy", "Too many sessions are waiting for a login; try again later"),
+    );
+    this.#ended = true;
+    this.link.close();
+  }
+
   receive(result: DecodeResult): void {
     if (this.#ended) return;
     if (!result.ok) {
