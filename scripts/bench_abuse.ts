@@ -282,12 +282,21 @@ export async function benchAbuse(): Promise<void> {
         `${dataDir}/peer`,
         "--log-level",
         "error",
+        "--discover-interval",
+        "1",
       ],
       /listening on .+:(\d+)/,
     );
     peerParts.push(() => peer.stop());
+    // Registered with the tracker, so the target lists it: a known peer, not a stranger.
     const sender = createPeerNode(
-      { name: "sender", namespace: "bench", host: "127.0.0.1", port: 0 },
+      {
+        name: "sender",
+        namespace: "bench",
+        host: "127.0.0.1",
+        port: 0,
+        tracker: { hostname: "127.0.0.1", port },
+      },
       { log: createLogger({ level: "error" }) },
     );
     await sender.start();
@@ -305,6 +314,7 @@ export async function benchAbuse(): Promise<void> {
       return { p99: p99(samples), failed, label: "" };
     };
     await peerProbe(); // connects and warms up
+    await sleep(2500); // the target's next DISCOVER lists the sender
 
     const hello = (id: string) =>
       JSON.stringify({ type: "HELLO", peer_id: id, version: "1.0", features: ["ack"], ttl: 1 }) +
@@ -334,21 +344,15 @@ export async function benchAbuse(): Promise<void> {
           socket.on("connect", () => socket.write(hello(`mute${index}@bench`)));
           return socket;
         });
+        // Built by concatenation: the generator shares this process with the sender measured.
         let seq = 0;
         const pump = setInterval(() => {
           for (const socket of sockets) {
-            if (socket.writableLength > 1 << 18) continue;
+            if (socket.destroyed || socket.writableLength > 1 << 18) continue;
             let lines = "";
             for (let i = 0; i < 200; i++) {
-              lines += JSON.stringify({
-                type: "SEND",
-                msg_id: `m${seq++}`,
-                src: "mute@bench",
-                dst: "target@bench",
-                payload: "x",
-                require_ack: true,
-                ttl: 1,
-              }) + "\n";
+              lines += '{"type":"SEND","msg_id":"m' + seq++ +
+                '","src":"mute@bench","dst":"target@bench","payload":"x","require_ack":true,"ttl":1}\n';
             }
             socket.write(lines);
           }

@@ -17,6 +17,7 @@ import { concatBytes } from "../lib/bytes.ts";
 import { encodeLine, type Frame, LineDecoder } from "../lib/framing.ts";
 import type { Logger } from "../lib/log.ts";
 import { shedLargest } from "../lib/output_budget.ts";
+import { TokenBucket, type TokenRate } from "../lib/token_bucket.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { type Address, type Conn, listenTcp, TcpConn } from "../lib/transport.ts";
 import { Admission } from "./admission.ts";
@@ -59,6 +60,9 @@ const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
 // Past this much unread output, a session's further requests are not read until it reads:
 // TCP then slows the client down instead of the tracker queueing its answers.
 const SESSION_READ_PAUSE_BYTES = 64 * 1024;
+// Lines one session may have handled: a burst, then a steady rate far above what a person's
+// client sends (a heartbeat every 10 s, a command now and then). A flood waits its turn.
+const SESSION_LINE_RATE: TokenRate = { perSecond: 200, burst: 1000 };
 const SWEEP_INTERVAL_MS = 5_000;
 const SAVE_DELAY_MS = 1_000;
 // While the disk refuses writes, retries back off up to this delay instead of logging (and
@@ -385,6 +389,7 @@ class _Tracker implements Tracker {
       }
       const result = decodeMessage(frame.text);
       if (state.session) {
+        await this.#lineTurn(state.session);
         state.session.handler.receive(result);
         // Checked per line: one read may hold thousands of requests.
         await state.session.backlogUnder(SESSION_READ_PAUSE_BYTES);
@@ -398,7 +403,12 @@ class _Tracker implements Tracker {
           await this.#reply(conn, errorReply(refusal.message));
           return true;
         }
-        state.session = new _Session(conn, this.#log, (bytes) => this.#queued(bytes));
+        state.session = new _Session(
+          conn,
+          this.#log,
+          (bytes) => this.#queued(bytes),
+          new TokenBucket(SESSION_LINE_RATE, this.#clock.now()),
+        );
         this.#sessions.add(state.session);
         state.session.handler = this.#extension.openSession(state.session);
         this.#metrics.sessionsOpen++;
@@ -409,6 +419,15 @@ class _Tracker implements Tracker {
       return true;
     }
     return false;
+  }
+
+  // Waits until the session may have one more line handled (its rate and burst).
+  async #lineTurn(session: _Session): Promise<void> {
+    for (;;) {
+      const waitMs = session.lines.take(this.#clock.now());
+      if (waitMs === 0 || session.conn.closed) return;
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, waitMs));
+    }
   }
 
   // Keeps the total of output queued toward session clients; past the budget, the clients
@@ -559,6 +578,8 @@ class _Session implements SessionLink {
     readonly log: Logger,
     /** Told of every change of this session's queued bytes (the server's shared budget). */
     readonly queued: (bytes: number) => void,
+    /** The rate at which its lines are handled. */
+    readonly lines: TokenBucket,
   ) {
     this.remoteIp = conn.remote.hostname;
     this.remotePort = conn.remote.port;

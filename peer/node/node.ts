@@ -9,6 +9,7 @@ import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../../lib
 import type { Logger } from "../../lib/log.ts";
 import { shedLargest } from "../../lib/output_budget.ts";
 import { SlotCounter } from "../../lib/slot_counter.ts";
+import { TokenBucket } from "../../lib/token_bucket.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
 import type {
   NodeEvent,
@@ -116,6 +117,9 @@ export const NODE_DEFAULTS = {
 /** How often the shared output budget is checked. */
 const OUTPUT_BUDGET_CHECK_MS = 1_000;
 
+/** Lines all peers nobody listed may have handled, together: a burst, then a steady rate. */
+const STRANGER_LINE_RATE = { perSecond: 500, burst: 2_000 };
+
 interface _Entry {
   peerId: string;
   name: string;
@@ -170,6 +174,8 @@ class _PeerNode implements StartablePeerNode {
   readonly #unknown: SlotCounter;
   /** The fair-share slot an inbound connection holds, with its address. */
   readonly #slots = new Map<PeerConnection, { ip: string; kind: "handshake" | "unknown" }>();
+  /** The rate all unknown peers' lines share, so a flood of them costs a bounded CPU share. */
+  readonly #strangerLines = new TokenBucket(STRANGER_LINE_RATE, Date.now());
   #budgetTimer?: TimerId;
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
@@ -440,6 +446,8 @@ class _PeerNode implements StartablePeerNode {
     } else if (
       entry.address?.hostname !== address.hostname || entry.address?.port !== address.port
     ) {
+      // Listed now: a connection it opened as a stranger stops counting (and being throttled).
+      if (entry.connection && entry.address === undefined) this.#releaseSlot(entry.connection);
       entry.address = address;
       // A new address is a new chance: a failed peer is retried from scratch.
       if (entry.state === "failed") entry.attempts = 0;
@@ -568,7 +576,14 @@ class _PeerNode implements StartablePeerNode {
     );
     this.#connections.add(connection);
     connection.start();
-    this.#track(runLink(conn, connection, () => this.#slots.get(connection)?.kind === "unknown"));
+    this.#track(
+      runLink(
+        conn,
+        connection,
+        () => this.#slots.get(connection)?.kind === "unknown",
+        this.#strangerLines,
+      ),
+    );
     return connection;
   }
 
