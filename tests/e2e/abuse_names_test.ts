@@ -108,3 +108,33 @@ Deno.test("sign-up refuses invisible and control characters and look-alikes of a
   assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(stderr), "no raw control byte in the log");
   assert.ok(!stderr.split("\n").some((line) => line.startsWith("2026-01-01T00:00:00.000Z")));
 });
+
+Deno.test("a peer name cannot reach outside the profile folder", async () => {
+  const home = await Deno.makeTempDir({ prefix: "p2pchat-home-" });
+  try {
+    const main = new URL("../../main.ts", import.meta.url).pathname;
+    const run = (name: string) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", main, "peer", "--name", name, "--http", "0", "--port", "0"],
+        env: {
+          HOME: `${home}/a/b/c`,
+          XDG_DATA_HOME: "",
+          NO_COLOR: "1",
+          // Deno's own cache stays where it is (it lives under $HOME by default).
+          DENO_DIR: Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`,
+        },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    // Before: the API token was written to $HOME/pwned/api-token, outside the data directory.
+    const output = await run("../../../../../pwned");
+    assert.equal(output.code, 2);
+    assert.match(new TextDecoder().decode(output.stderr), /must not contain "\/"/);
+    const written: string[] = [];
+    for await (const entry of Deno.readDir(home)) written.push(entry.name);
+    assert.deepEqual(written, [], "nothing was written anywhere under the home folder");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
