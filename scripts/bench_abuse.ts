@@ -50,10 +50,10 @@ async function spawn(args: string[], portLine: RegExp): Promise<Child> {
   };
 }
 
-/** Resident memory of a process, in MB (Linux /proc). */
-function rssMb(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+/** Resident memory of a process, in MB (through `ps`: reading /proc needs --allow-all). */
+async function rssMb(pid: number): Promise<number> {
+  const output = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
+  return Number(new TextDecoder().decode(output.stdout).trim()) / 1024;
 }
 
 /** One request on a fresh connection from 127.0.0.1; resolves to the reply line. */
@@ -142,15 +142,15 @@ async function scenario(
   start: () => Promise<() => void>,
 ): Promise<Row> {
   const quiet = await probe();
-  const before = rssMb(pid);
+  const before = await rssMb(pid);
   const stop = await start();
   await sleep(500);
   const under = await probe();
-  const peak = rssMb(pid);
+  const peak = await rssMb(pid);
   await sleep(FLOOD_SECONDS * 1000);
   stop();
   await sleep(2000);
-  const after = rssMb(pid);
+  const after = await rssMb(pid);
   return {
     flood,
     quiet: `${quiet.label} ${quiet.p99.toFixed(1)} ms`,

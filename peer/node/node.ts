@@ -119,6 +119,12 @@ const OUTPUT_BUDGET_CHECK_MS = 1_000;
 
 /** Lines all peers nobody listed may have handled, together: a burst, then a steady rate. */
 const STRANGER_LINE_RATE = { perSecond: 500, burst: 2_000 };
+/**
+ * Up to this many connections of unlisted peers are not throttled: one peer that dialled us
+ * before our next DISCOVER lists it (or a pyp2p peer of another namespace) sends at full speed;
+ * a crowd of them shares the rate above.
+ */
+const UNTHROTTLED_STRANGERS = 4;
 
 interface _Entry {
   peerId: string;
@@ -580,7 +586,9 @@ class _PeerNode implements StartablePeerNode {
       runLink(
         conn,
         connection,
-        () => this.#slots.get(connection)?.kind === "unknown",
+        () =>
+          this.#slots.get(connection)?.kind === "unknown" &&
+          this.#unknown.total > UNTHROTTLED_STRANGERS,
         this.#strangerLines,
       ),
     );
