@@ -9,9 +9,11 @@
  * the snapshot and restarting the log harmless.
  *
  * On load, a torn last line (crash in the middle of an append, never acknowledged) is cut
- * off and reported. Damage anywhere else means the disk lied: the log is moved aside, every
- * readable record is kept, and the state is compacted at once. A missing or corrupt snapshot
- * that the log depends on stops the load with `corrupt_store` instead of starting empty.
+ * off and reported. Damage anywhere else means the disk lied: the load stops with
+ * `corrupt_store` (nothing is changed), unless the owner asked to recover, in which case the
+ * log is moved aside, every readable record is kept, and the state is compacted at once. A
+ * missing or corrupt snapshot that the log depends on is damage too: damaged data never turns
+ * into empty data without an explicit choice.
  */
 import { concatBytes } from "./bytes.ts";
 import { P2pError } from "./errors.ts";
@@ -50,6 +52,13 @@ export interface AppendLogOptions<R> {
   log: Logger;
   /** Compact once the log grows past max(this, last snapshot size): amortized O(1) per append. */
   compactMinBytes?: number;
+  /**
+   * Start from what can be read of a damaged log (moved aside first) instead of refusing.
+   * Off by default: the operator chooses it, told how by `recoveryHint`.
+   */
+  recoverDamaged?: boolean;
+  /** How the operator asks for recovery, ending the refusal message (e.g. a flag to add). */
+  recoveryHint?: string;
 }
 
 const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
@@ -96,12 +105,14 @@ export class AppendLog<R> {
   ): Promise<{ appendLog: AppendLog<R>; report: LoadReport }> {
     const { path, state, log } = options;
     const snapshotPath = `${path}.snapshot`;
+    const recovery = _recovery(options);
     const loaded = await loadJsonFile(snapshotPath, (json) => _restoreSnapshot(json, state), log);
     if (loaded.kind === "quarantined") {
       throw new P2pError(
         "corrupt_store",
         `Snapshot "${snapshotPath}" is corrupt (${loaded.reason}); it was kept as ` +
-          `"${loaded.movedTo}". Restore it from a backup, or remove "${path}" to start empty`,
+          `"${loaded.movedTo}". Restore it from a backup, or ${recovery.hint} to start from ` +
+          `the records of "${path}" alone`,
       );
     }
     const snapshotSeq = loaded.kind === "loaded" ? loaded.value.seq : 0;
@@ -112,7 +123,13 @@ export class AppendLog<R> {
     try {
       bytes = await Deno.readFile(path);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new P2pError(
+          "unreadable_store",
+          `Cannot read "${path}" (${error instanceof Error ? error.message : String(error)}); ` +
+            `it must be a readable file: fix or move it, then start again`,
+        );
+      }
     }
     let position: _Position;
     if (bytes === undefined) {
@@ -124,7 +141,7 @@ export class AppendLog<R> {
         bytes: snapshotBytes,
         described: loaded.kind === "missing" ? "missing" : `at ${snapshotSeq}`,
       };
-      position = await _replay(path, bytes, state, log, snapshot, report);
+      position = await _replay(path, bytes, state, log, snapshot, report, recovery);
     }
     const file = await _openForAppend(path);
     await file.sync();
@@ -260,32 +277,36 @@ async function _replay<R>(
   log: Logger,
   snapshot: { seq: number; bytes: number; described: string },
   report: LoadReport,
+  recovery: { allowed: boolean; hint: string },
 ): Promise<_Position> {
   const scan = _scan(bytes, state);
-  if (scan.base !== undefined && scan.base > snapshot.seq) {
+  if (scan.base !== undefined && scan.base > snapshot.seq && !recovery.allowed) {
     throw new P2pError(
       "corrupt_store",
       `Log "${path}" continues snapshot ${scan.base} but the snapshot ` +
-        `"${path}.snapshot" is ${snapshot.described}`,
+        `"${path}.snapshot" is ${snapshot.described}. Restore the snapshot from a backup, or ` +
+        `${recovery.hint} to start from the records of the log alone`,
+    );
+  }
+  const problems = _problems(scan, snapshot.seq);
+  if (problems.length > 0 && !recovery.allowed) {
+    // Nothing is applied or moved: the operator decides, with the file as it is.
+    throw new P2pError(
+      "corrupt_store",
+      `Log "${path}" is damaged (${problems.join("; ")}); nothing was changed. Restore it ` +
+        `from a backup, or ${recovery.hint} to start from the ${scan.records.length} readable ` +
+        `record(s), keeping the damaged file aside`,
     );
   }
   let seq = snapshot.seq;
-  let damaged = scan.base === undefined || scan.bad.length > 0;
   for (const { seq: recordSeq, record } of scan.records) {
     if (recordSeq <= seq) continue;
-    if (recordSeq !== seq + 1 && !damaged) {
-      damaged = true; // a gap: records were lost in the middle
-    }
     state.apply(record);
     seq = recordSeq;
     report.replayed++;
   }
-  if (damaged) {
-    const moved = await quarantineFile(
-      path,
-      `${scan.bad.length} unreadable line(s) before the end`,
-      log,
-    );
+  if (problems.length > 0) {
+    const moved = await quarantineFile(path, problems.join("; "), log);
     report.quarantinedTo = moved.movedTo;
     report.skippedLines = scan.bad.length;
     // The recovered state lives only in memory until it is written whole again.
@@ -303,6 +324,34 @@ async function _replay<R>(
     );
   }
   return { seq, logBytes: bytes.length - scan.tornBytes, snapshotBytes: snapshot.bytes };
+}
+
+function _recovery(options: AppendLogOptions<unknown>): { allowed: boolean; hint: string } {
+  return {
+    allowed: options.recoverDamaged ?? false,
+    hint: options.recoveryHint ?? "open it with recovery",
+  };
+}
+
+/** What is wrong with a scanned log beyond a torn last line, in words (empty when whole). */
+function _problems<R>(scan: _Scan<R>, snapshotSeq: number): string[] {
+  const problems: string[] = [];
+  if (scan.base === undefined) problems.push("its header is unreadable");
+  else if (scan.base > snapshotSeq) problems.push(`it continues a snapshot that is missing`);
+  if (scan.bad.length > 0) {
+    problems.push(`${scan.bad.length} unreadable line(s) before the end`);
+    return problems; // the records they held leave a gap: no need to say it twice
+  }
+  let seq = Math.max(snapshotSeq, scan.base ?? 0);
+  for (const { seq: recordSeq } of scan.records) {
+    if (recordSeq <= seq) continue;
+    if (recordSeq !== seq + 1) {
+      problems.push(`records ${seq + 1}..${recordSeq - 1} are missing`);
+      break;
+    }
+    seq = recordSeq;
+  }
+  return problems;
 }
 
 /** Writes the snapshot durably (it must land before the log restarts); returns its size. */

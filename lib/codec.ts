@@ -73,17 +73,3 @@ export function toPort(value: unknown): number | undefined {
   const port = toInteger(value);
   return port !== undefined && port >= 1 && port <= 65535 ? port : undefined;
 }
-
-/**
- * p2pchat's stricter rule for names it creates (peer names, namespaces, usernames):
- * 1..64 characters, none of `@`, `#` or white space, which would make `name@namespace`,
- * `#room` and command lines ambiguous. Returns a sentence describing the problem, or undefined.
- */
-export function checkLocalName(kind: string, value: string): string | undefined {
-  if (value.length === 0) return `${kind} must not be empty`;
-  if (charLength(value) > MAX_NAME_CHARS) {
-    return `${kind} "${value}" is longer than ${MAX_NAME_CHARS} characters`;
-  }
-  if (/[@#\s]/u.test(value)) return `${kind} "${value}" must not contain "@", "#" or white space`;
-  return undefined;
-}

@@ -44,6 +44,7 @@ export type ErrorCode =
   | "not_owner"
   | "room_full"
   | "too_many_rooms"
+  | "too_many_sessions"
   | "internal_error"
   // identity keys and encryption (docs/peer-protocol.md, "Encryption and identity")
   | "bad_identity"

@@ -3,6 +3,7 @@
  * with `format: "json"`. The sink is pluggable so the terminal UI can print log lines
  * above its input line instead of through it.
  */
+import { escapeJsonText, escapeText, quoteValue } from "./escape.ts";
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -64,21 +65,39 @@ export class Logger {
     const time = new Date(record.time).toISOString();
     if (this.settings.format === "json") {
       this.settings.sink(
-        JSON.stringify({ time, level, component: this.component || undefined, message, ...fields }),
+        escapeJsonText(
+          JSON.stringify({
+            time,
+            level,
+            component: this.component || undefined,
+            message,
+            ...fields,
+          }),
+        ),
         record,
       );
       return;
     }
     const tag = this.component ? ` [${this.component}]` : "";
     const extra = fields && Object.keys(fields).length > 0 ? " " + formatFields(fields) : "";
-    this.settings.sink(`${time} ${level.toUpperCase().padEnd(5)}${tag} ${message}${extra}`, record);
+    // Messages and fields often carry text from the network: one record stays one line.
+    this.settings.sink(
+      `${time} ${level.toUpperCase().padEnd(5)}${tag} ${escapeText(message)}${extra}`,
+      record,
+    );
   }
 }
 
 /** `key=value` pairs, strings as they are and other values as JSON. */
 export function formatFields(fields: Record<string, unknown>): string {
   return Object.entries(fields)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .map(([key, value]) =>
+      `${key}=${
+        typeof value === "string"
+          ? quoteValue(value)
+          : escapeJsonText(String(JSON.stringify(value)))
+      }`
+    )
     .join(" ");
 }
 

@@ -198,6 +198,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];
   const stopServer = new AbortController();
+  const exitSignals = _exitSignals();
   try {
     // The API first: a port in use then stops the start before the node registers anywhere.
     if (config.http !== undefined) {
@@ -211,13 +212,14 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     const ui = _untilQuitOrSignal(accounts, log, {
       status: () => apiStatus,
       notify: config.notify,
-    });
+    }, exitSignals.signalled);
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
       client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
     }
     await ui;
   } finally {
+    exitSignals.dispose();
     // Not shutdown(): it waits for every response to end, and an event stream never does.
     stopServer.abort();
     await server?.finished;
@@ -271,29 +273,37 @@ async function _untilQuitOrSignal(
   accounts: PeerAccounts,
   log: Logger,
   terminal: Pick<TerminalOptions, "status" | "notify">,
+  signalled: Promise<void>,
 ): Promise<void> {
+  await Promise.race([
+    runTerminal(accounts.roomAwareNode(), {
+      log,
+      color: shouldUseColor(),
+      commands: accountCommands(accounts),
+      attach: accountNotices(accounts),
+      rooms: () => accounts.knownRooms(),
+      ...terminal,
+    }),
+    signalled,
+  ]);
+}
+
+/**
+ * Resolves on SIGINT, SIGTERM or SIGHUP (the terminal window closed): the peer then still says
+ * BYE and unregisters. Listening starts before the peer says it listens, so a signal sent right
+ * after that line is never the default, abrupt exit.
+ */
+function _exitSignals(): { signalled: Promise<void>; dispose: () => void } {
   const signalled = Promise.withResolvers<void>();
   const onSignal = () => signalled.resolve();
-  // SIGHUP: the terminal window was closed; the peer still says BYE and unregisters.
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  try {
-    await Promise.race([
-      runTerminal(accounts.roomAwareNode(), {
-        log,
-        color: shouldUseColor(),
-        commands: accountCommands(accounts),
-        attach: accountNotices(accounts),
-        rooms: () => accounts.knownRooms(),
-        ...terminal,
-      }),
-      signalled.promise,
-    ]);
-  } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-  }
+  return {
+    signalled: signalled.promise,
+    dispose: () => signals.forEach((signal) => Deno.removeSignalListener(signal, onSignal)),
+  };
 }
 
 // `--embed-tracker` takes an optional port, which parseArgs cannot express: give a bare flag

@@ -4,7 +4,8 @@
  * (the long flag names; the file also accepts them in camelCase), and every value is checked
  * with an error that names where it came from.
  */
-import { checkLocalName, isRecord } from "../lib/codec.ts";
+import { isRecord } from "../lib/codec.ts";
+import { checkName, safePathComponent } from "../lib/names.ts";
 import {
   DEFAULT_TRACKER_PORT,
   DEFAULT_TTL_SECONDS,
@@ -221,7 +222,8 @@ export function resolvePeerConfig(
       1_000_000,
       NODE_DEFAULTS.maxReconnectAttempts,
     ),
-    dataDir: pick("data-dir")?.value ?? `${environment.dataDir}/peer-${resolvedName}`,
+    dataDir: pick("data-dir")?.value ??
+      `${environment.dataDir}/peer-${safePathComponent(resolvedName)}`,
     http: optionalPort("http"),
     embedTracker: optionalPort("embed-tracker", DEFAULT_TRACKER_PORT),
     requireEncryption: _boolean(pick("require-encryption")),
@@ -258,7 +260,9 @@ function _fingerprint(setting: { value: string; label: string } | undefined): st
 
 /** `$USER` made into a valid name, plus `-` and 4 hex characters, so two peers never clash. */
 export function defaultPeerName(environment: ConfigEnvironment): string {
-  const base = (environment.user ?? "").replace(/[@#\s]+/gu, "-").replace(/^-+|-+$/g, "")
+  const base = (environment.user ?? "").normalize("NFKC")
+    .replace(/[^\p{L}\p{N}\p{M}._-]+/gu, "-")
+    .replace(/^[^\p{L}\p{N}]+|-+$/gu, "")
     .slice(0, 59) || "peer";
   return `${base}-${environment.randomSuffix()}`;
 }
@@ -270,7 +274,7 @@ export function randomHexSuffix(): string {
 }
 
 function _checkName(label: string, value: string): string {
-  const problem = checkLocalName(label, value);
+  const problem = checkName(label, value);
   if (problem) throw new UsageError(problem);
   return value;
 }

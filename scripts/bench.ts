@@ -3,12 +3,14 @@ import { benchTracker } from "./bench_tracker.ts";
 import { benchPeer } from "./bench_peer.ts";
 import { benchAccounts } from "./bench_accounts.ts";
 import { benchTui } from "./bench_tui.ts";
+import { benchAbuse } from "./bench_abuse.ts";
 
 const SUITES: Record<string, () => Promise<void>> = {
   tracker: benchTracker,
   peer: benchPeer,
   accounts: benchAccounts,
   tui: benchTui,
+  abuse: benchAbuse,
 };
 
 // `deno task bench tracker` runs one suite; no argument runs them all.

@@ -59,7 +59,18 @@ async function startNode(
   name: string,
   features?: readonly string[],
 ): Promise<StartablePeerNode & { port: number }> {
-  const options = { name, namespace: "bench", host: "127.0.0.1", port: 0, features };
+  // Every node shares 127.0.0.1 and most are dialled before anyone discovers them: the
+  // per-address fair shares, meant for strangers on the internet, would refuse the set-up.
+  const options = {
+    name,
+    namespace: "bench",
+    host: "127.0.0.1",
+    port: 0,
+    features,
+    maxHandshakesPerIp: 4096,
+    maxUnknownPerIp: 4096,
+    maxUnknown: 4096,
+  };
   const node = createPeerNode(options, { log: quiet });
   const { port } = await node.start();
   return Object.assign(node, { port });

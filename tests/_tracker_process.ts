@@ -134,3 +134,36 @@ async function _readToEnd(conn: Deno.Conn): Promise<string> {
   }
   return new TextDecoder().decode(await new Blob(chunks).arrayBuffer());
 }
+
+/**
+ * Runs `run` against a tracker process with a fresh data directory, no rate limit and cheap
+ * password hashing, plus `args`; `cleanup` registers what to close before the tracker stops.
+ * Returns the tracker's standard error (its log).
+ */
+export async function withTestTracker(
+  args: string[],
+  run: (tracker: TrackerProcess, cleanup: (close: () => void) => void) => Promise<void>,
+): Promise<string> {
+  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-tracker-" });
+  const closers: (() => void)[] = [];
+  let logs = "";
+  try {
+    const tracker = await startTrackerProcess([
+      "--data-dir",
+      dataDir,
+      "--no-rate-limit",
+      "--pbkdf2-iterations",
+      "1000",
+      ...args,
+    ]);
+    try {
+      await run(tracker, (close) => closers.push(close));
+    } finally {
+      for (const close of closers) close();
+      logs = (await tracker.stop()).stderr;
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+  return logs;
+}

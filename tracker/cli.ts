@@ -21,7 +21,12 @@ import { defaultDataDir } from "../lib/persist.ts";
 import { createTrackerHttpApi } from "./http_api.ts";
 import { serveHttp } from "../lib/http_serve.ts";
 import { parseRateLimit } from "./rate_limit.ts";
-import { createTracker, DEFAULT_MAX_CONNECTIONS, type TrackerOptions } from "./server.ts";
+import {
+  createTracker,
+  DEFAULT_MAX_CONNECTIONS,
+  defaultMaxConnectionsPerIp,
+  type TrackerOptions,
+} from "./server.ts";
 import {
   ACCOUNTS_MODES,
   type AccountsMode,
@@ -44,7 +49,12 @@ Options:
   --rate-limit N/SECONDS   per-IP limit: N connections per SECONDS, then a block of SECONDS
                            (default ${DEFAULT_RATE_LIMIT.max}/${DEFAULT_RATE_LIMIT.windowSeconds})
   --no-rate-limit          switch the per-IP limit off (tests, benchmarks, trusted networks)
-  --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})
+  --max-connections N      open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS});
+                           sessions never take the last eighth, kept for Rendezvous requests
+  --max-connections-per-ip N  open connections from one address (default: half of
+                           --max-connections, ${
+  defaultMaxConnectionsPerIp(DEFAULT_MAX_CONNECTIONS)
+})
   --idle-timeout MS        close a connection silent this long before its request (default ${TRACKER_IDLE_TIMEOUT_MS})
   --accounts MODE          optional (default): accounts, presence and rooms beside Rendezvous;
                            required: every registration goes through a login; off: a plain
@@ -54,6 +64,8 @@ Options:
   --room-member-cap N      most members a room may have (default: no cap)
   --pbkdf2-iterations N    password hashing cost for new passwords (default ${DEFAULT_PBKDF2_ITERATIONS};
                            lower it only for tests: it weakens stored passwords)
+  --recover-accounts       start from the readable part of a damaged accounts log or snapshot,
+                           keeping the damaged file aside (without it, damage stops start-up)
   --http HOST:PORT         also serve the HTTP API (/health, /registrations, /metrics); off by default
   --log-level LEVEL        debug, info, warn or error (default info)
   --log-format FORMAT      human or json (default human)
@@ -74,12 +86,14 @@ const FLAGS = {
   "rate-limit": { type: "string" },
   "no-rate-limit": { type: "boolean" },
   "max-connections": { type: "string" },
+  "max-connections-per-ip": { type: "string" },
   "idle-timeout": { type: "string" },
   http: { type: "string" },
   accounts: { type: "string" },
   "heartbeat-window": { type: "string" },
   "room-member-cap": { type: "string" },
   "pbkdf2-iterations": { type: "string" },
+  "recover-accounts": { type: "boolean" },
 } as const;
 
 /** Runs `p2pchat tracker ARGS` until SIGINT/SIGTERM; returns the exit code. */
@@ -132,6 +146,7 @@ function _trackerOptions(
     "rate-limit"?: string;
     "no-rate-limit"?: boolean;
     "max-connections"?: string;
+    "max-connections-per-ip"?: string;
     "idle-timeout"?: string;
   },
 ): TrackerOptions {
@@ -162,6 +177,14 @@ function _trackerOptions(
     maxConnections: values["max-connections"] === undefined
       ? undefined
       : parseIntegerFlag("--max-connections", values["max-connections"], 1, 1_000_000),
+    maxConnectionsPerIp: values["max-connections-per-ip"] === undefined
+      ? undefined
+      : parseIntegerFlag(
+        "--max-connections-per-ip",
+        values["max-connections-per-ip"],
+        1,
+        1_000_000,
+      ),
     idleTimeoutMs: values["idle-timeout"] === undefined
       ? undefined
       : parseIntegerFlag("--idle-timeout", values["idle-timeout"], 1, 3_600_000),
@@ -175,6 +198,7 @@ export function trackerAccountsOptions(
     "heartbeat-window"?: string;
     "room-member-cap"?: string;
     "pbkdf2-iterations"?: string;
+    "recover-accounts"?: boolean;
   },
   dataDir: string,
 ): AccountsOptions {
@@ -195,6 +219,7 @@ export function trackerAccountsOptions(
       values["pbkdf2-iterations"],
       100_000_000,
     ),
+    recoverDamagedStore: values["recover-accounts"] ?? false,
   };
 }
 

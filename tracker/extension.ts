@@ -55,6 +55,11 @@ export interface TrackerExtension {
   checkRegister(name: string): string | undefined;
   /** A plain UNREGISTER would remove a listing of this name: undefined allows it. */
   checkUnregister(name: string): string | undefined;
+  /**
+   * Sets who is told when a name becomes owned (a sign-up), with a test of which registered
+   * names it covers (look-alikes included): anonymous listings of those must go.
+   */
+  onNameOwned(listener: (covers: (name: string) => boolean) => void): void;
   /** Extra Prometheus text lines for `GET /metrics`. */
   metrics(): string[];
   start(): Promise<void>;

@@ -1,7 +1,7 @@
 /** Tracker counters and their Prometheus text form (served by `GET /metrics`). */
 
 /** Why a connection was refused before its request was read. */
-export type RejectReason = "rate_limit" | "max_connections";
+export type RejectReason = "rate_limit" | "max_connections" | "per_ip" | "sessions";
 
 /** Counters the server updates; `render()` turns them into Prometheus exposition text. */
 export class TrackerMetrics {
@@ -10,7 +10,14 @@ export class TrackerMetrics {
   sessionsOpen = 0;
   idleTimeouts = 0;
   rateLimitBlocks = 0;
-  readonly rejected: Record<RejectReason, number> = { rate_limit: 0, max_connections: 0 };
+  /** Session connections closed because queued output went over the shared budget. */
+  shedForOutput = 0;
+  readonly rejected: Record<RejectReason, number> = {
+    rate_limit: 0,
+    max_connections: 0,
+    per_ip: 0,
+    sessions: 0,
+  };
   /** Session handshakes (Noise XX) completed and failed. */
   readonly handshakes = { ok: 0, failed: 0 };
   readonly #requests = new Map<string, number>();
@@ -54,6 +61,12 @@ export class TrackerMetrics {
       "counter",
       "Rendezvous requests answered, by type and status.",
       [...this.#requests].map(([labels, value]) => [`{${labels}}`, value]),
+    );
+    metric(
+      "p2pchat_tracker_sessions_shed_total",
+      "counter",
+      "Session connections closed because their unread output went over the shared budget.",
+      [["", this.shedForOutput]],
     );
     metric("p2pchat_tracker_idle_timeouts_total", "counter", "Connections closed for silence.", [
       ["", this.idleTimeouts],

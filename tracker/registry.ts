@@ -99,9 +99,7 @@ export class Registry {
   }
 
   /** Removes the records `matching(filter)` finds; returns how many. */
-  unregister(
-    filter: { ip: string; namespace: string; name?: string; port?: number },
-  ): number {
+  unregister(filter: { ip: string; namespace: string; name?: string; port?: number }): number {
     const found = this.matching(filter);
     const records = this.#byNamespace.get(filter.namespace);
     if (!records) return 0;
@@ -109,6 +107,21 @@ export class Registry {
     this.#size -= found.length;
     if (records.size === 0) this.#byNamespace.delete(filter.namespace);
     return found.length;
+  }
+
+  /** Removes every record, of any address and namespace, whose name `matches`. */
+  removeNames(matches: (name: string) => boolean): number {
+    let removed = 0;
+    for (const [namespace, records] of this.#byNamespace) {
+      for (const [key, record] of records) {
+        if (!matches(record.name)) continue;
+        records.delete(key);
+        removed++;
+      }
+      if (records.size === 0) this.#byNamespace.delete(namespace);
+    }
+    this.#size -= removed;
+    return removed;
   }
 
   /** Removes every record expired at `now`; returns how many went. */

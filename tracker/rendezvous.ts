@@ -145,6 +145,7 @@ function _unregister(
   }
   const { namespace, name } = fields;
   let removed = 0;
+  let refusal: string | undefined;
   // A missing or non-string namespace or name matches no record: still OK, as in the reference.
   if (
     typeof namespace === "string" &&
@@ -156,16 +157,20 @@ function _unregister(
       name: typeof name === "string" ? name : undefined,
       port,
     };
-    // Nothing is removed unless every listing it would remove may be.
-    for (const record of context.checkUnregister ? context.registry.matching(filter) : []) {
-      const refusal = context.checkUnregister!(record.name);
-      if (refusal !== undefined) {
-        return { reply: errorReply(refusal), command: "UNREGISTER", changed: false };
+    for (const record of context.registry.matching(filter)) {
+      const refused = context.checkUnregister?.(record.name);
+      refusal ??= refused;
+      if (refused === undefined) {
+        removed += context.registry.unregister({ ...filter, name: record.name });
       }
     }
-    removed = context.registry.unregister(filter);
   }
-  return { reply: { status: "OK" }, command: "UNREGISTER", changed: removed > 0 };
+  // Listings of owned names stay; asked for by name, the refusal is said (an address-wide
+  // UNREGISTER still removes the anonymous ones and answers OK, as pyp2p clients expect).
+  const reply: Reply = refusal !== undefined && typeof name === "string"
+    ? errorReply(refusal)
+    : { status: "OK" };
+  return { reply, command: "UNREGISTER", changed: removed > 0 };
 }
 
 // The reference formats the value with Python's str(): strings appear bare.

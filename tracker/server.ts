@@ -5,6 +5,7 @@
  * identity and hands the encrypted connection to the extension. Also owns the timers: idle
  * timeouts, handshake deadlines, the expiry sweep and the coalesced saves.
  */
+import { concatBytes } from "../lib/bytes.ts";
 import { decodeMessage } from "../lib/codec.ts";
 import type { Clock, TimerId } from "../lib/clock.ts";
 import {
@@ -25,6 +26,7 @@ import {
   type KeyPair,
   NoiseError,
 } from "../lib/noise/mod.ts";
+import { shedLargest } from "../lib/output_budget.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { type SecureUpgrade, upgradeConn } from "../lib/secure_conn.ts";
 import {
@@ -33,7 +35,9 @@ import {
   sessionPrologue,
   TRACKER_ID,
 } from "../lib/secure_session.ts";
+import { TokenBucket, type TokenRate } from "../lib/token_bucket.ts";
 import { type Address, type Conn, listenTcp, TcpConn } from "../lib/transport.ts";
+import { Admission } from "./admission.ts";
 import type {
   SessionHandler,
   SessionLink,
@@ -57,6 +61,17 @@ import {
 /** Default cap on simultaneously open connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
+/**
+ * Default cap on connections open from one address: half the total (many peers share one NAT
+ * address, so one address may use a lot, never all), or the whole of a total up to 64.
+ */
+export function defaultMaxConnectionsPerIp(maxConnections: number): number {
+  return Math.max(Math.floor(maxConnections / 2), Math.min(maxConnections, 64));
+}
+
+/** Default budget for output queued toward every session client that is not reading. */
+export const DEFAULT_OUTPUT_BUDGET_BYTES = 32 * 1024 * 1024;
+
 /** Name of the store file inside the data directory. */
 export const REGISTRATIONS_FILE = "registrations.json";
 
@@ -66,6 +81,12 @@ const WRITE_TIMEOUT_MS = 10_000;
 const WRITE_DEADLINE_FROM_BYTES = 16 * 1024;
 // A session client that stops reading is dropped rather than buffered without bound.
 const MAX_SESSION_BACKLOG_BYTES = 4 * 1024 * 1024;
+// Past this much unread output, a session's further requests are not read until it reads:
+// TCP then slows the client down instead of the tracker queueing its answers.
+const SESSION_READ_PAUSE_BYTES = 64 * 1024;
+// Lines one session may have handled: a burst, then a steady rate far above what a person's
+// client sends (a heartbeat every 10 s, a command now and then). A flood waits its turn.
+const SESSION_LINE_RATE: TokenRate = { perSecond: 200, burst: 1000 };
 const SWEEP_INTERVAL_MS = 5_000;
 // As long as a session may stay without a login (LOGIN_DEADLINE_MS in accounts/service.ts).
 const HANDSHAKE_TIMEOUT_MS = 30_000;
@@ -88,6 +109,12 @@ export interface TrackerOptions {
   rateLimit?: RateLimitSettings | false;
   /** Simultaneously open connections before new ones are refused (default 1024). */
   maxConnections?: number;
+  /** Open connections from one address before its new ones are refused (default: half). */
+  maxConnectionsPerIp?: number;
+  /** Slots sessions may never take, kept for Rendezvous requests (default an eighth). */
+  reservedForRequests?: number;
+  /** Bytes queued toward all session clients before the largest backlog is shed (32 MiB). */
+  outputBudgetBytes?: number;
   /** How long a connection may stay silent before its first line (default 1000 ms). */
   idleTimeoutMs?: number;
   /**
@@ -155,7 +182,10 @@ class _Tracker implements Tracker {
   readonly #file?: string;
   readonly #dataDir?: string;
   readonly #limiter?: RateLimiter;
-  readonly #maxConnections: number;
+  readonly #admission: Admission;
+  readonly #outputBudgetBytes: number;
+  readonly #sessions = new Set<_Session>();
+  #sessionBacklog = 0;
   readonly #idleTimeoutMs: number;
   readonly #firstLineTimeoutMs: number;
   readonly #sweepIntervalMs: number;
@@ -188,7 +218,24 @@ class _Tracker implements Tracker {
       : `${options.dataDir}/${REGISTRATIONS_FILE}`;
     const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
     this.#limiter = rateLimit === false ? undefined : new RateLimiter(rateLimit);
-    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.#admission = new Admission({
+      maxConnections,
+      maxPerIp: Math.min(
+        options.maxConnectionsPerIp ?? defaultMaxConnectionsPerIp(maxConnections),
+        maxConnections,
+      ),
+      reservedForRequests: options.reservedForRequests ??
+        Math.max(1, Math.floor(maxConnections / 8)),
+    });
+    this.#outputBudgetBytes = options.outputBudgetBytes ?? DEFAULT_OUTPUT_BUDGET_BYTES;
+    this.#extension?.onNameOwned((covers) => {
+      // Anonymous listings of a name that just became owned would keep it for up to a day.
+      const removed = this.#registry.removeNames(covers);
+      if (removed === 0) return;
+      this.#log.info("Anonymous listings of a newly owned name removed", { count: removed });
+      this.#markDirty();
+    });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? TRACKER_IDLE_TIMEOUT_MS;
     this.#firstLineTimeoutMs = options.firstLineTimeoutMs ?? FIRST_LINE_TIMEOUT_MS;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
@@ -319,16 +366,11 @@ class _Tracker implements Tracker {
         return;
       }
     }
-    if (this.#metrics.connectionsOpen >= this.#maxConnections) {
-      this.#metrics.rejected.max_connections++;
-      this.#log.warn("Too many open connections, refusing one", {
-        ip,
-        limit: this.#maxConnections,
-      });
-      await this.#reply(
-        conn,
-        errorReply(`Too many connections (limit ${this.#maxConnections}); try again later`),
-      );
+    const refusal = this.#admission.admit(ip);
+    if (refusal) {
+      this.#metrics.rejected[refusal.reason]++;
+      this.#log.debug("Connection refused", { ip, reason: refusal.reason });
+      await this.#reply(conn, errorReply(refusal.message));
       return;
     }
     this.#conns.add(conn);
@@ -338,6 +380,7 @@ class _Tracker implements Tracker {
     } finally {
       this.#metrics.connectionsOpen--;
       this.#conns.delete(conn);
+      this.#admission.release(ip);
     }
   }
 
@@ -430,15 +473,25 @@ class _Tracker implements Tracker {
       });
       return;
     }
+    // Sessions are long-lived: they never take the slots kept for one-shot requests.
+    const refusal = this.#admission.openSession();
+    if (refusal) {
+      this.#metrics.rejected.sessions++;
+      await this.#reply(conn, errorReply(refusal.message));
+      return;
+    }
     const upgrade = await this.#handshake(conn, reader, helloLine, id, leftover);
-    if (!upgrade) return;
+    if (!upgrade) return this.#admission.closeSession();
     const secure = upgrade.conn;
     const session = new _Session(
       secure,
       this.#log,
       upgrade.remote,
       (command, fields, checkName) => this.#rendezvousFor(conn, command, fields, checkName),
+      (bytes) => this.#queued(bytes),
+      new TokenBucket(SESSION_LINE_RATE, this.#clock.now()),
     );
+    this.#sessions.add(session);
     session.handler = this.#extension!.openSession(session);
     this.#metrics.sessionsOpen++;
     try {
@@ -450,7 +503,10 @@ class _Tracker implements Tracker {
             await this.#reply(secure, LINE_TOO_LONG_REPLY);
             return;
           }
+          await this.#lineTurn(session);
           session.handler.receive(decodeMessage(frame.text));
+          // Checked per line: one read may hold thousands of requests.
+          await session.backlogUnder(SESSION_READ_PAUSE_BYTES);
         }
       }
     } catch (error) {
@@ -462,7 +518,42 @@ class _Tracker implements Tracker {
       });
     } finally {
       this.#metrics.sessionsOpen--;
+      this.#admission.closeSession();
+      this.#sessions.delete(session);
+      session.drop();
       session.handler.closed();
+    }
+  }
+
+  // Waits until the session may have one more line handled (its rate and burst).
+  async #lineTurn(session: _Session): Promise<void> {
+    for (;;) {
+      const waitMs = session.lines.take(this.#clock.now());
+      if (waitMs === 0 || session.conn.closed) return;
+      await new Promise<void>((resolve) => this.#clock.setTimeout(resolve, waitMs));
+    }
+  }
+
+  // Keeps the total of output queued toward session clients; past the budget, the clients
+  // holding the most unread output are closed first.
+  #queued(bytes: number): void {
+    this.#sessionBacklog += bytes;
+    if (bytes <= 0) return;
+    const shed = shedLargest(
+      this.#sessions,
+      (session) => session.backlog,
+      this.#sessionBacklog,
+      this.#outputBudgetBytes,
+    );
+    for (const session of shed) {
+      this.#metrics.shedForOutput++;
+      this.#log.warn("Session client is not reading and holds the most output; closing it", {
+        ip: session.remoteIp,
+        queuedBytes: session.backlog,
+      });
+      this.#sessions.delete(session);
+      session.drop();
+      session.conn.close();
     }
   }
 
@@ -649,12 +740,18 @@ class _Session implements SessionLink {
   readonly remoteId: string;
   #last: Promise<void> = Promise.resolve();
   #backlog = 0;
+  #waiting: Uint8Array[] = [];
+  #writing = false;
 
   constructor(
     readonly conn: Conn,
     readonly log: Logger,
     remote: { identityKey: Uint8Array; id: string },
     readonly rendezvous: SessionLink["rendezvous"],
+    /** Told of every change of this session's queued bytes (the server's shared budget). */
+    readonly queued: (bytes: number) => void,
+    /** The rate at which its lines are handled. */
+    readonly lines: TokenBucket,
   ) {
     this.remoteIp = conn.remote.hostname;
     this.remotePort = conn.remote.port;
@@ -662,19 +759,58 @@ class _Session implements SessionLink {
     this.remoteId = remote.id;
   }
 
+  /** Bytes handed to the connection and not yet written. */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
   send(message: Record<string, unknown>): void {
     if (this.conn.closed) return;
     const bytes = encodeLine(message);
-    this.#backlog += bytes.length;
-    if (this.#backlog > MAX_SESSION_BACKLOG_BYTES) {
+    if (this.#backlog + bytes.length > MAX_SESSION_BACKLOG_BYTES) {
       this.log.warn("Session client is not reading; closing it", { ip: this.remoteIp });
       this.conn.close();
       return;
     }
-    this.#last = this.conn.write(bytes).then(
-      () => void (this.#backlog -= bytes.length),
-      () => {},
-    );
+    this.#backlog += bytes.length;
+    this.queued(bytes.length);
+    // Lines wait in one list and go out in one write once the previous write is done: a client
+    // that does not read then costs its bytes, not a pending write per line.
+    this.#waiting.push(bytes);
+    if (this.#waiting.length === 1 && !this.#writing) this.#last = this.#writeWaiting();
+  }
+
+  /** Resolves once the backlog is under `bytes` (or the connection is gone). */
+  async backlogUnder(bytes: number): Promise<void> {
+    while (this.#backlog >= bytes && !this.conn.closed) await this.#last;
+  }
+
+  /** Takes this session's backlog out of the shared total (it is closing). */
+  drop(): void {
+    this.queued(-this.#backlog);
+    this.#backlog = 0;
+    this.#waiting = [];
+  }
+
+  async #writeWaiting(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#waiting.length > 0) {
+        const lines = this.#waiting;
+        this.#waiting = [];
+        const bytes = concatBytes(lines);
+        try {
+          await this.conn.write(bytes);
+        } catch {
+          // The client left; the close ends the session.
+        }
+        if (this.#backlog === 0) continue; // dropped meanwhile
+        this.#backlog -= bytes.length;
+        this.queued(-bytes.length);
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   close(): void {

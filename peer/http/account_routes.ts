@@ -3,7 +3,7 @@
  * (after its token and Host checks, under its error mapping). Formats: docs/http-api.md.
  */
 import type { Hono } from "hono";
-import { checkLocalName } from "../../lib/codec.ts";
+import { checkName } from "../../lib/names.ts";
 import { P2pError } from "../../lib/errors.ts";
 import type { PeerAccounts } from "../accounts/mod.ts";
 import { readJsonObject, stringField } from "./routes.ts";
@@ -71,7 +71,7 @@ export function mountAccountApi(app: Hono, accounts: PeerAccounts): void {
 // The same rule as the tracker's, checked here so a bad name never leaves the peer.
 function _roomName(value: string): string {
   const name = value.startsWith("#") ? value.slice(1) : value;
-  const problem = checkLocalName("Room name", name);
+  const problem = checkName("Room name", name);
   if (problem) throw new P2pError("bad_room_name", problem);
   return name;
 }

@@ -8,6 +8,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Identity, KeyPair } from "../../lib/noise/mod.ts";
 import { NoiseError } from "../../lib/noise/mod.ts";
 import { upgradeConn } from "../../lib/secure_conn.ts";
+import type { TokenBucket } from "../../lib/token_bucket.ts";
 import type { Conn } from "../../lib/transport.ts";
 import type { ConnectionIo, PeerConnection } from "../protocol/mod.ts";
 
@@ -40,18 +41,37 @@ export class LinkIo implements ConnectionIo {
 }
 
 const NEWLINE = 0x0a;
+// Past this much unread output toward a throttled peer, its input is not read until it reads.
+const READ_PAUSE_BYTES = 64 * 1024;
+const READ_PAUSE_CHECK_MS = 20;
+
+/** How a link reads: its security, and the fair share of a peer nobody listed. */
+export interface LinkOptions {
+  log: Logger;
+  security?: LinkSecurity;
+  /**
+   * True while the peer is one nobody listed (made up, or not discovered yet). While it lets
+   * output pile up its input waits (TCP then slows it down instead of this side queueing
+   * without end), and its lines take tokens from `lines`, the bucket all such peers share, so
+   * a flood costs a bounded share of the CPU. Only inbound strangers are throttled, so two of
+   * our peers never both wait on each other.
+   */
+  throttled?: () => boolean;
+  lines?: TokenBucket;
+}
 
 /** Reads `conn` until it ends or the connection closes; always closes both at the end. */
 export async function runLink(
   conn: Conn,
   connection: PeerConnection,
   io: LinkIo,
-  log: Logger,
-  security?: LinkSecurity,
+  options: LinkOptions,
 ): Promise<void> {
+  const { log, security } = options;
   const reader = conn.chunks()[Symbol.asyncIterator]();
+  const pace = new _Pace(connection, options);
   try {
-    const leftover = await _readInClear(reader, connection);
+    const leftover = await _readInClear(reader, connection, pace);
     const request = connection.secureRequest;
     if (leftover === undefined || !request) return;
     if (!security) return connection.close("handshake_failed", "no identity key");
@@ -66,8 +86,9 @@ export async function runLink(
     connection.flush();
     const decoder = new LineDecoder();
     for await (const chunk of secure.chunks()) {
-      _deliver(decoder.push(chunk), connection);
+      await pace.deliver(decoder.push(chunk));
       connection.flush();
+      await pace.pause();
       if (connection.state === "closed") break;
     }
   } catch (error) {
@@ -95,6 +116,7 @@ export async function runLink(
 async function _readInClear(
   reader: AsyncIterator<Uint8Array>,
   connection: PeerConnection,
+  pace: _Pace,
 ): Promise<Uint8Array | undefined> {
   const decoder = new LineDecoder();
   for (;;) {
@@ -104,20 +126,54 @@ async function _readInClear(
     while (chunk.length > 0 && connection.state === "handshake" && !connection.secureRequest) {
       const newline = chunk.indexOf(NEWLINE);
       const end = newline === -1 ? chunk.length : newline + 1;
-      _deliver(decoder.push(chunk.subarray(0, end)), connection);
+      await pace.deliver(decoder.push(chunk.subarray(0, end)));
       chunk = chunk.subarray(end);
     }
     // A copy: the reader reuses its buffer for the next chunk.
     if (connection.secureRequest) return chunk.slice();
-    if (chunk.length > 0) _deliver(decoder.push(chunk), connection);
+    if (chunk.length > 0) await pace.deliver(decoder.push(chunk));
     connection.flush();
+    await pace.pause();
     if (connection.state === "closed") return undefined;
   }
 }
 
-function _deliver(frames: Frame[], connection: PeerConnection): void {
-  for (const frame of frames) {
-    if (frame.kind === "line") connection.receiveLine(frame.text);
-    else connection.receiveTooLong();
+/** Feeds lines to the connection, at the pace a throttled peer is allowed. */
+class _Pace {
+  constructor(readonly connection: PeerConnection, readonly options: LinkOptions) {}
+
+  async deliver(frames: Frame[]): Promise<void> {
+    const lines = this.options.lines;
+    const limited = lines !== undefined && this.#throttled();
+    for (const frame of frames) {
+      if (limited) await this.#lineTurn(lines!);
+      if (frame.kind === "line") this.connection.receiveLine(frame.text);
+      else this.connection.receiveTooLong();
+    }
+  }
+
+  // A throttled peer that does not read its output is not read either.
+  async pause(): Promise<void> {
+    const connection = this.connection;
+    while (
+      connection.state !== "closed" && connection.queuedBytes > READ_PAUSE_BYTES &&
+      this.#throttled()
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, READ_PAUSE_CHECK_MS));
+    }
+  }
+
+  #throttled(): boolean {
+    return this.options.throttled?.() ?? false;
+  }
+
+  // Waits until a throttled peer may have one more line handled; what is queued goes out first.
+  async #lineTurn(lines: TokenBucket): Promise<void> {
+    for (;;) {
+      const waitMs = lines.take(Date.now());
+      if (waitMs === 0 || this.connection.state === "closed") return;
+      this.connection.flush();
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
   }
 }

@@ -7,6 +7,9 @@ import { Listeners } from "../../lib/listeners.ts";
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, DEFAULT_TTL_SECONDS, PING_INTERVAL_MS } from "../../lib/constants.ts";
 import type { Logger } from "../../lib/log.ts";
+import { shedLargest } from "../../lib/output_budget.ts";
+import { SlotCounter } from "../../lib/slot_counter.ts";
+import { TokenBucket } from "../../lib/token_bucket.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
 import { base64 } from "../../lib/bytes.ts";
 import {
@@ -85,6 +88,17 @@ export interface PeerNodeOptions {
    * peers are encrypted and keys are checked; without, the node speaks in clear (tests, benches).
    */
   identity?: { key: Identity & { fingerprint: string }; trust: TrustPolicy };
+  /** Inbound connections still in their handshake, from one address and in all. */
+  maxHandshakesPerIp?: number;
+  maxHandshakes?: number;
+  /**
+   * Connections of peers we did not discover (ids nobody listed: made up, or not listed yet),
+   * from one address and in all. Discovered peers never count against these.
+   */
+  maxUnknownPerIp?: number;
+  maxUnknown?: number;
+  /** Bytes queued toward all peers before the largest backlogs are shed (default 32 MiB). */
+  outputBudgetBytes?: number;
 }
 
 /** Collaborators; everything but `log` has a default. */
@@ -114,7 +128,26 @@ export const NODE_DEFAULTS = {
   maxReconnectAttempts: 10,
   byeCooldownMs: 1_000,
   dialTimeoutMs: 5_000,
+  // An inbound connection must say HELLO soon: it holds a slot while it does not.
+  handshakeTimeoutMs: 5_000,
+  maxHandshakesPerIp: 16,
+  maxHandshakes: 128,
+  maxUnknownPerIp: 32,
+  maxUnknown: 256,
+  outputBudgetBytes: 32 * 1024 * 1024,
 } as const;
+
+/** How often the shared output budget is checked. */
+const OUTPUT_BUDGET_CHECK_MS = 1_000;
+
+/** Lines all peers nobody listed may have handled, together: a burst, then a steady rate. */
+const STRANGER_LINE_RATE = { perSecond: 500, burst: 2_000 };
+/**
+ * Up to this many connections of unlisted peers are not throttled: one peer that dialled us
+ * before our next DISCOVER lists it (or a pyp2p peer of another namespace) sends at full speed;
+ * a crowd of them shares the rate above.
+ */
+const UNTHROTTLED_STRANGERS = 4;
 
 interface _Entry {
   peerId: string;
@@ -180,6 +213,14 @@ class _PeerNode implements StartablePeerNode {
   readonly #security?: LinkSecurity;
   // When each security notice was last shown, so a redialled impostor is not a flood.
   readonly #noticeShownAt = new Map<string, number>();
+  /** Inbound connections in their handshake, and admitted ones of undiscovered peers. */
+  readonly #handshakes: SlotCounter;
+  readonly #unknown: SlotCounter;
+  /** The fair-share slot an inbound connection holds, with its address. */
+  readonly #slots = new Map<PeerConnection, { ip: string; kind: "handshake" | "unknown" }>();
+  /** The rate all unknown peers' lines share, so a flood of them costs a bounded CPU share. */
+  readonly #strangerLines = new TokenBucket(STRANGER_LINE_RATE, Date.now());
+  #budgetTimer?: TimerId;
   #listener?: Deno.TcpListener;
   #acceptLoop?: Promise<void>;
   #listen: Address = { hostname: "", port: 0 };
@@ -205,8 +246,16 @@ class _PeerNode implements StartablePeerNode {
       ((address, signal) => dialTcp(address.hostname, address.port, { signal }));
     this.#rendezvous = deps.rendezvous ??
       (options.tracker ? tcpRendezvousClient(options.tracker) : undefined);
+    this.#handshakes = new SlotCounter(
+      options.maxHandshakes ?? NODE_DEFAULTS.maxHandshakes,
+      options.maxHandshakesPerIp ?? NODE_DEFAULTS.maxHandshakesPerIp,
+    );
+    this.#unknown = new SlotCounter(
+      options.maxUnknown ?? NODE_DEFAULTS.maxUnknown,
+      options.maxUnknownPerIp ?? NODE_DEFAULTS.maxUnknownPerIp,
+    );
     this.#hooks = {
-      admit: (connection) => this.#admit(connection),
+      admit: (connection) => this.#admitFairly(connection),
       // Fields copied one by one: a spread costs more, once per received message.
       message: (_connection, m) =>
         this.#listeners.emit({
@@ -218,6 +267,7 @@ class _PeerNode implements StartablePeerNode {
           text: m.text,
           at: this.#clock.now(),
         }),
+      opened: (connection) => this.#opened(connection),
       closed: (connection, reason, detail) => this.#closed(connection, reason, detail),
     };
   }
@@ -240,6 +290,7 @@ class _PeerNode implements StartablePeerNode {
     this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
     this.#startedAt = this.#clock.now();
     this.#acceptLoop = this.#accept(listener);
+    this.#scheduleBudgetCheck();
     this.#serverLog.info(`Listening on ${this.#listen.hostname}:${this.#listen.port}`, {
       peer: this.peerId,
     });
@@ -516,6 +567,8 @@ class _PeerNode implements StartablePeerNode {
     } else if (
       entry.address?.hostname !== address.hostname || entry.address?.port !== address.port
     ) {
+      // Listed now: a connection it opened as a stranger stops counting (and being throttled).
+      if (entry.connection && entry.address === undefined) this.#releaseSlot(entry.connection);
       entry.address = address;
       // A new address is a new chance: a failed peer is retried from scratch.
       if (entry.state === "failed") entry.attempts = 0;
@@ -536,6 +589,7 @@ class _PeerNode implements StartablePeerNode {
   async #shutdown(reason: string): Promise<void> {
     const discovery = this.#discovery?.stop();
     for (const entry of this.#peers.values()) this.#cancelRetry(entry);
+    if (this.#budgetTimer !== undefined) this.#clock.clearTimeout(this.#budgetTimer);
     this.#abort.abort();
     this.#listener?.close();
     await Promise.all([
@@ -575,10 +629,17 @@ class _PeerNode implements StartablePeerNode {
         continue;
       }
       const conn = new TcpConn(socket);
+      const ip = conn.remote.hostname;
+      // Before HELLO nobody is known: each address gets a share of the handshake slots.
+      if (this.#handshakes.take(ip) !== undefined) {
+        this.#serverLog.debug("Too many handshakes; refusing a connection", { from: ip });
+        conn.close();
+        continue;
+      }
       this.#serverLog.debug("Accepted a connection", {
         from: `${conn.remote.hostname}:${conn.remote.port}`,
       });
-      this.#attach(conn, "inbound");
+      this.#slots.set(this.#attach(conn, "inbound"), { ip, kind: "handshake" });
     }
   }
 
@@ -627,7 +688,7 @@ class _PeerNode implements StartablePeerNode {
         expectedPeerId,
         pingIntervalMs: options.pingIntervalMs,
         ackTimeoutMs: options.ackTimeoutMs,
-        handshakeTimeoutMs: options.handshakeTimeoutMs,
+        handshakeTimeoutMs: options.handshakeTimeoutMs ?? NODE_DEFAULTS.handshakeTimeoutMs,
         maxQueueBytes: options.maxQueueBytes,
         features: this.#features,
       },
@@ -637,8 +698,62 @@ class _PeerNode implements StartablePeerNode {
     );
     this.#connections.add(connection);
     connection.start();
-    this.#track(runLink(conn, connection, io, this.#log, this.#security));
+    this.#track(
+      runLink(conn, connection, io, {
+        log: this.#log,
+        security: this.#security,
+        throttled: () =>
+          this.#slots.get(connection)?.kind === "unknown" &&
+          this.#unknown.total > UNTHROTTLED_STRANGERS,
+        lines: this.#strangerLines,
+      }),
+    );
     return connection;
+  }
+
+  // Moves an inbound connection from its handshake slot to an unknown-peer slot when nobody
+  // listed its peer_id, so made-up ids share a bounded room and never crowd out known peers.
+  #admitFairly(connection: PeerConnection): AdmitVerdict | Promise<AdmitVerdict> {
+    const slot = this.#slots.get(connection);
+    if (slot?.kind === "handshake") {
+      this.#handshakes.give(slot.ip);
+      this.#slots.delete(connection);
+      if (this.#peers.get(connection.peerId!)?.address === undefined) {
+        if (this.#unknown.take(slot.ip) !== undefined) return "busy";
+        this.#slots.set(connection, { ip: slot.ip, kind: "unknown" });
+      }
+    }
+    const verdict = this.#admit(connection);
+    const settle = (refusal: AdmitVerdict) => {
+      if (refusal) this.#releaseSlot(connection);
+      return refusal;
+    };
+    return verdict instanceof Promise ? verdict.then(settle) : settle(verdict);
+  }
+
+  #releaseSlot(connection: PeerConnection): void {
+    const slot = this.#slots.get(connection);
+    if (!slot) return;
+    this.#slots.delete(connection);
+    (slot.kind === "handshake" ? this.#handshakes : this.#unknown).give(slot.ip);
+  }
+
+  // Sheds the connections holding the most unread output while the total is over the budget.
+  #scheduleBudgetCheck(): void {
+    this.#budgetTimer = this.#clock.setTimeout(() => {
+      let total = 0;
+      for (const connection of this.#connections) total += connection.queuedBytes;
+      const budget = this.#options.outputBudgetBytes ?? NODE_DEFAULTS.outputBudgetBytes;
+      const sizeOf = (connection: PeerConnection) => connection.queuedBytes;
+      for (const connection of shedLargest(this.#connections, sizeOf, total, budget)) {
+        this.#serverLog.warn("Peer is not reading and holds the most output; dropping it", {
+          peer: connection.peerId,
+          queuedBytes: connection.queuedBytes,
+        });
+        connection.close("backpressure", "output budget");
+      }
+      if (!this.#stopping) this.#scheduleBudgetCheck();
+    }, OUTPUT_BUDGET_CHECK_MS);
   }
 
   // Decides whether a completed handshake is kept; the returned reason goes to the peer.
@@ -738,18 +853,26 @@ class _PeerNode implements StartablePeerNode {
     if (connection.direction === "inbound" && ownDial?.state === "handshake") {
       ownDial.close("aborted", "duplicate_connection");
     }
+    return undefined;
+  }
+
+  // Told once the admitted connection is open: only now can a send go through it, so only now
+  // is the peer "connected" (an admission may settle a few tasks before the open).
+  #opened(connection: PeerConnection): void {
+    const entry = this.#peers.get(connection.peerId!);
+    if (entry?.connection !== connection || connection.state !== "open") return;
     this.#setState(entry, "connected", connection.direction);
     this.#log.child("Router").info("Connected", {
-      peer: peerId,
+      peer: entry.peerId,
       direction: connection.direction,
       features: connection.features.join(","),
       encrypted: connection.encrypted,
     });
-    return undefined;
   }
 
   #closed(connection: PeerConnection, reason: CloseReason, detail?: string): void {
     this.#connections.delete(connection);
+    this.#releaseSlot(connection);
     const peerId = connection.peerId ?? connection.expectedPeerId;
     if ((reason === "rejected" || reason === "bye") && SECURITY_REFUSALS.has(detail ?? "")) {
       this.#notify({ kind: "refused", peerId: peerId ?? "", reason: detail! });

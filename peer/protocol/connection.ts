@@ -101,6 +101,8 @@ export interface ConnectionHooks {
    * connection in its handshake (lines that arrive meanwhile wait) until it settles.
    */
   admit(connection: PeerConnection): AdmitVerdict | Promise<AdmitVerdict>;
+  /** The admitted connection is open: sends go through from now on. */
+  opened?(connection: PeerConnection): void;
   message(connection: PeerConnection, message: ReceivedMessage): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
 }
@@ -618,6 +620,7 @@ export class PeerConnection {
     // nothing unasked, see #keepAlive).
     if (this.direction === "inbound" && this.#pipelining) this.#ping();
     this.#pump();
+    this.#hooks.opened?.(this);
   }
 
   #dispatch(message: wire.PeerMessage): void {

@@ -7,8 +7,8 @@
  */
 import { type AccountsEvent, checkPassword, type PeerAccounts } from "../accounts/mod.ts";
 import { formatAccountsEvent, formatMembers, formatRooms, formatUsers } from "./account_format.ts";
-import { checkLocalName } from "../../lib/codec.ts";
 import { P2pError } from "../../lib/errors.ts";
+import { checkName } from "../../lib/names.ts";
 import type { Command, CommandContext } from "./commands.ts";
 import { sanitize } from "./format.ts";
 
@@ -250,7 +250,7 @@ function _roomName(context: CommandContext, given: string | undefined): string |
     return undefined;
   }
   const name = given.startsWith("#") ? given.slice(1) : given;
-  const problem = checkLocalName("Room name", name);
+  const problem = checkName("Room name", name);
   if (problem) {
     context.error(sanitize(problem));
     return undefined;

@@ -4,6 +4,7 @@
  * are listed in docs and fixed by tests).
  */
 import type { NodeEvent, PeerInfo, PeerSecurity } from "../api.ts";
+import { escapeText as sanitize, quoteValue } from "../../lib/escape.ts";
 import type { Address } from "../../lib/transport.ts";
 import { formatFields, type LogRecord } from "../../lib/log.ts";
 
@@ -44,23 +45,16 @@ export function peerColorCode(peerId: string): number {
   return PEER_COLORS[hash % PEER_COLORS.length];
 }
 
+/** Free text from the network made safe to print (the one escaping rule: lib/escape.ts). */
+export { escapeText as sanitize } from "../../lib/escape.ts";
+
 /**
- * Makes text from the network safe to print: control characters would let a remote peer
- * move the cursor, recolour or clear the screen, or forge extra output lines. C0 controls
- * and DEL become caret notation (`^[`, `^J`), C1 controls, line separators and bidi
- * overrides become U+FFFD.
+ * A sender or scope as one token that scripts can cut out of `HH:MM:SS [WHERE] FROM: TEXT`:
+ * bare when it holds no white space, quote, colon, bracket or invisible character, else a JSON
+ * string literal (README, "The terminal UI").
  */
-export function sanitize(text: string): string {
-  return text.replace(
-    // deno-lint-ignore no-control-regex -- matching control characters is the point
-    /[\x00-\x1f\x7f\x80-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
-    (char) => {
-      const code = char.charCodeAt(0);
-      if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
-      if (code === 0x7f) return "^?";
-      return "\ufffd";
-    },
-  );
+export function formatPeerToken(peerId: string): string {
+  return quoteValue(peerId, ":[]");
 }
 
 /** `HH:MM:SS` in local time. */
@@ -92,8 +86,8 @@ export function formatEvent(event: PlainEvent, style: Style): string {
   const time = style.dim(formatClock(event.at));
   switch (event.type) {
     case "message": {
-      const from = sanitize(event.from);
-      const where = event.kind === "direct" ? "[dm]" : `[${sanitize(event.to)}]`;
+      const from = formatPeerToken(event.from);
+      const where = event.kind === "direct" ? "[dm]" : `[${formatPeerToken(event.to)}]`;
       return `${time} ${style.bold(where)} ${style.peer(event.from, from)}: ${
         sanitize(event.text)
       }`;
@@ -101,7 +95,9 @@ export function formatEvent(event: PlainEvent, style: Style): string {
     case "peer": {
       const reason = event.reason ? `: ${sanitize(event.reason)}` : "";
       const state = event.state === "connected" ? style.good(event.state) : event.state;
-      const text = `-- peer ${style.peer(event.peerId, sanitize(event.peerId))} ${state}${reason}`;
+      const text = `-- peer ${
+        style.peer(event.peerId, formatPeerToken(event.peerId))
+      } ${state}${reason}`;
       return `${time} ${event.state === "failed" ? style.warn(text) : text}`;
     }
     case "name_in_use":

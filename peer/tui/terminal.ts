@@ -27,6 +27,7 @@ import {
 } from "./format.ts";
 import type { LogRecord } from "../../lib/log.ts";
 import { type Key, KeyDecoder } from "./keys.ts";
+import { NoticeLimiter } from "./notice_limiter.ts";
 import { securityCommands } from "./security_commands.ts";
 import { conversationMark, formatSecurityEvent } from "./security_format.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
@@ -119,6 +120,8 @@ class _Session implements CommandContext {
   #closed = false;
   #quitRequested = false;
   #wakeOnQuit: () => void = () => {};
+  readonly #notices = new NoticeLimiter();
+  #summaryTimer?: ReturnType<typeof setTimeout>;
 
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
@@ -183,6 +186,7 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      this.#stopSummaries();
       detach();
       unsubscribe();
     }
@@ -213,6 +217,7 @@ class _Session implements CommandContext {
       }
     } finally {
       this.#closed = true;
+      this.#stopSummaries();
       this.#endSecret(undefined);
       stopResize();
       detach();
@@ -336,12 +341,35 @@ class _Session implements CommandContext {
   }
 
   #showEvent(event: NodeEvent): void {
+    // Only peers nobody listed are summarised: a discovered peer's notice always shows.
+    if (
+      event.type === "peer" && !this.#listed(event.peerId) &&
+      !this.#notices.admit(event.state, event.at)
+    ) {
+      this.#summaryTimer ??= setTimeout(() => {
+        this.#summaryTimer = undefined;
+        const now = Date.now();
+        const summary = this.#notices.takeSummary(now);
+        if (summary) this.print(`${this.style.dim(formatClock(now))} -- ${summary}`);
+      }, Math.max(0, this.#notices.summaryDueAt() - event.at));
+      return;
+    }
     this.print(
       event.type === "security"
         ? formatSecurityEvent(event, this.style, this.node.peerId)
         : formatEvent(event, this.style),
     );
     if (event.type === "message" && event.kind === "direct") this.#notifyDirect(event.from);
+  }
+
+  // True for a peer discovery (or the user) gave an address: not a stranger's made-up id.
+  #listed(peerId: string): boolean {
+    return this.node.peers().some((peer) => peer.peerId === peerId && peer.address !== undefined);
+  }
+
+  #stopSummaries(): void {
+    clearTimeout(this.#summaryTimer);
+    this.#summaryTimer = undefined;
   }
 
   #printLines(lines: string[]): void {

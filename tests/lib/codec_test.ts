@@ -1,13 +1,6 @@
 /** Tests of the message codec and the pyp2p-style field conversions. */
 import assert from "node:assert/strict";
-import {
-  charLength,
-  checkLocalName,
-  decodeMessage,
-  isWireName,
-  toInteger,
-  toPort,
-} from "../../lib/codec.ts";
+import { charLength, decodeMessage, isWireName, toInteger, toPort } from "../../lib/codec.ts";
 
 Deno.test("decodeMessage() upper-cases the type and keeps every field", () => {
   assert.deepEqual(decodeMessage('{"type":"register","name":"a","extra":[1]}'), {
@@ -83,13 +76,4 @@ Deno.test("isWireName() accepts 1..64 characters counted as code points", () => 
   assert.equal(isWireName(null), false);
   assert.equal(isWireName("has space@and#"), true);
   assert.equal(charLength("😀é"), 2);
-});
-
-Deno.test("checkLocalName() refuses names that would make peer ids ambiguous", () => {
-  assert.equal(checkLocalName("Name", "alice"), undefined);
-  assert.match(checkLocalName("Name", "")!, /must not be empty/);
-  assert.match(checkLocalName("Name", "a@b")!, /must not contain/);
-  assert.match(checkLocalName("Name", "a b")!, /must not contain/);
-  assert.match(checkLocalName("Name", "#room")!, /must not contain/);
-  assert.match(checkLocalName("Name", "x".repeat(65))!, /longer than 64/);
 });

@@ -642,7 +642,7 @@ Deno.test("runLink closes only the connection that sent an oversized line", asyn
   const [ours, theirs] = memoryConnPair();
   const h = harness({ direction: "inbound" });
   h.connection.start();
-  const link = runLink(ours, h.connection, new LinkIo(ours), memoryLogger().log);
+  const link = runLink(ours, h.connection, new LinkIo(ours), { log: memoryLogger().log });
   await theirs.write(new TextEncoder().encode('{"type":"HELLO","peer_id":"bob@ns"}\n'));
   await theirs.write(new Uint8Array(40_000).fill(0x61));
   await link;

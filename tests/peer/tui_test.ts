@@ -296,7 +296,9 @@ Deno.test("sanitize() neutralises escape sequences and line breaks from the netw
   } as const;
   const line = formatEvent(event, plain);
   assert.ok(![...line].some((char) => char.charCodeAt(0) < 0x20), line);
-  assert.ok(line.endsWith("evil^[]0;x^G@lobby: line1^M^Jline2"));
+  // The sender holds control characters, so it is quoted (escapes are JSON's); the text keeps
+  // caret notation.
+  assert.ok(line.endsWith('"evil\\u001b]0;x\\u0007@lobby": line1^M^Jline2'), line);
 });
 
 Deno.test("Sender names get a stable colour derived from the peer id", () => {

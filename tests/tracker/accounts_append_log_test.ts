@@ -23,7 +23,7 @@ class ListState implements LogState<string> {
   }
 }
 
-async function openList(path: string, compactMinBytes?: number) {
+async function openList(path: string, compactMinBytes?: number, recoverDamaged = false) {
   const state = new ListState();
   const logged = memoryLogger();
   const { appendLog, report } = await AppendLog.open({
@@ -31,6 +31,8 @@ async function openList(path: string, compactMinBytes?: number) {
     state,
     log: logged.log,
     compactMinBytes,
+    recoverDamaged,
+    recoveryHint: "add --recover",
   });
   const add = (item: string) => {
     state.apply(item);
@@ -86,7 +88,7 @@ Deno.test("AppendLog cuts a torn last line, reports it and keeps every complete 
     }
   }));
 
-Deno.test("AppendLog moves a log damaged in the middle aside and keeps the readable records", () =>
+Deno.test("AppendLog refuses a log damaged in the middle; asked to recover, it moves it aside and keeps the readable records", () =>
   withDir(async (dir) => {
     const first = await openList(`${dir}/log`);
     for (const item of ["a", "b", "c"]) await first.add(item);
@@ -94,7 +96,19 @@ Deno.test("AppendLog moves a log damaged in the middle aside and keeps the reada
     const text = await Deno.readTextFile(`${dir}/log`);
     await Deno.writeTextFile(`${dir}/log`, text.replace('"r":"b"}', '"r":"b"#garbage'));
 
-    const second = await openList(`${dir}/log`);
+    // Damage is never silently turned into less data: the start stops, naming file and choice.
+    await assert.rejects(openList(`${dir}/log`), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "corrupt_store");
+      assert.match(error.message, /log" is damaged \(1 unreadable line\(s\) before the end\)/);
+      assert.match(error.message, /add --recover to start from the 2 readable record\(s\)/);
+      return true;
+    });
+    assert.equal(
+      await Deno.readTextFile(`${dir}/log`),
+      text.replace('"r":"b"}', '"r":"b"#garbage'),
+    );
+
+    const second = await openList(`${dir}/log`, undefined, true);
     assert.deepEqual(second.state.items, ["a", "c"]);
     assert.equal(second.report.skippedLines, 1);
     assert.ok(second.report.quarantinedTo);

@@ -93,18 +93,13 @@ Deno.test("handleRendezvous() runs the extension's check after the pyp2p checks"
   );
 });
 
-Deno.test("handleRendezvous() UNREGISTER removes nothing when the extension refuses one listing", () => {
+Deno.test("handleRendezvous() UNREGISTER keeps an owned listing: by name refused, address-wide skipped", () => {
   const ctx = context({
     checkUnregister: (name) => (name === "owned" ? "name_owned" : undefined),
   });
-  for (const name of ["owned", "free"]) {
+  for (const name of ["owned", "free", "other"]) {
     ctx.registry.upsert({ ip: ctx.ip, namespace: "ns", name, port: 1, ttl: 60 }, ctx.now);
   }
-  // Without a name every listing of the address would go, the owned one among them.
-  const all = ask(ctx, { type: "UNREGISTER", namespace: "ns" });
-  assert.deepEqual(all.reply, { status: "ERROR", message: "name_owned" });
-  assert.equal(all.changed, false);
-  assert.equal(ctx.registry.size, 2);
   assert.deepEqual(ask(ctx, { type: "UNREGISTER", namespace: "ns", name: "owned" }).reply, {
     status: "ERROR",
     message: "name_owned",
@@ -112,6 +107,10 @@ Deno.test("handleRendezvous() UNREGISTER removes nothing when the extension refu
   assert.deepEqual(ask(ctx, { type: "UNREGISTER", namespace: "ns", name: "free" }).reply, {
     status: "OK",
   });
+  // Without a name the anonymous listings go and the owned one stays; OK, as pyp2p clients expect.
+  const all = ask(ctx, { type: "UNREGISTER", namespace: "ns" });
+  assert.deepEqual(all.reply, { status: "OK" });
+  assert.equal(all.changed, true);
   assert.deepEqual(ctx.registry.discover("ns", ctx.now).map((peer) => peer.name), ["owned"]);
 });
 

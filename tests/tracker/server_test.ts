@@ -244,6 +244,7 @@ function echoExtension() {
     },
     checkRegister: (name) => name === "admin" ? "name_taken" : undefined,
     checkUnregister: () => undefined,
+    onNameOwned: () => {},
     metrics: () => ["p2pchat_accounts_sessions 7"],
     start: () => Promise.resolve(void events.push("start")),
     stop: () => Promise.resolve(void events.push("stop")),

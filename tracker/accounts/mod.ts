@@ -39,7 +39,12 @@ export interface AccountsOptions {
   loginLimits?: Partial<LoginLimits>;
   /** Log size that triggers compaction (at least the snapshot size); see lib/append_log.ts. */
   compactMinBytes?: number;
+  /** Start from the readable part of a damaged store, keeping the damaged file aside. */
+  recoverDamagedStore?: boolean;
 }
+
+/** The flag that asks for `recoverDamagedStore`, named in the refusal to start. */
+const RECOVER_FLAG = "--recover-accounts";
 
 /** The extension, plus its service for tests and benchmarks (undefined until started). */
 export interface AccountsExtension extends TrackerExtension {
@@ -56,6 +61,7 @@ export function createAccountsExtension(
   const limiter = new LoginLimiter({ ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits });
   let service: AccountsService | undefined;
   let timer: TimerId | undefined;
+  let nameOwned: (covers: (name: string) => boolean) => void = () => {};
   // Often enough that a silent session goes offline within a quarter window of its deadline.
   const tickMs = Math.max(100, Math.min(settings.heartbeatWindowMs / 4, 5_000));
 
@@ -74,19 +80,31 @@ export function createAccountsExtension(
     openSession(link) {
       if (!service) throw new TypeError("The accounts extension is off or not started");
       const session = new Session(link, service, deps.clock);
-      service.sessions.add(session);
+      if (!service.sessionOpened(session)) session.refuse();
       return session;
     },
     checkRegister: (name) => service?.checkRegister(name),
     checkUnregister: (name) => service?.checkUnregister(name),
+    onNameOwned(listener) {
+      nameOwned = listener;
+    },
     metrics: () => (service ? _metrics(service) : []),
     async start() {
       if (settings.mode === "off" || service) return;
       const started = performance.now();
       const { store, report } = await AccountStore.open(options.dataDir, log, {
         compactMinBytes: options.compactMinBytes,
+        recoverDamaged: options.recoverDamagedStore,
+        recoveryHint: `start the tracker once with ${RECOVER_FLAG}`,
       });
-      service = new AccountsService(store, settings, limiter, deps.clock, log);
+      service = new AccountsService(
+        store,
+        settings,
+        limiter,
+        deps.clock,
+        log,
+        (covers) => nameOwned(covers),
+      );
       log.info(
         `Accounts ${settings.mode}: ${store.userCount} user(s), ${store.roomCount} room(s) ` +
           `loaded in ${Math.round(performance.now() - started)} ms`,

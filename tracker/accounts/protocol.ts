@@ -81,6 +81,19 @@ export const MAX_PAGE_LIMIT = 500;
 /** Rooms one account may be a member of: keeps a user's listing entry well under a line. */
 export const MAX_ROOMS_PER_USER = 200;
 
+/**
+ * Live sessions one account may hold at once (a person's devices, with room to spare): one
+ * token must not be able to fill the tracker's connection slots.
+ */
+export const MAX_SESSIONS_PER_USER = 16;
+
+/**
+ * Sessions not logged in yet, from one address and in all: they hold a slot up to the login
+ * deadline, so strangers may not keep the room that logged-in users need.
+ */
+export const MAX_ANONYMOUS_SESSIONS_PER_IP = 16;
+export const MAX_ANONYMOUS_SESSIONS = 256;
+
 /** Requests queued on one connection beyond this are refused with `busy`. */
 export const MAX_QUEUED_REQUESTS = 32;
 

@@ -5,7 +5,8 @@
  */
 import { base64 } from "../../lib/bytes.ts";
 import type { Clock } from "../../lib/clock.ts";
-import { checkLocalName, isWireName, toPort } from "../../lib/codec.ts";
+import { isWireName, toPort } from "../../lib/codec.ts";
+import { checkName, nameSkeleton } from "../../lib/names.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { utf8Length } from "../../lib/framing.ts";
@@ -27,9 +28,12 @@ import {
   errorReply,
   eventMessage,
   isoTime,
+  MAX_ANONYMOUS_SESSIONS,
+  MAX_ANONYMOUS_SESSIONS_PER_IP,
   MAX_KEYS_PER_REQUEST,
   MAX_PAGE_LIMIT,
   MAX_ROOMS_PER_USER,
+  MAX_SESSIONS_PER_USER,
   REPLY_BUDGET_BYTES,
   type RequestId,
   type WireAddress,
@@ -43,6 +47,7 @@ import {
   type UserRecord,
 } from "./store.ts";
 import { HashSlots } from "./hash_slots.ts";
+import { SlotCounter } from "../../lib/slot_counter.ts";
 import { hashToken, newToken } from "./tokens.ts";
 
 /** `off`: no sessions, no name protection; `optional`: accounts own their names;
@@ -106,6 +111,9 @@ export class AccountsService {
   #dummyCredential?: Promise<PasswordCredential>;
   #stopped = false;
   readonly #hashing = new HashSlots();
+  /** Sessions not logged in yet, by address (each takes a slot until its login or close). */
+  readonly #anonymous = new SlotCounter(MAX_ANONYMOUS_SESSIONS, MAX_ANONYMOUS_SESSIONS_PER_IP);
+  readonly #waitingForLogin = new Set<ServiceSession>();
 
   constructor(
     readonly store: AccountStore,
@@ -113,6 +121,8 @@ export class AccountsService {
     readonly limiter: LoginLimiter,
     readonly clock: Clock,
     readonly log: Logger,
+    /** Told after a sign-up which registered names the new account now owns. */
+    readonly nameOwned: (covers: (name: string) => boolean) => void = () => {},
   ) {}
 
   /** Number of logged-in sessions, and of users with at least one. */
@@ -180,8 +190,20 @@ export class AccountsService {
     return errorReply(id, "internal_error", "The tracker could not complete the request");
   }
 
+  /**
+   * A new session connection, not logged in yet: false when its address (or everyone) already
+   * has too many of those waiting; the caller then refuses it with `busy`.
+   */
+  sessionOpened(session: ServiceSession): boolean {
+    if (this.#anonymous.take(session.link.remoteIp) !== undefined) return false;
+    this.sessions.add(session);
+    this.#waitingForLogin.add(session);
+    return true;
+  }
+
   /** A session connection ended: it goes offline at once. */
   sessionClosed(session: ServiceSession): void {
+    this.#loggedIn(session);
     this.sessions.delete(session);
     this.#deactivate(session, true);
   }
@@ -214,13 +236,14 @@ export class AccountsService {
   checkRegister(name: string): ErrorCode | undefined {
     if (this.settings.mode === "off") return undefined;
     if (this.settings.mode === "required") return "login_required";
-    return this.store.user(name) ? "name_owned" : undefined;
+    // Ownership covers look-alikes: "аlice" (Cyrillic а) or "alice\u200b" is alice's name too.
+    return this.store.owner(name) ? "name_owned" : undefined;
   }
 
   /** A plain UNREGISTER would remove a listing of `name`: refused when an account owns it. */
   checkUnregister(name: string): ErrorCode | undefined {
     if (this.settings.mode === "off") return undefined;
-    return this.store.user(name) ? "name_owned" : undefined;
+    return this.store.owner(name) ? "name_owned" : undefined;
   }
 
   /** Records when online users were last seen and closes the store. */
@@ -240,11 +263,11 @@ export class AccountsService {
   async #signup(session: ServiceSession, fields: Record<string, unknown>): Promise<CommandResult> {
     if (session.user) throw new P2pError("already_logged_in", "This connection is logged in");
     const username = _requiredString(fields, "username");
-    const problem = checkLocalName("Username", username);
+    const problem = checkName("Username", username);
     if (problem) throw new P2pError("bad_username", problem);
     const password = _password(fields.password);
     const address = _declaredAddress(fields, session, username);
-    if (this.store.user(username)) _taken(username);
+    if (this.store.owner(username)) _taken(username);
     const ip = session.link.remoteIp;
     const wait = this.limiter.signupRetryAfter(ip, this.clock.now());
     if (wait > 0) throw new _RetryLater(wait, "sign-ups from this address");
@@ -252,7 +275,7 @@ export class AccountsService {
     const credential = await this.#hashing.run(() =>
       hashPassword(password, this.settings.pbkdf2Iterations)
     );
-    if (this.store.user(username)) _taken(username); // taken while we were hashing
+    if (this.store.owner(username)) _taken(username); // taken while we were hashing
     const { token, fields: tokenFields } = this.#issueToken();
     await this.#commit({
       op: "signup",
@@ -264,6 +287,8 @@ export class AccountsService {
     });
     const user = this.store.user(username)!;
     this.log.info(`Account "${username}" signed up`, { ip: session.link.remoteIp });
+    const skeleton = nameSkeleton(username);
+    this.nameOwned((name) => nameSkeleton(name) === skeleton);
     this.#activate(session, user, tokenFields.hash, address);
     return { reply: this.#loginReply(user, token, tokenFields.expires) };
   }
@@ -297,6 +322,7 @@ export class AccountsService {
     const sessionKey = base64(session.link.identityKey);
     const replacing = user.identityKey !== undefined && user.identityKey !== sessionKey;
     if (replacing && fields.replace_key !== true) throw _keyMismatch(user, true);
+    this.#checkSessionRoom(user);
     if (needsRehash(user.credential, this.settings.pbkdf2Iterations)) {
       const stronger = await this.#hashing.run(() =>
         hashPassword(password, this.settings.pbkdf2Iterations)
@@ -332,6 +358,7 @@ export class AccountsService {
     if (!user) throw new P2pError("bad_token", "The token is unknown, expired or revoked");
     // A token proves the login, not the key: only a password may bind or change the key.
     if (user.identityKey !== base64(session.link.identityKey)) throw _keyMismatch(user, false);
+    this.#checkSessionRoom(user);
     const address = _declaredAddress(fields, session, user.username);
     await this.#commit({ op: "login", username: user.username, at: this.clock.now() });
     this.#activate(session, user, hash, address);
@@ -376,6 +403,15 @@ export class AccountsService {
       identity_key: identityKey,
     });
     for (const sessions of this.#online.values()) this.#push(sessions, event);
+  }
+
+  // One account holds at most MAX_SESSIONS_PER_USER sessions, so one token cannot take them all.
+  #checkSessionRoom(user: UserRecord): void {
+    if ((this.#online.get(user.username)?.size ?? 0) < MAX_SESSIONS_PER_USER) return;
+    throw new P2pError(
+      "too_many_sessions",
+      `"${user.username}" already has ${MAX_SESSIONS_PER_USER} live sessions; log out of one first`,
+    );
   }
 
   #issueToken() {
@@ -425,6 +461,7 @@ export class AccountsService {
   ): void {
     // The connection may have dropped while the login was being hashed or written.
     if (session.ended) return;
+    this.#loggedIn(session);
     session.user = user;
     session.tokenHash = tokenHash;
     session.address = address;
@@ -432,6 +469,11 @@ export class AccountsService {
     if (!sessions) this.#online.set(user.username, sessions = new Set());
     sessions.add(session);
     this.#pushPresence(user, "member_online");
+  }
+
+  // Gives back the anonymous slot a session held until its login (or its end).
+  #loggedIn(session: ServiceSession): void {
+    if (this.#waitingForLogin.delete(session)) this.#anonymous.give(session.link.remoteIp);
   }
 
   #deactivate(session: ServiceSession, recordSeen: boolean): void {
@@ -643,7 +685,7 @@ export class AccountsService {
     fields: Record<string, unknown>,
   ): Promise<CommandResult> {
     const name = _requiredString(fields, "room");
-    const problem = checkLocalName("Room name", name);
+    const problem = checkName("Room name", name);
     if (problem) throw new P2pError("bad_room_name", problem);
     if (this.store.room(name)) throw new P2pError("room_exists", `Room "${name}" already exists`);
     const user = session.user!;
@@ -773,7 +815,10 @@ function _nameMismatch(username: string): never {
 }
 
 function _taken(username: string): never {
-  throw new P2pError("username_taken", `Username "${username}" is taken`);
+  throw new P2pError(
+    "username_taken",
+    `Username "${username}" is taken (or one that looks like it)`,
+  );
 }
 
 function _requiredString(fields: Record<string, unknown>, name: string): string {

@@ -55,6 +55,15 @@ export class Session implements SessionHandler, ServiceSession {
     return this.#ended;
   }
 
+  /** Refuses the connection at once (too many sessions wait for a login): busy, then close. */
+  refuse(): void {
+    this.link.send(
+      errorReply(null, "busy", "Too many sessions are waiting for a login; try again later"),
+    );
+    this.#ended = true;
+    this.link.close();
+  }
+
   receive(result: DecodeResult): void {
     if (this.#ended) return;
     if (!result.ok) {
@@ -78,6 +87,9 @@ export class Session implements SessionHandler, ServiceSession {
     this.#queued++;
     this.#chain = this.#chain
       .then(() => this.#run(id, type, fields))
+      // One request per turn of the event loop: a client pipelining costly requests waits
+      // between them while other connections are read and answered.
+      .then(_nextTurn)
       .finally(() => this.#queued--);
   }
 
@@ -111,6 +123,10 @@ export class Session implements SessionHandler, ServiceSession {
       this.send(this.service.errorReplyFor(id, error));
     }
   }
+}
+
+function _nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 function _requestId(value: unknown): RequestId | undefined {

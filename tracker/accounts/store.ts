@@ -7,6 +7,7 @@
 import { AppendLog, type LoadReport, type LogState } from "../../lib/append_log.ts";
 import { base64, bytesFromBase64 } from "../../lib/bytes.ts";
 import type { Logger } from "../../lib/log.ts";
+import { nameSkeleton } from "../../lib/names.ts";
 import { parseCredential, type PasswordCredential } from "../../lib/password.ts";
 
 /** Beyond this many live tokens per account, the oldest is dropped at the next login. */
@@ -77,6 +78,8 @@ export class AccountStore implements LogState<StoreRecord> {
   readonly #users = new Map<string, UserRecord>();
   readonly #tokens = new Map<string, TokenRecord>();
   readonly #rooms = new Map<string, RoomRecord>();
+  /** Accounts by the confusable skeleton of their name (the first account wins a collision). */
+  readonly #bySkeleton = new Map<string, UserRecord>();
   /** Folded usernames in order, for paged listings; rebuilt lazily after bulk loads. */
   #sorted: string[] = [];
   #sortedDirty = false;
@@ -88,7 +91,7 @@ export class AccountStore implements LogState<StoreRecord> {
   static async open(
     dataDir: string,
     log: Logger,
-    options: { compactMinBytes?: number } = {},
+    options: { compactMinBytes?: number; recoverDamaged?: boolean; recoveryHint?: string } = {},
   ): Promise<{ store: AccountStore; report: LoadReport }> {
     await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
     const store = new AccountStore();
@@ -96,7 +99,7 @@ export class AccountStore implements LogState<StoreRecord> {
       path: `${dataDir}/accounts.log`,
       state: store,
       log,
-      compactMinBytes: options.compactMinBytes,
+      ...options,
     });
     store.#appendLog = appendLog;
     return { store, report };
@@ -113,6 +116,11 @@ export class AccountStore implements LogState<StoreRecord> {
   /** The account with this name (any case), if any. */
   user(name: string): UserRecord | undefined {
     return this.#users.get(foldName(name));
+  }
+
+  /** The account whose name looks like this one (same TR39-style skeleton), if any. */
+  owner(name: string): UserRecord | undefined {
+    return this.#bySkeleton.get(nameSkeleton(name));
   }
 
   /** The room with this name (any case), if any. */
@@ -180,7 +188,7 @@ export class AccountStore implements LogState<StoreRecord> {
       case "signup": {
         const key = foldName(record.username);
         if (this.#users.has(key)) return;
-        this.#users.set(key, {
+        this.#addUser(key, {
           username: record.username,
           credential: record.credential,
           created: record.at,
@@ -347,7 +355,7 @@ export class AccountStore implements LogState<StoreRecord> {
     for (const item of value.users) {
       const user = _object(item);
       const username = _string(user.username);
-      this.#users.set(foldName(username), {
+      this.#addUser(foldName(username), {
         username,
         credential: parseCredential(user.credential),
         created: _number(user.created),
@@ -376,6 +384,12 @@ export class AccountStore implements LogState<StoreRecord> {
       this.#rooms.set(foldName(name), record);
       for (const member of record.members) this.user(member)?.rooms.add(foldName(name));
     }
+  }
+
+  #addUser(key: string, user: UserRecord): void {
+    this.#users.set(key, user);
+    const skeleton = nameSkeleton(user.username);
+    if (!this.#bySkeleton.has(skeleton)) this.#bySkeleton.set(skeleton, user);
   }
 
   #addToken(username: string, fields: _TokenFields): void {
