@@ -84,29 +84,31 @@ export class SecureConn implements Conn {
     return this.#raw.closed;
   }
 
-  /** Decrypted data; a frame that fails authentication throws its NoiseError and ends it. */
+  /**
+   * Decrypted data, one chunk for each read (however many frames it held), so the reader handles
+   * a read's lines at once, as in clear: one flush and one write of replies for all of them. A
+   * frame that fails authentication throws its NoiseError and ends it.
+   */
   chunks(): AsyncIterable<Uint8Array> {
     // A plain iterator rather than an async generator, as TcpConn's: fewer promise steps for
     // each chunk on the way to the reader.
-    let ready = this.#early;
+    let early: Uint8Array[] | undefined = this.#early;
     this.#early = [];
-    let taken = 0;
     let finished = false;
     const next = async (): Promise<IteratorResult<Uint8Array>> => {
-      while (taken === ready.length) {
+      let plaintext = early ?? [];
+      early = undefined;
+      while (plaintext.length === 0) {
         const read = finished ? undefined : await this.#reader.next();
         if (!read || read.done) return { done: true, value: undefined };
-        ready = this.#channel.push(read.value).plaintext;
-        taken = 0;
+        plaintext = this.#channel.push(read.value).plaintext;
       }
-      return { done: false, value: ready[taken++] };
+      return { done: false, value: plaintext.length === 1 ? plaintext[0] : concatBytes(plaintext) };
     };
     const iterator: AsyncIterator<Uint8Array> = {
       next,
       return: () => {
         finished = true;
-        ready = [];
-        taken = 0;
         return Promise.resolve({ done: true, value: undefined });
       },
     };
