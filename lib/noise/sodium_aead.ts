@@ -91,7 +91,7 @@ export function sodiumSeal(
     KEY,
   );
   const ciphertext = heap.slice(OUTPUT, OUTPUT + plaintext.length + TAG_BYTES);
-  _wipe(heap, plaintext.length);
+  _wipe(heap, INPUT, plaintext.length);
   return ciphertext;
 }
 
@@ -121,7 +121,7 @@ export function sodiumOpen(
     KEY,
   );
   const plaintext = failed ? undefined : heap.slice(OUTPUT, OUTPUT + ciphertext.length - TAG_BYTES);
-  _wipe(heap, ciphertext.length);
+  _wipe(heap, OUTPUT, ciphertext.length);
   if (!plaintext) throw new NoiseError("decrypt_failed", "Authentication tag does not match");
   return plaintext;
 }
@@ -143,11 +143,11 @@ function _load(
   return heap;
 }
 
-// Nothing secret stays in the module's memory between calls: key, input and output are zeroed.
-function _wipe(heap: Uint8Array, length: number): void {
+// Nothing secret stays in the module's memory between calls: the key and the plaintext (input of
+// a seal, output of an open) are zeroed; ciphertext is no secret.
+function _wipe(heap: Uint8Array, plaintext: number, length: number): void {
   heap.fill(0, KEY, KEY + KEY_BYTES);
-  heap.fill(0, INPUT, INPUT + length);
-  heap.fill(0, OUTPUT, OUTPUT + length);
+  heap.fill(0, plaintext, plaintext + length);
 }
 
 function _littleEndian(heap: Uint8Array, at: number, value: number): void {
