@@ -1,6 +1,8 @@
 /**
  * Peer benchmarks on loopback, each beside a raw baseline: SEND->ACK round trips (p50/p99),
- * pipelined SEND throughput, a PUB to 50 peers, and resident memory per idle connection.
+ * pipelined SEND throughput and its CPU time per message, a PUB to 50 peers, and resident memory
+ * per idle connection; then encryption beside p2pchat in clear: the same SEND figures between
+ * nodes with identity keys (Noise), and the connection set-up time (bench_handshake.ts).
  * Run: deno run -A scripts/bench_peer.ts [--send-only]
  *
  * The baseline is a minimal Deno line echo: the server frames lines (one write per read, of
@@ -10,8 +12,9 @@
  * in a child process and the sender in this one, one core each where `taskset` can pin them
  * (see cpu_placement.ts for why). After the same warm-up, baseline and p2pchat
  * take turns, round after round, so that a change in machine load hits both alike. p2pchat is
- * measured twice: as two peers of this version talk (SENDS and ACKS batches), and with one
- * SEND and one ACK line per message, as toward a peer without the p2pchat-batch feature.
+ * measured three times: as two peers of this version talk (SENDS and ACKS batches) in clear and
+ * encrypted, and with one SEND and one ACK line per message, as toward a peer without the
+ * p2pchat-batch feature. The receivers are bench_receiver.ts.
  *
  * Memory is measured in child processes started with `--expose-gc`, so earlier benchmarks
  * leave no garbage behind, and beside a floor: bare Deno socket pairs each holding one pending

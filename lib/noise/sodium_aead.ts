@@ -9,7 +9,11 @@ import libsodium from "libsodium";
 import { KEY_BYTES, TAG_BYTES } from "./constants.ts";
 import { NoiseError } from "./errors.ts";
 
-/** The longest plaintext sealed here; longer ones go through node:crypto. */
+/**
+ * The longest plaintext sealed here; longer ones go through node:crypto. Measured: the two are
+ * even at 2-3 KB, and with frames of batched lines (about 5 KB) libsodium cut pipelined
+ * throughput by a quarter.
+ */
 export const SODIUM_MAX_PLAINTEXT_BYTES = 2048;
 /** The longest associated data taken here (the handshake hash is 32 bytes). */
 export const SODIUM_MAX_AD_BYTES = 64;
