@@ -1,0 +1,78 @@
+/**
+ * SecureConn reads: each read of the socket comes out as one decrypted chunk, however many
+ * frames it held (so a connection answers a read's lines with one write, as in clear), and a
+ * forged frame ends the stream without giving out anything of its read.
+ */
+import assert from "node:assert/strict";
+import {
+  createSecureChannel,
+  generateIdentityKeyPair,
+  generateStaticKeyPair,
+  identityFromPrivateKey,
+  type SecureChannel,
+} from "../../lib/noise/mod.ts";
+import { SecureConn } from "../../lib/secure_conn.ts";
+import { memoryConnPair } from "../../lib/transport.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function established(): { sender: SecureChannel; receiver: SecureChannel } {
+  const prologue = encoder.encode("p2pchat-noise-v1\ntest\n");
+  const make = (initiator: boolean, localId: string) =>
+    createSecureChannel({
+      initiator,
+      prologue,
+      staticKeyPair: generateStaticKeyPair(),
+      identity: identityFromPrivateKey(generateIdentityKeyPair().privateKey),
+      localId,
+    });
+  const sender = make(true, "a@test");
+  const receiver = make(false, "b@test");
+  const second = receiver.push(sender.start()[0]).write[0];
+  const third = sender.push(second).write[0];
+  receiver.push(third);
+  return { sender, receiver };
+}
+
+/** A SecureConn over `reads`, as the socket would have returned them. */
+function readingFrom(channel: SecureChannel, reads: Uint8Array[], early: Uint8Array[] = []) {
+  const [raw] = memoryConnPair();
+  const reader = (async function* () {
+    yield* reads;
+  })();
+  return new SecureConn(raw, reader, channel, early);
+}
+
+async function collect(conn: SecureConn): Promise<string[]> {
+  const chunks: string[] = [];
+  for await (const chunk of conn.chunks()) chunks.push(decoder.decode(chunk));
+  return chunks;
+}
+
+const frame = (channel: SecureChannel, text: string) => channel.encrypt(encoder.encode(text))[0];
+
+Deno.test("a read holding several frames comes out as one chunk, in order", async () => {
+  const { sender, receiver } = established();
+  const first = frame(sender, "SEND 1\n");
+  const second = frame(sender, "SEND 2\n");
+  const third = frame(sender, "SEND 3\n");
+  // Two frames and the start of a third in one read, the rest of the third in the next.
+  const joined = new Uint8Array([...first, ...second, ...third.subarray(0, 5)]);
+  const conn = readingFrom(receiver, [joined, third.subarray(5)], [encoder.encode("early\n")]);
+  assert.deepEqual(await collect(conn), ["early\n", "SEND 1\nSEND 2\n", "SEND 3\n"]);
+});
+
+Deno.test("a forged frame ends the stream and gives out nothing of its read", async () => {
+  const { sender, receiver } = established();
+  const genuine = frame(sender, "before\n");
+  const good = frame(sender, "same read\n");
+  const forged = frame(sender, "forged\n");
+  forged[forged.length - 1] ^= 1;
+  const conn = readingFrom(receiver, [genuine, new Uint8Array([...good, ...forged])]);
+  const seen: string[] = [];
+  await assert.rejects(async () => {
+    for await (const chunk of conn.chunks()) seen.push(decoder.decode(chunk));
+  }, { code: "decrypt_failed" });
+  assert.deepEqual(seen, ["before\n"]);
+});
