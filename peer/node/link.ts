@@ -86,9 +86,11 @@ export async function runLink(
     connection.flush();
     const decoder = new LineDecoder();
     for await (const chunk of secure.chunks()) {
-      await pace.deliver(decoder.push(chunk));
+      const paced = pace.deliver(decoder.push(chunk));
+      if (paced) await paced;
       connection.flush();
-      await pace.pause();
+      const paused = pace.pause();
+      if (paused) await paused;
       if (connection.state === "closed") break;
     }
   } catch (error) {
@@ -126,41 +128,62 @@ async function _readInClear(
     while (chunk.length > 0 && connection.state === "handshake" && !connection.secureRequest) {
       const newline = chunk.indexOf(NEWLINE);
       const end = newline === -1 ? chunk.length : newline + 1;
-      await pace.deliver(decoder.push(chunk.subarray(0, end)));
+      const paced = pace.deliver(decoder.push(chunk.subarray(0, end)));
+      if (paced) await paced;
       chunk = chunk.subarray(end);
     }
     // A copy: the reader reuses its buffer for the next chunk.
     if (connection.secureRequest) return chunk.slice();
-    if (chunk.length > 0) await pace.deliver(decoder.push(chunk));
+    const paced = chunk.length > 0 ? pace.deliver(decoder.push(chunk)) : undefined;
+    if (paced) await paced;
     connection.flush();
-    await pace.pause();
+    const paused = pace.pause();
+    if (paused) await paused;
     if (connection.state === "closed") return undefined;
   }
 }
 
-/** Feeds lines to the connection, at the pace a throttled peer is allowed. */
+/**
+ * Feeds lines to the connection, at the pace a throttled peer is allowed. Its methods answer a
+ * promise only when there is something to wait for: an await per read costs the hot path.
+ */
 class _Pace {
   constructor(readonly connection: PeerConnection, readonly options: LinkOptions) {}
 
-  async deliver(frames: Frame[]): Promise<void> {
+  /** Feeds `frames`; a promise only when the peer is throttled (the common case stays sync). */
+  deliver(frames: Frame[]): Promise<void> | undefined {
     const lines = this.options.lines;
-    const limited = lines !== undefined && this.#throttled();
+    if (lines !== undefined && this.#throttled()) return this.#deliverPaced(frames, lines);
+    for (const frame of frames) this.#receive(frame);
+  }
+
+  /** A throttled peer that does not read its output is not read either: a promise then. */
+  pause(): Promise<void> | undefined {
+    if (this.#mustPause()) return this.#pauseWhile();
+  }
+
+  async #deliverPaced(frames: Frame[], lines: TokenBucket): Promise<void> {
     for (const frame of frames) {
-      if (limited) await this.#lineTurn(lines!);
-      if (frame.kind === "line") this.connection.receiveLine(frame.text);
-      else this.connection.receiveTooLong();
+      await this.#lineTurn(lines);
+      this.#receive(frame);
     }
   }
 
-  // A throttled peer that does not read its output is not read either.
-  async pause(): Promise<void> {
-    const connection = this.connection;
-    while (
-      connection.state !== "closed" && connection.queuedBytes > READ_PAUSE_BYTES &&
-      this.#throttled()
-    ) {
+  async #pauseWhile(): Promise<void> {
+    while (this.#mustPause()) {
       await new Promise((resolve) => setTimeout(resolve, READ_PAUSE_CHECK_MS));
     }
+  }
+
+  #mustPause(): boolean {
+    const connection = this.connection;
+    return connection.state !== "closed" && connection.queuedBytes > READ_PAUSE_BYTES &&
+      this.#throttled();
+  }
+
+  #receive(frame: Frame): void {
+    if (frame.kind === "line") this.connection.receiveLine(frame.text);
+    else this.connection.receiveTooLong();
   }
 
   #throttled(): boolean {

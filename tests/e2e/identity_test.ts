@@ -13,15 +13,21 @@ async function run(peer: PeerProcess, line: string, expected: RegExp): Promise<v
   await peer.waitForLine(expected, WAIT_MS, mark);
 }
 
+/** A tracker, and alice and bob signed up and connected to each other. */
+async function aliceAndBob(e2e: E2e) {
+  const tracker = await e2e.tracker({ args: ["--pbkdf2-iterations", "1000"] });
+  const options = (name: string) => ({ name, namespace: "default", trackerPort: tracker.port });
+  const [alice, bob] = await e2e.peers([options("alice"), options("bob")]);
+  await run(alice, "/signup alice-password", /^signed up and logged in as alice$/);
+  await run(bob, "/signup bob-password", /^signed up and logged in as bob$/);
+  await bob.waitForLine(connected("alice@default"));
+  return { alice, bob, options };
+}
+
 Deno.test("an impostor of a logged-in account is refused by every peer and told why", async () => {
   const e2e = new E2e();
   try {
-    const tracker = await e2e.tracker({ args: ["--pbkdf2-iterations", "1000"] });
-    const options = (name: string) => ({ name, namespace: "default", trackerPort: tracker.port });
-    const [alice, bob] = await e2e.peers([options("alice"), options("bob")]);
-    await run(alice, "/signup alice-password", /^signed up and logged in as alice$/);
-    await run(bob, "/signup bob-password", /^signed up and logged in as bob$/);
-    await bob.waitForLine(connected("alice@default"));
+    const { alice, bob, options } = await aliceAndBob(e2e);
 
     const mark = bob.mark();
     const impostor = await e2e.peer(options("alice")); // another profile, so another key
@@ -48,12 +54,7 @@ Deno.test("an impostor of a logged-in account is refused by every peer and told 
 Deno.test("an account that moves to a new profile is accepted with a key-change notice", async () => {
   const e2e = new E2e();
   try {
-    const tracker = await e2e.tracker({ args: ["--pbkdf2-iterations", "1000"] });
-    const options = (name: string) => ({ name, namespace: "default", trackerPort: tracker.port });
-    const [alice, bob] = await e2e.peers([options("alice"), options("bob")]);
-    await run(alice, "/signup alice-password", /^signed up and logged in as alice$/);
-    await run(bob, "/signup bob-password", /^signed up and logged in as bob$/);
-    await bob.waitForLine(connected("alice@default"));
+    const { alice, bob, options } = await aliceAndBob(e2e);
     await run(alice, "/quit", /./).catch(() => {});
     await alice.waitForExit();
 
