@@ -8,6 +8,7 @@ import type { Address } from "../lib/transport.ts";
 import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { loadOrCreateIdentity } from "../lib/identity_file.ts";
+import { exitSignals } from "./exit_signals.ts";
 import { generateStaticKeyPair } from "../lib/noise/mod.ts";
 import {
   fileTokenStore,
@@ -198,7 +199,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];
   const stopServer = new AbortController();
-  const exitSignals = _exitSignals();
+  const exit = exitSignals(log);
   try {
     // The API first: a port in use then stops the start before the node registers anywhere.
     if (config.http !== undefined) {
@@ -212,14 +213,14 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     const ui = _untilQuitOrSignal(accounts, log, {
       status: () => apiStatus,
       notify: config.notify,
-    }, exitSignals.signalled);
+    }, exit.signalled);
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
       client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
     }
     await ui;
   } finally {
-    exitSignals.dispose();
+    exit.dispose();
     // Not shutdown(): it waits for every response to end, and an event stream never does.
     stopServer.abort();
     await server?.finished;
@@ -228,7 +229,11 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     await client.stop();
     await tracker?.stop();
   }
-  return 0;
+  const failure = exit.failure();
+  if (failure !== undefined) {
+    console.error(`p2pchat: stopped after an unexpected error: ${failure}`);
+  }
+  return failure === undefined ? 0 : 1;
 }
 
 function _nodeOptions(config: PeerConfig, tracker: Address) {
@@ -286,24 +291,6 @@ async function _untilQuitOrSignal(
     }),
     signalled,
   ]);
-}
-
-/**
- * Resolves on SIGINT, SIGTERM or SIGHUP (the terminal window closed): the peer then still says
- * BYE and unregisters. Listening starts before the peer says it listens, so a signal sent right
- * after that line is never the default, abrupt exit.
- */
-function _exitSignals(): { signalled: Promise<void>; dispose: () => void } {
-  const signalled = Promise.withResolvers<void>();
-  const onSignal = () => signalled.resolve();
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM", "SIGHUP"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  return {
-    signalled: signalled.promise,
-    dispose: () => signals.forEach((signal) => Deno.removeSignalListener(signal, onSignal)),
-  };
 }
 
 // `--embed-tracker` takes an optional port, which parseArgs cannot express: give a bare flag
