@@ -115,7 +115,8 @@ export const stderrSink: LogSink = (line) => {
 
 /** A sink appending to a file (opened once, kept open; writes are synchronous so none are lost at exit). */
 export function fileSink(path: string): LogSink {
-  const file = Deno.openSync(path, { append: true, create: true });
+  // Logs name peers and addresses: readable by the owner only.
+  const file = Deno.openSync(path, { append: true, create: true, mode: 0o600 });
   return (line) => {
     file.writeSync(stderrEncoder.encode(line + "\n"));
   };

@@ -97,7 +97,13 @@ function _checkReply(text: string): void {
   }
   if (!isRecord(reply)) throw new P2pError("bad_reply", "The tracker's answer is not JSON");
   if (reply.type !== "SESSION_REPLY") {
-    // A plain pyp2p tracker answers "Unknown command" without a type.
+    // A plain pyp2p tracker answers "Unknown command" without a type (others may answer
+    // anything). But an ERROR with another message (a rate limit, no free slot) is a busy
+    // tracker, not one without accounts: taking it for one would stop the key checks.
+    if (reply.status === "ERROR" && reply.message !== "Unknown command") {
+      const message = typeof reply.message === "string" ? reply.message : text;
+      throw new P2pError("busy", `The tracker refused the session (${message})`);
+    }
     throw new P2pError("unknown_command", "The tracker does not offer accounts");
   }
   const features = Array.isArray(reply.features) ? reply.features : [];

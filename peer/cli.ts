@@ -177,7 +177,13 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     { connect, tokens: fileTokenStore(config.dataDir), clock: systemClock, log },
   );
   const remembered = await client.loadToken();
-  const directory = new KeyDirectory(client, connect, { clock: systemClock, log });
+  const directory = new KeyDirectory(client, connect, {
+    clock: systemClock,
+    log,
+    // A tracker whose key we remember offered encrypted sessions, so it has accounts.
+    offersAccounts: () =>
+      trackerKeys.get(`${trackerAddress.hostname}:${trackerAddress.port}`) !== undefined,
+  });
   client.subscribe((event) => {
     if (event.kind === "pushed" && event.event === "key_changed") {
       directory.learn(String(event.fields.username), event.fields.identity_key);
@@ -226,6 +232,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     await server?.finished;
     // The node first: its UNREGISTER goes through the session while we are logged in.
     await node.stop();
+    directory.close();
     await client.stop();
     await tracker?.stop();
   }

@@ -6,8 +6,18 @@
  * one; resident memory after the flood within 20% of the start.
  */
 import net from "node:net";
+import { encodeLine, encodeLines, formatLine, LineDecoder } from "../lib/framing.ts";
 import { createLogger } from "../lib/log.ts";
+import {
+  generateIdentityKeyPair,
+  generateStaticKeyPair,
+  identityFromPrivateKey,
+} from "../lib/noise/mod.ts";
+import type { SecureConn } from "../lib/secure_conn.ts";
+import { openSecureSession, type SessionIdentity } from "../lib/secure_session.ts";
+import type { Conn } from "../lib/transport.ts";
 import { createPeerNode } from "../peer/mod.ts";
+import { connectFrom, type NetConn } from "./net_conn.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const PROBES = 150;
@@ -106,21 +116,156 @@ function floodSocket(port: number, localAddress: string, paused = false): net.So
   return socket;
 }
 
-async function session(port: number, lines: Record<string, unknown>[]): Promise<string[]> {
-  return await new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    let text = "";
-    socket.on("connect", () => socket.write(lines.map((l) => JSON.stringify(l) + "\n").join("")));
-    socket.on("data", (data) => {
-      text += String(data);
-      const replies = text.split("\n").filter(Boolean);
-      if (replies.length >= lines.length) {
-        socket.destroy();
-        resolve(replies);
+/** How long a flood or a set-up step may take to open its sessions and get its answers. */
+const SETUP_MS = 20_000;
+
+/** An encrypted tracker session over a node:net socket, and its lines as they arrive. */
+interface FloodSession {
+  raw: NetConn;
+  conn: SecureConn;
+  lines: AsyncIterator<string>;
+}
+
+/** A fresh Ed25519 identity and X25519 static key proving `localId`. */
+function newIdentity(localId: string): SessionIdentity {
+  return {
+    identity: identityFromPrivateKey(generateIdentityKeyPair().privateKey),
+    staticKeyPair: generateStaticKeyPair(),
+    localId,
+  };
+}
+
+/**
+ * Runs `step` on `raw`; when the signal fires first, closes `raw` (which ends every read) and
+ * rejects saying what did not finish in time. Any failure closes `raw`.
+ */
+async function _bounded<T>(
+  raw: NetConn,
+  signal: AbortSignal,
+  what: string,
+  step: () => Promise<T>,
+): Promise<T> {
+  const onAbort = () => raw.close();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    if (signal.aborted) raw.close();
+    return await step();
+  } catch (error) {
+    raw.close();
+    if (signal.aborted) throw new Error(`${what}: no answer within ${SETUP_MS} ms`);
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Connects from `localAddress` and opens an encrypted session proving `who`. */
+async function openSession(
+  port: number,
+  localAddress: string,
+  who: SessionIdentity,
+  signal: AbortSignal,
+): Promise<FloodSession> {
+  let raw: NetConn;
+  try {
+    raw = await connectFrom("127.0.0.1", port, localAddress, { signal });
+  } catch (error) {
+    if (signal.aborted) throw new Error(`Connecting from ${localAddress}: no answer in time`);
+    throw error;
+  }
+  const { conn } = await _bounded(
+    raw,
+    signal,
+    `Encrypted session from ${localAddress}`,
+    () => openSecureSession(raw, who),
+  );
+  return { raw, conn, lines: _lines(conn) };
+}
+
+/** Sends `messages` in one write and reads as many replies (in the order they come). */
+function ask(
+  session: FloodSession,
+  messages: Record<string, unknown>[],
+  signal: AbortSignal,
+): Promise<Record<string, unknown>[]> {
+  const what = `${messages.length} replies to ${messages[0]?.type}`;
+  return _bounded(session.raw, signal, what, async () => {
+    await session.conn.write(encodeLines(messages.map(formatLine)));
+    const replies: Record<string, unknown>[] = [];
+    while (replies.length < messages.length) {
+      const next = await session.lines.next();
+      if (next.done) {
+        throw new Error(`${what}: the tracker closed the session after ${replies.length}`);
       }
-    });
-    socket.on("error", () => resolve(text.split("\n")));
+      const reply = JSON.parse(next.value);
+      // Events (SESSION_EVENT) may come between the replies.
+      if (reply.type === "SESSION_REPLY") replies.push(reply);
+    }
+    return replies;
   });
+}
+
+async function* _lines(conn: Conn): AsyncGenerator<string> {
+  const decoder = new LineDecoder();
+  try {
+    for await (const chunk of conn.chunks()) {
+      for (const frame of decoder.push(chunk)) if (frame.kind === "line") yield frame.text;
+    }
+  } catch {
+    // A closed or failed session ends the lines.
+  }
+}
+
+/** One encrypted session from 127.0.0.1 that sends `messages` and returns the replies. */
+async function session(
+  port: number,
+  who: SessionIdentity,
+  messages: Record<string, unknown>[],
+): Promise<Record<string, unknown>[]> {
+  const signal = AbortSignal.timeout(SETUP_MS);
+  const opened = await openSession(port, "127.0.0.1", who, signal);
+  try {
+    return await ask(opened, messages, signal);
+  } finally {
+    opened.raw.close();
+  }
+}
+
+/** Throws unless `reply` is an OK SESSION_REPLY, saying what `what` got instead. */
+function _expectOk(what: string, reply: Record<string, unknown>): void {
+  if (reply.status !== "OK") throw new Error(`${what} failed: ${JSON.stringify(reply)}`);
+}
+
+/**
+ * Opens `count` sessions from `localAddress` at once, each proving `who`; `first` (if any) is
+ * sent on each and its reply kept. Those that cannot open (the tracker's per-address and
+ * session limits refuse some, as intended) are counted; none at all fails the flood.
+ */
+async function openFlood(
+  port: number,
+  localAddress: string,
+  count: number,
+  who: SessionIdentity,
+  first?: (index: number) => Record<string, unknown>,
+): Promise<{ sessions: FloodSession[]; replies: Record<string, unknown>[]; refused: number }> {
+  const signal = AbortSignal.timeout(SETUP_MS);
+  const sessions: FloodSession[] = [];
+  const replies: Record<string, unknown>[] = [];
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, async (_, index) => {
+      const opened = await openSession(port, localAddress, who, signal);
+      sessions.push(opened);
+      if (first) replies.push(...await ask(opened, [first(index)], signal));
+    }),
+  );
+  const failures = results.filter((result) => result.status === "rejected");
+  const live = sessions.filter((opened) => !opened.raw.closed);
+  if (live.length === 0) {
+    sessions.forEach((opened) => opened.raw.close());
+    const reason = failures.length > 0 ? String(failures[0].reason) : "no reason";
+    throw new Error(`No session from ${localAddress} could be opened (${reason})`);
+  }
+  return { sessions, replies, refused: failures.length };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -182,36 +327,53 @@ export async function benchAbuse(): Promise<void> {
     /listening on .+:(\d+)/,
   );
   const rows: Row[] = [];
+  // What each session flood managed to open, printed under the table.
+  const notes: string[] = [];
   const peerParts: (() => Promise<void>)[] = [];
   try {
     const port = tracker.port;
-    const [signup] = await session(port, [
+    // Keys are bound to accounts: every session resuming mallory's token proves this identity.
+    const mallory = newIdentity("mallory@bench");
+    const [signup] = await session(port, mallory, [
       { type: "SESSION_SIGNUP", id: 1, username: "mallory", password: "long enough" },
     ]);
-    const token = JSON.parse(signup).token as string;
+    _expectOk("SESSION_SIGNUP", signup);
+    const token = signup.token as string;
     const trackerProbe = async () => {
       const result = await probeTracker(port);
       return { p99: Math.max(result.register, result.discover), failed: result.failed, label: "" };
     };
 
     rows.push(
-      await scenario("1,024 SESSION_RESUME with one token", tracker.pid, trackerProbe, () => {
-        const sockets = Array.from({ length: 1024 }, (_, index) => {
-          const socket = floodSocket(port, "127.0.0.5");
-          socket.on("connect", () => {
-            socket.write(JSON.stringify({ type: "SESSION_RESUME", id: index, token }) + "\n");
-          });
-          return socket;
-        });
+      await scenario("1,024 SESSION_RESUME with one token", tracker.pid, trackerProbe, async () => {
+        const { sessions, replies, refused } = await openFlood(
+          port,
+          "127.0.0.5",
+          1024,
+          mallory,
+          (index) => ({ type: "SESSION_RESUME", id: index, token }),
+        );
+        const resumed = replies.filter((reply) => reply.status === "OK").length;
+        if (resumed === 0) {
+          sessions.forEach((opened) => opened.raw.close());
+          throw new Error(`No SESSION_RESUME succeeded: ${JSON.stringify(replies[0])}`);
+        }
+        notes.push(
+          `1,024 SESSION_RESUME: ${sessions.length} sessions opened (${refused} refused or ` +
+            `closed), ${resumed} resumed, ${replies.length - resumed} refused the login`,
+        );
+        // Their replies are not read: dropped as they come, as a client that ignores them.
+        sessions.forEach((opened) => opened.raw.discardReads());
+        const heartbeat = encodeLine({ type: "SESSION_HEARTBEAT", id: 0 });
         const beat = setInterval(() => {
-          for (const socket of sockets) {
-            socket.write(JSON.stringify({ type: "SESSION_HEARTBEAT", id: 0 }) + "\n");
+          for (const opened of sessions) {
+            if (!opened.raw.closed) opened.conn.write(heartbeat).catch(() => {});
           }
         }, 1000);
-        return Promise.resolve(() => {
+        return () => {
           clearInterval(beat);
-          sockets.forEach((socket) => socket.destroy());
-        });
+          sessions.forEach((opened) => opened.raw.close());
+        };
       }),
     );
 
@@ -227,39 +389,74 @@ export async function benchAbuse(): Promise<void> {
     );
 
     rows.push(
-      await scenario("50 sessions that never read", tracker.pid, trackerProbe, () => {
-        // Each sends junk lines as fast as it can and reads none of the error replies.
-        const junk = '{"type":"SESSION_HEARTBEAT"}\n'.repeat(2000);
-        const sockets = Array.from({ length: 50 }, () => floodSocket(port, "127.0.0.7", true));
+      await scenario("50 sessions that never read", tracker.pid, trackerProbe, async () => {
+        // Each sends junk lines inside its encrypted channel as fast as it can and reads none
+        // of the error replies: after the handshake its socket stays paused.
+        const { sessions, refused } = await openFlood(
+          port,
+          "127.0.0.7",
+          50,
+          newIdentity("mute@bench"),
+        );
+        notes.push(`50 sessions that never read: ${sessions.length} opened, ${refused} refused`);
+        sessions.forEach((opened) => opened.raw.stopReading());
+        const junk = new TextEncoder().encode('{"type":"SESSION_HEARTBEAT"}\n'.repeat(2000));
         const pump = setInterval(() => {
-          for (const socket of sockets) if (socket.writableLength < 1 << 20) socket.write(junk);
+          for (const { raw, conn } of sessions) {
+            if (!raw.closed && raw.socket.writableLength < 1 << 20) {
+              conn.write(junk).catch(() => {});
+            }
+          }
         }, 20);
-        return Promise.resolve(() => {
+        return () => {
           clearInterval(pump);
-          sockets.forEach((socket) => socket.destroy());
-        });
+          sessions.forEach((opened) => opened.raw.close());
+        };
       }),
     );
 
-    // 200 rooms, so that each SESSION_ROOMS lists a full page.
-    const roomLines = Array.from({ length: 200 }, (_, index) => ({
-      type: "SESSION_ROOM_CREATE",
-      id: index + 2,
-      room: `room${index}`,
-    }));
-    await session(port, [{ type: "SESSION_RESUME", id: 1, token }, ...roomLines]);
+    // 200 rooms, so that each SESSION_ROOMS lists a full page; in batches, since a session may
+    // have only so many requests waiting (more are refused with `busy`).
+    const creator = await openSession(port, "127.0.0.1", mallory, AbortSignal.timeout(SETUP_MS));
+    try {
+      const signal = AbortSignal.timeout(SETUP_MS);
+      const [resumed] = await ask(creator, [{ type: "SESSION_RESUME", id: 1, token }], signal);
+      _expectOk("SESSION_RESUME", resumed);
+      for (let start = 0; start < 200; start += 16) {
+        const batch = Array.from({ length: Math.min(16, 200 - start) }, (_, offset) => ({
+          type: "SESSION_ROOM_CREATE",
+          id: start + offset + 2,
+          room: `room${start + offset}`,
+        }));
+        const replies = await ask(creator, batch, signal);
+        replies.forEach((reply) => _expectOk(`SESSION_ROOM_CREATE ${reply.id}`, reply));
+      }
+    } finally {
+      creator.raw.close();
+    }
     rows.push(
       await scenario("a client pipelining SESSION_ROOMS", tracker.pid, trackerProbe, async () => {
-        const socket = floodSocket(port, "127.0.0.8");
-        await new Promise((resolve) => socket.on("connect", resolve));
-        socket.write(JSON.stringify({ type: "SESSION_RESUME", id: 0, token }) + "\n");
-        const rooms = JSON.stringify({ type: "SESSION_ROOMS", id: 1, limit: 500 }) + "\n";
+        const signal = AbortSignal.timeout(SETUP_MS);
+        const client = await openSession(port, "127.0.0.8", mallory, signal);
+        try {
+          const [resumed] = await ask(client, [{ type: "SESSION_RESUME", id: 0, token }], signal);
+          _expectOk("SESSION_RESUME from 127.0.0.8", resumed);
+        } catch (error) {
+          client.raw.close();
+          throw error;
+        }
+        // The pages are read and dropped, as they come, without decrypting them.
+        client.raw.discardReads();
+        const rooms = formatLine({ type: "SESSION_ROOMS", id: 1, limit: 500 });
+        const batch = new TextEncoder().encode(rooms.repeat(32));
         const pump = setInterval(() => {
-          if (socket.writableLength < 1 << 16) socket.write(rooms.repeat(32));
+          if (!client.raw.closed && client.raw.socket.writableLength < 1 << 16) {
+            client.conn.write(batch).catch(() => {});
+          }
         }, 1);
         return () => {
           clearInterval(pump);
-          socket.destroy();
+          client.raw.close();
         };
       }),
     );
@@ -388,4 +585,5 @@ export async function benchAbuse(): Promise<void> {
   for (const row of [header, ...table]) {
     console.log(row.map((cell, column) => cell.padEnd(widths[column])).join("  "));
   }
+  for (const note of notes) console.log(note);
 }

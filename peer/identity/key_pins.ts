@@ -27,6 +27,8 @@ export class KeyPins {
   readonly #log?: Logger;
   readonly #pins = new Map<string, PinnedKey>();
   #saving: Promise<void> = Promise.resolve();
+  // A save is queued and has not started: later changes ride along with it.
+  #saveQueued = false;
 
   private constructor(path?: string, log?: Logger) {
     this.path = path;
@@ -106,11 +108,14 @@ export class KeyPins {
     return this.#saving;
   }
 
-  // Saves run one after another, each writing the whole (small) file atomically.
+  // Saves run one after another, each writing the whole file atomically; changes made while
+  // one runs share the next, so a burst of new peers costs a few writes, not one each.
   #save(): void {
     const path = this.path;
-    if (path === undefined) return;
+    if (path === undefined || this.#saveQueued) return;
+    this.#saveQueued = true;
     this.#saving = this.#saving.then(async () => {
+      this.#saveQueued = false;
       const keys: Record<string, unknown> = {};
       for (const [id, pin] of this.#pins) {
         keys[id] = { key: base64(pin.key), first_seen: pin.firstSeen, verified: pin.verified };

@@ -16,8 +16,10 @@ export type AccountKey =
   | { kind: "account"; key: Uint8Array }
   /** No account has that name. */
   | { kind: "none" }
-  /** No answer: the tracker is away, offers no accounts, or was not asked in time. */
-  | { kind: "unknown" };
+  /** A tracker without accounts (a plain pyp2p one): remembered keys are all there is. */
+  | { kind: "unknown" }
+  /** A tracker with accounts did not answer now (away, busy): strangers must wait. */
+  | { kind: "unavailable" };
 
 /** The tracker's directory of account keys, as the peer reaches it. */
 export interface AccountKeys {
@@ -27,7 +29,7 @@ export interface AccountKeys {
 }
 
 /** The reasons a refusal sends to the peer (in BYE or HELLO_REJECT). */
-export type TrustRefusal = "key_mismatch" | "key_changed" | "encryption_required";
+export type TrustRefusal = "key_mismatch" | "key_changed" | "encryption_required" | "key_unchecked";
 
 /** What `check` decides. */
 export type TrustVerdict =
@@ -98,6 +100,27 @@ export class TrustPolicy {
 
   #decide(peerId: string, key: Uint8Array | undefined, account: AccountKey): TrustVerdict {
     const pinned = this.#pins.get(peerId);
+    if (account.kind === "unavailable" && !(key && pinned && sameBytes(pinned.key, key))) {
+      // Fail closed: whoever could make the lookup fail must not pass as an account's owner.
+      // A peer whose key we remember is let in on that key; the others are asked to retry.
+      if (!key && pinned) {
+        return { ok: false, reason: "encryption_required", notice: { kind: "downgrade", peerId } };
+      }
+      if (key && pinned) {
+        const shown = fingerprint(key);
+        return {
+          ok: false,
+          reason: "key_changed",
+          notice: {
+            kind: "key_changed",
+            peerId,
+            fingerprint: shown,
+            pinned: fingerprint(pinned.key),
+          },
+        };
+      }
+      return { ok: false, reason: "key_unchecked" };
+    }
     if (!key) {
       // No downgrade: whoever has a known key must prove it.
       if (pinned || account.kind === "account") {

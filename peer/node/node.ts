@@ -171,12 +171,14 @@ interface _Entry {
 
 /** A redialled peer refused again for the same reason is not announced again for this long. */
 const NOTICE_REPEAT_MS = 10 * 60_000;
+const MAX_NOTICE_KEYS = 1_000;
 
 /** Refusals from the other side that the user must hear about (they concern keys). */
 const SECURITY_REFUSALS: ReadonlySet<string> = new Set([
   "key_mismatch",
   "key_changed",
   "encryption_required",
+  "key_unchecked",
 ]);
 
 /** A connection that lasted this long resets the reconnection backoff when it is lost. */
@@ -803,6 +805,12 @@ class _PeerNode implements StartablePeerNode {
     const key = `${notice.kind} ${notice.peerId}`;
     const now = this.#clock.now();
     if (now - (this.#noticeShownAt.get(key) ?? -Infinity) < NOTICE_REPEAT_MS) return;
+    if (this.#noticeShownAt.size >= MAX_NOTICE_KEYS) {
+      // Made-up peer ids must not grow the map: forget what no longer holds a notice back.
+      for (const [old, at] of this.#noticeShownAt) {
+        if (now - at >= NOTICE_REPEAT_MS) this.#noticeShownAt.delete(old);
+      }
+    }
     this.#noticeShownAt.set(key, now);
     this.#listeners.emit({ type: "security", notice, at: now });
   }

@@ -94,6 +94,9 @@ function _refusal(who: string, reason: string, us: string): string {
     case "encryption_required":
       return start + "it accepts only encrypted connections and this one was not " +
         "(it requires encryption, or something on the way stripped it)";
+    case "key_unchecked":
+      return start + "it could not check our key with the tracker just now (the tracker is away " +
+        "or busy); we dial it again by ourselves";
     default:
       return start + "see its log for why";
   }

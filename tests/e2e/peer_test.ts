@@ -161,11 +161,13 @@ Deno.test("a peer killed with -9 or frozen is detected, and once restarted it is
 Deno.test("peers re-register after a tracker restart, and a peer started meanwhile joins", async () => {
   const e2e = new E2e();
   try {
-    const tracker = await e2e.tracker();
+    const dataDir = await e2e.tempDir();
+    const tracker = await e2e.tracker({ dataDir });
     const port = tracker.port;
     const options = (name: string) => ({ name, namespace: "t", trackerPort: port });
     const [a, b] = await e2e.peers([options("a"), options("b")]);
     await connected(a, [b]);
+    await connected(b, [a]);
 
     const mark = a.mark();
     await tracker.stop("SIGKILL");
@@ -174,8 +176,10 @@ Deno.test("peers re-register after a tracker restart, and a peer started meanwhi
     const c = await e2e.peer(options("c"));
     await c.waitForLine(/-- tracker unreachable/);
 
-    // Same port, empty data directory: the new tracker knows nobody until the peers re-register.
-    await e2e.tracker({ port });
+    // Same port and key, no registrations: it knows nobody until the peers re-register.
+    const fresh = await e2e.tempDir();
+    await Deno.copyFile(`${dataDir}/identity.json`, `${fresh}/identity.json`);
+    await e2e.tracker({ port, dataDir: fresh });
     await pollUntil("a, b and c registered again", async () => {
       const ids = await listed(port, "t");
       return ids.join(" ") === "a@t b@t c@t" ? true : undefined;

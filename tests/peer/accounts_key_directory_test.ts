@@ -7,6 +7,8 @@ import { type Conn, memoryConnPair } from "../../lib/transport.ts";
 import {
   KEY_CACHE_MS,
   KeyDirectory,
+  KEYS_SESSION_MS,
+  MAX_KEY_SESSIONS_PER_MINUTE,
   NO_ACCOUNTS_PAUSE_MS,
 } from "../../peer/accounts/key_directory.ts";
 import type { SessionState } from "../../peer/accounts/session_client.ts";
@@ -47,9 +49,13 @@ function oneShotTracker(reply: Record<string, unknown>, requests: unknown[]) {
   };
 }
 
-function directory(client: FakeClient, connect = oneShotTracker({}, [])) {
+function directory(client: FakeClient, connect = oneShotTracker({}, []), offersAccounts = false) {
   const clock = new ManualClock();
-  const keys = new KeyDirectory(client, connect, { clock, log: memoryLogger().log });
+  const keys = new KeyDirectory(client, connect, {
+    clock,
+    log: memoryLogger().log,
+    offersAccounts: () => offersAccounts,
+  });
   return { clock, keys };
 }
 
@@ -79,7 +85,7 @@ Deno.test("KeyDirectory asks over a short session of its own when logged out", a
     oneShotTracker({ status: "OK", keys: { carol: ALICE_KEY.toBase64() } }, requests),
   );
   assert.deepEqual(await keys.lookup("carol"), { kind: "account", key: ALICE_KEY });
-  assert.deepEqual(requests, [{ type: "SESSION_KEYS", id: 1, usernames: ["carol"] }]);
+  assert.deepEqual(requests, [{ type: "SESSION_KEYS", usernames: ["carol"], id: 1 }]);
   assert.deepEqual(client.asked, []);
 });
 
@@ -93,7 +99,76 @@ Deno.test("KeyDirectory stops asking a tracker without accounts, and a key it ca
   assert.equal(keys.cached("dave"), undefined);
   client.failWith = undefined;
   client.keys = { eve: "not base64!" };
-  assert.deepEqual(await keys.lookup("eve"), { kind: "unknown" });
+  assert.deepEqual(await keys.lookup("eve"), { kind: "unavailable" });
+});
+
+Deno.test("KeyDirectory never takes a refusal for 'no accounts' from a tracker known to have them", async () => {
+  const client = new FakeClient();
+  const clock = new ManualClock();
+  const keys = new KeyDirectory(client, oneShotTracker({}, []), {
+    clock,
+    log: memoryLogger().log,
+    offersAccounts: () => true,
+  });
+  for (const code of ["unknown_command", "busy", "timeout", "too_many_attempts"] as const) {
+    client.failWith = new P2pError(code, code);
+    assert.deepEqual(await keys.lookup(`n-${code}`), { kind: "unavailable" }, code);
+  }
+  // A name the tracker refuses to look up (not a valid username) can be no account's.
+  client.failWith = new P2pError("bad_request", "bad name");
+  assert.deepEqual(await keys.lookup(""), { kind: "none" });
+  // Another name is still asked: one odd name does not stop the lookups of the others.
+  client.failWith = undefined;
+  assert.deepEqual(await keys.lookup("alice"), { kind: "account", key: ALICE_KEY });
+});
+
+Deno.test("KeyDirectory carries its lookups on one session of its own, and bounds new ones", async () => {
+  const client = new FakeClient();
+  client.state = "logged_out";
+  const requests: unknown[] = [];
+  let sessions = 0;
+  const tracker = oneShotTracker({ status: "OK", keys: {} }, requests);
+  const { clock, keys } = directory(client, (signal) => {
+    sessions++;
+    return tracker(signal);
+  });
+  for (let index = 0; index < 30; index++) await keys.lookup(`stranger${index}`);
+  assert.deepEqual([requests.length, sessions], [30, 1]);
+  // A session is not kept past the tracker's deadline for sessions without a login.
+  clock.advance(KEYS_SESSION_MS + 1);
+  await keys.lookup("later");
+  assert.equal(sessions, 2);
+  keys.close();
+});
+
+Deno.test("KeyDirectory opens a bounded number of sessions a minute, then strangers wait", async () => {
+  const client = new FakeClient();
+  client.state = "logged_out";
+  let sessions = 0;
+  // A tracker that answers, then closes: every lookup needs a new session.
+  const { keys } = directory(client, () => {
+    sessions++;
+    const [ours, theirs] = memoryConnPair();
+    (async () => {
+      const decoder = new LineDecoder();
+      for await (const chunk of theirs.chunks()) {
+        for (const frame of decoder.push(chunk)) {
+          if (frame.kind !== "line") continue;
+          const { id, usernames } = JSON.parse(frame.text);
+          const keys = Object.fromEntries(usernames.map((name: string) => [name, null]));
+          await theirs.write(encodeLine({ type: "SESSION_REPLY", id, status: "OK", keys }));
+          theirs.close();
+        }
+      }
+    })();
+    return Promise.resolve(ours);
+  }, true);
+  for (let index = 0; index < MAX_KEY_SESSIONS_PER_MINUTE; index++) {
+    assert.deepEqual(await keys.lookup(`stranger${index}`), { kind: "none" }, `${index}`);
+  }
+  assert.deepEqual(await keys.lookup("one-more"), { kind: "unavailable" });
+  assert.equal(sessions, MAX_KEY_SESSIONS_PER_MINUTE);
+  keys.close();
 });
 
 Deno.test("KeyDirectory.learn() takes a pushed key at once", () => {

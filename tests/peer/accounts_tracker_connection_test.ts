@@ -103,6 +103,13 @@ Deno.test("trackerConnector sends nothing secret to a tracker that cannot encryp
     fakeTracker(tracker, { status: "ERROR", message: "Unknown command" }),
   );
   assert.equal(await refusal(pyp2p(AbortSignal.timeout(5_000))), "unknown_command");
+  // Any other refusal in clear (a rate limit, no free slot) is a busy tracker, not one without
+  // accounts: taking it for one would stop the key checks.
+  const busy = connector(
+    KeyPins.inMemory(),
+    fakeTracker(tracker, { status: "ERROR", message: "Rate limit exceeded: more than 50" }),
+  );
+  assert.equal(await refusal(busy(AbortSignal.timeout(5_000))), "busy");
   const older = connector(
     KeyPins.inMemory(),
     fakeTracker(tracker, {

@@ -31,7 +31,10 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): P
 /** What the fake tracker says about account names. */
 class FakeAccounts {
   readonly keys = new Map<string, Uint8Array>();
+  /** True while the tracker does not answer. */
+  down = false;
   cached(username: string): AccountKey | undefined {
+    if (this.down) return { kind: "unavailable" };
     const key = this.keys.get(username);
     return key ? { kind: "account", key } : { kind: "none" };
   }
@@ -57,6 +60,7 @@ interface NodeSetup {
 }
 
 const nodes: Running[] = [];
+const carolKey = generateIdentityKeyPair().privateKey;
 
 async function start(name: string, setup: NodeSetup = {}): Promise<Running> {
   const key = identityFromPrivateKey(setup.privateKey ?? generateIdentityKeyPair().privateKey);
@@ -354,6 +358,33 @@ Deno.test("an encrypted frame that is tampered, replayed or cut closes the conne
     const b = await start("b");
     link(b, a);
     await waitFor("still serving", () => connected(a, "b@ns"));
+  } finally {
+    await stopAll();
+  }
+});
+
+Deno.test("while the tracker does not answer, strangers wait and remembered keys still connect", async () => {
+  try {
+    const accounts = new FakeAccounts();
+    const bob = await start("bob", { accounts });
+    const carol = await start("carol", { privateKey: carolKey });
+    link(carol, bob);
+    await waitFor("carol remembered", () => connected(bob, "carol@ns"));
+    await carol.node.stop();
+    accounts.down = true;
+    // Anyone may make a lookup fail: a name must not pass as an account's meanwhile.
+    const impostor = await start("alice");
+    link(impostor, bob);
+    await waitFor(
+      "told to retry",
+      () => notices(impostor).some((n) => n.kind === "refused" && n.reason === "key_unchecked"),
+    );
+    assert.equal(connected(bob, "alice@ns"), false);
+    assert.equal(bob.pins.get("alice@ns"), undefined, "nothing is remembered under no answer");
+    // A peer whose key we remember comes back on that key.
+    const carolAgain = await start("carol", { privateKey: carolKey });
+    link(carolAgain, bob);
+    await waitFor("carol back", () => connected(bob, "carol@ns"));
   } finally {
     await stopAll();
   }

@@ -144,12 +144,13 @@ Deno.test("SESSION_KEYS answers before a login, keyed by the names as asked", ()
     await from(harness, key).signup("Alice");
     const anonymous = from(harness, testKey());
     const reply = await anonymous.request("SESSION_KEYS", {
-      usernames: ["alice", "nobody", "__proto__"],
+      usernames: ["alice", "nobody", "__proto__", "аlice"],
     });
     assert.equal(reply.status, "OK");
+    // A look-alike ("аlice", Cyrillic а) answers the owner's key: whoever uses it is refused.
     assert.deepEqual(
       Object.entries(reply.keys as Record<string, unknown>),
-      [["alice", base64(key)], ["nobody", null], ["__proto__", null]],
+      [["alice", base64(key)], ["nobody", null], ["__proto__", null], ["аlice", base64(key)]],
     );
     for (const usernames of [[], "alice", [42], ["x".repeat(65)], Array(101).fill("a"), null]) {
       const bad = await anonymous.request("SESSION_KEYS", { usernames });

@@ -636,9 +636,11 @@ export class AccountsService {
         `"usernames" must be a list of 1..${MAX_KEYS_PER_REQUEST} names of 1..64 characters`,
       );
     }
-    // fromEntries defines own properties, so even a name like "__proto__" is answered as asked.
+    // A look-alike of an account's name ("аlice" with a Cyrillic а) answers that account's key,
+    // so a peer calling itself by it is refused as an impostor. fromEntries defines own
+    // properties, so even a name like "__proto__" is answered as asked.
     const keys = Object.fromEntries(
-      names.map((name) => [name, this.store.user(name)?.identityKey ?? null]),
+      names.map((name) => [name, this.store.owner(name)?.identityKey ?? null]),
     );
     if (utf8Length(JSON.stringify(keys)) > REPLY_BUDGET_BYTES) {
       throw new P2pError("bad_request", "The answer would be too long; ask about fewer names");
