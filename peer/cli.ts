@@ -59,7 +59,8 @@ Options:
   --tracker-key FINGERPRINT    the tracker key to expect (default: remembered on first use)
   --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
   --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
-                               (default port ${DEFAULT_TRACKER_PORT}; its data in DATA-DIR/embedded-tracker)
+                               (default port ${DEFAULT_TRACKER_PORT}; its data where \`p2pchat tracker\` keeps
+                               it, or in DATA-DIR/embedded-tracker with --data-dir)
   --config FILE                JSON file with any of these settings (keys as the flag names,
                                kebab-case or camelCase), e.g. {"name":"ann","tracker":"10.0.0.5:8080"}
   --log-level LEVEL            debug, info, warn or error (default info; warn in a terminal
@@ -138,7 +139,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   let trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: DEFAULT_TRACKER_PORT };
   if (config.embedTracker !== undefined) {
     // Its data (and so its key, which peers remember) lasts across restarts.
-    const dataDir = `${config.dataDir}/embedded-tracker`;
+    const dataDir = config.embeddedTrackerDir;
     const extension = createAccountsExtension(
       { mode: "optional", dataDir },
       { clock: systemClock, log },

@@ -80,6 +80,8 @@ export interface PeerConfig {
   http?: number;
   /** Port of the in-process tracker (0 = any free port); undefined = none. */
   embedTracker?: number;
+  /** Where the in-process tracker keeps its key, accounts and registrations. */
+  embeddedTrackerDir: string;
   /** Refuse peers that cannot encrypt (plain pyp2p peers). */
   requireEncryption: boolean;
   /** The tracker key fingerprint to expect, instead of the one remembered on first use. */
@@ -224,6 +226,11 @@ export function resolvePeerConfig(
     ),
     dataDir: pick("data-dir")?.value ??
       `${environment.dataDir}/peer-${safePathComponent(resolvedName)}`,
+    // The machine's tracker (as `p2pchat tracker` keeps it), whichever peer embeds it: its key,
+    // which peers remember, and its accounts stay the same. A profile of its own keeps its own.
+    embeddedTrackerDir: pick("data-dir") === undefined
+      ? `${environment.dataDir}/tracker`
+      : `${pick("data-dir")!.value}/embedded-tracker`,
     http: optionalPort("http"),
     embedTracker: optionalPort("embed-tracker", DEFAULT_TRACKER_PORT),
     requireEncryption: _boolean(pick("require-encryption")),

@@ -86,9 +86,10 @@ export class PeerProcess {
       "1",
       "--discover-interval",
       "1",
-      ...(options.trackerPort === undefined
-        ? []
-        : ["--tracker", `127.0.0.1:${options.trackerPort}`]),
+      // Without a tracker of the test's own, a port where nothing listens: never whatever
+      // tracker the user runs on the default port.
+      "--tracker",
+      `127.0.0.1:${options.trackerPort ?? 1}`,
       ...(options.args ?? []),
     ];
     const env = { ...Deno.env.toObject() };

@@ -70,11 +70,16 @@ export class TrustPolicy {
       return { ok: false, reason: "encryption_required" };
     }
     const username = splitPeerId(peerId).name;
-    const cached = this.#accounts?.cached(username) ?? (this.#accounts ? undefined : UNKNOWN);
-    if (cached) return this.#decide(peerId, identityKey, cached);
-    return this.#accounts!.lookup(username).then((account) =>
-      this.#decide(peerId, identityKey, account)
-    );
+    const accounts = this.#accounts;
+    if (!accounts) return this.#decide(peerId, identityKey, UNKNOWN);
+    const fresh = () =>
+      accounts.lookup(username).then((account) => this.#decide(peerId, identityKey, account));
+    const cached = accounts.cached(username);
+    if (!cached) return fresh();
+    // A refusal is never made on a remembered answer alone: the account's key may have changed
+    // since (refusals pin nothing, so deciding twice is harmless).
+    const verdict = this.#decide(peerId, identityKey, cached);
+    return verdict.ok ? verdict : fresh();
   }
 
   /** The safety number of our key and the key pinned for `peerId`; undefined if none is. */

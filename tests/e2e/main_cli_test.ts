@@ -11,7 +11,8 @@ async function run(
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", MAIN, ...args],
     stdin: "null",
-    env,
+    // Not the test runner's own: run through npx, npm marks every child process so.
+    env: { npm_lifecycle_event: "", ...env },
   }).output();
   const decoder = new TextDecoder();
   return {
@@ -82,6 +83,11 @@ Deno.test("p2pchat's usage errors name the task the user ran and the option they
   assert.equal(code, 2);
   assert.ok(stderr.includes("Unknown option '--nmae' (did you mean --name?)"), stderr);
   assert.ok(stderr.includes('Run "deno task peer --help" for usage.'), stderr);
+  const npx = await run(["peer", "--nmae", "ann"], {
+    P2PCHAT_TASK: "peer",
+    npm_lifecycle_event: "npx",
+  });
+  assert.ok(npx.stderr.includes('Run "npx -y deno@2.9.6 task peer --help"'), npx.stderr);
   const typo = await run(["peeer"]);
   assert.ok(typo.stderr.includes('Unknown command "peeer" (did you mean peer?)'), typo.stderr);
 });

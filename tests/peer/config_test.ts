@@ -32,6 +32,28 @@ Deno.test("peer config defaults: a unique name from $USER, namespace default, po
   assert.ok(config.dataDir.endsWith(`/peer-${config.name}`));
   assert.equal(config.http, undefined);
   assert.equal(config.embedTracker, undefined);
+  assert.equal(config.requireEncryption, false);
+});
+
+Deno.test("peer config: an embedded tracker is the machine's, unless the profile is given", async () => {
+  const shared = await load(["--name", "ann", "--embed-tracker"]);
+  const machine = shared.dataDir.replace(/\/peer-ann$/, "");
+  assert.equal(shared.embeddedTrackerDir, `${machine}/tracker`);
+  // Two `task start` runs under different names meet the same tracker, and so the same key.
+  assert.equal((await load(["--name", "alice"])).embeddedTrackerDir, `${machine}/tracker`);
+  const own = await load(["--data-dir", "/tmp/profile-x"]);
+  assert.equal(own.embeddedTrackerDir, "/tmp/profile-x/embedded-tracker");
+});
+
+Deno.test("peer config: --require-encryption and --tracker-key", async () => {
+  const config = await load([
+    "--require-encryption",
+    "--tracker-key",
+    "ABCD efgh ijkl mnop qrst uvwx yz23 4567",
+  ]);
+  assert.equal(config.requireEncryption, true);
+  assert.equal(config.trackerKey, "ABCD efgh ijkl mnop qrst uvwx yz23 4567");
+  await assert.rejects(load(["--tracker-key", "not a fingerprint"]), UsageError);
 });
 
 Deno.test("peer config default name sanitizes $USER", async () => {
