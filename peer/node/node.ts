@@ -413,7 +413,9 @@ class _PeerNode implements StartablePeerNode {
       // Not in our table: the tracker may list it since our last DISCOVER. Once it answered,
       // a peer it does not list is unknown now, not after the delivery timeout.
       await discovery.discoverNow();
-      if (!this.#peers.has(peerId) && discovery.status().lastDiscoverAt !== undefined) {
+      // Only a tracker that answered just now can say so: one that is away lists nothing.
+      const answered = discovery.status();
+      if (!this.#peers.has(peerId) && answered.reachable && answered.lastDiscoverAt !== undefined) {
         return { ok: false, reason: "unknown_peer" };
       }
     }
