@@ -125,7 +125,8 @@ export class PeerAccounts {
       if (event.type !== "tracker") return;
       // Discovery reached the tracker: the session need not wait for its backoff.
       if (event.reachable) client.retryNow();
-      if (event.refused !== "name_owned" || this.loggedIn) return;
+      // A remembered login resumes (and registers again) by itself: no /login hint meanwhile.
+      if (event.refused !== "name_owned" || this.loggedIn || client.token !== undefined) return;
       this.#nameOwned = true;
       this.#listeners.emit({
         type: "account",

@@ -472,3 +472,36 @@ Deno.test("PeerAccounts.joinRoom() of a room we created or joined answers the ro
       assert.deepEqual(members.map((m) => m.username).sort(), ["alice", "bob"]);
     }
   }));
+
+Deno.test("a refused REGISTER of our owned name hints /login, but not while a remembered login resumes", async () => {
+  const tracker = await SessionTracker.start();
+  try {
+    const refused = { type: "tracker" as const, reachable: true, refused: "name_owned", at: 0 };
+    const anonymous = member(tracker, "carol", 7003);
+    anonymous.node.emit(refused);
+    assert.deepEqual(anonymous.events.map((e) => e.type === "account" && e.state), ["name_owned"]);
+    // A restart with the login remembered: the resume registers again by itself.
+    const node = new FakePeerNode("dave", "lobby");
+    const session = new SessionClient(
+      { username: "dave", address: () => ({ peerId: node.peerId, port: 7004 }) },
+      {
+        connect: tracker.connectAs("dave"),
+        tokens: memoryTokenStore("a-remembered-token"),
+        clock: tracker.clock,
+        log: memoryLogger().log,
+      },
+    );
+    await session.loadToken();
+    const accounts = new PeerAccounts(session, node, {
+      clock: tracker.clock,
+      log: memoryLogger().log,
+    });
+    const events: AccountsEvent[] = [];
+    accounts.subscribe((event) => events.push(event));
+    node.emit(refused);
+    assert.deepEqual(events, []);
+    await Promise.all([anonymous.session.stop(), session.stop()]);
+  } finally {
+    await tracker.close();
+  }
+});
