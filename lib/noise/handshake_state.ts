@@ -3,6 +3,7 @@
  * messages of any pattern in patterns.ts. Pure: keys come in, bytes come out, and the only
  * randomness (the ephemeral key) can be fixed by the caller.
  */
+import { concatBytes } from "../bytes.ts";
 import type { CipherState } from "./cipher_state.ts";
 import { DH_BYTES, MAX_MESSAGE_BYTES, TAG_BYTES } from "./constants.ts";
 import { cipherFunctions, dh, generateKeyPair, type KeyPair } from "./crypto.ts";
@@ -119,7 +120,7 @@ export class HandshakeState {
         }
       }
       parts.push(this.#symmetric.encryptAndHash(payload));
-      const message = _concat(parts);
+      const message = concatBytes(parts);
       if (message.length > MAX_MESSAGE_BYTES) {
         throw new NoiseError("bad_message_length", `Handshake message of ${message.length} bytes`);
       }
@@ -254,16 +255,4 @@ function _checkPublicKey(what: string, key: Uint8Array | undefined): Uint8Array 
     throw new RangeError(`The ${what} public key has ${key.length} bytes, not 32`);
   }
   return key?.slice();
-}
-
-function _concat(parts: Uint8Array[]): Uint8Array {
-  let total = 0;
-  for (const part of parts) total += part.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -105,25 +105,9 @@ export class TrustPolicy {
 
   #decide(peerId: string, key: Uint8Array | undefined, account: AccountKey): TrustVerdict {
     const pinned = this.#pins.get(peerId);
-    if (account.kind === "unavailable" && !(key && pinned && sameBytes(pinned.key, key))) {
+    if (account.kind === "unavailable" && !pinned) {
       // Fail closed: whoever could make the lookup fail must not pass as an account's owner.
-      // A peer whose key we remember is let in on that key; the others are asked to retry.
-      if (!key && pinned) {
-        return { ok: false, reason: "encryption_required", notice: { kind: "downgrade", peerId } };
-      }
-      if (key && pinned) {
-        const shown = fingerprint(key);
-        return {
-          ok: false,
-          reason: "key_changed",
-          notice: {
-            kind: "key_changed",
-            peerId,
-            fingerprint: shown,
-            pinned: fingerprint(pinned.key),
-          },
-        };
-      }
+      // A peer whose key we remember is judged on that key below; the others retry later.
       return { ok: false, reason: "key_unchecked" };
     }
     if (!key) {
