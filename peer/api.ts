@@ -99,15 +99,119 @@ export interface NodeStatus {
 
 /**
  * Outcome of a direct message: ACKed (with round trip), or why not. A message never written
- * (`unknown_peer`, `offline`: an account not online, `not_connected`) has no id.
+ * (`unknown_peer`, `offline`: an account not online, `not_connected`) has no id from the node.
+ * With the message store, a message that could not be delivered now is `queued` (it has an id
+ * and goes out by itself when the peer is back); `too_long`, `queue_full` are refusals.
  */
 export type SendResult =
-  | { ok: true; msgId: string; roundTripMs: number }
+  | { ok: true; msgId: string; roundTripMs: number; id?: number }
   | {
     ok: false;
     msgId?: string;
-    reason: "timeout" | "not_connected" | "unknown_peer" | "offline" | "closed";
+    reason: "timeout" | "not_connected" | "unknown_peer" | "offline" | "closed" | "queue_full";
+    /** Kept in the outbox: delivered later, in order, exactly once. */
+    queued?: boolean;
+    /** The message's id in the store. */
+    id?: number;
   };
+
+/** Where a stored message stands (see docs/peer-protocol.md, "Message store"). */
+export type MessageState = "queued" | "sent" | "delivered" | "read" | "failed";
+
+/** One message of the store, sent or received. */
+export interface StoredMessage {
+  /** Local and increasing: the cursor for paging. */
+  id: number;
+  msgId: string;
+  /**
+   * The conversation: the other peer's `peer_id` for a direct message, `#room` (or `#ns`) for
+   * a room or namespace, `*` for a broadcast.
+   */
+  conversation: string;
+  kind: "direct" | "pub";
+  /** The sender's peer_id (ours for an outgoing message). */
+  from: string;
+  outgoing: boolean;
+  text: string;
+  /** When it was sent (outgoing) or received (incoming), ms since epoch. */
+  at: number;
+  /**
+   * Outgoing: queued, sent (written), delivered (ACK or delivery receipt), read (read
+   * receipt) or failed. Incoming: delivered, or read once the user saw it.
+   */
+  state: MessageState;
+  /** Why it failed: `expired`, `cancelled`, `refused`. */
+  reason?: string;
+  /** It travelled (or will travel) inside an encrypted connection. */
+  encrypted: boolean;
+  /** The fingerprint of the sender's identity key, when it came over an encrypted connection. */
+  fingerprint?: string;
+  /** Incoming from a peer that is not in our contacts. */
+  stranger?: boolean;
+  /** Outgoing room messages: members it still waits for (offline when it was sent). */
+  pendingFor?: string[];
+}
+
+/** One conversation, for a list of them. */
+export interface ConversationSummary {
+  conversation: string;
+  kind: "direct" | "room" | "broadcast";
+  unread: number;
+  /** The newest message. */
+  last: StoredMessage;
+}
+
+/** A page of a conversation, oldest first. */
+export interface MessagePage {
+  messages: StoredMessage[];
+  /** Older (or, paging forward, newer) messages exist beyond this page. */
+  more: boolean;
+}
+
+/** A person in our contact list, with what we know of them now. */
+export interface Contact {
+  peerId: string;
+  addedAt: number;
+  online: boolean;
+  lastSeenAt?: number;
+  address?: Address;
+  /** The fingerprint of their remembered key. */
+  fingerprint?: string;
+  verified: boolean;
+  trust?: TrustState;
+}
+
+/** Whether history is being saved. */
+export interface StorageStatus {
+  persistent: boolean;
+  /** The database file. */
+  path?: string;
+  /** Why history is not being saved (read-only disk, in use, newer version ...). */
+  problem?: string;
+  /** A damaged database moved aside at start. */
+  movedAside?: string;
+}
+
+/** The message store as interfaces see it: history, outbox and contacts. */
+export interface MessageHistory {
+  conversations(): ConversationSummary[];
+  /** Messages of a conversation before/after an id (exclusive), newest `limit` by default. */
+  page(conversation: string, options?: { before?: number; after?: number; limit?: number }):
+    MessagePage;
+  /** Marks the conversation's incoming messages read (up to `upTo`); returns how many. */
+  markRead(conversation: string, upTo?: number): number;
+  /** Messages whose text holds `text` (any case), newest first. */
+  search(text: string, limit?: number): StoredMessage[];
+  /** Outgoing messages waiting in the outbox, oldest first. */
+  queued(): StoredMessage[];
+  /** Cancels a queued message (it fails with `cancelled`); false when it is not queued. */
+  cancel(id: number): boolean;
+  contacts(): Contact[];
+  /** Adds (or keeps) a contact; returns it. */
+  addContact(peerId: string): Contact;
+  removeContact(peerId: string): boolean;
+  storage(): StorageStatus;
+}
 
 /** Outcome of a PUB: how many connected peers it was written to, and which. */
 export interface PublishResult {
@@ -129,7 +233,13 @@ export type NodeEvent =
     to: string;
     text: string;
     at: number;
+    /** With the message store: the stored message (its id, conversation, stranger mark). */
+    stored?: StoredMessage;
   }
+  /** A stored message changed state (sent, delivered, read, failed, or queued again). */
+  | { type: "message_state"; message: StoredMessage; at: number }
+  /** History stopped being saved (or a damaged store was moved aside). */
+  | { type: "storage"; status: StorageStatus; at: number }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }
   | { type: "security"; notice: SecurityNotice; at: number }
   /** At start: a live peer at `address` already uses our peer_id; the others refuse us. */
@@ -186,6 +296,8 @@ export interface PeerNode {
    * (after the user checked that the key change is real); false when no key is remembered.
    */
   forgetKey(peerId: string): boolean;
+  /** The message store, when the peer keeps one. */
+  readonly history?: MessageHistory;
   /** Registers a listener for events; returns the function that removes it. */
   subscribe(listener: (event: NodeEvent) => void): () => void;
   /** Says BYE on every connection, UNREGISTERs, and releases every socket and timer. */

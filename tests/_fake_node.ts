@@ -5,6 +5,7 @@
  */
 import type {
   IdentityInfo,
+  MessageHistory,
   NodeEvent,
   NodeStatus,
   PeerInfo,
@@ -39,6 +40,8 @@ export class FakePeerNode implements PeerNode {
   /** What a send to a peer not in the table answers (`offline` for an account not online). */
   unknownReason: "unknown_peer" | "offline" = "unknown_peer";
   stopped = false;
+  /** The message store the interfaces see (tests set a `FakeHistory`). */
+  history?: MessageHistory;
   #peers = new Map<string, PeerInfo>();
   #listeners = new Set<(event: NodeEvent) => void>();
   #waiting: ((result: SendResult) => void)[] = [];
