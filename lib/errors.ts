@@ -71,7 +71,11 @@ export type ErrorCode =
   | "not_connected"
   | "unknown_peer"
   | "offline"
-  | "closed";
+  | "closed"
+  | "queue_full"
+  // the message store (see docs/peer-protocol.md, "Message store")
+  | "store_in_use"
+  | "not_queued";
 
 /** An error with a stable `code`; `message` is for people, `code` is for programs. */
 export class P2pError extends Error {

@@ -49,6 +49,7 @@ const STATUS_BY_CODE: Partial<
   not_connected: 409,
   closed: 409,
   text_too_long: 413,
+  queue_full: 429,
   body_too_large: 413,
   timeout: 504,
   internal_error: 500,
@@ -332,6 +333,7 @@ function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>):
     unknown_peer: `Peer "${to}" is not known (the tracker does not list it)`,
     offline: `"${to}" is an account that is not online`,
     closed: `The connection to "${to}" closed before the ACK`,
+    queue_full: `Too many messages wait for "${to}" already`,
   };
   return new _DeliveryError(result.reason, messages[result.reason], result.msgId);
 }

@@ -78,8 +78,11 @@ export function formatMs(ms: number | undefined): string {
   return ms < 10 ? `${Math.round(ms * 10) / 10}ms` : `${Math.round(ms)}ms`;
 }
 
-/** Events other than security notices (security_format.ts writes those). */
-export type PlainEvent = Exclude<NodeEvent, { type: "security" }>;
+/** Events other than security notices (security_format.ts writes those) and store events. */
+export type PlainEvent = Exclude<
+  NodeEvent,
+  { type: "security" } | { type: "message_state" } | { type: "storage" }
+>;
 
 /** One line for an event: a chat message or a notice. */
 export function formatEvent(event: PlainEvent, style: Style): string {

@@ -341,6 +341,8 @@ class _Session implements CommandContext {
   }
 
   #showEvent(event: NodeEvent): void {
+    // Store events are drawn by the history view (marks beside our own lines).
+    if (event.type === "message_state" || event.type === "storage") return;
     // Only peers nobody listed are summarised: a discovered peer's notice always shows.
     if (
       event.type === "peer" && !this.#listed(event.peerId) &&
