@@ -196,8 +196,10 @@ export interface StorageStatus {
 export interface MessageHistory {
   conversations(): ConversationSummary[];
   /** Messages of a conversation before/after an id (exclusive), newest `limit` by default. */
-  page(conversation: string, options?: { before?: number; after?: number; limit?: number }):
-    MessagePage;
+  page(
+    conversation: string,
+    options?: { before?: number; after?: number; limit?: number },
+  ): MessagePage;
   /** Marks the conversation's incoming messages read (up to `upTo`); returns how many. */
   markRead(conversation: string, upTo?: number): number;
   /** Messages whose text holds `text` (any case), newest first. */
@@ -259,8 +261,11 @@ export interface PeerNode {
   status(): NodeStatus;
   /** The peer table, optionally limited to a scope (`*` = all, `#ns` = one namespace). */
   peers(scope?: Scope): PeerInfo[];
-  /** Sends a direct message and resolves on ACK or after the 5 s timeout. */
-  send(peerId: string, text: string): Promise<SendResult>;
+  /**
+   * Sends a direct message and resolves on ACK or after the 5 s timeout; `msgId` is the id it
+   * already has (a message from the outbox, sent again).
+   */
+  send(peerId: string, text: string, msgId?: string): Promise<SendResult>;
   /**
    * Publishes to every connected peer in scope, plus the connected peers listed in `alsoTo`
    * (room members of other namespaces); each peer gets the PUB once.

@@ -45,9 +45,10 @@ export class FakeHistory implements MessageHistory {
         : message.conversation.startsWith("#")
         ? "room"
         : "direct",
-      unread: this.messages.filter((m) =>
-        m.conversation === message.conversation && !m.outgoing && m.state !== "read"
-      ).length,
+      unread:
+        this.messages.filter((m) =>
+          m.conversation === message.conversation && !m.outgoing && m.state !== "read"
+        ).length,
       last: message,
     }));
   }

@@ -4,6 +4,8 @@
  */
 export {
   createPeerNode,
+  type InboundMessage,
+  type Inbox,
   NODE_DEFAULTS,
   type PeerNodeDeps,
   type PeerNodeOptions,

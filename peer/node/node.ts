@@ -30,6 +30,7 @@ import type {
   Scope,
   SecurityNotice,
   SendResult,
+  StoredMessage,
   Verification,
 } from "../api.ts";
 import type { TrustPolicy, TrustVerdict } from "../identity/mod.ts";
@@ -49,11 +50,42 @@ import {
   type CloseReason,
   type ConnectionHooks,
   FEATURE_NOISE,
+  FEATURE_READ,
+  FEATURE_RECEIPTS,
   OUR_FEATURES,
   PeerConnection,
+  type ReceiptStatus,
   RecentIds,
+  SendIds,
   splitPeerId,
 } from "../protocol/mod.ts";
+
+/** A received message as the inbox gets it. */
+export interface InboundMessage {
+  kind: "direct" | "pub";
+  msgId: string;
+  from: string;
+  /** The SEND's `dst` (our peer id) or the PUB's `dst` (`*` or `#ns`). */
+  to: string;
+  text: string;
+  at: number;
+  encrypted: boolean;
+  /** The sender's identity key fingerprint (encrypted connections). */
+  fingerprint?: string;
+}
+
+/** Where received messages go before they are shown and ACKed: the message store. */
+export interface Inbox {
+  /**
+   * Keeps a message; returns the stored message the `message` event carries, or "duplicate"
+   * when it was kept before (it is ACKed again, not shown again).
+   */
+  accept(message: InboundMessage): StoredMessage | "duplicate";
+  /** Settles once what `accept` kept is committed (or could not be: it stays in memory). */
+  committed(): Promise<void>;
+  /** A RECEIPT from `from` for messages we sent. */
+  receipt(from: string, msgIds: string[], status: ReceiptStatus): void;
+}
 
 /** Node settings; times in milliseconds. */
 export interface PeerNodeOptions {
@@ -99,6 +131,10 @@ export interface PeerNodeOptions {
   maxUnknown?: number;
   /** Bytes queued toward all peers before the largest backlogs are shed (default 32 MiB). */
   outputBudgetBytes?: number;
+  /** Received messages are kept here before they are shown and ACKed (default: shown only). */
+  inbox?: Inbox;
+  /** Send and ask for read receipts (default true; the feature is listed only when on). */
+  readReceipts?: boolean;
 }
 
 /** Collaborators; everything but `log` has a default. */
@@ -118,6 +154,12 @@ export interface StartablePeerNode extends PeerNode {
   start(): Promise<Address>;
   /** Adds (or updates) a peer at `address` and dials it, as discovery does for listed peers. */
   addPeer(name: string, namespace: string, address: Address): void;
+  /** A fresh msg_id for a SEND (kept with the message in the outbox). */
+  newMsgId(): string;
+  /** Sends a RECEIPT to a connected peer; false when it is not connected or did not agree. */
+  sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean;
+  /** True when the peer's connection agreed on receipts (it ACKs PUBs with RECEIPT delivered). */
+  takesReceipts(peerId: string): boolean;
 }
 
 /** Defaults for the node (pyp2p values where the protocol sets them). */
@@ -208,6 +250,7 @@ class _PeerNode implements StartablePeerNode {
   readonly #tasks = new Set<Promise<void>>();
   readonly #listeners: Listeners<NodeEvent>;
   readonly #seen = new RecentIds();
+  readonly #sendIds = new SendIds();
   readonly #cooldownUntil = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #hooks: ConnectionHooks;
@@ -240,7 +283,8 @@ class _PeerNode implements StartablePeerNode {
     // A fresh static key each run; the identity key signs it in every handshake.
     this.#security = identity && { identity: identity.key, staticKeyPair: generateStaticKeyPair() };
     this.#features = (options.features ?? OUR_FEATURES).filter((feature) =>
-      identity !== undefined || feature !== FEATURE_NOISE
+      (identity !== undefined || feature !== FEATURE_NOISE) &&
+      (options.readReceipts !== false || feature !== FEATURE_READ)
     );
     this.#serverLog = deps.log.child("PeerServer");
     this.#dialLog = deps.log.child("Dialer");
@@ -258,17 +302,9 @@ class _PeerNode implements StartablePeerNode {
     );
     this.#hooks = {
       admit: (connection) => this.#admitFairly(connection),
-      // Fields copied one by one: a spread costs more, once per received message.
-      message: (_connection, m) =>
-        this.#listeners.emit({
-          type: "message",
-          kind: m.kind,
-          msgId: m.msgId,
-          from: m.from,
-          to: m.to,
-          text: m.text,
-          at: this.#clock.now(),
-        }),
+      message: (connection, m) => this.#received(connection, m),
+      receipt: (connection, msgIds, status) =>
+        this.#options.inbox?.receipt(connection.peerId!, msgIds, status),
       opened: (connection) => this.#opened(connection),
       closed: (connection, reason, detail) => this.#closed(connection, reason, detail),
     };
@@ -399,15 +435,73 @@ class _PeerNode implements StartablePeerNode {
     return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
   }
 
-  send(peerId: string, text: string): Promise<SendResult> {
+  // Keeps the message in the inbox (when there is one), then shows it; the promise returned
+  // holds a SEND's ACK until the inbox committed it.
+  #received(
+    connection: PeerConnection,
+    m: { kind: "direct" | "pub"; msgId: string; from: string; to: string; text: string },
+  ): Promise<void> | undefined {
+    const at = this.#clock.now();
+    const inbox = this.#options.inbox;
+    let stored: StoredMessage | undefined;
+    if (inbox) {
+      const key = connection.remoteIdentity?.identityKey;
+      const kept = inbox.accept({
+        kind: m.kind,
+        msgId: m.msgId,
+        from: m.from,
+        to: m.to,
+        text: m.text,
+        at,
+        encrypted: connection.encrypted,
+        fingerprint: key && this.#fingerprintOf(key),
+      });
+      if (kept === "duplicate") return inbox.committed();
+      stored = kept;
+    }
+    // Fields copied one by one: a spread costs more, once per received message.
+    this.#listeners.emit({
+      type: "message",
+      kind: m.kind,
+      msgId: m.msgId,
+      from: m.from,
+      to: m.to,
+      text: m.text,
+      at,
+      stored,
+    });
+    return inbox?.committed();
+  }
+
+  // One fingerprint per key, computed once: it is asked for every received message.
+  #fingerprints = new WeakMap<Uint8Array, string>();
+  #fingerprintOf(key: Uint8Array): string {
+    let value = this.#fingerprints.get(key);
+    if (value === undefined) this.#fingerprints.set(key, value = fingerprint(key));
+    return value;
+  }
+
+  newMsgId(): string {
+    return this.#sendIds.idOf(this.#sendIds.next());
+  }
+
+  sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean {
+    return this.#peers.get(peerId)?.connection?.receipt(msgIds, status) ?? false;
+  }
+
+  takesReceipts(peerId: string): boolean {
+    return this.#peers.get(peerId)?.connection?.features.includes(FEATURE_RECEIPTS) ?? false;
+  }
+
+  send(peerId: string, text: string, msgId?: string): Promise<SendResult> {
     // The common case stays free of an extra async step: it is on the hot path.
     const connection = this.#peers.get(peerId)?.connection;
     return connection?.state === "open"
-      ? connection.send(text)
-      : this.#sendWhenConnected(peerId, text);
+      ? connection.send(text, msgId)
+      : this.#sendWhenConnected(peerId, text, msgId);
   }
 
-  async #sendWhenConnected(peerId: string, text: string): Promise<SendResult> {
+  async #sendWhenConnected(peerId: string, text: string, msgId?: string): Promise<SendResult> {
     const discovery = this.#discovery;
     if (!this.#peers.has(peerId) && discovery && !this.#stopping) {
       // Not in our table: the tracker may list it since our last DISCOVER. Once it answered,
@@ -435,7 +529,7 @@ class _PeerNode implements StartablePeerNode {
     const entry = this.#peers.get(peerId);
     if (!entry) return { ok: false, reason: "unknown_peer" };
     if (entry.connection?.state !== "open") return { ok: false, reason: "not_connected" };
-    return entry.connection.send(text);
+    return entry.connection.send(text, msgId);
   }
 
   publish(scope: Scope, text: string, alsoTo: readonly string[] = []): Promise<PublishResult> {
@@ -698,7 +792,7 @@ class _PeerNode implements StartablePeerNode {
       },
       io,
       this.#hooks,
-      { clock: this.#clock, log: this.#log, seen: this.#seen },
+      { clock: this.#clock, log: this.#log, seen: this.#seen, sendIds: this.#sendIds },
     );
     this.#connections.add(connection);
     connection.start();

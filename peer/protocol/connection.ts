@@ -103,7 +103,14 @@ export interface ConnectionHooks {
   admit(connection: PeerConnection): AdmitVerdict | Promise<AdmitVerdict>;
   /** The admitted connection is open: sends go through from now on. */
   opened?(connection: PeerConnection): void;
-  message(connection: PeerConnection, message: ReceivedMessage): void;
+  /**
+   * A message to show. A promise (the message is being stored) holds a SEND's ACK until it
+   * settles, so an ACK means the message is kept: a crash before the store's commit leaves the
+   * SEND unanswered, and the sender sends it again.
+   */
+  message(connection: PeerConnection, message: ReceivedMessage): void | Promise<unknown>;
+  /** The other side's RECEIPT for messages we sent (the `p2pchat-receipts` feature). */
+  receipt?(connection: PeerConnection, msgIds: string[], status: wire.ReceiptStatus): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
 }
 
@@ -117,6 +124,8 @@ export interface ConnectionDeps {
   /** Ids of messages already shown (shared by every connection of a node). */
   seen: RecentIds;
   newId?: () => string;
+  /** The node's msg_ids for SENDs (shared, so a message keeps its id on another connection). */
+  sendIds?: SendIds;
 }
 
 /** Counters for the bad input a connection skipped. */
@@ -251,6 +260,12 @@ interface PendingSend {
   resolve: (result: SendResult) => void;
 }
 
+/** The msg_ids of SENDs to ACK and PUBs to confirm once the store kept them. */
+interface _Gated {
+  acks: string[];
+  pubs: string[];
+}
+
 /** One connection's protocol state. */
 export class PeerConnection {
   readonly direction: "inbound" | "outbound";
@@ -294,9 +309,15 @@ export class PeerConnection {
   #queuedBytes = 0;
   #writes = 0;
   #inFlight?: string;
-  readonly #sendIds = new SendIds();
-  // Unanswered SENDs by number in `#sendIds`, in call order.
+  readonly #sendIds: SendIds;
+  // Unanswered SENDs by number in `#sendIds`, in call order; a SEND again under an id of an
+  // earlier run (from the outbox) gets a negative number, found through `#foreignIds`.
   #pending = new Map<number, PendingSend>();
+  #foreignIds = new Map<string, number>();
+  #nextForeign = -1;
+  // Answers waiting for the store to keep their messages: one promise (one commit) for many.
+  #keptGate?: Promise<unknown>;
+  #gated: _Gated = { acks: [], pubs: [] };
   #pings = new Map<string, number>();
   #finishAfterFlush?: { reason: CloseReason; detail?: string };
   #byeSent = false;
@@ -339,6 +360,7 @@ export class PeerConnection {
     this.#keepAliveLog = deps.log.child("KeepAlive");
     this.#seen = deps.seen;
     this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.#sendIds = deps.sendIds ?? new SendIds();
     this.#lastSeenAt = deps.clock.now();
   }
 
@@ -456,10 +478,14 @@ export class PeerConnection {
     this.#finish(pending?.reason ?? (this.#byeSent ? "bye" : "eof"), pending?.detail);
   }
 
-  /** Sends a direct message; resolves on its ACK, on timeout, or when the connection closes. */
-  send(text: string): Promise<SendResult> {
-    const seq = this.#sendIds.next();
-    const msgId = this.#sendIds.idOf(seq);
+  /**
+   * Sends a direct message (under `givenId` when it has one already: a message from the outbox);
+   * resolves on its ACK, on timeout, or when the connection closes.
+   */
+  send(text: string, givenId?: string): Promise<SendResult> {
+    const [seq, msgId] = givenId === undefined
+      ? this.#newSend()
+      : [this.#sendIds.seqOf(givenId) ?? this.#foreignSeq(givenId), givenId];
     if (this.#state !== "open" || !this.#peerId) {
       return Promise.resolve({ ok: false, msgId, reason: "closed" });
     }
@@ -480,6 +506,31 @@ export class PeerConnection {
       if (this.#checkBound()) this.#pump();
     }
     return promise;
+  }
+
+  #newSend(): [number, string] {
+    const seq = this.#sendIds.next();
+    return [seq, this.#sendIds.idOf(seq)];
+  }
+
+  #foreignSeq(msgId: string): number {
+    const seq = this.#nextForeign--;
+    this.#foreignIds.set(msgId, seq);
+    return seq;
+  }
+
+  /**
+   * Queues a RECEIPT for messages of the other side; false when the feature (for `read`, the
+   * read-receipt feature too) was not agreed, or the connection is not open.
+   */
+  receipt(msgIds: readonly string[], status: wire.ReceiptStatus): boolean {
+    if (this.#state !== "open" || !this.#features.includes(wire.FEATURE_RECEIPTS)) return false;
+    if (status === "read" && !this.#features.includes(wire.FEATURE_READ)) return false;
+    for (let at = 0; at < msgIds.length; at += wire.MAX_RECEIPT_IDS) {
+      const ids = msgIds.slice(at, at + wire.MAX_RECEIPT_IDS);
+      if (!this.#enqueueLine(wire.receiptLine(ids, status))) return false;
+    }
+    return true;
   }
 
   /** Queues a PUB; false when the connection is not open or just overflowed. */
@@ -656,10 +707,15 @@ export class PeerConnection {
         return;
       }
       case "SEND":
-        if (message.msgId !== undefined) this.#ack(message.msgId, now);
-        return this.#deliver("direct", message);
-      case "PUB":
-        return this.#deliver("pub", message);
+        return this.#ackWhenKept(message.msgId, this.#deliver("direct", message), now);
+      case "PUB": {
+        const kept = this.#deliver("pub", message);
+        // A PUB is never ACKed; a p2pchat peer hears that it was kept from a RECEIPT.
+        if (kept && message.msgId !== undefined && this.#features.includes(wire.FEATURE_RECEIPTS)) {
+          this.#whenKept(kept, message.msgId, true);
+        }
+        return;
+      }
       case "ACK":
         if (message.msgId === undefined) return;
         return this.#settleAck(message.msgId, now);
@@ -672,12 +728,19 @@ export class PeerConnection {
       case "SENDS":
         this.stats.ignored += message.skipped;
         for (const { msgId, payload } of message.msgs) {
-          this.#ack(msgId, now);
           // An ACK can overflow the queue bound and close the connection: show no more then.
           if (this.#state === "closed") return;
-          this.#deliver("direct", { msgId, dst: message.dst, payload });
+          this.#ackWhenKept(
+            msgId,
+            this.#deliver("direct", { msgId, dst: message.dst, payload }),
+            now,
+          );
         }
         return;
+      case "RECEIPT":
+        this.stats.ignored += message.skipped;
+        if (message.status === undefined || message.msgIds.length === 0) return;
+        return this.#hooks.receipt?.(this, message.msgIds, message.status);
       case "BYE":
         this.#enqueue(
           wire.byeOk(message.msgId ?? this.#newId(), this.#settings.localPeerId, this.#peerId!),
@@ -689,20 +752,50 @@ export class PeerConnection {
     }
   }
 
-  #deliver(kind: "direct" | "pub", message: { msgId?: string; dst?: string; payload: string }) {
+  #deliver(
+    kind: "direct" | "pub",
+    message: { msgId?: string; dst?: string; payload: string },
+  ): void | Promise<unknown> {
     const from = this.#peerId!;
     // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
     if (message.msgId !== undefined && !this.#seen.add(from, message.msgId)) {
       this.stats.duplicates++;
       return;
     }
-    this.#hooks.message(this, {
+    return this.#hooks.message(this, {
       kind,
       msgId: message.msgId ?? "",
       from,
       to: message.dst ?? (kind === "pub" ? "*" : this.#settings.localPeerId),
       text: message.payload,
     });
+  }
+
+  // ACKs a SEND now, or once `kept` (the store's commit) settles.
+  #ackWhenKept(msgId: string | undefined, kept: void | Promise<unknown>, now: number): void {
+    if (msgId === undefined) return;
+    if (kept === undefined) this.#ack(msgId, now);
+    else this.#whenKept(kept, msgId, false);
+  }
+
+  // Answers once `kept` settles: an ACK for a SEND, a RECEIPT for a PUB. What one commit kept
+  // waits on one callback, so a batch of SENDs still gets one ACKS line.
+  #whenKept(kept: Promise<unknown>, msgId: string, pub: boolean): void {
+    if (kept !== this.#keptGate) {
+      this.#keptGate = kept;
+      const gated: _Gated = this.#gated = { acks: [], pubs: [] };
+      const release = () => {
+        if (this.#keptGate === kept) this.#keptGate = undefined;
+        if (this.#state !== "open" && this.#state !== "closing") return;
+        const at = this.#clock.now();
+        for (const id of gated.acks) this.#ack(id, at);
+        if (gated.pubs.length > 0) this.receipt(gated.pubs, "delivered");
+        this.flush();
+      };
+      // A store that failed keeps the message in memory (it is shown): it is still ACKed.
+      kept.then(release, release);
+    }
+    (pub ? this.#gated.pubs : this.#gated.acks).push(msgId);
   }
 
   #ack(msgId: string, now: number): void {
@@ -769,7 +862,8 @@ export class PeerConnection {
   }
 
   #settleAck(msgId: string, now: number): void {
-    const seq = this.#sendIds.seqOf(msgId);
+    const seq = this.#sendIds.seqOf(msgId) ??
+      (this.#foreignIds.size === 0 ? undefined : this.#foreignIds.get(msgId));
     const pending = seq === undefined ? undefined : this.#pending.get(seq);
     if (!pending) {
       this.#log.debug("ACK for an unknown or expired msg_id", { peer: this.#peerId, msgId });
@@ -781,6 +875,7 @@ export class PeerConnection {
   #settle(seq: number, pending: PendingSend, result: SendResult): void {
     const msgId = pending.msgId;
     this.#pending.delete(seq);
+    if (seq < 0) this.#foreignIds.delete(msgId);
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
     }

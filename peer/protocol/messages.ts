@@ -21,6 +21,12 @@ export const FEATURE_BATCH = "p2pchat-batch";
 /** Our third: a Noise handshake right after HELLO/HELLO_OK, then every line in encrypted frames. */
 export const FEATURE_NOISE = "p2pchat-noise";
 
+/** Our fourth: RECEIPT lines saying a PUB was stored (and, with the fifth, a message was read). */
+export const FEATURE_RECEIPTS = "p2pchat-receipts";
+
+/** Read receipts: listed only while the user has them on, so both sides must agree. */
+export const FEATURE_READ = "p2pchat-read";
+
 /** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
 export const OUR_FEATURES: readonly string[] = [
   "ack",
@@ -28,7 +34,15 @@ export const OUR_FEATURES: readonly string[] = [
   FEATURE_P2PCHAT,
   FEATURE_BATCH,
   FEATURE_NOISE,
+  FEATURE_RECEIPTS,
+  FEATURE_READ,
 ];
+
+/** What a RECEIPT says of the messages it lists. */
+export type ReceiptStatus = "delivered" | "read";
+
+/** At most this many ids in one RECEIPT line (so it stays far under the line limit). */
+export const MAX_RECEIPT_IDS = 128;
 
 /** A peer protocol message as we understand it, tagged by `type`. */
 export type PeerMessage =
@@ -43,6 +57,8 @@ export type PeerMessage =
   | { type: "ACKS"; msgIds: string[]; skipped: number }
   | { type: "SENDS"; src?: string; dst?: string; msgs: SendsEntry[]; skipped: number }
   | { type: "PUB"; msgId?: string; src?: string; dst?: string; payload: string }
+  /** `status` undefined: a status we do not know (ignored). */
+  | { type: "RECEIPT"; status?: ReceiptStatus; msgIds: string[]; skipped: number }
   | { type: "BYE"; msgId?: string; reason?: string }
   | { type: "BYE_OK"; msgId?: string };
 
@@ -124,6 +140,10 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
           ..._entries(f.msg_ids, f.payloads),
         },
       };
+    case "RECEIPT": {
+      const status = f.status === "delivered" || f.status === "read" ? f.status : undefined;
+      return { ok: true, message: { type: "RECEIPT", status, ..._ids(f.msg_ids) } };
+    }
     case "BYE":
       return { ok: true, message: { type: "BYE", msgId, reason: _text(f.reason) } };
     default:
@@ -339,6 +359,13 @@ export function acks(msgIds: readonly string[], now: number) {
 /** `acks(msgIds, now)` as a formatted line. */
 export function acksLine(msgIds: readonly string[], now: number): string {
   return `{"type":"ACKS","msg_ids":${JSON.stringify(msgIds)}${_stampedTail(now)}`;
+}
+
+/** RECEIPT (the `p2pchat-receipts` feature): the listed messages were stored, or read. */
+export function receiptLine(msgIds: readonly string[], status: ReceiptStatus): string {
+  return `{"type":"RECEIPT","msg_ids":${
+    JSON.stringify(msgIds)
+  },"status":"${status}","ttl":${MESSAGE_TTL}}`;
 }
 
 /** PUB to `*` or `#namespace`; never ACKed. */

@@ -11,5 +11,15 @@ export {
   PeerConnection,
   type SecureRequest,
 } from "./connection.ts";
-export { FEATURE_NOISE, hello, OUR_FEATURES, splitPeerId, tooLongForLine } from "./messages.ts";
+export {
+  FEATURE_NOISE,
+  FEATURE_READ,
+  FEATURE_RECEIPTS,
+  hello,
+  OUR_FEATURES,
+  type ReceiptStatus,
+  splitPeerId,
+  tooLongForLine,
+} from "./messages.ts";
+export { SendIds } from "./send_ids.ts";
 export { RecentIds } from "./recent_ids.ts";

@@ -154,7 +154,14 @@ Deno.test("a burst of direct messages between p2pchat peers arrives whole, once 
     await waitFor("delivery", () => received(bob).length === texts.length);
     assert.deepEqual(received(bob), texts.map((text) => `direct alice@lab bob@lab ${text}`));
     const features = alice.node.peers()[0].features;
-    assert.deepEqual(features, ["ack", "metrics", "p2pchat", "p2pchat-batch"]);
+    assert.deepEqual(features, [
+      "ack",
+      "metrics",
+      "p2pchat",
+      "p2pchat-batch",
+      "p2pchat-receipts",
+      "p2pchat-read",
+    ]);
   } finally {
     await alice.node.stop();
     await bob.node.stop();

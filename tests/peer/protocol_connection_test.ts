@@ -62,7 +62,9 @@ function harness(
     },
     {
       admit,
-      message: (_s, message) => messages.push(message),
+      message: (_s, message) => {
+        messages.push(message);
+      },
       closed: (_s, reason, detail) => closed.push({ reason, detail }),
     },
     { clock, log: memoryLogger().log, seen: new RecentIds(), newId: () => `id-${next++}` },
@@ -116,7 +118,15 @@ Deno.test("PeerConnection dialling side sends HELLO and nothing else until HELLO
     type: "HELLO",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat", "p2pchat-batch", "p2pchat-noise"],
+    features: [
+      "ack",
+      "metrics",
+      "p2pchat",
+      "p2pchat-batch",
+      "p2pchat-noise",
+      "p2pchat-receipts",
+      "p2pchat-read",
+    ],
     ttl: 1,
   }]);
   const early = await h.connection.send("too early");
@@ -142,7 +152,15 @@ Deno.test("PeerConnection accepting side stays silent until HELLO, then answers 
     type: "HELLO_OK",
     peer_id: "me@ns",
     version: "1.0",
-    features: ["ack", "metrics", "p2pchat", "p2pchat-batch", "p2pchat-noise"],
+    features: [
+      "ack",
+      "metrics",
+      "p2pchat",
+      "p2pchat-batch",
+      "p2pchat-noise",
+      "p2pchat-receipts",
+      "p2pchat-read",
+    ],
     ttl: 1,
   });
   // Between p2pchat peers the accepter PINGs at once, so both sides know the RTT from the start.
