@@ -10,6 +10,7 @@ import { MAX_BATCH_ITEMS } from "../../peer/protocol/batch.ts";
 import { RecentIds } from "../../peer/protocol/recent_ids.ts";
 import {
   type CloseReason,
+  type ConnectionHooks,
   type ConnectionSettings,
   PeerConnection,
   PYP2P_ACK_DELAY_MS,
@@ -43,6 +44,7 @@ interface Harness {
 function harness(
   settings: Partial<ConnectionSettings> & { direction: "inbound" | "outbound" },
   admit: () => string | undefined = () => undefined,
+  hooks: Partial<ConnectionHooks> = {},
 ): Harness {
   const clock = new ManualClock();
   const writes: string[] = [];
@@ -66,6 +68,7 @@ function harness(
         messages.push(message);
       },
       closed: (_s, reason, detail) => closed.push({ reason, detail }),
+      ...hooks,
     },
     { clock, log: memoryLogger().log, seen: new RecentIds(), newId: () => `id-${next++}` },
   );
@@ -96,8 +99,12 @@ const P2PCHAT_FEATURES = ["ack", "metrics", "p2pchat"];
 const BATCH_FEATURES = ["ack", "metrics", "p2pchat", "p2pchat-batch"];
 
 /** A connection past its handshake with a peer listing `features`. */
-async function openConnection(direction: "inbound" | "outbound", features: string[]) {
-  const h = harness({ direction });
+async function openConnection(
+  direction: "inbound" | "outbound",
+  features: string[],
+  hooks: Partial<ConnectionHooks> = {},
+) {
+  const h = harness({ direction }, undefined, hooks);
   h.connection.start();
   if (direction === "outbound") {
     h.feed({ type: "HELLO_OK", peer_id: "bob@ns", version: "1.0", features, ttl: 1 });
@@ -697,4 +704,74 @@ Deno.test("PeerConnection ACKs a plain pyp2p peer a few ms after its SEND, a p2p
   ours.feed({ type: "SEND", msg_id: "m-2", src: "bob@ns", dst: "me@ns", payload: "hi" });
   await tick();
   assert.deepEqual(ours.sent().map((m) => [m.type, m.msg_id]), [["ACK", "m-2"]]);
+});
+
+Deno.test("PeerConnection ACKs a SEND only once the store kept it, one ACKS for a batch", async () => {
+  const kept = Promise.withResolvers<void>();
+  const h = await openConnection("inbound", BATCH_FEATURES, { message: () => kept.promise });
+  h.feed({ type: "SENDS", src: "bob@ns", dst: "me@ns", msg_ids: ["a", "b"], payloads: ["1", "2"] });
+  h.connection.flush();
+  await tick();
+  assert.deepEqual(h.sent(), [], "no ACK before the commit");
+  kept.resolve();
+  await tick();
+  assert.deepEqual(h.sent().map((line) => [line.type, line.msg_ids]), [["ACKS", ["a", "b"]]]);
+});
+
+Deno.test("PeerConnection still ACKs a SEND the store failed to keep (it is shown from memory)", async () => {
+  const h = await openConnection("inbound", BATCH_FEATURES, {
+    message: () => Promise.reject(new Error("disk full")),
+  });
+  h.feed({ type: "SEND", msg_id: "a", src: "bob@ns", dst: "me@ns", payload: "hi" });
+  await tick();
+  assert.deepEqual(h.sent().map((line) => [line.type, line.msg_id]), [["ACK", "a"]]);
+});
+
+Deno.test("PeerConnection confirms a kept PUB with a RECEIPT only to a peer that takes receipts", async () => {
+  const withReceipts = [...BATCH_FEATURES, "p2pchat-receipts"];
+  const h = await openConnection("inbound", withReceipts, { message: () => Promise.resolve() });
+  h.feed({ type: "PUB", msg_id: "p1", src: "bob@ns", dst: "#room", payload: "hi" });
+  await tick();
+  assert.deepEqual(h.sent(), [{ type: "RECEIPT", msg_ids: ["p1"], status: "delivered", ttl: 1 }]);
+  const plain = await openConnection("inbound", BATCH_FEATURES, {
+    message: () => Promise.resolve(),
+  });
+  plain.feed({ type: "PUB", msg_id: "p1", src: "bob@ns", dst: "#room", payload: "hi" });
+  await tick();
+  assert.deepEqual(plain.sent(), []);
+});
+
+Deno.test("PeerConnection sends read receipts only when both sides listed p2pchat-read", async () => {
+  const receipts = [...BATCH_FEATURES, "p2pchat-receipts"];
+  const noRead = await openConnection("inbound", receipts);
+  assert.equal(noRead.connection.receipt(["m1"], "read"), false);
+  assert.equal(noRead.connection.receipt(["m1"], "delivered"), true);
+  const read = await openConnection("inbound", [...receipts, "p2pchat-read"]);
+  assert.equal(read.connection.receipt(["m1"], "read"), true);
+  await tick();
+  assert.deepEqual(read.sent(), [{ type: "RECEIPT", msg_ids: ["m1"], status: "read", ttl: 1 }]);
+  const plain = await openConnection("inbound", PLAIN_FEATURES);
+  assert.equal(plain.connection.receipt(["m1"], "read"), false);
+});
+
+Deno.test("PeerConnection hands a RECEIPT to its owner and ignores an unknown status", async () => {
+  const receipts: [string[], string][] = [];
+  const h = await openConnection("inbound", BATCH_FEATURES, {
+    receipt: (_c, msgIds, status) => receipts.push([msgIds, status]),
+  });
+  h.feed({ type: "RECEIPT", msg_ids: ["a", 7, null], status: "read" });
+  h.feed({ type: "RECEIPT", msg_ids: ["b"], status: "lost" });
+  assert.deepEqual(receipts, [[["a", "7"], "read"]]);
+  assert.equal(h.connection.stats.ignored, 1);
+});
+
+Deno.test("PeerConnection settles a SEND sent again under an id of an earlier run", async () => {
+  const h = await openConnection("outbound", BATCH_FEATURES);
+  const result = h.connection.send("again", "old-run-id-1");
+  await tick();
+  assert.deepEqual(h.sent().map((line) => [line.type, line.msg_id]), [["SEND", "old-run-id-1"]]);
+  h.feed({ type: "ACK", msg_id: "old-run-id-1" });
+  const settled = await result;
+  assert.equal(settled.ok, true);
+  assert.equal(settled.msgId, "old-run-id-1");
 });
