@@ -5,6 +5,7 @@ import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import type { Address } from "../lib/transport.ts";
+import type { PeerNode } from "./api.ts";
 import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { loadOrCreateIdentity } from "../lib/identity_file.ts";
@@ -29,6 +30,7 @@ import {
 } from "./tui/mod.ts";
 import {
   envName,
+  HISTORY_DEFAULTS,
   type PeerConfig,
   randomHexSuffix,
   readConfigFile,
@@ -36,7 +38,9 @@ import {
   settingsFromEnv,
   type SettingValues,
 } from "./config.ts";
-import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
+import { createPeerNode, type Inbox, NODE_DEFAULTS } from "./node/mod.ts";
+import { Messenger } from "./messaging/mod.ts";
+import { openMessageStore } from "./store/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
 
@@ -69,6 +73,11 @@ Options:
   --log-file PATH              append logs to PATH instead of standard error
   --notify bell|title|off      signal a direct message while the terminal window is in the
                                background: ring the bell (default), set the title, or nothing
+  --no-history                 keep messages in memory only (default: DATA-DIR/messages.db)
+  --keep-days N                delete messages older than N days (default ${HISTORY_DEFAULTS.keepDays}; 0 keeps them)
+  --queue-days N               a message for a peer that stays offline fails after N days
+                               (default ${HISTORY_DEFAULTS.queueDays})
+  --no-read-receipts           neither send nor ask for read receipts
   -h, --help                   show this help
 
 Every setting can also come from an environment variable: ${envName("name")}, ${
@@ -94,6 +103,10 @@ const FLAGS = {
   http: { type: "string" },
   "embed-tracker": { type: "string" },
   "require-encryption": { type: "boolean" },
+  "no-history": { type: "boolean" },
+  "no-read-receipts": { type: "boolean" },
+  "queue-days": { type: "string" },
+  "keep-days": { type: "string" },
   "tracker-key": { type: "string" },
   config: { type: "string" },
   notify: { type: "string" },
@@ -106,12 +119,25 @@ export async function loadPeerConfig(
 ): Promise<PeerConfig | "help"> {
   const { values } = parseFlags(_expandOptionalValue(args, "--embed-tracker"), FLAGS);
   if (values.help) return "help";
-  const { help: _help, config, "require-encryption": requireEncryption, ...rest } = values;
-  const flags = requireEncryption ? { ...rest, "require-encryption": "true" } : rest;
+  const {
+    help: _help,
+    config,
+    "require-encryption": requireEncryption,
+    "no-history": noHistory,
+    "no-read-receipts": noReadReceipts,
+    ...rest
+  } = values;
+  // Switches given on the command line become "true", as a variable or the file would say.
+  const flags: SettingValues = {
+    ...rest,
+    ...(requireEncryption ? { "require-encryption": "true" } : {}),
+    ...(noHistory ? { "no-history": "true" } : {}),
+    ...(noReadReceipts ? { "no-read-receipts": "true" } : {}),
+  };
   const fileName = config ?? env[envName("config")];
   const file = fileName === undefined ? {} : await readConfigFile(fileName);
   return resolvePeerConfig(
-    { flags: flags as SettingValues, env: settingsFromEnv(env), file, fileName },
+    { flags, env: settingsFromEnv(env), file, fileName },
     {
       user: env.USER ?? env.USERNAME,
       dataDir: defaultDataDir(),
@@ -193,15 +219,43 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   const trust = new TrustPolicy(peerKeys, directory, systemClock, {
     requireEncryption: config.requireEncryption,
   });
+  // Before anything listens: a profile another peer runs on stops this start here.
+  const store = openMessageStore(
+    {
+      path: config.history ? `${config.dataDir}/messages.db` : ":memory:",
+      retentionDays: config.keepDays,
+    },
+    { log, clock: systemClock, onProblem: (status) => messenger.storageChanged(status) },
+  );
+  // The node hands what it receives to the messenger, which exists once the node does.
+  const inbox: Inbox = {
+    accept: (message) => messenger.accept(message),
+    committed: () => messenger.committed(),
+    receipt: (from, msgIds, status) => messenger.receipt(from, msgIds, status),
+  };
   const node = createPeerNode(
     {
       ..._nodeOptions(config, trackerAddress),
       registrar: () => sessionRegistrar(client),
       identity: { key: identity, trust },
+      inbox,
+      readReceipts: config.readReceipts,
     },
     { log, clock: systemClock },
   );
   const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
+  const messenger = new Messenger(
+    { queueMaxAgeMs: config.queueDays * 24 * 60 * 60_000 },
+    {
+      node,
+      chat: accounts.roomAwareNode(),
+      store,
+      clock: systemClock,
+      log,
+      roomMembers: (room) => accounts.roomMemberNames(room),
+    },
+  );
+  messenger.start();
   let server: Deno.HttpServer | undefined;
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];
@@ -210,14 +264,14 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   try {
     // The API first: a port in use then stops the start before the node registers anywhere.
     if (config.http !== undefined) {
-      const api = await _serveApi(accounts, config, log, stopServer.signal);
+      const api = await _serveApi(messenger, accounts, config, log, stopServer.signal);
       server = api.server;
       apiStatus.push(`http api: ${api.url}`, `api token: ${apiTokenPath(config.dataDir)}`);
     }
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
     console.log(`Identity key fingerprint: ${identity.fingerprint}`);
-    const ui = _untilQuitOrSignal(accounts, log, {
+    const ui = _untilQuitOrSignal(messenger, accounts, log, {
       status: () => apiStatus,
       notify: config.notify,
     }, exit.signalled);
@@ -233,6 +287,8 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     await server?.finished;
     // The node first: its UNREGISTER goes through the session while we are logged in.
     await node.stop();
+    messenger.close();
+    store.close();
     directory.close();
     await client.stop();
     await tracker?.stop();
@@ -259,13 +315,14 @@ function _nodeOptions(config: PeerConfig, tracker: Address) {
 }
 
 async function _serveApi(
+  chat: PeerNode,
   accounts: PeerAccounts,
   config: PeerConfig,
   log: Logger,
   signal: AbortSignal,
 ): Promise<{ server: Deno.HttpServer; url: string }> {
   const token = await loadOrCreateApiToken(config.dataDir, log);
-  const app = createPeerApi(accounts.roomAwareNode(), {
+  const app = createPeerApi(chat, {
     token,
     log: log.child("HttpApi"),
     extraEvents: accounts,
@@ -283,13 +340,14 @@ async function _serveApi(
 
 // The terminal UI returns when the user quits; SIGINT/SIGTERM/SIGHUP end the run the same way.
 async function _untilQuitOrSignal(
+  chat: PeerNode,
   accounts: PeerAccounts,
   log: Logger,
   terminal: Pick<TerminalOptions, "status" | "notify">,
   signalled: Promise<void>,
 ): Promise<void> {
   await Promise.race([
-    runTerminal(accounts.roomAwareNode(), {
+    runTerminal(chat, {
       log,
       color: shouldUseColor(),
       commands: accountCommands(accounts),

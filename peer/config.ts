@@ -46,6 +46,10 @@ export const SETTING_KEYS = [
   "log-format",
   "log-file",
   "notify",
+  "no-history",
+  "no-read-receipts",
+  "queue-days",
+  "keep-days",
 ] as const;
 export type SettingKey = typeof SETTING_KEYS[number];
 
@@ -58,6 +62,15 @@ const NUMBER_KEYS: ReadonlySet<SettingKey> = new Set([
   "max-reconnect-attempts",
   "http",
   "embed-tracker",
+  "queue-days",
+  "keep-days",
+]);
+
+/** Settings that are switches: in a config file, `true` or `false` (or the text of one). */
+const BOOLEAN_KEYS: ReadonlySet<SettingKey> = new Set([
+  "require-encryption",
+  "no-history",
+  "no-read-receipts",
 ]);
 
 /** Raw values of one layer, as text (`embed-tracker` may be "" for "the default port"). */
@@ -91,7 +104,18 @@ export interface PeerConfig {
   logFile?: string;
   /** How a direct message is signalled while the terminal window is in the background. */
   notify: Notify;
+  /** Keep the message store in `dataDir/messages.db` (false: in memory only). */
+  history: boolean;
+  /** Send and ask for read receipts. */
+  readReceipts: boolean;
+  /** A queued direct message fails as expired after this many days. */
+  queueDays: number;
+  /** Messages older than this many days are deleted (0: kept forever). */
+  keepDays: number;
 }
+
+/** Defaults of the message store's settings. */
+export const HISTORY_DEFAULTS = { queueDays: 7, keepDays: 365 } as const;
 
 /** Where defaults that depend on the machine come from. */
 export interface ConfigEnvironment {
@@ -136,7 +160,7 @@ export function settingsFromFile(json: unknown, file: string): SettingValues {
     const numeric = NUMBER_KEYS.has(key);
     if (key === "embed-tracker" && value === true) values[key] = "";
     else if (key === "embed-tracker" && value === false) continue;
-    else if (key === "require-encryption" && typeof value === "boolean") values[key] = `${value}`;
+    else if (BOOLEAN_KEYS.has(key) && typeof value === "boolean") values[key] = `${value}`;
     else if (!numeric && typeof value === "string") values[key] = value;
     else if (numeric && typeof value === "number" && Number.isFinite(value)) {
       values[key] = String(value);
@@ -241,6 +265,10 @@ export function resolvePeerConfig(
       : undefined,
     logFile: pick("log-file")?.value,
     notify: notify ? _notifyMode(notify.label, notify.value) : "bell",
+    history: !_boolean(pick("no-history")),
+    readReceipts: !_boolean(pick("no-read-receipts")),
+    queueDays: integer("queue-days", 1, 3650, HISTORY_DEFAULTS.queueDays),
+    keepDays: integer("keep-days", 0, 36500, HISTORY_DEFAULTS.keepDays),
   };
 }
 

@@ -336,6 +336,16 @@ export class PeerAccounts {
     return { msgId: first.msgId, reached: reached.size, peers: [...reached], encrypted };
   }
 
+  /**
+   * The member names (lower case) of a room whose member list we hold, we being one of them;
+   * undefined otherwise. What a room message must reach, online or not.
+   */
+  roomMemberNames(room: string): string[] | undefined {
+    const members = this.#members.get(_fold(room));
+    if (!members?.has(this.username)) return undefined;
+    return [...members.keys()].map(_fold);
+  }
+
   /** The names of the rooms this peer has seen (listed, created, joined), sorted. */
   knownRooms(): string[] {
     return [...this.#roomNames.values()].sort();
@@ -350,8 +360,8 @@ export class PeerAccounts {
    * Sends a direct message; a peer the tracker does not list but whose name is an account of
    * ours that is not online is reported as `offline` rather than unknown.
    */
-  async send(peerId: string, text: string): Promise<SendResult> {
-    const result = await this.#node.send(peerId, text);
+  async send(peerId: string, text: string, msgId?: string): Promise<SendResult> {
+    const result = await this.#node.send(peerId, text, msgId);
     if (result.ok || result.reason !== "unknown_peer" || !this.loggedIn) return result;
     const { name } = splitPeerId(peerId);
     try {
@@ -374,7 +384,7 @@ export class PeerAccounts {
       },
       status: () => node.status(),
       peers: (scope) => node.peers(scope),
-      send: (peerId, text) => this.send(peerId, text),
+      send: (peerId, text, msgId) => this.send(peerId, text, msgId),
       publish,
       publishTo: (peerIds, dst, text, msgId) => node.publishTo(peerIds, dst, text, msgId),
       connectPeer: (peerId, address, signal) => node.connectPeer(peerId, address, signal),

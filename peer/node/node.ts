@@ -160,6 +160,8 @@ export interface StartablePeerNode extends PeerNode {
   sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean;
   /** True when the peer's connection agreed on receipts (it ACKs PUBs with RECEIPT delivered). */
   takesReceipts(peerId: string): boolean;
+  /** One row of the peer table (cheaper than `peers()` when one peer is wanted). */
+  peerRow(peerId: string): PeerInfo | undefined;
 }
 
 /** Defaults for the node (pyp2p values where the protocol sets them). */
@@ -415,24 +417,14 @@ class _PeerNode implements StartablePeerNode {
   peers(scope: Scope = "*"): PeerInfo[] {
     const rows: PeerInfo[] = [];
     for (const entry of this.#peers.values()) {
-      if (!inScope(scope, entry.namespace)) continue;
-      const connection = entry.connection;
-      rows.push({
-        peerId: entry.peerId,
-        name: entry.name,
-        namespace: entry.namespace,
-        address: entry.address,
-        state: entry.state,
-        direction: connection?.direction,
-        features: connection?.features ?? [],
-        rtt: connection?.rtt,
-        reconnectAttempts: entry.state === "connected" ? 0 : entry.attempts,
-        nextAttemptAt: entry.nextAttemptAt,
-        lastSeenAt: connection?.lastSeenAt ?? entry.lastSeenAt,
-        security: entry.security,
-      });
+      if (inScope(scope, entry.namespace)) rows.push(_row(entry));
     }
     return rows.sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0);
+  }
+
+  peerRow(peerId: string): PeerInfo | undefined {
+    const entry = this.#peers.get(peerId);
+    return entry && _row(entry);
   }
 
   // Keeps the message in the inbox (when there is one), then shows it; the promise returned
@@ -1079,4 +1071,22 @@ class _PeerNode implements StartablePeerNode {
     this.#tasks.add(settled);
     settled.finally(() => this.#tasks.delete(settled));
   }
+}
+
+function _row(entry: _Entry): PeerInfo {
+  const connection = entry.connection;
+  return {
+    peerId: entry.peerId,
+    name: entry.name,
+    namespace: entry.namespace,
+    address: entry.address,
+    state: entry.state,
+    direction: connection?.direction,
+    features: connection?.features ?? [],
+    rtt: connection?.rtt,
+    reconnectAttempts: entry.state === "connected" ? 0 : entry.attempts,
+    nextAttemptAt: entry.nextAttemptAt,
+    lastSeenAt: connection?.lastSeenAt ?? entry.lastSeenAt,
+    security: entry.security,
+  };
 }

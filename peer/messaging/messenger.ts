@@ -1,0 +1,429 @@
+/**
+ * Messages that last: every message sent and received goes through the store, a direct message
+ * that cannot be delivered now waits in the outbox and goes out by itself (in order, under its
+ * first msg_id, so the receiver shows it once) when the peer connects, room messages wait for the
+ * members that were offline, and receipts move states forward. Seen by interfaces as the
+ * `PeerNode` it wraps, plus `history`.
+ */
+import type { Clock, TimerId } from "../../lib/clock.ts";
+import { P2pError } from "../../lib/errors.ts";
+import { Listeners } from "../../lib/listeners.ts";
+import type { Logger } from "../../lib/log.ts";
+import { isWireName } from "../../lib/codec.ts";
+import type {
+  Contact,
+  MessageHistory,
+  NodeEvent,
+  PeerNode,
+  PublishResult,
+  Scope,
+  SendResult,
+  StorageStatus,
+  StoredMessage,
+} from "../api.ts";
+import type { InboundMessage, Inbox, StartablePeerNode } from "../node/mod.ts";
+import { type ReceiptStatus, splitPeerId } from "../protocol/mod.ts";
+import type { MessageStore } from "../store/mod.ts";
+import { liveContact } from "./contacts.ts";
+
+/** Messenger settings. */
+export interface MessengerOptions {
+  /** A queued message fails as `expired` after this long (default 7 days). */
+  queueMaxAgeMs?: number;
+  /** How often expiry, retention and retries run (default one minute). */
+  sweepIntervalMs?: number;
+}
+
+/** Collaborators. */
+export interface MessengerDeps {
+  /** The node itself: msg_ids, receipts, the peer table. */
+  node: StartablePeerNode;
+  /** What sends and publishes (the node seen through the accounts: rooms, offline accounts). */
+  chat: PeerNode;
+  store: MessageStore;
+  clock: Clock;
+  log: Logger;
+  /** The member names of a room we know of (lower case), for room messages to offline members. */
+  roomMembers?: (room: string) => readonly string[] | undefined;
+}
+
+/** How long a queued message waits by default. */
+export const DEFAULT_QUEUE_DAYS = 7;
+const DAY_MS = 24 * 60 * 60_000;
+const DEFAULT_SWEEP_MS = 60_000;
+
+/** Reasons a direct message stays in the outbox (the others are final). */
+const RETRYABLE: ReadonlySet<string> = new Set([
+  "timeout",
+  "not_connected",
+  "unknown_peer",
+  "offline",
+  "closed",
+]);
+
+/** The node, with a store behind it. */
+export class Messenger implements PeerNode, Inbox {
+  readonly history: MessageHistory;
+  readonly #node: StartablePeerNode;
+  readonly #chat: PeerNode;
+  readonly #store: MessageStore;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #roomMembers?: (room: string) => readonly string[] | undefined;
+  readonly #queueMaxAgeMs: number;
+  readonly #sweepIntervalMs: number;
+  readonly #listeners: Listeners<NodeEvent>;
+  /** Conversations with queued direct messages: a new message there must not overtake them. */
+  readonly #backlog = new Set<string>();
+  /** Outbox messages on their way, by store id, with their outcome. */
+  readonly #inFlight = new Map<number, Promise<SendResult>>();
+  #sweepTimer?: TimerId;
+  #unsubscribe = () => {};
+
+  constructor(options: MessengerOptions, deps: MessengerDeps) {
+    this.#node = deps.node;
+    this.#chat = deps.chat;
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#log = deps.log.child("Messages");
+    this.#roomMembers = deps.roomMembers;
+    this.#queueMaxAgeMs = options.queueMaxAgeMs ?? DEFAULT_QUEUE_DAYS * DAY_MS;
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
+    this.#listeners = new Listeners(this.#log, "Event listener");
+    this.history = this.#historyView();
+  }
+
+  /** Loads the outbox and starts delivering; call once, before the node starts. */
+  start(): void {
+    for (const message of this.#store.queued()) this.#backlog.add(message.conversation);
+    this.#unsubscribe = this.#node.subscribe((event) => {
+      if (event.type !== "peer") return;
+      if (event.state === "connected") this.#peerConnected(event.peerId);
+      if (event.state === "connected" || event.state === "stale" || event.state === "gone") {
+        this.#store.seen(event.peerId, event.at, this.#addressOf(event.peerId));
+      }
+    });
+    this.#scheduleSweep();
+  }
+
+  /** Stops the timers; the store is closed by its owner after the node stopped. */
+  close(): void {
+    this.#unsubscribe();
+    if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+  }
+
+  /** The store's problem (disk full, read-only ...) told to every interface. */
+  storageChanged(status: StorageStatus): void {
+    this.#listeners.emit({ type: "storage", status, at: this.#clock.now() });
+  }
+
+  // ---- PeerNode: sending goes through the store, the rest is the node's ----
+
+  get peerId(): string {
+    return this.#chat.peerId;
+  }
+
+  status() {
+    return this.#chat.status();
+  }
+
+  peers(scope?: Scope) {
+    return this.#chat.peers(scope);
+  }
+
+  async send(peerId: string, text: string): Promise<SendResult> {
+    const link = this.#connection(peerId);
+    const backlog = this.#backlog.has(peerId);
+    let stored: StoredMessage;
+    try {
+      stored = this.#store.addOutgoing({
+        msgId: this.#node.newMsgId(),
+        kind: "direct",
+        from: this.peerId,
+        conversation: peerId,
+        text,
+        at: this.#clock.now(),
+        encrypted: link?.encrypted ?? false,
+        // Straight to the connection, unless older messages wait: those go first.
+        state: link && !backlog ? "sent" : "queued",
+      });
+    } catch (error) {
+      if (error instanceof P2pError && error.code === "queue_full") {
+        return { ok: false, reason: "queue_full" };
+      }
+      throw error;
+    }
+    if (!backlog) return await this.#transmit(stored);
+    if (!link) return this.#queuedResult(stored, "not_connected");
+    this.#pump(peerId);
+    return await (this.#inFlight.get(stored.id) ?? this.#transmit(stored));
+  }
+
+  async publish(scope: Scope, text: string, alsoTo?: readonly string[]): Promise<PublishResult> {
+    const result = await this.#chat.publish(scope, text, alsoTo);
+    const reached = new Set(result.peers.map((peerId) => _fold(splitPeerId(peerId).name)));
+    const own = _fold(splitPeerId(this.peerId).name);
+    const members = scope === "*" ? undefined : this.#roomMembers?.(scope.slice(1));
+    const pendingFor = members?.filter((name) => name !== own && !reached.has(name)) ?? [];
+    this.#store.addOutgoing({
+      msgId: result.msgId,
+      kind: "pub",
+      from: this.peerId,
+      conversation: scope,
+      text,
+      at: this.#clock.now(),
+      encrypted: result.reached > 0 && result.encrypted === result.reached,
+      state: "sent",
+      pendingFor,
+    });
+    return result;
+  }
+
+  publishTo(peerIds: readonly string[], dst: Scope, text: string, msgId?: string) {
+    return this.#chat.publishTo(peerIds, dst, text, msgId);
+  }
+
+  connectPeer(
+    peerId: string,
+    address: Parameters<PeerNode["connectPeer"]>[1],
+    signal: AbortSignal,
+  ) {
+    return this.#chat.connectPeer(peerId, address, signal);
+  }
+
+  registerNow(): void {
+    this.#chat.registerNow();
+  }
+
+  reconnect(peerId?: string): number {
+    return this.#chat.reconnect(peerId);
+  }
+
+  identity() {
+    return this.#chat.identity();
+  }
+
+  verification(peerId: string) {
+    return this.#chat.verification(peerId);
+  }
+
+  setVerified(peerId: string, verified: boolean): boolean {
+    return this.#chat.setVerified(peerId, verified);
+  }
+
+  forgetKey(peerId: string): boolean {
+    return this.#chat.forgetKey(peerId);
+  }
+
+  subscribe(listener: (event: NodeEvent) => void): () => void {
+    const fromNode = this.#chat.subscribe(listener);
+    const own = this.#listeners.add(listener);
+    return () => {
+      fromNode();
+      own();
+    };
+  }
+
+  stop(reason?: string): Promise<void> {
+    this.close();
+    return this.#chat.stop(reason);
+  }
+
+  // ---- Inbox: what the node receives ----
+
+  accept(message: InboundMessage): StoredMessage | "duplicate" {
+    const stored = this.#store.addIncoming({
+      // A SEND without msg_id cannot be told from another: it gets a local id of its own.
+      msgId: message.msgId === "" ? `local-${crypto.randomUUID()}` : message.msgId,
+      kind: message.kind,
+      from: message.from,
+      conversation: message.kind === "direct" ? message.from : _pubConversation(message.to),
+      text: message.text,
+      at: message.at,
+      encrypted: message.encrypted,
+      fingerprint: message.fingerprint,
+    });
+    return stored ?? "duplicate";
+  }
+
+  committed(): Promise<void> {
+    return this.#store.committed();
+  }
+
+  receipt(from: string, msgIds: string[], status: ReceiptStatus): void {
+    // Only messages we sent to `from` itself: ids are guessable, and another peer's receipt
+    // must not mark a message to someone else read.
+    for (const message of this.#store.receipt(from, msgIds, status)) this.#changed(message);
+    if (status !== "delivered") return;
+    const ids = new Set(msgIds);
+    const name = _fold(splitPeerId(from).name);
+    for (const message of this.#store.pendingFor(name)) {
+      if (!ids.has(message.msgId)) continue;
+      const reached = this.#store.memberReached(message.id, name);
+      if (reached) this.#changed(reached);
+    }
+  }
+
+  // ---- the outbox ----
+
+  // Hands a stored message to the node and records the outcome.
+  #transmit(message: StoredMessage): Promise<SendResult> {
+    const outcome = this.#chat.send(message.conversation, message.text, message.msgId)
+      .then((result) => this.#settled(message, result));
+    this.#inFlight.set(message.id, outcome);
+    return outcome;
+  }
+
+  #settled(message: StoredMessage, result: SendResult): SendResult {
+    this.#inFlight.delete(message.id);
+    if (result.ok) {
+      const delivered = this.#store.setState(message.id, "delivered");
+      if (delivered) this.#changed(delivered);
+      this.#recheckBacklog(message.conversation);
+      return { ...result, id: message.id };
+    }
+    if (!RETRYABLE.has(result.reason)) {
+      const failed = this.#store.setState(message.id, "failed", result.reason);
+      if (failed) this.#changed(failed);
+      return { ...result, id: message.id };
+    }
+    // Perhaps delivered (an ACK lost with the connection): it goes again under the same id,
+    // and the receiver, which keeps every id it stored, shows it once.
+    const queued = this.#store.setState(message.id, "queued");
+    if (queued) this.#changed(queued);
+    this.#backlog.add(message.conversation);
+    return this.#queuedResult(message, result.reason);
+  }
+
+  #queuedResult(
+    message: StoredMessage,
+    reason: Extract<SendResult, { ok: false }>["reason"],
+  ): SendResult {
+    return { ok: false, reason, queued: true, id: message.id, msgId: message.msgId };
+  }
+
+  // Sends the conversation's queued messages, oldest first, over its open connection.
+  #pump(peerId: string): void {
+    if (!this.#connection(peerId)) return;
+    for (const message of this.#store.queuedFor(peerId)) {
+      if (this.#inFlight.has(message.id)) continue;
+      const sent = this.#store.setState(message.id, "sent");
+      if (sent) this.#changed(sent);
+      void this.#transmit(sent ?? message);
+    }
+  }
+
+  #recheckBacklog(conversation: string): void {
+    if (!this.#backlog.has(conversation)) return;
+    if (this.#store.queuedFor(conversation).length === 0) this.#backlog.delete(conversation);
+  }
+
+  #peerConnected(peerId: string): void {
+    if (this.#backlog.has(peerId)) this.#pump(peerId);
+    // Room messages that waited for this member (by account name: rooms are accounts').
+    const name = _fold(splitPeerId(peerId).name);
+    const waiting = this.#store.pendingFor(name);
+    if (waiting.length === 0) return;
+    const confirms = this.#node.takesReceipts(peerId);
+    for (const message of waiting) {
+      void this.#chat.publishTo(
+        [peerId],
+        message.conversation as Scope,
+        message.text,
+        message.msgId,
+      )
+        .then((result) => {
+          // A peer that confirms with a RECEIPT is reached once it says so (see `receipt`).
+          if (result.reached === 0 || confirms) return;
+          const reached = this.#store.memberReached(message.id, name);
+          if (reached) this.#changed(reached);
+        });
+    }
+  }
+
+  #scheduleSweep(): void {
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.#sweep();
+      this.#scheduleSweep();
+    }, this.#sweepIntervalMs);
+  }
+
+  // Expiry, retention, and another try for what timed out on a connection still open.
+  #sweep(): void {
+    const now = this.#clock.now();
+    for (const message of this.#store.expire(now, this.#queueMaxAgeMs)) this.#changed(message);
+    this.#store.prune(now);
+    for (const conversation of [...this.#backlog]) {
+      this.#recheckBacklog(conversation);
+      if (this.#backlog.has(conversation)) this.#pump(conversation);
+    }
+  }
+
+  #changed(message: StoredMessage): void {
+    this.#listeners.emit({ type: "message_state", message, at: this.#clock.now() });
+  }
+
+  // The open connection's protection, or undefined when the peer is not connected.
+  #connection(peerId: string): { encrypted: boolean } | undefined {
+    const peer = this.#node.peerRow(peerId);
+    return peer?.state === "connected"
+      ? { encrypted: peer.security?.encrypted ?? false }
+      : undefined;
+  }
+
+  #addressOf(peerId: string) {
+    return this.#node.peerRow(peerId)?.address;
+  }
+
+  // ---- history, as interfaces see it ----
+
+  #historyView(): MessageHistory {
+    const store = this.#store;
+    return {
+      conversations: () => store.conversations(),
+      page: (conversation, options) => store.page(conversation, options),
+      markRead: (conversation, upTo) => this.#markRead(conversation, upTo),
+      search: (text, limit) => store.search(text, limit),
+      queued: () => store.queued(),
+      cancel: (id) => {
+        const cancelled = store.cancel(id);
+        if (!cancelled) return false;
+        this.#changed(cancelled);
+        this.#recheckBacklog(cancelled.conversation);
+        return true;
+      },
+      contacts: () => store.contactRows().map((row) => this.#contact(row.peerId, row)),
+      addContact: (peerId) => {
+        const row = store.addContact(peerId, this.#clock.now());
+        return this.#contact(peerId, row);
+      },
+      removeContact: (peerId) => store.removeContact(peerId),
+      storage: () => store.storage(),
+    };
+  }
+
+  #contact(peerId: string, row: Parameters<typeof liveContact>[0]): Contact {
+    return liveContact(row, this.#node.peerRow(peerId), this.#chat.verification(peerId));
+  }
+
+  // Marks read and tells the senders of direct messages (when both sides have read receipts on).
+  #markRead(conversation: string, upTo?: number): number {
+    const read = this.#store.markRead(conversation, upTo);
+    const direct = read.filter((message) => message.kind === "direct");
+    if (direct.length > 0 && !direct[0].outgoing) {
+      this.#node.sendReceipt(conversation, direct.map((message) => message.msgId), "read");
+    }
+    return read.length;
+  }
+}
+
+// A PUB's `dst` as a conversation: `*`, or `#name` when the name is one; anything else is `*`.
+function _pubConversation(to: string): string {
+  return to.startsWith("#") && isWireName(to.slice(1)) ? to : "*";
+}
+
+// Account names compare without case, as the tracker compares them.
+function _fold(name: string): string {
+  return name.toLowerCase();
+}
