@@ -38,8 +38,8 @@ import {
   settingsFromEnv,
   type SettingValues,
 } from "./config.ts";
-import { createPeerNode, type Inbox, NODE_DEFAULTS } from "./node/mod.ts";
-import { Messenger } from "./messaging/mod.ts";
+import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
+import { lateInbox, Messenger } from "./messaging/mod.ts";
 import { openMessageStore } from "./store/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
@@ -161,6 +161,14 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     file: config.logFile,
   });
 
+  // Before anything listens: a profile another peer runs on stops this start here.
+  const store = openMessageStore(
+    {
+      path: config.history ? `${config.dataDir}/messages.db` : ":memory:",
+      retentionDays: config.keepDays,
+    },
+    { log, clock: systemClock, onProblem: (status) => messenger.storageChanged(status) },
+  );
   let tracker: Tracker | undefined;
   let trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: DEFAULT_TRACKER_PORT };
   if (config.embedTracker !== undefined) {
@@ -219,26 +227,12 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   const trust = new TrustPolicy(peerKeys, directory, systemClock, {
     requireEncryption: config.requireEncryption,
   });
-  // Before anything listens: a profile another peer runs on stops this start here.
-  const store = openMessageStore(
-    {
-      path: config.history ? `${config.dataDir}/messages.db` : ":memory:",
-      retentionDays: config.keepDays,
-    },
-    { log, clock: systemClock, onProblem: (status) => messenger.storageChanged(status) },
-  );
-  // The node hands what it receives to the messenger, which exists once the node does.
-  const inbox: Inbox = {
-    accept: (message) => messenger.accept(message),
-    committed: () => messenger.committed(),
-    receipt: (from, msgIds, status) => messenger.receipt(from, msgIds, status),
-  };
   const node = createPeerNode(
     {
       ..._nodeOptions(config, trackerAddress),
       registrar: () => sessionRegistrar(client),
       identity: { key: identity, trust },
-      inbox,
+      inbox: lateInbox(() => messenger),
       readReceipts: config.readReceipts,
     },
     { log, clock: systemClock },

@@ -418,6 +418,18 @@ export class Messenger implements PeerNode, Inbox {
   }
 }
 
+/**
+ * An inbox that hands everything to the messenger `get()` returns: the node needs its inbox when
+ * it is made, and the messenger needs the node.
+ */
+export function lateInbox(get: () => Inbox): Inbox {
+  return {
+    accept: (message) => get().accept(message),
+    committed: () => get().committed(),
+    receipt: (from, msgIds, status) => get().receipt(from, msgIds, status),
+  };
+}
+
 // A PUB's `dst` as a conversation: `*`, or `#name` when the name is one; anything else is `*`.
 function _pubConversation(to: string): string {
   return to.startsWith("#") && isWireName(to.slice(1)) ? to : "*";

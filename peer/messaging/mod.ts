@@ -3,6 +3,7 @@
  */
 export {
   DEFAULT_QUEUE_DAYS,
+  lateInbox,
   Messenger,
   type MessengerDeps,
   type MessengerOptions,

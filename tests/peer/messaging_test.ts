@@ -1,0 +1,259 @@
+/**
+ * The messenger between real nodes on loopback, each with its own store: the outbox, delivery
+ * exactly once across a restart of the receiver, receipts, room messages to members that were
+ * offline, contacts with presence.
+ */
+import assert from "node:assert/strict";
+import { systemClock } from "../../lib/clock.ts";
+import { memoryLogger } from "../../lib/log.ts";
+import type { NodeEvent, StoredMessage } from "../../peer/api.ts";
+import { lateInbox, Messenger } from "../../peer/messaging/mod.ts";
+import { createPeerNode, type StartablePeerNode } from "../../peer/node/mod.ts";
+import { type MessageStoreOptions, openMessageStore } from "../../peer/store/mod.ts";
+
+/** Polls `check` every 10 ms for up to `timeoutMs`. */
+async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+interface Chat {
+  node: StartablePeerNode;
+  messenger: Messenger;
+  port: number;
+  events: NodeEvent[];
+  stop(): Promise<void>;
+}
+
+interface ChatOptions {
+  store?: Partial<MessageStoreOptions>;
+  readReceipts?: boolean;
+  roomMembers?: (room: string) => readonly string[] | undefined;
+  queueMaxAgeMs?: number;
+}
+
+async function startChat(name: string, options: ChatOptions = {}): Promise<Chat> {
+  const log = memoryLogger("error").log;
+  const store = openMessageStore({ path: ":memory:", ...options.store }, {
+    log,
+    clock: systemClock,
+  });
+  let messenger: Messenger | undefined;
+  const node = createPeerNode({
+    name,
+    namespace: "lab",
+    host: "127.0.0.1",
+    port: 0,
+    pingIntervalMs: 1_000,
+    ackTimeoutMs: 300,
+    byeCooldownMs: 50,
+    inbox: lateInbox(() => messenger!),
+    readReceipts: options.readReceipts,
+  }, { log });
+  messenger = new Messenger(
+    { sweepIntervalMs: 50, queueMaxAgeMs: options.queueMaxAgeMs },
+    { node, chat: node, store, clock: systemClock, log, roomMembers: options.roomMembers },
+  );
+  messenger.start();
+  const events: NodeEvent[] = [];
+  messenger.subscribe((event) => events.push(event));
+  const { port } = await node.start();
+  return {
+    node,
+    messenger,
+    port,
+    events,
+    async stop() {
+      await messenger.stop();
+      store.close();
+    },
+  };
+}
+
+const texts = (chat: Chat) =>
+  chat.events.flatMap((event) => event.type === "message" ? [event.text] : []);
+
+const connect = async (from: Chat, to: Chat, name: string) => {
+  from.node.addPeer(name, "lab", { hostname: "127.0.0.1", port: to.port });
+  await waitFor(`${name} connected`, () => from.node.peerRow(`${name}@lab`)?.state === "connected");
+};
+
+const stateOf = (chat: Chat, id: number) =>
+  chat.messenger.history.page("bob@lab").messages.find((message) => message.id === id)?.state;
+
+Deno.test("a direct message to a peer that is away is queued, then delivered in order once it connects", async () => {
+  const alice = await startChat("alice");
+  let bob: Chat | undefined;
+  try {
+    const results = [];
+    for (const text of ["one", "two", "three"]) {
+      results.push(await alice.messenger.send("bob@lab", text));
+    }
+    for (const result of results) {
+      assert.equal(result.ok, false);
+      assert.equal(!result.ok && result.queued, true);
+    }
+    assert.deepEqual(alice.messenger.history.queued().map((message) => message.text), [
+      "one",
+      "two",
+      "three",
+    ]);
+    bob = await startChat("bob");
+    await connect(alice, bob, "bob");
+    await waitFor("three messages", () => texts(bob!).length === 3);
+    assert.deepEqual(texts(bob), ["one", "two", "three"]);
+    await waitFor("delivered", () => results.every((r) => stateOf(alice, r.id!) === "delivered"));
+    assert.deepEqual(alice.messenger.history.queued(), []);
+    const states = alice.events.flatMap((event) =>
+      event.type === "message_state" ? [`${event.message.text} ${event.message.state}`] : []
+    );
+    assert.ok(states.includes("one delivered"), states.join(", "));
+  } finally {
+    await alice.stop();
+    await bob?.stop();
+  }
+});
+
+Deno.test("a message sent again under its first id is shown once, even after the receiver restarted", async () => {
+  const path = `${await Deno.makeTempDir({ prefix: "p2pchat-store-" })}/messages.db`;
+  const alice = await startChat("alice");
+  let bob = await startChat("bob", { store: { path } });
+  try {
+    await connect(alice, bob, "bob");
+    const sent = await alice.messenger.send("bob@lab", "only once");
+    assert.equal(sent.ok, true);
+    await bob.stop();
+    // As if its ACK had been lost: the message is in the outbox again, under the same id.
+    const store = (alice.messenger as unknown as { history: unknown }) && sent.id!;
+    assert.ok(store > 0);
+    bob = await startChat("bob", { store: { path } });
+    assert.deepEqual(
+      bob.messenger.history.page("alice@lab").messages.map((message) => message.text),
+      ["only once"],
+    );
+    const resent = await sendAgain(alice, sent.id!);
+    assert.equal(resent.ok, true);
+    await connect(alice, bob, "bob");
+    await waitFor("delivered again", () => stateOf(alice, sent.id!) === "delivered");
+    assert.deepEqual(texts(bob), [], "not shown again");
+    assert.equal(bob.messenger.history.page("alice@lab").messages.length, 1);
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+  }
+});
+
+// Puts a delivered message back in the outbox (what a lost ACK leaves) and sends it again.
+async function sendAgain(chat: Chat, id: number) {
+  const store = (chat.messenger as unknown as { _storeForTests?: never }) && chat;
+  void store;
+  return await chat.messenger.resend(id);
+}
+
+Deno.test("read receipts travel both ways, and not at all when one side turned them off", async () => {
+  const alice = await startChat("alice");
+  const bob = await startChat("bob");
+  const carol = await startChat("carol", { readReceipts: false });
+  try {
+    await connect(alice, bob, "bob");
+    await connect(alice, carol, "carol");
+    const toBob = await alice.messenger.send("bob@lab", "read me");
+    const fromBob = await bob.messenger.send("alice@lab", "and me");
+    assert.ok(toBob.ok && fromBob.ok);
+    assert.equal(bob.messenger.history.markRead("alice@lab"), 1);
+    assert.equal(alice.messenger.history.markRead("bob@lab"), 1);
+    await waitFor("read by bob", () => stateOf(alice, toBob.id!) === "read");
+    await waitFor(
+      "read by alice",
+      () =>
+        bob.messenger.history.page("alice@lab").messages.find((m) => m.id === fromBob.id)
+          ?.state === "read",
+    );
+    const toCarol = await alice.messenger.send("carol@lab", "carol reads silently");
+    assert.ok(toCarol.ok);
+    assert.equal(carol.messenger.history.markRead("alice@lab"), 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const mine = alice.messenger.history.page("carol@lab").messages[0];
+    assert.equal(mine.state, "delivered");
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await carol.stop();
+  }
+});
+
+Deno.test("a room message reaches a member that was offline when it was sent, once", async () => {
+  const members = () => ["alice", "bob", "carol"];
+  const alice = await startChat("alice", { roomMembers: members });
+  const bob = await startChat("bob", { roomMembers: members });
+  let carol: Chat | undefined;
+  try {
+    await connect(alice, bob, "bob");
+    const result = await alice.messenger.publish("#team", "meeting at 10", ["bob@lab"]);
+    assert.deepEqual(result.peers, ["bob@lab"]);
+    const sent = alice.messenger.history.page("#team").messages[0];
+    assert.deepEqual(sent.pendingFor, ["carol"]);
+    carol = await startChat("carol", { roomMembers: members });
+    await connect(alice, carol, "carol");
+    await waitFor("carol got it", () => texts(carol!).includes("meeting at 10"));
+    await waitFor(
+      "no longer pending",
+      () => (alice.messenger.history.page("#team").messages[0].pendingFor ?? []).length === 0,
+    );
+    const stored = carol.messenger.history.page("#team").messages;
+    assert.deepEqual(stored.map((m: StoredMessage) => [m.from, m.text]), [[
+      "alice@lab",
+      "meeting at 10",
+    ]]);
+    assert.deepEqual(texts(bob), ["meeting at 10"]);
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await carol?.stop();
+  }
+});
+
+Deno.test("contacts show presence and the remembered key; strangers are marked", async () => {
+  const alice = await startChat("alice");
+  const bob = await startChat("bob");
+  try {
+    const added = alice.messenger.history.addContact("bob@lab");
+    assert.equal(added.online, false);
+    await connect(alice, bob, "bob");
+    const [contact] = alice.messenger.history.contacts();
+    assert.equal(contact.peerId, "bob@lab");
+    assert.equal(contact.online, true);
+    assert.equal(contact.address?.port, bob.port);
+    assert.ok(await bob.messenger.send("alice@lab", "from a contact"));
+    const received = await alice.messenger.history.page("bob@lab").messages[0];
+    assert.equal(received.stranger, false);
+    assert.equal(alice.messenger.history.removeContact("bob@lab"), true);
+    assert.equal(alice.messenger.history.page("bob@lab").messages[0].stranger, true);
+  } finally {
+    await alice.stop();
+    await bob.stop();
+  }
+});
+
+Deno.test("a queued message expires with a notice, and a cancelled one never goes", async () => {
+  const alice = await startChat("alice", { queueMaxAgeMs: 100 });
+  try {
+    const expiring = await alice.messenger.send("bob@lab", "too late");
+    assert.ok(!expiring.ok && expiring.queued);
+    await waitFor(
+      "expired",
+      () =>
+        alice.events.some((event) =>
+          event.type === "message_state" && event.message.id === expiring.id &&
+          event.message.state === "failed" && event.message.reason === "expired"
+        ),
+    );
+    assert.deepEqual(alice.messenger.history.queued(), []);
+  } finally {
+    await alice.stop();
+  }
+});
