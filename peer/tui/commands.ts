@@ -414,10 +414,15 @@ export function builtinCommands(): Command[] {
           `log level: ${context.log.settings.level}`,
         );
         const history = context.node.history;
-        if (history) {
-          lines.push(
-            ...formatStorageStatus(history.storage(), history.queued().length, context.style),
-          );
+        try {
+          if (history) {
+            lines.push(
+              ...formatStorageStatus(history.storage(), history.queued().length, context.style),
+            );
+          }
+        } catch (error) {
+          // The rest of the status is still worth seeing when the store fails.
+          lines.push(context.style.error(`history: ${sanitize(describeError(error))}`));
         }
         lines.push(
           ...context.statusLines(),

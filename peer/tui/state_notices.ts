@@ -2,9 +2,11 @@
  * Which state changes of your own messages the terminal tells, and when. Old lines are never
  * rewritten (they are in the scrollback, out of reach): a change is one short notice line, and
  * only when it is news. A send resolved with an ACK already printed "delivered to PEER", so its
- * `delivered` event is not told again; a `sent` or `queued` event is never news (the send's own
- * line said it); reads are dim and a burst of them (one receipt for many messages) is one
- * line; failures are always told.
+ * `delivered` event is not told again; nor is the prompt delivery (within a second) of a
+ * message sent elsewhere (the HTTP API: its caller knows). A message that was queued is told
+ * when it is delivered. A `sent` or `queued` event is never news (the send's own line said
+ * it); reads are dim and a burst of them (one receipt for many messages) is one line; failures
+ * are always told.
  */
 import type { SendResult, StoredMessage } from "../api.ts";
 import type { Style } from "./format.ts";
@@ -12,6 +14,9 @@ import { formatDelivered, formatFailed, formatRead } from "./history_format.ts";
 
 /** How many msg_ids of ACKed sends are remembered until their `delivered` event comes. */
 const TOLD_LIMIT = 1024;
+
+/** A delivery this soon after the message was written is no news unless it had been queued. */
+const PROMPT_DELIVERY_MS = 1000;
 
 interface _Change {
   message: StoredMessage;
@@ -26,6 +31,8 @@ export class StateNotices {
   readonly #held = new Map<string, _Change[]>();
   /** msg_ids whose send call ended with an ACK (its line said "delivered"). */
   readonly #toldBySend = new Set<string>();
+  /** Ids whose send call here said "queued for": their delivery is always told. */
+  readonly #queuedHere = new Set<number>();
   /** Ids cancelled with /cancel here: their `failed: cancelled` is no news. */
   readonly #cancelledHere = new Set<number>();
   /** Reads gathered in this task, per conversation, told together when it ends. */
@@ -46,6 +53,7 @@ export class StateNotices {
       if (ended) return;
       ended = true;
       if (result?.ok) _remember(this.#toldBySend, result.msgId);
+      else if (result?.queued && result.id !== undefined) _remember(this.#queuedHere, result.id);
       const left = (this.#inFlight.get(peerId) ?? 1) - 1;
       if (left > 0) this.#inFlight.set(peerId, left);
       else this.#inFlight.delete(peerId);
@@ -63,15 +71,8 @@ export class StateNotices {
     if (!message.outgoing || this.#closed) return;
     switch (message.state) {
       case "delivered":
-        if (message.kind !== "direct") return; // a room's members are told by their own lines
-        if (this.#toldBySend.delete(message.msgId)) return;
-        if (this.#inFlight.has(message.conversation)) {
-          const held = this.#held.get(message.conversation) ?? [];
-          held.push({ message, at });
-          this.#held.set(message.conversation, held);
-          return;
-        }
-        this.show(formatDelivered(message, this.style, at));
+        // A room's members are told by their own lines; its sender by "reached N peers".
+        if (message.kind === "direct") this.#delivered({ message, at });
         return;
       case "read":
         this.#gatherRead({ message, at });
@@ -92,18 +93,30 @@ export class StateNotices {
     this.#held.clear();
   }
 
-  // Once no send to `peerId` waits, the held events that no send told are news.
-  #release(peerId: string): void {
-    const held = this.#held.get(peerId);
-    if (!held) return;
-    const still: _Change[] = [];
-    for (const change of held) {
-      if (this.#toldBySend.delete(change.message.msgId)) continue;
-      if (this.#inFlight.has(peerId)) still.push(change);
-      else if (!this.#closed) this.show(formatDelivered(change.message, this.style, change.at));
+  #delivered(change: _Change): void {
+    const { message, at } = change;
+    if (this.#toldBySend.delete(message.msgId)) return;
+    if (this.#queuedHere.delete(message.id)) {
+      this.show(formatDelivered(message, this.style, at));
+      return;
     }
-    if (still.length > 0) this.#held.set(peerId, still);
-    else this.#held.delete(peerId);
+    // Perhaps the send waiting for this peer is about to say "delivered": wait for it.
+    if (this.#inFlight.has(message.conversation)) {
+      const held = this.#held.get(message.conversation) ?? [];
+      held.push(change);
+      this.#held.set(message.conversation, held);
+      return;
+    }
+    if (at - message.at < PROMPT_DELIVERY_MS) return; // sent elsewhere, delivered at once
+    this.show(formatDelivered(message, this.style, at));
+  }
+
+  // Once no send to `peerId` waits, the held events are decided again.
+  #release(peerId: string): void {
+    if (this.#inFlight.has(peerId) || this.#closed) return;
+    const held = this.#held.get(peerId) ?? [];
+    this.#held.delete(peerId);
+    for (const change of held) this.#delivered(change);
   }
 
   // One receipt marks many messages read at once: one line per conversation, after the burst.

@@ -4,6 +4,7 @@
  * read line by line and plain output lines, no prompt, no escape sequences.
  */
 import type { NodeEvent, PeerNode, SendResult } from "../api.ts";
+import { describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import {
   builtinCommands,
@@ -252,7 +253,8 @@ class _Session implements CommandContext {
     const keys = new KeyDecoder();
     this.#output(MODES_ON + this.#inputLine());
     this.#storageAtStart();
-    this.#view?.opened(conversationName(this.#conversation));
+    const view = this.#view;
+    if (view) this.#guard(() => view.opened(conversationName(this.#conversation)));
     try {
       while (!this.#quitRequested) {
         const read = await Promise.race([reader.read(), quitting]);
@@ -318,14 +320,19 @@ class _Session implements CommandContext {
     const scopes = new Set([`#${namespace}`, ...peers.map((peer) => `#${peer.namespace}`)]);
     for (const room of this.#rooms()) scopes.add(`#${room}`);
     const history = this.node.history;
-    const contacts = history?.contacts().map((contact) => contact.peerId) ?? [];
+    let contacts: string[] = [];
+    this.#guard(() => contacts = history?.contacts().map((contact) => contact.peerId) ?? []);
     const { insert, candidates } = complete(this.#editor.textBeforeCursor, {
       commands: this.commands.list().map((command) => command.name),
       peers: [...peers.map((peer) => peer.peerId), ...contacts],
       scopes: [...scopes],
       namespace,
-      argumentsOf: (command) =>
-        command === "cancel" ? history?.queued().map((message) => String(message.id)) : undefined,
+      argumentsOf: (command) => {
+        if (command !== "cancel" || !history) return undefined;
+        let ids: string[] = [];
+        this.#guard(() => ids = history.queued().map((message) => String(message.id)));
+        return ids;
+      },
     });
     if (candidates.length > 0) this.print(candidates.map(sanitize).join("  "));
     if (insert === "") return false;
@@ -336,7 +343,10 @@ class _Session implements CommandContext {
   #focus(key: "focus-in" | "focus-out"): void {
     this.#focused = key === "focus-in";
     // What arrived in the current conversation while the window was away is read now.
-    if (this.#focused) this.node.history?.markRead(conversationName(this.#conversation));
+    const history = this.node.history;
+    if (this.#focused && history) {
+      this.#guard(() => history.markRead(conversationName(this.#conversation)));
+    }
     if (this.#focused && this.#titleChanged) {
       this.#titleChanged = false;
       this.#output(_title(""));
@@ -443,15 +453,29 @@ class _Session implements CommandContext {
       stored && this.#view && this.#interactive && this.#focused &&
       stored.conversation === conversationName(this.#conversation)
     ) {
-      this.#view.seen(stored);
+      const view = this.#view;
+      this.#guard(() => view.seen(stored));
     }
   }
 
   // A store that is not saving (or was moved aside) is told at start: its event came before.
   #storageAtStart(): void {
-    const status = this.node.history?.storage();
-    if (!status) return;
-    for (const line of formatStorageWarnings(status, this.style, Date.now())) this.print(line);
+    const history = this.node.history;
+    if (!history) return;
+    this.#guard(() => {
+      for (const line of formatStorageWarnings(history.storage(), this.style, Date.now())) {
+        this.print(line);
+      }
+    });
+  }
+
+  // A failing store (an error it did not absorb) must not stop the chat: the user is told.
+  #guard(action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.error(`history: ${sanitize(describeError(error, { withCode: true }))}`);
+    }
   }
 
   // The conversation's recent lines, once the command that switched has said so (a terminal
@@ -461,15 +485,15 @@ class _Session implements CommandContext {
     if (!view || !this.#interactive || this.#closed) return;
     queueMicrotask(() => {
       if (this.#closed || this.#conversation !== conversation) return; // switched again
-      view.opened(conversationName(conversation));
+      this.#guard(() => view.opened(conversationName(conversation)));
     });
   }
 
   #page(key: "page-up" | "page-down"): void {
     if (!this.#view || this.#secret) return;
+    const view = this.#view;
     const conversation = conversationName(this.#conversation);
-    if (key === "page-up") this.#view.pageUp(conversation);
-    else this.#view.pageDown(conversation);
+    this.#guard(() => key === "page-up" ? view.pageUp(conversation) : view.pageDown(conversation));
   }
 
   // True for a peer discovery (or the user) gave an address: not a stranger's made-up id.

@@ -523,12 +523,14 @@ Deno.test("state notices: a queued message's delivery and failures are told, an 
   stateEvent(node, quick, { state: "delivered" });
   node.answer({ ok: true, msgId: "ack-1", roundTripMs: 4 });
   await until(() => ui.lines().length === 1);
-  // A queued one, delivered later; another expires; one is cancelled elsewhere.
+  // A queued one, delivered an hour later; another expires; one sent elsewhere (the HTTP
+  // API) is delivered at once, which its sender knows.
   const later = node.store.add({
     conversation: "carol@lobby",
     text: "when you are back",
     outgoing: true,
     state: "queued",
+    at: today(11),
   });
   stateEvent(node, later, { state: "sent" });
   stateEvent(node, later, { state: "delivered" });
@@ -539,6 +541,14 @@ Deno.test("state notices: a queued message's delivery and failures are told, an 
     state: "queued",
   });
   stateEvent(node, lost, { state: "failed", reason: "expired" });
+  const elsewhere = node.store.add({
+    conversation: "erin@lobby",
+    text: "from a script",
+    outgoing: true,
+    state: "sent",
+    at: today(12),
+  });
+  stateEvent(node, elsewhere, { state: "delivered" });
   const room = node.store.add({
     conversation: "#games",
     text: "gg",
@@ -566,6 +576,7 @@ Deno.test("state notices: a delivered event held during a send to the same peer 
     text: "from yesterday",
     outgoing: true,
     state: "queued",
+    at: today(1),
   });
   ui.write("/msg bob new one\n");
   await until(() => node.waitingSends === 1);
@@ -753,4 +764,34 @@ Deno.test("complete() offers a command's own arguments after it, and peers elsew
   assert.deepEqual(complete("/CANCEL 13", sources), { insert: " ", candidates: [] });
   assert.deepEqual(complete("/msg b", sources), { insert: "ob ", candidates: [] });
   assert.deepEqual(complete("/cancel 12 b", sources), { insert: "ob ", candidates: [] });
+});
+
+Deno.test("a store that fails is told as an error and the chat goes on", async () => {
+  const node = new StoreNode();
+  const broken = node.store;
+  broken.page = () => {
+    throw new Error("disk I/O error\x1b[2J");
+  };
+  broken.markRead = () => {
+    throw new Error("disk I/O error");
+  };
+  const ui = start(node, true);
+  await until(() => ui.output().includes("error: history: disk I/O error^[[2J"));
+  const stored = broken.add({ conversation: "#lobby", from: "bob@lobby", text: "still here" });
+  node.emit({
+    type: "message",
+    kind: "pub",
+    msgId: stored.msgId,
+    from: "bob@lobby",
+    to: "#lobby",
+    text: "still here",
+    at: today(14),
+    stored,
+  });
+  ui.write("\x1b[5~hello\r");
+  await until(() => node.published.length === 1);
+  assert.ok(ui.output().includes("14:00:00 [#lobby] bob@lobby: still here"));
+  assert.equal(ui.output().split("error: history: disk I/O error").length, 4);
+  ui.write("\x03");
+  await ui.done;
 });
