@@ -16,6 +16,7 @@ import {
   sanitize,
   type Style,
 } from "./format.ts";
+import { formatQueuedSend, formatStorageStatus } from "./history_format.ts";
 import { connectionSecurity } from "./security_format.ts";
 
 /** A parsed input line. */
@@ -73,6 +74,11 @@ export interface CommandContext {
   quit(): void;
   /** Lines `/status` adds about the rest of the program (the HTTP API's address and token). */
   statusLines(): readonly string[];
+  /**
+   * Told when a direct message from this terminal goes out; the returned function is called
+   * with its outcome (undefined: not sent), so that later state notices do not repeat it.
+   */
+  sendStarted?(peerId: string): (result: SendResult | undefined) => void;
 }
 
 /** One command: its name without "/", usage, summary for /help, argument count and action. */
@@ -166,10 +172,26 @@ export async function sendDirect(
   text: string,
 ): Promise<SendResult | undefined> {
   if (_tooLong(context, "SEND", peerId, text)) return undefined;
-  const result: SendResult = await context.node.send(peerId, text);
+  const ended = context.sendStarted?.(peerId);
+  let result: SendResult | undefined;
+  try {
+    result = await context.node.send(peerId, text);
+  } finally {
+    ended?.(result);
+  }
   const who = sanitize(peerId);
   if (result.ok) {
     context.print(context.style.good(`delivered to ${who} (${Math.round(result.roundTripMs)} ms)`));
+  } else if (result.queued) {
+    // Kept in the outbox: not an error, it goes out by itself when the peer is back.
+    context.print(formatQueuedSend(peerId, result));
+  } else if (result.reason === "queue_full") {
+    context.print(
+      context.style.warn(
+        `not delivered to ${who}: queue_full (the outbox is full; /queue lists it, ` +
+          "/cancel ID makes room)",
+      ),
+    );
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
   }
@@ -226,7 +248,7 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
     const result = await sendDirect(context, conversation.peerId, text);
     // A mistyped or absent recipient must not capture the lines typed next.
-    if (!result || result.ok) return;
+    if (!result || result.ok || result.queued) return;
     if (result.reason !== "unknown_peer" && result.reason !== "offline") return;
     if (context.conversation !== conversation) return; // the user moved on meanwhile
     context.conversation = previous;
@@ -390,6 +412,19 @@ export function builtinCommands(): Command[] {
           `uptime: ${_duration(Date.now() - status.startedAt)}`,
           `conversation: ${sanitize(conversationName(context.conversation))}`,
           `log level: ${context.log.settings.level}`,
+        );
+        const history = context.node.history;
+        try {
+          if (history) {
+            lines.push(
+              ...formatStorageStatus(history.storage(), history.queued().length, context.style),
+            );
+          }
+        } catch (error) {
+          // The rest of the status is still worth seeing when the store fails.
+          lines.push(context.style.error(`history: ${sanitize(describeError(error))}`));
+        }
+        lines.push(
           ...context.statusLines(),
         );
         for (const line of lines) context.print(line);

@@ -1,6 +1,7 @@
 /**
  * Tab completion for the input line, pure: the word before the cursor is completed from the
- * command names (a first word starting with "/"), scopes (`#...`, `*`) or peer names. One match is completed with
+ * command names (a first word starting with "/"), a command's own arguments (the ids after
+ * /cancel), scopes (`#...`, `*`) or peer names. One match is completed with
  * a space after it; several are completed as far as they agree, and listed when they do not
  * agree any further.
  */
@@ -15,6 +16,11 @@ export interface CompletionSources {
   scopes: readonly string[];
   /** Our namespace: its peers are offered by bare name, as /msg takes them. */
   namespace: string;
+  /**
+   * What the first argument of a command takes when it is not a peer or a scope (the ids of
+   * queued messages after /cancel); undefined for the usual completion.
+   */
+  argumentsOf?: (command: string) => readonly string[] | undefined;
 }
 
 /** What Tab does: the text to insert at the cursor, and the matches to list (if any). */
@@ -28,7 +34,9 @@ export function complete(before: string, sources: CompletionSources): Completion
   const word = /\S*$/.exec(before)![0];
   const firstWord = before.trimStart() === word;
   let options: string[];
+  const own = _firstArgument(before, word) ? sources.argumentsOf?.(_command(before)) : undefined;
   if (firstWord && word.startsWith("/")) options = sources.commands.map((name) => `/${name}`);
+  else if (own !== undefined) options = [...own];
   else if (word === "") return { insert: "", candidates: [] };
   else if (word.startsWith("#") || word === "*") options = ["*", ...sources.scopes];
   else {
@@ -44,6 +52,15 @@ export function complete(before: string, sources: CompletionSources): Completion
   const common = _commonPrefix(matches);
   const insert = common.slice(word.length);
   return { insert, candidates: insert === "" ? matches : [] };
+}
+
+// True when `word` is the first argument of a command: "/cancel 1" with the cursor after "1".
+function _firstArgument(before: string, word: string): boolean {
+  return /^\s*\/\S+\s+\S*$/.test(before) && before.endsWith(word);
+}
+
+function _command(before: string): string {
+  return /^\s*\/(\S+)/.exec(before)![1].toLowerCase();
 }
 
 function _commonPrefix(words: string[]): string {

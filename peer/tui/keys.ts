@@ -26,6 +26,8 @@ export type Key =
       | "eof"
       | "clear"
       | "complete"
+      | "page-up"
+      | "page-down"
       | "focus-in"
       | "focus-out";
   };
@@ -64,6 +66,8 @@ const SEQUENCE_KEYS: Record<string, Key> = {
   "4~": { name: "end" },
   "8~": { name: "end" },
   "3~": { name: "delete" },
+  "5~": { name: "page-up" },
+  "6~": { name: "page-down" },
   // Focus reporting (ESC [?1004h): the window gained or lost the keyboard focus.
   "I": { name: "focus-in" },
   "O": { name: "focus-out" },

@@ -3,7 +3,8 @@
  * messages and log lines printed above it. Otherwise (a pipe, a script, a test): commands
  * read line by line and plain output lines, no prompt, no escape sequences.
  */
-import type { NodeEvent, PeerNode } from "../api.ts";
+import type { NodeEvent, PeerNode, SendResult } from "../api.ts";
+import { describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import {
   builtinCommands,
@@ -17,6 +18,10 @@ import {
   sendToConversation,
 } from "./commands.ts";
 import { complete } from "./completion.ts";
+import { historyCommands } from "./history_commands.ts";
+import { formatStorageWarnings, formatStranger } from "./history_format.ts";
+import { HistoryView } from "./history_view.ts";
+import { StateNotices } from "./state_notices.ts";
 import {
   createStyle,
   formatClock,
@@ -97,8 +102,8 @@ class _Session implements CommandContext {
   readonly log: Logger;
   readonly style: Style;
   readonly commands: CommandTable;
-  conversation: Conversation;
   readonly interactive: boolean;
+  #conversation: Conversation;
   #output: (text: string) => void;
   #interactive: boolean;
   #attach?: (context: CommandContext) => () => void;
@@ -122,13 +127,34 @@ class _Session implements CommandContext {
   #wakeOnQuit: () => void = () => {};
   readonly #notices = new NoticeLimiter();
   #summaryTimer?: ReturnType<typeof setTimeout>;
+  /** The stored history as shown here; undefined when the node keeps none. */
+  readonly #view?: HistoryView;
+  readonly #stateNotices: StateNotices;
+  /** Direct conversations whose sender was told to be no contact (once per conversation). */
+  readonly #strangersTold = new Set<string>();
 
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
     this.style = createStyle(options.color);
-    this.commands = new CommandTable([...builtinCommands(), ...securityCommands()]);
+    this.#stateNotices = new StateNotices((line) => this.print(line), this.style);
+    if (node.history) {
+      this.#view = new HistoryView(
+        node.history,
+        (lines) => this.#printLines(lines),
+        this.style,
+        interactive,
+      );
+    }
+    this.commands = new CommandTable([
+      ...builtinCommands(),
+      ...securityCommands(),
+      ...historyCommands({
+        view: this.#view,
+        cancelled: (id) => this.#stateNotices.cancelled(id),
+      }),
+    ]);
     this.commands.register(options.commands ?? []);
-    this.conversation = { kind: "scope", scope: `#${node.status().namespace}` };
+    this.#conversation = { kind: "scope", scope: `#${node.status().namespace}` };
     this.#output = options.output ?? _writeStdout;
     this.#interactive = interactive;
     this.interactive = interactive;
@@ -142,8 +168,23 @@ class _Session implements CommandContext {
     this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
   }
 
+  get conversation(): Conversation {
+    return this.#conversation;
+  }
+
+  // Every way to switch (/msg, /pub, /join, /leave ...) opens the new conversation's history.
+  set conversation(next: Conversation) {
+    const changed = conversationName(next) !== conversationName(this.#conversation);
+    this.#conversation = next;
+    if (changed) this.#opened(next);
+  }
+
   print(line: string): void {
     this.#printLines([line]);
+  }
+
+  sendStarted(peerId: string): (result: SendResult | undefined) => void {
+    return this.#stateNotices.sendStarted(peerId);
   }
 
   error(message: string): void {
@@ -178,6 +219,7 @@ class _Session implements CommandContext {
   async runLines(input: ReadableStream<Uint8Array>): Promise<void> {
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
     const detach = this.#attach?.(this) ?? (() => {});
+    this.#storageAtStart();
     try {
       for await (const line of _readLines(input)) {
         if (line === undefined) this.error(`input line longer than ${MAX_INPUT_LINE_CHARS} chars`);
@@ -187,6 +229,7 @@ class _Session implements CommandContext {
     } finally {
       this.#closed = true;
       this.#stopSummaries();
+      this.#stateNotices.close();
       detach();
       unsubscribe();
     }
@@ -209,6 +252,9 @@ class _Session implements CommandContext {
     const stopResize = onResize?.(() => this.#resized()) ?? (() => {});
     const keys = new KeyDecoder();
     this.#output(MODES_ON + this.#inputLine());
+    this.#storageAtStart();
+    const view = this.#view;
+    if (view) this.#guard(() => view.opened(conversationName(this.#conversation)));
     try {
       while (!this.#quitRequested) {
         const read = await Promise.race([reader.read(), quitting]);
@@ -218,6 +264,7 @@ class _Session implements CommandContext {
     } finally {
       this.#closed = true;
       this.#stopSummaries();
+      this.#stateNotices.close();
       this.#endSecret(undefined);
       stopResize();
       detach();
@@ -239,6 +286,7 @@ class _Session implements CommandContext {
         this.#output(CLEAR_SCREEN);
         redraw = true;
       } else if (key.name === "focus-in" || key.name === "focus-out") this.#focus(key.name);
+      else if (key.name === "page-up" || key.name === "page-down") this.#page(key.name);
       else {
         const action = this.#editor.press(key);
         if (action.type === "quit") this.quit();
@@ -271,11 +319,20 @@ class _Session implements CommandContext {
     const namespace = this.node.status().namespace;
     const scopes = new Set([`#${namespace}`, ...peers.map((peer) => `#${peer.namespace}`)]);
     for (const room of this.#rooms()) scopes.add(`#${room}`);
+    const history = this.node.history;
+    let contacts: string[] = [];
+    this.#guard(() => contacts = history?.contacts().map((contact) => contact.peerId) ?? []);
     const { insert, candidates } = complete(this.#editor.textBeforeCursor, {
       commands: this.commands.list().map((command) => command.name),
-      peers: peers.map((peer) => peer.peerId),
+      peers: [...peers.map((peer) => peer.peerId), ...contacts],
       scopes: [...scopes],
       namespace,
+      argumentsOf: (command) => {
+        if (command !== "cancel" || !history) return undefined;
+        let ids: string[] = [];
+        this.#guard(() => ids = history.queued().map((message) => String(message.id)));
+        return ids;
+      },
     });
     if (candidates.length > 0) this.print(candidates.map(sanitize).join("  "));
     if (insert === "") return false;
@@ -285,6 +342,11 @@ class _Session implements CommandContext {
 
   #focus(key: "focus-in" | "focus-out"): void {
     this.#focused = key === "focus-in";
+    // What arrived in the current conversation while the window was away is read now.
+    const history = this.node.history;
+    if (this.#focused && history) {
+      this.#guard(() => history.markRead(conversationName(this.#conversation)));
+    }
     if (this.#focused && this.#titleChanged) {
       this.#titleChanged = false;
       this.#output(_title(""));
@@ -341,8 +403,20 @@ class _Session implements CommandContext {
   }
 
   #showEvent(event: NodeEvent): void {
-    // Store events are drawn by the history view (marks beside our own lines).
-    if (event.type === "message_state" || event.type === "storage") return;
+    if (event.type === "message_state") {
+      this.#stateNotices.changed(event.message, event.at);
+      return;
+    }
+    if (event.type === "storage") {
+      for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
+        this.print(line);
+      }
+      return;
+    }
+    if (event.type === "message") {
+      this.#showMessage(event);
+      return;
+    }
     // Only peers nobody listed are summarised: a discovered peer's notice always shows.
     if (
       event.type === "peer" && !this.#listed(event.peerId) &&
@@ -361,7 +435,65 @@ class _Session implements CommandContext {
         ? formatSecurityEvent(event, this.style, this.node.peerId)
         : formatEvent(event, this.style),
     );
-    if (event.type === "message" && event.kind === "direct") this.#notifyDirect(event.from);
+  }
+
+  // A stranger's first direct message is preceded by a notice (the line itself keeps the
+  // shape scripts parse); one that arrives in the conversation the user looks at is read.
+  #showMessage(event: Extract<NodeEvent, { type: "message" }>): void {
+    const stored = event.stored;
+    if (
+      event.kind === "direct" && stored?.stranger && !this.#strangersTold.has(stored.conversation)
+    ) {
+      this.#strangersTold.add(stored.conversation);
+      this.print(formatStranger(event.from, this.style, event.at));
+    }
+    this.print(formatEvent(event, this.style));
+    if (event.kind === "direct") this.#notifyDirect(event.from);
+    if (
+      stored && this.#view && this.#interactive && this.#focused &&
+      stored.conversation === conversationName(this.#conversation)
+    ) {
+      const view = this.#view;
+      this.#guard(() => view.seen(stored));
+    }
+  }
+
+  // A store that is not saving (or was moved aside) is told at start: its event came before.
+  #storageAtStart(): void {
+    const history = this.node.history;
+    if (!history) return;
+    this.#guard(() => {
+      for (const line of formatStorageWarnings(history.storage(), this.style, Date.now())) {
+        this.print(line);
+      }
+    });
+  }
+
+  // A failing store (an error it did not absorb) must not stop the chat: the user is told.
+  #guard(action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      this.error(`history: ${sanitize(describeError(error, { withCode: true }))}`);
+    }
+  }
+
+  // The conversation's recent lines, once the command that switched has said so (a terminal
+  // only: a script would take old lines for new ones).
+  #opened(conversation: Conversation): void {
+    const view = this.#view;
+    if (!view || !this.#interactive || this.#closed) return;
+    queueMicrotask(() => {
+      if (this.#closed || this.#conversation !== conversation) return; // switched again
+      this.#guard(() => view.opened(conversationName(conversation)));
+    });
+  }
+
+  #page(key: "page-up" | "page-down"): void {
+    if (!this.#view || this.#secret) return;
+    const view = this.#view;
+    const conversation = conversationName(this.#conversation);
+    this.#guard(() => key === "page-up" ? view.pageUp(conversation) : view.pageDown(conversation));
   }
 
   // True for a peer discovery (or the user) gave an address: not a stranger's made-up id.
@@ -374,7 +506,7 @@ class _Session implements CommandContext {
     this.#summaryTimer = undefined;
   }
 
-  #printLines(lines: string[]): void {
+  #printLines(lines: readonly string[]): void {
     if (this.#closed) return;
     if (this.#interactive) {
       // Wrapped here, between words: a line with a time gets its continuation rows indented.
@@ -398,14 +530,14 @@ class _Session implements CommandContext {
 
   #prompt(): string {
     if (this.#secret) return this.#secret.prompt;
-    const name = sanitize(conversationName(this.conversation));
+    const name = sanitize(conversationName(this.#conversation));
     const mark = this.#conversationMark();
     return mark === "" ? `${name}> ` : `${name} ${mark}> `;
   }
 
   // How the current peer conversation is protected; scopes mix peers and carry no mark.
   #conversationMark(): string {
-    const conversation = this.conversation;
+    const conversation = this.#conversation;
     if (conversation.kind !== "peer") return "";
     const peer = this.node.peers().find((known) => known.peerId === conversation.peerId);
     return conversationMark(peer);

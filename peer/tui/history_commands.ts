@@ -1,0 +1,190 @@
+/**
+ * The terminal UI's commands over the message store: /history, /search, /conversations
+ * (/convs), /queue, /cancel, /contacts, /add and /remove. Without a store (a node that keeps
+ * none) each says so instead.
+ */
+import type { MessageHistory } from "../api.ts";
+import { type Command, type CommandContext, conversationName, parseTarget } from "./commands.ts";
+import { sanitize } from "./format.ts";
+import {
+  formatContacts,
+  formatConversations,
+  formatQueue,
+  formatSearch,
+} from "./history_format.ts";
+import { type HistoryView, MAX_HISTORY_LINES, RECENT_LINES } from "./history_view.ts";
+
+/** The most hits `/search` shows. */
+export const SEARCH_LIMIT = 50;
+
+/** What the history commands use of the running terminal. */
+export interface HistoryAccess {
+  /** The view over the node's history; undefined when the node keeps none. */
+  readonly view?: HistoryView;
+  /** Told of a message cancelled here, so that its "failed: cancelled" is not told again. */
+  cancelled(id: number): void;
+}
+
+/** The history, outbox and contact commands. */
+export function historyCommands(access: HistoryAccess): Command[] {
+  const conversations: Command["run"] = (context) => {
+    const history = _history(context);
+    if (!history) return;
+    _printAll(context, formatConversations(history.conversations(), context.style, Date.now()));
+  };
+  return [
+    {
+      name: "history",
+      usage: "/history [N]",
+      summary: `the last N lines of the conversation (default ${RECENT_LINES}, at most ` +
+        `${MAX_HISTORY_LINES}); PageUp/PageDown page through it in a terminal`,
+      maxArgs: 1,
+      run(context, args) {
+        const view = access.view;
+        if (!_history(context) || !view) return;
+        const count = args[0] === undefined ? RECENT_LINES : _count(args[0]);
+        if (count === undefined) {
+          context.error(
+            `bad count "${sanitize(args[0])}": use a number from 1 to ${MAX_HISTORY_LINES}`,
+          );
+          return;
+        }
+        const conversation = conversationName(context.conversation);
+        if (view.showRecent(conversation, count) === 0) {
+          context.print(`no messages in ${sanitize(conversation)} yet`);
+        }
+      },
+    },
+    {
+      name: "search",
+      usage: "/search TEXT",
+      summary: "messages holding TEXT (any case) in every conversation, newest first",
+      minArgs: 1,
+      run(context, _args, argText) {
+        const history = _history(context);
+        if (!history) return;
+        const hits = history.search(argText, SEARCH_LIMIT);
+        _printAll(context, formatSearch(argText, hits, SEARCH_LIMIT, context.style, Date.now()));
+      },
+    },
+    {
+      name: "conversations",
+      usage: "/conversations",
+      summary: "every conversation with its unread count and last line (also /convs)",
+      maxArgs: 0,
+      run: conversations,
+    },
+    {
+      name: "convs",
+      usage: "/convs",
+      summary: "short for /conversations",
+      maxArgs: 0,
+      run: conversations,
+    },
+    {
+      name: "queue",
+      usage: "/queue",
+      summary: "the outbox: messages waiting for their peer to be back (id, to, age, text)",
+      maxArgs: 0,
+      run(context) {
+        const history = _history(context);
+        if (!history) return;
+        _printAll(context, formatQueue(history.queued(), context.style, Date.now()));
+      },
+    },
+    {
+      name: "cancel",
+      usage: "/cancel ID",
+      summary: "cancel a queued message (/queue lists their ids)",
+      minArgs: 1,
+      maxArgs: 1,
+      run(context, args) {
+        const history = _history(context);
+        if (!history) return;
+        const id = /^\d{1,15}$/.test(args[0]) ? Number(args[0]) : undefined;
+        if (id === undefined) {
+          context.error(`bad id "${sanitize(args[0])}": use a number that /queue lists`);
+          return;
+        }
+        const message = history.queued().find((queued) => queued.id === id);
+        // Told before the store answers: its "failed: cancelled" event comes at once.
+        access.cancelled(id);
+        if (!history.cancel(id)) {
+          context.error(`no queued message has id ${id} (/queue lists them)`);
+          return;
+        }
+        const to = message ? ` to ${sanitize(message.conversation)}` : "";
+        context.print(`cancelled message ${id}${to}: it will not be sent`);
+      },
+    },
+    {
+      name: "contacts",
+      usage: "/contacts",
+      summary: "your contacts: online or not, last seen, address, key fingerprint, verified",
+      maxArgs: 0,
+      run(context) {
+        const history = _history(context);
+        if (!history) return;
+        _printAll(context, formatContacts(history.contacts(), context.style, Date.now()));
+      },
+    },
+    {
+      name: "add",
+      usage: "/add PEER",
+      summary: "add PEER to your contacts (a bare name means name@your-namespace)",
+      minArgs: 1,
+      maxArgs: 1,
+      run(context, args) {
+        const history = _history(context);
+        const peerId = _peerId(context, args[0]);
+        if (!history || peerId === undefined) return;
+        const known = history.contacts().some((contact) => contact.peerId === peerId);
+        history.addContact(peerId);
+        const who = sanitize(peerId);
+        context.print(
+          known ? `${who} is already in your contacts` : `added ${who} to your contacts`,
+        );
+      },
+    },
+    {
+      name: "remove",
+      usage: "/remove PEER",
+      summary: "remove PEER from your contacts (the conversation stays)",
+      minArgs: 1,
+      maxArgs: 1,
+      run(context, args) {
+        const history = _history(context);
+        const peerId = _peerId(context, args[0]);
+        if (!history || peerId === undefined) return;
+        const who = sanitize(peerId);
+        if (history.removeContact(peerId)) context.print(`removed ${who} from your contacts`);
+        else context.error(`${who} is not in your contacts (/contacts lists them)`);
+      },
+    },
+  ];
+}
+
+function _history(context: CommandContext): MessageHistory | undefined {
+  const history = context.node.history;
+  if (!history) {
+    context.error("this peer keeps no message store: no history, outbox or contacts");
+  }
+  return history;
+}
+
+function _peerId(context: CommandContext, given: string): string | undefined {
+  const target = parseTarget(context.node, given);
+  if (target?.kind === "peer") return target.peerId;
+  context.error(`bad peer "${sanitize(given)}": use name@namespace or name`);
+  return undefined;
+}
+
+function _count(given: string): number | undefined {
+  if (!/^\d{1,4}$/.test(given)) return undefined;
+  const count = Number(given);
+  return count >= 1 && count <= MAX_HISTORY_LINES ? count : undefined;
+}
+
+function _printAll(context: CommandContext, lines: readonly string[]): void {
+  for (const line of lines) context.print(line);
+}

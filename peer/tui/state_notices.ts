@@ -1,0 +1,144 @@
+/**
+ * Which state changes of your own messages the terminal tells, and when. Old lines are never
+ * rewritten (they are in the scrollback, out of reach): a change is one short notice line, and
+ * only when it is news. A send resolved with an ACK already printed "delivered to PEER", so its
+ * `delivered` event is not told again; nor is the prompt delivery (within a second) of a
+ * message sent elsewhere (the HTTP API: its caller knows). A message that was queued is told
+ * when it is delivered. A `sent` or `queued` event is never news (the send's own line said
+ * it); reads are dim and a burst of them (one receipt for many messages) is one line; failures
+ * are always told.
+ */
+import type { SendResult, StoredMessage } from "../api.ts";
+import type { Style } from "./format.ts";
+import { formatDelivered, formatFailed, formatRead } from "./history_format.ts";
+
+/** How many msg_ids of ACKed sends are remembered until their `delivered` event comes. */
+const TOLD_LIMIT = 1024;
+
+/** A delivery this soon after the message was written is no news unless it had been queued. */
+const PROMPT_DELIVERY_MS = 1000;
+
+interface _Change {
+  message: StoredMessage;
+  at: number;
+}
+
+/** Turns `message_state` events into notice lines, given the outcomes of this terminal's sends. */
+export class StateNotices {
+  /** Direct sends from this terminal still waiting for their outcome, per peer. */
+  readonly #inFlight = new Map<string, number>();
+  /** `delivered` events that came while a send to the same peer was waiting. */
+  readonly #held = new Map<string, _Change[]>();
+  /** msg_ids whose send call ended with an ACK (its line said "delivered"). */
+  readonly #toldBySend = new Set<string>();
+  /** Ids whose send call here said "queued for": their delivery is always told. */
+  readonly #queuedHere = new Set<number>();
+  /** Ids cancelled with /cancel here: their `failed: cancelled` is no news. */
+  readonly #cancelledHere = new Set<number>();
+  /** Reads gathered in this task, per conversation, told together when it ends. */
+  readonly #reads = new Map<string, _Change[]>();
+  #closed = false;
+
+  constructor(readonly show: (line: string) => void, readonly style: Style) {}
+
+  /**
+   * A direct send from this terminal starts; call the returned function with its outcome
+   * (undefined: it was not sent). Until then a `delivered` event for that peer is held, since
+   * it may be the one this send is about to print.
+   */
+  sendStarted(peerId: string): (result: SendResult | undefined) => void {
+    this.#inFlight.set(peerId, (this.#inFlight.get(peerId) ?? 0) + 1);
+    let ended = false;
+    return (result) => {
+      if (ended) return;
+      ended = true;
+      if (result?.ok) _remember(this.#toldBySend, result.msgId);
+      else if (result?.queued && result.id !== undefined) _remember(this.#queuedHere, result.id);
+      const left = (this.#inFlight.get(peerId) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(peerId, left);
+      else this.#inFlight.delete(peerId);
+      this.#release(peerId);
+    };
+  }
+
+  /** The user cancelled `id` here (the command said so). */
+  cancelled(id: number): void {
+    _remember(this.#cancelledHere, id);
+  }
+
+  /** A stored message changed state. */
+  changed(message: StoredMessage, at: number): void {
+    if (!message.outgoing || this.#closed) return;
+    switch (message.state) {
+      case "delivered":
+        // A room's members are told by their own lines; its sender by "reached N peers".
+        if (message.kind === "direct") this.#delivered({ message, at });
+        return;
+      case "read":
+        this.#gatherRead({ message, at });
+        return;
+      case "failed":
+        if (message.reason === "cancelled" && this.#cancelledHere.delete(message.id)) return;
+        this.show(formatFailed(message, this.style, at));
+        return;
+      default:
+        return; // "sent", "queued" (again): the send's own line told it
+    }
+  }
+
+  /** Stops telling (the terminal closed). */
+  close(): void {
+    this.#closed = true;
+    this.#reads.clear();
+    this.#held.clear();
+  }
+
+  #delivered(change: _Change): void {
+    const { message, at } = change;
+    if (this.#toldBySend.delete(message.msgId)) return;
+    if (this.#queuedHere.delete(message.id)) {
+      this.show(formatDelivered(message, this.style, at));
+      return;
+    }
+    // Perhaps the send waiting for this peer is about to say "delivered": wait for it.
+    if (this.#inFlight.has(message.conversation)) {
+      const held = this.#held.get(message.conversation) ?? [];
+      held.push(change);
+      this.#held.set(message.conversation, held);
+      return;
+    }
+    if (at - message.at < PROMPT_DELIVERY_MS) return; // sent elsewhere, delivered at once
+    this.show(formatDelivered(message, this.style, at));
+  }
+
+  // Once no send to `peerId` waits, the held events are decided again.
+  #release(peerId: string): void {
+    if (this.#inFlight.has(peerId) || this.#closed) return;
+    const held = this.#held.get(peerId) ?? [];
+    this.#held.delete(peerId);
+    for (const change of held) this.#delivered(change);
+  }
+
+  // One receipt marks many messages read at once: one line per conversation, after the burst.
+  #gatherRead(change: _Change): void {
+    const conversation = change.message.conversation;
+    const gathered = this.#reads.get(conversation);
+    if (gathered) {
+      gathered.push(change);
+      return;
+    }
+    this.#reads.set(conversation, [change]);
+    queueMicrotask(() => {
+      const changes = this.#reads.get(conversation);
+      this.#reads.delete(conversation);
+      if (!changes || this.#closed) return;
+      const at = Math.max(...changes.map((read) => read.at));
+      this.show(formatRead(changes.map((read) => read.message), this.style, at));
+    });
+  }
+}
+
+function _remember<T>(set: Set<T>, value: T): void {
+  set.add(value);
+  if (set.size > TOLD_LIMIT) set.delete(set.values().next().value!);
+}

@@ -1,0 +1,797 @@
+/**
+ * The terminal UI over the message store: history at start and on switching, /history and
+ * paging, /search, /conversations, marks and state notices of your own messages, the outbox,
+ * contacts, strangers and storage warnings. Driven as a user would: input lines in, screen out.
+ */
+import assert from "node:assert/strict";
+import { memoryLogger } from "../../lib/log.ts";
+import type { SendResult, StoredMessage } from "../../peer/api.ts";
+import { complete } from "../../peer/tui/completion.ts";
+import { createStyle } from "../../peer/tui/format.ts";
+import { formatStamp, stateMark } from "../../peer/tui/history_format.ts";
+import { KeyDecoder } from "../../peer/tui/keys.ts";
+import { CLEAR_LINE } from "../../peer/tui/screen.ts";
+import { runTerminal, type TerminalOptions } from "../../peer/tui/terminal.ts";
+import { FakeHistory } from "../_fake_history.ts";
+import { FakePeerNode } from "../_fake_node.ts";
+
+const encoder = new TextEncoder();
+const plain = createStyle(false);
+
+/** A time of today (so that lines show the time alone). */
+function today(hours: number, minutes = 0, seconds = 0): number {
+  const date = new Date();
+  date.setHours(hours, minutes, seconds, 0);
+  return date.getTime();
+}
+
+/** A node whose sends answer what the test sets (e.g. queued), with a fake history. */
+class StoreNode extends FakePeerNode {
+  readonly store = new FakeHistory();
+  /** When set, every send answers this. */
+  answerWith?: SendResult;
+
+  constructor() {
+    super("alice", "lobby");
+    this.history = this.store;
+    this.addPeer("bob@lobby");
+  }
+
+  override send(peerId: string, text: string): Promise<SendResult> {
+    if (!this.answerWith) return super.send(peerId, text);
+    this.sent.push({ peerId, text });
+    return Promise.resolve(this.answerWith);
+  }
+}
+
+/** The UI over an input the test writes to; `output()` is everything printed so far. */
+function start(
+  node: FakePeerNode,
+  isTerminal: boolean,
+  options: Partial<TerminalOptions> = {},
+) {
+  const printed: string[] = [];
+  let feed!: ReadableStreamDefaultController<Uint8Array>;
+  const input = new ReadableStream<Uint8Array>({ start: (controller) => void (feed = controller) });
+  const done = runTerminal(node, {
+    log: memoryLogger().log,
+    color: false,
+    isTerminal,
+    input,
+    output: (text) => printed.push(text),
+    columns: () => 300,
+    ...options,
+  });
+  return {
+    done,
+    output: () => printed.join(""),
+    /** The lines printed above the prompt (interactive) or output lines (pipe). */
+    lines: () =>
+      printed.join("").split(/\r?\n/).map((line) => line.split(CLEAR_LINE).at(-1)!)
+        .filter((line) => line !== ""),
+    write: (text: string) => feed.enqueue(encoder.encode(text)),
+    end: () => feed.close(),
+  };
+}
+
+/** Runs input lines without a terminal to their end and returns the output lines. */
+async function pipe(node: FakePeerNode, script: string[]): Promise<string[]> {
+  const ui = start(node, false);
+  ui.write(script.map((line) => line + "\n").join(""));
+  ui.end();
+  await ui.done;
+  return ui.lines();
+}
+
+/** Waits (bounded) until `condition` holds, letting the session's promises run. */
+async function until(condition: () => boolean, what = "condition"): Promise<void> {
+  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 2));
+  assert.ok(condition(), `${what} not reached`);
+}
+
+/** Lets pending promises and microtasks run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** `count` messages in #lobby from bob, at 08:00:00, 08:00:01 ... today. */
+function lobbyLines(store: FakeHistory, count: number, state: "delivered" | "read" = "read") {
+  for (let i = 0; i < count; i++) {
+    store.add({
+      conversation: "#lobby",
+      from: "bob@lobby",
+      text: `line ${i + 1}`,
+      at: today(8, 0, i),
+      state,
+    });
+  }
+}
+
+Deno.test("the terminal shows the current conversation's last 20 lines at start, then live ones", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 25);
+  node.store.add({ conversation: "bob@lobby", text: "another conversation", at: today(9) });
+  const ui = start(node, true);
+  await until(() => ui.output().includes("-- history of #lobby"));
+  node.emit({
+    type: "message",
+    kind: "pub",
+    msgId: "live",
+    from: "bob@lobby",
+    to: "#lobby",
+    text: "fresh",
+    at: today(10),
+  });
+  await until(() => ui.output().includes("fresh"));
+  const lines = ui.lines();
+  const first = lines.indexOf("08:00:05 [#lobby] bob@lobby: line 6");
+  assert.ok(first >= 0, lines.join("\n"));
+  assert.deepEqual(lines.slice(first, first + 22), [
+    ...Array.from(
+      { length: 20 },
+      (_, i) => `08:00:${String(i + 5).padStart(2, "0")} [#lobby] bob@lobby: line ${i + 6}`,
+    ),
+    "-- history of #lobby: 20 messages; older: PageUp --",
+    "10:00:00 [#lobby] bob@lobby: fresh",
+  ]);
+  assert.ok(!ui.output().includes("another conversation"));
+  // The prompt is drawn again after the history, ready for typing.
+  assert.ok(ui.output().endsWith("#lobby> "));
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("the terminal marks unread lines and reads the conversation it opens", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 2, "read");
+  lobbyLines(node.store, 3, "delivered");
+  const ui = start(node, true);
+  await until(() => ui.output().includes("-- history of #lobby"));
+  const lines = ui.lines();
+  const divider = lines.indexOf("-- 3 unread --");
+  assert.equal(lines[divider - 1], "08:00:01 [#lobby] bob@lobby: line 2");
+  assert.equal(lines[divider + 1], "08:00:00 [#lobby] bob@lobby: line 1");
+  assert.equal(node.store.conversations()[0].unread, 0);
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("the terminal shows nothing of history when the conversation is empty or there is no store", async () => {
+  for (const node of [new StoreNode(), new FakePeerNode()]) {
+    const ui = start(node, true);
+    await until(() => ui.output().includes("#lobby> "));
+    await settle();
+    assert.ok(!ui.output().includes("history"), ui.output());
+    ui.write("\x03");
+    await ui.done;
+  }
+});
+
+Deno.test("switching conversation shows its last lines once, and reads it", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", text: "hi alice", at: today(7) });
+  node.store.add({ conversation: "bob@lobby", text: "hi bob", outgoing: true, at: today(7, 1) });
+  const ui = start(node, true);
+  ui.write("/msg bob\r");
+  await until(() => ui.output().includes("-- history of bob@lobby"));
+  const lines = ui.lines();
+  const at = lines.indexOf("conversation: bob@lobby");
+  assert.deepEqual(lines.slice(at, at + 5), [
+    "conversation: bob@lobby",
+    "-- 1 unread --",
+    "07:00:00 [dm] bob@lobby: hi alice",
+    "07:01:00 [dm] alice@lobby: hi bob  ✓✓",
+    "-- history of bob@lobby: 2 messages --",
+  ]);
+  assert.equal(node.store.messages[0].state, "read");
+  // Back and forth: the lines were shown already, and live lines keep the view complete.
+  ui.write("/pub #lobby\r/msg bob\r");
+  await until(() => ui.lines().filter((line) => line === "conversation: bob@lobby").length === 2);
+  await settle();
+  assert.equal(ui.output().split("-- history of bob@lobby").length, 2);
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("a pipe gets no history by itself: only /history, which counts lines and reads the conversation", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 30, "delivered");
+  const lines = await pipe(node, [
+    "/history 3",
+    "/history",
+    "/history 0",
+    "/history 501",
+    "/history x",
+  ]);
+  assert.deepEqual(lines.slice(0, 5), [
+    "-- 3 unread --",
+    "08:00:27 [#lobby] bob@lobby: line 28",
+    "08:00:28 [#lobby] bob@lobby: line 29",
+    "08:00:29 [#lobby] bob@lobby: line 30",
+    "-- history of #lobby: 3 messages; older: /history N --",
+  ]);
+  // Opening read the whole conversation: /history without a count shows 20 lines, none unread.
+  assert.equal(lines[5], "08:00:10 [#lobby] bob@lobby: line 11");
+  assert.equal(lines[25], "-- history of #lobby: 20 messages; older: /history N --");
+  assert.equal(lines.filter((line) => line.includes("[#lobby]")).length, 3 + 20);
+  assert.deepEqual(lines.slice(-3), [
+    'error: bad count "0": use a number from 1 to 500',
+    'error: bad count "501": use a number from 1 to 500',
+    'error: bad count "x": use a number from 1 to 500',
+  ]);
+  assert.equal(node.store.conversations()[0].unread, 0);
+});
+
+Deno.test("/history says so when the conversation is empty, or when the peer keeps no store", async () => {
+  assert.deepEqual(await pipe(new StoreNode(), ["/history"]), ["no messages in #lobby yet"]);
+  const bare = new FakePeerNode();
+  for (const command of ["/history", "/search x", "/convs", "/queue", "/contacts", "/add bob"]) {
+    assert.deepEqual(await pipe(bare, [command]), [
+      "error: this peer keeps no message store: no history, outbox or contacts",
+    ], command);
+  }
+});
+
+Deno.test("history lines older than today carry the date; escapes and marks are kept", async () => {
+  const node = new StoreNode();
+  const old = new Date(2020, 4, 6, 7, 8, 9).getTime();
+  const conversation = "bob@lobby";
+  node.store.add({ conversation, text: "old \x1b[2J news", at: old });
+  const states: [StoredMessage["state"], string | undefined][] = [
+    ["queued", undefined],
+    ["sent", undefined],
+    ["delivered", undefined],
+    ["read", undefined],
+    ["failed", "expired"],
+  ];
+  for (const [state, reason] of states) {
+    node.store.add({ conversation, text: state, outgoing: true, state, reason, at: today(9) });
+  }
+  const lines = await pipe(node, ["/msg bob", "/history"]);
+  assert.deepEqual(lines.slice(1, 8), [
+    "-- 1 unread --",
+    "2020-05-06 07:08:09 [dm] bob@lobby: old ^[[2J news",
+    "09:00:00 [dm] alice@lobby: queued  ·",
+    "09:00:00 [dm] alice@lobby: sent  ✓",
+    "09:00:00 [dm] alice@lobby: delivered  ✓✓",
+    "09:00:00 [dm] alice@lobby: read  ✓✓ read",
+    "09:00:00 [dm] alice@lobby: failed  ✗ expired",
+  ]);
+});
+
+Deno.test("stateMark() colours a read mark as good and a failure as an error", () => {
+  const color = createStyle(true);
+  const base = { outgoing: true, kind: "direct", conversation: "bob@lobby" } as StoredMessage;
+  assert.equal(stateMark({ ...base, state: "read" }, color), "\x1b[32m✓✓ read\x1b[0m");
+  assert.equal(
+    stateMark({ ...base, state: "failed", reason: "refused\x07" }, color),
+    "\x1b[31m✗ refused^G\x1b[0m",
+  );
+  assert.equal(stateMark({ ...base, outgoing: false, state: "delivered" }, color), "");
+  assert.equal(
+    stateMark({ ...base, kind: "pub", state: "sent", pendingFor: ["a@x", "b@x"] }, plain),
+    "✓ (2 waiting)",
+  );
+  assert.equal(formatStamp(today(0, 0, 1), Date.now()), "00:00:01");
+});
+
+Deno.test("PageUp prints older pages above the prompt and PageDown comes back, the typed text intact", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 45);
+  const ui = start(node, true);
+  await until(() => ui.output().includes("-- history of #lobby"));
+  ui.write("draft");
+  await until(() => ui.output().endsWith("#lobby> draft"));
+  ui.write("\x1b[5~");
+  await until(() => ui.output().includes("older messages"));
+  assert.ok(ui.output().endsWith("\r\x1b[2K#lobby> draft"), "the input row is redrawn as it was");
+  ui.write("\x1b[5~");
+  await until(() => ui.output().includes("the first messages"));
+  ui.write("\x1b[5~");
+  await until(() => ui.output().includes("no older messages"));
+  ui.write("\x1b[6~");
+  await until(() => ui.output().includes("newer messages"));
+  ui.write("\x1b[6~\x1b[6~");
+  await until(() => ui.output().includes("no newer messages"));
+  const lines = ui.lines();
+  const older = lines.findIndex((line) => line.startsWith("-- #lobby: older messages"));
+  assert.deepEqual(lines.slice(older, older + 3), [
+    "-- #lobby: older messages, from 08:00:05 --",
+    "08:00:05 [#lobby] bob@lobby: line 6",
+    "08:00:06 [#lobby] bob@lobby: line 7",
+  ]);
+  assert.equal(lines[older + 20], "08:00:24 [#lobby] bob@lobby: line 25");
+  const first = lines.indexOf("-- #lobby: the first messages, from 08:00:00 --");
+  assert.deepEqual(lines.slice(first + 1, first + 6).map((line) => line.slice(-6)), [
+    "line 1",
+    "line 2",
+    "line 3",
+    "line 4",
+    "line 5",
+  ]);
+  assert.equal(lines[first + 6], "-- no older messages in #lobby --");
+  assert.equal(lines[first + 7], "-- #lobby: newer messages, from 08:00:05 --");
+  assert.ok(lines.includes("-- #lobby: the newest messages, from 08:00:25 --"));
+  assert.equal(lines.at(-2), "-- #lobby: no newer messages, this is the present --");
+  // The draft was never sent or lost.
+  assert.ok(ui.output().endsWith("#lobby> draft"));
+  assert.deepEqual(node.published, []);
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("KeyDecoder.push() reads PageUp and PageDown", () => {
+  const keys = new KeyDecoder().push(encoder.encode("\x1b[5~\x1b[6~"));
+  assert.deepEqual(keys, [{ name: "page-up" }, { name: "page-down" }]);
+});
+
+Deno.test("/search lists hits across conversations, newest first, with time, conversation and sender", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", text: "Lunch at noon?", at: today(8) });
+  node.store.add({ conversation: "#games", from: "carol@lobby", text: "no lunch", at: today(9) });
+  node.store.add({
+    conversation: "bob@lobby",
+    text: "lunch it is",
+    outgoing: true,
+    state: "read",
+    at: today(9, 30),
+  });
+  node.store.add({ conversation: "#lobby", from: "dan@lobby", text: "dinner", at: today(10) });
+  const lines = await pipe(node, ["/search LUNCH", "/search pizza", "/search 50%_off"]);
+  assert.deepEqual(lines, [
+    '3 messages hold "LUNCH", newest first:',
+    "09:30:00 [bob@lobby] alice@lobby: lunch it is  ✓✓ read",
+    "09:00:00 [#games] carol@lobby: no lunch",
+    "08:00:00 [bob@lobby] bob@lobby: Lunch at noon?",
+    'no messages hold "pizza"',
+    'no messages hold "50%_off"',
+  ]);
+});
+
+Deno.test("/conversations lists unread counts and last lines; opening one reads it", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", text: "are you there?", at: today(8) });
+  node.store.add({ conversation: "bob@lobby", text: "hello?", at: today(8, 1) });
+  node.store.add({
+    conversation: "#lobby",
+    from: "carol@lobby",
+    text: "x".repeat(60),
+    at: today(9),
+  });
+  node.store.add({
+    conversation: "carol@lobby",
+    text: "see you",
+    outgoing: true,
+    state: "queued",
+    at: today(10),
+  });
+  const lines = await pipe(node, ["/conversations", "/msg bob", "/history 1", "/convs"]);
+  assert.deepEqual(lines.slice(0, 5), [
+    "3 conversations, 3 unread in 2",
+    "CONVERSATION  UNREAD  LAST",
+    "carol@lobby   -       10:00:00 alice@lobby: see you  ·",
+    `#lobby        1       09:00:00 carol@lobby: ${"x".repeat(40)}…`,
+    "bob@lobby     2       08:01:00 bob@lobby: hello?",
+  ]);
+  assert.equal(lines.at(-5), "3 conversations, 1 unread in 1");
+  assert.equal(lines.at(-1), "bob@lobby     -       08:01:00 bob@lobby: hello?");
+});
+
+Deno.test("a message arriving in the conversation on screen is read; elsewhere, or unfocused, it waits", async () => {
+  const node = new StoreNode();
+  const ui = start(node, true);
+  await until(() => ui.output().includes("#lobby> "));
+  const arrive = (conversation: string, text: string) => {
+    const stored = node.store.add({ conversation, from: "bob@lobby", text });
+    node.emit({
+      type: "message",
+      kind: conversation.startsWith("#") ? "pub" : "direct",
+      msgId: stored.msgId,
+      from: "bob@lobby",
+      to: conversation.startsWith("#") ? conversation : "alice@lobby",
+      text,
+      at: stored.at,
+      stored,
+    });
+    return stored;
+  };
+  assert.equal(arrive("#lobby", "seen at once").state, "read");
+  assert.equal(arrive("bob@lobby", "elsewhere").state, "delivered");
+  ui.write("\x1b[O");
+  await settle();
+  const away = arrive("#lobby", "while away");
+  assert.equal(away.state, "delivered");
+  ui.write("\x1b[I");
+  await until(() => away.state === "read", "read on focus");
+  assert.equal(node.store.messages[1].state, "delivered", "another conversation stays unread");
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("a direct message from a stranger is preceded by a notice, once per conversation", async () => {
+  const node = new StoreNode();
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  for (const [from, text] of [["eve@lobby", "hi"], ["eve@lobby", "again"], ["bob@lobby", "yo"]]) {
+    const stored = node.store.add({ conversation: from, from, text, at: today(11) });
+    stored.stranger = from === "eve@lobby";
+    node.emit({
+      type: "message",
+      kind: "direct",
+      msgId: stored.msgId,
+      from,
+      to: "alice@lobby",
+      text,
+      at: stored.at,
+      stored,
+    });
+  }
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    "11:00:00 -- eve@lobby is not in your contacts (/add eve@lobby adds them)",
+    "11:00:00 [dm] eve@lobby: hi",
+    "11:00:00 [dm] eve@lobby: again",
+    "11:00:00 [dm] bob@lobby: yo",
+  ]);
+});
+
+Deno.test("a send kept in the outbox says queued and why, and keeps the conversation", async () => {
+  const node = new StoreNode();
+  const reasons = [
+    ["offline", "offline"],
+    ["unknown_peer", "not known to the tracker now"],
+    ["not_connected", "unreachable"],
+  ] as const;
+  for (const [reason, words] of reasons) {
+    node.answerWith = { ok: false, reason, queued: true, id: 7, msgId: "q7" };
+    const lines = await pipe(node, ["/msg carol see you", "/status"]);
+    assert.equal(
+      lines[0],
+      `queued for carol@lobby (${words}): it goes out by itself when they are back ` +
+        "(/queue lists the outbox, /cancel 7 cancels it)",
+    );
+    assert.ok(lines.includes("conversation: carol@lobby"), reason);
+  }
+  node.answerWith = { ok: false, reason: "queue_full" };
+  assert.deepEqual(await pipe(node, ["/msg carol one more"]), [
+    "not delivered to carol@lobby: queue_full (the outbox is full; /queue lists it, /cancel ID makes room)",
+  ]);
+});
+
+Deno.test("/queue lists the outbox and /cancel takes a message out of it", async () => {
+  const node = new StoreNode();
+  const hour = 3_600_000;
+  const first = node.store.add({
+    conversation: "carol@lobby",
+    text: "first of all, a long message that is cut in the list",
+    outgoing: true,
+    state: "queued",
+    at: Date.now() - 3 * hour,
+  });
+  node.store.add({
+    conversation: "dan@other",
+    text: "hi dan",
+    outgoing: true,
+    state: "queued",
+    at: Date.now() - 90_000,
+  });
+  const ui = start(node, false);
+  ui.write(`/queue\n/cancel ${first.id}\n/cancel ${first.id}\n/cancel x\n/queue\n`);
+  await until(() => node.listenerCount === 1);
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    "ID  TO           AGE  TEXT",
+    "1   carol@lobby  3h   first of all, a long message that is cut…",
+    "2   dan@other    1m   hi dan",
+    "they go out by themselves when the peer is back; /cancel ID cancels one",
+    "cancelled message 1 to carol@lobby: it will not be sent",
+    "error: no queued message has id 1 (/queue lists them)",
+    'error: bad id "x": use a number that /queue lists',
+    "ID  TO         AGE  TEXT",
+    "2   dan@other  1m   hi dan",
+    "they go out by themselves when the peer is back; /cancel ID cancels one",
+  ]);
+  assert.equal(first.state, "failed");
+  assert.deepEqual(await pipe(new StoreNode(), ["/queue"]), [
+    "the outbox is empty: nothing waits to be delivered",
+  ]);
+});
+
+/** A `message_state` event for `message` after its fields changed. */
+function stateEvent(node: FakePeerNode, message: StoredMessage, fields: Partial<StoredMessage>) {
+  Object.assign(message, fields);
+  node.emit({ type: "message_state", message: { ...message }, at: today(12) });
+}
+
+Deno.test("state notices: a queued message's delivery and failures are told, an ACKed send is not told twice", async () => {
+  const node = new StoreNode();
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  // A send that ACKs: its delivered event comes before the send call returns.
+  node.sendMode = "manual";
+  ui.write("/msg bob quick one\n");
+  await until(() => node.waitingSends === 1);
+  const quick = node.store.add({
+    conversation: "bob@lobby",
+    text: "quick one",
+    outgoing: true,
+    state: "sent",
+    msgId: "ack-1",
+  });
+  stateEvent(node, quick, { state: "delivered" });
+  node.answer({ ok: true, msgId: "ack-1", roundTripMs: 4 });
+  await until(() => ui.lines().length === 1);
+  // A queued one, delivered an hour later; another expires; one sent elsewhere (the HTTP
+  // API) is delivered at once, which its sender knows.
+  const later = node.store.add({
+    conversation: "carol@lobby",
+    text: "when you are back",
+    outgoing: true,
+    state: "queued",
+    at: today(11),
+  });
+  stateEvent(node, later, { state: "sent" });
+  stateEvent(node, later, { state: "delivered" });
+  const lost = node.store.add({
+    conversation: "dan@lobby",
+    text: "too late",
+    outgoing: true,
+    state: "queued",
+  });
+  stateEvent(node, lost, { state: "failed", reason: "expired" });
+  const elsewhere = node.store.add({
+    conversation: "erin@lobby",
+    text: "from a script",
+    outgoing: true,
+    state: "sent",
+    at: today(12),
+  });
+  stateEvent(node, elsewhere, { state: "delivered" });
+  const room = node.store.add({
+    conversation: "#games",
+    text: "gg",
+    outgoing: true,
+    state: "sent",
+    pendingFor: ["dan@lobby"],
+  });
+  stateEvent(node, room, { state: "delivered", pendingFor: [] });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    "delivered to bob@lobby (4 ms)",
+    '12:00:00 -- ✓✓ delivered to carol@lobby: "when you are back"',
+    '12:00:00 -- ✗ not delivered to dan@lobby (expired): "too late"',
+  ]);
+});
+
+Deno.test("state notices: a delivered event held during a send to the same peer is told once that send ends", async () => {
+  const node = new StoreNode();
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.sendMode = "manual";
+  const queued = node.store.add({
+    conversation: "bob@lobby",
+    text: "from yesterday",
+    outgoing: true,
+    state: "queued",
+    at: today(1),
+  });
+  ui.write("/msg bob new one\n");
+  await until(() => node.waitingSends === 1);
+  stateEvent(node, queued, { state: "delivered" });
+  await settle();
+  assert.deepEqual(ui.lines(), [], "held while the send waits");
+  node.answer({ ok: true, msgId: "other", roundTripMs: 2 });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    '12:00:00 -- ✓✓ delivered to bob@lobby: "from yesterday"',
+    "delivered to bob@lobby (2 ms)",
+  ]);
+});
+
+Deno.test("state notices: read receipts are one dim line per burst; /cancel here is not told twice", async () => {
+  const node = new StoreNode();
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  const sent = [1, 2, 3].map((n) =>
+    node.store.add({
+      conversation: "bob@lobby",
+      text: `message ${n}`,
+      outgoing: true,
+      state: "delivered",
+    })
+  );
+  for (const message of sent) stateEvent(node, message, { state: "read" });
+  await settle();
+  const queued = node.store.add({
+    conversation: "carol@lobby",
+    text: "never mind",
+    outgoing: true,
+    state: "queued",
+  });
+  ui.write(`/cancel ${queued.id}\n`);
+  await until(() => ui.lines().length === 2);
+  stateEvent(node, queued, { state: "failed", reason: "cancelled" });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    '12:00:00 -- ✓✓ read by bob@lobby: "message 3" and 2 earlier',
+    "cancelled message 4 to carol@lobby: it will not be sent",
+  ]);
+});
+
+Deno.test("/contacts shows presence, last seen, address, fingerprint and verification; /add and /remove", async () => {
+  const node = new StoreNode();
+  node.store.contactList.set("bob@lobby", {
+    peerId: "bob@lobby",
+    addedAt: today(1),
+    online: true,
+    address: { hostname: "127.0.0.1", port: 5001 },
+    fingerprint: "mfrg gzdf mztw q2lk nnwg 23tp obyx e3ll",
+    verified: true,
+    trust: "verified",
+  });
+  node.store.contactList.set("carol@other", {
+    peerId: "carol@other",
+    addedAt: today(1),
+    online: false,
+    lastSeenAt: new Date(2020, 0, 2, 3, 4, 5).getTime(),
+    verified: false,
+    trust: "key_changed",
+    fingerprint: "aaaa bbbb cccc",
+  });
+  const lines = await pipe(node, [
+    "/contacts",
+    "/add dan",
+    "/add dan@lobby",
+    "/remove carol@other",
+    "/remove carol@other",
+    "/add @x",
+    "/contacts",
+  ]);
+  assert.deepEqual(lines, [
+    "2 contacts, 1 online",
+    "PEER         STATE    LAST_SEEN   ADDRESS         FINGERPRINT  VERIFIED",
+    "bob@lobby    online   now         127.0.0.1:5001  mfrggzdf…    yes",
+    "carol@other  offline  2020-01-02  -               aaaabbbb…    key-changed",
+    "added dan@lobby to your contacts",
+    "dan@lobby is already in your contacts",
+    "removed carol@other from your contacts",
+    "error: carol@other is not in your contacts (/contacts lists them)",
+    'error: bad peer "@x": use name@namespace or name',
+    "2 contacts, 1 online",
+    "PEER       STATE    LAST_SEEN  ADDRESS         FINGERPRINT  VERIFIED",
+    "bob@lobby  online   now        127.0.0.1:5001  mfrggzdf…    yes",
+    "dan@lobby  offline  -          -               -            no",
+  ]);
+  assert.deepEqual(await pipe(new StoreNode(), ["/contacts"]), [
+    "no contacts yet: /add PEER adds one",
+  ]);
+});
+
+Deno.test("/status says where history is saved, or why not; a storage event is a warning", async () => {
+  const node = new StoreNode();
+  const status = await pipe(node, ["/status"]);
+  assert.ok(status.includes("history: saved in /tmp/fake/messages.db"), status.join("\n"));
+  assert.ok(status.includes("outbox: 0 queued"));
+
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.emit({
+    type: "storage",
+    status: { persistent: false, path: "/data/messages.db", problem: "the disk is full" },
+    at: today(13),
+  });
+  node.store.storageStatus = {
+    persistent: false,
+    path: "/data/messages.db",
+    problem: "the disk is full",
+  };
+  ui.write("/status\n");
+  ui.end();
+  await ui.done;
+  const lines = ui.lines();
+  assert.equal(
+    lines[0],
+    "13:00:00 !! history is not being saved: the disk is full; the chat goes on, " +
+      "messages are kept until you quit",
+  );
+  assert.ok(lines.includes("history: not saved: the disk is full"));
+});
+
+Deno.test("a store that was moved aside or is not saving is told at start", async () => {
+  const node = new StoreNode();
+  node.store.storageStatus = {
+    persistent: true,
+    path: "/data/messages.db",
+    movedAside: "/data/messages.db.corrupt-2026",
+  };
+  const lines = await pipe(node, ["/status"]);
+  assert.match(
+    lines[0],
+    /^\d\d:\d\d:\d\d !! the message store was damaged; it was moved aside to \/data\/messages\.db\.corrupt-2026 and a new one started/,
+  );
+  assert.ok(
+    lines.includes("history: a damaged store was moved aside to /data/messages.db.corrupt-2026"),
+  );
+});
+
+Deno.test("/help lists the history commands and Tab completes them and the ids after /cancel", async () => {
+  const node = new StoreNode();
+  const help = await pipe(node, ["/help"]);
+  for (
+    const name of [
+      "history",
+      "search",
+      "conversations",
+      "convs",
+      "queue",
+      "cancel",
+      "contacts",
+      "add",
+      "remove",
+    ]
+  ) {
+    assert.ok(help.some((line) => line.startsWith(`/${name}`)), name);
+  }
+  node.store.add({ conversation: "carol@lobby", text: "a", outgoing: true, state: "queued" });
+  node.store.add({ conversation: "carol@lobby", text: "b", outgoing: true, state: "sent" });
+  node.store.addContact("zoe@far");
+  const ui = start(node, true);
+  ui.write("/conv\t");
+  await until(() => ui.output().includes("/conversations  /convs"));
+  ui.write("\x15/cancel \t");
+  await until(() => ui.output().endsWith("#lobby> /cancel 1 "));
+  ui.write("\x15/remove zo\t");
+  await until(() => ui.output().endsWith("#lobby> /remove zoe@far "));
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("complete() offers a command's own arguments after it, and peers elsewhere", () => {
+  const sources = {
+    commands: ["cancel", "msg"],
+    peers: ["bob@lobby"],
+    scopes: [],
+    namespace: "lobby",
+    argumentsOf: (command: string) => command === "cancel" ? ["12", "13"] : undefined,
+  };
+  assert.deepEqual(complete("/cancel ", sources), { insert: "1", candidates: [] });
+  assert.deepEqual(complete("/cancel 1", sources), { insert: "", candidates: ["12", "13"] });
+  assert.deepEqual(complete("/CANCEL 13", sources), { insert: " ", candidates: [] });
+  assert.deepEqual(complete("/msg b", sources), { insert: "ob ", candidates: [] });
+  assert.deepEqual(complete("/cancel 12 b", sources), { insert: "ob ", candidates: [] });
+});
+
+Deno.test("a store that fails is told as an error and the chat goes on", async () => {
+  const node = new StoreNode();
+  const broken = node.store;
+  broken.page = () => {
+    throw new Error("disk I/O error\x1b[2J");
+  };
+  broken.markRead = () => {
+    throw new Error("disk I/O error");
+  };
+  const ui = start(node, true);
+  await until(() => ui.output().includes("error: history: disk I/O error^[[2J"));
+  const stored = broken.add({ conversation: "#lobby", from: "bob@lobby", text: "still here" });
+  node.emit({
+    type: "message",
+    kind: "pub",
+    msgId: stored.msgId,
+    from: "bob@lobby",
+    to: "#lobby",
+    text: "still here",
+    at: today(14),
+    stored,
+  });
+  ui.write("\x1b[5~hello\r");
+  await until(() => node.published.length === 1);
+  assert.ok(ui.output().includes("14:00:00 [#lobby] bob@lobby: still here"));
+  assert.equal(ui.output().split("error: history: disk I/O error").length, 4);
+  ui.write("\x03");
+  await ui.done;
+});
