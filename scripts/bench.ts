@@ -4,6 +4,7 @@ import { benchPeer } from "./bench_peer.ts";
 import { benchAccounts } from "./bench_accounts.ts";
 import { benchTui } from "./bench_tui.ts";
 import { benchAbuse } from "./bench_abuse.ts";
+import { benchHistory } from "./bench_history.ts";
 
 const SUITES: Record<string, () => Promise<void>> = {
   tracker: benchTracker,
@@ -11,6 +12,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   accounts: benchAccounts,
   tui: benchTui,
   abuse: benchAbuse,
+  history: benchHistory,
 };
 
 // `deno task bench tracker` runs one suite; no argument runs them all.

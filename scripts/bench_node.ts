@@ -4,6 +4,9 @@ import { Logger } from "../lib/log.ts";
 import { fingerprint, generateIdentityKeyPair, identityFromPrivateKey } from "../lib/noise/mod.ts";
 import { KeyPins, TrustPolicy } from "../peer/identity/mod.ts";
 import { createPeerNode, type StartablePeerNode } from "../peer/mod.ts";
+import type { PeerNode } from "../peer/api.ts";
+import { lateInbox, Messenger } from "../peer/messaging/mod.ts";
+import { openMessageStore } from "../peer/store/mod.ts";
 
 /** How a benchmark node talks to other p2pchat nodes. */
 export interface BenchNodeOptions {
@@ -11,15 +14,21 @@ export interface BenchNodeOptions {
   features?: readonly string[];
   /** With a fresh identity key (and keys pinned in memory) it talks encrypted to its kind. */
   encrypted?: boolean;
+  /** With a message store in this file: every message sent and received is kept there. */
+  storePath?: string;
 }
+
+/** A started bench node; `chat` sends through the store when it has one. */
+export type BenchNode = StartablePeerNode & { port: number; chat: PeerNode };
 
 const quiet = new Logger({ level: "error", format: "human", sink: () => {} });
 
 /** A started node in namespace "bench" on 127.0.0.1, with the port it listens on. */
-export async function startNode(
-  name: string,
-  options: BenchNodeOptions = {},
-): Promise<StartablePeerNode & { port: number }> {
+export async function startNode(name: string, options: BenchNodeOptions = {}): Promise<BenchNode> {
+  const store = options.storePath === undefined
+    ? undefined
+    : openMessageStore({ path: options.storePath }, { log: quiet, clock: systemClock });
+  let messenger: Messenger | undefined;
   // Every node shares 127.0.0.1 and most are dialled before anyone discovers them: the
   // per-address fair shares, meant for strangers on the internet, would refuse the set-up.
   const node = createPeerNode({
@@ -32,9 +41,21 @@ export async function startNode(
     maxUnknownPerIp: 4096,
     maxUnknown: 4096,
     identity: options.encrypted ? benchIdentity() : undefined,
+    inbox: store && lateInbox(() => messenger!),
   }, { log: quiet });
+  if (store) {
+    messenger = new Messenger({}, { node, chat: node, store, clock: systemClock, log: quiet });
+    messenger.start();
+    // The store closes after the node: what the node received last is committed.
+    const stop = node.stop.bind(node);
+    node.stop = async (reason) => {
+      await stop(reason);
+      messenger!.close();
+      store.close();
+    };
+  }
   const { port } = await node.start();
-  return Object.assign(node, { port });
+  return Object.assign(node, { port, chat: messenger ?? node });
 }
 
 function benchIdentity() {

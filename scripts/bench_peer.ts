@@ -133,10 +133,20 @@ async function echoSubject(placement: Placement): Promise<SendSubject> {
 }
 
 /** p2pchat: node "a" here sends to node "b" in a child process; both encrypted or neither. */
-async function peerSubject(options: BenchNodeOptions, placement: Placement): Promise<SendSubject> {
+async function peerSubject(
+  options: BenchNodeOptions & { stored?: boolean },
+  placement: Placement,
+): Promise<SendSubject> {
   const encrypted = options.encrypted ?? false;
-  const b = await startReceiver(encrypted ? "noise" : "peer", placement);
-  const a = await startNode("a", options).catch(async (error) => {
+  const b = await startReceiver(
+    options.stored ? "stored" : encrypted ? "noise" : "peer",
+    placement,
+  );
+  const storeDir = options.stored ? await Deno.makeTempDir() : undefined;
+  const a = await startNode("a", {
+    ...options,
+    storePath: storeDir && `${storeDir}/messages.db`,
+  }).catch(async (error) => {
     await b.stop();
     throw error;
   });
@@ -151,8 +161,9 @@ async function peerSubject(options: BenchNodeOptions, placement: Placement): Pro
     await b.stop();
     throw error;
   }
+  const chat = a.chat;
   const send = async (i: number) => {
-    const result = await a.send("b@bench", `message ${i}`);
+    const result = await chat.send("b@bench", `message ${i}`);
     if (!result.ok) throw new Error(`SEND failed: ${result.reason}`);
   };
   return {
@@ -164,7 +175,7 @@ async function peerSubject(options: BenchNodeOptions, placement: Placement): Pro
       let failure: string | undefined;
       const worker = async () => {
         while (next < total) {
-          const result = await a.send("b@bench", `message ${next++}`);
+          const result = await chat.send("b@bench", `message ${next++}`);
           if (!result.ok) failure = result.reason;
         }
       };
@@ -175,6 +186,7 @@ async function peerSubject(options: BenchNodeOptions, placement: Placement): Pro
     async close() {
       await a.stop();
       await b.stop();
+      if (storeDir) await Deno.remove(storeDir, { recursive: true });
     },
   };
 }
@@ -193,7 +205,7 @@ interface SendFigures {
  * What is measured: the baseline, p2pchat as it talks to p2pchat (in clear, as nodes without an
  * identity do, and encrypted), and one line per message.
  */
-type SubjectName = "base" | "peer" | "lines" | "noise";
+type SubjectName = "base" | "peer" | "lines" | "noise" | "stored";
 
 /** Starts every subject; stops those already started if one fails. */
 async function startSubjects(placement: Placement): Promise<Map<SubjectName, SendSubject>> {
@@ -204,6 +216,7 @@ async function startSubjects(placement: Placement): Promise<Map<SubjectName, Sen
     const withoutBatches = wire.OUR_FEATURES.filter((feature) => feature !== wire.FEATURE_BATCH);
     subjects.set("lines", await peerSubject({ features: withoutBatches }, placement));
     subjects.set("noise", await peerSubject({ encrypted: true }, placement));
+    subjects.set("stored", await peerSubject({ stored: true }, placement));
     return subjects;
   } catch (error) {
     await stopSubjects(subjects);
@@ -262,6 +275,7 @@ async function sendBenchmarks(placement: Placement): Promise<Record<SubjectName,
       peer: figures("peer"),
       lines: figures("lines"),
       noise: figures("noise"),
+      stored: figures("stored"),
     };
   } finally {
     await stopSubjects(subjects);
@@ -427,7 +441,7 @@ async function idleSockets(): Promise<MemoryResult> {
 /** Runs every peer benchmark (or only the SEND ones) and prints a table. */
 export async function benchPeer(sendOnly = false): Promise<void> {
   const placement = await oneCorePerSide();
-  const { base, peer, lines, noise, handshakes } = await (async () => {
+  const { base, peer, lines, noise, stored, handshakes } = await (async () => {
     try {
       const send = await sendBenchmarks(placement);
       // The set-up benchmark opens hundreds of connections: not part of a quick SEND run.
@@ -515,6 +529,27 @@ export async function benchPeer(sendOnly = false): Promise<void> {
       p2pchat: cpu(noise),
       baseline: cpu(peer),
       ratio: times(cpuTotal(noise), cpuTotal(peer)),
+      target: "",
+    },
+    {
+      measure: "SEND->ACK p50 with the message store on both sides (baseline: store off)",
+      p2pchat: ms(stored.p50),
+      baseline: ms(peer.p50),
+      ratio: times(stored.p50, peer.p50),
+      target: "",
+    },
+    {
+      measure: "pipelined SEND with the message store on both sides",
+      p2pchat: rate(stored),
+      baseline: rate(peer),
+      ratio: share(stored.perSecond, peer.perSecond),
+      target: ">= 70%",
+    },
+    {
+      measure: "CPU per pipelined message, store on",
+      p2pchat: cpu(stored),
+      baseline: cpu(peer),
+      ratio: times(cpuTotal(stored), cpuTotal(peer)),
       target: "",
     },
   ];

@@ -9,8 +9,11 @@ import process from "node:process";
 import { startNode } from "./bench_node.ts";
 import type { Placement } from "./cpu_placement.ts";
 
-/** "peer": a node in clear; "noise": a node with an identity; "echo": the baseline. */
-export type ReceiverKind = "peer" | "noise" | "echo";
+/**
+ * "peer": a node in clear; "noise": a node with an identity; "stored": a node in clear with a
+ * message store (in a temporary folder); "echo": the baseline.
+ */
+export type ReceiverKind = "peer" | "noise" | "stored" | "echo";
 
 /** A receiving side running in a child process. */
 export interface Receiver {
@@ -47,6 +50,8 @@ export async function startReceiver(kind: ReceiverKind, placement: Placement): P
   const { command, args } = placement.receiver(Deno.execPath(), [
     "run",
     "--allow-net",
+    "--allow-read",
+    "--allow-write",
     import.meta.filename!,
     kind,
   ]);
@@ -173,7 +178,11 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
   if (kind === "echo") {
     server = serveEcho();
   } else {
-    const node = await startNode("b", { encrypted: kind === "noise" });
+    const storeDir = kind === "stored" ? await Deno.makeTempDir() : undefined;
+    const node = await startNode("b", {
+      encrypted: kind === "noise",
+      storePath: storeDir && `${storeDir}/messages.db`,
+    });
     node.subscribe((event) => {
       if (event.type !== "peer" || event.state !== "connected") return;
       const at = wallClock();
@@ -181,7 +190,13 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
       waiting.get(event.peerId)?.(at);
       waiting.delete(event.peerId);
     });
-    server = { port: node.port, stop: () => node.stop() };
+    server = {
+      port: node.port,
+      stop: async () => {
+        await node.stop();
+        if (storeDir) await Deno.remove(storeDir, { recursive: true });
+      },
+    };
   }
   // Null when the peer is not connected in time: the parent gives up, and so do we.
   const connectedAt = (peerId: string) =>
@@ -215,7 +230,7 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
 
 if (import.meta.main) {
   const kind = Deno.args[0];
-  if (kind !== "peer" && kind !== "noise" && kind !== "echo") {
+  if (kind !== "peer" && kind !== "noise" && kind !== "stored" && kind !== "echo") {
     throw new Error(`Unknown receiver "${kind}"`);
   }
   await runReceiver(kind);
