@@ -75,7 +75,10 @@ export type ErrorCode =
   | "queue_full"
   // the message store (see docs/peer-protocol.md, "Message store")
   | "store_in_use"
-  | "not_queued";
+  | "not_queued"
+  // the HTTP API's history routes (docs/http-api.md, "History, outbox and contacts")
+  | "no_history"
+  | "not_contact";
 
 /** An error with a stable `code`; `message` is for people, `code` is for programs. */
 export class P2pError extends Error {

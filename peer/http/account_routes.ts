@@ -6,7 +6,7 @@ import type { Hono } from "hono";
 import { checkName } from "../../lib/names.ts";
 import { P2pError } from "../../lib/errors.ts";
 import type { PeerAccounts } from "../accounts/mod.ts";
-import { readJsonObject, stringField } from "./routes.ts";
+import { readJsonObject, stringField } from "./request_body.ts";
 
 /** Adds `/api/account/...`, `/api/users` and `/api/rooms...` to `app`. */
 export function mountAccountApi(app: Hono, accounts: PeerAccounts): void {

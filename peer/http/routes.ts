@@ -6,12 +6,14 @@
  */
 import { Hono } from "hono";
 import type { NodeEvent, PeerNode, Scope, SendResult } from "../api.ts";
-import { concatBytes } from "../../lib/bytes.ts";
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
-import { isRecord, isWireName } from "../../lib/codec.ts";
+import { isWireName } from "../../lib/codec.ts";
 import { type ErrorCode, P2pError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import { tooLongForLine } from "../protocol/mod.ts";
+import { mountHistoryApi } from "./history_routes.ts";
+import { readJsonObject, stringField } from "./request_body.ts";
+import { peerIdParam } from "./request_params.ts";
 
 /** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
 export interface PeerApiOptions {
@@ -26,12 +28,6 @@ export interface PeerApiOptions {
 /** SSE comment period: keeps proxies and idle-timeouts from closing a quiet stream. */
 export const SSE_HEARTBEAT_MS = 15_000;
 
-/**
- * Largest request body. A text that fits a 32768-byte line fits here even when the client
- * escapes every character as \uXXXX.
- */
-export const MAX_BODY_BYTES = 256 * 1024;
-
 /** Events a stream may have queued for a client that does not read before it is dropped. */
 const MAX_QUEUED_EVENTS = 1000;
 
@@ -45,6 +41,9 @@ const STATUS_BY_CODE: Partial<
   unknown_peer: 404,
   unknown_key: 404,
   no_identity: 404,
+  no_history: 404,
+  not_queued: 404,
+  not_contact: 404,
   offline: 409,
   not_connected: 409,
   closed: 409,
@@ -73,9 +72,17 @@ const STATUS_BY_CODE: Partial<
   tracker_key_changed: 502,
 };
 
-/** A failed delivery: the error reply also carries the message id, when one was written. */
+/**
+ * A failed delivery: the error reply also carries the message id when one was written, and
+ * the message's id in the store when it was stored.
+ */
 class _DeliveryError extends P2pError {
-  constructor(code: ErrorCode, message: string, readonly msgId: string | undefined) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly msgId: string | undefined,
+    readonly id: number | undefined,
+  ) {
     super(code, message);
   }
 }
@@ -101,7 +108,11 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     await next();
   });
 
-  app.get("/api/status", (c) => c.json(node.status()));
+  // With a message store, the status also says whether history is being saved.
+  app.get("/api/status", (c) => {
+    const storage = node.history?.storage();
+    return c.json(storage ? { ...node.status(), storage } : node.status());
+  });
 
   app.get("/api/peers", (c) => {
     const scope = c.req.query("scope") ?? "*";
@@ -121,8 +132,25 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     const text = stringField(body, "text");
     _refuseTooLong(tooLongForLine("SEND", node.peerId, to, text));
     const result = await node.send(to, text);
+    if (!result.ok && result.queued) {
+      // Not an error: the store delivers it when the peer is back (message_state events).
+      return c.json({
+        delivered: false,
+        queued: true,
+        msgId: result.msgId,
+        id: result.id,
+        to,
+        reason: result.reason,
+      }, 202);
+    }
     if (!result.ok) throw _deliveryError(to, result);
-    return c.json({ delivered: true, msgId: result.msgId, to, roundTripMs: result.roundTripMs });
+    return c.json({
+      delivered: true,
+      msgId: result.msgId,
+      ...(result.id === undefined ? {} : { id: result.id }),
+      to,
+      roundTripMs: result.roundTripMs,
+    });
   });
 
   app.post("/api/publish", async (c) => {
@@ -149,12 +177,12 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.get("/api/peers/:peerId/verification", (c) => {
-    const peerId = _peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"));
     return c.json(node.verification(peerId) ?? _throwUnknownKey(peerId));
   });
 
   app.post("/api/peers/:peerId/verify", async (c) => {
-    const peerId = _peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"));
     const verified = (await readJsonObject(c.req.raw)).verified;
     if (typeof verified !== "boolean") {
       throw new P2pError("bad_field", 'Field "verified" must be true or false');
@@ -164,7 +192,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.delete("/api/peers/:peerId/key", (c) => {
-    const peerId = _peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"));
     if (!node.forgetKey(peerId)) _throwUnknownKey(peerId);
     return c.json({ peerId, forgotten: true });
   });
@@ -227,6 +255,8 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     });
   });
 
+  mountHistoryApi(app, node);
+
   app.notFound(() => {
     throw new P2pError("not_found", "No such endpoint");
   });
@@ -235,10 +265,13 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   app.onError((error, c) => {
     if (error instanceof P2pError) {
       const status = STATUS_BY_CODE[error.code] ?? 400;
-      const msgId = error instanceof _DeliveryError && error.msgId !== undefined
-        ? { msgId: error.msgId }
+      const ids = error instanceof _DeliveryError
+        ? {
+          ...(error.msgId === undefined ? {} : { msgId: error.msgId }),
+          ...(error.id === undefined ? {} : { id: error.id }),
+        }
         : {};
-      return c.json({ error: { code: error.code, message: error.message, ...msgId } }, status);
+      return c.json({ error: { code: error.code, message: error.message, ...ids } }, status);
     }
     log.error("HTTP API request failed", { path: c.req.path, error: String(error) });
     return c.json({ error: { code: "internal_error", message: "Internal error" } }, 500);
@@ -261,11 +294,6 @@ function _sameBytes(given: Uint8Array, expected: Uint8Array): boolean {
   return difference === 0;
 }
 
-function _peerIdParam(value: string): string {
-  if (/^[^@]+@[^@]+$/.test(value)) return value;
-  throw new P2pError("bad_field", `Peer id "${value}" must be name@namespace`);
-}
-
 function _throwUnknownKey(peerId: string): never {
   throw new P2pError("unknown_key", `No key is known for peer "${peerId}"`);
 }
@@ -276,50 +304,6 @@ function _isScope(value: string): value is Scope {
 
 function _badScope(field: string, value: string): P2pError {
   return new P2pError("bad_field", `Field "${field}" must be "*" or "#namespace", got "${value}"`);
-}
-
-/** Reads a JSON object body of at most MAX_BODY_BYTES (also for routes of other modules). */
-export async function readJsonObject(
-  request: Request,
-  emptyIsObject = false,
-): Promise<Record<string, unknown>> {
-  const length = Number(request.headers.get("content-length") ?? "0");
-  if (length > MAX_BODY_BYTES) throw _bodyTooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    for await (const chunk of request.body) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw _bodyTooLarge();
-      chunks.push(chunk);
-    }
-  }
-  const text = new TextDecoder().decode(concatBytes(chunks));
-  if (emptyIsObject && text.trim() === "") return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new P2pError("invalid_json", "The request body is not valid JSON");
-  }
-  if (!isRecord(body)) {
-    throw new P2pError("not_an_object", "The request body must be a JSON object");
-  }
-  return body;
-}
-
-function _bodyTooLarge(): P2pError {
-  return new P2pError("body_too_large", `The request body is larger than ${MAX_BODY_BYTES} bytes`);
-}
-
-/** A required non-empty string field of a request body. */
-export function stringField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  if (value === undefined) throw new P2pError("missing_field", `Field "${name}" is missing`);
-  if (typeof value !== "string" || value === "") {
-    throw new P2pError("bad_field", `Field "${name}" must be a non-empty string`);
-  }
-  return value;
 }
 
 function _refuseTooLong(problem: string | undefined): void {
@@ -335,5 +319,5 @@ function _deliveryError(to: string, result: Extract<SendResult, { ok: false }>):
     closed: `The connection to "${to}" closed before the ACK`,
     queue_full: `Too many messages wait for "${to}" already`,
   };
-  return new _DeliveryError(result.reason, messages[result.reason], result.msgId);
+  return new _DeliveryError(result.reason, messages[result.reason], result.msgId, result.id);
 }
