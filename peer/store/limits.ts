@@ -1,0 +1,38 @@
+/** The store's limits and defaults, each with where it comes from. */
+
+/** Retention: a year of history by default (0 keeps everything). */
+export const DEFAULT_RETENTION_DAYS = 365;
+/** About 500 MB of disk at the measured ~250 bytes per message. */
+export const DEFAULT_MAX_MESSAGES = 2_000_000;
+/** The outbox: in all, and toward one conversation, so one absent friend cannot fill it. */
+export const DEFAULT_MAX_QUEUED = 10_000;
+export const DEFAULT_MAX_QUEUED_PER_CONVERSATION = 1_000;
+
+/** Text cap in UTF-16 units: twice what one protocol line (32768 bytes) can carry. */
+export const MAX_TEXT_CHARS = 65_536;
+
+/** `page()` and `search()`: default and largest number of messages returned. */
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 500;
+
+/** Ids one `receipt()` call looks at: a receipt from the network cannot make us work more. */
+export const MAX_RECEIPT_IDS = 1000;
+
+/** Rows one `prune()` call deletes at most: ~3 ms with three indexes and the search index. */
+export const PRUNE_STEP_ROWS = 1000;
+
+/**
+ * Search indexing runs apart from the writes: at most this many rows (~2.5 ms at ~5 us a row)
+ * every `INDEX_INTERVAL_MS`, about a tenth of one core while it catches up.
+ */
+export const INDEX_STEP_ROWS = 500;
+export const INDEX_INTERVAL_MS = 25;
+
+/**
+ * How long opening waits for a lock. Another peer holds its lock for as long as it runs, so
+ * waiting only helps a peer that is just exiting; start-up must stay well under a second.
+ */
+export const BUSY_TIMEOUT_MS = 250;
+
+/** A WAL file larger than this is cut back after a checkpoint. */
+export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;

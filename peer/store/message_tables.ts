@@ -1,0 +1,626 @@
+/**
+ * The messages of one database connection, with what is cheaper kept in memory than asked of
+ * SQLite on every message: each conversation's newest id, read mark, unread and queued counts,
+ * the interned strings, the total and the next id. Every method runs inside the transaction
+ * `MessageStore` opened; `beforeCommit()` writes the counters that changed.
+ *
+ * Methods are deterministic in their arguments and the committed state, so that the batch of a
+ * failed commit can be replayed onto a copy in memory with the same ids (message_store.ts).
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { P2pError } from "../../lib/errors.ts";
+import type { ConversationSummary, MessagePage, MessageState, StoredMessage } from "../api.ts";
+import { ContactBook } from "./contacts.ts";
+import {
+  DEFAULT_PAGE_LIMIT,
+  MAX_PAGE_LIMIT,
+  MAX_RECEIPT_IDS,
+  MAX_TEXT_CHARS,
+  PRUNE_STEP_ROWS,
+} from "./limits.ts";
+import {
+  DELIVERED,
+  ENCRYPTED,
+  FAILED,
+  MESSAGE_SELECT,
+  type MessageRow,
+  mayMove,
+  OUTGOING,
+  parsePending,
+  PUB,
+  QUEUED,
+  READ,
+  STATE_CODES,
+  toMessage,
+  pendingColumn,
+} from "./rows.ts";
+import { SearchIndex } from "./search_index.ts";
+import type { NewIncoming, NewOutgoing, PageOptions } from "./types.ts";
+
+/** How far the store may grow. */
+export interface TableLimits {
+  /** 0 keeps messages forever. */
+  retentionMs: number;
+  maxMessages: number;
+  maxQueued: number;
+  maxQueuedPerConversation: number;
+}
+
+interface _Conversation {
+  id: number;
+  name: string;
+  /** The newest message; 0 once the conversation is empty. */
+  lastId: number;
+  /** Every incoming message up to this id is read. */
+  readUpto: number;
+  unread: number;
+  queued: number;
+}
+
+// Interned strings are looked up in these caches first; a flood of distinct senders only
+// empties the cache, it cannot grow memory.
+const _CACHE_LIMIT = 10_000;
+
+// Rows `prune()` reads per query while looking for what to delete.
+const _PRUNE_READ_ROWS = 256;
+
+/** The tables of one connection. */
+export class MessageTables {
+  readonly contacts: ContactBook;
+  readonly search: SearchIndex;
+  readonly #db: DatabaseSync;
+  readonly #limits: TableLimits;
+  readonly #byName = new Map<string, _Conversation>();
+  readonly #byId = new Map<number, _Conversation>();
+  readonly #dirty = new Set<_Conversation>();
+  readonly #peerIds = new Map<string, number>();
+  readonly #fingerprintIds = new Map<string, number>();
+  readonly #ownSenders = new Set<number>();
+  #nextId: number;
+  #savedNextId: number;
+  #total: number;
+  #queuedTotal = 0;
+  readonly #sql: Record<string, StatementSync>;
+  readonly #stranger = (peerId: string) => !this.contacts.has(peerId);
+
+  constructor(db: DatabaseSync, limits: TableLimits) {
+    this.#db = db;
+    this.#limits = limits;
+    this.contacts = new ContactBook(db);
+    this.search = new SearchIndex(db);
+    const prepare = (sql: string) => db.prepare(sql);
+    this.#sql = {
+      insert: prepare(
+        `INSERT INTO messages (id, conversation, sender, flags, state, at, msg_id, text,
+           fingerprint, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      duplicate: prepare(
+        "SELECT 1 AS found FROM messages WHERE sender = ? AND msg_id = ? AND flags & 1 = 0 LIMIT 1",
+      ),
+      own: prepare(
+        "SELECT id, conversation FROM messages WHERE sender = ? AND msg_id = ? AND flags & 1 = 1",
+      ),
+      byId: prepare(`${MESSAGE_SELECT} WHERE m.id = ?`),
+      older: prepare(
+        `${MESSAGE_SELECT} WHERE m.conversation = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+      ),
+      newer: prepare(
+        `${MESSAGE_SELECT} WHERE m.conversation = ? AND m.id > ? AND m.id < ?
+         ORDER BY m.id LIMIT ?`,
+      ),
+      unread: prepare(
+        `${MESSAGE_SELECT} WHERE m.conversation = ? AND m.id > ? AND m.id <= ?
+         AND m.flags & 1 = 0 AND m.state = ${DELIVERED} ORDER BY m.id`,
+      ),
+      markRead: prepare(
+        `UPDATE messages SET state = ${READ} WHERE conversation = ? AND id > ? AND id <= ?
+         AND flags & 1 = 0 AND state = ${DELIVERED}`,
+      ),
+      move: prepare("UPDATE messages SET state = ?, reason = ?, pending = ? WHERE id = ?"),
+      pending: prepare("UPDATE messages SET pending = ? WHERE id = ?"),
+      encrypted: prepare(
+        `UPDATE messages SET flags = (flags & ~${ENCRYPTED}) | ? WHERE id = ? AND flags & 1 = 1`,
+      ),
+      queued: prepare(`${MESSAGE_SELECT} WHERE m.state = ${QUEUED} ORDER BY m.id`),
+      queuedFor: prepare(
+        `${MESSAGE_SELECT} WHERE m.state = ${QUEUED} AND m.conversation = ?
+         AND m.flags & ${PUB} = 0 ORDER BY m.id`,
+      ),
+      pendingFor: prepare(
+        `${MESSAGE_SELECT} WHERE m.pending IS NOT NULL
+         AND EXISTS (SELECT 1 FROM json_each(m.pending) WHERE value = ?) ORDER BY m.id`,
+      ),
+      outboxBefore: prepare(
+        `${MESSAGE_SELECT} WHERE (m.state = ${QUEUED} OR m.pending IS NOT NULL) AND m.at < ?
+         ORDER BY m.id`,
+      ),
+      pruneCandidates: prepare(
+        `SELECT id, at, state = ${QUEUED} OR pending IS NOT NULL AS held FROM messages
+         WHERE id > ? ORDER BY id LIMIT ${_PRUNE_READ_ROWS}`,
+      ),
+      deleteIds: prepare(
+        `DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))
+         RETURNING id, conversation, flags, state`,
+      ),
+      lastOf: prepare("SELECT max(id) AS id FROM messages WHERE conversation = ?"),
+      addConversation: prepare("INSERT INTO conversations (name) VALUES (?) RETURNING id"),
+      saveConversation: prepare(
+        "UPDATE conversations SET last_id = ?, read_upto = ?, unread = ? WHERE id = ?",
+      ),
+      dropConversation: prepare("DELETE FROM conversations WHERE id = ?"),
+      peerId: prepare("SELECT id FROM peers WHERE peer_id = ?"),
+      addPeer: prepare("INSERT INTO peers (peer_id) VALUES (?) RETURNING id"),
+      markOwn: prepare("UPDATE peers SET own = 1 WHERE id = ?"),
+      fingerprintId: prepare("SELECT id FROM fingerprints WHERE fingerprint = ?"),
+      addFingerprint: prepare("INSERT INTO fingerprints (fingerprint) VALUES (?) RETURNING id"),
+      saveNextId: prepare("UPDATE meta SET value = ? WHERE key = 'next_id'"),
+    };
+    this.#total = (db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
+    this.#nextId = this.#loadNextId();
+    this.#savedNextId = this.#nextId;
+    this.#loadConversations();
+    const own = db.prepare("SELECT id FROM peers WHERE own = 1").all() as { id: number }[];
+    for (const { id } of own) this.#ownSenders.add(id);
+  }
+
+  /** The id the next message gets. */
+  get nextId(): number {
+    return this.#nextId;
+  }
+
+  /** Makes ids continue after `nextId` at least (a copy must not hand out ids again). */
+  raiseNextId(nextId: number): void {
+    if (nextId > this.#nextId) this.#nextId = nextId;
+  }
+
+  /** How many messages are stored. */
+  get total(): number {
+    return this.#total;
+  }
+
+  get db(): DatabaseSync {
+    return this.#db;
+  }
+
+  addIncoming(m: NewIncoming): StoredMessage | undefined {
+    _checkText(m.text);
+    // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
+    const known = this.#peer(m.from, false);
+    if (
+      m.msgId !== "" && known !== undefined && this.#sql.duplicate.get(known, m.msgId) !== undefined
+    ) return undefined;
+    const conversation = this.#conversation(m.conversation, true)!;
+    const sender = known ?? this.#peer(m.from, true)!;
+    const fingerprint = m.fingerprint === undefined ? null : this.#fingerprint(m.fingerprint);
+    const id = this.#nextId++;
+    const flags = (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0);
+    this.#sql.insert.run(
+      id,
+      conversation.id,
+      sender,
+      flags,
+      DELIVERED,
+      m.at,
+      m.msgId,
+      m.text,
+      fingerprint,
+      null,
+    );
+    this.#total++;
+    conversation.lastId = id;
+    conversation.unread++;
+    this.#dirty.add(conversation);
+    const message: StoredMessage = {
+      id,
+      msgId: m.msgId,
+      conversation: m.conversation,
+      kind: m.kind,
+      from: m.from,
+      outgoing: false,
+      text: m.text,
+      at: m.at,
+      state: "delivered",
+      encrypted: m.encrypted,
+    };
+    if (m.fingerprint !== undefined) message.fingerprint = m.fingerprint;
+    if (!this.contacts.has(m.from)) message.stranger = true;
+    return message;
+  }
+
+  addOutgoing(m: NewOutgoing): StoredMessage {
+    _checkText(m.text);
+    const queued = m.state === "queued";
+    if (queued) this.#checkQueueRoom(m.conversation);
+    const conversation = this.#conversation(m.conversation, true)!;
+    const sender = this.#peer(m.from, true)!;
+    if (!this.#ownSenders.has(sender)) {
+      this.#sql.markOwn.run(sender);
+      this.#ownSenders.add(sender);
+    }
+    const id = this.#nextId++;
+    const flags = OUTGOING | (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0);
+    const pending = pendingColumn(m.pendingFor);
+    this.#sql.insert.run(
+      id,
+      conversation.id,
+      sender,
+      flags,
+      STATE_CODES[m.state],
+      m.at,
+      m.msgId,
+      m.text,
+      null,
+      pending,
+    );
+    this.#total++;
+    conversation.lastId = id;
+    if (queued) {
+      conversation.queued++;
+      this.#queuedTotal++;
+    }
+    this.#dirty.add(conversation);
+    const message: StoredMessage = {
+      id,
+      msgId: m.msgId,
+      conversation: m.conversation,
+      kind: m.kind,
+      from: m.from,
+      outgoing: true,
+      text: m.text,
+      at: m.at,
+      state: m.state,
+      encrypted: m.encrypted,
+    };
+    if (pending !== null) message.pendingFor = [...m.pendingFor!];
+    return message;
+  }
+
+  setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined {
+    const to = STATE_CODES[state];
+    if (to === undefined) throw new RangeError(`Unknown message state "${state}"`);
+    const row = this.#row(id);
+    if (row === undefined || !(row.flags & OUTGOING) || !mayMove(row.state, to)) return undefined;
+    return this.#move(row, to, to === FAILED ? reason ?? "failed" : null);
+  }
+
+  setEncrypted(id: number, encrypted: boolean): void {
+    this.#sql.encrypted.run(encrypted ? ENCRYPTED : 0, id);
+  }
+
+  receipt(conversation: string, msgIds: string[], state: "delivered" | "read"): StoredMessage[] {
+    const target = this.#byName.get(conversation);
+    const to = STATE_CODES[state];
+    if (target === undefined || (to !== DELIVERED && to !== READ)) return [];
+    const changed: StoredMessage[] = [];
+    const done = new Set<number>();
+    for (const msgId of msgIds.slice(0, MAX_RECEIPT_IDS)) {
+      for (const sender of this.#ownSenders) {
+        const rows = this.#sql.own.all(sender, msgId) as { id: number; conversation: number }[];
+        for (const { id, conversation: conversationId } of rows) {
+          if (conversationId !== target.id || done.has(id)) continue;
+          done.add(id);
+          const row = this.#row(id)!;
+          if (mayMove(row.state, to)) changed.push(this.#move(row, to, null));
+        }
+      }
+    }
+    return changed;
+  }
+
+  queuedFor(conversation: string): StoredMessage[] {
+    const target = this.#byName.get(conversation);
+    if (target === undefined || target.queued === 0) return [];
+    return this.#messages(this.#sql.queuedFor.all(target.id));
+  }
+
+  pendingFor(peerId: string): StoredMessage[] {
+    return this.#messages(this.#sql.pendingFor.all(peerId));
+  }
+
+  memberReached(id: number, peerId: string): StoredMessage | undefined {
+    const row = this.#row(id);
+    if (row === undefined || !(row.flags & OUTGOING)) return undefined;
+    const pendingFor = parsePending(row.pending) ?? [];
+    const at = pendingFor.indexOf(peerId);
+    if (at < 0) return undefined;
+    pendingFor.splice(at, 1);
+    row.pending = pendingColumn(pendingFor);
+    this.#sql.pending.run(row.pending, id);
+    return toMessage(row, this.#stranger);
+  }
+
+  expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
+    const rows = this.#sql.outboxBefore.all(now - queuedMaxAgeMs) as unknown as MessageRow[];
+    const changed: StoredMessage[] = [];
+    for (const row of rows) {
+      if (mayMove(row.state, FAILED)) {
+        changed.push(this.#move(row, FAILED, "expired"));
+      } else {
+        // A room message some members acknowledged: it stops waiting for the others.
+        row.pending = null;
+        this.#sql.pending.run(null, row.id);
+        changed.push(toMessage(row, this.#stranger));
+      }
+    }
+    return changed;
+  }
+
+  cancel(id: number): StoredMessage | undefined {
+    const row = this.#row(id);
+    if (row === undefined || !(row.flags & OUTGOING) || row.state !== QUEUED) return undefined;
+    return this.#move(row, FAILED, "cancelled");
+  }
+
+  prune(now: number): number {
+    const cutoff = this.#limits.retentionMs > 0 ? now - this.#limits.retentionMs : -Infinity;
+    let excess = this.#total - this.#limits.maxMessages;
+    const doomed: number[] = [];
+    let cursor = 0;
+    scan: for (;;) {
+      const rows = this.#sql.pruneCandidates.all(cursor) as {
+        id: number;
+        at: number;
+        held: number;
+      }[];
+      for (const row of rows) {
+        cursor = row.id;
+        // The outbox is never pruned: expire() ends it.
+        if (row.held) continue;
+        if (row.at >= cutoff && excess <= 0) break scan;
+        doomed.push(row.id);
+        excess--;
+        if (doomed.length >= PRUNE_STEP_ROWS) break scan;
+      }
+      if (rows.length < _PRUNE_READ_ROWS) break;
+    }
+    if (doomed.length === 0) return 0;
+    const deleted = this.#sql.deleteIds.all(JSON.stringify(doomed)) as {
+      id: number;
+      conversation: number;
+      flags: number;
+      state: number;
+    }[];
+    const emptied = new Set<_Conversation>();
+    for (const row of deleted) {
+      const conversation = this.#byId.get(row.conversation);
+      if (conversation === undefined) continue;
+      if (!(row.flags & OUTGOING) && row.state === DELIVERED) conversation.unread--;
+      if (row.id === conversation.lastId) emptied.add(conversation);
+      this.#dirty.add(conversation);
+    }
+    this.#total -= deleted.length;
+    for (const conversation of emptied) {
+      const { id } = this.#sql.lastOf.get(conversation.id) as { id: number | null };
+      if (id !== null) {
+        conversation.lastId = id;
+        continue;
+      }
+      this.#sql.dropConversation.run(conversation.id);
+      this.#byName.delete(conversation.name);
+      this.#byId.delete(conversation.id);
+      this.#dirty.delete(conversation);
+    }
+    return deleted.length;
+  }
+
+  byId(id: number): StoredMessage | undefined {
+    const row = this.#row(id);
+    return row === undefined ? undefined : toMessage(row, this.#stranger);
+  }
+
+  conversations(): ConversationSummary[] {
+    const summaries: ConversationSummary[] = [];
+    const list = [...this.#byName.values()].filter((c) => c.lastId > 0);
+    list.sort((a, b) => b.lastId - a.lastId);
+    for (const conversation of list) {
+      const last = this.byId(conversation.lastId);
+      if (last === undefined) continue;
+      summaries.push({
+        conversation: conversation.name,
+        kind: _kindOf(conversation.name),
+        unread: conversation.unread,
+        last,
+      });
+    }
+    return summaries;
+  }
+
+  page(name: string, options: PageOptions = {}): MessagePage {
+    const limit = _limit(options.limit);
+    const conversation = this.#byName.get(name);
+    if (conversation === undefined) return { messages: [], more: false };
+    const before = options.before ?? Number.MAX_SAFE_INTEGER;
+    const forward = options.after !== undefined;
+    const rows = (forward
+      ? this.#sql.newer.all(conversation.id, options.after!, before, limit + 1)
+      : this.#sql.older.all(conversation.id, before, limit + 1)) as unknown as MessageRow[];
+    const more = rows.length > limit;
+    if (more) rows.pop();
+    if (!forward) rows.reverse();
+    return { messages: this.#messages(rows), more };
+  }
+
+  markRead(name: string, upTo?: number): StoredMessage[] {
+    if (upTo !== undefined && Number.isNaN(upTo)) throw new RangeError("markRead upTo is NaN");
+    const conversation = this.#byName.get(name);
+    if (conversation === undefined) return [];
+    const end = Math.min(upTo ?? conversation.lastId, conversation.lastId);
+    if (end <= conversation.readUpto) return [];
+    const rows = this.#sql.unread.all(conversation.id, conversation.readUpto, end) as unknown as
+      MessageRow[];
+    this.#sql.markRead.run(conversation.id, conversation.readUpto, end);
+    conversation.readUpto = end;
+    conversation.unread -= rows.length;
+    this.#dirty.add(conversation);
+    for (const row of rows) row.state = READ;
+    return this.#messages(rows);
+  }
+
+  searchText(text: string, limit?: number): StoredMessage[] {
+    if (text === "") return [];
+    return this.#messages(this.search.search(text, _limit(limit)));
+  }
+
+  queued(): StoredMessage[] {
+    return this.#messages(this.#sql.queued.all());
+  }
+
+  /** Writes what changed in memory since the last commit; call right before COMMIT. */
+  beforeCommit(): void {
+    for (const c of this.#dirty) {
+      this.#sql.saveConversation.run(c.lastId, c.readUpto, c.unread, c.id);
+    }
+    this.#dirty.clear();
+    this.contacts.writeDirty();
+    if (this.#nextId !== this.#savedNextId) {
+      this.#sql.saveNextId.run(this.#nextId);
+      this.#savedNextId = this.#nextId;
+    }
+  }
+
+  /** True when the search index has not seen every message yet. */
+  get indexLags(): boolean {
+    return this.search.indexedUpto < this.#nextId - 1 && this.#total > 0;
+  }
+
+  #move(row: MessageRow, to: number, reason: string | null): StoredMessage {
+    const pending = to === FAILED ? null : row.pending;
+    this.#sql.move.run(to, reason, pending, row.id);
+    const conversation = this.#byName.get(row.conversation);
+    const delta = (to === QUEUED ? 1 : 0) - (row.state === QUEUED ? 1 : 0);
+    if (conversation !== undefined && delta !== 0) {
+      conversation.queued += delta;
+      this.#queuedTotal += delta;
+    }
+    row.state = to;
+    row.reason = reason;
+    row.pending = pending;
+    return toMessage(row, this.#stranger);
+  }
+
+  #checkQueueRoom(name: string): void {
+    const { maxQueued, maxQueuedPerConversation } = this.#limits;
+    if (this.#queuedTotal >= maxQueued) {
+      throw new P2pError(
+        "queue_full",
+        `The outbox is full: ${this.#queuedTotal} messages wait to be delivered (at most ${maxQueued})`,
+      );
+    }
+    const queued = this.#byName.get(name)?.queued ?? 0;
+    if (queued >= maxQueuedPerConversation) {
+      throw new P2pError(
+        "queue_full",
+        `The outbox toward "${name}" is full: ${queued} messages wait (at most ${maxQueuedPerConversation})`,
+      );
+    }
+  }
+
+  #row(id: number): MessageRow | undefined {
+    return this.#sql.byId.get(id) as unknown as MessageRow | undefined;
+  }
+
+  #messages(rows: unknown[]): StoredMessage[] {
+    return (rows as MessageRow[]).map((row) => toMessage(row, this.#stranger));
+  }
+
+  #conversation(name: string, create: boolean): _Conversation | undefined {
+    const known = this.#byName.get(name);
+    if (known !== undefined || !create) return known;
+    const { id } = this.#sql.addConversation.get(name) as { id: number };
+    const conversation = { id, name, lastId: 0, readUpto: 0, unread: 0, queued: 0 };
+    this.#byName.set(name, conversation);
+    this.#byId.set(id, conversation);
+    return conversation;
+  }
+
+  #peer(peerId: string, create: boolean): number | undefined {
+    return _intern(this.#peerIds, peerId, this.#sql.peerId, create ? this.#sql.addPeer : undefined);
+  }
+
+  #fingerprint(fingerprint: string): number {
+    return _intern(
+      this.#fingerprintIds,
+      fingerprint,
+      this.#sql.fingerprintId,
+      this.#sql.addFingerprint,
+    )!;
+  }
+
+  #loadNextId(): number {
+    const saved = this.#db.prepare("SELECT value FROM meta WHERE key = 'next_id'").get() as {
+      value: number;
+    };
+    const max = this.#db.prepare("SELECT max(id) AS id FROM messages").get() as {
+      id: number | null;
+    };
+    return Math.max(saved.value, (max.id ?? 0) + 1);
+  }
+
+  #loadConversations(): void {
+    const rows = this.#db.prepare(
+      "SELECT id, name, last_id, read_upto, unread FROM conversations",
+    ).all() as {
+      id: number;
+      name: string;
+      last_id: number;
+      read_upto: number;
+      unread: number;
+    }[];
+    for (const row of rows) {
+      const conversation = {
+        id: row.id,
+        name: row.name,
+        lastId: row.last_id,
+        readUpto: row.read_upto,
+        unread: row.unread,
+        queued: 0,
+      };
+      this.#byName.set(row.name, conversation);
+      this.#byId.set(row.id, conversation);
+    }
+    const queued = this.#db.prepare(
+      `SELECT conversation, count(*) AS n FROM messages WHERE state = ${QUEUED}
+       GROUP BY conversation`,
+    ).all() as { conversation: number; n: number }[];
+    for (const { conversation, n } of queued) {
+      const known = this.#byId.get(conversation);
+      if (known !== undefined) known.queued = n;
+      this.#queuedTotal += n;
+    }
+  }
+}
+
+function _checkText(text: string): void {
+  if (text.length > MAX_TEXT_CHARS) {
+    throw new P2pError(
+      "text_too_long",
+      `The message is ${text.length} characters long; at most ${MAX_TEXT_CHARS} are stored`,
+    );
+  }
+}
+
+function _limit(limit: number | undefined): number {
+  if (limit === undefined || Number.isNaN(limit)) return DEFAULT_PAGE_LIMIT;
+  return Math.min(Math.max(1, Math.floor(limit)), MAX_PAGE_LIMIT);
+}
+
+function _kindOf(name: string): ConversationSummary["kind"] {
+  if (name === "*") return "broadcast";
+  return name.startsWith("#") ? "room" : "direct";
+}
+
+// The integer of an interned string: the cache, then the table, then (if allowed) a new row.
+function _intern(
+  cache: Map<string, number>,
+  value: string,
+  find: StatementSync,
+  add: StatementSync | undefined,
+): number | undefined {
+  const cached = cache.get(value);
+  if (cached !== undefined) return cached;
+  const row = (find.get(value) ?? add?.get(value)) as { id: number } | undefined;
+  if (row === undefined) return undefined;
+  if (cache.size >= _CACHE_LIMIT) cache.clear();
+  cache.set(value, row.id);
+  return row.id;
+}

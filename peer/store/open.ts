@@ -1,0 +1,220 @@
+/**
+ * Opening the store: the file's lock, its schema version, and what to do when it cannot be
+ * used. Another peer on the profile stops start-up (`store_in_use`); a damaged file is moved
+ * aside and replaced by a new one; a newer schema, a read-only or full disk leave the file
+ * alone and run from memory, saying so in `storage()`.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { describeError, P2pError } from "../../lib/errors.ts";
+import { dirname } from "../../lib/persist.ts";
+import type { StorageStatus } from "../api.ts";
+import {
+  BUSY_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGES,
+  DEFAULT_MAX_QUEUED,
+  DEFAULT_MAX_QUEUED_PER_CONVERSATION,
+  DEFAULT_RETENTION_DAYS,
+  WAL_SIZE_LIMIT_BYTES,
+} from "./limits.ts";
+import { BatchedMessageStore, type CommitTiming } from "./message_store.ts";
+import { MessageTables, type TableLimits } from "./message_tables.ts";
+import { migrate, SCHEMA_VERSION, schemaVersion } from "./schema.ts";
+import { storageFailure } from "./sqlite_errors.ts";
+import type { MessageStore, MessageStoreDeps, MessageStoreOptions } from "./types.ts";
+
+/** For tests and benchmarks: reach the connection, choose the commit timing. */
+export interface OpenHooks {
+  /** Called with the file's connection once its PRAGMAs are set, before any write. */
+  onConnection?: (db: DatabaseSync) => void;
+  commitTiming?: CommitTiming;
+}
+
+const _DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Opens (or creates) the message store at `options.path`; see docs/message-store.md. */
+export function openMessageStore(
+  options: MessageStoreOptions,
+  deps: MessageStoreDeps,
+  hooks: OpenHooks = {},
+): MessageStore {
+  const limits = _limits(options);
+  const make = (db: DatabaseSync, status: StorageStatus) =>
+    new BatchedMessageStore(new MessageTables(db, limits), status, deps, limits, hooks.commitTiming);
+  if (options.path === ":memory:") return make(_memoryDatabase(), { persistent: false });
+  const path = options.path;
+  const inMemory = (problem: string, movedAside?: string) => {
+    deps.log.error(problem, { file: path });
+    const status: StorageStatus = { persistent: false, path, problem };
+    if (movedAside !== undefined) status.movedAside = movedAside;
+    return make(_memoryDatabase(), status);
+  };
+
+  const newer = (version: number) =>
+    inMemory(
+      `The message store "${path}" was written by a newer p2pchat (schema ${version}; ` +
+        `this one knows ${SCHEMA_VERSION}): history is not being saved`,
+    );
+  const found = _inspect(path);
+  if (found.kind === "newer") return newer(found.version);
+  let movedAside: string | undefined;
+  if (found.kind === "damaged") movedAside = _moveAside(path, found.reason, deps);
+  if (found.kind === "unusable") return inMemory(_unusable(path, found.reason));
+
+  for (let attempt = 0;; attempt++) {
+    let db: DatabaseSync | undefined;
+    try {
+      db = _openFile(path);
+      hooks.onConnection?.(db);
+      // The header said otherwise, but a newer program's migration may sit in its WAL.
+      const version = schemaVersion(db);
+      if (version > SCHEMA_VERSION) {
+        db.close();
+        return newer(version);
+      }
+      migrate(db);
+      // A write at every start takes the exclusive lock now and proves the disk takes writes.
+      db.exec("BEGIN IMMEDIATE");
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'opened_at'").run(deps.clock.now());
+      db.exec("COMMIT");
+      const status: StorageStatus = { persistent: true, path };
+      if (movedAside !== undefined) status.movedAside = movedAside;
+      return make(db, status);
+    } catch (error) {
+      _closeQuietly(db);
+      const failure = storageFailure(error);
+      if (failure === "locked") throw _inUse(path);
+      if (failure === "damaged" && attempt === 0 && movedAside === undefined) {
+        movedAside = _moveAside(path, describeError(error), deps);
+        continue;
+      }
+      if (failure === undefined && !_isFileError(error)) throw error;
+      return inMemory(_unusable(path, describeError(error)), movedAside);
+    }
+  }
+}
+
+function _limits(options: MessageStoreOptions): TableLimits {
+  const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  return {
+    retentionMs: retentionDays * _DAY_MS,
+    maxMessages: options.maxMessages ?? DEFAULT_MAX_MESSAGES,
+    maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
+    maxQueuedPerConversation: options.maxQueuedPerConversation ??
+      DEFAULT_MAX_QUEUED_PER_CONVERSATION,
+  };
+}
+
+type _Found =
+  | { kind: "missing" | "current" }
+  | { kind: "newer"; version: number }
+  | { kind: "damaged" | "unusable"; reason: string };
+
+/**
+ * Looks at an existing file's header without opening it as a database: opening can change a
+ * file (replaying and deleting a WAL on close), and a newer program's file must stay as it is.
+ * The header holds the "SQLite format 3" magic and, at offset 60, `user_version`.
+ */
+function _inspect(path: string): _Found {
+  const header = new Uint8Array(100);
+  let length = 0;
+  try {
+    const file = Deno.openSync(path, { read: true });
+    try {
+      for (let n: number | null = 0; n !== null && length < header.length; length += n) {
+        n = file.readSync(header.subarray(length));
+        if (n === null) break;
+      }
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { kind: "missing" };
+    return { kind: "unusable", reason: describeError(error) };
+  }
+  if (length === 0) return { kind: "missing" };
+  if (length < header.length || _SQLITE_MAGIC.some((byte, i) => header[i] !== byte)) {
+    return { kind: "damaged", reason: "file is not a database" };
+  }
+  const version = new DataView(header.buffer).getUint32(60);
+  return version > SCHEMA_VERSION ? { kind: "newer", version } : { kind: "current" };
+}
+
+const _SQLITE_MAGIC = new TextEncoder().encode("SQLite format 3\0");
+
+function _openFile(path: string): DatabaseSync {
+  Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // Private messages: the file is the owner's alone (SQLite gives -wal the same mode).
+  Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  const db = new DatabaseSync(path);
+  try {
+    // Exclusive before WAL: the WAL index then lives in this process, and a second peer on
+    // the profile finds the file locked instead of sharing it.
+    db.exec(`PRAGMA locking_mode = EXCLUSIVE; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    const { journal_mode } = db.prepare("PRAGMA journal_mode = WAL").get() as {
+      journal_mode: string;
+    };
+    if (journal_mode !== "wal") {
+      throw new Error(`unable to open database file in WAL mode (got "${journal_mode}")`);
+    }
+    db.exec(
+      `PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES};`,
+    );
+    return db;
+  } catch (error) {
+    _closeQuietly(db);
+    throw error;
+  }
+}
+
+function _memoryDatabase(): DatabaseSync {
+  const db = new DatabaseSync(":memory:");
+  migrate(db);
+  return db;
+}
+
+/** Renames a damaged file (and its -wal and -shm) to `FILE.corrupt-STAMP`; returns the name. */
+function _moveAside(path: string, reason: string, deps: MessageStoreDeps): string {
+  const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
+  const movedTo = `${path}.corrupt-${stamp}`;
+  Deno.renameSync(path, movedTo);
+  for (const suffix of ["-wal", "-shm"]) {
+    try {
+      Deno.renameSync(path + suffix, movedTo + suffix);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  deps.log.error(
+    `The message store "${path}" is damaged (${reason}); kept aside as "${movedTo}", ` +
+      "history starts anew",
+    { file: path, movedTo },
+  );
+  return movedTo;
+}
+
+function _inUse(path: string): P2pError {
+  return new P2pError(
+    "store_in_use",
+    `Another p2pchat peer is running on the profile "${dirname(path)}" (its message store ` +
+      `"${path}" is locked); stop it, or start this one with another data directory`,
+  );
+}
+
+function _unusable(path: string, reason: string): string {
+  return `The message store "${path}" cannot be written (${reason}); history is not being ` +
+    "saved (the chat keeps working)";
+}
+
+// Errors of Deno's file system calls (a folder that cannot be made, permissions).
+function _isFileError(error: unknown): boolean {
+  return error instanceof Error &&
+    Object.values(Deno.errors).some((kind) => error instanceof kind);
+}
+
+function _closeQuietly(db: DatabaseSync | undefined): void {
+  try {
+    if (db?.isOpen) db.close();
+  } catch {
+    // Nothing more to release.
+  }
+}

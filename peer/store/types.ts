@@ -1,0 +1,130 @@
+/**
+ * The message store's contract: what the messaging layer of the node calls. The reads are the
+ * same as `MessageHistory` in peer/api.ts, except that `markRead` and `cancel` return messages
+ * (the node sends read receipts and state events for them).
+ */
+import type { Clock } from "../../lib/clock.ts";
+import type { Logger } from "../../lib/log.ts";
+import type {
+  ConversationSummary,
+  MessagePage,
+  MessageState,
+  StorageStatus,
+  StoredMessage,
+} from "../api.ts";
+
+/** Where the store lives and how far it may grow. */
+export interface MessageStoreOptions {
+  /** The database file; ":memory:" for a store that saves nothing (tests, --no-history). */
+  path: string;
+  /** Messages older than this are deleted (default 365 days; 0 keeps them forever). */
+  retentionDays?: number;
+  /** At most this many messages are kept; the oldest go first (default 2_000_000). */
+  maxMessages?: number;
+  /** Queued outgoing messages in all (default 10_000). */
+  maxQueued?: number;
+  /** Queued outgoing messages toward one conversation (default 1_000). */
+  maxQueuedPerConversation?: number;
+}
+
+/** What the store needs from outside. */
+export interface MessageStoreDeps {
+  log: Logger;
+  clock: Clock;
+  /** Called (in a microtask) when history stops being saved while the peer runs. */
+  onProblem?: (status: StorageStatus) => void;
+}
+
+/** A message that arrived. */
+export interface NewIncoming {
+  msgId: string;
+  kind: "direct" | "pub";
+  from: string;
+  conversation: string;
+  text: string;
+  at: number;
+  encrypted: boolean;
+  fingerprint?: string;
+}
+
+/** A message we send (or keep in the outbox until its peer is back). */
+export interface NewOutgoing {
+  msgId: string;
+  kind: "direct" | "pub";
+  from: string;
+  conversation: string;
+  text: string;
+  at: number;
+  encrypted: boolean;
+  state: "queued" | "sent";
+  /** Room members it still has to reach (offline when it was sent). */
+  pendingFor?: string[];
+}
+
+/** An address a contact was last seen at. */
+export interface ContactAddress {
+  hostname: string;
+  port: number;
+}
+
+/** A contact as stored; the node adds presence and keys to make a `Contact`. */
+export interface ContactRow {
+  peerId: string;
+  addedAt: number;
+  lastSeenAt?: number;
+  address?: ContactAddress;
+}
+
+/** Options of `page()`. */
+export interface PageOptions {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+/** The peer's messages, outbox and contacts (see docs/message-store.md). */
+export interface MessageStore {
+  /** Stores a received message; undefined when the same `from` + `msgId` is already stored. */
+  addIncoming(message: NewIncoming): StoredMessage | undefined;
+  /** Stores a message we send; throws `queue_full` when a queued one would pass the caps. */
+  addOutgoing(message: NewOutgoing): StoredMessage;
+  /**
+   * Moves an outgoing message to `state`; undefined when it is unknown, incoming, already
+   * there, or when the change would go backwards (see docs/message-store.md, "States").
+   */
+  setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined;
+  setEncrypted(id: number, encrypted: boolean): void;
+  /** Applies a delivery or read receipt; returns our messages that moved forward. */
+  receipt(conversation: string, msgIds: string[], state: "delivered" | "read"): StoredMessage[];
+  /** Outgoing direct messages of a conversation still queued, oldest first. */
+  queuedFor(conversation: string): StoredMessage[];
+  /** Outgoing room messages still waiting for `peerId`, oldest first. */
+  pendingFor(peerId: string): StoredMessage[];
+  /** `peerId` got the room message `id`; undefined when it was not waiting for it. */
+  memberReached(id: number, peerId: string): StoredMessage | undefined;
+  /** Fails queued messages and pending room entries older than `queuedMaxAgeMs`. */
+  expire(now: number, queuedMaxAgeMs: number): StoredMessage[];
+  /** Deletes what retention and `maxMessages` say must go, a bounded step per call. */
+  prune(now: number): number;
+  byId(id: number): StoredMessage | undefined;
+  conversations(): ConversationSummary[];
+  page(conversation: string, options?: PageOptions): MessagePage;
+  /** Marks incoming messages read (up to `upTo`); returns those newly read. */
+  markRead(conversation: string, upTo?: number): StoredMessage[];
+  search(text: string, limit?: number): StoredMessage[];
+  queued(): StoredMessage[];
+  /** Fails a queued message with `cancelled`; undefined when it is not queued. */
+  cancel(id: number): StoredMessage | undefined;
+  contactRows(): ContactRow[];
+  addContact(peerId: string, at: number): { peerId: string; addedAt: number };
+  removeContact(peerId: string): boolean;
+  isContact(peerId: string): boolean;
+  seen(peerId: string, at: number, address?: ContactAddress): void;
+  storage(): StorageStatus;
+  /** Resolves once every write made so far is committed. */
+  committed(): Promise<void>;
+  /** Commits now. */
+  flush(): void;
+  /** Flushes and closes; the store may not be used afterwards. */
+  close(): void;
+}
