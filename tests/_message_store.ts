@@ -4,7 +4,11 @@
  */
 import { ManualClock } from "../lib/clock.ts";
 import { memoryLogger } from "../lib/log.ts";
-import { type MessageStore, type MessageStoreOptions, openMessageStore } from "../peer/store/mod.ts";
+import {
+  type MessageStore,
+  type MessageStoreOptions,
+  openMessageStore,
+} from "../peer/store/mod.ts";
 import type { NewIncoming, NewOutgoing } from "../peer/store/mod.ts";
 import type { StorageStatus } from "../peer/api.ts";
 import type { OpenHooks } from "../peer/store/open.ts";

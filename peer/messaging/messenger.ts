@@ -157,7 +157,11 @@ export class Messenger implements PeerNode, Inbox {
       throw error;
     }
     if (!backlog) return await this.#transmit(stored);
-    if (!link) return this.#queuedResult(stored, "not_connected");
+    if (!link) {
+      // "Queued" is a promise to the user: it holds once the message is on disk.
+      await this.#store.committed();
+      return this.#queuedResult(stored, "not_connected");
+    }
     this.#pump(peerId);
     return await (this.#inFlight.get(stored.id) ?? this.#transmit(stored));
   }
@@ -285,6 +289,11 @@ export class Messenger implements PeerNode, Inbox {
       this.#recheckBacklog(message.conversation);
       return { ...result, id: message.id };
     }
+    // A peer without durable de-duplication (a plain pyp2p peer) may have shown a SEND it
+    // did not ACK: sending it again would show it twice, so it stays sent, unconfirmed.
+    const unconfirmed = result.reason === "timeout" &&
+      !this.#node.takesReceipts(message.conversation);
+    if (unconfirmed) return { ...result, id: message.id };
     if (!RETRYABLE.has(result.reason)) {
       const failed = this.#store.setState(message.id, "failed", result.reason);
       if (failed) this.#changed(failed);

@@ -361,11 +361,11 @@ export function acksLine(msgIds: readonly string[], now: number): string {
   return `{"type":"ACKS","msg_ids":${JSON.stringify(msgIds)}${_stampedTail(now)}`;
 }
 
-/** RECEIPT (the `p2pchat-receipts` feature): the listed messages were stored, or read. */
+/** RECEIPT (the `p2pchat-receipts` feature) as a line: the listed messages were stored, or read. */
 export function receiptLine(msgIds: readonly string[], status: ReceiptStatus): string {
   return `{"type":"RECEIPT","msg_ids":${
     JSON.stringify(msgIds)
-  },"status":"${status}","ttl":${MESSAGE_TTL}}`;
+  },"status":"${status}","ttl":${MESSAGE_TTL}}\n`;
 }
 
 /** PUB to `*` or `#namespace`; never ACKed. */

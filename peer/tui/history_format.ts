@@ -233,6 +233,8 @@ export function queuedReason(reason: Extract<SendResult, { ok: false }>["reason"
       return "offline";
     case "unknown_peer":
       return "not known to the tracker now";
+    case "timeout":
+      return "no answer in time";
     default:
       return "unreachable";
   }

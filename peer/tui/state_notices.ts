@@ -4,8 +4,8 @@
  * only when it is news. A send resolved with an ACK already printed "delivered to PEER", so its
  * `delivered` event is not told again; nor is the prompt delivery (within a second) of a
  * message sent elsewhere (the HTTP API: its caller knows). A message that was queued is told
- * when it is delivered. A `sent` or `queued` event is never news (the send's own line said
- * it); reads are dim and a burst of them (one receipt for many messages) is one line; failures
+ * when it is delivered (a `sent` event says it left the outbox). A `sent` or `queued` event
+ * is never news itself (the send's own line said it); reads are dim and a burst of them (one receipt for many messages) is one line; failures
  * are always told.
  */
 import type { SendResult, StoredMessage } from "../api.ts";
@@ -81,8 +81,13 @@ export class StateNotices {
         if (message.reason === "cancelled" && this.#cancelledHere.delete(message.id)) return;
         this.show(formatFailed(message, this.style, at));
         return;
+      case "sent":
+        // Only a message leaving the outbox changes to sent (a new one is stored as sent): it
+        // was queued, perhaps by an earlier run, so its delivery is news.
+        _remember(this.#queuedHere, message.id);
+        return;
       default:
-        return; // "sent", "queued" (again): the send's own line told it
+        return; // "queued" (again): the send's own line told it
     }
   }
 
