@@ -225,16 +225,20 @@ export interface PublishResult {
 }
 
 /** Something the user should see, pushed to every subscriber. */
+/** A message as it arrived: what, from whom, to what, when. */
+export interface ArrivedMessage {
+  kind: "direct" | "pub";
+  msgId: string;
+  from: string;
+  /** The SEND's `dst` (our peer id) or the PUB's `dst` (`*` or `#ns`). */
+  to: string;
+  text: string;
+  at: number;
+}
+
 export type NodeEvent =
-  | {
+  | ArrivedMessage & {
     type: "message";
-    kind: "direct" | "pub";
-    msgId: string;
-    from: string;
-    /** The SEND's `dst` (our peer id) or the PUB's `dst` (`*` or `#ns`). */
-    to: string;
-    text: string;
-    at: number;
     /** With the message store: the stored message (its id, conversation, stranger mark). */
     stored?: StoredMessage;
   }

@@ -11,6 +11,7 @@ import { Listeners } from "../../lib/listeners.ts";
 import type { Logger } from "../../lib/log.ts";
 import { isWireName } from "../../lib/codec.ts";
 import type {
+  ArrivedMessage,
   Contact,
   MessageHistory,
   NodeEvent,
@@ -21,7 +22,7 @@ import type {
   StorageStatus,
   StoredMessage,
 } from "../api.ts";
-import type { InboundMessage, Inbox, StartablePeerNode } from "../node/mod.ts";
+import type { ArrivalSecurity, Inbox, StartablePeerNode } from "../node/mod.ts";
 import { type ReceiptStatus, splitPeerId } from "../protocol/mod.ts";
 import type { MessageStore } from "../store/mod.ts";
 import { liveContact } from "./contacts.ts";
@@ -238,7 +239,7 @@ export class Messenger implements PeerNode, Inbox {
 
   // ---- Inbox: what the node receives ----
 
-  accept(message: InboundMessage): StoredMessage | "duplicate" {
+  accept(message: ArrivedMessage, security: ArrivalSecurity): StoredMessage | "duplicate" {
     const stored = this.#store.addIncoming({
       // A SEND without msg_id cannot be told from another: it gets a local id of its own.
       msgId: message.msgId === "" ? `local-${crypto.randomUUID()}` : message.msgId,
@@ -247,8 +248,8 @@ export class Messenger implements PeerNode, Inbox {
       conversation: message.kind === "direct" ? message.from : _pubConversation(message.to),
       text: message.text,
       at: message.at,
-      encrypted: message.encrypted,
-      fingerprint: message.fingerprint,
+      encrypted: security.encrypted,
+      fingerprint: security.fingerprint,
     });
     return stored ?? "duplicate";
   }
@@ -435,7 +436,7 @@ export class Messenger implements PeerNode, Inbox {
  */
 export function lateInbox(get: () => Inbox): Inbox {
   return {
-    accept: (message) => get().accept(message),
+    accept: (message, security) => get().accept(message, security),
     committed: () => get().committed(),
     receipt: (from, msgIds, status) => get().receipt(from, msgIds, status),
   };

@@ -3,8 +3,8 @@
  * state machine and fed by discovery.
  */
 export {
+  type ArrivalSecurity,
   createPeerNode,
-  type InboundMessage,
   type Inbox,
   NODE_DEFAULTS,
   type PeerNodeDeps,

@@ -19,6 +19,7 @@ import {
   safetyNumber,
 } from "../../lib/noise/mod.ts";
 import type {
+  ArrivedMessage,
   IdentityInfo,
   NodeEvent,
   NodeStatus,
@@ -60,15 +61,8 @@ import {
   splitPeerId,
 } from "../protocol/mod.ts";
 
-/** A received message as the inbox gets it. */
-export interface InboundMessage {
-  kind: "direct" | "pub";
-  msgId: string;
-  from: string;
-  /** The SEND's `dst` (our peer id) or the PUB's `dst` (`*` or `#ns`). */
-  to: string;
-  text: string;
-  at: number;
+/** How a received message travelled, as the inbox gets it beside the message. */
+export interface ArrivalSecurity {
   encrypted: boolean;
   /** The sender's identity key fingerprint (encrypted connections). */
   fingerprint?: string;
@@ -80,7 +74,7 @@ export interface Inbox {
    * Keeps a message; returns the stored message the `message` event carries, or "duplicate"
    * when it was kept before (it is ACKed again, not shown again).
    */
-  accept(message: InboundMessage): StoredMessage | "duplicate";
+  accept(message: ArrivedMessage, security: ArrivalSecurity): StoredMessage | "duplicate";
   /** Settles once what `accept` kept is committed (or could not be: it stays in memory). */
   committed(): Promise<void>;
   /** A RECEIPT from `from` for messages we sent. */
@@ -433,35 +427,28 @@ class _PeerNode implements StartablePeerNode {
     connection: PeerConnection,
     m: { kind: "direct" | "pub"; msgId: string; from: string; to: string; text: string },
   ): Promise<void> | undefined {
-    const at = this.#clock.now();
-    const inbox = this.#options.inbox;
-    let stored: StoredMessage | undefined;
-    if (inbox) {
-      const key = connection.remoteIdentity?.identityKey;
-      const kept = inbox.accept({
-        kind: m.kind,
-        msgId: m.msgId,
-        from: m.from,
-        to: m.to,
-        text: m.text,
-        at,
-        encrypted: connection.encrypted,
-        fingerprint: key && this.#fingerprintOf(key),
-      });
-      if (kept === "duplicate") return inbox.committed();
-      stored = kept;
-    }
     // Fields copied one by one: a spread costs more, once per received message.
-    this.#listeners.emit({
+    const event: NodeEvent & { type: "message" } = {
       type: "message",
       kind: m.kind,
       msgId: m.msgId,
       from: m.from,
       to: m.to,
       text: m.text,
-      at,
-      stored,
-    });
+      at: this.#clock.now(),
+      stored: undefined,
+    };
+    const inbox = this.#options.inbox;
+    if (inbox) {
+      const key = connection.remoteIdentity?.identityKey;
+      const kept = inbox.accept(event, {
+        encrypted: connection.encrypted,
+        fingerprint: key && this.#fingerprintOf(key),
+      });
+      if (kept === "duplicate") return inbox.committed();
+      event.stored = kept;
+    }
+    this.#listeners.emit(event);
     return inbox?.committed();
   }
 
