@@ -23,8 +23,8 @@ export class ContactBook {
   readonly #update: StatementSync;
 
   constructor(db: DatabaseSync) {
-    const rows = db.prepare("SELECT * FROM contacts ORDER BY added_at, peer_id").all() as
-      unknown as _ContactTableRow[];
+    const rows = db.prepare("SELECT * FROM contacts ORDER BY added_at, peer_id")
+      .all() as unknown as _ContactTableRow[];
     for (const row of rows) this.#contacts.set(row.peer_id, _toContact(row));
     this.#insert = db.prepare("INSERT INTO contacts (peer_id, added_at) VALUES (?, ?)");
     this.#delete = db.prepare("DELETE FROM contacts WHERE peer_id = ?");

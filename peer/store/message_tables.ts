@@ -22,17 +22,17 @@ import {
   DELIVERED,
   ENCRYPTED,
   FAILED,
+  mayMove,
   MESSAGE_SELECT,
   type MessageRow,
-  mayMove,
   OUTGOING,
   parsePending,
+  pendingColumn,
   PUB,
   QUEUED,
   READ,
   STATE_CODES,
   toMessage,
-  pendingColumn,
 } from "./rows.ts";
 import { SearchIndex } from "./search_index.ts";
 import type { NewIncoming, NewOutgoing, PageOptions } from "./types.ts";
@@ -431,9 +431,10 @@ export class MessageTables {
     if (conversation === undefined) return { messages: [], more: false };
     const before = options.before ?? Number.MAX_SAFE_INTEGER;
     const forward = options.after !== undefined;
-    const rows = (forward
-      ? this.#sql.newer.all(conversation.id, options.after!, before, limit + 1)
-      : this.#sql.older.all(conversation.id, before, limit + 1)) as unknown as MessageRow[];
+    const rows =
+      (forward
+        ? this.#sql.newer.all(conversation.id, options.after!, before, limit + 1)
+        : this.#sql.older.all(conversation.id, before, limit + 1)) as unknown as MessageRow[];
     const more = rows.length > limit;
     if (more) rows.pop();
     if (!forward) rows.reverse();
@@ -446,8 +447,11 @@ export class MessageTables {
     if (conversation === undefined) return [];
     const end = Math.min(upTo ?? conversation.lastId, conversation.lastId);
     if (end <= conversation.readUpto) return [];
-    const rows = this.#sql.unread.all(conversation.id, conversation.readUpto, end) as unknown as
-      MessageRow[];
+    const rows = this.#sql.unread.all(
+      conversation.id,
+      conversation.readUpto,
+      end,
+    ) as unknown as MessageRow[];
     this.#sql.markRead.run(conversation.id, conversation.readUpto, end);
     conversation.readUpto = end;
     conversation.unread -= rows.length;

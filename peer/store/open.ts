@@ -39,7 +39,13 @@ export function openMessageStore(
 ): MessageStore {
   const limits = _limits(options);
   const make = (db: DatabaseSync, status: StorageStatus) =>
-    new BatchedMessageStore(new MessageTables(db, limits), status, deps, limits, hooks.commitTiming);
+    new BatchedMessageStore(
+      new MessageTables(db, limits),
+      status,
+      deps,
+      limits,
+      hooks.commitTiming,
+    );
   if (options.path === ":memory:") return make(_memoryDatabase(), { persistent: false });
   const path = options.path;
   const inMemory = (problem: string, movedAside?: string) => {

@@ -64,11 +64,16 @@ export class SearchIndex {
   /** Messages holding `needle`, newest first. */
   search(needle: string, limit: number): MessageRow[] {
     const run = _longestLiteralRun(needle);
-    if ([...run].length < 3) return this.#scanAfter.all(0, needle, limit) as unknown as MessageRow[];
+    if ([...run].length < 3) {
+      return this.#scanAfter.all(0, needle, limit) as unknown as MessageRow[];
+    }
     const newer = this.#scanAfter.all(this.#indexedUpto, needle, limit) as unknown as MessageRow[];
     if (newer.length >= limit) return newer;
-    const older = this.#lookup.all(`%${run}%`, needle, limit - newer.length) as unknown as
-      MessageRow[];
+    const older = this.#lookup.all(
+      `%${run}%`,
+      needle,
+      limit - newer.length,
+    ) as unknown as MessageRow[];
     return newer.concat(older);
   }
 }

@@ -9,7 +9,9 @@ import { BACKENDS, incoming, outgoing, type StoreBackend, TestStore } from "../_
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 function contract(name: string, run: (backend: StoreBackend) => void | Promise<void>): void {
-  for (const backend of BACKENDS) Deno.test(`MessageStore (${backend}): ${name}`, () => run(backend));
+  for (const backend of BACKENDS) {
+    Deno.test(`MessageStore (${backend}): ${name}`, () => run(backend));
+  }
 }
 
 /** For a file store: closes and reopens it, so what follows reads what was saved. */
@@ -85,25 +87,28 @@ contract("ids increase and are never reused, even after the newest are pruned", 
   assert.ok(third.id > second.id, `${third.id} > ${second.id}`);
 });
 
-contract("a message seen before from the same sender is refused, even after a restart", (backend) => {
-  using t = new TestStore(backend);
-  assert.ok(t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby" })));
-  assert.equal(t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby" })), undefined);
-  restart(t);
-  assert.equal(
-    t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby", text: "forged" })),
-    undefined,
-  );
-  // Another sender cannot suppress bob's message by reusing its id, nor can our own.
-  assert.ok(t.store.addIncoming(incoming({ msgId: "same", from: "mallory@lobby" })));
-  t.store.addOutgoing(outgoing({ msgId: "mine" }));
-  assert.ok(t.store.addIncoming(incoming({ msgId: "mine", from: "alice@lobby" })));
-  // A room message and its copy relayed by another member are one message.
-  const room = { msgId: "r-1", kind: "pub" as const, from: "carol@lobby", conversation: "#r" };
-  assert.ok(t.store.addIncoming(incoming(room)));
-  assert.equal(t.store.addIncoming(incoming(room)), undefined);
-  assert.equal(t.store.page("bob@lobby").messages.filter((m) => !m.outgoing).length, 1);
-});
+contract(
+  "a message seen before from the same sender is refused, even after a restart",
+  (backend) => {
+    using t = new TestStore(backend);
+    assert.ok(t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby" })));
+    assert.equal(t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby" })), undefined);
+    restart(t);
+    assert.equal(
+      t.store.addIncoming(incoming({ msgId: "same", from: "bob@lobby", text: "forged" })),
+      undefined,
+    );
+    // Another sender cannot suppress bob's message by reusing its id, nor can our own.
+    assert.ok(t.store.addIncoming(incoming({ msgId: "same", from: "mallory@lobby" })));
+    t.store.addOutgoing(outgoing({ msgId: "mine" }));
+    assert.ok(t.store.addIncoming(incoming({ msgId: "mine", from: "alice@lobby" })));
+    // A room message and its copy relayed by another member are one message.
+    const room = { msgId: "r-1", kind: "pub" as const, from: "carol@lobby", conversation: "#r" };
+    assert.ok(t.store.addIncoming(incoming(room)));
+    assert.equal(t.store.addIncoming(incoming(room)), undefined);
+    assert.equal(t.store.page("bob@lobby").messages.filter((m) => !m.outgoing).length, 1);
+  },
+);
 
 contract("messages without a msg_id are all kept", (backend) => {
   using t = new TestStore(backend);
@@ -121,37 +126,40 @@ contract("a text over 65536 characters is refused with text_too_long", (backend)
   assert.equal(t.store.page("bob@lobby").messages.length, 1);
 });
 
-contract("pages go back with before and forward with after, and say whether more exist", (backend) => {
-  using t = new TestStore(backend);
-  const ids: number[] = [];
-  for (let i = 0; i < 7; i++) {
-    ids.push(t.store.addIncoming(incoming({ text: `m${i}` }))!.id);
-    t.store.addIncoming(incoming({ from: "carol@lobby", text: `other ${i}` }));
-  }
-  restart(t);
-  const texts = (page: { messages: { text: string }[] }) => page.messages.map((m) => m.text);
-  const last = t.store.page("bob@lobby", { limit: 3 });
-  assert.deepEqual(texts(last), ["m4", "m5", "m6"]);
-  assert.equal(last.more, true);
-  const before = t.store.page("bob@lobby", { before: ids[4], limit: 3 });
-  assert.deepEqual(texts(before), ["m1", "m2", "m3"]);
-  assert.equal(before.more, true);
-  const oldest = t.store.page("bob@lobby", { before: ids[1], limit: 3 });
-  assert.deepEqual(texts(oldest), ["m0"]);
-  assert.equal(oldest.more, false);
-  const after = t.store.page("bob@lobby", { after: ids[1], limit: 3 });
-  assert.deepEqual(texts(after), ["m2", "m3", "m4"]);
-  assert.equal(after.more, true);
-  const end = t.store.page("bob@lobby", { after: ids[4], limit: 3 });
-  assert.deepEqual(texts(end), ["m5", "m6"]);
-  assert.equal(end.more, false);
-  const between = t.store.page("bob@lobby", { after: ids[1], before: ids[4] });
-  assert.deepEqual(texts(between), ["m2", "m3"]);
-  assert.equal(between.more, false);
-  assert.equal(t.store.page("bob@lobby").messages.length, 7);
-  assert.equal(t.store.page("bob@lobby", { limit: 10_000 }).messages.length, 7);
-  assert.deepEqual(t.store.page("nobody@lobby"), { messages: [], more: false });
-});
+contract(
+  "pages go back with before and forward with after, and say whether more exist",
+  (backend) => {
+    using t = new TestStore(backend);
+    const ids: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push(t.store.addIncoming(incoming({ text: `m${i}` }))!.id);
+      t.store.addIncoming(incoming({ from: "carol@lobby", text: `other ${i}` }));
+    }
+    restart(t);
+    const texts = (page: { messages: { text: string }[] }) => page.messages.map((m) => m.text);
+    const last = t.store.page("bob@lobby", { limit: 3 });
+    assert.deepEqual(texts(last), ["m4", "m5", "m6"]);
+    assert.equal(last.more, true);
+    const before = t.store.page("bob@lobby", { before: ids[4], limit: 3 });
+    assert.deepEqual(texts(before), ["m1", "m2", "m3"]);
+    assert.equal(before.more, true);
+    const oldest = t.store.page("bob@lobby", { before: ids[1], limit: 3 });
+    assert.deepEqual(texts(oldest), ["m0"]);
+    assert.equal(oldest.more, false);
+    const after = t.store.page("bob@lobby", { after: ids[1], limit: 3 });
+    assert.deepEqual(texts(after), ["m2", "m3", "m4"]);
+    assert.equal(after.more, true);
+    const end = t.store.page("bob@lobby", { after: ids[4], limit: 3 });
+    assert.deepEqual(texts(end), ["m5", "m6"]);
+    assert.equal(end.more, false);
+    const between = t.store.page("bob@lobby", { after: ids[1], before: ids[4] });
+    assert.deepEqual(texts(between), ["m2", "m3"]);
+    assert.equal(between.more, false);
+    assert.equal(t.store.page("bob@lobby").messages.length, 7);
+    assert.equal(t.store.page("bob@lobby", { limit: 10_000 }).messages.length, 7);
+    assert.deepEqual(t.store.page("nobody@lobby"), { messages: [], more: false });
+  },
+);
 
 contract("a page holds at most 500 messages", (backend) => {
   using t = new TestStore(backend);
@@ -194,19 +202,25 @@ contract("conversations come newest first with unread counts; markRead clears th
   assert.deepEqual(t.store.markRead("nobody@lobby"), []);
 });
 
-contract("search finds substrings in any ASCII case, newest first, across conversations", (backend) => {
-  using t = new TestStore(backend);
-  t.store.addIncoming(incoming({ text: "Lunch tomorrow?" }));
-  t.store.addIncoming(incoming({ from: "carol@lobby", text: "no LUNCH for me" }));
-  t.store.addOutgoing(outgoing({ text: "lunchbox" }));
-  t.store.addIncoming(incoming({ text: "dinner" }));
-  const found = t.store.search("lunch");
-  assert.deepEqual(found.map((m) => m.text), ["lunchbox", "no LUNCH for me", "Lunch tomorrow?"]);
-  assert.deepEqual(t.store.search("LUNCH", 2).map((m) => m.text), ["lunchbox", "no LUNCH for me"]);
-  assert.deepEqual(t.store.search("n").length, 4);
-  assert.deepEqual(t.store.search("zebra"), []);
-  assert.deepEqual(t.store.search(""), []);
-});
+contract(
+  "search finds substrings in any ASCII case, newest first, across conversations",
+  (backend) => {
+    using t = new TestStore(backend);
+    t.store.addIncoming(incoming({ text: "Lunch tomorrow?" }));
+    t.store.addIncoming(incoming({ from: "carol@lobby", text: "no LUNCH for me" }));
+    t.store.addOutgoing(outgoing({ text: "lunchbox" }));
+    t.store.addIncoming(incoming({ text: "dinner" }));
+    const found = t.store.search("lunch");
+    assert.deepEqual(found.map((m) => m.text), ["lunchbox", "no LUNCH for me", "Lunch tomorrow?"]);
+    assert.deepEqual(t.store.search("LUNCH", 2).map((m) => m.text), [
+      "lunchbox",
+      "no LUNCH for me",
+    ]);
+    assert.deepEqual(t.store.search("n").length, 4);
+    assert.deepEqual(t.store.search("zebra"), []);
+    assert.deepEqual(t.store.search(""), []);
+  },
+);
 
 contract("search treats % _ \\ and quotes as plain characters", (backend) => {
   using t = new TestStore(backend);
@@ -235,7 +249,11 @@ contract("outgoing states only move forward", (backend) => {
   using t = new TestStore(backend);
   const m = t.store.addOutgoing(outgoing({ state: "queued" }));
   assert.equal(t.store.setState(m.id, "sent")?.state, "sent");
-  assert.equal(t.store.setState(m.id, "queued")?.state, "queued", "queued again after a lost write");
+  assert.equal(
+    t.store.setState(m.id, "queued")?.state,
+    "queued",
+    "queued again after a lost write",
+  );
   assert.equal(t.store.setState(m.id, "delivered")?.state, "delivered");
   assert.equal(t.store.setState(m.id, "sent"), undefined);
   assert.equal(t.store.setState(m.id, "queued"), undefined);
@@ -259,21 +277,31 @@ contract("outgoing states only move forward", (backend) => {
   assert.equal(t.store.setState(999_999, "sent"), undefined);
 });
 
-contract("receipts move our messages of that conversation forward and ignore the rest", (backend) => {
-  using t = new TestStore(backend);
-  const a = t.store.addOutgoing(outgoing({ msgId: "a", conversation: "bob@lobby" }));
-  const b = t.store.addOutgoing(outgoing({ msgId: "b", conversation: "bob@lobby" }));
-  const c = t.store.addOutgoing(outgoing({ msgId: "c", conversation: "carol@lobby" }));
-  t.store.addIncoming(incoming({ msgId: "theirs", from: "bob@lobby" }));
-  restart(t);
-  const delivered = t.store.receipt("bob@lobby", ["a", "b", "c", "theirs", "unknown", "a"], "delivered");
-  assert.deepEqual(delivered.map((m) => [m.id, m.state]), [[a.id, "delivered"], [b.id, "delivered"]]);
-  assert.equal(t.store.byId(c.id)!.state, "sent", "carol's message is not bob's to confirm");
-  assert.deepEqual(t.store.receipt("bob@lobby", ["a"], "delivered"), []);
-  assert.deepEqual(t.store.receipt("bob@lobby", ["b"], "read").map((m) => m.state), ["read"]);
-  assert.deepEqual(t.store.receipt("bob@lobby", ["b"], "delivered"), [], "never backwards");
-  assert.deepEqual(t.store.receipt("nobody@lobby", ["a"], "read"), []);
-});
+contract(
+  "receipts move our messages of that conversation forward and ignore the rest",
+  (backend) => {
+    using t = new TestStore(backend);
+    const a = t.store.addOutgoing(outgoing({ msgId: "a", conversation: "bob@lobby" }));
+    const b = t.store.addOutgoing(outgoing({ msgId: "b", conversation: "bob@lobby" }));
+    const c = t.store.addOutgoing(outgoing({ msgId: "c", conversation: "carol@lobby" }));
+    t.store.addIncoming(incoming({ msgId: "theirs", from: "bob@lobby" }));
+    restart(t);
+    const delivered = t.store.receipt(
+      "bob@lobby",
+      ["a", "b", "c", "theirs", "unknown", "a"],
+      "delivered",
+    );
+    assert.deepEqual(delivered.map((m) => [m.id, m.state]), [[a.id, "delivered"], [
+      b.id,
+      "delivered",
+    ]]);
+    assert.equal(t.store.byId(c.id)!.state, "sent", "carol's message is not bob's to confirm");
+    assert.deepEqual(t.store.receipt("bob@lobby", ["a"], "delivered"), []);
+    assert.deepEqual(t.store.receipt("bob@lobby", ["b"], "read").map((m) => m.state), ["read"]);
+    assert.deepEqual(t.store.receipt("bob@lobby", ["b"], "delivered"), [], "never backwards");
+    assert.deepEqual(t.store.receipt("nobody@lobby", ["a"], "read"), []);
+  },
+);
 
 contract("a receipt looks at no more than 1000 ids", (backend) => {
   using t = new TestStore(backend);
@@ -467,13 +495,16 @@ contract("setEncrypted changes an outgoing message's encryption mark", (backend)
   assert.equal(t.store.byId(m.id)!.encrypted, true);
 });
 
-contract("committed() resolves once the writes are committed; the store says it saves", async (backend) => {
-  using t = new TestStore(backend);
-  await t.store.committed();
-  t.store.addIncoming(incoming());
-  await t.store.committed();
-  assert.deepEqual(
-    t.store.storage(),
-    backend === "file" ? { persistent: true, path: t.path } : { persistent: false },
-  );
-});
+contract(
+  "committed() resolves once the writes are committed; the store says it saves",
+  async (backend) => {
+    using t = new TestStore(backend);
+    await t.store.committed();
+    t.store.addIncoming(incoming());
+    await t.store.committed();
+    assert.deepEqual(
+      t.store.storage(),
+      backend === "file" ? { persistent: true, path: t.path } : { persistent: false },
+    );
+  },
+);
