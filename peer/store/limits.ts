@@ -34,5 +34,12 @@ export const INDEX_INTERVAL_MS = 25;
  */
 export const BUSY_TIMEOUT_MS = 250;
 
+/**
+ * Checkpoints (copying the WAL into the database, with two fsyncs) cost 10-30 ms: SQLite's own,
+ * every 1000 pages, stalled the network loop that often. They run when writes pause instead,
+ * or after this many writes without a pause (a WAL of a few MB, ~40 ms to copy).
+ */
+export const CHECKPOINT_FORCE_WRITES = 20_000;
+
 /** A WAL file larger than this is cut back after a checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { P2pError } from "../../lib/errors.ts";
-import { incoming, StoreChild, TestStore } from "../_message_store.ts";
+import { incoming, outgoing, StoreChild, TestStore } from "../_message_store.ts";
 
 function files(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((entry) => entry.name).sort();
@@ -150,4 +150,22 @@ Deno.test("a disk full at open: history runs in memory and says why", () => {
   assert.equal(status.persistent, false);
   assert.match(status.problem!, /database or disk is full/);
   assert.ok(store.addIncoming(incoming()));
+});
+
+Deno.test("a database that cannot be written keeps its history and outbox in view", () => {
+  using t = new TestStore("file");
+  t.store.addIncoming(incoming({ text: "from before" }));
+  const queued = t.store.addOutgoing(outgoing({ state: "queued" }));
+  t.store.close();
+  const before = Deno.readFileSync(t.path);
+  // query_only: SQLite refuses every write, as on a read-only disk.
+  const store = t.open({ onConnection: (db) => db.exec("PRAGMA query_only = 1") });
+  const status = store.storage();
+  assert.equal(status.persistent, false);
+  assert.match(status.problem!, /readonly database.*history is not being saved/);
+  assert.deepEqual(store.page("bob@lobby").messages.map((m) => m.text), ["from before", "hi"]);
+  assert.deepEqual(store.queued().map((m) => m.id), [queued.id]);
+  assert.equal(store.addIncoming(incoming({ text: "new" }))!.id, queued.id + 1);
+  store.close();
+  assert.deepEqual(Deno.readFileSync(t.path), before);
 });
