@@ -10,6 +10,7 @@ import { createLogger } from "../lib/log.ts";
 import { type MessageStore, openMessageStore } from "../peer/store/mod.ts";
 import { type OpenHooks, openMessageStore as openWithHooks } from "../peer/store/open.ts";
 import type { CommitTiming } from "../peer/store/message_store.ts";
+import { PRUNE_STEP_ROWS } from "../peer/store/limits.ts";
 
 const ROWS = Number(Deno.args[0] ?? 1_000_000);
 const CONVERSATIONS = 200;
@@ -196,6 +197,27 @@ function reads(store: MessageStore): void {
   }
 }
 
+/** Prune steps on a full store (retention by count). */
+function prunes(path: string, rows: number): void {
+  const store = openMessageStore({ path, maxMessages: rows - 20_000 }, deps);
+  const samples: number[] = [];
+  try {
+    for (let deleted = 1; deleted > 0;) {
+      const started = performance.now();
+      deleted = store.prune(Date.now());
+      store.flush();
+      if (deleted > 0) samples.push(performance.now() - started);
+    }
+  } finally {
+    store.close();
+  }
+  console.log(
+    `  prune, ${samples.length} steps of up to ${PRUNE_STEP_ROWS} rows (with their commit): p50 ${
+      ms(percentile(samples, 0.5))
+    }, max ${ms(Math.max(...samples))}`,
+  );
+}
+
 /** A burst of lines from a socket, each stored: how many commits, how long. */
 async function burst(path: string, timing: CommitTiming, lines: number): Promise<void> {
   let commits = 0;
@@ -293,6 +315,7 @@ export async function benchStoreEngine(rows = ROWS): Promise<void> {
     } finally {
       store.close();
     }
+    prunes(path, rows);
     for (const timing of ["task", "microtask"] as const) await burst(path, timing, 50_000);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -18,8 +18,8 @@ export const MAX_PAGE_LIMIT = 500;
 /** Ids one `receipt()` call looks at: a receipt from the network cannot make us work more. */
 export const MAX_RECEIPT_IDS = 1000;
 
-/** Rows one `prune()` call deletes at most: ~3 ms with three indexes and the search index. */
-export const PRUNE_STEP_ROWS = 1000;
+/** Rows one `prune()` call deletes at most: ~2 ms (three indexes, and the search index). */
+export const PRUNE_STEP_ROWS = 250;
 
 /**
  * Search indexing runs apart from the writes: at most this many rows (~2.5 ms at ~5 us a row)

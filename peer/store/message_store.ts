@@ -271,6 +271,12 @@ export class BatchedMessageStore implements MessageStore {
         this.#tables.db.exec("COMMIT");
       }
     } catch (error) {
+      // Even memory refused (out of memory): this batch is lost, the store stays usable.
+      try {
+        if (this.#tables.db.isTransaction) this.#tables.db.exec("ROLLBACK");
+      } catch {
+        // Nothing more to undo.
+      }
       this.#inBatch = false;
       this.#journal = [];
       this.#settle(error);

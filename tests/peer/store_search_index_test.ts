@@ -81,7 +81,9 @@ Deno.test("pruned messages leave the search index", async () => {
   using t = new TestStore("file", { maxMessages: 600 });
   fill(t, 1200);
   await catchUp(t, 4);
-  assert.equal(t.store.prune(0), 600);
+  let pruned = 0;
+  for (let step = t.store.prune(0); step > 0; step = t.store.prune(0)) pruned += step;
+  assert.equal(pruned, 600);
   await t.store.committed();
   const found = t.store.search("zebra", 500);
   assert.equal(found.length, 100);
