@@ -34,7 +34,7 @@ import type {
  * When a batch commits: once the code that wrote it yields (a microtask, the default), or on
  * a later turn of the event loop (`setTimeout(0)`). Measured (scripts/bench_store_engine.ts) on
  * a burst of 50,000 lines off a socket: a microtask commits once per read (~1,000 lines), while
- * timers starve as long as reads keep completing (one commit for the whole burst: nothing could
+ * timers starve as long as reads keep completing (1-4 commits for the whole burst: nothing could
  * be acknowledged before it ended); a lone message is committed 0.09 ms after its write with a
  * microtask, 2.2 ms with a timer.
  */
