@@ -42,10 +42,10 @@ export class TestStore {
     this.store = this.open(hooks);
   }
 
-  /** Opens the store at this path again (the previous one must be closed first). */
-  open(hooks: OpenHooks = {}): MessageStore {
+  /** Opens the store at this path (or another) again; close the previous one first. */
+  open(hooks: OpenHooks = {}, path: string = this.path): MessageStore {
     this.store = openWithHooks(
-      { path: this.path, ...this.options },
+      { path, ...this.options },
       { log: this.#log, clock: this.clock, onProblem: (status) => this.problems.push(status) },
       hooks,
     );
@@ -100,4 +100,78 @@ export function outgoing(fields: Partial<NewOutgoing> = {}): NewOutgoing {
     state: "sent",
     ...fields,
   };
+}
+
+const CHILD = new URL("./_store_child.ts", import.meta.url).pathname;
+const CHILD_ANSWER_MS = 30_000;
+
+/** A child process holding the store at `path` (tests/_store_child.ts), driven line by line. */
+export class StoreChild {
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #lines: AsyncIterator<string>;
+  #closed = false;
+
+  constructor(path: string) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CHILD, path],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#stdin = this.#child.stdin.getWriter();
+    this.#lines = _lines(this.#child.stdout)[Symbol.asyncIterator]();
+  }
+
+  /** The next line the child prints. */
+  async answer(): Promise<string> {
+    const signal = AbortSignal.timeout(CHILD_ANSWER_MS);
+    const aborted = new Promise<never>((_, reject) =>
+      signal.addEventListener("abort", () => reject(new Error("The store child did not answer")))
+    );
+    const next = await Promise.race([this.#lines.next(), aborted]);
+    if (next.done) throw new Error("The store child exited");
+    return next.value;
+  }
+
+  async ask(command: string): Promise<string> {
+    await this.#stdin.write(new TextEncoder().encode(command + "\n"));
+    return await this.answer();
+  }
+
+  /** Kills the child with SIGKILL: no flush, no close, as a crash or `kill -9`. */
+  async kill(): Promise<void> {
+    this.#child.kill("SIGKILL");
+    await this.#release();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#closed) return;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#stdin.close().catch(() => {});
+    await this.#lines.return?.();
+    await this.#child.status;
+  }
+}
+
+async function* _lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let newline;
+    while ((newline = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+    }
+  }
 }

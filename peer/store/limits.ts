@@ -18,8 +18,8 @@ export const MAX_PAGE_LIMIT = 500;
 /** Ids one `receipt()` call looks at: a receipt from the network cannot make us work more. */
 export const MAX_RECEIPT_IDS = 1000;
 
-/** Rows one `prune()` call deletes at most: ~3 ms with three indexes and the search index. */
-export const PRUNE_STEP_ROWS = 1000;
+/** Rows one `prune()` call deletes at most: ~2 ms (three indexes, and the search index). */
+export const PRUNE_STEP_ROWS = 250;
 
 /**
  * Search indexing runs apart from the writes: at most this many rows (~2.5 ms at ~5 us a row)
@@ -33,6 +33,13 @@ export const INDEX_INTERVAL_MS = 25;
  * waiting only helps a peer that is just exiting; start-up must stay well under a second.
  */
 export const BUSY_TIMEOUT_MS = 250;
+
+/**
+ * Checkpoints (copying the WAL into the database, with two fsyncs) cost 10-30 ms: SQLite's own,
+ * every 1000 pages, stalled the network loop that often. They run when writes pause instead,
+ * or after this many writes without a pause (a WAL of a few MB, ~40 ms to copy).
+ */
+export const CHECKPOINT_FORCE_WRITES = 20_000;
 
 /** A WAL file larger than this is cut back after a checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;

@@ -16,17 +16,16 @@ import {
   DEFAULT_RETENTION_DAYS,
   WAL_SIZE_LIMIT_BYTES,
 } from "./limits.ts";
-import { BatchedMessageStore, type CommitTiming } from "./message_store.ts";
+import { BatchedMessageStore, type BatchHooks, copyToMemory } from "./message_store.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate, SCHEMA_VERSION, schemaVersion } from "./schema.ts";
 import { storageFailure } from "./sqlite_errors.ts";
 import type { MessageStore, MessageStoreDeps, MessageStoreOptions } from "./types.ts";
 
 /** For tests and benchmarks: reach the connection, choose the commit timing. */
-export interface OpenHooks {
+export interface OpenHooks extends BatchHooks {
   /** Called with the file's connection once its PRAGMAs are set, before any write. */
   onConnection?: (db: DatabaseSync) => void;
-  commitTiming?: CommitTiming;
 }
 
 const _DAY_MS = 24 * 60 * 60 * 1000;
@@ -44,15 +43,15 @@ export function openMessageStore(
       status,
       deps,
       limits,
-      hooks.commitTiming,
+      hooks,
     );
   if (options.path === ":memory:") return make(_memoryDatabase(), { persistent: false });
   const path = options.path;
-  const inMemory = (problem: string, movedAside?: string) => {
+  const inMemory = (problem: string, movedAside?: string, readable = false) => {
     deps.log.error(problem, { file: path });
     const status: StorageStatus = { persistent: false, path, problem };
     if (movedAside !== undefined) status.movedAside = movedAside;
-    return make(_memoryDatabase(), status);
+    return make((readable && _readableCopy(path)) || _memoryDatabase(), status);
   };
 
   const newer = (version: number) =>
@@ -64,7 +63,7 @@ export function openMessageStore(
   if (found.kind === "newer") return newer(found.version);
   let movedAside: string | undefined;
   if (found.kind === "damaged") movedAside = _moveAside(path, found.reason, deps);
-  if (found.kind === "unusable") return inMemory(_unusable(path, found.reason));
+  if (found.kind === "unusable") return inMemory(_unusable(path, found.reason), undefined, true);
 
   for (let attempt = 0;; attempt++) {
     let db: DatabaseSync | undefined;
@@ -93,8 +92,8 @@ export function openMessageStore(
         movedAside = _moveAside(path, describeError(error), deps);
         continue;
       }
-      if (failure === undefined && !_isFileError(error)) throw error;
-      return inMemory(_unusable(path, describeError(error)), movedAside);
+      if (failure === undefined && !(error instanceof _FileError)) throw error;
+      return inMemory(_unusable(path, describeError(error)), movedAside, movedAside === undefined);
     }
   }
 }
@@ -148,9 +147,14 @@ function _inspect(path: string): _Found {
 const _SQLITE_MAGIC = new TextEncoder().encode("SQLite format 3\0");
 
 function _openFile(path: string): DatabaseSync {
-  Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  // Private messages: the file is the owner's alone (SQLite gives -wal the same mode).
-  Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  try {
+    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    // Private messages: the file is the owner's alone (SQLite gives -wal the same mode).
+    Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+  } catch (error) {
+    // Not every such error has a class of its own (a read-only file system does not).
+    throw new _FileError(describeError(error));
+  }
   const db = new DatabaseSync(path);
   try {
     // Exclusive before WAL: the WAL index then lives in this process, and a second peer on
@@ -162,14 +166,43 @@ function _openFile(path: string): DatabaseSync {
     if (journal_mode !== "wal") {
       throw new Error(`unable to open database file in WAL mode (got "${journal_mode}")`);
     }
+    // Checkpoints wait for pauses in the writes (message_store.ts), not for a commit.
     db.exec(
-      `PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES};`,
+      `PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES};
+       PRAGMA wal_autocheckpoint = 0;`,
     );
     return db;
   } catch (error) {
     _closeQuietly(db);
     throw error;
   }
+}
+
+/**
+ * A copy in memory of a database that can be read but not written (a read-only disk, a full
+ * one), so that history and the outbox stay in view; undefined when it cannot be read either.
+ */
+function _readableCopy(path: string): DatabaseSync | undefined {
+  // On a read-only file system SQLite cannot make the WAL index; `immutable` reads the file
+  // as it is (without a WAL left by a crash: its last commits are not shown then).
+  const immutable = new URL("file:///");
+  immutable.pathname = path;
+  immutable.search = "?immutable=1";
+  for (const source of [path, immutable]) {
+    let db: DatabaseSync | undefined;
+    try {
+      db = new DatabaseSync(source, { readOnly: true });
+      if (schemaVersion(db) > SCHEMA_VERSION) return undefined;
+      const memory = copyToMemory(db);
+      migrate(memory);
+      return memory;
+    } catch {
+      // Try the next way, or start empty.
+    } finally {
+      _closeQuietly(db);
+    }
+  }
+  return undefined;
 }
 
 function _memoryDatabase(): DatabaseSync {
@@ -211,11 +244,8 @@ function _unusable(path: string, reason: string): string {
     "saved (the chat keeps working)";
 }
 
-// Errors of Deno's file system calls (a folder that cannot be made, permissions).
-function _isFileError(error: unknown): boolean {
-  return error instanceof Error &&
-    Object.values(Deno.errors).some((kind) => error instanceof kind);
-}
+// The folder or the file could not be made or opened for writing.
+class _FileError extends Error {}
 
 function _closeQuietly(db: DatabaseSync | undefined): void {
   try {

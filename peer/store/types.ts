@@ -121,7 +121,10 @@ export interface MessageStore {
   isContact(peerId: string): boolean;
   seen(peerId: string, at: number, address?: ContactAddress): void;
   storage(): StorageStatus;
-  /** Resolves once every write made so far is committed. */
+  /**
+   * Resolves once every write made so far is committed (to the file, or to memory once the
+   * disk failed); rejects only if even memory refused the batch.
+   */
   committed(): Promise<void>;
   /** Commits now. */
   flush(): void;

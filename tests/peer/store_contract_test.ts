@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { P2pError } from "../../lib/errors.ts";
+import { PRUNE_STEP_ROWS } from "../../peer/store/limits.ts";
 import { BACKENDS, incoming, outgoing, type StoreBackend, TestStore } from "../_message_store.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -451,9 +452,9 @@ contract("retention 0 keeps messages of any age", (backend) => {
 
 contract("one prune call deletes a bounded step", (backend) => {
   using t = new TestStore(backend, { maxMessages: 10 });
-  for (let i = 0; i < 2510; i++) t.store.addIncoming(incoming());
+  for (let i = 0; i < 2.5 * PRUNE_STEP_ROWS + 10; i++) t.store.addIncoming(incoming());
   const steps = [t.store.prune(0), t.store.prune(0), t.store.prune(0), t.store.prune(0)];
-  assert.deepEqual(steps, [1000, 1000, 500, 0]);
+  assert.deepEqual(steps, [PRUNE_STEP_ROWS, PRUNE_STEP_ROWS, PRUNE_STEP_ROWS / 2, 0]);
   assert.equal(t.store.page("bob@lobby", { limit: 500 }).messages.length, 10);
 });
 

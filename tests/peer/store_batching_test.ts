@@ -1,0 +1,74 @@
+/**
+ * Writes are batched: what one run of code writes shares a commit, which happens before the
+ * event loop turns (no timer); checkpoints and search indexing wait for a pause in the writes.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { INDEX_INTERVAL_MS } from "../../peer/store/limits.ts";
+import { incoming, TestStore } from "../_message_store.ts";
+
+Deno.test("the writes of one run of code share one commit, made before any timer fires", async () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  let timerFired = false;
+  setTimeout(() => timerFired = true, 0);
+  for (let i = 0; i < 500; i++) t.store.addIncoming(incoming());
+  t.store.markRead("bob@lobby");
+  await t.store.committed();
+  assert.equal(commits, 1);
+  assert.equal(timerFired, false, "an acknowledgement need not wait for a timer");
+  // A later run is a later commit; committed() with nothing pending resolves at once.
+  t.store.addIncoming(incoming());
+  await t.store.committed();
+  await t.store.committed();
+  assert.equal(commits, 2);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+});
+
+Deno.test("flush() commits at once, and a closed store refuses to be used", () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  t.store.addIncoming(incoming());
+  t.store.flush();
+  assert.equal(commits, 1);
+  t.store.close();
+  assert.throws(() => t.store.addIncoming(incoming()), /closed/);
+  t.open();
+});
+
+Deno.test("a pause in the writes copies the WAL into the database file", async () => {
+  using t = new TestStore("file");
+  await t.store.committed();
+  t.clock.advance(INDEX_INTERVAL_MS);
+  const empty = Deno.statSync(t.path).size;
+  for (let i = 0; i < 300; i++) t.store.addIncoming(incoming({ text: "x".repeat(200) }));
+  await t.store.committed();
+  assert.equal(Deno.statSync(t.path).size, empty, "commits go to the WAL");
+  // Indexing first, then the checkpoint.
+  for (let i = 0; i < 3; i++) {
+    t.clock.advance(INDEX_INTERVAL_MS);
+    await t.store.committed();
+  }
+  assert.ok(Deno.statSync(t.path).size > empty + 300 * 200, "checkpointed");
+});
+
+Deno.test("indexing waits while writes keep coming, but not for ever", async () => {
+  using t = new TestStore("file");
+  for (let i = 0; i < 100; i++) t.store.addIncoming(incoming({ text: `first ${i}` }));
+  await t.store.committed();
+  // A message every interval: the index step is put off, at most 8 times.
+  for (let i = 0; i < 9; i++) {
+    t.store.addIncoming(incoming({ text: `trickle ${i}` }));
+    await t.store.committed();
+    t.clock.advance(INDEX_INTERVAL_MS);
+    await t.store.committed();
+  }
+  t.store.close();
+  const db = new DatabaseSync(t.path, { readOnly: true });
+  const { value } = db.prepare("SELECT value FROM meta WHERE key = 'indexed_upto'").get() as {
+    value: number;
+  };
+  db.close();
+  assert.ok(value >= 100, `indexed up to ${value}`);
+  t.open();
+});
