@@ -52,6 +52,8 @@ type _Write = (tables: MessageTables) => unknown;
 // many times in a row, so that a steady trickle of messages still gets indexed.
 const _MAX_UPKEEP_DEFERRALS = 8;
 
+const _RESOLVED = Promise.resolve();
+
 /** The `MessageStore` over one SQLite connection (a file, or memory). */
 export class BatchedMessageStore implements MessageStore {
   #tables: MessageTables;
@@ -65,6 +67,7 @@ export class BatchedMessageStore implements MessageStore {
   #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #commitTimer?: ReturnType<typeof setTimeout>;
   #commitQueued = false;
+  #batchDone?: Promise<void>;
   #upkeepTimer?: TimerId;
   #upkeepDeferrals = 0;
   #writesSinceUpkeepTimer = 0;
@@ -182,8 +185,14 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   committed(): Promise<void> {
-    if (!this.#inBatch) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+    if (!this.#inBatch) return _RESOLVED;
+    // One promise per batch: the node ACKs all it kept in one go (one ACKS line per commit).
+    if (!this.#batchDone) {
+      const done = Promise.withResolvers<void>();
+      this.#waiters.push(done);
+      this.#batchDone = done.promise;
+    }
+    return this.#batchDone;
   }
 
   flush(): void {
@@ -291,6 +300,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   #settle(error?: unknown): void {
+    this.#batchDone = undefined;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) error ? waiter.reject(error) : waiter.resolve();
