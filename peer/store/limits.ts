@@ -37,9 +37,10 @@ export const BUSY_TIMEOUT_MS = 250;
 /**
  * Checkpoints (copying the WAL into the database, with two fsyncs) cost 10-30 ms: SQLite's own,
  * every 1000 pages, stalled the network loop that often. They run when writes pause instead,
- * or after this many writes without a pause (a WAL of a few MB, ~40 ms to copy).
+ * or after this many writes without a pause: a checkpoint's cost grows with the pages written
+ * since the last one (20,000 writes into a store of a million messages took ~300 ms).
  */
-export const CHECKPOINT_FORCE_WRITES = 20_000;
+export const CHECKPOINT_FORCE_WRITES = 4_000;
 
 /** A WAL file larger than this is cut back after a checkpoint. */
 export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;

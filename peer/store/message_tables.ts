@@ -210,18 +210,7 @@ export class MessageTables {
     conversation.lastId = id;
     conversation.unread++;
     this.#dirty.add(conversation);
-    const message: StoredMessage = {
-      id,
-      msgId: m.msgId,
-      conversation: m.conversation,
-      kind: m.kind,
-      from: m.from,
-      outgoing: false,
-      text: m.text,
-      at: m.at,
-      state: "delivered",
-      encrypted: m.encrypted,
-    };
+    const message = _newMessage(id, m, false, "delivered");
     if (m.fingerprint !== undefined) message.fingerprint = m.fingerprint;
     if (!this.contacts.has(m.from)) message.stranger = true;
     return message;
@@ -259,18 +248,7 @@ export class MessageTables {
       this.#queuedTotal++;
     }
     this.#dirty.add(conversation);
-    const message: StoredMessage = {
-      id,
-      msgId: m.msgId,
-      conversation: m.conversation,
-      kind: m.kind,
-      from: m.from,
-      outgoing: true,
-      text: m.text,
-      at: m.at,
-      state: m.state,
-      encrypted: m.encrypted,
-    };
+    const message = _newMessage(id, m, true, m.state);
     if (pending !== null) message.pendingFor = [...m.pendingFor!];
     return message;
   }
@@ -627,4 +605,25 @@ function _intern(
   if (cache.size >= _CACHE_LIMIT) cache.clear();
   cache.set(value, row.id);
   return row.id;
+}
+
+// The message a new row is, as interfaces see it (fields copied one by one: it is per message).
+function _newMessage(
+  id: number,
+  m: NewIncoming | NewOutgoing,
+  outgoing: boolean,
+  state: MessageState,
+): StoredMessage {
+  return {
+    id,
+    msgId: m.msgId,
+    conversation: m.conversation,
+    kind: m.kind,
+    from: m.from,
+    outgoing,
+    text: m.text,
+    at: m.at,
+    state,
+    encrypted: m.encrypted,
+  };
 }

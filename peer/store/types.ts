@@ -35,8 +35,8 @@ export interface MessageStoreDeps {
   onProblem?: (status: StorageStatus) => void;
 }
 
-/** A message that arrived. */
-export interface NewIncoming {
+/** What every new message has. */
+interface _NewMessage {
   msgId: string;
   kind: "direct" | "pub";
   from: string;
@@ -44,18 +44,15 @@ export interface NewIncoming {
   text: string;
   at: number;
   encrypted: boolean;
+}
+
+/** A message that arrived. */
+export interface NewIncoming extends _NewMessage {
   fingerprint?: string;
 }
 
 /** A message we send (or keep in the outbox until its peer is back). */
-export interface NewOutgoing {
-  msgId: string;
-  kind: "direct" | "pub";
-  from: string;
-  conversation: string;
-  text: string;
-  at: number;
-  encrypted: boolean;
+export interface NewOutgoing extends _NewMessage {
   state: "queued" | "sent";
   /** Room members it still has to reach (offline when it was sent). */
   pendingFor?: string[];
