@@ -31,7 +31,7 @@ import { liveContact } from "./contacts.ts";
 export interface MessengerOptions {
   /** A queued message fails as `expired` after this long (default 7 days). */
   queueMaxAgeMs?: number;
-  /** How often expiry, retention and retries run (default one minute). */
+  /** How often expiry, retention and retries run (default ten seconds). */
   sweepIntervalMs?: number;
 }
 
@@ -51,7 +51,9 @@ export interface MessengerDeps {
 /** How long a queued message waits by default. */
 export const DEFAULT_QUEUE_DAYS = 7;
 const DAY_MS = 24 * 60 * 60_000;
-const DEFAULT_SWEEP_MS = 60_000;
+const DEFAULT_SWEEP_MS = 10_000;
+/** Loop time one sweep may spend pruning (in steps of a few ms each). */
+const PRUNE_BUDGET_MS = 20;
 
 /** Reasons a direct message stays in the outbox (the others are final). */
 const RETRYABLE: ReadonlySet<string> = new Set([
@@ -72,6 +74,7 @@ export class Messenger implements PeerNode, Inbox {
   readonly #log: Logger;
   readonly #roomMembers?: (room: string) => readonly string[] | undefined;
   readonly #queueMaxAgeMs: number;
+  readonly #namespace: string;
   readonly #sweepIntervalMs: number;
   readonly #listeners: Listeners<NodeEvent>;
   /** Conversations with queued direct messages: a new message there must not overtake them. */
@@ -89,6 +92,7 @@ export class Messenger implements PeerNode, Inbox {
     this.#log = deps.log.child("Messages");
     this.#roomMembers = deps.roomMembers;
     this.#queueMaxAgeMs = options.queueMaxAgeMs ?? DEFAULT_QUEUE_DAYS * DAY_MS;
+    this.#namespace = splitPeerId(deps.node.peerId).namespace;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
     this.#listeners = new Listeners(this.#log, "Event listener");
     this.history = this.#historyView();
@@ -245,7 +249,7 @@ export class Messenger implements PeerNode, Inbox {
       msgId: message.msgId === "" ? `local-${crypto.randomUUID()}` : message.msgId,
       kind: message.kind,
       from: message.from,
-      conversation: message.kind === "direct" ? message.from : _pubConversation(message.to),
+      conversation: message.kind === "direct" ? message.from : this.#pubConversation(message.to),
       text: message.text,
       at: message.at,
       encrypted: security.encrypted,
@@ -295,7 +299,10 @@ export class Messenger implements PeerNode, Inbox {
     const unconfirmed = result.reason === "timeout" &&
       !this.#node.takesReceipts(message.conversation);
     if (unconfirmed) return { ...result, id: message.id };
-    if (!RETRYABLE.has(result.reason)) {
+    // A name nobody listed and we never heard from is perhaps a typo, and whoever claims it
+    // first would get the message: only people we know wait in the outbox.
+    const stranger = result.reason === "unknown_peer" && !this.#knows(message.conversation);
+    if (stranger || !RETRYABLE.has(result.reason)) {
       const failed = this.#store.setState(message.id, "failed", result.reason);
       if (failed) this.#changed(failed);
       return { ...result, id: message.id };
@@ -306,6 +313,12 @@ export class Messenger implements PeerNode, Inbox {
     if (queued) this.#changed(queued);
     this.#backlog.add(message.conversation);
     return this.#queuedResult(message, result.reason);
+  }
+
+  // Known: a contact, a peer whose key we remember, or one that wrote to us.
+  #knows(peerId: string): boolean {
+    if (this.#store.isContact(peerId) || this.#chat.verification(peerId)) return true;
+    return this.#store.page(peerId, { limit: 50 }).messages.some((message) => !message.outgoing);
   }
 
   #queuedResult(
@@ -339,6 +352,14 @@ export class Messenger implements PeerNode, Inbox {
     if (waiting.length === 0) return;
     const confirms = this.#node.takesReceipts(peerId);
     for (const message of waiting) {
+      // Only while they are still a member (someone who left must not get it).
+      const members = this.#roomMembers?.(message.conversation.slice(1));
+      if (members === undefined) continue;
+      if (!members.includes(name)) {
+        const dropped = this.#store.memberReached(message.id, name);
+        if (dropped) this.#changed(dropped);
+        continue;
+      }
       void this.#chat.publishTo(
         [peerId],
         message.conversation as Scope,
@@ -365,11 +386,21 @@ export class Messenger implements PeerNode, Inbox {
   #sweep(): void {
     const now = this.#clock.now();
     for (const message of this.#store.expire(now, this.#queueMaxAgeMs)) this.#changed(message);
-    this.#store.prune(now);
+    const started = performance.now();
+    while (this.#store.prune(now) > 0 && performance.now() - started < PRUNE_BUDGET_MS);
     for (const conversation of [...this.#backlog]) {
       this.#recheckBacklog(conversation);
       if (this.#backlog.has(conversation)) this.#pump(conversation);
     }
+  }
+
+  // A PUB's `dst` as a conversation: `#name` for our namespace and the rooms we are in, `*` for
+  // anything else, so that made-up scopes cannot each open a conversation of their own.
+  #pubConversation(to: string): string {
+    if (!to.startsWith("#")) return "*";
+    const name = to.slice(1);
+    if (name === this.#namespace) return to;
+    return isWireName(name) && this.#roomMembers?.(name) !== undefined ? to : "*";
   }
 
   #changed(message: StoredMessage): void {
@@ -440,11 +471,6 @@ export function lateInbox(get: () => Inbox): Inbox {
     committed: () => get().committed(),
     receipt: (from, msgIds, status) => get().receipt(from, msgIds, status),
   };
-}
-
-// A PUB's `dst` as a conversation: `*`, or `#name` when the name is one; anything else is `*`.
-function _pubConversation(to: string): string {
-  return to.startsWith("#") && isWireName(to.slice(1)) ? to : "*";
 }
 
 // Account names compare without case, as the tracker compares them.

@@ -739,6 +739,11 @@ export class PeerConnection {
         return;
       case "RECEIPT":
         this.stats.ignored += message.skipped;
+        // Only from a peer that agreed on receipts; anything else is a stranger's noise.
+        if (!this.#features.includes(wire.FEATURE_RECEIPTS)) {
+          this.stats.ignored++;
+          return;
+        }
         if (message.status === undefined || message.msgIds.length === 0) return;
         return this.#hooks.receipt?.(this, message.msgIds, message.status);
       case "BYE":

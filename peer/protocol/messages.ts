@@ -70,9 +70,13 @@ export type ReadResult =
 /** Longest `peer_id` we accept: a 64-character name, "@", a 64-character namespace. */
 export const MAX_PEER_ID_CHARS = 2 * MAX_NAME_CHARS + 1;
 
-/** A usable `peer_id`: a non-empty string no longer than two wire names and an "@". */
+/**
+ * A usable `peer_id`: a non-empty string no longer than two wire names and an "@", and not a
+ * scope (`*`, `#...`): those name broadcast and room conversations, which a peer must not enter.
+ */
 export function isPeerId(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_PEER_ID_CHARS;
+  return typeof value === "string" && value.length > 0 && value !== "*" && value[0] !== "#" &&
+    charLength(value) <= MAX_PEER_ID_CHARS;
 }
 
 /** Splits `name@namespace` at its last `@` (a pyp2p id without `@` has an empty namespace). */

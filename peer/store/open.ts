@@ -64,6 +64,9 @@ export function openMessageStore(
   let movedAside: string | undefined;
   if (found.kind === "damaged") movedAside = _moveAside(path, found.reason, deps);
   if (found.kind === "unusable") return inMemory(_unusable(path, found.reason), undefined, true);
+  if (found.kind === "not_plain") {
+    return inMemory(_unusable(path, "it is not a plain file (a link, a folder or a device)"));
+  }
 
   for (let attempt = 0;; attempt++) {
     let db: DatabaseSync | undefined;
@@ -112,6 +115,8 @@ function _limits(options: MessageStoreOptions): TableLimits {
 type _Found =
   | { kind: "missing" | "current" }
   | { kind: "newer"; version: number }
+  /** A link, a folder, a FIFO or a device: never opened, even to read. */
+  | { kind: "not_plain" }
   | { kind: "damaged" | "unusable"; reason: string };
 
 /**
@@ -122,6 +127,16 @@ type _Found =
 function _inspect(path: string): _Found {
   const header = new Uint8Array(100);
   let length = 0;
+  try {
+    // Only a plain file (or none): a link could make us write outside the profile, and
+    // opening a FIFO would wait forever.
+    const info = Deno.lstatSync(path);
+    if (!info.isFile) return { kind: "not_plain" };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      return { kind: "unusable", reason: describeError(error) };
+    }
+  }
   try {
     const file = Deno.openSync(path, { read: true });
     try {

@@ -14,7 +14,7 @@ export type StorageFailure =
 
 const _PATTERNS: [RegExp, StorageFailure][] = [
   [/database is locked|database table is locked/, "locked"],
-  [/file is not a database|malformed/, "damaged"],
+  [/file is not a database|database disk image is malformed/, "damaged"],
   [
     /database or disk is full|disk I\/O error|readonly database|unable to open database file|no such file or directory|permission denied/i,
     "unwritable",

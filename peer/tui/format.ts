@@ -68,7 +68,9 @@ export function formatClock(at: number): string {
 /** `host:port`, with brackets around IPv6 hosts. */
 export function formatAddress(address: Address | undefined): string {
   if (!address) return "-";
-  const host = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
+  // A tracker's DISCOVER answer (and the contacts kept from it) could hold any text.
+  const hostname = sanitize(address.hostname);
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
   return `${host}:${address.port}`;
 }
 

@@ -64,6 +64,9 @@ Deno.test("a message to a peer that is not running is delivered once it starts, 
     const tracker = await e2e.tracker();
     const dataDir = await e2e.tempDir();
     const ann = await e2e.peer({ name: "ann", namespace: "q", trackerPort: tracker.port, dataDir });
+    // A friend: only people we know wait in the outbox.
+    const added = await ann.send("/add cat");
+    await ann.waitForLine(/cat@q/, WAIT_MS, added);
     for (const text of ["first", "second", "third"]) {
       const mark = await ann.send(`/msg cat@q ${text}`);
       await ann.waitForLine(/queued for cat@q/, WAIT_MS, mark);
@@ -140,8 +143,9 @@ Deno.test("a second peer on the same profile stops with a clear error and harms 
     assert.notEqual(status.code, 0);
     assert.match(second.stderr, /in use|another p2pchat peer/i);
     // The first one still works and keeps its history.
-    await first.send("/msg nobody@l still here");
-    await first.waitForLine(/queued for nobody@l/);
+    await first.send("/add friend");
+    await first.send("/msg friend@l still here");
+    await first.waitForLine(/queued for friend@l/);
   } finally {
     await e2e.close();
   }

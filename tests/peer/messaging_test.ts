@@ -88,6 +88,7 @@ Deno.test("a direct message to a peer that is away is queued, then delivered in 
   const alice = await startChat("alice");
   let bob: Chat | undefined;
   try {
+    alice.messenger.history.addContact("bob@lab");
     const results: SendResult[] = [];
     for (const text of ["one", "two", "three"]) {
       results.push(await alice.messenger.send("bob@lab", text));
@@ -239,6 +240,7 @@ Deno.test("contacts show presence and the remembered key; strangers are marked",
 Deno.test("a queued message expires with a notice, and a cancelled one never goes", async () => {
   const alice = await startChat("alice", { queueMaxAgeMs: 100 });
   try {
+    alice.messenger.history.addContact("bob@lab");
     const expiring = await alice.messenger.send("bob@lab", "too late");
     assert.ok(!expiring.ok && expiring.queued);
     await waitFor(
@@ -250,6 +252,23 @@ Deno.test("a queued message expires with a notice, and a cancelled one never goe
         ),
     );
     assert.deepEqual(alice.messenger.history.queued(), []);
+  } finally {
+    await alice.stop();
+  }
+});
+
+Deno.test("a message to a name nobody listed and we never heard from is not queued for a stranger to claim", async () => {
+  const alice = await startChat("alice");
+  try {
+    const result = await alice.messenger.send("nobody@lab", "the door code");
+    assert.equal(result.ok, false);
+    assert.equal(!result.ok && result.reason, "unknown_peer");
+    assert.equal(!result.ok && result.queued, undefined);
+    assert.deepEqual(alice.messenger.history.queued(), []);
+    // A contact is someone we know: a message to them waits.
+    alice.messenger.history.addContact("carol@lab");
+    const toContact = await alice.messenger.send("carol@lab", "see you");
+    assert.equal(!toContact.ok && toContact.queued, true);
   } finally {
     await alice.stop();
   }

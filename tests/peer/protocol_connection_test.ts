@@ -756,13 +756,21 @@ Deno.test("PeerConnection sends read receipts only when both sides listed p2pcha
 
 Deno.test("PeerConnection hands a RECEIPT to its owner and ignores an unknown status", async () => {
   const receipts: [string[], string][] = [];
-  const h = await openConnection("inbound", BATCH_FEATURES, {
-    receipt: (_c, msgIds, status) => receipts.push([msgIds, status]),
-  });
+  const hooks = {
+    receipt: (_c: unknown, msgIds: string[], status: string) => {
+      receipts.push([msgIds, status]);
+    },
+  };
+  const h = await openConnection("inbound", [...BATCH_FEATURES, "p2pchat-receipts"], hooks);
   h.feed({ type: "RECEIPT", msg_ids: ["a", 7, null], status: "read" });
   h.feed({ type: "RECEIPT", msg_ids: ["b"], status: "lost" });
   assert.deepEqual(receipts, [[["a", "7"], "read"]]);
   assert.equal(h.connection.stats.ignored, 1);
+  // From a peer that never agreed on receipts: ignored (a stranger must not make us look).
+  const stranger = await openConnection("inbound", BATCH_FEATURES, hooks);
+  stranger.feed({ type: "RECEIPT", msg_ids: ["c"], status: "read" });
+  assert.equal(receipts.length, 1);
+  assert.equal(stranger.connection.stats.ignored, 1);
 });
 
 Deno.test("PeerConnection settles a SEND sent again under an id of an earlier run", async () => {

@@ -169,3 +169,22 @@ Deno.test("a database that cannot be written keeps its history and outbox in vie
   store.close();
   assert.deepEqual(Deno.readFileSync(t.path), before);
 });
+
+Deno.test("a link or a FIFO where the database should be is never opened: history runs in memory", () => {
+  using t = new TestStore("file");
+  t.store.close();
+  Deno.removeSync(t.path);
+  const outside = `${t.dir}/outside.db`;
+  Deno.symlinkSync(outside, t.path);
+  const linked = t.open();
+  assert.equal(linked.storage().persistent, false);
+  assert.match(linked.storage().problem!, /not a plain file/);
+  assert.ok(linked.addIncoming(incoming({ text: "kept in memory" })));
+  linked.close();
+  assert.throws(() => Deno.statSync(outside), Deno.errors.NotFound, "nothing written through it");
+  Deno.removeSync(t.path);
+  new Deno.Command("mkfifo", { args: [t.path] }).outputSync();
+  const fifo = t.open();
+  assert.equal(fifo.storage().persistent, false);
+  fifo.close();
+});
