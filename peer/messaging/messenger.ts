@@ -100,6 +100,8 @@ export class Messenger implements PeerNode, Inbox {
 
   /** Loads the outbox and starts delivering; call once, before the node starts. */
   start(): void {
+    // What expired (or passed retention) while we were away goes before anything is sent.
+    this.#sweep();
     for (const message of this.#store.queued()) this.#backlog.add(message.conversation);
     this.#unsubscribe = this.#node.subscribe((event) => {
       if (event.type !== "peer") return;
@@ -330,9 +332,14 @@ export class Messenger implements PeerNode, Inbox {
 
   // Sends the conversation's queued messages, oldest first, over its open connection.
   #pump(peerId: string): void {
-    if (!this.#connection(peerId)) return;
+    const link = this.#connection(peerId);
+    if (!link) return;
     for (const message of this.#store.queuedFor(peerId)) {
       if (this.#inFlight.has(message.id)) continue;
+      // It goes over this connection: say how, as a message sent now would.
+      if (message.encrypted !== link.encrypted) {
+        this.#store.setEncrypted(message.id, link.encrypted);
+      }
       const sent = this.#store.setState(message.id, "sent");
       if (sent) this.#changed(sent);
       void this.#transmit(sent ?? message);
