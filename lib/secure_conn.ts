@@ -11,7 +11,7 @@ import {
   type SecureChannel,
   type SecureChannelOptions,
 } from "./noise/mod.ts";
-import type { Address, Conn } from "./transport.ts";
+import { type Address, breakableIterable, type Conn } from "./transport.ts";
 
 /** What `upgradeConn` needs beyond the channel options. */
 export interface UpgradeOptions extends SecureChannelOptions {
@@ -90,29 +90,18 @@ export class SecureConn implements Conn {
    * frame that fails authentication throws its NoiseError and ends it.
    */
   chunks(): AsyncIterable<Uint8Array> {
-    // A plain iterator rather than an async generator, as TcpConn's: fewer promise steps for
-    // each chunk on the way to the reader.
     let early: Uint8Array[] | undefined = this.#early;
     this.#early = [];
-    let finished = false;
-    const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    return breakableIterable<Uint8Array>(async (finished) => {
       let plaintext = early ?? [];
       early = undefined;
       while (plaintext.length === 0) {
-        const read = finished ? undefined : await this.#reader.next();
+        const read = finished() ? undefined : await this.#reader.next();
         if (!read || read.done) return { done: true, value: undefined };
         plaintext = this.#channel.push(read.value).plaintext;
       }
       return { done: false, value: plaintext.length === 1 ? plaintext[0] : concatBytes(plaintext) };
-    };
-    const iterator: AsyncIterator<Uint8Array> = {
-      next,
-      return: () => {
-        finished = true;
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
-    return { [Symbol.asyncIterator]: () => iterator };
+    });
   }
 
   write(bytes: Uint8Array): Promise<void> {

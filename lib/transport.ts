@@ -108,16 +108,7 @@ export class TcpConn implements Conn {
       count = read;
       return { done: false, value: buffer.subarray(0, read) };
     };
-    // Like a generator, finished for good once the reader breaks out of its loop.
-    let finished = false;
-    const iterator: AsyncIterator<Uint8Array> = {
-      next: () => finished ? Promise.resolve({ done: true, value: undefined }) : next(),
-      return: () => {
-        finished = true;
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
-    return { [Symbol.asyncIterator]: () => iterator };
+    return breakableIterable(next);
   }
 
   write(bytes: Uint8Array): Promise<void> {
@@ -251,4 +242,24 @@ export class MemoryConn implements Conn {
     this.#end();
     if (this.other) this.other.#end();
   }
+}
+
+/**
+ * An async iterable over `next` that, like a generator, is finished for good once the reader
+ * breaks out of its loop; `next` is told so (`finished()`) while it waits. A plain iterator, not
+ * an async generator: fewer promise steps for each chunk on the way to the reader.
+ */
+export function breakableIterable<T>(
+  next: (finished: () => boolean) => Promise<IteratorResult<T>>,
+): AsyncIterable<T> {
+  let finished = false;
+  const isFinished = () => finished;
+  const iterator: AsyncIterator<T> = {
+    next: () => finished ? Promise.resolve({ done: true, value: undefined }) : next(isFinished),
+    return: () => {
+      finished = true;
+      return Promise.resolve({ done: true, value: undefined });
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 }

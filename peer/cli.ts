@@ -40,7 +40,7 @@ import {
 } from "./config.ts";
 import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
 import { lateInbox, Messenger } from "./messaging/mod.ts";
-import { openMessageStore } from "./store/mod.ts";
+import { lockProfile, openMessageStore } from "./store/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
 
@@ -57,8 +57,8 @@ Options:
   --ping-interval SECONDS      keep-alive PING period (default ${PING_INTERVAL_MS / 1000})
   --discover-interval SECONDS  DISCOVER period (default ${NODE_DEFAULTS.discoverIntervalMs / 1000})
   --max-reconnect-attempts N   retries before a peer is marked failed (default ${NODE_DEFAULTS.maxReconnectAttempts})
-  --data-dir DIR               the profile: identity key, remembered keys and login, API token
-                               (default ~/.local/share/p2pchat/peer-NAME)
+  --data-dir DIR               the profile: identity key, remembered keys and login, API token,
+                               message store (default ~/.local/share/p2pchat/peer-NAME)
   --require-encryption         refuse peers that cannot encrypt (plain pyp2p peers)
   --tracker-key FINGERPRINT    the tracker key to expect (default: remembered on first use)
   --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
@@ -162,6 +162,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   });
 
   // Before anything listens: a profile another peer runs on stops this start here.
+  const profile = lockProfile(config.dataDir, log);
   const store = openMessageStore(
     {
       path: config.history ? `${config.dataDir}/messages.db` : ":memory:",
@@ -283,6 +284,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     await node.stop();
     messenger.close();
     store.close();
+    profile.release();
     directory.close();
     await client.stop();
     await tracker?.stop();

@@ -4,7 +4,7 @@
  * address, node:net can (`localAddress`).
  */
 import net from "node:net";
-import { type Address, type Conn, plainIp } from "../lib/transport.ts";
+import { type Address, breakableIterable, type Conn, plainIp } from "../lib/transport.ts";
 
 // Chunks queued while nobody reads; past this many the socket is paused until the reader
 // catches up, so a slow reader holds the data in the kernel, as TcpConn does.
@@ -51,25 +51,16 @@ export class NetConn implements Conn {
   }
 
   chunks(): AsyncIterable<Uint8Array> {
-    let finished = false;
-    const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    return breakableIterable<Uint8Array>(async (finished) => {
       for (;;) {
-        if (finished) return { done: true, value: undefined };
+        if (finished()) return { done: true, value: undefined };
         const chunk = this.#queue.shift();
         if (chunk) return { done: false, value: chunk };
         if (this.#ended) return { done: true, value: undefined };
         if (!this.#stopped) this.socket.resume();
         await new Promise<void>((resolve) => (this.#wake = resolve));
       }
-    };
-    const iterator: AsyncIterator<Uint8Array> = {
-      next,
-      return: () => {
-        finished = true;
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
-    return { [Symbol.asyncIterator]: () => iterator };
+    });
   }
 
   write(bytes: Uint8Array): Promise<void> {

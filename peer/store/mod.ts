@@ -2,7 +2,7 @@
  * The peer's message store: history, outbox and contacts in one SQLite file per profile
  * (docs/message-store.md).
  */
-export { openMessageStore } from "./open.ts";
+export { lockProfile, openMessageStore } from "./open.ts";
 export {
   DEFAULT_MAX_MESSAGES,
   DEFAULT_MAX_QUEUED,

@@ -6,6 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { describeError, P2pError } from "../../lib/errors.ts";
+import type { Logger } from "../../lib/log.ts";
 import { dirname } from "../../lib/persist.ts";
 import type { StorageStatus } from "../api.ts";
 import {
@@ -249,9 +250,32 @@ function _moveAside(path: string, reason: string, deps: MessageStoreDeps): strin
 function _inUse(path: string): P2pError {
   return new P2pError(
     "store_in_use",
-    `Another p2pchat peer is running on the profile "${dirname(path)}" (its message store ` +
-      `"${path}" is locked); stop it, or start this one with another data directory`,
+    `Another p2pchat peer is running on the profile "${dirname(path)}" ("${path}" is ` +
+      `locked); stop it, or start this one with another data directory`,
   );
+}
+
+/**
+ * Holds the profile for as long as this peer runs, whether or not it keeps history: a second
+ * peer on it (same key, same name) would take messages meant for this one. Throws
+ * `store_in_use` when another process holds it; a folder that cannot be written (a read-only
+ * disk) cannot be shared for writing either, so it is not held then.
+ */
+export function lockProfile(dataDir: string, log: Logger): { release(): void } {
+  const path = `${dataDir}/profile.lock`;
+  let db: DatabaseSync | undefined;
+  try {
+    db = _openFile(path);
+    // A write takes the exclusive lock, which locking_mode=EXCLUSIVE keeps until close.
+    db.exec("CREATE TABLE IF NOT EXISTS held (since INTEGER); DELETE FROM held");
+    db.prepare("INSERT INTO held VALUES (?)").run(Date.now());
+  } catch (error) {
+    _closeQuietly(db);
+    if (storageFailure(error) === "locked") throw _inUse(path);
+    log.warn(`Could not lock the profile: ${describeError(error)}`, { file: path });
+    return { release() {} };
+  }
+  return { release: () => _closeQuietly(db) };
 }
 
 function _unusable(path: string, reason: string): string {

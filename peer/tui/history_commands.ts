@@ -27,11 +27,9 @@ export interface HistoryAccess {
 
 /** The history, outbox and contact commands. */
 export function historyCommands(access: HistoryAccess): Command[] {
-  const conversations: Command["run"] = (context) => {
-    const history = _history(context);
-    if (!history) return;
-    _printAll(context, formatConversations(history.conversations(), context.style, Date.now()));
-  };
+  const conversations = _listing((history, style, now) =>
+    formatConversations(history.conversations(), style, now)
+  );
   return [
     {
       name: "history",
@@ -60,12 +58,10 @@ export function historyCommands(access: HistoryAccess): Command[] {
       usage: "/search TEXT",
       summary: "messages holding TEXT (any case) in every conversation, newest first",
       minArgs: 1,
-      run(context, _args, argText) {
-        const history = _history(context);
-        if (!history) return;
+      run: _withHistory((history, context, _args, argText) => {
         const hits = history.search(argText, SEARCH_LIMIT);
         _printAll(context, formatSearch(argText, hits, SEARCH_LIMIT, context.style, Date.now()));
-      },
+      }),
     },
     {
       name: "conversations",
@@ -86,11 +82,7 @@ export function historyCommands(access: HistoryAccess): Command[] {
       usage: "/queue",
       summary: "the outbox: messages waiting for their peer to be back (id, to, age, text)",
       maxArgs: 0,
-      run(context) {
-        const history = _history(context);
-        if (!history) return;
-        _printAll(context, formatQueue(history.queued(), context.style, Date.now()));
-      },
+      run: _listing((history, style, now) => formatQueue(history.queued(), style, now)),
     },
     {
       name: "cancel",
@@ -98,9 +90,7 @@ export function historyCommands(access: HistoryAccess): Command[] {
       summary: "cancel a queued message (/queue lists their ids)",
       minArgs: 1,
       maxArgs: 1,
-      run(context, args) {
-        const history = _history(context);
-        if (!history) return;
+      run: _withHistory((history, context, args) => {
         const id = /^\d{1,15}$/.test(args[0]) ? Number(args[0]) : undefined;
         if (id === undefined) {
           context.error(`bad id "${sanitize(args[0])}": use a number that /queue lists`);
@@ -115,18 +105,14 @@ export function historyCommands(access: HistoryAccess): Command[] {
         }
         const to = message ? ` to ${sanitize(message.conversation)}` : "";
         context.print(`cancelled message ${id}${to}: it will not be sent`);
-      },
+      }),
     },
     {
       name: "contacts",
       usage: "/contacts",
       summary: "your contacts: online or not, last seen, address, key fingerprint, verified",
       maxArgs: 0,
-      run(context) {
-        const history = _history(context);
-        if (!history) return;
-        _printAll(context, formatContacts(history.contacts(), context.style, Date.now()));
-      },
+      run: _listing((history, style, now) => formatContacts(history.contacts(), style, now)),
     },
     {
       name: "add",
@@ -134,17 +120,16 @@ export function historyCommands(access: HistoryAccess): Command[] {
       summary: "add PEER to your contacts (a bare name means name@your-namespace)",
       minArgs: 1,
       maxArgs: 1,
-      run(context, args) {
-        const history = _history(context);
+      run: _withHistory((history, context, args) => {
         const peerId = _peerId(context, args[0]);
-        if (!history || peerId === undefined) return;
+        if (peerId === undefined) return;
         const known = history.contacts().some((contact) => contact.peerId === peerId);
         history.addContact(peerId);
         const who = sanitize(peerId);
         context.print(
           known ? `${who} is already in your contacts` : `added ${who} to your contacts`,
         );
-      },
+      }),
     },
     {
       name: "remove",
@@ -152,16 +137,34 @@ export function historyCommands(access: HistoryAccess): Command[] {
       summary: "remove PEER from your contacts (the conversation stays)",
       minArgs: 1,
       maxArgs: 1,
-      run(context, args) {
-        const history = _history(context);
+      run: _withHistory((history, context, args) => {
         const peerId = _peerId(context, args[0]);
-        if (!history || peerId === undefined) return;
+        if (peerId === undefined) return;
         const who = sanitize(peerId);
         if (history.removeContact(peerId)) context.print(`removed ${who} from your contacts`);
         else context.error(`${who} is not in your contacts (/contacts lists them)`);
-      },
+      }),
     },
   ];
+}
+
+// A command's run over the store; without one it says so.
+function _withHistory(
+  run: (history: MessageHistory, context: CommandContext, args: string[], argText: string) => void,
+): Command["run"] {
+  return (context, args, argText) => {
+    const history = _history(context);
+    if (history) run(history, context, args, argText);
+  };
+}
+
+// A command that prints a table of the store (conversations, outbox, contacts).
+function _listing(
+  format: (history: MessageHistory, style: CommandContext["style"], now: number) => string[],
+): Command["run"] {
+  return _withHistory((history, context) =>
+    _printAll(context, format(history, context.style, Date.now()))
+  );
 }
 
 function _history(context: CommandContext): MessageHistory | undefined {

@@ -142,6 +142,14 @@ Deno.test("a second peer on the same profile stops with a clear error and harms 
     const status = await second.waitForExit(30_000);
     assert.notEqual(status.code, 0);
     assert.match(second.stderr, /in use|another p2pchat peer/i);
+    // Keeping no history does not make sharing the profile safe: the same key and name.
+    const memoryOnly = new PeerProcess(
+      { name: "dee", namespace: "l", args: ["--no-history"] },
+      dataDir,
+    );
+    e2e.defer(() => memoryOnly.close());
+    assert.notEqual((await memoryOnly.waitForExit(30_000)).code, 0);
+    assert.match(memoryOnly.stderr, /another p2pchat peer/i);
     // The first one still works and keeps its history.
     await first.send("/add friend");
     await first.send("/msg friend@l still here");
