@@ -140,22 +140,37 @@ export class TcpConn implements Conn {
   }
 }
 
+/** What a listener is for, and the flag that chooses its port (named in errors). */
+export interface ListenPurpose {
+  what: string;
+  flag: string;
+}
+
 /**
  * Binds a TCP listener; a port in use or a forbidden address becomes a `listen_failed` error
  * that says which address and what for, instead of a bare OS error.
  */
-export function listenTcp(hostname: string, port: number, what: string): Deno.TcpListener {
+export function listenTcp(
+  hostname: string,
+  port: number,
+  purpose: ListenPurpose,
+): Deno.TcpListener {
   try {
     return Deno.listen({ hostname, port, transport: "tcp" });
   } catch (error) {
-    throw listenFailure(hostname, port, what, error);
+    throw listenFailure(hostname, port, purpose, error);
   }
 }
 
 /** The `listen_failed` error for a failed listen on `hostname:port`, saying what to do. */
-export function listenFailure(hostname: string, port: number, what: string, error: unknown) {
+export function listenFailure(
+  hostname: string,
+  port: number,
+  { what, flag }: ListenPurpose,
+  error: unknown,
+) {
   const reason = error instanceof Deno.errors.AddrInUse
-    ? "the port is already in use (is another p2pchat running? choose another port)"
+    ? `the port is already in use (is another p2pchat running? choose another with ${flag})`
     : error instanceof Error
     ? error.message
     : String(error);

@@ -179,7 +179,11 @@ export async function runPeerCommand(args: string[]): Promise<number> {
       { mode: "optional", dataDir },
       { clock: systemClock, log },
     );
-    tracker = createTracker({ port: config.embedTracker, dataDir }, {
+    tracker = createTracker({
+      port: config.embedTracker,
+      portFlag: "--embed-tracker",
+      dataDir,
+    }, {
       clock: systemClock,
       log,
       extension,
@@ -213,6 +217,8 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     { connect, tokens: fileTokenStore(config.dataDir), clock: systemClock, log },
   );
   const remembered = await client.loadToken();
+  // Settles once the remembered login resumed or failed; the first REGISTER waits for it.
+  const resumed = Promise.withResolvers<void>();
   const directory = new KeyDirectory(client, connect, {
     clock: systemClock,
     log,
@@ -232,6 +238,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     {
       ..._nodeOptions(config, trackerAddress),
       registrar: () => sessionRegistrar(client),
+      registerAfter: remembered === undefined ? undefined : resumed.promise,
       identity: { key: identity, trust },
       inbox: lateInbox(() => messenger),
       readReceipts: config.readReceipts,
@@ -272,7 +279,9 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     }, exit.signalled);
     // After the UI attached, so that its outcome (or a refused token) is shown.
     if (remembered !== undefined) {
-      client.resume().catch((error) => log.debug("Resume failed", { error: String(error) }));
+      client.resume()
+        .catch((error) => log.debug("Resume failed", { error: String(error) }))
+        .finally(() => resumed.resolve());
     }
     await ui;
   } finally {
@@ -327,7 +336,7 @@ async function _serveApi(
   const { server, address } = await serveHttp(
     { hostname: "127.0.0.1", port: config.http!, signal },
     app.fetch,
-    "the HTTP API",
+    { what: "the HTTP API", flag: "--http" },
   );
   const url = `http://127.0.0.1:${address.port}`;
   console.log(`HTTP API on ${url} (token in ${apiTokenPath(config.dataDir)})`);

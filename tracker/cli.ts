@@ -124,7 +124,10 @@ export async function runTrackerCommand(args: string[]): Promise<number> {
   try {
     if (http) {
       const app = createTrackerHttpApi(tracker);
-      const serving = await serveHttp(http, app.fetch, "the HTTP API");
+      const serving = await serveHttp(http, app.fetch, {
+        what: "the HTTP API",
+        flag: "--http",
+      });
       server = serving.server;
       console.log(`HTTP API on http://${serving.address.hostname}:${serving.address.port}`);
     }

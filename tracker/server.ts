@@ -103,6 +103,8 @@ export interface TrackerOptions {
   host?: string;
   /** Listen port (default 8080; 0 picks a free port). */
   port?: number;
+  /** The flag that sets `port`, named when it is in use (default "--port"). */
+  portFlag?: string;
   /** Where `registrations.json` lives; undefined keeps registrations in memory only. */
   dataDir?: string;
   /** Per-IP connection limit; `false` switches it off (default 50 per 60 s, 60 s block). */
@@ -179,6 +181,7 @@ class _Tracker implements Tracker {
   readonly #extension?: TrackerExtension;
   readonly #host: string;
   readonly #port: number;
+  readonly #portFlag: string;
   readonly #file?: string;
   readonly #dataDir?: string;
   readonly #limiter?: RateLimiter;
@@ -213,6 +216,7 @@ class _Tracker implements Tracker {
     this.#extension = deps.extension;
     this.#host = options.host ?? DEFAULT_TRACKER_HOST;
     this.#port = options.port ?? DEFAULT_TRACKER_PORT;
+    this.#portFlag = options.portFlag ?? "--port";
     this.#file = options.dataDir === undefined
       ? undefined
       : `${options.dataDir}/${REGISTRATIONS_FILE}`;
@@ -253,7 +257,10 @@ class _Tracker implements Tracker {
   async start(): Promise<Address> {
     this.#startedAt = this.#clock.now();
     // Bind first: a port in use fails at once, before a large store is loaded for nothing.
-    this.#listener = listenTcp(this.#host, this.#port, "the tracker");
+    this.#listener = listenTcp(this.#host, this.#port, {
+      what: "the tracker",
+      flag: this.#portFlag,
+    });
     try {
       this.#identity ??= await loadOrCreateIdentity(this.#dataDir!, this.#log);
       if (this.#file !== undefined) await this.#load(this.#file);

@@ -110,6 +110,11 @@ export interface PeerNodeOptions {
   /** Who registers our name, asked at each REGISTER (see `DiscoverySettings.registrar`). */
   registrar?: () => Registrar | undefined;
   /**
+   * The first REGISTER waits for this (at most `REGISTER_WAIT_MS`): a remembered login resumes
+   * first, so that an account's name is registered through its session, not refused.
+   */
+  registerAfter?: Promise<unknown>;
+  /**
    * Our identity key and the trust policy for others' keys. With them, connections to p2pchat
    * peers are encrypted and keys are checked; without, the node speaks in clear (tests, benches).
    */
@@ -219,6 +224,19 @@ const SECURITY_REFUSALS: ReadonlySet<string> = new Set([
   "key_unchecked",
 ]);
 
+/**
+ * Refusals that redialling cannot change (only the other side's user can, and then they dial
+ * us): the peer is marked failed instead of being redialled every discovery.
+ */
+const LASTING_REFUSALS: ReadonlySet<string> = new Set([
+  "key_mismatch",
+  "key_changed",
+  "encryption_required",
+]);
+
+/** The longest the first REGISTER waits for `registerAfter`. */
+const REGISTER_WAIT_MS = 5_000;
+
 /** A connection that lasted this long resets the reconnection backoff when it is lost. */
 const STABLE_CONNECTION_MS = 5_000;
 
@@ -318,7 +336,7 @@ class _PeerNode implements StartablePeerNode {
     const listener = listenTcp(
       this.#options.host ?? NODE_DEFAULTS.host,
       this.#options.port ?? NODE_DEFAULTS.port,
-      "peers",
+      { what: "peers", flag: "--port" },
     );
     this.#listener = listener;
     this.#listen = { hostname: listener.addr.hostname, port: listener.addr.port };
@@ -368,6 +386,7 @@ class _PeerNode implements StartablePeerNode {
     } catch {
       // Discovery itself reports and retries an unreachable tracker.
     }
+    await this.#settledOrLate(this.#options.registerAfter, REGISTER_WAIT_MS);
     if (this.#stopping) return;
     this.#track(discovery.start());
     const us = { name: this.#options.name, namespace: this.#options.namespace };
@@ -562,7 +581,10 @@ class _PeerNode implements StartablePeerNode {
   }
 
   forgetKey(peerId: string): boolean {
-    return this.#options.identity?.trust.forget(peerId) ?? false;
+    const forgotten = this.#options.identity?.trust.forget(peerId) ?? false;
+    // A peer refused for its key is worth a new dial now that the next key will be accepted.
+    if (forgotten) this.reconnect(peerId);
+    return forgotten;
   }
 
   setVerified(peerId: string, verified: boolean): boolean {
@@ -656,6 +678,16 @@ class _PeerNode implements StartablePeerNode {
     const wait = (this.#cooldownUntil.get(peerId) ?? 0) - this.#clock.now();
     if (wait > 0) this.#scheduleRetry(entry, wait);
     else void this.#connect(entry);
+  }
+
+  // Resolves when `promise` settles (either way), after `timeoutMs`, or at stop.
+  #settledOrLate(promise: Promise<unknown> | undefined, timeoutMs: number): Promise<void> {
+    if (promise === undefined) return Promise.resolve();
+    const { promise: done, resolve } = Promise.withResolvers<void>();
+    const timer = this.#clock.setTimeout(resolve, timeoutMs);
+    this.#abort.signal.addEventListener("abort", () => resolve(), { once: true });
+    promise.then(() => resolve(), () => resolve());
+    return done.finally(() => this.#clock.clearTimeout(timer));
   }
 
   stop(reason = "quit"): Promise<void> {
@@ -855,12 +887,12 @@ class _PeerNode implements StartablePeerNode {
 
   // Applies the trust policy's verdict; the user hears about refusals and key changes.
   #settle(connection: PeerConnection, verdict: TrustVerdict): AdmitVerdict {
-    if (verdict.notice) {
-      this.#notify(verdict.notice);
-    }
+    const told = verdict.notice !== undefined && this.#notify(verdict.notice);
     if (connection.state === "closed") return "closed";
     if (!verdict.ok) {
-      this.#log.child("Router").warn("Refused a peer's key", {
+      // The user reads the notice; the log keeps it at info when told, else at debug.
+      const log = this.#log.child("Router");
+      log[told ? "info" : "debug"]("Refused a peer's key", {
         peer: connection.peerId,
         reason: verdict.reason,
       });
@@ -876,10 +908,10 @@ class _PeerNode implements StartablePeerNode {
   }
 
   // Each kind of notice about a peer is shown again only after NOTICE_REPEAT_MS.
-  #notify(notice: SecurityNotice): void {
+  #notify(notice: SecurityNotice): boolean {
     const key = `${notice.kind} ${notice.peerId}`;
     const now = this.#clock.now();
-    if (now - (this.#noticeShownAt.get(key) ?? -Infinity) < NOTICE_REPEAT_MS) return;
+    if (now - (this.#noticeShownAt.get(key) ?? -Infinity) < NOTICE_REPEAT_MS) return false;
     if (this.#noticeShownAt.size >= MAX_NOTICE_KEYS) {
       // Made-up peer ids must not grow the map: forget what no longer holds a notice back.
       for (const [old, at] of this.#noticeShownAt) {
@@ -888,6 +920,7 @@ class _PeerNode implements StartablePeerNode {
     }
     this.#noticeShownAt.set(key, now);
     this.#listeners.emit({ type: "security", notice, at: now });
+    return true;
   }
 
   // The duplicate-connection rule, then the connection takes its place in the peer table.
@@ -972,9 +1005,17 @@ class _PeerNode implements StartablePeerNode {
       return this.#lost(entry, reason, detail);
     }
     if (entry.connection) return; // a duplicate that lost, or a refused second connection
-    if (connection.direction === "outbound") {
-      this.#dialFailed(entry, detail ? `${reason}: ${detail}` : reason);
-    }
+    if (connection.direction !== "outbound") return;
+    if (LASTING_REFUSALS.has(detail ?? "")) return this.#refusedForGood(entry, detail!);
+    this.#dialFailed(entry, detail ? `${reason}: ${detail}` : reason);
+  }
+
+  // Kept as failed, with its address, so discovery does not dial it again; an inbound
+  // connection from it is still welcome.
+  #refusedForGood(entry: _Entry, reason: string): void {
+    this.#cancelRetry(entry);
+    entry.nextAttemptAt = undefined;
+    this.#setState(entry, "failed", reason);
   }
 
   #lost(entry: _Entry, reason: CloseReason, detail?: string): void {
@@ -983,6 +1024,9 @@ class _PeerNode implements StartablePeerNode {
       this.#setState(entry, "connecting", detail);
       if (entry.address) this.#scheduleRetry(entry, this.#byeCooldown());
       return;
+    }
+    if (reason === "bye" && entry.address && LASTING_REFUSALS.has(detail ?? "")) {
+      return this.#refusedForGood(entry, detail!);
     }
     if (reason === "bye") {
       this.#cooldownUntil.set(entry.peerId, this.#clock.now() + this.#byeCooldown());

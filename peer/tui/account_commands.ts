@@ -17,8 +17,9 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
   return [
     {
       name: "signup",
-      usage: "/signup [PASSWORD]",
-      summary: "create an account named after this peer and log in (asks for the password)",
+      usage: "/signup",
+      summary: "create an account named after this peer and log in (asks for the password; " +
+        "without a terminal: /signup PASSWORD)",
       secret: true,
       async run(context, _args, argText) {
         const password = await _password(context, "signup", argText);
@@ -31,9 +32,9 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
     },
     {
       name: "login",
-      usage: "/login [--replace-key] [PASSWORD]",
-      summary: "log in as this peer's name (asks for the password); remembered until /logout; " +
-        "--replace-key from a new profile",
+      usage: "/login [--replace-key]",
+      summary: "log in as this peer's name (asks for the password; without a terminal: " +
+        "/login PASSWORD); remembered until /logout; --replace-key from a new profile",
       secret: true,
       async run(context, _args, argText) {
         const flag = REPLACE_KEY_FLAG.exec(argText);

@@ -59,6 +59,7 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
       assert.equal(code, 1, args[0]);
       assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port}`), stderr);
       assert.ok(stderr.includes("already in use"), stderr);
+      assert.ok(stderr.includes("choose another with --port"), stderr);
     }
     // The same for the HTTP API of either role: no stack trace, and the other port is closed.
     for (
@@ -70,6 +71,7 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
       const { code, stderr } = await run([...args, "--data-dir", dataDir]);
       assert.equal(code, 1, args[0]);
       assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port} for the HTTP API`), stderr);
+      assert.ok(stderr.includes("choose another with --http"), stderr);
       assert.ok(!stderr.includes("Uncaught") && !stderr.includes("    at "), stderr);
     }
   } finally {

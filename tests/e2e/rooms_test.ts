@@ -38,6 +38,11 @@ class PeerProcess {
     this.#done = Promise.all([stdout, stderr, child.status.then(() => this.#exited = true)]);
   }
 
+  /** Everything it printed so far. */
+  text(): string {
+    return this.#output;
+  }
+
   /** Where the output ends now: later waits look only past it. */
   mark(): number {
     return this.#output.length;
@@ -219,6 +224,8 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     await carol.waitFor(/-- logged in as carol \(remembered login\)$/);
     await alice.waitFor(/-- carol is online in #games \(/, marks[0]);
     await bob.waitFor(/-- carol is online in #games \(/, marks[1]);
+    // Its first REGISTER waited for the login, so the tracker never refused its own name.
+    assert.doesNotMatch(carol.text(), /name_owned/);
     await carol.run("/pub #games", /^conversation: #games$/);
 
     // A room message reaches every online member; the sender is told how many.

@@ -4,7 +4,7 @@ import { dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
 
 /** A connected pair of `TcpConn`s on loopback. */
 async function tcpPair(): Promise<[TcpConn, TcpConn, () => void]> {
-  const listener = listenTcp("127.0.0.1", 0, "the test");
+  const listener = listenTcp("127.0.0.1", 0, { what: "the test", flag: "--port" });
   const accepted = listener.accept();
   const dialled = await dialTcp("127.0.0.1", (listener.addr as Deno.NetAddr).port);
   return [dialled, new TcpConn(await accepted), () => listener.close()];

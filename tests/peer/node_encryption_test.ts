@@ -99,6 +99,9 @@ function link(from: Running, to: Running): void {
 const connected = (r: Running, peerId: string) =>
   r.node.peers().some((p) => p.peerId === peerId && p.state === "connected");
 
+const stateOf = (r: Running, peerId: string) =>
+  r.node.peers().find((p) => p.peerId === peerId)?.state;
+
 const notices = (r: Running): SecurityNotice[] =>
   r.events.flatMap((event) => event.type === "security" ? [event.notice] : []);
 
@@ -151,9 +154,19 @@ Deno.test("a peer_id seen before with another key is refused, and both sides are
       reason: "key_changed",
     });
     assert.equal(connected(a, "b@ns"), false);
-    // Once the user forgets the old key, the new one is trusted on first use.
-    assert.equal(a.node.forgetKey("b@ns"), true);
+    // Redialling cannot change the answer: the impostor marks a failed and stops dialling it.
+    await waitFor("failed", () => stateOf(impostor, "a@ns") === "failed");
+    const dials = () => impostor.events.filter((e) => e.type === "peer" && e.state === "connected");
+    const dialsBefore = dials().length;
     link(impostor, a);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // six bye cooldowns
+    assert.equal(dials().length, dialsBefore);
+    assert.equal(stateOf(impostor, "a@ns"), "failed");
+    // a finds it at its address (as from discovery) and refuses it too, for good.
+    link(a, impostor);
+    await waitFor("a gave up", () => stateOf(a, "b@ns") === "failed");
+    // Once the user forgets the old key, a dials again and the new key is trusted on first use.
+    assert.equal(a.node.forgetKey("b@ns"), true);
     await waitFor("accepted after forgetting", () => connected(a, "b@ns"));
   } finally {
     await stopAll();

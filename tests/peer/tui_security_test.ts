@@ -248,7 +248,10 @@ Deno.test("/help lists the identity commands and /login --replace-key", async ()
   for (const usage of ["/whoami", "/verify PEER [yes|no]", "/forget-key PEER"]) {
     assert.ok(lines.some((line) => line.startsWith(usage + " ")), usage);
   }
-  assert.ok(lines.some((line) => line.startsWith("/login [--replace-key] [PASSWORD]")));
+  // The password is asked for, never typed on the command line in a terminal.
+  const login = lines.find((line) => line.startsWith("/login [--replace-key] "));
+  assert.ok(login?.includes("asks for the password"), login);
+  assert.ok(!lines.some((line) => /^\/(login|signup)\b.*\[PASSWORD\]/.test(line)));
 });
 
 Deno.test("/login --replace-key PASSWORD in a pipe asks the tracker to replace the key", async () => {
