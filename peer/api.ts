@@ -222,6 +222,8 @@ export interface PublishResult {
   peers: string[];
   /** How many of `reached` got it encrypted; the others (plain pyp2p peers) in clear. */
   encrypted: number;
+  /** Room members offline now, who get it when they are back (with the message store). */
+  waiting?: number;
 }
 
 /** Something the user should see, pushed to every subscriber. */

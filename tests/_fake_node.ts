@@ -39,6 +39,8 @@ export class FakePeerNode implements PeerNode {
   sendMode: SendMode = "ack";
   /** What a send to a peer not in the table answers (`offline` for an account not online). */
   unknownReason: "unknown_peer" | "offline" = "unknown_peer";
+  /** Offline room members a publish says it waits for. */
+  publishWaiting = 0;
   stopped = false;
   /** The message store the interfaces see (tests set a `FakeHistory`). */
   history?: MessageHistory;
@@ -133,7 +135,8 @@ export class FakePeerNode implements PeerNode {
     const peers = [...this.#peers.values()].filter((peer) =>
       peer.state === "connected" && (_inScope(peer, scope) || alsoTo.includes(peer.peerId))
     );
-    return Promise.resolve(this.#reached(`msg-${this.#nextMsg++}`, peers));
+    const result = this.#reached(`msg-${this.#nextMsg++}`, peers);
+    return Promise.resolve({ ...result, waiting: this.publishWaiting });
   }
 
   /** Writes to the listed connected peers, as `publish` does. */

@@ -167,6 +167,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
       encrypted: result.encrypted,
       clear: result.reached - result.encrypted,
       peers: result.peers,
+      waiting: result.waiting ?? 0,
     });
   });
 

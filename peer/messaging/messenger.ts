@@ -190,7 +190,7 @@ export class Messenger implements PeerNode, Inbox {
       state: "sent",
       pendingFor,
     });
-    return result;
+    return { ...result, waiting: pendingFor.length };
   }
 
   publishTo(peerIds: readonly string[], dst: Scope, text: string, msgId?: string) {

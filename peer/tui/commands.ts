@@ -192,19 +192,35 @@ export async function sendDirect(
           "/cancel ID makes room)",
       ),
     );
+  } else if (result.reason === "unknown_peer" || result.reason === "offline") {
+    const why = result.reason === "offline" ? "that account is not online" : _whyUnknown(context);
+    context.print(context.style.warn(`not delivered to ${who}: ${why}`));
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
   }
   return result;
 }
 
+// Unknown because the tracker does not list it, or because there is no tracker to ask.
+function _whyUnknown(context: CommandContext): string {
+  return context.node.status().tracker.reachable
+    ? "the tracker lists no such peer (/peers shows the known ones)"
+    : "no such peer is known, and the tracker is unreachable to look it up (/status)";
+}
+
 /** Publishes to a scope and prints how many peers it reached. */
 export async function publishTo(context: CommandContext, scope: Scope, text: string) {
   if (_tooLong(context, "PUB", scope, text)) return;
   const result = await context.node.publish(scope, text);
+  const waiting = result.waiting ?? 0;
+  const later = waiting === 0
+    ? ""
+    : `${waiting} offline ${waiting === 1 ? "member gets" : "members get"} it when back`;
   if (result.reached === 0) {
     context.print(
-      context.style.warn(`reached nobody in ${sanitize(scope)}: no connected peer in scope`),
+      waiting > 0
+        ? `reached nobody in ${sanitize(scope)} now; ${later}`
+        : context.style.warn(`reached nobody in ${sanitize(scope)}: no connected peer in scope`),
     );
     return;
   }
@@ -212,7 +228,9 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
   const clear = result.reached - result.encrypted;
   const line = `reached ${result.reached} ${noun} in ${
     sanitize(scope)
-  } (${result.encrypted} encrypted, ${clear} in clear): ${result.peers.map(sanitize).join(" ")}`;
+  } (${result.encrypted} encrypted, ${clear} in clear): ${result.peers.map(sanitize).join(" ")}${
+    later && `; ${later}`
+  }`;
   context.print(clear > 0 ? context.style.warn(line) : line);
 }
 
@@ -239,6 +257,10 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
       context.error(`bad ${kind} "${sanitize(target)}": ${hint}`);
       return;
     }
+    if (conversation.kind === "peer" && conversation.peerId === context.node.peerId) {
+      context.error(`${sanitize(target)} is this peer: /msg another peer (/peers lists them)`);
+      return;
+    }
     const previous = context.conversation;
     context.conversation = conversation;
     if (text === "") {
@@ -252,10 +274,7 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     if (result.reason !== "unknown_peer" && result.reason !== "offline") return;
     if (context.conversation !== conversation) return; // the user moved on meanwhile
     context.conversation = previous;
-    const why = result.reason === "offline"
-      ? "that account is not online"
-      : "the tracker lists no such peer (/peers shows the known ones)";
-    context.print(`conversation stays ${sanitize(conversationName(previous))}: ${why}`);
+    context.print(`conversation stays ${sanitize(conversationName(previous))}`);
   };
 }
 

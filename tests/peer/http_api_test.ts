@@ -162,9 +162,12 @@ Deno.test("POST /api/publish answers how many peers the PUB reached", async () =
     encrypted: 0,
     clear: 1,
     peers: ["bob@lobby"],
+    waiting: 0,
   });
+  node.publishWaiting = 3;
   const nobody = await (await post("/api/publish", { scope: "#other", text: "x" })).json();
   assert.equal(nobody.reached, 0);
+  assert.equal(nobody.waiting, 3);
   assert.deepEqual(node.published.map((p) => p.scope), ["#lobby", "#other"]);
 });
 

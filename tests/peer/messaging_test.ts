@@ -192,6 +192,7 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
     await connect(alice, bob, "bob");
     const result = await alice.messenger.publish("#team", "meeting at 10", ["bob@lab"]);
     assert.deepEqual(result.peers, ["bob@lab"]);
+    assert.equal(result.waiting, 1);
     const sent = alice.messenger.history.page("#team").messages[0];
     assert.deepEqual(sent.pendingFor, ["carol"]);
     carol = await startChat("carol", { roomMembers: members });

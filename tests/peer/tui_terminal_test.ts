@@ -137,6 +137,17 @@ Deno.test("runTerminal() /pub says so when it reached nobody and switches the co
   ]);
 });
 
+Deno.test("runTerminal() a room message for offline members says it waits for them", async () => {
+  const node = lobby();
+  node.publishWaiting = 2;
+  const lines = await run(node, ["/pub #empty anyone?", "/pub * all"]);
+  assert.deepEqual(lines, [
+    "reached nobody in #empty now; 2 offline members get it when back",
+    "reached 2 peers in * (0 encrypted, 2 in clear): bob@lobby dave@other; " +
+    "2 offline members get it when back",
+  ]);
+});
+
 Deno.test("runTerminal() /msg or /pub without text only changes the conversation", async () => {
   const node = lobby();
   const lines = await run(node, ["/msg bob", "to bob", "/pub *", "to all", "/status"]);
@@ -525,19 +536,35 @@ Deno.test("runTerminal() in a terminal redraws the input row after a resize, era
   await session.done;
 });
 
-Deno.test("runTerminal() /msg to an unknown or offline peer says so and keeps the conversation", async () => {
-  for (const reason of ["unknown_peer", "offline"] as const) {
+Deno.test("runTerminal() /msg to an unknown or offline peer says why and keeps the conversation", async () => {
+  const cases = [
+    ["unknown_peer", true, "the tracker lists no such peer (/peers shows the known ones)"],
+    [
+      "unknown_peer",
+      false,
+      "no such peer is known, and the tracker is unreachable to look it up (/status)",
+    ],
+    ["offline", true, "that account is not online"],
+  ] as const;
+  for (const [reason, reachable, why] of cases) {
     const node = lobby();
     node.unknownReason = reason;
+    node.setTracker({ reachable });
     const lines = await run(node, ["/msg nobody hello", "still here"]);
     assert.deepEqual(lines.slice(0, 2), [
-      `not delivered to nobody@lobby: ${reason}`,
-      reason === "offline"
-        ? "conversation stays #lobby: that account is not online"
-        : "conversation stays #lobby: the tracker lists no such peer (/peers shows the known ones)",
+      `not delivered to nobody@lobby: ${why}`,
+      "conversation stays #lobby",
     ]);
     assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
   }
+});
+
+Deno.test("runTerminal() /msg to this peer itself is refused before anything is sent", async () => {
+  const node = lobby();
+  const lines = await run(node, [`/msg ${node.peerId} hello`, "still here"]);
+  assert.ok(lines[0].includes("is this peer: /msg another peer"), lines[0]);
+  assert.deepEqual(node.sent, []);
+  assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
 });
 
 Deno.test("runTerminal() says what to do when another live peer uses our name", async () => {
