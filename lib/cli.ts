@@ -22,15 +22,21 @@ export function parseFlags<T extends Options>(
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (error) {
-    throw new UsageError(_describeParseError(error, Object.keys(options)));
+    throw new UsageError(_describeParseError(error, Object.keys(options), args));
   }
 }
 
-function _describeParseError(error: unknown, flags: string[]): string {
+function _describeParseError(error: unknown, flags: string[], args: string[]): string {
   const text = error instanceof Error ? error.message : String(error);
   // node:util messages end with advice meant for scripts ("To specify a positional argument..."):
   // keep the first sentence, which names the flag.
   const first = text.split(/\.\s|\n/)[0].replace(/\.$/, "");
+  // "--keep-days -1": node:util takes the value for an option; say what the user wrote.
+  const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(first);
+  if (ambiguous) {
+    const value = args[args.indexOf(ambiguous[1]) + 1] ?? "";
+    return `${ambiguous[1]} got "${value}": its value may not start with "-"`;
+  }
   const unknown = /^Unknown option '--([^'=]+)/.exec(first);
   return unknown ? first + didYouMean(`--${unknown[1]}`, flags.map((flag) => `--${flag}`)) : first;
 }

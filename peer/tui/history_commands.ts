@@ -59,7 +59,8 @@ export function historyCommands(access: HistoryAccess): Command[] {
       summary: "messages holding TEXT (any case) in every conversation, newest first",
       minArgs: 1,
       run: _withHistory((history, context, _args, argText) => {
-        const hits = history.search(argText, SEARCH_LIMIT);
+        // One more than shown, to know whether there are more.
+        const hits = history.search(argText, SEARCH_LIMIT + 1);
         _printAll(context, formatSearch(argText, hits, SEARCH_LIMIT, context.style, Date.now()));
       }),
     },

@@ -95,10 +95,15 @@ export function formatSearch(
 ): string[] {
   const what = `"${sanitize(text)}"`;
   if (hits.length === 0) return [`no messages hold ${what}`];
+  if (hits.length > limit) {
+    return [
+      `more than ${limit} messages hold ${what}; the newest ${limit}, newest first:`,
+      ...hits.slice(0, limit).map((hit) => formatStoredLine(hit, style, now, "conversation")),
+    ];
+  }
   const count = hits.length === 1 ? "1 message holds" : `${hits.length} messages hold`;
-  const capped = hits.length >= limit ? ` (the newest ${limit} are shown)` : "";
   return [
-    `${count} ${what}, newest first${capped}:`,
+    `${count} ${what}, newest first:`,
     ...hits.map((hit) => formatStoredLine(hit, style, now, "conversation")),
   ];
 }

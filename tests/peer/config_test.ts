@@ -136,6 +136,16 @@ for (
   });
 }
 
+Deno.test("peer config names the flag and the value for --keep-days -1", async () => {
+  await assert.rejects(
+    () => load(["--keep-days", "-1"]),
+    (error: Error) =>
+      error instanceof UsageError && error.message === '--keep-days got "-1": its value may not ' +
+          'start with "-"',
+  );
+  await assert.rejects(() => load(["--keep-days=-1"]), /--keep-days/);
+});
+
 Deno.test("peer config reports a missing config file", async () => {
   await assert.rejects(() => load(["--config", "/nonexistent/p2pchat.json"]), /does not exist/);
 });

@@ -348,6 +348,20 @@ Deno.test("/search lists hits across conversations, newest first, with time, con
   ]);
 });
 
+Deno.test("/search says when more messages match than it shows", async () => {
+  const node = new StoreNode();
+  for (let i = 0; i < 51; i++) {
+    node.store.add({ conversation: "bob@lobby", text: `ping ${i}`, at: today(8, 0, i) });
+  }
+  let lines = await pipe(node, ["/search ping"]);
+  assert.equal(lines[0], 'more than 50 messages hold "ping"; the newest 50, newest first:');
+  assert.equal(lines.length, 51);
+  assert.ok(lines[1].endsWith("ping 50"));
+  node.store.add({ conversation: "bob@lobby", text: "last pong", at: today(9) });
+  lines = await pipe(node, ["/search pong"]);
+  assert.equal(lines[0], '1 message holds "pong", newest first:');
+});
+
 Deno.test("/conversations lists unread counts and last lines; opening one reads it", async () => {
   const node = new StoreNode();
   node.store.add({ conversation: "bob@lobby", text: "are you there?", at: today(8) });
