@@ -294,6 +294,7 @@ function _connectionTable(headers: string[], row: (peer: PeerInfo) => string[]):
 
 /** The commands every peer has. */
 export function builtinCommands(): Command[] {
+  let warnedOfLoss = false;
   return [
     {
       name: "help",
@@ -455,6 +456,17 @@ export function builtinCommands(): Command[] {
       summary: "say BYE to every peer and exit",
       maxArgs: 0,
       run(context) {
+        // Queued messages outlive the process only in a saved store: ask once before dropping.
+        const history = context.node.history;
+        const queued = history?.storage().persistent === false ? history.queued().length : 0;
+        if (queued > 0 && !warnedOfLoss) {
+          warnedOfLoss = true;
+          context.print(context.style.warn(
+            `${queued} queued ${queued === 1 ? "message is" : "messages are"} lost if you quit: ` +
+              "history is not being saved (/status says why); /quit again to quit anyway",
+          ));
+          return;
+        }
         context.quit();
       },
     },

@@ -391,6 +391,27 @@ Deno.test("/conversations lists unread counts and last lines; opening one reads 
   assert.equal(lines.at(-1), "bob@lobby     -       08:01:00 bob@lobby: hello?");
 });
 
+Deno.test("/quit warns once when queued messages would be lost with history in memory", async () => {
+  const node = new StoreNode();
+  node.store.add({
+    conversation: "carol@lobby",
+    text: "see you",
+    outgoing: true,
+    state: "queued",
+    at: today(10),
+  });
+  // Saved: quits at once.
+  assert.deepEqual(await pipe(node, ["/quit", "/convs"]), []);
+  node.store.storageStatus = { persistent: false, problem: "--no-history" };
+  const warning = "1 queued message is lost if you quit: history is not being saved " +
+    "(/status says why); /quit again to quit anyway";
+  // The first line is the start-up notice that history is not being saved.
+  const stayed = (await pipe(node, ["/quit", "/convs"])).slice(1);
+  assert.equal(stayed[0], warning);
+  assert.ok(stayed[1].startsWith("1 conversation"), stayed[1]);
+  assert.deepEqual((await pipe(node, ["/quit", "/quit", "/convs"])).slice(1), [warning]);
+});
+
 Deno.test("a message arriving in the conversation on screen is read; elsewhere, or unfocused, it waits", async () => {
   const node = new StoreNode();
   const ui = start(node, true);
