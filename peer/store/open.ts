@@ -20,6 +20,7 @@ import {
 import { BatchedMessageStore, type BatchHooks, copyToMemory } from "./message_store.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate, SCHEMA_VERSION, schemaVersion } from "./schema.ts";
+import { checkSchema, SchemaMismatch } from "./schema_check.ts";
 import { storageFailure } from "./sqlite_errors.ts";
 import type { MessageStore, MessageStoreDeps, MessageStoreOptions } from "./types.ts";
 
@@ -81,6 +82,7 @@ export function openMessageStore(
         return newer(version);
       }
       migrate(db);
+      checkSchema(db);
       // A write at every start takes the exclusive lock now and proves the disk takes writes.
       db.exec("BEGIN IMMEDIATE");
       db.prepare("UPDATE meta SET value = ? WHERE key = 'opened_at'").run(deps.clock.now());
@@ -90,7 +92,7 @@ export function openMessageStore(
       return make(db, status);
     } catch (error) {
       _closeQuietly(db);
-      const failure = storageFailure(error);
+      const failure = error instanceof SchemaMismatch ? "damaged" : storageFailure(error);
       if (failure === "locked") throw _inUse(path);
       if (failure === "damaged" && attempt === 0 && movedAside === undefined) {
         movedAside = _moveAside(path, describeError(error), deps);

@@ -95,6 +95,49 @@ Deno.test("a database with damaged pages is moved aside and a new one started", 
   assert.deepEqual(store.conversations(), []);
 });
 
+Deno.test("a database at our version without our schema is moved aside, not half used", () => {
+  const crafted: [string, RegExp][] = [
+    ["DROP TABLE contacts", /the table contacts is missing/],
+    [
+      "CREATE TRIGGER spy AFTER INSERT ON messages BEGIN DELETE FROM contacts; END",
+      /a trigger spy that p2pchat did not make/,
+    ],
+    ["DROP INDEX messages_outbox; CREATE INDEX messages_outbox ON messages (at)", /not the one/],
+  ];
+  for (const [change, reason] of crafted) {
+    using t = new TestStore("file");
+    t.store.addIncoming(incoming({ text: "kept aside" }));
+    t.store.close();
+    const db = new DatabaseSync(t.path);
+    db.exec(change);
+    db.close();
+    const store = t.open();
+    const status = store.storage();
+    assert.equal(status.persistent, true, change);
+    assert.ok(status.movedAside, change);
+    assert.ok(t.logged.some((line) => reason.test(line)), `${change}: ${t.logged.join("\n")}`);
+    assert.deepEqual(store.conversations(), []);
+    // Nothing was lost: the old file is there to be looked at.
+    const old = new DatabaseSync(status.movedAside!, { readOnly: true });
+    assert.deepEqual(old.prepare("SELECT text FROM messages").all().map((row) => row.text), [
+      "kept aside",
+    ]);
+    old.close();
+  }
+});
+
+Deno.test("ANALYZE's statistics table is not taken for damage", () => {
+  using t = new TestStore("file");
+  t.store.addIncoming(incoming({ text: "still here" }));
+  t.store.close();
+  const db = new DatabaseSync(t.path);
+  db.exec("ANALYZE");
+  db.close();
+  const store = t.open();
+  assert.equal(store.storage().movedAside, undefined);
+  assert.equal(store.page("bob@lobby").messages[0].text, "still here");
+});
+
 Deno.test("a database from a newer p2pchat is left untouched and history runs in memory", () => {
   using t = new TestStore("file");
   t.store.close();
