@@ -151,6 +151,29 @@ Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown
   }
 });
 
+Deno.test("a message read while its sender is away is receipted when the sender is back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
+  const path = `${dir}/messages.db`;
+  let alice = await startChat("alice", { store: { path } });
+  const bob = await startChat("bob");
+  try {
+    await connect(alice, bob, "bob");
+    const toBob = await alice.messenger.send("bob@lab", "read me later");
+    assert.ok(toBob.ok);
+    await alice.stop();
+    await waitFor("alice gone", () => bob.node.peerRow("alice@lab")?.state !== "connected");
+    assert.equal(bob.messenger.history.markRead("alice@lab"), 1);
+    alice = await startChat("alice", { store: { path } });
+    assert.equal(stateOf(alice, toBob.id!), "delivered");
+    await connect(alice, bob, "bob");
+    await waitFor("read once back", () => stateOf(alice, toBob.id!) === "read");
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("read receipts travel both ways, and not at all when one side turned them off", async () => {
   const alice = await startChat("alice");
   const bob = await startChat("bob");
