@@ -59,7 +59,24 @@ export async function loadOrCreateIdentity(dataDir: string, log: Logger): Promis
     return identity;
   }
   const privateKey = _parse(text, path);
+  await _keepPrivate(path, log);
   return _profileIdentity(privateKey, path);
+}
+
+// A private key others could read is made the owner's alone again, and the user is told (as
+// ssh refuses such a key; refusing here would only stop the chat without protecting the key).
+async function _keepPrivate(path: string, log: Logger): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const mode = (await Deno.stat(path)).mode;
+  if (mode === null || (mode & 0o077) === 0) return;
+  await Deno.chmod(path, 0o600);
+  log.warn(
+    `The identity key "${path}" could be read by other users (mode ${
+      (mode & 0o777).toString(8)
+    }); it is now readable by you alone. If someone else may have copied it, move it away to ` +
+      "start with a new identity",
+    { path },
+  );
 }
 
 function _parse(text: string, path: string): Uint8Array {

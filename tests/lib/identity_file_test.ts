@@ -26,6 +26,20 @@ Deno.test("loadOrCreateIdentity() creates a key readable by the owner only, and 
     assert.deepEqual(again.sign(data), first.sign(data));
   }));
 
+Deno.test("loadOrCreateIdentity() makes a key others could read private again, and says so", () =>
+  withDir(async (dir) => {
+    const first = await loadOrCreateIdentity(dir, log);
+    await Deno.chmod(identityPath(dir), 0o644);
+    const { log: watched, lines } = memoryLogger();
+    const again = await loadOrCreateIdentity(dir, watched);
+    assert.deepEqual(again.publicKey, first.publicKey, "the same identity");
+    assert.equal((await Deno.stat(identityPath(dir))).mode! & 0o777, 0o600);
+    assert.ok(
+      lines.some((line) => line.includes("WARN") && line.includes("mode 644")),
+      lines.join(),
+    );
+  }));
+
 const damaged: [string, (file: Record<string, unknown>) => string][] = [
   ["not JSON", () => "{"],
   ["another algorithm", (file) => JSON.stringify({ ...file, algorithm: "RSA" })],
