@@ -21,6 +21,12 @@ export interface PinnedKey {
 
 const KEY_BYTES = 32;
 
+/**
+ * Pins a file holds at most. Anyone can dial with a new name, and each save writes the whole
+ * file: past this, new names are trusted for the session only, and no remembered key is evicted.
+ */
+export const MAX_PINS = 10_000;
+
 /** A pin file (or, without a path, pins kept in memory for tests). */
 export class KeyPins {
   readonly path?: string;
@@ -29,6 +35,7 @@ export class KeyPins {
   #saving: Promise<void> = Promise.resolve();
   // A save is queued and has not started: later changes ride along with it.
   #saveQueued = false;
+  #toldFull = false;
 
   private constructor(path?: string, log?: Logger) {
     this.path = path;
@@ -36,8 +43,8 @@ export class KeyPins {
   }
 
   /** Pins kept in memory only. */
-  static inMemory(): KeyPins {
-    return new KeyPins();
+  static inMemory(log?: Logger): KeyPins {
+    return new KeyPins(undefined, log);
   }
 
   /** Reads `path` (no file yet: no pins); throws `corrupt_store` for a file it cannot use. */
@@ -79,9 +86,19 @@ export class KeyPins {
     return this.#pins.get(id);
   }
 
-  /** Remembers `key` for `id` (a new key starts unverified) and saves. */
+  /** Remembers `key` for `id` (a new key starts unverified) and saves; see `MAX_PINS`. */
   pin(id: string, key: Uint8Array, now: number): PinnedKey {
     const pinned = { key, firstSeen: now, verified: false };
+    if (!this.#pins.has(id) && this.#pins.size >= MAX_PINS) {
+      if (!this.#toldFull) {
+        this.#toldFull = true;
+        this.#log?.warn("Remembered keys are full; new peers' keys are not remembered", {
+          path: this.path,
+          max: MAX_PINS,
+        });
+      }
+      return pinned;
+    }
     this.#pins.set(id, pinned);
     this.#save();
     return pinned;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { P2pError } from "../../lib/errors.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { KeyPins } from "../../peer/identity/mod.ts";
+import { MAX_PINS } from "../../peer/identity/key_pins.ts";
 
 const log = memoryLogger().log;
 const KEY = new Uint8Array(32).fill(1);
@@ -39,4 +40,19 @@ Deno.test("KeyPins refuses a damaged file instead of trusting every key again", 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("KeyPins stops remembering new names when full, and never evicts a remembered key", () => {
+  const { log: watched, lines } = memoryLogger();
+  const pins = KeyPins.inMemory(watched);
+  for (let i = 0; i < MAX_PINS; i++) pins.pin(`peer${i}@lobby`, KEY, i);
+  const other = new Uint8Array(32).fill(2);
+  assert.deepEqual(pins.pin("newcomer@lobby", other, 1).key, other);
+  assert.equal(pins.get("newcomer@lobby"), undefined);
+  assert.deepEqual(pins.get("peer0@lobby")?.key, KEY);
+  // A remembered name can still change its pin (after /forget-key and a new first use).
+  pins.unpin("peer0@lobby");
+  pins.pin("peer0@lobby", other, 2);
+  assert.deepEqual(pins.get("peer0@lobby")?.key, other);
+  assert.equal(lines.filter((line) => line.includes("Remembered keys are full")).length, 1);
 });
