@@ -9,7 +9,9 @@
  * the snapshot and restarting the log harmless.
  *
  * On load, a torn last line (crash in the middle of an append, never acknowledged) is cut
- * off and reported. Damage anywhere else means the disk lied: the load stops with
+ * off and reported. A clean close leaves `PATH.clean` (`{"seq":N,"bytes":B}`): a log found
+ * shorter than that, with nothing appended since, was cut while stopped, not by a crash, and
+ * is damage. Damage anywhere else means the disk lied: the load stops with
  * `corrupt_store` (nothing is changed), unless the owner asked to recover, in which case the
  * log is moved aside, every readable record is kept, and the state is compacted at once. A
  * missing or corrupt snapshot that the log depends on is damage too: damaged data never turns
@@ -118,6 +120,7 @@ export class AppendLog<R> {
     const snapshotSeq = loaded.kind === "loaded" ? loaded.value.seq : 0;
     const snapshotBytes = loaded.kind === "loaded" ? loaded.value.bytes : 0;
     const report: LoadReport = { replayed: 0, tornBytes: 0, skippedLines: 0 };
+    const clean = await _readCleanMark(path);
 
     let bytes: Uint8Array | undefined;
     try {
@@ -141,8 +144,10 @@ export class AppendLog<R> {
         bytes: snapshotBytes,
         described: loaded.kind === "missing" ? "missing" : `at ${snapshotSeq}`,
       };
-      position = await _replay(path, bytes, state, log, snapshot, report, recovery);
+      position = await _replay(path, bytes, state, log, snapshot, report, recovery, clean);
     }
+    // Appends follow: from now on, only a new clean close may vouch for the length.
+    await Deno.remove(_cleanPath(path)).catch(() => {});
     const file = await _openForAppend(path);
     await file.sync();
     const appendLog = new AppendLog(
@@ -184,12 +189,17 @@ export class AppendLog<R> {
     await this.#compactNow();
   }
 
-  /** Waits for every pending append, then closes the file. */
+  /** Waits for every pending append, closes the file and marks the clean stop. */
   async close(): Promise<void> {
     if (this.#closed) return;
     await this.#settled();
     this.#closed = true;
     this.#file.close();
+    if (this.#failure !== undefined) return;
+    const mark = JSON.stringify({ seq: this.#seq, bytes: this.#logBytes }) + "\n";
+    await writeFileDurably(_cleanPath(this.path), encoder.encode(mark)).catch((error) =>
+      this.log.warn(`Could not mark "${this.path}" as cleanly closed: ${String(error)}`)
+    );
   }
 
   #startDrain(): void {
@@ -278,6 +288,7 @@ async function _replay<R>(
   snapshot: { seq: number; bytes: number; described: string },
   report: LoadReport,
   recovery: { allowed: boolean; hint: string },
+  clean: _CleanMark | undefined,
 ): Promise<_Position> {
   const scan = _scan(bytes, state);
   if (scan.base !== undefined && scan.base > snapshot.seq && !recovery.allowed) {
@@ -289,6 +300,8 @@ async function _replay<R>(
     );
   }
   const problems = _problems(scan, snapshot.seq);
+  const cut = _cutWhileStopped(scan, snapshot.seq, bytes.length, clean);
+  if (cut) problems.push(cut);
   if (problems.length > 0 && !recovery.allowed) {
     // Nothing is applied or moved: the operator decides, with the file as it is.
     throw new P2pError(
@@ -331,6 +344,44 @@ function _recovery(options: AppendLogOptions<unknown>): { allowed: boolean; hint
     allowed: options.recoverDamaged ?? false,
     hint: options.recoveryHint ?? "open it with recovery",
   };
+}
+
+/** The length a clean close vouched for. */
+interface _CleanMark {
+  seq: number;
+  bytes: number;
+}
+
+function _cleanPath(path: string): string {
+  return `${path}.clean`;
+}
+
+async function _readCleanMark(path: string): Promise<_CleanMark | undefined> {
+  try {
+    const mark = JSON.parse(await Deno.readTextFile(_cleanPath(path)));
+    return Number.isSafeInteger(mark?.seq) && Number.isSafeInteger(mark?.bytes) ? mark : undefined;
+  } catch {
+    return undefined; // none (the last stop was a crash), or unreadable: vouches for nothing
+  }
+}
+
+/** Why a log is shorter than its last clean close left it, or undefined. */
+function _cutWhileStopped<R>(
+  scan: _Scan<R>,
+  snapshotSeq: number,
+  length: number,
+  clean: _CleanMark | undefined,
+): string | undefined {
+  if (!clean) return undefined;
+  const last = Math.max(snapshotSeq, scan.base ?? 0, ...scan.records.map((entry) => entry.seq));
+  // Records after the mark: it is stale (the program ran and maybe crashed since).
+  if (last > clean.seq) return undefined;
+  if (last < clean.seq || length < clean.bytes) {
+    return `it is shorter than at the last clean stop (${length} of ${clean.bytes} bytes, up ` +
+      `to record ${last} of ${clean.seq}): it was cut while stopped, not by a crash`;
+  }
+  if (scan.tornBytes > 0) return "it ends in a partial line written after the last clean stop";
+  return undefined;
 }
 
 /** What is wrong with a scanned log beyond a torn last line, in words (empty when whole). */

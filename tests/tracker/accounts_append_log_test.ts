@@ -50,6 +50,11 @@ async function withDir(run: (dir: string) => Promise<void>) {
   }
 }
 
+/** What a crash leaves: the log without the mark a clean close writes. */
+function crashed(path: string): void {
+  Deno.removeSync(`${path}.clean`);
+}
+
 Deno.test("AppendLog replays every appended record after a reopen, in order", () =>
   withDir(async (dir) => {
     const first = await openList(`${dir}/log`);
@@ -68,6 +73,7 @@ Deno.test("AppendLog cuts a torn last line, reports it and keeps every complete 
     await first.add("kept");
     await first.appendLog.close();
     for (const tail of ['{"seq":2,"r":"ha', '{"seq":2,"r":"half"}', "\u0000\u0000\u0000\n"]) {
+      crashed(`${dir}/log`);
       await Deno.writeTextFile(`${dir}/log`, tail, { append: true });
       const reopened = await openList(`${dir}/log`);
       assert.deepEqual(reopened.state.items, ["kept"], JSON.stringify(tail));
@@ -177,6 +183,7 @@ Deno.test("AccountStore drops a half-written sign-up and keeps the complete ones
     await store.commit({ op: "signup", username: "alice", credential, at: 1 });
     await store.commit({ op: "signup", username: "bob", credential, at: 2 });
     await store.close();
+    crashed(`${dir}/accounts.log`);
     const text = await Deno.readTextFile(`${dir}/accounts.log`);
     await Deno.writeTextFile(`${dir}/accounts.log`, text.slice(0, text.length - 30));
     const { store: reopened, report } = await AccountStore.open(dir, memoryLogger().log);
@@ -184,4 +191,32 @@ Deno.test("AccountStore drops a half-written sign-up and keeps the complete ones
     assert.equal(reopened.user("bob"), undefined);
     assert.ok(report.tornBytes > 0);
     await reopened.close();
+  }));
+
+Deno.test("AppendLog refuses a log cut after a clean stop, which no crash explains", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/log`;
+    const first = await openList(path);
+    for (const item of ["a", "b", "c", "d"]) await first.add(item);
+    await first.appendLog.close();
+    const whole = await Deno.readTextFile(path);
+    // Cut in the middle of a record, as a bad copy would.
+    const cut = whole.slice(0, whole.indexOf('"c"') + 1);
+    await Deno.writeTextFile(path, cut);
+    const refused = await openList(path).catch((error) => error);
+    assert.equal(refused.code, "corrupt_store");
+    assert.match(refused.message, /shorter than at the last clean stop .*cut while stopped/);
+    assert.equal(await Deno.readTextFile(path), cut, "nothing was changed");
+    // Cut at a line's end: still short of the last record.
+    await Deno.writeTextFile(path, whole.slice(0, whole.indexOf('"c"')).replace(/[^\n]*$/, ""));
+    assert.equal((await openList(path).catch((error) => error)).code, "corrupt_store");
+    // Asked to recover: the readable records, the cut file kept aside.
+    const recovered = await openList(path, undefined, true);
+    assert.deepEqual(recovered.state.items, ["a", "b"]);
+    assert.ok(recovered.report.quarantinedTo);
+    await recovered.appendLog.close();
+    // The recovered log is whole again after its own clean stop.
+    const again = await openList(path);
+    assert.deepEqual(again.state.items, ["a", "b"]);
+    await again.appendLog.close();
   }));
