@@ -65,6 +65,8 @@ Options:
   --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
                                (default port ${DEFAULT_TRACKER_PORT}; its data where \`p2pchat tracker\` keeps
                                it, or in DATA-DIR/embedded-tracker with --data-dir)
+  --recover-accounts           with --embed-tracker: start from the readable part of a damaged
+                               accounts log, keeping the damaged file aside
   --config FILE                JSON file with any of these settings (keys as the flag names,
                                kebab-case or camelCase), e.g. {"name":"ann","tracker":"10.0.0.5:8080"}
   --log-level LEVEL            debug, info, warn or error (default info; warn in a terminal
@@ -105,6 +107,7 @@ const FLAGS = {
   "require-encryption": { type: "boolean" },
   "no-history": { type: "boolean" },
   "no-read-receipts": { type: "boolean" },
+  "recover-accounts": { type: "boolean" },
   "queue-days": { type: "string" },
   "keep-days": { type: "string" },
   "tracker-key": { type: "string" },
@@ -125,6 +128,7 @@ export async function loadPeerConfig(
     "require-encryption": requireEncryption,
     "no-history": noHistory,
     "no-read-receipts": noReadReceipts,
+    "recover-accounts": recoverAccounts,
     ...rest
   } = values;
   // Switches given on the command line become "true", as a variable or the file would say.
@@ -133,6 +137,7 @@ export async function loadPeerConfig(
     ...(requireEncryption ? { "require-encryption": "true" } : {}),
     ...(noHistory ? { "no-history": "true" } : {}),
     ...(noReadReceipts ? { "no-read-receipts": "true" } : {}),
+    ...(recoverAccounts ? { "recover-accounts": "true" } : {}),
   };
   const fileName = config ?? env[envName("config")];
   const file = fileName === undefined ? {} : await readConfigFile(fileName);
@@ -176,7 +181,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     // Its data (and so its key, which peers remember) lasts across restarts.
     const dataDir = config.embeddedTrackerDir;
     const extension = createAccountsExtension(
-      { mode: "optional", dataDir },
+      { mode: "optional", dataDir, recoverDamagedStore: config.recoverAccounts },
       { clock: systemClock, log },
     );
     tracker = createTracker({

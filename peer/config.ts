@@ -50,6 +50,7 @@ export const SETTING_KEYS = [
   "no-read-receipts",
   "queue-days",
   "keep-days",
+  "recover-accounts",
 ] as const;
 export type SettingKey = typeof SETTING_KEYS[number];
 
@@ -71,6 +72,7 @@ const BOOLEAN_KEYS: ReadonlySet<SettingKey> = new Set([
   "require-encryption",
   "no-history",
   "no-read-receipts",
+  "recover-accounts",
 ]);
 
 /** Raw values of one layer, as text (`embed-tracker` may be "" for "the default port"). */
@@ -108,6 +110,8 @@ export interface PeerConfig {
   history: boolean;
   /** Send and ask for read receipts. */
   readReceipts: boolean;
+  /** The embedded tracker starts from the readable part of a damaged accounts log. */
+  recoverAccounts: boolean;
   /** A queued direct message fails as expired after this many days. */
   queueDays: number;
   /** Messages older than this many days are deleted (0: kept forever). */
@@ -267,6 +271,7 @@ export function resolvePeerConfig(
     notify: notify ? _notifyMode(notify.label, notify.value) : "bell",
     history: !_boolean(pick("no-history")),
     readReceipts: !_boolean(pick("no-read-receipts")),
+    recoverAccounts: _boolean(pick("recover-accounts")),
     queueDays: integer("queue-days", 1, 3650, HISTORY_DEFAULTS.queueDays),
     keepDays: integer("keep-days", 0, 36500, HISTORY_DEFAULTS.keepDays),
   };

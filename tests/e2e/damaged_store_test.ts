@@ -117,7 +117,9 @@ Deno.test("a torn last record from a crash is still cut off and the tracker star
   try {
     const log = `${dataDir}/accounts.log`;
     const text = await Deno.readTextFile(log);
-    // A crash during the append of one more sign-up: half a line, no newline.
+    // A crash during the append of one more sign-up: half a line, no newline, and no mark of
+    // a clean stop.
+    await Deno.remove(`${log}.clean`);
     await Deno.writeTextFile(log, text + '{"seq":99,"r":{"op":"signup","username":"gu');
     assert.equal(await userCount(dataDir), USERS.length);
     assert.deepEqual(keptAside(dataDir), []);
@@ -127,7 +129,7 @@ Deno.test("a torn last record from a crash is still cut off and the tracker star
   }
 });
 
-Deno.test("a log cut in half mid-record starts from the records before the cut, with a warning naming it", async () => {
+Deno.test("a log cut in half after a clean stop is refused, not taken for a crash; recovery keeps what was readable", async () => {
   const dataDir = await dataDirWithAccounts();
   try {
     const log = `${dataDir}/accounts.log`;
@@ -135,14 +137,58 @@ Deno.test("a log cut in half mid-record starts from the records before the cut, 
     let cut = Math.floor(bytes.length / 2);
     while (bytes[cut - 1] === 0x0a) cut++; // mid-record, as the attack cut it
     await Deno.writeFile(log, bytes.subarray(0, cut));
-    // A cut inside the last complete record is what a crash during an append leaves: the log
-    // holds no record count to tell the two apart, so this is recovered as a torn record, but
-    // loudly: the warning names the file and how much was cut.
-    const tracker = await startTrackerProcess(["--data-dir", dataDir, ...BASE.slice(4)]);
-    const { stderr } = await tracker.stop();
-    assert.match(stderr, /WARN .*accounts\.log" ended in a torn line .*cut \d+ byte\(s\)/);
-    const users = Number(/Accounts optional: (\d+) user\(s\)/.exec(stderr)![1]);
+    // Before: recovered as a torn crash tail, with a WARN, and half the accounts gone. The
+    // clean stop's mark says how long the log was: a shorter one was cut while stopped.
+    const refused = await runTrackerCli(["--data-dir", dataDir, ...BASE]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /shorter than at the last clean stop .*not by a crash/);
+    assert.deepEqual(await Deno.readFile(log), bytes.subarray(0, cut), "nothing was changed");
+    const users = await userCount(dataDir, ["--recover-accounts"]);
     assert.ok(users > 0 && users < USERS.length, `${users} users`);
+    assert.equal(keptAside(dataDir).length, 1);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a peer's embedded tracker names --recover-accounts, and the peer takes it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-damaged-" });
+  try {
+    const trackerDir = `${dataDir}/embedded-tracker`;
+    await Deno.mkdir(trackerDir, { recursive: true });
+    await Deno.writeFile(`${trackerDir}/accounts.log`, crypto.getRandomValues(new Uint8Array(512)));
+    const peer = (extra: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../../main.ts", import.meta.url).pathname,
+          "peer",
+          "--name",
+          "ann",
+          "--host",
+          "127.0.0.1",
+          "--embed-tracker",
+          "0",
+          "--data-dir",
+          dataDir,
+          ...extra,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).output();
+    const refused = await peer([]);
+    const stderr = new TextDecoder().decode(refused.stderr);
+    assert.equal(refused.code, 1, stderr);
+    assert.match(stderr, /is damaged .*start once with --recover-accounts/);
+    // Input ends at once, so the recovered peer starts, then quits by itself.
+    const recovered = await peer(["--recover-accounts"]);
+    const out = new TextDecoder().decode(recovered.stdout);
+    assert.equal(recovered.code, 0, new TextDecoder().decode(recovered.stderr));
+    assert.match(out, /Tracker listening on/);
+    assert.equal(keptAside(trackerDir).length, 1);
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -95,7 +95,8 @@ export function createAccountsExtension(
       const { store, report } = await AccountStore.open(options.dataDir, log, {
         compactMinBytes: options.compactMinBytes,
         recoverDamaged: options.recoverDamagedStore,
-        recoveryHint: `start the tracker once with ${RECOVER_FLAG}`,
+        // Both `p2pchat tracker` and a peer with --embed-tracker take the flag.
+        recoveryHint: `start once with ${RECOVER_FLAG}`,
       });
       service = new AccountsService(
         store,
