@@ -78,7 +78,12 @@ export type ErrorCode =
   | "not_queued"
   // the HTTP API's history routes (docs/http-api.md, "History, outbox and contacts")
   | "no_history"
-  | "not_contact";
+  | "not_contact"
+  // file transfers (docs/peer-protocol.md "Files", docs/http-api.md "Transfers")
+  | "no_files"
+  | "file_unreadable"
+  | "too_many_transfers"
+  | "bad_state";
 
 /** An error with a stable `code`; `message` is for people, `code` is for programs. */
 export class P2pError extends Error {

@@ -314,3 +314,68 @@ export interface PeerNode {
   /** Says BYE on every connection, UNREGISTERs, and releases every socket and timer. */
   stop(reason?: string): Promise<void>;
 }
+
+/** Where a file transfer stands (see docs/peer-protocol.md, "Files"). */
+export type TransferState =
+  | "offered"
+  | "sending"
+  | "receiving"
+  | "done"
+  | "declined"
+  | "cancelled"
+  | "failed";
+
+/** One file transfer, either way. */
+export interface TransferInfo {
+  /** 32 hex characters; the terminal shows the first 6. */
+  id: string;
+  direction: "in" | "out";
+  peer: string;
+  /** The name offered (made safe for the terminal by whoever shows it). */
+  name: string;
+  size: number;
+  sha256: string;
+  /** From the file's first bytes: an image type, or application/octet-stream. */
+  type: string;
+  state: TransferState;
+  /** Why it was declined, cancelled or failed. */
+  reason?: string;
+  /** Bytes the receiver has (or, sending, has acknowledged). */
+  bytes: number;
+  /** Bytes a second over the last few seconds, while it moves. */
+  rate?: number;
+  /** Where a received file was saved, once verified. */
+  savedAs?: string;
+  createdAt: number;
+}
+
+/** What the files layer tells its subscribers. */
+export type TransferEvent = {
+  type: "transfer_offer" | "transfer_progress" | "transfer_state";
+  transfer: TransferInfo;
+  at: number;
+};
+
+/** File transfers between peers, as interfaces see them. */
+export interface FileTransfers {
+  list(): TransferInfo[];
+  get(id: string): TransferInfo | undefined;
+  /** The transfer whose id starts with `prefix`, if exactly one does. */
+  find(prefix: string): TransferInfo | undefined;
+  /**
+   * Offers the file at `path` to `peerId` (`name`: the name to offer, default the file's;
+   * `temporary`: the file is removed once the transfer ended). Throws `no_files`,
+   * `not_connected`, `file_unreadable` or `too_many_transfers`.
+   */
+  send(
+    peerId: string,
+    path: string,
+    options?: { name?: string; temporary?: boolean },
+  ): Promise<TransferInfo>;
+  accept(id: string): Promise<TransferInfo>;
+  decline(id: string): TransferInfo;
+  cancel(id: string): TransferInfo;
+  /** The file on disk: a received file once verified, or the file being sent. */
+  localPath(id: string): string | undefined;
+  subscribe(listener: (event: TransferEvent) => void): () => void;
+}

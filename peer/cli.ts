@@ -20,15 +20,27 @@ import {
   trackerConnector,
 } from "./accounts/mod.ts";
 import { KeyPins, TrustPolicy } from "./identity/mod.ts";
-import { apiTokenPath, createPeerApi, loadOrCreateApiToken, mountAccountApi } from "./http/mod.ts";
+import {
+  apiTokenPath,
+  createPeerApi,
+  loadOrCreateApiToken,
+  mountAccountApi,
+  mountFileApi,
+} from "./http/mod.ts";
+import { openTransfers, type Transfers } from "./files/mod.ts";
+import type { FileTransfers, TransferInfo } from "./api.ts";
 import {
   accountCommands,
   accountNotices,
+  fileCommands,
+  fileNotices,
+  formatBytes,
   runTerminal,
   shouldUseColor,
   type TerminalOptions,
 } from "./tui/mod.ts";
 import {
+  DEFAULT_AUTO_ACCEPT_MB,
   envName,
   HISTORY_DEFAULTS,
   type PeerConfig,
@@ -40,7 +52,7 @@ import {
 } from "./config.ts";
 import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
 import { lateInbox, Messenger } from "./messaging/mod.ts";
-import { lockProfile, openMessageStore } from "./store/mod.ts";
+import { lockProfile, type MessageStore, openMessageStore } from "./store/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
 
@@ -79,6 +91,9 @@ Options:
   --keep-days N                delete messages older than N days (default ${HISTORY_DEFAULTS.keepDays}; 0 keeps them)
   --queue-days N               a message for a peer that stays offline fails after N days
                                (default ${HISTORY_DEFAULTS.queueDays})
+  --downloads DIR              where received files are saved (default DATA-DIR/downloads)
+  --auto-accept-mb N           files from contacts up to N MB are accepted without asking
+                               (default ${DEFAULT_AUTO_ACCEPT_MB}; 0 always asks)
   --no-read-receipts           neither send nor ask for read receipts
   -h, --help                   show this help
 
@@ -108,6 +123,8 @@ const FLAGS = {
   "no-history": { type: "boolean" },
   "no-read-receipts": { type: "boolean" },
   "recover-accounts": { type: "boolean" },
+  downloads: { type: "string" },
+  "auto-accept-mb": { type: "string" },
   "queue-days": { type: "string" },
   "keep-days": { type: "string" },
   "tracker-key": { type: "string" },
@@ -247,6 +264,11 @@ export async function runPeerCommand(args: string[]): Promise<number> {
       identity: { key: identity, trust },
       inbox: lateInbox(() => messenger),
       readReceipts: config.readReceipts,
+      // Lines that arrive before the transfers are loaded are dropped: the sender offers again.
+      files: {
+        line: (from, kind, fields) => transfers?.line(from, kind, fields),
+        drained: (peerId) => transfers?.drained(peerId),
+      },
     },
     { log, clock: systemClock },
   );
@@ -263,6 +285,17 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     },
   );
   messenger.start();
+  const transfers: Transfers = await openTransfers({
+    stateDir: `${config.dataDir}/transfers`,
+    downloadsDir: config.downloads,
+    autoAcceptBytes: config.autoAcceptMb * 1_000_000,
+  }, {
+    node,
+    clock: systemClock,
+    log,
+    isContact: (peerId) => store.isContact(peerId),
+    record: (transfer) => _recordTransfer(store, node.peerId, transfer),
+  });
   let server: Deno.HttpServer | undefined;
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];
@@ -271,14 +304,14 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   try {
     // The API first: a port in use then stops the start before the node registers anywhere.
     if (config.http !== undefined) {
-      const api = await _serveApi(messenger, accounts, config, log, stopServer.signal);
+      const api = await _serveApi(messenger, accounts, transfers, config, log, stopServer.signal);
       server = api.server;
       apiStatus.push(`http api: ${api.url}`, `api token: ${apiTokenPath(config.dataDir)}`);
     }
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
     console.log(`Identity key fingerprint: ${identity.fingerprint}`);
-    const ui = _untilQuitOrSignal(messenger, accounts, log, {
+    const ui = _untilQuitOrSignal(messenger, accounts, transfers, log, {
       status: () => apiStatus,
       notify: config.notify,
     }, exit.signalled);
@@ -296,6 +329,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     await server?.finished;
     // The node first: its UNREGISTER goes through the session while we are logged in.
     await node.stop();
+    await transfers.close();
     messenger.close();
     store.close();
     profile.release();
@@ -327,6 +361,7 @@ function _nodeOptions(config: PeerConfig, tracker: Address) {
 async function _serveApi(
   chat: PeerNode,
   accounts: PeerAccounts,
+  files: FileTransfers,
   config: PeerConfig,
   log: Logger,
   signal: AbortSignal,
@@ -335,9 +370,19 @@ async function _serveApi(
   const app = createPeerApi(chat, {
     token,
     log: log.child("HttpApi"),
-    extraEvents: accounts,
+    extraEvents: {
+      subscribe(listener) {
+        const fromAccounts = accounts.subscribe(listener);
+        const fromFiles = files.subscribe(listener);
+        return () => {
+          fromAccounts();
+          fromFiles();
+        };
+      },
+    },
   });
   mountAccountApi(app, accounts);
+  mountFileApi(app, files, { dataDir: config.dataDir, namespace: config.namespace });
   const { server, address } = await serveHttp(
     { hostname: "127.0.0.1", port: config.http!, signal },
     app.fetch,
@@ -348,10 +393,28 @@ async function _serveApi(
   return { server, url };
 }
 
+// A transfer is a line in its conversation, kept with the other messages.
+function _recordTransfer(store: MessageStore, self: string, transfer: TransferInfo): void {
+  const message = {
+    msgId: `file-${transfer.id}`,
+    kind: "direct" as const,
+    conversation: transfer.peer,
+    text: `[file] ${transfer.name} (${formatBytes(transfer.size)}, ${transfer.type}; /transfers)`,
+    at: transfer.createdAt,
+    encrypted: true,
+  };
+  if (transfer.direction === "out") {
+    store.addOutgoing({ ...message, from: self, state: "sent" });
+  } else {
+    store.addIncoming({ ...message, from: transfer.peer });
+  }
+}
+
 // The terminal UI returns when the user quits; SIGINT/SIGTERM/SIGHUP end the run the same way.
 async function _untilQuitOrSignal(
   chat: PeerNode,
   accounts: PeerAccounts,
+  files: FileTransfers,
   log: Logger,
   terminal: Pick<TerminalOptions, "status" | "notify">,
   signalled: Promise<void>,
@@ -360,8 +423,15 @@ async function _untilQuitOrSignal(
     runTerminal(chat, {
       log,
       color: shouldUseColor(),
-      commands: accountCommands(accounts),
-      attach: accountNotices(accounts),
+      commands: [...accountCommands(accounts), ...fileCommands(files)],
+      attach: (context) => {
+        const detachAccounts = accountNotices(accounts)(context);
+        const detachFiles = fileNotices(files)(context);
+        return () => {
+          detachAccounts();
+          detachFiles();
+        };
+      },
       rooms: () => accounts.knownRooms(),
       ...terminal,
     }),

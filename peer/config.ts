@@ -51,6 +51,8 @@ export const SETTING_KEYS = [
   "queue-days",
   "keep-days",
   "recover-accounts",
+  "downloads",
+  "auto-accept-mb",
 ] as const;
 export type SettingKey = typeof SETTING_KEYS[number];
 
@@ -65,6 +67,7 @@ const NUMBER_KEYS: ReadonlySet<SettingKey> = new Set([
   "embed-tracker",
   "queue-days",
   "keep-days",
+  "auto-accept-mb",
 ]);
 
 /** Settings that are switches: in a config file, `true` or `false` (or the text of one). */
@@ -112,6 +115,10 @@ export interface PeerConfig {
   readReceipts: boolean;
   /** The embedded tracker starts from the readable part of a damaged accounts log. */
   recoverAccounts: boolean;
+  /** Where received files are saved (default DATA-DIR/downloads). */
+  downloads: string;
+  /** Files from contacts up to this many MB are accepted without asking (0: always ask). */
+  autoAcceptMb: number;
   /** A queued direct message fails as expired after this many days. */
   queueDays: number;
   /** Messages older than this many days are deleted (0: kept forever). */
@@ -120,6 +127,9 @@ export interface PeerConfig {
 
 /** Defaults of the message store's settings. */
 export const HISTORY_DEFAULTS = { queueDays: 7, keepDays: 365 } as const;
+
+/** Files from contacts up to this many MB are accepted without asking, by default. */
+export const DEFAULT_AUTO_ACCEPT_MB = 25;
 
 /** Where defaults that depend on the machine come from. */
 export interface ConfigEnvironment {
@@ -232,6 +242,8 @@ export function resolvePeerConfig(
   const logLevel = pick("log-level");
   const logFormat = pick("log-format");
   const notify = pick("notify");
+  const dataDir = pick("data-dir")?.value ??
+    `${environment.dataDir}/peer-${safePathComponent(resolvedName)}`;
   return {
     name: resolvedName,
     namespace: namespace ? _checkName(namespace.label, namespace.value) : "default",
@@ -252,8 +264,7 @@ export function resolvePeerConfig(
       1_000_000,
       NODE_DEFAULTS.maxReconnectAttempts,
     ),
-    dataDir: pick("data-dir")?.value ??
-      `${environment.dataDir}/peer-${safePathComponent(resolvedName)}`,
+    dataDir,
     // The machine's tracker (as `p2pchat tracker` keeps it), whichever peer embeds it: its key,
     // which peers remember, and its accounts stay the same. A profile of its own keeps its own.
     embeddedTrackerDir: pick("data-dir") === undefined
@@ -274,6 +285,8 @@ export function resolvePeerConfig(
     recoverAccounts: _boolean(pick("recover-accounts")),
     queueDays: integer("queue-days", 1, 3650, HISTORY_DEFAULTS.queueDays),
     keepDays: integer("keep-days", 0, 36500, HISTORY_DEFAULTS.keepDays),
+    downloads: pick("downloads")?.value ?? `${dataDir}/downloads`,
+    autoAcceptMb: integer("auto-accept-mb", 0, 1_000_000, DEFAULT_AUTO_ACCEPT_MB),
   };
 }
 

@@ -5,6 +5,8 @@
 export {
   type ArrivalSecurity,
   createPeerNode,
+  type FileChannel,
+  type FileWire,
   type Inbox,
   NODE_DEFAULTS,
   type PeerNodeDeps,

@@ -50,6 +50,8 @@ import {
   type AdmitVerdict,
   type CloseReason,
   type ConnectionHooks,
+  DEFAULT_MAX_QUEUE_BYTES,
+  FEATURE_FILES,
   FEATURE_NOISE,
   FEATURE_READ,
   FEATURE_RECEIPTS,
@@ -79,6 +81,25 @@ export interface Inbox {
   committed(): Promise<void>;
   /** A RECEIPT from `from` for messages we sent. */
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void;
+}
+
+/** Where FILE_* lines from peers go (the files layer), and when it may send more. */
+export interface FileWire {
+  /** A FILE_* line from `from` (untrusted fields). */
+  line(from: string, kind: string, fields: Record<string, unknown>): void;
+  /** The connection to `peerId` has room again after `fileChannel(...).wantDrain()`. */
+  drained(peerId: string): void;
+}
+
+/** The open, encrypted connection to a peer that agreed on files. */
+export interface FileChannel {
+  /** Queues a FILE_* line; false when it could not (the connection closed or is full). */
+  send(fields: Record<string, unknown>): boolean;
+  /** Bytes queued toward the peer, and the bound past which the connection is dropped. */
+  queuedBytes(): number;
+  readonly queueBound: number;
+  /** One `FileWire.drained` call once the queue is below half the bound. */
+  wantDrain(): void;
 }
 
 /** Node settings; times in milliseconds. */
@@ -134,6 +155,8 @@ export interface PeerNodeOptions {
   inbox?: Inbox;
   /** Send and ask for read receipts (default true; the feature is listed only when on). */
   readReceipts?: boolean;
+  /** File transfers; without it the node does not list `p2pchat-files`. */
+  files?: FileWire;
 }
 
 /** Collaborators; everything but `log` has a default. */
@@ -161,6 +184,11 @@ export interface StartablePeerNode extends PeerNode {
   takesReceipts(peerId: string): boolean;
   /** One row of the peer table (cheaper than `peers()` when one peer is wanted). */
   peerRow(peerId: string): PeerInfo | undefined;
+  /**
+   * The connection to `peerId` for FILE_* lines, or why there is none: `not_connected`, or
+   * `no_files` (a plain pyp2p peer, or a connection in clear).
+   */
+  fileChannel(peerId: string): FileChannel | "not_connected" | "no_files";
 }
 
 /** Defaults for the node (pyp2p values where the protocol sets them). */
@@ -298,7 +326,8 @@ class _PeerNode implements StartablePeerNode {
     this.#security = identity && { identity: identity.key, staticKeyPair: generateStaticKeyPair() };
     this.#features = (options.features ?? OUR_FEATURES).filter((feature) =>
       (identity !== undefined || feature !== FEATURE_NOISE) &&
-      (options.readReceipts !== false || feature !== FEATURE_READ)
+      (options.readReceipts !== false || feature !== FEATURE_READ) &&
+      (options.files !== undefined || feature !== FEATURE_FILES)
     );
     this.#serverLog = deps.log.child("PeerServer");
     this.#dialLog = deps.log.child("Dialer");
@@ -321,6 +350,9 @@ class _PeerNode implements StartablePeerNode {
         this.#options.inbox?.receipt(connection.peerId!, msgIds, status),
       opened: (connection) => this.#opened(connection),
       closed: (connection, reason, detail) => this.#closed(connection, reason, detail),
+      file: (connection, kind, fields) =>
+        this.#options.files?.line(connection.peerId!, kind, fields),
+      drained: (connection) => this.#options.files?.drained(connection.peerId!),
     };
   }
 
@@ -485,6 +517,18 @@ class _PeerNode implements StartablePeerNode {
 
   sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean {
     return this.#peers.get(peerId)?.connection?.receipt(msgIds, status) ?? false;
+  }
+
+  fileChannel(peerId: string): FileChannel | "not_connected" | "no_files" {
+    const connection = this.#peers.get(peerId)?.connection;
+    if (connection?.state !== "open") return "not_connected";
+    if (!connection.takesFiles) return "no_files";
+    return {
+      send: (fields) => connection.fileLine(fields),
+      queuedBytes: () => connection.queuedBytes,
+      queueBound: this.#options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+      wantDrain: () => connection.wantDrain(),
+    };
   }
 
   takesReceipts(peerId: string): boolean {

@@ -111,6 +111,10 @@ export interface ConnectionHooks {
   message(connection: PeerConnection, message: ReceivedMessage): void | Promise<unknown>;
   /** The other side's RECEIPT for messages we sent (the `p2pchat-receipts` feature). */
   receipt?(connection: PeerConnection, msgIds: string[], status: wire.ReceiptStatus): void;
+  /** A FILE_* line, only on an encrypted connection that agreed on `p2pchat-files`. */
+  file?(connection: PeerConnection, kind: string, fields: Record<string, unknown>): void;
+  /** The outgoing queue fell below half its bound after `wantDrain()`: file chunks may go. */
+  drained?(connection: PeerConnection): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
 }
 
@@ -307,6 +311,7 @@ export class PeerConnection {
   #sendsDue = new Batch<wire.SendsEntry>();
   #acksDue = new Batch<string>();
   #queuedBytes = 0;
+  #wantsDrain = false;
   #writes = 0;
   #inFlight?: string;
   readonly #sendIds: SendIds;
@@ -523,6 +528,33 @@ export class PeerConnection {
    * Queues a RECEIPT for messages of the other side; false when the feature (for `read`, the
    * read-receipt feature too) was not agreed, or the connection is not open.
    */
+  /** True when FILE_* lines may go both ways: the feature agreed, the connection encrypted. */
+  get takesFiles(): boolean {
+    return this.encrypted && this.#features.includes(wire.FEATURE_FILES);
+  }
+
+  /**
+   * Queues a FILE_* line (`fields` holds its `type`); false when the connection is not open,
+   * does not take files, or the line would pass the queue bound (which drops the connection).
+   */
+  fileLine(fields: Record<string, unknown>): boolean {
+    if (this.#state !== "open" || !this.takesFiles) return false;
+    return this.#enqueue(fields);
+  }
+
+  /** Asks for one `drained` call once the outgoing queue is below half its bound. */
+  wantDrain(): void {
+    this.#wantsDrain = true;
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (!this.#wantsDrain || this.#state !== "open") return;
+    if (this.#queuedBytes > this.#settings.maxQueueBytes / 2) return;
+    this.#wantsDrain = false;
+    this.#hooks.drained?.(this);
+  }
+
   receipt(msgIds: readonly string[], status: wire.ReceiptStatus): boolean {
     if (this.#state !== "open" || !this.#features.includes(wire.FEATURE_RECEIPTS)) return false;
     if (status === "read" && !this.#features.includes(wire.FEATURE_READ)) return false;
@@ -754,6 +786,12 @@ export class PeerConnection {
       case "BYE_OK":
         if (this.#byeSent) this.#finish("bye");
         return;
+      case "FILE":
+        if (!this.takesFiles) {
+          this.stats.ignored++;
+          return;
+        }
+        return this.#hooks.file?.(this, message.kind, message.fields);
     }
   }
 
@@ -1040,6 +1078,7 @@ export class PeerConnection {
       () => {
         settled();
         this.#pump();
+        this.#checkDrained();
       },
       (error) => {
         settled();

@@ -27,6 +27,9 @@ export const FEATURE_RECEIPTS = "p2pchat-receipts";
 /** Read receipts: listed only while the user has them on, so both sides must agree. */
 export const FEATURE_READ = "p2pchat-read";
 
+/** File transfers (FILE_* lines, docs/peer-protocol.md "Files"); used only when encrypted. */
+export const FEATURE_FILES = "p2pchat-files";
+
 /** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
 export const OUR_FEATURES: readonly string[] = [
   "ack",
@@ -36,6 +39,7 @@ export const OUR_FEATURES: readonly string[] = [
   FEATURE_NOISE,
   FEATURE_RECEIPTS,
   FEATURE_READ,
+  FEATURE_FILES,
 ];
 
 /** What a RECEIPT says of the messages it lists. */
@@ -60,7 +64,9 @@ export type PeerMessage =
   /** `status` undefined: a status we do not know (ignored). */
   | { type: "RECEIPT"; status?: ReceiptStatus; msgIds: string[]; skipped: number }
   | { type: "BYE"; msgId?: string; reason?: string }
-  | { type: "BYE_OK"; msgId?: string };
+  | { type: "BYE_OK"; msgId?: string }
+  /** A FILE_* line: `kind` is its type; the files layer reads `fields` (untrusted). */
+  | { type: "FILE"; kind: string; fields: Record<string, unknown> };
 
 /** The result of reading a decoded line: a message, a type we do not know, or a HELLO without `peer_id`. */
 export type ReadResult =
@@ -151,6 +157,9 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
     case "BYE":
       return { ok: true, message: { type: "BYE", msgId, reason: _text(f.reason) } };
     default:
+      if (wire.type.startsWith("FILE_")) {
+        return { ok: true, message: { type: "FILE", kind: wire.type, fields: f } };
+      }
       return { ok: false, reason: "unknown_type" };
   }
 }

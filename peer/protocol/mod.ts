@@ -8,10 +8,12 @@ export {
   type ConnectionHooks,
   type ConnectionIo,
   type ConnectionState,
+  DEFAULT_MAX_QUEUE_BYTES,
   PeerConnection,
   type SecureRequest,
 } from "./connection.ts";
 export {
+  FEATURE_FILES,
   FEATURE_NOISE,
   FEATURE_READ,
   FEATURE_RECEIPTS,

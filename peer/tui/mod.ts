@@ -7,3 +7,4 @@ export {
   type TerminalOptions,
 } from "./terminal.ts";
 export { accountCommands, accountNotices } from "./account_commands.ts";
+export { fileCommands, fileNotices, formatBytes } from "./file_commands.ts";

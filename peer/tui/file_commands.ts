@@ -1,0 +1,228 @@
+/**
+ * The terminal's file commands (/send, /accept, /decline, /transfers, /stop) and the notices
+ * of offers, progress and outcomes. Transfer ids are shown by their first 6 characters; any
+ * unique start of one works.
+ */
+import { describeError } from "../../lib/errors.ts";
+import type { FileTransfers, TransferEvent, TransferInfo } from "../api.ts";
+import { type Command, type CommandContext, parseTarget, splitFirstWord } from "./commands.ts";
+import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
+
+/** Characters of a transfer id the terminal shows. */
+const SHORT_ID = 6;
+
+/** Progress is told at these fractions of a transfer (the API has it finer). */
+const PROGRESS_STEPS = [0.25, 0.5, 0.75];
+
+/** The file commands over `files`. */
+export function fileCommands(files: FileTransfers): Command[] {
+  const decide = (verb: "accept" | "decline" | "stop"): Command["run"] => async (context, args) => {
+    const transfer = _find(context, files, args[0]);
+    if (!transfer) return;
+    try {
+      const after = verb === "accept"
+        ? await files.accept(transfer.id)
+        : verb === "decline"
+        ? files.decline(transfer.id)
+        : files.cancel(transfer.id);
+      if (verb === "accept") {
+        context.print(`receiving ${_what(after)} from ${sanitize(after.peer)}`);
+      }
+    } catch (error) {
+      context.error(describeError(error));
+    }
+  };
+  return [
+    {
+      name: "send",
+      usage: "/send PEER|#ROOM PATH",
+      summary: "offer the file at PATH to PEER (or to each online member of #ROOM)",
+      minArgs: 2,
+      async run(context, _args, argText) {
+        const [target, path] = splitFirstWord(argText);
+        const conversation = parseTarget(context.node, target);
+        if (!conversation) {
+          context.error(`bad peer "${sanitize(target)}": use name@namespace, name or #room`);
+          return;
+        }
+        const peers = conversation.kind === "peer"
+          ? [conversation.peerId]
+          : context.node.peers(conversation.scope).filter((peer) => peer.state === "connected")
+            .map((peer) => peer.peerId);
+        if (peers.length === 0) {
+          context.error(`nobody in ${sanitize(target)} is online to send to`);
+          return;
+        }
+        for (const peerId of peers) {
+          try {
+            const transfer = await files.send(peerId, path);
+            context.print(
+              `offered ${_what(transfer)} to ${sanitize(peerId)} (/stop ${_short(transfer)} ` +
+                "cancels it)",
+            );
+          } catch (error) {
+            context.error(`not sent to ${sanitize(peerId)}: ${describeError(error)}`);
+          }
+        }
+      },
+    },
+    {
+      name: "accept",
+      usage: "/accept ID",
+      summary: "accept a file offered to you (/transfers lists them)",
+      minArgs: 1,
+      maxArgs: 1,
+      run: decide("accept"),
+    },
+    {
+      name: "decline",
+      usage: "/decline ID",
+      summary: "decline a file offered to you",
+      minArgs: 1,
+      maxArgs: 1,
+      run: decide("decline"),
+    },
+    {
+      name: "stop",
+      usage: "/stop ID",
+      summary: "cancel a file transfer, either way",
+      minArgs: 1,
+      maxArgs: 1,
+      run: decide("stop"),
+    },
+    {
+      name: "transfers",
+      usage: "/transfers",
+      summary: "file transfers: id, way, peer, name, size, state, progress",
+      maxArgs: 0,
+      run(context) {
+        const all = files.list();
+        if (all.length === 0) {
+          context.print("no file transfers");
+          return;
+        }
+        const rows = all.map((t) => [
+          _short(t),
+          t.direction === "in" ? "from" : "to",
+          sanitize(t.peer),
+          sanitize(t.name),
+          formatBytes(t.size),
+          t.reason ? `${t.state} (${t.reason})` : t.state,
+          _percent(t),
+        ]);
+        const header = ["ID", "WAY", "PEER", "NAME", "SIZE", "STATE", "DONE"];
+        for (const line of formatTable(header, rows, context.style)) context.print(line);
+      },
+    },
+  ];
+}
+
+/** Prints offers, progress at each quarter, and how each transfer ended. */
+export function fileNotices(files: FileTransfers): (context: CommandContext) => () => void {
+  return (context) => {
+    const told = new Map<string, number>();
+    return files.subscribe((event) => {
+      const line = formatTransferEvent(event, context.style, told);
+      if (line !== undefined) context.print(line);
+    });
+  };
+}
+
+/** The notice line for a transfer event, or undefined when there is nothing to say. */
+export function formatTransferEvent(
+  event: TransferEvent,
+  style: Style,
+  told: Map<string, number>,
+): string | undefined {
+  const t = event.transfer;
+  const at = style.dim(formatClock(event.at));
+  const who = sanitize(t.peer);
+  const id = _short(t);
+  switch (event.type) {
+    case "transfer_offer":
+      return `${at} -- ${who} offers ${_what(t)}: /accept ${id} or /decline ${id}`;
+    case "transfer_progress": {
+      const step = PROGRESS_STEPS.findLast((fraction) => t.bytes >= fraction * t.size);
+      if (step === undefined || (told.get(t.id) ?? 0) >= step) return undefined;
+      told.set(t.id, step);
+      const rate = t.rate ? `, ${formatBytes(t.rate)}/s` : "";
+      const left = t.rate ? `, ${_duration((t.size - t.bytes) / t.rate)} left` : "";
+      return style.dim(`${at} -- ${sanitize(t.name)} ${_percent(t)}${rate}${left}`);
+    }
+    case "transfer_state":
+      told.delete(t.id);
+      return _stateLine(t, at, who, style);
+  }
+}
+
+/** Bytes as people read them: 512 B, 2.1 MB, 1.0 GB (powers of 1000). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ["kB", "MB", "GB", "TB", "PB"];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function _stateLine(t: TransferInfo, at: string, who: string, style: Style): string | undefined {
+  const name = sanitize(t.name);
+  const reason = sanitize(t.reason ?? "");
+  switch (t.state) {
+    case "sending":
+      return `${at} -- ${who} accepted ${name}: sending`;
+    case "done":
+      return style.good(
+        t.direction === "in"
+          ? `${at} -- received ${name} from ${who}, verified: saved as ${sanitize(t.savedAs ?? "")}`
+          : `${at} -- ${who} received ${name}, verified`,
+      );
+    case "declined":
+      return `${at} -- ${t.direction === "out" ? `${who} declined ${name}` : `declined ${name}`}`;
+    case "cancelled":
+      return style.warn(
+        `${at} -- ${name} ${t.direction === "in" ? "from" : "to"} ${who} ` +
+          `cancelled (${reason})`,
+      );
+    case "failed":
+      return style.error(
+        `${at} -- ${name} ${t.direction === "in" ? "from" : "to"} ${who} ` +
+          `failed (${reason})${t.direction === "in" ? ": nothing was kept" : ""}`,
+      );
+    default:
+      return undefined;
+  }
+}
+
+function _find(
+  context: CommandContext,
+  files: FileTransfers,
+  given: string,
+): TransferInfo | undefined {
+  const transfer = /^[0-9a-f]{1,32}$/i.test(given) ? files.find(given) : undefined;
+  if (!transfer) {
+    context.error(`no single transfer starts with "${sanitize(given)}" (/transfers lists them)`);
+  }
+  return transfer;
+}
+
+function _what(t: TransferInfo): string {
+  return `${sanitize(t.name)} (${formatBytes(t.size)}, ${t.type})`;
+}
+
+function _short(t: TransferInfo): string {
+  return t.id.slice(0, SHORT_ID);
+}
+
+function _percent(t: TransferInfo): string {
+  return t.size === 0 ? "100%" : `${Math.floor((t.bytes / t.size) * 100)}%`;
+}
+
+function _duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.max(0, Math.round(seconds));
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
