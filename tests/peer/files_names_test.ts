@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { MAX_NAME_BYTES, safeFileName, uniqueName } from "../../peer/files/names.ts";
+import { isImageType, sniffType } from "../../peer/files/sniff.ts";
+import { readFileMessage } from "../../peer/files/wire.ts";
+
+const utf8 = (text: string) => new TextEncoder().encode(text).length;
+
+Deno.test("safeFileName() keeps no folder, hidden name, device name or control character", () => {
+  const cases: [string, string][] = [
+    ["photo.jpg", "photo.jpg"],
+    ["../../etc/passwd", "passwd"],
+    ["..\\..\\Windows\\win.ini", "win.ini"],
+    ["/absolute/path/x.txt", "x.txt"],
+    ["..", "file"],
+    [".bashrc", "bashrc"],
+    ["...hidden", "hidden"],
+    ["a\u0000b.txt", "a_b.txt"],
+    ["bell\u0007\u001b[2Jname", "bell__[2Jname"],
+    ["right\u202eexe.txt", "right_exe.txt"],
+    ["zero\u200bwidth", "zero_width"],
+    ["CON", "_CON"],
+    ["nul.txt", "_nul.txt"],
+    ["lpt1", "_lpt1"],
+    ["what?.txt", "what_.txt"],
+    ["trailing dots...", "trailing dots"],
+    ["", "file"],
+    ["/", "file"],
+  ];
+  for (const [offered, expected] of cases) {
+    assert.equal(safeFileName(offered), expected, JSON.stringify(offered));
+  }
+});
+
+Deno.test("safeFileName() shortens a 10,000-character name in whole characters, keeping its extension", () => {
+  const name = safeFileName("é".repeat(10_000) + ".jpeg");
+  assert.ok(utf8(name) <= MAX_NAME_BYTES, `${utf8(name)} bytes`);
+  assert.ok(name.endsWith(".jpeg"));
+  assert.ok(!name.includes("\uFFFD"));
+});
+
+Deno.test("uniqueName() never picks a name that exists", () => {
+  const taken = new Set(["a.txt", "a (1).txt", "noext"]);
+  assert.equal(uniqueName("a.txt", (n) => taken.has(n)), "a (2).txt");
+  assert.equal(uniqueName("noext", (n) => taken.has(n)), "noext (1)");
+  assert.equal(uniqueName("b.txt", (n) => taken.has(n)), "b.txt");
+  const long = safeFileName("x".repeat(500) + ".bin");
+  const next = uniqueName(long, (n) => n === long);
+  assert.ok(utf8(next) <= MAX_NAME_BYTES && next.endsWith(" (1).bin"));
+});
+
+Deno.test("sniffType() reads the type from the bytes, not the name", () => {
+  const bytes = (...values: number[]) => new Uint8Array(values);
+  assert.equal(sniffType(bytes(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)), "image/png");
+  assert.equal(sniffType(bytes(0xff, 0xd8, 0xff, 0xe0)), "image/jpeg");
+  assert.equal(sniffType(new TextEncoder().encode("GIF89a...")), "image/gif");
+  assert.equal(sniffType(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 ")), "image/webp");
+  assert.equal(
+    sniffType(new TextEncoder().encode("<svg onload=alert(1)>")),
+    "application/octet-stream",
+  );
+  assert.equal(sniffType(new Uint8Array()), "application/octet-stream");
+  assert.equal(isImageType("image/png"), true);
+  assert.equal(isImageType("image/svg+xml"), false);
+});
+
+Deno.test("readFileMessage() refuses lines that do not fit", () => {
+  const id = "0123456789abcdef0123456789abcdef";
+  const sha256 = "a".repeat(64);
+  const offer = { transfer_id: id, name: "x", size: 10, sha256 };
+  assert.deepEqual(readFileMessage("FILE_OFFER", offer), {
+    kind: "FILE_OFFER",
+    id,
+    name: "x",
+    size: 10,
+    sha256,
+  });
+  const bad: [string, Record<string, unknown>][] = [
+    ["FILE_OFFER", { ...offer, transfer_id: "../x" }],
+    ["FILE_OFFER", { ...offer, size: -1 }],
+    ["FILE_OFFER", { ...offer, size: 1.5 }],
+    ["FILE_OFFER", { ...offer, size: "10" }],
+    ["FILE_OFFER", { ...offer, size: 2 ** 60 }],
+    ["FILE_OFFER", { ...offer, sha256: "xyz" }],
+    ["FILE_OFFER", { ...offer, name: "" }],
+    ["FILE_OFFER", { ...offer, name: "n".repeat(5000) }],
+    ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "" }],
+    ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "not base64!" }],
+    ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "A".repeat(30_000) }],
+    ["FILE_ACK", { transfer_id: id, offset: -5 }],
+    ["FILE_DONE", { transfer_id: id, ok: "yes" }],
+    ["FILE_UNKNOWN", { transfer_id: id }],
+  ];
+  for (const [kind, fields] of bad) {
+    assert.equal(
+      readFileMessage(kind, fields),
+      undefined,
+      `${kind} ${JSON.stringify(fields).slice(0, 60)}`,
+    );
+  }
+  // A reason that is not a short code is never passed on as is.
+  assert.deepEqual(readFileMessage("FILE_CANCEL", { transfer_id: id, reason: "\u001b[2J" }), {
+    kind: "FILE_CANCEL",
+    id,
+    reason: "unspecified",
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * The transfers of one peer against a hostile or honest other side, wired in memory: lies
+ * about size and hash, chunks past the end, out of order, twice or after a cancel, floods of
+ * offers, and a file that changes before it is sent. Nothing bad may end under a final name.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { systemClock } from "../../lib/clock.ts";
+import { memoryLogger } from "../../lib/log.ts";
+import type { NodeEvent, TransferInfo } from "../../peer/api.ts";
+import {
+  MAX_OFFERS,
+  MAX_OFFERS_PER_PEER,
+  openTransfers,
+  type Transfers,
+} from "../../peer/files/transfers.ts";
+import type { FileChannel } from "../../peer/node/mod.ts";
+
+const ID = "0123456789abcdef0123456789abcdef";
+
+interface Side {
+  transfers: Transfers;
+  dir: string;
+  /** Lines this side sent, by peer. */
+  sent: { to: string; fields: Record<string, unknown> }[];
+  connect(peerId: string, other?: Side): void;
+  listeners: Set<(event: NodeEvent) => void>;
+}
+
+async function side(peerId: string, options: { autoAcceptBytes?: number } = {}): Promise<Side> {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-files-" });
+  const links = new Map<string, Side | undefined>();
+  const sent: Side["sent"] = [];
+  const listeners = new Set<(event: NodeEvent) => void>();
+  const node = {
+    peerId,
+    fileChannel(to: string): FileChannel | "not_connected" {
+      if (!links.has(to)) return "not_connected";
+      return {
+        send(fields) {
+          sent.push({ to, fields });
+          const other = links.get(to);
+          if (other) {
+            queueMicrotask(() => other.transfers.line(peerId, String(fields.type), fields));
+          }
+          return true;
+        },
+        queuedBytes: () => 0,
+        queueBound: 1 << 20,
+        wantDrain() {},
+      };
+    },
+    subscribe(listener: (event: NodeEvent) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const transfers = await openTransfers(
+    {
+      stateDir: `${dir}/transfers`,
+      downloadsDir: `${dir}/downloads`,
+      autoAcceptBytes: options.autoAcceptBytes ?? 0,
+    },
+    { node, clock: systemClock, log: memoryLogger("error").log, isContact: () => true },
+  );
+  return {
+    transfers,
+    dir,
+    sent,
+    listeners,
+    connect(to, other) {
+      links.set(to, other);
+    },
+  };
+}
+
+async function until<T>(what: string, probe: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const value = probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+const hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+function downloads(s: Side): string[] {
+  try {
+    return [...Deno.readDirSync(`${s.dir}/downloads`)].map((entry) => entry.name);
+  } catch {
+    return [];
+  }
+}
+
+function parts(s: Side): string[] {
+  return [...Deno.readDirSync(`${s.dir}/transfers`)].map((e) => e.name).filter((n) =>
+    n.endsWith(".part")
+  );
+}
+
+/** A receiver and a hostile sender that writes raw FILE_* lines. */
+async function hostile(): Promise<{ bob: Side; say(fields: Record<string, unknown>): void }> {
+  const bob = await side("bob@t");
+  bob.connect("mallory@t");
+  return {
+    bob,
+    say: (fields) => bob.transfers.line("mallory@t", String(fields.type), fields),
+  };
+}
+
+async function cleanup(...sides: Side[]): Promise<void> {
+  for (const s of sides) {
+    await s.transfers.close();
+    await Deno.remove(s.dir, { recursive: true });
+  }
+}
+
+const chunk = (offset: number, data: Uint8Array) => ({
+  type: "FILE_CHUNK",
+  transfer_id: ID,
+  offset,
+  data: data.toBase64(),
+});
+
+async function offeredAndAccepted(
+  bob: Side,
+  say: (fields: Record<string, unknown>) => void,
+  size: number,
+  sha256: string,
+): Promise<TransferInfo> {
+  say({ type: "FILE_OFFER", transfer_id: ID, name: "../evil.sh", size, sha256 });
+  await until("offer", () => bob.transfers.get(ID));
+  return await bob.transfers.accept(ID);
+}
+
+Deno.test("a sender that lies about the hash: the file fails and nothing is kept", async () => {
+  const { bob, say } = await hostile();
+  try {
+    const data = new TextEncoder().encode("not what was promised");
+    await offeredAndAccepted(bob, say, data.length, "b".repeat(64));
+    say(chunk(0, data));
+    await until("failed", () => bob.transfers.get(ID)?.state === "failed");
+    assert.equal(bob.transfers.get(ID)!.reason, "hash_mismatch");
+    assert.deepEqual(downloads(bob), []);
+    assert.deepEqual(parts(bob), []);
+    assert.deepEqual(bob.sent.at(-1)!.fields, {
+      type: "FILE_DONE",
+      transfer_id: ID,
+      ok: false,
+      reason: "hash_mismatch",
+    });
+  } finally {
+    await cleanup(bob);
+  }
+});
+
+Deno.test("chunks past the end, out of order, twice and after a cancel", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(3000));
+  {
+    const { bob, say } = await hostile();
+    try {
+      await offeredAndAccepted(bob, say, 10, hex(data.subarray(0, 10)));
+      say(chunk(0, data.subarray(0, 20)));
+      await until("past end", () => bob.transfers.get(ID)?.reason === "past_end");
+      assert.deepEqual(parts(bob), []);
+    } finally {
+      await cleanup(bob);
+    }
+  }
+  {
+    const { bob, say } = await hostile();
+    try {
+      await offeredAndAccepted(bob, say, data.length, hex(data));
+      say(chunk(1000, data.subarray(1000, 2000)));
+      await until("out of order", () => bob.transfers.get(ID)?.reason === "out_of_order");
+    } finally {
+      await cleanup(bob);
+    }
+  }
+  {
+    const { bob, say } = await hostile();
+    try {
+      await offeredAndAccepted(bob, say, data.length, hex(data));
+      say(chunk(0, data.subarray(0, 1000)));
+      say(chunk(0, data.subarray(0, 1000))); // again: ignored
+      say(chunk(1000, data.subarray(1000)));
+      const done = await until("done", () => {
+        const t = bob.transfers.get(ID);
+        return t?.state === "done" ? t : undefined;
+      });
+      // The sender's path is not trusted: the file lands in downloads under its base name.
+      assert.equal(done.savedAs, `${bob.dir}/downloads/evil.sh`);
+      assert.deepEqual(await Deno.readFile(done.savedAs!), data);
+    } finally {
+      await cleanup(bob);
+    }
+  }
+  {
+    const { bob, say } = await hostile();
+    try {
+      await offeredAndAccepted(bob, say, data.length, hex(data));
+      say(chunk(0, data.subarray(0, 1000)));
+      say({ type: "FILE_CANCEL", transfer_id: ID, reason: "cancelled" });
+      say(chunk(1000, data.subarray(1000)));
+      await until("cancelled", () => bob.transfers.get(ID)?.state === "cancelled");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(bob.transfers.get(ID)!.state, "cancelled");
+      assert.deepEqual(downloads(bob), []);
+      assert.deepEqual(parts(bob), []);
+    } finally {
+      await cleanup(bob);
+    }
+  }
+});
+
+Deno.test("thousands of offers: a few wait for the user, the rest are declined with a reason", async () => {
+  const bob = await side("bob@t");
+  bob.connect("mallory@t");
+  try {
+    const offer = (from: string, n: number) =>
+      bob.transfers.line(from, "FILE_OFFER", {
+        transfer_id: n.toString(16).padStart(32, "0"),
+        name: `spam${n}`,
+        size: 1,
+        sha256: "c".repeat(64),
+      });
+    for (let n = 0; n < 2000; n++) offer("mallory@t", n);
+    for (let n = 2000; n < 2200; n++) offer(`m${n}@t`, n);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const waiting = bob.transfers.list().filter((t) => t.state === "offered");
+    assert.equal(waiting.length, MAX_OFFERS);
+    assert.equal(waiting.filter((t) => t.peer === "mallory@t").length, MAX_OFFERS_PER_PEER);
+    const declined = bob.sent.filter((line) =>
+      line.fields.type === "FILE_DECLINE" && line.fields.reason === "too_many_offers"
+    );
+    assert.equal(declined.length, 2000 - MAX_OFFERS_PER_PEER);
+  } finally {
+    await cleanup(bob);
+  }
+});
+
+Deno.test("a file that changes before it is sent fails with source_changed; one left alone arrives", async () => {
+  const alice = await side("alice@t");
+  const bob = await side("bob@t", { autoAcceptBytes: 1_000_000 });
+  alice.connect("bob@t", bob);
+  bob.connect("alice@t", alice);
+  try {
+    const path = `${alice.dir}/doc.txt`;
+    await Deno.writeTextFile(path, "first version");
+    const sent = await alice.transfers.send("bob@t", path);
+    const done = await until("received", () => {
+      const t = bob.transfers.get(sent.id);
+      return t?.state === "done" ? t : undefined;
+    });
+    assert.equal(await Deno.readTextFile(done.savedAs!), "first version");
+    await until("sender done", () => alice.transfers.get(sent.id)?.state === "done");
+
+    // Offered, then changed before bob (who now always asks) accepts.
+    const asker = await side("carol@t");
+    alice.connect("carol@t", asker);
+    asker.connect("alice@t", alice);
+    const second = await alice.transfers.send("carol@t", path);
+    await until("offer", () => asker.transfers.get(second.id));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await Deno.writeTextFile(path, "second version, longer");
+    await asker.transfers.accept(second.id);
+    await until("changed", () => alice.transfers.get(second.id)?.reason === "source_changed");
+    await until("told", () => asker.transfers.get(second.id)?.state === "cancelled");
+    assert.deepEqual(downloads(asker), []);
+    await cleanup(asker);
+  } finally {
+    await cleanup(alice, bob);
+  }
+});
