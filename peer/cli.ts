@@ -32,6 +32,7 @@ import type { FileTransfers, TransferInfo } from "./api.ts";
 import {
   accountCommands,
   accountNotices,
+  fileActivity,
   fileCommands,
   fileNotices,
   formatBytes,
@@ -433,6 +434,7 @@ async function _untilQuitOrSignal(
         };
       },
       rooms: () => accounts.knownRooms(),
+      activity: fileActivity(files),
       ...terminal,
     }),
     signalled,

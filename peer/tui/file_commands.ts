@@ -7,6 +7,7 @@ import { describeError } from "../../lib/errors.ts";
 import type { FileTransfers, TransferEvent, TransferInfo } from "../api.ts";
 import { type Command, type CommandContext, parseTarget, splitFirstWord } from "./commands.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
+import type { Activity } from "./terminal.ts";
 
 /** Characters of a transfer id the terminal shows. */
 const SHORT_ID = 6;
@@ -117,14 +118,50 @@ export function fileCommands(files: FileTransfers): Command[] {
   ];
 }
 
-/** Prints offers, progress at each quarter, and how each transfer ended. */
+/**
+ * Prints offers and how each transfer ended; progress at each quarter too when there is no
+ * prompt to show it (a pipe).
+ */
 export function fileNotices(files: FileTransfers): (context: CommandContext) => () => void {
   return (context) => {
     const told = new Map<string, number>();
     return files.subscribe((event) => {
+      if (event.type === "transfer_progress" && context.interactive) return;
       const line = formatTransferEvent(event, context.style, told);
       if (line !== undefined) context.print(line);
     });
+  };
+}
+
+/**
+ * The transfers under way as a progress bar before the prompt, redrawn with each progress
+ * event: `[photo.jpg ████░░░░ 52% 81.2 MB/s 3s]`, or the total of several.
+ */
+export function fileActivity(files: FileTransfers): Activity {
+  const moving = new Map<string, TransferInfo>();
+  const note = (event: TransferEvent) => {
+    const t = event.transfer;
+    if (t.state === "sending" || t.state === "receiving") moving.set(t.id, t);
+    else moving.delete(t.id);
+  };
+  return {
+    text() {
+      const all = [...moving.values()];
+      if (all.length === 0) return "";
+      const size = all.reduce((sum, t) => sum + t.size, 0);
+      const bytes = all.reduce((sum, t) => sum + t.bytes, 0);
+      const rate = all.reduce((sum, t) => sum + (t.rate ?? 0), 0);
+      const what = all.length === 1 ? _ellipsis(sanitize(all[0].name), 20) : `${all.length} files`;
+      const fraction = size === 0 ? 1 : bytes / size;
+      const speed = rate > 0 ? ` ${formatBytes(rate)}/s ${_duration((size - bytes) / rate)}` : "";
+      return `[${what} ${_bar(fraction)} ${Math.floor(fraction * 100)}%${speed}]`;
+    },
+    subscribe(changed) {
+      return files.subscribe((event) => {
+        note(event);
+        changed();
+      });
+    },
   };
 }
 
@@ -219,6 +256,18 @@ function _short(t: TransferInfo): string {
 
 function _percent(t: TransferInfo): string {
   return t.size === 0 ? "100%" : `${Math.floor((t.bytes / t.size) * 100)}%`;
+}
+
+const BAR_CELLS = 8;
+
+function _bar(fraction: number): string {
+  const full = Math.min(BAR_CELLS, Math.floor(fraction * BAR_CELLS));
+  return "█".repeat(full) + "░".repeat(BAR_CELLS - full);
+}
+
+function _ellipsis(text: string, max: number): string {
+  const chars = [...text];
+  return chars.length <= max ? text : chars.slice(0, max - 1).join("") + "…";
 }
 
 function _duration(seconds: number): string {

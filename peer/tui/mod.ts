@@ -7,4 +7,4 @@ export {
   type TerminalOptions,
 } from "./terminal.ts";
 export { accountCommands, accountNotices } from "./account_commands.ts";
-export { fileCommands, fileNotices, formatBytes } from "./file_commands.ts";
+export { fileActivity, fileCommands, fileNotices, formatBytes } from "./file_commands.ts";

@@ -60,6 +60,8 @@ export interface TerminalOptions {
   commands?: readonly Command[];
   /** Called when the UI starts (e.g. to print pushed notices); returns its clean-up. */
   attach?: (context: CommandContext) => () => void;
+  /** What runs in the background (file transfers), shown before the prompt and kept fresh. */
+  activity?: Activity;
   /** Lines `/status` adds about the rest of the program (the HTTP API). */
   status?: () => readonly string[];
   /** Room names Tab completes after "#" (besides namespaces of known peers). */
@@ -107,6 +109,7 @@ class _Session implements CommandContext {
   #output: (text: string) => void;
   #interactive: boolean;
   #attach?: (context: CommandContext) => () => void;
+  #activity?: Activity;
   #secret?: { prompt: string; resolve: (secret: string | undefined) => void };
   #editor = new LineEditor();
   #columns: () => number;
@@ -159,6 +162,7 @@ class _Session implements CommandContext {
     this.#interactive = interactive;
     this.interactive = interactive;
     this.#attach = options.attach;
+    this.#activity = options.activity;
     this.#columns = options.columns ?? _columns;
     this.#width = this.#columns();
     this.#onResize = options.onResize;
@@ -245,6 +249,10 @@ class _Session implements CommandContext {
     this.log.settings.sink = (line, record) => this.#printLog(line, record);
     const unsubscribe = this.node.subscribe((event) => this.#showEvent(event));
     const detach = this.#attach?.(this) ?? (() => {});
+    // Redrawn in place on the input row: the lines above and the text typed stay as they are.
+    const stopActivity = this.#activity?.subscribe(() => {
+      if (!this.#closed && !this.#quitRequested) this.#output(this.#inputLine());
+    }) ?? (() => {});
     const quitting = new Promise<"quit">((resolve) => {
       this.#wakeOnQuit = () => resolve("quit");
     });
@@ -267,6 +275,7 @@ class _Session implements CommandContext {
       this.#stateNotices.close();
       this.#endSecret(undefined);
       stopResize();
+      stopActivity();
       detach();
       unsubscribe();
       this.log.settings.sink = previousSink;
@@ -532,7 +541,9 @@ class _Session implements CommandContext {
     if (this.#secret) return this.#secret.prompt;
     const name = sanitize(conversationName(this.#conversation));
     const mark = this.#conversationMark();
-    return mark === "" ? `${name}> ` : `${name} ${mark}> `;
+    const activity = this.#activity?.text() ?? "";
+    const before = activity === "" ? "" : `${activity} `;
+    return mark === "" ? `${before}${name}> ` : `${before}${name} ${mark}> `;
   }
 
   // How the current peer conversation is protected; scopes mix peers and carry no mark.
@@ -554,6 +565,12 @@ class _Session implements CommandContext {
     this.#cursorColumn = row.cursorColumn;
     return row.text;
   }
+}
+
+/** Something under way that the prompt shows (a short text), and tells when it changes. */
+export interface Activity {
+  text(): string;
+  subscribe(changed: () => void): () => void;
 }
 
 /** Lines of UTF-8 text (without "\n" or "\r\n"); `undefined` stands for an over-long line. */

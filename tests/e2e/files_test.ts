@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { E2e, type PeerProcess } from "../_peer_process.ts";
+import { LineClient } from "../_line_client.ts";
 
 const PNG_HEAD = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -70,6 +71,24 @@ Deno.test("a file offered, accepted and saved under a safe name, verified byte f
     );
     await bob.send(`/accept ${shortId(again.line, "accept")}`);
     await bob.waitForLine(/verified: saved as .*holiday photo \(1\)\.png$/);
+  } finally {
+    await e2e.close();
+  }
+});
+
+Deno.test("a plain pyp2p peer has no file protocol: /send to it is refused with a reason", async () => {
+  const e2e = new E2e();
+  try {
+    const ann = await e2e.peer({ name: "ann", namespace: "f" });
+    const pyp = await LineClient.connect(ann.port);
+    e2e.defer(() => pyp.close());
+    await pyp.ask({ type: "HELLO", peer_id: "pyp@f", features: ["ack"] });
+    await ann.waitForLine(/peer pyp@f connected/);
+    const path = await makeFile(await e2e.tempDir(), "x.bin", 10);
+    await ann.send(`/send pyp@f ${path}`);
+    await ann.waitForLine(
+      /error: not sent to pyp@f: pyp@f cannot take files: it is a plain pyp2p peer/,
+    );
   } finally {
     await e2e.close();
   }

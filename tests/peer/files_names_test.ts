@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { MAX_NAME_BYTES, safeFileName, uniqueName } from "../../peer/files/names.ts";
 import { isImageType, sniffType } from "../../peer/files/sniff.ts";
 import { readFileMessage } from "../../peer/files/wire.ts";
+import type { FileTransfers, TransferEvent, TransferInfo } from "../../peer/api.ts";
+import { fileActivity } from "../../peer/tui/file_commands.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
 
@@ -103,4 +105,36 @@ Deno.test("readFileMessage() refuses lines that do not fit", () => {
     id,
     reason: "unspecified",
   });
+});
+
+Deno.test("fileActivity() shows transfers under way as a bar before the prompt, and drops them when done", () => {
+  let listener: ((event: TransferEvent) => void) | undefined;
+  const files = {
+    subscribe(l: (event: TransferEvent) => void) {
+      listener = l;
+      return () => {};
+    },
+  } as unknown as FileTransfers;
+  const activity = fileActivity(files);
+  let changes = 0;
+  activity.subscribe(() => changes++);
+  assert.equal(activity.text(), "");
+  const base: TransferInfo = {
+    id: "a".repeat(32),
+    direction: "in",
+    peer: "ann@x",
+    name: "movie\u001b[2J.bin",
+    size: 1_000_000,
+    sha256: "0".repeat(64),
+    type: "application/octet-stream",
+    state: "receiving",
+    bytes: 500_000,
+    rate: 250_000,
+    createdAt: 0,
+  };
+  listener!({ type: "transfer_progress", transfer: base, at: 0 });
+  assert.equal(activity.text(), "[movie^[[2J.bin ████░░░░ 50% 250.0 kB/s 2s]");
+  listener!({ type: "transfer_state", transfer: { ...base, state: "done" }, at: 0 });
+  assert.equal(activity.text(), "");
+  assert.equal(changes, 2);
 });
