@@ -5,6 +5,7 @@ import { benchAccounts } from "./bench_accounts.ts";
 import { benchTui } from "./bench_tui.ts";
 import { benchAbuse } from "./bench_abuse.ts";
 import { benchHistory } from "./bench_history.ts";
+import { benchFiles } from "./bench_files.ts";
 
 const SUITES: Record<string, () => Promise<void>> = {
   tracker: benchTracker,
@@ -13,6 +14,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   tui: benchTui,
   abuse: benchAbuse,
   history: benchHistory,
+  files: () => benchFiles(),
 };
 
 // `deno task bench tracker` runs one suite; no argument runs them all.

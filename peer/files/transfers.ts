@@ -6,6 +6,7 @@
  * being received in `ID.part` beside it: either side can restart and go on.
  */
 import { createHash, type Hash } from "node:crypto";
+import { concatBytes } from "../../lib/bytes.ts";
 import { describeError, P2pError } from "../../lib/errors.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { Listeners } from "../../lib/listeners.ts";
@@ -24,11 +25,11 @@ import { SNIFF_BYTES, sniffType } from "./sniff.ts";
 import { CHUNK_BYTES, fileLine, type FileMessage, newTransferId, readFileMessage } from "./wire.ts";
 
 /** Bytes sent ahead of the receiver's acknowledgement. */
-export const WINDOW_BYTES = 512 * 1024;
+export const WINDOW_BYTES = 2 * 1024 * 1024;
 /** The receiver acknowledges at least every this many bytes. */
-export const ACK_EVERY_BYTES = 128 * 1024;
+export const ACK_EVERY_BYTES = 256 * 1024;
 /** Chunks wait while this much is queued toward the peer, so chat lines never wait long. */
-export const QUEUE_LOW_BYTES = 128 * 1024;
+export const QUEUE_LOW_BYTES = 256 * 1024;
 /** Undecided offers kept from one peer, and in all: more are declined (`too_many_offers`). */
 export const MAX_OFFERS_PER_PEER = 16;
 export const MAX_OFFERS = 64;
@@ -38,6 +39,8 @@ export const MAX_ACTIVE = 256;
 const PROGRESS_EVERY_MS = 250;
 const RATE_WINDOW_MS = 3_000;
 const READ_BYTES = 1024 * 1024;
+/** The sender reads this much at a time and cuts chunks from it (one read op, not 47). */
+const READ_AHEAD_BYTES = 1024 * 1024;
 
 /** What the files layer needs from the node. */
 export interface FileNode {
@@ -77,13 +80,18 @@ interface _Live {
   next: number;
   /** Sending: what the receiver acknowledged. */
   acked: number;
-  /** Receiving: when the last FILE_ACK was sent, in bytes. */
-  ackedAt: number;
+  /** Receiving: chunks not written yet (written, then acknowledged, every ACK_EVERY_BYTES). */
+  unwritten: Uint8Array[];
+  unwrittenBytes: number;
+  /** Sending: the bytes read ahead, from `start`, and where the file's position is. */
+  block?: { bytes: Uint8Array; start: number; length: number };
+  position: number;
   file?: Deno.FsFile;
   hash?: Hash;
   /** Chunks are written one after another. */
   chain: Promise<void>;
   pumping: boolean;
+  pumpAgain: boolean;
   samples: { at: number; bytes: number }[];
   progressAt: number;
 }
@@ -359,35 +367,58 @@ export class Transfers implements FileTransfers {
     live.next = offset;
     live.acked = offset;
     info.bytes = offset;
+    live.block = undefined;
     await live.file.seek(offset, Deno.SeekMode.Start);
+    live.position = offset;
     if (info.state !== "sending") await this.#setState(live, "sending");
     await this.#pump(live);
   }
 
   // Sends chunks while the window and the connection's queue allow; asks to be woken after.
   async #pump(live: _Live): Promise<void> {
-    if (live.pumping) return;
+    // One pump at a time; a wake-up while it runs makes it go round once more.
+    if (live.pumping) {
+      live.pumpAgain = true;
+      return;
+    }
     live.pumping = true;
+    live.pumpAgain = false;
     try {
       const info = live.info;
-      const buffer = new Uint8Array(CHUNK_BYTES);
       while (info.state === "sending" && live.next < info.size && live.file) {
         if (live.next - live.acked >= WINDOW_BYTES) return;
         const channel = this.#deps.node.fileChannel(info.peer);
         if (typeof channel === "string") return; // the peer comes back: it is offered again
-        if (channel.queuedBytes() >= QUEUE_LOW_BYTES) return channel.wantDrain();
-        const want = Math.min(CHUNK_BYTES, info.size - live.next);
-        const read = await _readFull(live.file, buffer.subarray(0, want));
-        if (read < want) return await this.#abort(live, "source_changed");
-        const data = buffer.slice(0, read);
+        if (channel.queuedBytes() >= QUEUE_LOW_BYTES) return channel.wantDrain(QUEUE_LOW_BYTES);
+        const block = await this.#readAhead(live);
+        if (!block) return await this.#abort(live, "source_changed");
+        const from = live.next - block.start;
+        const data = block.bytes.subarray(from, Math.min(block.length, from + CHUNK_BYTES));
+        // fileLine encodes `data` at once: a view of the block is enough.
         if (!channel.send(fileLine({ kind: "FILE_CHUNK", id: info.id, offset: live.next, data }))) {
           return;
         }
-        live.next += read;
+        live.next += data.length;
       }
     } finally {
       live.pumping = false;
     }
+    if (live.pumpAgain) await this.#pump(live);
+  }
+
+  // The block of the file that holds `live.next`, read when it is not in memory; undefined
+  // when the file ended early (it changed).
+  async #readAhead(live: _Live) {
+    const block = live.block;
+    if (block && live.next >= block.start && live.next < block.start + block.length) return block;
+    if (live.position !== live.next) await live.file!.seek(live.next, Deno.SeekMode.Start);
+    const bytes = block?.bytes ?? new Uint8Array(READ_AHEAD_BYTES);
+    const want = Math.min(bytes.length, live.info.size - live.next);
+    const read = await _readFull(live.file!, bytes.subarray(0, want));
+    live.position = live.next + read;
+    if (read < want) return undefined;
+    live.block = { bytes, start: live.next, length: read };
+    return live.block;
   }
 
   async #chunk(live: _Live, offset: number, data: Uint8Array): Promise<void> {
@@ -395,20 +426,24 @@ export class Transfers implements FileTransfers {
     if (offset < live.next) return; // sent again after a reconnect: we have it
     if (offset > live.next) return await this.#abort(live, "out_of_order");
     if (offset + data.length > info.size) return await this.#abort(live, "past_end");
-    try {
-      let written = 0;
-      while (written < data.length) written += await live.file!.write(data.subarray(written));
-    } catch (error) {
-      // The partial file is removed: a full disk must not fill up further on retries.
-      this.#sendTo(info.peer, { kind: "FILE_CANCEL", id: info.id, reason: "disk_full" });
-      return await this.#fail(live, "disk_full", describeError(error));
-    }
     if (offset === 0) info.type = sniffType(data.subarray(0, SNIFF_BYTES));
     live.hash!.update(data);
+    live.unwritten.push(data);
+    live.unwrittenBytes += data.length;
     live.next += data.length;
     info.bytes = live.next;
-    if (live.next - live.ackedAt >= ACK_EVERY_BYTES || live.next === info.size) {
-      live.ackedAt = live.next;
+    // Written in blocks, and acknowledged only once on disk: a restart resumes from there.
+    if (live.unwrittenBytes >= ACK_EVERY_BYTES || live.next === info.size) {
+      const bytes = concatBytes(live.unwritten.splice(0));
+      live.unwrittenBytes = 0;
+      try {
+        let written = 0;
+        while (written < bytes.length) written += await live.file!.write(bytes.subarray(written));
+      } catch (error) {
+        // The partial file is removed: a full disk must not fill up further on retries.
+        this.#sendTo(info.peer, { kind: "FILE_CANCEL", id: info.id, reason: "disk_full" });
+        return await this.#fail(live, "disk_full", describeError(error));
+      }
       this.#sendTo(info.peer, { kind: "FILE_ACK", id: info.id, offset: live.next });
     }
     this.#progress(live);
@@ -562,9 +597,12 @@ export class Transfers implements FileTransfers {
       info,
       next: 0,
       acked: 0,
-      ackedAt: 0,
+      unwritten: [],
+      unwrittenBytes: 0,
+      position: 0,
       chain: Promise.resolve(),
       pumping: false,
+      pumpAgain: false,
       samples: [],
       progressAt: 0,
     };
@@ -603,7 +641,6 @@ export class Transfers implements FileTransfers {
       await this.#fail(live, "write_failed", `cannot write ${path}: ${describeError(error)}`);
       return false;
     }
-    live.ackedAt = live.next;
     live.info.bytes = live.next;
     return true;
   }

@@ -50,7 +50,6 @@ import {
   type AdmitVerdict,
   type CloseReason,
   type ConnectionHooks,
-  DEFAULT_MAX_QUEUE_BYTES,
   FEATURE_FILES,
   FEATURE_NOISE,
   FEATURE_READ,
@@ -95,11 +94,10 @@ export interface FileWire {
 export interface FileChannel {
   /** Queues a FILE_* line; false when it could not (the connection closed or is full). */
   send(fields: Record<string, unknown>): boolean;
-  /** Bytes queued toward the peer, and the bound past which the connection is dropped. */
+  /** Bytes queued toward the peer (past 1 MiB the connection is dropped). */
   queuedBytes(): number;
-  readonly queueBound: number;
-  /** One `FileWire.drained` call once the queue is below half the bound. */
-  wantDrain(): void;
+  /** One `FileWire.drained` call (in a later task) once fewer than `bytes` are queued. */
+  wantDrain(bytes: number): void;
 }
 
 /** Node settings; times in milliseconds. */
@@ -526,8 +524,7 @@ class _PeerNode implements StartablePeerNode {
     return {
       send: (fields) => connection.fileLine(fields),
       queuedBytes: () => connection.queuedBytes,
-      queueBound: this.#options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
-      wantDrain: () => connection.wantDrain(),
+      wantDrain: (bytes) => connection.wantDrain(bytes),
     };
   }
 

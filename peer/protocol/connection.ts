@@ -113,7 +113,7 @@ export interface ConnectionHooks {
   receipt?(connection: PeerConnection, msgIds: string[], status: wire.ReceiptStatus): void;
   /** A FILE_* line, only on an encrypted connection that agreed on `p2pchat-files`. */
   file?(connection: PeerConnection, kind: string, fields: Record<string, unknown>): void;
-  /** The outgoing queue fell below half its bound after `wantDrain()`: file chunks may go. */
+  /** The outgoing queue fell below what `wantDrain(bytes)` asked: file chunks may go. */
   drained?(connection: PeerConnection): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
 }
@@ -311,7 +311,7 @@ export class PeerConnection {
   #sendsDue = new Batch<wire.SendsEntry>();
   #acksDue = new Batch<string>();
   #queuedBytes = 0;
-  #wantsDrain = false;
+  #drainBelow?: number;
   #writes = 0;
   #inFlight?: string;
   readonly #sendIds: SendIds;
@@ -542,17 +542,17 @@ export class PeerConnection {
     return this.#enqueue(fields);
   }
 
-  /** Asks for one `drained` call once the outgoing queue is below half its bound. */
-  wantDrain(): void {
-    this.#wantsDrain = true;
+  /** Asks for one `drained` call, in a later task, once fewer than `bytes` are queued. */
+  wantDrain(bytes: number): void {
+    this.#drainBelow = bytes;
     this.#checkDrained();
   }
 
   #checkDrained(): void {
-    if (!this.#wantsDrain || this.#state !== "open") return;
-    if (this.#queuedBytes > this.#settings.maxQueueBytes / 2) return;
-    this.#wantsDrain = false;
-    this.#hooks.drained?.(this);
+    if (this.#drainBelow === undefined || this.#state !== "open") return;
+    if (this.#queuedBytes >= this.#drainBelow) return;
+    this.#drainBelow = undefined;
+    queueMicrotask(() => this.#hooks.drained?.(this));
   }
 
   receipt(msgIds: readonly string[], status: wire.ReceiptStatus): boolean {

@@ -8,7 +8,6 @@ export {
   type ConnectionHooks,
   type ConnectionIo,
   type ConnectionState,
-  DEFAULT_MAX_QUEUE_BYTES,
   PeerConnection,
   type SecureRequest,
 } from "./connection.ts";

@@ -46,7 +46,6 @@ async function side(peerId: string, options: { autoAcceptBytes?: number } = {}):
           return true;
         },
         queuedBytes: () => 0,
-        queueBound: 1 << 20,
         wantDrain() {},
       };
     },
