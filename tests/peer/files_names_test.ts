@@ -87,7 +87,7 @@ Deno.test("readFileMessage() refuses lines that do not fit", () => {
     ["FILE_OFFER", { ...offer, name: "n".repeat(5000) }],
     ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "" }],
     ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "not base64!" }],
-    ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "A".repeat(30_000) }],
+    ["FILE_CHUNK", { transfer_id: id, offset: 0, data: "A".repeat(40_000) }],
     ["FILE_ACK", { transfer_id: id, offset: -5 }],
     ["FILE_DONE", { transfer_id: id, ok: "yes" }],
     ["FILE_UNKNOWN", { transfer_id: id }],

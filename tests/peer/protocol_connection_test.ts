@@ -133,6 +133,7 @@ Deno.test("PeerConnection dialling side sends HELLO and nothing else until HELLO
       "p2pchat-noise",
       "p2pchat-receipts",
       "p2pchat-read",
+      "p2pchat-files",
     ],
     ttl: 1,
   }]);
@@ -167,6 +168,7 @@ Deno.test("PeerConnection accepting side stays silent until HELLO, then answers 
       "p2pchat-noise",
       "p2pchat-receipts",
       "p2pchat-read",
+      "p2pchat-files",
     ],
     ttl: 1,
   });

@@ -57,9 +57,14 @@ Deno.test("readPeerMessage accepts what pyp2p clients send", () => {
       features: ["ack", "p2pchat"],
     },
   });
-  assert.deepEqual(read('{"type":"FILE_CHUNK","data":"..."}'), {
+  assert.deepEqual(read('{"type":"MAKE_COFFEE","data":"..."}'), {
     ok: false,
     reason: "unknown_type",
+  });
+  // FILE_* lines go to the files layer as they are: it checks every field itself.
+  assert.deepEqual(read('{"type":"FILE_CHUNK","data":"..."}'), {
+    ok: true,
+    message: { type: "FILE", kind: "FILE_CHUNK", fields: { type: "FILE_CHUNK", data: "..." } },
   });
   assert.deepEqual(read('{"type":"HELLO","peer_id":["a"]}'), { ok: false, reason: "bad_hello" });
 });
