@@ -424,7 +424,13 @@ async function _untilQuitOrSignal(
     runTerminal(chat, {
       log,
       color: shouldUseColor(),
-      commands: [...accountCommands(accounts), ...fileCommands(files)],
+      commands: [
+        ...accountCommands(accounts),
+        ...fileCommands(
+          files,
+          async (room) => (await accounts.roomTargets(room)).map((target) => target.peerId),
+        ),
+      ],
       attach: (context) => {
         const detachAccounts = accountNotices(accounts)(context);
         const detachFiles = fileNotices(files)(context);

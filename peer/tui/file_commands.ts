@@ -4,7 +4,7 @@
  * unique start of one works.
  */
 import { describeError } from "../../lib/errors.ts";
-import type { FileTransfers, TransferEvent, TransferInfo } from "../api.ts";
+import type { FileTransfers, Scope, TransferEvent, TransferInfo } from "../api.ts";
 import { type Command, type CommandContext, parseTarget, splitFirstWord } from "./commands.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
 import type { Activity } from "./terminal.ts";
@@ -15,8 +15,14 @@ const SHORT_ID = 6;
 /** Progress is told at these fractions of a transfer (the API has it finer). */
 const PROGRESS_STEPS = [0.25, 0.5, 0.75];
 
-/** The file commands over `files`. */
-export function fileCommands(files: FileTransfers): Command[] {
+/**
+ * The file commands over `files`; `roomPeers` lists the members of a room (accounts' rooms),
+ * whose connected ones a `/send #room` goes to, beside the peers of a namespace of that name.
+ */
+export function fileCommands(
+  files: FileTransfers,
+  roomPeers: (room: string) => Promise<string[]> = () => Promise.resolve([]),
+): Command[] {
   const decide = (verb: "accept" | "decline" | "stop"): Command["run"] => async (context, args) => {
     const transfer = _find(context, files, args[0]);
     if (!transfer) return;
@@ -48,8 +54,7 @@ export function fileCommands(files: FileTransfers): Command[] {
         }
         const peers = conversation.kind === "peer"
           ? [conversation.peerId]
-          : context.node.peers(conversation.scope).filter((peer) => peer.state === "connected")
-            .map((peer) => peer.peerId);
+          : await _onlineIn(context, conversation.scope, roomPeers);
         if (peers.length === 0) {
           context.error(`nobody in ${sanitize(target)} is online to send to`);
           return;
@@ -232,6 +237,22 @@ function _stateLine(t: TransferInfo, at: string, who: string, style: Style): str
     default:
       return undefined;
   }
+}
+
+// Connected peers of a namespace, and connected members of a room, of that name.
+async function _onlineIn(
+  context: CommandContext,
+  scope: Scope,
+  roomPeers: (room: string) => Promise<string[]>,
+): Promise<string[]> {
+  const connected = new Set(
+    context.node.peers().filter((peer) => peer.state === "connected").map((peer) => peer.peerId),
+  );
+  const members = scope === "*" ? [] : await roomPeers(scope.slice(1)).catch(() => []);
+  const inScope = context.node.peers(scope).map((peer) => peer.peerId);
+  return [...new Set([...inScope, ...members])].filter((peerId) =>
+    connected.has(peerId) && peerId !== context.node.peerId
+  );
 }
 
 function _find(

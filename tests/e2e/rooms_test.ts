@@ -237,6 +237,13 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     // Only the owner deletes.
     assert.match(await bob.run("/delete games", /^error: /), /not_owner/);
 
+    // A file sent to the room is offered to each member online.
+    await Deno.writeTextFile(`${dir}/agenda.txt`, "1. games\n");
+    marks = [bob.mark(), carol.mark()];
+    await alice.send(`/send #games ${dir}/agenda.txt`);
+    await bob.waitFor(/alice@default offers agenda\.txt \(9 B/, marks[0]);
+    await carol.waitFor(/alice@default offers agenda\.txt \(9 B/, marks[1]);
+
     // A pyp2p peer registered in namespace "games" takes part in #games.
     raw = await startRawPeer(tracker.port, "games", "pyraw");
     await alice.waitFor(/-- peer pyraw@games connected/);
