@@ -108,6 +108,18 @@ async function hostile(): Promise<{ bob: Side; say(fields: Record<string, unknow
   };
 }
 
+/** Runs `test` against a receiver and a hostile sender, and cleans up after it. */
+async function withHostile(
+  test: (bob: Side, say: (fields: Record<string, unknown>) => void) => Promise<void>,
+): Promise<void> {
+  const { bob, say } = await hostile();
+  try {
+    await test(bob, say);
+  } finally {
+    await cleanup(bob);
+  }
+}
+
 async function cleanup(...sides: Side[]): Promise<void> {
   for (const s of sides) {
     await s.transfers.close();
@@ -133,9 +145,8 @@ async function offeredAndAccepted(
   return await bob.transfers.accept(ID);
 }
 
-Deno.test("a sender that lies about the hash: the file fails and nothing is kept", async () => {
-  const { bob, say } = await hostile();
-  try {
+Deno.test("a sender that lies about the hash: the file fails and nothing is kept", () =>
+  withHostile(async (bob, say) => {
     const data = new TextEncoder().encode("not what was promised");
     await offeredAndAccepted(bob, say, data.length, "b".repeat(64));
     say(chunk(0, data));
@@ -149,68 +160,45 @@ Deno.test("a sender that lies about the hash: the file fails and nothing is kept
       ok: false,
       reason: "hash_mismatch",
     });
-  } finally {
-    await cleanup(bob);
-  }
-});
+  }));
 
 Deno.test("chunks past the end, out of order, twice and after a cancel", async () => {
   const data = crypto.getRandomValues(new Uint8Array(3000));
-  {
-    const { bob, say } = await hostile();
-    try {
-      await offeredAndAccepted(bob, say, 10, hex(data.subarray(0, 10)));
-      say(chunk(0, data.subarray(0, 20)));
-      await until("past end", () => bob.transfers.get(ID)?.reason === "past_end");
-      assert.deepEqual(parts(bob), []);
-    } finally {
-      await cleanup(bob);
-    }
-  }
-  {
-    const { bob, say } = await hostile();
-    try {
-      await offeredAndAccepted(bob, say, data.length, hex(data));
-      say(chunk(1000, data.subarray(1000, 2000)));
-      await until("out of order", () => bob.transfers.get(ID)?.reason === "out_of_order");
-    } finally {
-      await cleanup(bob);
-    }
-  }
-  {
-    const { bob, say } = await hostile();
-    try {
-      await offeredAndAccepted(bob, say, data.length, hex(data));
-      say(chunk(0, data.subarray(0, 1000)));
-      say(chunk(0, data.subarray(0, 1000))); // again: ignored
-      say(chunk(1000, data.subarray(1000)));
-      const done = await until("done", () => {
-        const t = bob.transfers.get(ID);
-        return t?.state === "done" ? t : undefined;
-      });
-      // The sender's path is not trusted: the file lands in downloads under its base name.
-      assert.equal(done.savedAs, `${bob.dir}/downloads/evil.sh`);
-      assert.deepEqual(await Deno.readFile(done.savedAs!), data);
-    } finally {
-      await cleanup(bob);
-    }
-  }
-  {
-    const { bob, say } = await hostile();
-    try {
-      await offeredAndAccepted(bob, say, data.length, hex(data));
-      say(chunk(0, data.subarray(0, 1000)));
-      say({ type: "FILE_CANCEL", transfer_id: ID, reason: "cancelled" });
-      say(chunk(1000, data.subarray(1000)));
-      await until("cancelled", () => bob.transfers.get(ID)?.state === "cancelled");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(bob.transfers.get(ID)!.state, "cancelled");
-      assert.deepEqual(downloads(bob), []);
-      assert.deepEqual(parts(bob), []);
-    } finally {
-      await cleanup(bob);
-    }
-  }
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, 10, hex(data.subarray(0, 10)));
+    say(chunk(0, data.subarray(0, 20)));
+    await until("past end", () => bob.transfers.get(ID)?.reason === "past_end");
+    assert.deepEqual(parts(bob), []);
+  });
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    say(chunk(1000, data.subarray(1000, 2000)));
+    await until("out of order", () => bob.transfers.get(ID)?.reason === "out_of_order");
+  });
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    say(chunk(0, data.subarray(0, 1000)));
+    say(chunk(0, data.subarray(0, 1000))); // again: ignored
+    say(chunk(1000, data.subarray(1000)));
+    const done = await until("done", () => {
+      const t = bob.transfers.get(ID);
+      return t?.state === "done" ? t : undefined;
+    });
+    // The sender's path is not trusted: the file lands in downloads under its base name.
+    assert.equal(done.savedAs, `${bob.dir}/downloads/evil.sh`);
+    assert.deepEqual(await Deno.readFile(done.savedAs!), data);
+  });
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    say(chunk(0, data.subarray(0, 1000)));
+    say({ type: "FILE_CANCEL", transfer_id: ID, reason: "cancelled" });
+    say(chunk(1000, data.subarray(1000)));
+    await until("cancelled", () => bob.transfers.get(ID)?.state === "cancelled");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(bob.transfers.get(ID)!.state, "cancelled");
+    assert.deepEqual(downloads(bob), []);
+    assert.deepEqual(parts(bob), []);
+  });
 });
 
 Deno.test("thousands of offers: a few wait for the user, the rest are declined with a reason", async () => {
