@@ -6,7 +6,6 @@
  * being received in `ID.part` beside it: either side can restart and go on.
  */
 import { createHash, type Hash } from "node:crypto";
-import { concatBytes } from "../../lib/bytes.ts";
 import { describeError, P2pError } from "../../lib/errors.ts";
 import type { Clock } from "../../lib/clock.ts";
 import { Listeners } from "../../lib/listeners.ts";
@@ -29,7 +28,7 @@ export const WINDOW_BYTES = 2 * 1024 * 1024;
 /** The receiver acknowledges at least every this many bytes. */
 export const ACK_EVERY_BYTES = 256 * 1024;
 /** Chunks wait while this much is queued toward the peer, so chat lines never wait long. */
-export const QUEUE_LOW_BYTES = 256 * 1024;
+export const QUEUE_LOW_BYTES = 128 * 1024;
 /** Undecided offers kept from one peer, and in all: more are declined (`too_many_offers`). */
 export const MAX_OFFERS_PER_PEER = 16;
 export const MAX_OFFERS = 64;
@@ -80,8 +79,8 @@ interface _Live {
   next: number;
   /** Sending: what the receiver acknowledged. */
   acked: number;
-  /** Receiving: chunks not written yet (written, then acknowledged, every ACK_EVERY_BYTES). */
-  unwritten: Uint8Array[];
+  /** Receiving: bytes not written yet (written, then acknowledged, every ACK_EVERY_BYTES). */
+  unwritten?: Uint8Array;
   unwrittenBytes: number;
   /** Sending: the bytes read ahead, from `start`, and where the file's position is. */
   block?: { bytes: Uint8Array; start: number; length: number };
@@ -428,13 +427,15 @@ export class Transfers implements FileTransfers {
     if (offset + data.length > info.size) return await this.#abort(live, "past_end");
     if (offset === 0) info.type = sniffType(data.subarray(0, SNIFF_BYTES));
     live.hash!.update(data);
-    live.unwritten.push(data);
+    // One buffer per transfer, reused: a block of garbage per write would grow the heap.
+    live.unwritten ??= new Uint8Array(ACK_EVERY_BYTES + CHUNK_BYTES);
+    live.unwritten.set(data, live.unwrittenBytes);
     live.unwrittenBytes += data.length;
     live.next += data.length;
     info.bytes = live.next;
     // Written in blocks, and acknowledged only once on disk: a restart resumes from there.
     if (live.unwrittenBytes >= ACK_EVERY_BYTES || live.next === info.size) {
-      const bytes = concatBytes(live.unwritten.splice(0));
+      const bytes = live.unwritten.subarray(0, live.unwrittenBytes);
       live.unwrittenBytes = 0;
       try {
         let written = 0;
@@ -597,7 +598,6 @@ export class Transfers implements FileTransfers {
       info,
       next: 0,
       acked: 0,
-      unwritten: [],
       unwrittenBytes: 0,
       position: 0,
       chain: Promise.resolve(),
