@@ -168,7 +168,7 @@ async function transfer(dir: string, mib: number, killReceiver: boolean): Promis
     const from = receiver.lines.length;
     await sender.write(`/send bob ${path}`);
     // Timed from the offer (the sender hashed the file before it): bytes only, as the raw copy.
-    await receiver.waitFor(/offers payload/, from);
+    await receiver.waitFor(/receiving payload/, from);
     const started = performance.now();
     // Chat during the transfer: a message every 50 ms, its round trip as the sender saw it.
     let chatting = true;

@@ -331,10 +331,12 @@ export class Transfers implements FileTransfers {
     this.#live.set(info.id, live);
     await this.#save(live);
     this.#deps.record?.(this.#view(live));
-    this.#emit("transfer_offer", live);
     const { autoAcceptBytes } = this.#options;
+    // Accepted without asking: the user hears "receiving", not a question already answered.
     if (autoAcceptBytes > 0 && offer.size <= autoAcceptBytes && this.#deps.isContact(from)) {
       await this.accept(info.id);
+    } else {
+      this.#emit("transfer_offer", live);
     }
   }
 

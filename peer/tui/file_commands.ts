@@ -27,14 +27,10 @@ export function fileCommands(
     const transfer = _find(context, files, args[0]);
     if (!transfer) return;
     try {
-      const after = verb === "accept"
-        ? await files.accept(transfer.id)
-        : verb === "decline"
-        ? files.decline(transfer.id)
-        : files.cancel(transfer.id);
-      if (verb === "accept") {
-        context.print(`receiving ${_what(after)} from ${sanitize(after.peer)}`);
-      }
+      // What follows is told by the transfer's own notices.
+      if (verb === "accept") await files.accept(transfer.id);
+      else if (verb === "decline") files.decline(transfer.id);
+      else files.cancel(transfer.id);
     } catch (error) {
       context.error(describeError(error));
     }
@@ -216,6 +212,8 @@ function _stateLine(t: TransferInfo, at: string, who: string, style: Style): str
   switch (t.state) {
     case "sending":
       return `${at} -- ${who} accepted ${name}: sending`;
+    case "receiving":
+      return `${at} -- receiving ${_what(t)} from ${who} (/stop ${_short(t)} cancels it)`;
     case "done":
       return style.good(
         t.direction === "in"

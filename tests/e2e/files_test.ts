@@ -181,7 +181,9 @@ Deno.test("chat messages are delivered during a large transfer", async () => {
     const dir = await e2e.tempDir();
     const path = await makeFile(dir, "video.bin", 256 * 1024 * 1024);
     await ann.send(`/send bob ${path}`);
-    await bob.waitForLine(/ann@f offers video\.bin/);
+    await bob.waitForLine(
+      /-- receiving video\.bin \(.*\) from ann@f \(\/stop [0-9a-f]{6} cancels it\)/,
+    );
     await bob.waitForLine(/video\.bin \d+%/);
     await ann.send("/msg bob while it moves");
     const shown = await bob.waitForLine(/\[dm\] ann@f: while it moves/);
