@@ -243,7 +243,12 @@ export class Transfers implements FileTransfers {
       return;
     }
     const live = this.#live.get(message.id);
-    if (message.kind === "FILE_OFFER") return void this.#offered(from, message, live);
+    if (message.kind === "FILE_OFFER") {
+      this.#offered(from, message, live).catch((error) =>
+        this.#log.error("Taking an offer failed", { peer: from, error: describeError(error) })
+      );
+      return;
+    }
     // Only the peer of a transfer speaks for it.
     if (!live || live.info.peer !== from) return;
     const chain = live.chain.then(() => this.#handle(live, message)).catch((error) =>
