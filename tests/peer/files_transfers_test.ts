@@ -260,3 +260,51 @@ Deno.test("a file that changes before it is sent fails with source_changed; one 
     await cleanup(alice, bob);
   }
 });
+
+Deno.test("a disk that fills up mid-transfer fails it as disk_full, tells the sender, keeps nothing", () =>
+  withHostile(async (bob, say) => {
+    // The partial file is /dev/full: every write fails with ENOSPC.
+    await Deno.symlink("/dev/full", `${bob.dir}/transfers/${ID}.part`);
+    const data = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    for (let at = 0; at < data.length; at += 20_000) say(chunk(at, data.subarray(at, at + 20_000)));
+    await until("disk full", () => bob.transfers.get(ID)?.reason === "disk_full");
+    assert.equal(bob.transfers.get(ID)!.state, "failed");
+    assert.ok(
+      bob.sent.some((line) =>
+        line.fields.type === "FILE_CANCEL" && line.fields.reason === "disk_full"
+      ),
+    );
+    assert.deepEqual(parts(bob), []);
+    assert.deepEqual(downloads(bob), []);
+  }));
+
+Deno.test("a file cut short while it is being sent fails with source_changed", async () => {
+  const alice = await side("alice@t");
+  alice.connect("bob@t");
+  try {
+    const path = `${alice.dir}/growing.log`;
+    await Deno.writeFile(path, new Uint8Array(5 * 1024 * 1024).fill(7));
+    const sent = await alice.transfers.send("bob@t", path);
+    const accept = { type: "FILE_ACCEPT", transfer_id: sent.id, offset: 0 };
+    alice.transfers.line("bob@t", "FILE_ACCEPT", accept);
+    const chunks = () => alice.sent.filter((line) => line.fields.type === "FILE_CHUNK").length;
+    // No acknowledgement yet: the sender stops at its window.
+    await until(
+      "window full",
+      () => chunks() > 0 && alice.transfers.get(sent.id)!.state === "sending",
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await Deno.truncate(path, 3 * 1024 * 1024);
+    const ack = { type: "FILE_ACK", transfer_id: sent.id, offset: 2 * 1024 * 1024 };
+    alice.transfers.line("bob@t", "FILE_ACK", ack);
+    await until("source changed", () => alice.transfers.get(sent.id)?.reason === "source_changed");
+    assert.ok(
+      alice.sent.some((line) =>
+        line.fields.type === "FILE_CANCEL" && line.fields.reason === "source_changed"
+      ),
+    );
+  } finally {
+    await cleanup(alice);
+  }
+});
