@@ -74,7 +74,7 @@ async function side(peerId: string, options: { autoAcceptBytes?: number } = {}):
 }
 
 async function until<T>(what: string, probe: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 500; i++) {
+  for (let i = 0; i < 2000; i++) {
     const value = probe();
     if (value !== undefined && value !== false) return value;
     await new Promise((resolve) => setTimeout(resolve, 5));
