@@ -65,6 +65,8 @@ export interface TransferDeps {
   isContact(peerId: string): boolean;
   /** Puts the transfer in its conversation (the message store). */
   record?(transfer: TransferInfo): void;
+  /** Opens a partial file to append to (tests give one whose disk fills up). */
+  openPart?(path: string): Promise<Deno.FsFile>;
 }
 
 interface _Saved extends TransferInfo {
@@ -642,7 +644,7 @@ export class Transfers implements FileTransfers {
         await Deno.truncate(path, 0);
         live.next = 0;
       }
-      live.file = await Deno.open(path, { create: true, append: true, mode: 0o600 });
+      live.file = await (this.#deps.openPart ?? _openPart)(path);
       live.hash = await _hashOf(path, live.next);
     } catch (error) {
       await this.#fail(live, "write_failed", `cannot write ${path}: ${describeError(error)}`);
@@ -711,6 +713,10 @@ async function _hashOf(path: string, length: number): Promise<Hash> {
     left -= read;
   }
   return hash;
+}
+
+function _openPart(path: string): Promise<Deno.FsFile> {
+  return Deno.open(path, { create: true, append: true, mode: 0o600 });
 }
 
 async function _readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {

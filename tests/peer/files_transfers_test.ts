@@ -27,7 +27,10 @@ interface Side {
   listeners: Set<(event: NodeEvent) => void>;
 }
 
-async function side(peerId: string, options: { autoAcceptBytes?: number } = {}): Promise<Side> {
+async function side(
+  peerId: string,
+  options: { autoAcceptBytes?: number; openPart?: (path: string) => Promise<Deno.FsFile> } = {},
+): Promise<Side> {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-files-" });
   const links = new Map<string, Side | undefined>();
   const sent: Side["sent"] = [];
@@ -60,7 +63,13 @@ async function side(peerId: string, options: { autoAcceptBytes?: number } = {}):
       downloadsDir: `${dir}/downloads`,
       autoAcceptBytes: options.autoAcceptBytes ?? 0,
     },
-    { node, clock: systemClock, log: memoryLogger("error").log, isContact: () => true },
+    {
+      node,
+      clock: systemClock,
+      log: memoryLogger("error").log,
+      isContact: () => true,
+      openPart: options.openPart,
+    },
   );
   return {
     transfers,
@@ -99,8 +108,10 @@ function parts(s: Side): string[] {
 }
 
 /** A receiver and a hostile sender that writes raw FILE_* lines. */
-async function hostile(): Promise<{ bob: Side; say(fields: Record<string, unknown>): void }> {
-  const bob = await side("bob@t");
+async function hostile(
+  openPart?: (path: string) => Promise<Deno.FsFile>,
+): Promise<{ bob: Side; say(fields: Record<string, unknown>): void }> {
+  const bob = await side("bob@t", { openPart });
   bob.connect("mallory@t");
   return {
     bob,
@@ -111,8 +122,9 @@ async function hostile(): Promise<{ bob: Side; say(fields: Record<string, unknow
 /** Runs `test` against a receiver and a hostile sender, and cleans up after it. */
 async function withHostile(
   test: (bob: Side, say: (fields: Record<string, unknown>) => void) => Promise<void>,
+  openPart?: (path: string) => Promise<Deno.FsFile>,
 ): Promise<void> {
-  const { bob, say } = await hostile();
+  const { bob, say } = await hostile(openPart);
   try {
     await test(bob, say);
   } finally {
@@ -261,10 +273,26 @@ Deno.test("a file that changes before it is sent fails with source_changed; one 
   }
 });
 
-Deno.test("a disk that fills up mid-transfer fails it as disk_full, tells the sender, keeps nothing", () =>
-  withHostile(async (bob, say) => {
-    // The partial file is /dev/full: every write fails with ENOSPC.
-    await Deno.symlink("/dev/full", `${bob.dir}/transfers/${ID}.part`);
+Deno.test("a disk that fills up mid-transfer fails it as disk_full, tells the sender, keeps nothing", () => {
+  // The partial file takes 100,000 bytes, then every write fails as a full disk does.
+  const fillsUp = async (path: string) => {
+    const file = await Deno.open(path, { create: true, append: true });
+    let room = 100_000;
+    return new Proxy(file, {
+      get(target, key) {
+        const value = Reflect.get(target, key);
+        if (key !== "write") return typeof value === "function" ? value.bind(target) : value;
+        return (bytes: Uint8Array) => {
+          if (bytes.length > room) {
+            return Promise.reject(new Error("No space left on device (os error 28)"));
+          }
+          room -= bytes.length;
+          return target.write(bytes);
+        };
+      },
+    });
+  };
+  return withHostile(async (bob, say) => {
     const data = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
     await offeredAndAccepted(bob, say, data.length, hex(data));
     for (let at = 0; at < data.length; at += 20_000) say(chunk(at, data.subarray(at, at + 20_000)));
@@ -277,7 +305,8 @@ Deno.test("a disk that fills up mid-transfer fails it as disk_full, tells the se
     );
     assert.deepEqual(parts(bob), []);
     assert.deepEqual(downloads(bob), []);
-  }));
+  }, fillsUp);
+});
 
 Deno.test("a file cut short while it is being sent fails with source_changed", async () => {
   const alice = await side("alice@t");
