@@ -265,8 +265,10 @@ function _find(
   return transfer;
 }
 
+// The type only when the content told one (an offer to us names none until bytes arrive).
 function _what(t: TransferInfo): string {
-  return `${sanitize(t.name)} (${formatBytes(t.size)}, ${t.type})`;
+  const type = t.type === "application/octet-stream" ? "" : `, ${t.type}`;
+  return `${sanitize(t.name)} (${formatBytes(t.size)}${type})`;
 }
 
 function _short(t: TransferInfo): string {
