@@ -37,6 +37,7 @@ export const MAX_ACTIVE = 256;
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
 const RATE_WINDOW_MS = 3_000;
+const SAMPLE_EVERY_MS = 100;
 const READ_BYTES = 1024 * 1024;
 /** The sender reads this much at a time and cuts chunks from it (one read op, not 47). */
 const READ_AHEAD_BYTES = 1024 * 1024;
@@ -535,11 +536,15 @@ export class Transfers implements FileTransfers {
     }
   }
 
+  // The rate is sampled at most every SAMPLE_EVERY_MS (a chunk each would be thousands a
+  // second to keep and drop), over the last RATE_WINDOW_MS.
   #progress(live: _Live): void {
     const now = this.#deps.clock.now();
-    live.samples.push({ at: now, bytes: live.info.bytes });
-    while (live.samples.length > 2 && now - live.samples[0].at > RATE_WINDOW_MS) {
-      live.samples.shift();
+    if (now - (live.samples.at(-1)?.at ?? -Infinity) >= SAMPLE_EVERY_MS) {
+      live.samples.push({ at: now, bytes: live.info.bytes });
+      while (live.samples.length > 2 && now - live.samples[0].at > RATE_WINDOW_MS) {
+        live.samples.shift();
+      }
     }
     if (now - live.progressAt < PROGRESS_EVERY_MS) return;
     live.progressAt = now;
