@@ -364,13 +364,14 @@ export interface FileTransfers {
   find(prefix: string): TransferInfo | undefined;
   /**
    * Offers the file at `path` to `peerId` (`name`: the name to offer, default the file's;
-   * `temporary`: the file is removed once the transfer ended). Throws `no_files`,
-   * `not_connected`, `file_unreadable` or `too_many_transfers`.
+   * `temporary`: the file is removed once the transfer ended; `later`: a peer not connected now
+   * is offered the file when it connects). Throws `no_files`, `not_connected`,
+   * `file_unreadable` or `too_many_transfers`.
    */
   send(
     peerId: string,
     path: string,
-    options?: { name?: string; temporary?: boolean },
+    options?: { name?: string; temporary?: boolean; later?: boolean },
   ): Promise<TransferInfo>;
   accept(id: string): Promise<TransferInfo>;
   decline(id: string): TransferInfo;

@@ -426,10 +426,10 @@ async function _untilQuitOrSignal(
       color: shouldUseColor(),
       commands: [
         ...accountCommands(accounts),
-        ...fileCommands(
-          files,
-          async (room) => (await accounts.roomTargets(room)).map((target) => target.peerId),
-        ),
+        ...fileCommands(files, {
+          online: async (room) => (await accounts.roomTargets(room)).map((t) => t.peerId),
+          members: (room) => accounts.roomMemberNames(room),
+        }),
       ],
       attach: (context) => {
         const detachAccounts = accountNotices(accounts)(context);

@@ -174,9 +174,9 @@ export class Transfers implements FileTransfers {
   async send(
     peerId: string,
     path: string,
-    options: { name?: string; temporary?: boolean } = {},
+    options: { name?: string; temporary?: boolean; later?: boolean } = {},
   ): Promise<TransferInfo> {
-    const channel = this.#channel(peerId);
+    const channel = this.#channel(peerId, options.later ?? false);
     if (this.#activeCount() >= MAX_ACTIVE) {
       throw new P2pError("too_many_transfers", `${MAX_ACTIVE} transfers are under way already`);
     }
@@ -200,7 +200,8 @@ export class Transfers implements FileTransfers {
     await this.#save(live);
     this.#deps.record?.(this.#view(live));
     this.#emit("transfer_state", live);
-    channel.send(fileLine({
+    // Not connected (`later`): offered when it connects, by #reconnected.
+    channel?.send(fileLine({
       kind: "FILE_OFFER",
       id: info.id,
       name: info.name,
@@ -531,6 +532,11 @@ export class Transfers implements FileTransfers {
       const { info } = live;
       if (info.peer !== peerId || info.direction !== "out") continue;
       if (info.state !== "offered" && info.state !== "sending") continue;
+      // An offer that waited for a peer which turns out to take no files ends here.
+      if (this.#deps.node.fileChannel(peerId) === "no_files") {
+        void this.#end(live, "failed", "no_files");
+        continue;
+      }
       const { id, name, size, sha256 } = info;
       this.#sendTo(peerId, { kind: "FILE_OFFER", id, name, size, sha256 });
     }
@@ -568,7 +574,8 @@ export class Transfers implements FileTransfers {
     return { ...info };
   }
 
-  #channel(peerId: string): FileChannel {
+  // The connection to offer on; none when `later` and the peer is not connected now.
+  #channel(peerId: string, later: boolean): FileChannel | undefined {
     const channel = this.#deps.node.fileChannel(peerId);
     if (channel === "no_files") {
       throw new P2pError(
@@ -577,6 +584,7 @@ export class Transfers implements FileTransfers {
       );
     }
     if (channel === "not_connected") {
+      if (later) return undefined;
       throw new P2pError("not_connected", `${peerId} is not connected: files go to peers online`);
     }
     return channel;

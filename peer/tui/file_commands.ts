@@ -15,14 +15,21 @@ const SHORT_ID = 6;
 /** Progress is told at these fractions of a transfer (the API has it finer). */
 const PROGRESS_STEPS = [0.25, 0.5, 0.75];
 
+/** What `/send #ROOM` needs of the accounts' rooms. */
+export interface RoomDirectory {
+  /** Peer ids of the members online now. */
+  online(room: string): Promise<string[]>;
+  /** Account names of every member (undefined: not a room we know). */
+  members(room: string): readonly string[] | undefined;
+}
+
+const NO_ROOMS: RoomDirectory = { online: () => Promise.resolve([]), members: () => undefined };
+
 /**
- * The file commands over `files`; `roomPeers` lists the members of a room (accounts' rooms),
- * whose connected ones a `/send #room` goes to, beside the peers of a namespace of that name.
+ * The file commands over `files`. `/send #ROOM` goes to the connected peers of that namespace
+ * and members of that room, and waits for the members offline (offered when they connect).
  */
-export function fileCommands(
-  files: FileTransfers,
-  roomPeers: (room: string) => Promise<string[]> = () => Promise.resolve([]),
-): Command[] {
+export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROOMS): Command[] {
   const decide = (verb: "accept" | "decline" | "stop"): Command["run"] => async (context, args) => {
     const transfer = _find(context, files, args[0]);
     if (!transfer) return;
@@ -50,17 +57,26 @@ export function fileCommands(
         }
         const peers = conversation.kind === "peer"
           ? [conversation.peerId]
-          : await _onlineIn(context, conversation.scope, roomPeers);
-        if (peers.length === 0) {
+          : await _onlineIn(context, conversation.scope, rooms);
+        const later = conversation.kind === "scope"
+          ? _offlineMembers(context, conversation.scope, rooms, peers)
+          : [];
+        if (peers.length === 0 && later.length === 0) {
           context.error(`nobody in ${sanitize(target)} is online to send to`);
           return;
         }
-        for (const peerId of peers) {
+        for (
+          const [peerId, when] of [
+            ...peers.map((p) => [p, "now"] as const),
+            ...later.map((p) => [p, "later"] as const),
+          ]
+        ) {
           try {
-            const transfer = await files.send(peerId, path);
+            const transfer = await files.send(peerId, path, { later: when === "later" });
+            const wait = when === "later" ? ", offered when they are back" : "";
             context.print(
-              `offered ${_what(transfer)} to ${sanitize(peerId)} (/stop ${_short(transfer)} ` +
-                "cancels it)",
+              `offered ${_what(transfer)} to ${sanitize(peerId)}${wait} (/stop ` +
+                `${_short(transfer)} cancels it)`,
             );
           } catch (error) {
             context.error(`not sent to ${sanitize(peerId)}: ${describeError(error)}`);
@@ -241,16 +257,32 @@ function _stateLine(t: TransferInfo, at: string, who: string, style: Style): str
 async function _onlineIn(
   context: CommandContext,
   scope: Scope,
-  roomPeers: (room: string) => Promise<string[]>,
+  rooms: RoomDirectory,
 ): Promise<string[]> {
   const connected = new Set(
     context.node.peers().filter((peer) => peer.state === "connected").map((peer) => peer.peerId),
   );
-  const members = scope === "*" ? [] : await roomPeers(scope.slice(1)).catch(() => []);
+  const members = scope === "*" ? [] : await rooms.online(scope.slice(1)).catch(() => []);
   const inScope = context.node.peers(scope).map((peer) => peer.peerId);
   return [...new Set([...inScope, ...members])].filter((peerId) =>
     connected.has(peerId) && peerId !== context.node.peerId
   );
+}
+
+// Room members not among `online`, as peers of our namespace (where a room's members are).
+function _offlineMembers(
+  context: CommandContext,
+  scope: Scope,
+  rooms: RoomDirectory,
+  online: readonly string[],
+): string[] {
+  if (scope === "*") return [];
+  const namespace = context.node.status().namespace;
+  const here = new Set(online.map((peerId) => peerId.split("@")[0].toLowerCase()));
+  const self = context.node.peerId.split("@")[0].toLowerCase();
+  return (rooms.members(scope.slice(1)) ?? [])
+    .filter((name) => !here.has(name.toLowerCase()) && name.toLowerCase() !== self)
+    .map((name) => `${name}@${namespace}`);
 }
 
 function _find(

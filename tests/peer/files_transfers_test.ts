@@ -337,3 +337,29 @@ Deno.test("a file cut short while it is being sent fails with source_changed", a
     await cleanup(alice);
   }
 });
+
+Deno.test("a file for a peer offline now is offered when it connects", async () => {
+  const alice = await side("alice@t");
+  const bob = await side("bob@t", { autoAcceptBytes: 1_000_000 });
+  try {
+    const path = `${alice.dir}/minutes.txt`;
+    await Deno.writeTextFile(path, "for the member who was away");
+    await assert.rejects(() => alice.transfers.send("bob@t", path), /not connected/);
+    const waiting = await alice.transfers.send("bob@t", path, { later: true });
+    assert.equal(waiting.state, "offered");
+    assert.deepEqual(alice.sent, []);
+    // bob comes online.
+    alice.connect("bob@t", bob);
+    bob.connect("alice@t", alice);
+    for (const listener of alice.listeners) {
+      listener({ type: "peer", peerId: "bob@t", state: "connected", at: 0 });
+    }
+    const done = await until("received", () => {
+      const t = bob.transfers.get(waiting.id);
+      return t?.state === "done" ? t : undefined;
+    });
+    assert.equal(await Deno.readTextFile(done.savedAs!), "for the member who was away");
+  } finally {
+    await cleanup(alice, bob);
+  }
+});
