@@ -46,7 +46,8 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
     {
       name: "send",
       usage: "/send PEER|#ROOM PATH",
-      summary: "offer the file at PATH to PEER (or to each online member of #ROOM)",
+      summary:
+        "offer the file at PATH to PEER (or to each member of #ROOM; offline ones when back)",
       minArgs: 2,
       async run(context, _args, argText) {
         const [target, path] = splitFirstWord(argText);
