@@ -375,7 +375,7 @@ export interface FileTransfers {
   ): Promise<TransferInfo>;
   accept(id: string): Promise<TransferInfo>;
   decline(id: string): TransferInfo;
-  cancel(id: string): TransferInfo;
+  cancel(id: string): Promise<TransferInfo>;
   /** The file on disk: a received file once verified, or the file being sent. */
   localPath(id: string): string | undefined;
   subscribe(listener: (event: TransferEvent) => void): () => void;

@@ -228,14 +228,14 @@ export class Transfers implements FileTransfers {
     return this.#view(live);
   }
 
-  cancel(id: string): TransferInfo {
+  async cancel(id: string): Promise<TransferInfo> {
     const live = this.#live.get(id);
     if (!live) throw new P2pError("not_found", `No transfer ${id}`);
     if (!_ACTIVE.has(live.info.state)) {
       throw new P2pError("bad_state", `Transfer ${id} is ${live.info.state} already`);
     }
     this.#sendTo(live.info.peer, { kind: "FILE_CANCEL", id, reason: "cancelled" });
-    void this.#end(live, "cancelled", "cancelled");
+    await this.#end(live, "cancelled", "cancelled");
     return this.#view(live);
   }
 

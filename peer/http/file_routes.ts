@@ -49,7 +49,10 @@ export function mountFileApi(
 
   app.post("/api/transfers/:id/accept", async (c) => c.json(await files.accept(c.req.param("id"))));
   app.post("/api/transfers/:id/decline", (c) => c.json(files.decline(c.req.param("id"))));
-  app.post("/api/transfers/:id/cancel", (c) => c.json(files.cancel(c.req.param("id"))));
+  app.post(
+    "/api/transfers/:id/cancel",
+    async (c) => c.json(await files.cancel(c.req.param("id"))),
+  );
 
   // The file itself, as an attachment; `?inline=1` shows an image in place (a preview).
   app.get("/api/transfers/:id/file", async (c) => {

@@ -37,7 +37,7 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
       // What follows is told by the transfer's own notices.
       if (verb === "accept") await files.accept(transfer.id);
       else if (verb === "decline") files.decline(transfer.id);
-      else files.cancel(transfer.id);
+      else await files.cancel(transfer.id);
     } catch (error) {
       context.error(describeError(error));
     }
