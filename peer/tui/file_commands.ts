@@ -50,7 +50,8 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
         "offer the file at PATH to PEER (or to each member of #ROOM; offline ones when back)",
       minArgs: 2,
       async run(context, _args, argText) {
-        const [target, path] = splitFirstWord(argText);
+        const [target, typed] = splitFirstWord(argText);
+        const path = _expandHome(typed);
         const conversation = parseTarget(context.node, target);
         if (!conversation) {
           context.error(`bad peer "${sanitize(target)}": use name@namespace, name or #room`);
@@ -284,6 +285,12 @@ function _offlineMembers(
   return (rooms.members(scope.slice(1)) ?? [])
     .filter((name) => !here.has(name.toLowerCase()) && name.toLowerCase() !== self)
     .map((name) => `${name}@${namespace}`);
+}
+
+// "~/x" as a shell would read it: people type paths as they do in their shell.
+function _expandHome(path: string): string {
+  const home = Deno.env.get("HOME");
+  return home && /^~(\/|$)/.test(path) ? home + path.slice(1) : path;
 }
 
 function _find(

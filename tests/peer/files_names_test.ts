@@ -3,7 +3,9 @@ import { MAX_NAME_BYTES, safeFileName, uniqueName } from "../../peer/files/names
 import { isImageType, sniffType } from "../../peer/files/sniff.ts";
 import { readFileMessage } from "../../peer/files/wire.ts";
 import type { FileTransfers, TransferEvent, TransferInfo } from "../../peer/api.ts";
-import { fileActivity } from "../../peer/tui/file_commands.ts";
+import { fileActivity, fileCommands } from "../../peer/tui/file_commands.ts";
+import type { CommandContext } from "../../peer/tui/commands.ts";
+import { FakePeerNode } from "../_fake_node.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
 
@@ -137,4 +139,23 @@ Deno.test("fileActivity() shows transfers under way as a bar before the prompt, 
   listener!({ type: "transfer_state", transfer: { ...base, state: "done" }, at: 0 });
   assert.equal(activity.text(), "");
   assert.equal(changes, 2);
+});
+
+Deno.test("/send reads ~/ as the home folder, as a shell would", async () => {
+  const sent: string[] = [];
+  const files = {
+    send: (_peer: string, path: string) => {
+      sent.push(path);
+      return Promise.reject(new Error("stop here"));
+    },
+  } as unknown as FileTransfers;
+  const send = fileCommands(files).find((command) => command.name === "send")!;
+  const node = new FakePeerNode("ann", "x");
+  const context = {
+    node,
+    print() {},
+    error() {},
+  } as unknown as CommandContext;
+  await send.run(context, [], "bob ~/Pictures/cat.png");
+  assert.deepEqual(sent, [`${Deno.env.get("HOME")}/Pictures/cat.png`]);
 });
