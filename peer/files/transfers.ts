@@ -105,11 +105,20 @@ export async function openTransfers(
   options: TransferOptions,
   deps: TransferDeps,
 ): Promise<Transfers> {
-  await Deno.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
   const transfers = new Transfers(options, deps);
-  for await (const entry of Deno.readDir(options.stateDir)) {
-    if (!entry.isFile || !/^[0-9a-f]{32}\.json$/.test(entry.name)) continue;
-    await transfers.load(`${options.stateDir}/${entry.name}`);
+  try {
+    await Deno.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
+    for await (const entry of Deno.readDir(options.stateDir)) {
+      if (!entry.isFile || !/^[0-9a-f]{32}\.json$/.test(entry.name)) continue;
+      await transfers.load(`${options.stateDir}/${entry.name}`);
+    }
+  } catch (error) {
+    // The chat goes on: sending still works (without resume); a file to us fails to be written.
+    deps.log.error(
+      `Cannot use "${options.stateDir}" for file transfers (${describeError(error)}): ` +
+        "transfers will not resume after a restart and files cannot be received",
+      { dir: options.stateDir },
+    );
   }
   return transfers;
 }

@@ -363,3 +363,25 @@ Deno.test("a file for a peer offline now is offered when it connects", async () 
     await cleanup(alice, bob);
   }
 });
+
+Deno.test("a transfers folder that cannot be made is said, and the peer goes on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-files-" });
+  try {
+    await Deno.writeTextFile(`${dir}/transfers`, "a file where the folder should be");
+    const { log, lines } = memoryLogger("error");
+    const transfers = await openTransfers(
+      { stateDir: `${dir}/transfers`, downloadsDir: `${dir}/downloads`, autoAcceptBytes: 0 },
+      {
+        node: { peerId: "a@t", fileChannel: () => "not_connected", subscribe: () => () => {} },
+        clock: systemClock,
+        log,
+        isContact: () => false,
+      },
+    );
+    assert.deepEqual(transfers.list(), []);
+    assert.ok(lines.some((line) => line.includes("Cannot use") && line.includes("transfers")));
+    await transfers.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
