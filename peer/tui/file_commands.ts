@@ -51,7 +51,7 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
       minArgs: 2,
       async run(context, _args, argText) {
         const [target, typed] = splitFirstWord(argText);
-        const path = _expandHome(typed);
+        const path = _typedPath(typed);
         const conversation = parseTarget(context.node, target);
         if (!conversation) {
           context.error(`bad peer "${sanitize(target)}": use name@namespace, name or #room`);
@@ -287,8 +287,12 @@ function _offlineMembers(
     .map((name) => `${name}@${namespace}`);
 }
 
-// "~/x" as a shell would read it: people type paths as they do in their shell.
-function _expandHome(path: string): string {
+// A path as a shell would read it: people type (or drop into the terminal) paths quoted,
+// with escaped spaces, or from "~/".
+function _typedPath(typed: string): string {
+  let path = typed.trim();
+  const quoted = /^(['"])(.*)\1$/s.exec(path);
+  path = quoted ? quoted[2] : path.replace(/\\(.)/g, "$1");
   const home = Deno.env.get("HOME");
   return home && /^~(\/|$)/.test(path) ? home + path.slice(1) : path;
 }

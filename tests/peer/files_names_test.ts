@@ -141,7 +141,7 @@ Deno.test("fileActivity() shows transfers under way as a bar before the prompt, 
   assert.equal(changes, 2);
 });
 
-Deno.test("/send reads ~/ as the home folder, as a shell would", async () => {
+Deno.test("/send reads a path as a shell would: ~/, quotes, escaped spaces", async () => {
   const sent: string[] = [];
   const files = {
     send: (_peer: string, path: string) => {
@@ -157,5 +157,15 @@ Deno.test("/send reads ~/ as the home folder, as a shell would", async () => {
     error() {},
   } as unknown as CommandContext;
   await send.run(context, [], "bob ~/Pictures/cat.png");
-  assert.deepEqual(sent, [`${Deno.env.get("HOME")}/Pictures/cat.png`]);
+  await send.run(context, [], "bob '/tmp/my holiday.png'");
+  await send.run(context, [], 'bob "/tmp/my holiday.png" ');
+  await send.run(context, [], "bob /tmp/my\\ holiday.png");
+  await send.run(context, [], "bob /tmp/plain name.png");
+  assert.deepEqual(sent, [
+    `${Deno.env.get("HOME")}/Pictures/cat.png`,
+    "/tmp/my holiday.png",
+    "/tmp/my holiday.png",
+    "/tmp/my holiday.png",
+    "/tmp/plain name.png",
+  ]);
 });
