@@ -154,6 +154,9 @@ const MAX_LINES_PER_WRITE = 64;
 // Writes handed to the transport at once (it keeps them in order): bounds what the queue bound
 // does not count.
 const MAX_WRITES_IN_FLIGHT = 4;
+/** File lines (about 30 KB each) per write, and writes of them under way at most. */
+const FILE_LINES_PER_WRITE = 2;
+const MAX_FILE_WRITES = 2;
 /** 1 MiB: 32 full-size lines, or thousands of chat lines, queued toward one peer. */
 export const DEFAULT_MAX_QUEUE_BYTES = 1024 * 1024;
 // Outstanding PINGs remembered for RTT; older ones are simply never matched.
@@ -311,6 +314,8 @@ export class PeerConnection {
   #sendsDue = new Batch<wire.SendsEntry>();
   #acksDue = new Batch<string>();
   #queuedBytes = 0;
+  /** FILE_* lines, sent only when `#out` is empty (see `fileLine`). */
+  #fileOut: string[] = [];
   #drainBelow?: number;
   #writes = 0;
   #inFlight?: string;
@@ -528,18 +533,27 @@ export class PeerConnection {
    * Queues a RECEIPT for messages of the other side; false when the feature (for `read`, the
    * read-receipt feature too) was not agreed, or the connection is not open.
    */
-  /** True when FILE_* lines may go both ways: the feature agreed, the connection encrypted. */
+  /**
+   * True when FILE_* lines may go both ways: the feature agreed between p2pchat peers (their
+   * writes are pipelined), the connection encrypted.
+   */
   get takesFiles(): boolean {
-    return this.encrypted && this.#features.includes(wire.FEATURE_FILES);
+    return this.encrypted && this.#pipelining && this.#features.includes(wire.FEATURE_FILES);
   }
 
   /**
-   * Queues a FILE_* line (`fields` holds its `type`); false when the connection is not open,
+   * Queues a FILE_* line (`fields` holds its `type`) behind every other line: chat goes first,
+   * and file lines go out only when nothing else waits. False when the connection is not open,
    * does not take files, or the line would pass the queue bound (which drops the connection).
    */
   fileLine(fields: Record<string, unknown>): boolean {
     if (this.#state !== "open" || !this.takesFiles) return false;
-    return this.#enqueue(fields);
+    const line = formatLine(fields);
+    this.#fileOut.push(line);
+    this.#queuedBytes += utf8Length(line);
+    if (!this.#checkBound()) return false;
+    this.#flushSoon();
+    return true;
   }
 
   /** Asks for one `drained` call, in a later task, once fewer than `bytes` are queued. */
@@ -1050,6 +1064,13 @@ export class PeerConnection {
           : this.#out.splice(0);
         this.#write(encodeLines(lines));
       }
+      // File lines a few at a time, and with fewer writes under way: a chat line queued next
+      // waits behind little.
+      while (
+        this.#out.length === 0 && this.#fileOut.length > 0 && this.#writes < MAX_FILE_WRITES
+      ) {
+        this.#write(encodeLines(this.#fileOut.splice(0, FILE_LINES_PER_WRITE)));
+      }
     } else if (this.#writes === 0) {
       if (this.#inFlight === undefined && this.#state === "open") {
         const next = this.#waitingSends.shift();
@@ -1114,6 +1135,7 @@ export class PeerConnection {
     if (this.#delayedAckTimer !== undefined) this.#timers.clearTimeout(this.#delayedAckTimer);
     this.#delayedAcks = [];
     this.#out = [];
+    this.#fileOut = [];
     this.#sendsDue.take();
     this.#acksDue.take();
     this.#waitingSends = [];
