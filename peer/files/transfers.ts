@@ -24,7 +24,7 @@ import { SNIFF_BYTES, sniffType } from "./sniff.ts";
 import { CHUNK_BYTES, fileLine, type FileMessage, newTransferId, readFileMessage } from "./wire.ts";
 
 /** Bytes sent ahead of the receiver's acknowledgement. */
-export const WINDOW_BYTES = 2 * 1024 * 1024;
+export const WINDOW_BYTES = 1024 * 1024;
 /** The receiver acknowledges at least every this many bytes. */
 export const ACK_EVERY_BYTES = 256 * 1024;
 /** Chunks wait while this much is queued toward the peer, so chat lines never wait long. */
