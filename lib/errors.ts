@@ -61,6 +61,7 @@ export type ErrorCode =
   // the peer's local HTTP API (see docs/http-api.md)
   | "unauthorized"
   | "forbidden_host"
+  | "forbidden_origin"
   | "not_found"
   | "missing_field"
   | "bad_field"

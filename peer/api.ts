@@ -224,6 +224,8 @@ export interface PublishResult {
   encrypted: number;
   /** Room members offline now, who get it when they are back (with the message store). */
   waiting?: number;
+  /** The message's id in the store. */
+  id?: number;
 }
 
 /** Something the user should see, pushed to every subscriber. */
@@ -246,6 +248,8 @@ export type NodeEvent =
   }
   /** A stored message changed state (sent, delivered, read, failed, or queued again). */
   | { type: "message_state"; message: StoredMessage; at: number }
+  /** A message we sent (from any interface) was stored: pages show it before it is delivered. */
+  | { type: "message_added"; message: StoredMessage; at: number }
   /** History stopped being saved (or a damaged store was moved aside). */
   | { type: "storage"; status: StorageStatus; at: number }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }

@@ -26,7 +26,9 @@ import {
   loadOrCreateApiToken,
   mountAccountApi,
   mountFileApi,
+  WebAuth,
 } from "./http/mod.ts";
+import { mountWebPage } from "./web/mod.ts";
 import { openTransfers, type Transfers } from "./files/mod.ts";
 import type { FileTransfers, TransferInfo } from "./api.ts";
 import {
@@ -39,9 +41,11 @@ import {
   runTerminal,
   shouldUseColor,
   type TerminalOptions,
+  webCommand,
 } from "./tui/mod.ts";
 import {
   DEFAULT_AUTO_ACCEPT_MB,
+  DEFAULT_WEB_PORT,
   envName,
   HISTORY_DEFAULTS,
   type PeerConfig,
@@ -53,7 +57,7 @@ import {
 } from "./config.ts";
 import { createPeerNode, NODE_DEFAULTS } from "./node/mod.ts";
 import { lateInbox, Messenger } from "./messaging/mod.ts";
-import { lockProfile, type MessageStore, openMessageStore } from "./store/mod.ts";
+import { lockProfile, openMessageStore } from "./store/mod.ts";
 
 const HELP = `Usage: p2pchat peer [options]
 
@@ -74,7 +78,9 @@ Options:
                                message store (default ~/.local/share/p2pchat/peer-NAME)
   --require-encryption         refuse peers that cannot encrypt (plain pyp2p peers)
   --tracker-key FINGERPRINT    the tracker key to expect (default: remembered on first use)
-  --http PORT                  serve the local HTTP API on 127.0.0.1:PORT (0: any free port)
+  --http PORT                  serve the web chat and the local HTTP API on 127.0.0.1:PORT
+                               (0: any free port); prints the link that opens the web chat
+  --web                        the same on port ${DEFAULT_WEB_PORT} (or --http PORT)
   --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
                                (default port ${DEFAULT_TRACKER_PORT}; its data where \`p2pchat tracker\` keeps
                                it, or in DATA-DIR/embedded-tracker with --data-dir)
@@ -119,6 +125,7 @@ const FLAGS = {
   "max-reconnect-attempts": { type: "string" },
   "data-dir": { type: "string" },
   http: { type: "string" },
+  web: { type: "boolean" },
   "embed-tracker": { type: "string" },
   "require-encryption": { type: "boolean" },
   "no-history": { type: "boolean" },
@@ -147,6 +154,7 @@ export async function loadPeerConfig(
     "no-history": noHistory,
     "no-read-receipts": noReadReceipts,
     "recover-accounts": recoverAccounts,
+    web,
     ...rest
   } = values;
   // Switches given on the command line become "true", as a variable or the file would say.
@@ -156,6 +164,7 @@ export async function loadPeerConfig(
     ...(noHistory ? { "no-history": "true" } : {}),
     ...(noReadReceipts ? { "no-read-receipts": "true" } : {}),
     ...(recoverAccounts ? { "recover-accounts": "true" } : {}),
+    ...(web ? { web: "true" } : {}),
   };
   const fileName = config ?? env[envName("config")];
   const file = fileName === undefined ? {} : await readConfigFile(fileName);
@@ -295,11 +304,12 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     clock: systemClock,
     log,
     isContact: (peerId) => store.isContact(peerId),
-    record: (transfer) => _recordTransfer(store, node.peerId, transfer),
+    record: (transfer) => _recordTransfer(messenger, node.peerId, transfer),
   });
   let server: Deno.HttpServer | undefined;
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];
+  let newWebLink: (() => string) | undefined;
   const stopServer = new AbortController();
   const exit = exitSignals(log);
   try {
@@ -308,11 +318,12 @@ export async function runPeerCommand(args: string[]): Promise<number> {
       const api = await _serveApi(messenger, accounts, transfers, config, log, stopServer.signal);
       server = api.server;
       apiStatus.push(`http api: ${api.url}`, `api token: ${apiTokenPath(config.dataDir)}`);
+      newWebLink = api.newLink;
     }
     const listen = await node.start();
     console.log(`Peer ${node.peerId} listening on ${listen.hostname}:${listen.port}`);
     console.log(`Identity key fingerprint: ${identity.fingerprint}`);
-    const ui = _untilQuitOrSignal(messenger, accounts, transfers, log, {
+    const ui = _untilQuitOrSignal(messenger, accounts, transfers, log, newWebLink, {
       status: () => apiStatus,
       notify: config.notify,
     }, exit.signalled);
@@ -366,10 +377,12 @@ async function _serveApi(
   config: PeerConfig,
   log: Logger,
   signal: AbortSignal,
-): Promise<{ server: Deno.HttpServer; url: string }> {
+): Promise<{ server: Deno.HttpServer; url: string; newLink(): string }> {
   const token = await loadOrCreateApiToken(config.dataDir, log);
+  const web = new WebAuth(token);
   const app = createPeerApi(chat, {
     token,
+    web,
     log: log.child("HttpApi"),
     extraEvents: {
       subscribe(listener) {
@@ -384,6 +397,7 @@ async function _serveApi(
   });
   mountAccountApi(app, accounts);
   mountFileApi(app, files, { dataDir: config.dataDir, namespace: config.namespace });
+  mountWebPage(app, web);
   const { server, address } = await serveHttp(
     { hostname: "127.0.0.1", port: config.http!, signal },
     app.fetch,
@@ -391,11 +405,12 @@ async function _serveApi(
   );
   const url = `http://127.0.0.1:${address.port}`;
   console.log(`HTTP API on ${url} (token in ${apiTokenPath(config.dataDir)})`);
-  return { server, url };
+  console.log(`Web chat: open ${web.newLink(address.port)}`);
+  return { server, url, newLink: () => web.newLink(address.port) };
 }
 
 // A transfer is a line in its conversation, kept with the other messages.
-function _recordTransfer(store: MessageStore, self: string, transfer: TransferInfo): void {
+function _recordTransfer(messenger: Messenger, self: string, transfer: TransferInfo): void {
   const message = {
     msgId: `file-${transfer.id}`,
     kind: "direct" as const,
@@ -405,9 +420,9 @@ function _recordTransfer(store: MessageStore, self: string, transfer: TransferIn
     encrypted: true,
   };
   if (transfer.direction === "out") {
-    store.addOutgoing({ ...message, from: self, state: "sent" });
+    messenger.record({ outgoing: { ...message, from: self, state: "sent" } });
   } else {
-    store.addIncoming({ ...message, from: transfer.peer });
+    messenger.record({ incoming: { ...message, from: transfer.peer } });
   }
 }
 
@@ -417,6 +432,7 @@ async function _untilQuitOrSignal(
   accounts: PeerAccounts,
   files: FileTransfers,
   log: Logger,
+  newWebLink: (() => string) | undefined,
   terminal: Pick<TerminalOptions, "status" | "notify">,
   signalled: Promise<void>,
 ): Promise<void> {
@@ -430,6 +446,7 @@ async function _untilQuitOrSignal(
           online: async (room) => (await accounts.roomTargets(room)).map((t) => t.peerId),
           members: (room) => accounts.roomMemberNames(room),
         }),
+        webCommand(newWebLink),
       ],
       attach: (context) => {
         const detachAccounts = accountNotices(accounts)(context);

@@ -27,6 +27,9 @@ import { type Notify, NOTIFY_MODES } from "./tui/mod.ts";
 import { didYouMean } from "../lib/suggest.ts";
 
 /** Every setting, by its long flag name. */
+/** Where `--web` serves the web chat when `--http` does not say. */
+export const DEFAULT_WEB_PORT = 8765;
+
 export const SETTING_KEYS = [
   "name",
   "namespace",
@@ -39,6 +42,7 @@ export const SETTING_KEYS = [
   "max-reconnect-attempts",
   "data-dir",
   "http",
+  "web",
   "embed-tracker",
   "require-encryption",
   "tracker-key",
@@ -76,6 +80,7 @@ const BOOLEAN_KEYS: ReadonlySet<SettingKey> = new Set([
   "no-history",
   "no-read-receipts",
   "recover-accounts",
+  "web",
 ]);
 
 /** Raw values of one layer, as text (`embed-tracker` may be "" for "the default port"). */
@@ -94,7 +99,10 @@ export interface PeerConfig {
   discoverIntervalSeconds: number;
   maxReconnectAttempts: number;
   dataDir: string;
-  /** Port of the local HTTP API on 127.0.0.1 (0 = any free port); undefined = off. */
+  /**
+   * Port of the local HTTP API and the web chat on 127.0.0.1 (0 = any free port); undefined =
+   * off. `--web` alone means DEFAULT_WEB_PORT.
+   */
   http?: number;
   /** Port of the in-process tracker (0 = any free port); undefined = none. */
   embedTracker?: number;
@@ -270,7 +278,9 @@ export function resolvePeerConfig(
     embeddedTrackerDir: pick("data-dir") === undefined
       ? `${environment.dataDir}/tracker`
       : `${pick("data-dir")!.value}/embedded-tracker`,
-    http: optionalPort("http"),
+    // The web chat needs the HTTP server on a port that stays the same across restarts, so
+    // that an open page finds its peer again.
+    http: optionalPort("http") ?? (_boolean(pick("web")) ? DEFAULT_WEB_PORT : undefined),
     embedTracker: optionalPort("embed-tracker", DEFAULT_TRACKER_PORT),
     requireEncryption: _boolean(pick("require-encryption")),
     trackerKey: _fingerprint(pick("tracker-key")),

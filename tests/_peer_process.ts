@@ -49,6 +49,8 @@ export class PeerProcess {
   httpUrl?: string;
   /** Path of the API token file when started with `--http`. */
   tokenFile?: string;
+  /** The link that signs a browser in to the web chat (the first one printed). */
+  webLink?: string;
   /** Everything written to standard output, as is. */
   output = "";
   /** Complete output lines without their "\n" (and trailing "\r"s: a terminal adds some). */
@@ -220,6 +222,9 @@ export class PeerProcess {
       const http = /^HTTP API on (http:\/\/\S+) \(token in (.+)\)\r?$/m.exec(this.output);
       if (http) [this.httpUrl, this.tokenFile] = [http[1], http[2]];
     }
+    if (this.webLink === undefined) {
+      this.webLink = /^Web chat: open (http:\/\/\S+)\r?$/m.exec(this.output)?.[1];
+    }
     this.#notify();
   }
 
@@ -288,7 +293,7 @@ export class E2e {
     this.#cleanups.push(() => peer.close());
     await peer.waitForLine(/Peer \S+ listening on /, STARTUP_TIMEOUT_MS);
     if (options.args?.includes("--http")) {
-      await peer.waitForLine(/HTTP API on http:/, STARTUP_TIMEOUT_MS);
+      await peer.waitForLine(/Web chat: open http:/, STARTUP_TIMEOUT_MS);
     }
     return peer;
   }

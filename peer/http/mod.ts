@@ -3,3 +3,4 @@ export { createPeerApi } from "./routes.ts";
 export { mountAccountApi } from "./account_routes.ts";
 export { mountFileApi } from "./file_routes.ts";
 export { apiTokenPath, loadOrCreateApiToken } from "./api_token.ts";
+export { WebAuth } from "./web_auth.ts";

@@ -14,6 +14,7 @@ import { tooLongForLine } from "../protocol/mod.ts";
 import { mountHistoryApi } from "./history_routes.ts";
 import { readJsonObject, stringField } from "./request_body.ts";
 import { peerIdParam } from "./request_params.ts";
+import type { WebAuth } from "./web_auth.ts";
 
 /** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
 export interface PeerApiOptions {
@@ -23,6 +24,8 @@ export interface PeerApiOptions {
   heartbeatMs?: number;
   /** More events for the SSE stream (accounts and rooms), sent as `event: TYPE`. */
   extraEvents?: { subscribe(listener: (event: { type: string }) => void): () => void };
+  /** The web chat: its page is served, and its session cookie is taken instead of the token. */
+  web?: WebAuth;
 }
 
 /** SSE comment period: keeps proxies and idle-timeouts from closing a quiet stream. */
@@ -37,6 +40,7 @@ const STATUS_BY_CODE: Partial<
 > = {
   unauthorized: 401,
   forbidden_host: 403,
+  forbidden_origin: 403,
   not_found: 404,
   unknown_peer: 404,
   unknown_key: 404,
@@ -96,6 +100,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   const clock = options.clock ?? systemClock;
   const heartbeatMs = options.heartbeatMs ?? SSE_HEARTBEAT_MS;
   const expectedToken = new TextEncoder().encode(options.token);
+  const web = options.web;
   const app = new Hono();
 
   app.use("*", async (c, next) => {
@@ -103,7 +108,14 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
     if (!isLoopbackHost(host)) {
       throw new P2pError("forbidden_host", `Host "${host}" is not a loopback name`);
     }
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
+    // The web chat's page and its files are public; the page signs in by itself.
+    if (web && !c.req.path.startsWith("/api/")) return await next();
+    const authorization = c.req.header("authorization");
+    if (authorization === undefined && web?.hasSession(c.req.header("cookie"))) {
+      _checkBrowserRequest(c.req.raw, host);
+      return await next();
+    }
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
     if (!match || !_sameBytes(new TextEncoder().encode(match[1]), expectedToken)) {
       c.header("WWW-Authenticate", 'Bearer realm="p2pchat"');
       throw new P2pError("unauthorized", "Missing or wrong bearer token");
@@ -287,6 +299,23 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
 /** True for `127.0.0.1`, `localhost` and `[::1]`, with or without a port. */
 export function isLoopbackHost(host: string): boolean {
   return /^(127\.0\.0\.1|localhost|\[::1\])(:\d{1,5})?$/i.test(host);
+}
+
+/**
+ * A request signed in by the cookie must come from the page itself: browsers send the cookie
+ * with requests that other pages of this host (any port) start, so the page's origin is
+ * checked: `Sec-Fetch-Site` when the browser sends it, and `Origin` for every write.
+ */
+function _checkBrowserRequest(request: Request, host: string): void {
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null && site !== "same-origin" && site !== "none") {
+    throw new P2pError("forbidden_origin", `A request from another site (${site}) is refused`);
+  }
+  if (request.method === "GET" || request.method === "HEAD") return;
+  const origin = request.headers.get("origin");
+  if (origin !== `http://${host}`) {
+    throw new P2pError("forbidden_origin", `Origin "${origin ?? "none"}" is not this page's`);
+  }
 }
 
 /** Compares in time that depends only on the expected token's length. */

@@ -24,7 +24,7 @@ import type {
 } from "../api.ts";
 import type { ArrivalSecurity, Inbox, StartablePeerNode } from "../node/mod.ts";
 import { type ReceiptStatus, splitPeerId } from "../protocol/mod.ts";
-import type { MessageStore } from "../store/mod.ts";
+import type { MessageStore, NewIncoming, NewOutgoing } from "../store/mod.ts";
 import { liveContact } from "./contacts.ts";
 
 /** Messenger settings. */
@@ -162,6 +162,7 @@ export class Messenger implements PeerNode, Inbox {
         // Straight to the connection, unless older messages wait: those go first.
         state: link && !backlog ? "sent" : "queued",
       });
+      this.#added(stored);
     } catch (error) {
       if (error instanceof P2pError && error.code === "queue_full") {
         return { ok: false, reason: "queue_full" };
@@ -184,18 +185,20 @@ export class Messenger implements PeerNode, Inbox {
     const own = _fold(splitPeerId(this.peerId).name);
     const members = scope === "*" ? undefined : this.#roomMembers?.(scope.slice(1));
     const pendingFor = members?.filter((name) => name !== own && !reached.has(name)) ?? [];
-    this.#store.addOutgoing({
+    const stored = this.#store.addOutgoing({
       msgId: result.msgId,
       kind: "pub",
       from: this.peerId,
       conversation: scope,
       text,
       at: this.#clock.now(),
-      encrypted: result.reached > 0 && result.encrypted === result.reached,
+      // Those reached later get it encrypted too (room members are p2pchat peers).
+      encrypted: result.encrypted === result.reached,
       state: "sent",
       pendingFor,
     });
-    return { ...result, waiting: pendingFor.length };
+    this.#added(stored);
+    return { ...result, waiting: pendingFor.length, id: stored.id };
   }
 
   publishTo(peerIds: readonly string[], dst: Scope, text: string, msgId?: string) {
@@ -418,6 +421,21 @@ export class Messenger implements PeerNode, Inbox {
     const name = to.slice(1);
     if (name === this.#namespace) return to;
     return isWireName(name) && this.#roomMembers?.(name) !== undefined ? to : "*";
+  }
+
+  /**
+   * Stores a line that is not a chat message (a file transfer) in its conversation and tells
+   * the pages, as for a message.
+   */
+  record(line: { incoming: NewIncoming } | { outgoing: NewOutgoing }): void {
+    const stored = "incoming" in line
+      ? this.#store.addIncoming(line.incoming)
+      : this.#store.addOutgoing(line.outgoing);
+    if (stored) this.#added(stored);
+  }
+
+  #added(message: StoredMessage): void {
+    this.#listeners.emit({ type: "message_added", message, at: this.#clock.now() });
   }
 
   #changed(message: StoredMessage): void {

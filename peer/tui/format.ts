@@ -83,7 +83,9 @@ export function formatMs(ms: number | undefined): string {
 /** Events other than security notices (security_format.ts writes those) and store events. */
 export type PlainEvent = Exclude<
   NodeEvent,
-  { type: "security" } | { type: "message_state" } | { type: "storage" }
+  { type: "security" } | { type: "message_state" } | { type: "message_added" } | {
+    type: "storage";
+  }
 >;
 
 /** One line for an event: a chat message or a notice. */

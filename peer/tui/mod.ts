@@ -8,3 +8,4 @@ export {
 } from "./terminal.ts";
 export { accountCommands, accountNotices } from "./account_commands.ts";
 export { fileActivity, fileCommands, fileNotices, formatBytes } from "./file_commands.ts";
+export { webCommand } from "./web_command.ts";

@@ -416,6 +416,7 @@ class _Session implements CommandContext {
       this.#stateNotices.changed(event.message, event.at);
       return;
     }
+    if (event.type === "message_added") return; // the send's own line told it
     if (event.type === "storage") {
       for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
         this.print(line);
