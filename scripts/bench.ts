@@ -6,6 +6,7 @@ import { benchTui } from "./bench_tui.ts";
 import { benchAbuse } from "./bench_abuse.ts";
 import { benchHistory } from "./bench_history.ts";
 import { benchFiles } from "./bench_files.ts";
+import { benchWeb } from "./bench_web.ts";
 
 const SUITES: Record<string, () => Promise<void>> = {
   tracker: benchTracker,
@@ -15,6 +16,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   abuse: benchAbuse,
   history: benchHistory,
   files: () => benchFiles(),
+  web: benchWeb,
 };
 
 // `deno task bench tracker` runs one suite; no argument runs them all.

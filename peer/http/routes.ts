@@ -183,6 +183,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
       clear: result.reached - result.encrypted,
       peers: result.peers,
       waiting: result.waiting ?? 0,
+      ...(result.id === undefined ? {} : { id: result.id }),
     });
   });
 

@@ -149,3 +149,10 @@ Deno.test("peer config names the flag and the value for --keep-days -1", async (
 Deno.test("peer config reports a missing config file", async () => {
   await assert.rejects(() => load(["--config", "/nonexistent/p2pchat.json"]), /does not exist/);
 });
+
+Deno.test("--web serves the web chat on port 8765, or on the --http port", async () => {
+  assert.equal((await load(["--web"])).http, 8765);
+  assert.equal((await load(["--web", "--http", "9100"])).http, 9100);
+  assert.equal((await load([], { P2PCHAT_WEB: "true" })).http, 8765);
+  assert.equal((await load(["--name", "ann"])).http, undefined);
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { memoryLogger } from "../../lib/log.ts";
 import { runTerminal, type TerminalOptions } from "../../peer/tui/terminal.ts";
 import type { Command } from "../../peer/tui/commands.ts";
+import { webCommand } from "../../peer/tui/web_command.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const encoder = new TextEncoder();
@@ -596,4 +597,25 @@ Deno.test("runTerminal() refuses a text too long for one protocol line instead o
     );
   }
   assert.deepEqual([node.sent, node.published], [[], []]);
+});
+
+Deno.test("runTerminal() /web prints a new sign-in link, or says how to get the web chat", async () => {
+  let made = 0;
+  const withWeb = harness(lobby(), {
+    commands: [webCommand(() => `http://127.0.0.1:8765/?token=link${++made}`)],
+  });
+  withWeb.write("/web\n/web\n");
+  withWeb.end();
+  await withWeb.done;
+  assert.deepEqual(withWeb.lines().filter((line) => line.includes("web chat")), [
+    "web chat: open http://127.0.0.1:8765/?token=link1",
+    "web chat: open http://127.0.0.1:8765/?token=link2",
+  ]);
+  const without = harness(lobby(), { commands: [webCommand(undefined)] });
+  without.write("/web\n");
+  without.end();
+  await without.done;
+  assert.ok(
+    without.lines().includes("error: no web chat: start the peer with --web (or --http PORT)"),
+  );
 });

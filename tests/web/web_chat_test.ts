@@ -9,6 +9,7 @@ import type { KeyInput, Page } from "puppeteer-core";
 import { E2e, type PeerProcess, pollUntil } from "../_peer_process.ts";
 import { screenshot, TestBrowser } from "../_browser.ts";
 import { gradientPng } from "./_png.ts";
+import { seedConversation } from "./_seed.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 
 const WAIT = { timeout: 20_000 };
@@ -234,6 +235,50 @@ Deno.test({
       // Scripts keep their bearer token.
       const apiStatus = await (await _api(alice))("GET", "/api/status");
       assert.equal(apiStatus.peerId, "alice@lobby");
+    } finally {
+      await browser.close();
+      await e2e.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "web chat: a long conversation shows its newest page, older ones on scrolling up",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const e2e = new E2e();
+    const browser = await TestBrowser.launch();
+    try {
+      const dataDir = await e2e.tempDir();
+      await seedConversation(dataDir, "alice@lobby", "bob@lobby", 3000);
+      const alice = await e2e.peer({
+        name: "alice",
+        namespace: "lobby",
+        args: ["--http", "0"],
+        dataDir,
+      });
+      const page = await browser.page();
+      await _signIn(page, alice);
+      await _click(page, '[data-conversation="bob@lobby"]');
+      await _waitForText(page, "article.msg .text", "message 2999");
+      const shown = () => page.$$eval("article.msg", (articles) => articles.length);
+      assert.equal(await shown(), 50);
+      assert.ok(await page.$("::-p-text(Scroll up for older messages)"));
+      // Scrolling to the top brings the page before, and keeps the reader's place.
+      await page.$eval("#messages", (list) => list.scrollTop = 0);
+      await page.waitForFunction('document.querySelectorAll("article.msg").length >= 100', WAIT);
+      assert.ok(await page.$eval("#messages", (list) => list.scrollTop > 0));
+      // One message every ten minutes: 150 of them span more than a day, so a separator
+      // stands between two days at least.
+      await page.$eval("#messages", (list) => list.scrollTop = 0);
+      await page.waitForFunction('document.querySelectorAll("article.msg").length >= 150', WAIT);
+      assert.ok(await page.$$eval(".day", (days) => days.length) >= 2);
+      // The unread messages of the conversation were read by opening it.
+      await pollUntil("the conversation to be read", async () => {
+        const list = await page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
+        return list.unread === 0 ? true : undefined;
+      });
     } finally {
       await browser.close();
       await e2e.close();

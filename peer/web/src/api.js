@@ -73,5 +73,11 @@ export function followEvents(handlers) {
     }
   };
   open();
+  // A page kept in the back-forward cache would hold its connection (browsers allow six per
+  // host): close it when the page is left, open it again if the page comes back.
+  addEventListener("pagehide", () => source.close());
+  addEventListener("pageshow", (event) => {
+    if (event.persisted) open();
+  });
   return () => source.close();
 }
