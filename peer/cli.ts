@@ -401,7 +401,7 @@ async function _serveApi(
   const { server, address } = await serveHttp(
     { hostname: "127.0.0.1", port: config.http!, signal },
     app.fetch,
-    { what: "the HTTP API", flag: "--http" },
+    { what: "the web chat and HTTP API", flag: "--http" },
   );
   const url = `http://127.0.0.1:${address.port}`;
   console.log(`HTTP API on ${url} (token in ${apiTokenPath(config.dataDir)})`);

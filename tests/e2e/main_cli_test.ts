@@ -70,7 +70,10 @@ Deno.test("p2pchat exits 1 and names the address when its port is taken", async 
     ) {
       const { code, stderr } = await run([...args, "--data-dir", dataDir]);
       assert.equal(code, 1, args[0]);
-      assert.ok(stderr.includes(`Cannot listen on 127.0.0.1:${port} for the HTTP API`), stderr);
+      assert.match(
+        stderr,
+        new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port} for the (web chat and )?HTTP API`),
+      );
       assert.ok(stderr.includes("choose another with --http"), stderr);
       assert.ok(!stderr.includes("Uncaught") && !stderr.includes("    at "), stderr);
     }

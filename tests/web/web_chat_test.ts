@@ -135,6 +135,8 @@ Deno.test({
         await bob.waitForExit();
         await pageB.waitForSelector('#banner[data-kind="lost"]:not([hidden])', WAIT);
         await _sendText(pageA, "are you back?");
+        // It waits in the outbox, and says so.
+        await pageA.waitForSelector('article.msg.out[data-state="queued"] ::-p-text(cancel)', WAIT);
         await peer("bob", String(bobPort), bobDir);
         await pageB.waitForSelector("#banner[hidden]", WAIT);
         await pageB.waitForSelector("article.msg.in ::-p-text(are you back?)", WAIT);

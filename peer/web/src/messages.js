@@ -158,6 +158,14 @@ export class MessageList {
           "not encrypted",
         ),
         message.outgoing ? stateMark(message) : undefined,
+        message.state === "queued"
+          ? h("button", {
+            type: "button",
+            className: "link",
+            "aria-label": "Cancel this queued message",
+            onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
+          }, "cancel")
+          : undefined,
       ),
     );
   }
