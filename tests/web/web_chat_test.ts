@@ -63,6 +63,14 @@ Deno.test({
         await _sendText(pageB, "second line");
         await _waitForText(pageA, "article.msg.in .text", "hi alice\nsecond line");
         await pageB.waitForSelector('article.msg.out[data-state="read"]', WAIT);
+        // Text is shown as written, never as markup.
+        const markup = '<img src=x onerror="document.title=1"><b>not bold</b>';
+        await _sendText(pageA, markup);
+        await _waitForText(pageB, "article.msg.in .text", markup);
+        assert.equal(
+          await pageB.$$eval("article.msg .text b, article.msg .text img", (e) => e.length),
+          0,
+        );
         const subtitle = await pageA.$eval("#subtitle", (element) => element.textContent);
         assert.match(subtitle ?? "", /online · encrypted, not verified/);
 

@@ -135,6 +135,14 @@ function lost() {
   model.live = false;
   banner("Lost the connection to the peer: reconnecting…", "lost");
   renderStatus();
+  // The peer answers but no longer knows this browser (its API token was replaced).
+  api("GET", "/api/status").catch((error) => {
+    if (error instanceof ApiError && error.status === 401) {
+      $("app").hidden = true;
+      hideBanner();
+      $("signin").hidden = false;
+    }
+  });
 }
 
 let peerRefresh;
