@@ -5,7 +5,7 @@
  * (the sender's `POST /api/messages` answered) to its appearance on the receiver's page
  * (target under 50 ms), beside its arrival on a plain event-stream client.
  */
-import { E2e } from "../tests/_peer_process.ts";
+import { E2e, pollUntil } from "../tests/_peer_process.ts";
 import { TestBrowser } from "../tests/_browser.ts";
 import { seedConversation } from "../tests/web/_seed.ts";
 
@@ -73,6 +73,16 @@ async function _ackToPage(e2e: E2e, browser: TestBrowser): Promise<void> {
     trackerPort: tracker.port,
     args: ["--http", "0"],
   })));
+  const send = await _bearer(alice.tokenFile!);
+  // Measured between connected peers: a message that waits for a connection is no figure.
+  await pollUntil("alice and bob to connect", async () => {
+    const reply = await (await fetch(`${alice.httpUrl}/api/peers`, { headers: send })).json();
+    return reply.peers.some((peer: { peerId: string; state: string }) =>
+        peer.peerId === "bob@web" && peer.state === "connected"
+      )
+      ? true
+      : undefined;
+  }, 30_000);
   const page = await browser.page();
   await page.goto(bob.webLink!);
   await page.goto(`${bob.httpUrl}/#alice%40web`);
@@ -96,7 +106,6 @@ async function _ackToPage(e2e: E2e, browser: TestBrowser): Promise<void> {
       for (const match of text.matchAll(/"text":"(web \d+)"/g)) streamed.set(match[1], now);
     }
   })().catch(() => {});
-  const send = await _bearer(alice.tokenFile!);
   const acked = new Map<string, number>();
   for (let i = 0; i < MESSAGES; i++) {
     const text = `web ${i}`;
@@ -105,7 +114,7 @@ async function _ackToPage(e2e: E2e, browser: TestBrowser): Promise<void> {
       headers: { ...send, "content-type": "application/json" },
       body: JSON.stringify({ to: "bob@web", text }),
     });
-    if (!response.ok) throw new Error(`send failed: ${await response.text()}`);
+    if (response.status !== 200) throw new Error(`not delivered: ${await response.text()}`);
     acked.set(text, Date.now());
     await response.body?.cancel();
   }

@@ -297,3 +297,37 @@ Deno.test("a message to a name nobody listed and we never heard from is not queu
     await alice.stop();
   }
 });
+
+Deno.test("what we send, and a transfer's line, is told to pages as soon as it is stored", async () => {
+  const alice = await startChat("alice");
+  try {
+    const added = () =>
+      alice.events.flatMap((event) =>
+        event.type === "message_added" ? [`${event.message.text} ${event.message.state}`] : []
+      );
+    const queued = await alice.messenger.send("bob@lab", "are you there?");
+    assert.equal(!queued.ok && queued.queued, true);
+    const published = await alice.messenger.publish("#lab", "hello all");
+    assert.equal(typeof published.id, "number");
+    alice.messenger.record({
+      incoming: {
+        msgId: "file-1",
+        kind: "direct",
+        from: "bob@lab",
+        conversation: "bob@lab",
+        text: "[file] cat.png",
+        at: Date.now(),
+        encrypted: true,
+      },
+    });
+    assert.deepEqual(added(), [
+      "are you there? queued",
+      "hello all sent",
+      "[file] cat.png delivered",
+    ]);
+    // Nothing of this is a message that arrived.
+    assert.deepEqual(texts(alice), []);
+  } finally {
+    await alice.stop();
+  }
+});
