@@ -13,7 +13,7 @@ const HISTORY = 10_000;
 const LOADS = 7;
 const MESSAGES = 200;
 
-export async function benchWeb(): Promise<void> {
+async function benchWeb(): Promise<void> {
   const e2e = new E2e();
   const browser = await TestBrowser.launch();
   try {
