@@ -97,7 +97,9 @@ async function _ackToPage(e2e: E2e, browser: TestBrowser): Promise<void> {
   `);
   // The same messages as a script on the event stream sees them.
   const streamed = new Map<string, number>();
+  const stopEvents = new AbortController();
   const events = await fetch(`${bob.httpUrl}/api/events`, {
+    signal: stopEvents.signal,
     headers: await _bearer(bob.tokenFile!),
   });
   const reading = (async () => {
@@ -122,7 +124,8 @@ async function _ackToPage(e2e: E2e, browser: TestBrowser): Promise<void> {
     timeout: 30_000,
   });
   const shownAt = await page.evaluate("window.shownAt") as Record<string, number>;
-  await events.body?.cancel().catch(() => {});
+  // The stream never ends by itself (its body is locked by the reader: cancel cannot stop it).
+  stopEvents.abort();
   await reading;
   const toPage = [...acked].map(([text, at]) => shownAt[text] - at);
   const toStream = [...acked].flatMap(([text, at]) =>
