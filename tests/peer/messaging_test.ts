@@ -305,6 +305,7 @@ Deno.test("what we send, and a transfer's line, is told to pages as soon as it i
       alice.events.flatMap((event) =>
         event.type === "message_added" ? [`${event.message.text} ${event.message.state}`] : []
       );
+    alice.messenger.history.addContact("bob@lab");
     const queued = await alice.messenger.send("bob@lab", "are you there?");
     assert.equal(!queued.ok && queued.queued, true);
     const published = await alice.messenger.publish("#lab", "hello all");

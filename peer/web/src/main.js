@@ -201,7 +201,17 @@ function arrived(message, isNew) {
   const open = list?.conversation === message.conversation;
   if (isNew && !message.outgoing && !(open && pageVisible())) item.unread++;
   if (open) list.upsert(message);
-  renderSidebar();
+  sidebarSoon();
+}
+
+let sidebarTimer;
+/** The list is drawn once for a burst of events (the open conversation is drawn at once). */
+function sidebarSoon() {
+  if (sidebarTimer !== undefined) return;
+  sidebarTimer = setTimeout(() => {
+    sidebarTimer = undefined;
+    renderSidebar();
+  }, 0);
 }
 
 function transferChanged(transfer) {
@@ -242,7 +252,7 @@ function markSeen() {
     await api("POST", `/api/conversations/${segment(conversation)}/read`, { upTo: newest.id })
       .catch(() => {});
     entry(conversation).unread = 0;
-    renderSidebar();
+    sidebarSoon();
   }, 100);
 }
 
