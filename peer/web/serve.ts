@@ -28,7 +28,8 @@ export function mountWebPage(app: Hono, auth: WebAuth): void {
     if (token !== undefined) {
       // The token leaves the address bar at once (history, screenshots): back to `/`.
       const signedIn = auth.hasSession(c.req.header("cookie"));
-      if (!signedIn && !auth.spend(token)) return _asset(c, "expired.html", 403);
+      // The page itself tells the user: it sees its link still in the address bar.
+      if (!signedIn && !auth.spend(token)) return _asset(c, "index.html", 403);
       c.header("set-cookie", auth.setCookie());
       return c.redirect("/", 303);
     }

@@ -14,287 +14,280 @@ import { concatBytes } from "../../lib/bytes.ts";
 
 const WAIT = { timeout: 20_000 };
 
-Deno.test({
-  name: "web chat: two people chat, read, share a room and a photo, reload, and outlive a restart",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const e2e = new E2e();
-    const browser = await TestBrowser.launch();
-    try {
-      const tracker = await e2e.tracker();
-      const bobPort = _freePort();
-      const bobDir = await e2e.tempDir();
-      const peer = (name: string, http = "0", dataDir?: string) =>
-        e2e.peer({
-          name,
-          namespace: "lobby",
-          trackerPort: tracker.port,
-          args: ["--http", http],
-          dataDir,
-        });
-      const [alice, bob, carol] = await Promise.all([
-        peer("alice"),
-        peer("bob", String(bobPort), bobDir),
-        peer("carol"),
-      ]);
-      const [pageA, pageB] = [await browser.page(), await browser.page()];
-      try {
-        await _signIn(pageA, alice);
-        await _signIn(pageB, bob);
-
-        // Both sign up from the Account dialog.
-        for (const page of [pageA, pageB]) await _signUp(page, "correct horse battery");
-        await screenshot(pageA, "web-account");
-
-        // Alice opens a chat with bob and writes; bob reads it; alice sees it read.
-        await _click(pageA, "#open-new-chat");
-        await _type(pageA, "#peer", "bob");
-        await _press(pageA, "Enter");
-        await _sendText(pageA, "hello bob");
-        await _click(pageB, '[data-conversation="alice@lobby"]');
-        await pageB.waitForSelector("article.msg.in ::-p-text(hello bob)", WAIT);
-        await pageA.waitForSelector('article.msg.out[data-state="read"]', WAIT);
-        // Bob answers on two lines (Shift+Enter), alice sees it and bob sees it delivered, then read.
-        await _type(pageB, "#compose-text", "hi alice");
-        await pageB.keyboard.down("Shift");
-        await _press(pageB, "Enter");
-        await pageB.keyboard.up("Shift");
-        await _sendText(pageB, "second line");
-        await _waitForText(pageA, "article.msg.in .text", "hi alice\nsecond line");
-        await pageB.waitForSelector('article.msg.out[data-state="read"]', WAIT);
-        // Text is shown as written, never as markup.
-        const markup = '<img src=x onerror="document.title=1"><b>not bold</b>';
-        await _sendText(pageA, markup);
-        await _waitForText(pageB, "article.msg.in .text", markup);
-        assert.equal(
-          await pageB.$$eval("article.msg .text b, article.msg .text img", (e) => e.length),
-          0,
-        );
-        const subtitle = await pageA.$eval("#subtitle", (element) => element.textContent);
-        assert.match(subtitle ?? "", /online · encrypted, not verified/);
-
-        // Verifying: the safety number is shown, and marking it is remembered.
-        await _click(pageA, "#conversation-actions button ::-p-text(Verify)");
-        await pageA.waitForSelector(".safety", WAIT);
-        const safetyA = await pageA.$eval(".safety", (element) => element.textContent);
-        assert.match(safetyA ?? "", /^(\d{5} ){11}\d{5}$/);
-        await screenshot(pageA, "web-verify");
-        await _click(pageA, "#dialog-body button ::-p-text(mark verified)");
-        await pageA.waitForSelector("#dialog-body ::-p-text(You marked this key verified)", WAIT);
-        await _press(pageA, "Escape");
-        await pageA.waitForFunction('!document.querySelector("dialog").open', WAIT);
-
-        // A room: alice creates it, bob joins from the Rooms dialog, carol through the API.
-        await _click(pageA, "#open-rooms");
-        await _type(pageA, "#room-name", "games");
-        await _press(pageA, "Enter");
-        await pageA.waitForSelector("#dialog-body ::-p-text(#games)", WAIT);
-        await _press(pageA, "Escape");
-        await _click(pageB, "#open-rooms");
-        await _click(pageB, "#dialog-body li:has(.room-name) button ::-p-text(Join)");
-        await pageB.waitForSelector("#dialog-body li button ::-p-text(Leave)", WAIT);
-        await _press(pageB, "Escape");
-        const carolApi = await _api(carol);
-        await carolApi("POST", "/api/account/signup", { password: "carol's password" });
-        await carolApi("POST", "/api/rooms/games/join");
-        await _click(pageA, '[data-conversation="#games"]');
-        await pageA.waitForSelector("#subtitle ::-p-text(3 members)", WAIT);
-        await _sendText(pageA, "game tonight?");
-        await _click(pageB, '[data-conversation="#games"]');
-        await pageB.waitForSelector("article.msg.in ::-p-text(game tonight?)", WAIT);
-        await pollUntil("carol to get the room message", async () => {
-          const page = await carolApi("GET", "/api/conversations/%23games/messages");
-          return page.messages.some((m: { text: string }) => m.text === "game tonight?")
-            ? true
-            : undefined;
-        });
-        await screenshot(pageB, "web-room");
-
-        // A photo: alice picks it, bob accepts it and sees it drawn.
-        await _click(pageA, '[data-conversation="bob@lobby"]');
-        const photo = `${await e2e.tempDir()}/sunset.png`;
-        await Deno.writeFile(photo, gradientPng(96));
-        const [chooser] = await Promise.all([
-          pageA.waitForFileChooser(WAIT),
-          _click(pageA, "#attach"),
-        ]);
-        await chooser.accept([photo]);
-        await _click(pageB, '[data-conversation="alice@lobby"]');
-        await _click(pageB, ".transfer button ::-p-text(Accept)");
-        const width = await pageB.waitForFunction(
-          `(() => {
-            const image = document.querySelector(".transfer img.preview");
-            return image?.complete && image.naturalWidth > 0 ? image.naturalWidth : undefined;
-          })()`,
-          WAIT,
-        );
-        assert.equal(await width.jsonValue(), 96);
-        await pageA.waitForSelector(".transfer.done ::-p-text(sent)", WAIT);
-        await screenshot(pageB, "web-chat");
-
-        // A reload finds the history (and the open conversation).
-        await pageB.reload();
-        await pageB.waitForSelector("article.msg.in ::-p-text(hello bob)", WAIT);
-        await pageB.waitForSelector(".transfer img.preview", WAIT);
-
-        // Bob's peer restarts under his open page: the page says so, then catches up by itself.
-        bob.kill("SIGTERM");
-        await bob.waitForExit();
-        await pageB.waitForSelector('#banner[data-kind="lost"]:not([hidden])', WAIT);
-        await _sendText(pageA, "are you back?");
-        // It waits in the outbox, and says so.
-        await pageA.waitForSelector('article.msg.out[data-state="queued"] ::-p-text(cancel)', WAIT);
-        await peer("bob", String(bobPort), bobDir);
-        await pageB.waitForSelector("#banner[hidden]", WAIT);
-        await pageB.waitForSelector("article.msg.in ::-p-text(are you back?)", WAIT);
-        await pageA.waitForFunction(
-          '[...document.querySelectorAll("article.msg.out")].at(-1).dataset.state === "read"',
-          WAIT,
-        );
-
-        // A narrow window shows one column, with a way back to the list.
-        await pageA.setViewport({ width: 360, height: 700 });
-        const sidebar = 'getComputedStyle(document.getElementById("sidebar")).display';
-        assert.equal(await pageA.evaluate(sidebar), "none");
-        await _click(pageA, "#back");
-        assert.notEqual(await pageA.evaluate(sidebar), "none");
-        await screenshot(pageA, "web-narrow");
-      } catch (error) {
-        // What each page showed when it failed, for the report.
-        await screenshot(pageA, "failed-alice").catch(() => {});
-        await screenshot(pageB, "failed-bob").catch(() => {});
-        throw error;
-      }
-    } finally {
-      await browser.close();
-      await e2e.close();
-    }
-  },
-});
-
-Deno.test({
-  name: "web chat: the link signs in once, and other origins, hosts and pages are refused",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const e2e = new E2e();
-    const browser = await TestBrowser.launch();
-    try {
-      const alice = await e2e.peer({ name: "alice", namespace: "lobby", args: ["--http", "0"] });
-      const page = await browser.page();
-
-      // Without the link: the page says how to sign in, and the API is closed.
-      const first = await page.goto(alice.httpUrl!);
-      const csp = first!.headers()["content-security-policy"];
-      assert.match(csp, /default-src 'none'/);
-      assert.match(csp, /script-src 'self'/);
-      assert.equal(first!.headers()["x-frame-options"], "DENY");
-      await page.waitForSelector("#signin:not([hidden])", WAIT);
-
-      // The link: trades its token for an HttpOnly, SameSite=Strict cookie, then leaves the URL.
-      await page.goto(alice.webLink!);
-      await page.waitForSelector("#app:not([hidden])", WAIT);
-      assert.equal(page.url(), `${alice.httpUrl}/`);
-      const [cookie] = await page.browserContext().cookies();
-      assert.equal(cookie.httpOnly, true);
-      assert.equal(cookie.sameSite, "Strict");
-      assert.equal(await page.evaluate("document.cookie"), "");
-
-      // The same link in another browser: used already.
-      const other = await browser.page();
-      const again = await other.goto(alice.webLink!);
-      assert.equal(again!.status(), 403);
-      await other.waitForSelector("::-p-text(This link does not work any more)", WAIT);
-      const refused = await other.evaluate(() => fetch("/api/status").then((r) => r.status));
-      assert.equal(refused, 401);
-
-      // A page of another origin on this host (which the browser sends the cookie to, as
-      // cookies ignore ports) cannot write: its Origin is refused, and nothing changes.
-      const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
-        new Response(
-          `<script>fetch("${alice.httpUrl}/api/contacts",{method:"POST",mode:"no-cors",` +
-            `credentials:"include",body:'{"peer":"mallory"}'}).finally(()=>document.title="sent")</script>`,
-          { headers: { "content-type": "text/html" } },
-        ));
-      e2e.defer(() => evil.shutdown());
-      const evilPage = await page.browserContext().newPage();
-      await evilPage.goto(`http://127.0.0.1:${evil.addr.port}/`);
-      await evilPage.waitForFunction('document.title === "sent"', WAIT);
-      const contacts = await page.evaluate(() =>
-        fetch("/api/contacts").then((r) => r.json()).then((body) => body.contacts.length)
-      );
-      assert.equal(contacts, 0);
-      // The page's own write goes through (same origin).
-      const own = await page.evaluate(() =>
-        fetch("/api/contacts", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: '{"peer":"bob"}',
-        }).then((r) => r.status)
-      );
-      assert.equal(own, 201);
-
-      // A Host that is not loopback (DNS rebinding) is refused, page and API alike.
-      const port = new URL(alice.httpUrl!).port;
-      for (const path of ["/", "/api/status"]) {
-        const reply = await _rawGet(Number(port), path, `attacker.example:${port}`);
-        assert.match(reply, /^HTTP\/1\.1 403/);
-        assert.match(reply, /forbidden_host/);
-      }
-      // Scripts keep their bearer token.
-      const apiStatus = await (await _api(alice))("GET", "/api/status");
-      assert.equal(apiStatus.peerId, "alice@lobby");
-    } finally {
-      await browser.close();
-      await e2e.close();
-    }
-  },
-});
-
-Deno.test({
-  name: "web chat: a long conversation shows its newest page, older ones on scrolling up",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const e2e = new E2e();
-    const browser = await TestBrowser.launch();
-    try {
-      const dataDir = await e2e.tempDir();
-      await seedConversation(dataDir, "alice@lobby", "bob@lobby", 3000);
-      const alice = await e2e.peer({
-        name: "alice",
+_browserTest(
+  "web chat: two people chat, read, share a room and a photo, reload, and outlive a restart",
+  async (e2e, browser) => {
+    const tracker = await e2e.tracker();
+    const bobPort = _freePort();
+    const bobDir = await e2e.tempDir();
+    const peer = (name: string, http = "0", dataDir?: string) =>
+      e2e.peer({
+        name,
         namespace: "lobby",
-        args: ["--http", "0"],
+        trackerPort: tracker.port,
+        args: ["--http", http],
         dataDir,
       });
-      const page = await browser.page();
-      await _signIn(page, alice);
-      await _click(page, '[data-conversation="bob@lobby"]');
-      await _waitForText(page, "article.msg .text", "message 2999");
-      const shown = () => page.$$eval("article.msg", (articles) => articles.length);
-      assert.equal(await shown(), 50);
-      assert.ok(await page.$("::-p-text(Scroll up for older messages)"));
-      // Scrolling to the top brings the page before, and keeps the reader's place.
-      await page.$eval("#messages", (list) => list.scrollTop = 0);
-      await page.waitForFunction('document.querySelectorAll("article.msg").length >= 100', WAIT);
-      assert.ok(await page.$eval("#messages", (list) => list.scrollTop > 0));
-      // One message every ten minutes: 150 of them span more than a day, so a separator
-      // stands between two days at least.
-      await page.$eval("#messages", (list) => list.scrollTop = 0);
-      await page.waitForFunction('document.querySelectorAll("article.msg").length >= 150', WAIT);
-      assert.ok(await page.$$eval(".day", (days) => days.length) >= 2);
-      // The unread messages of the conversation were read by opening it.
-      await pollUntil("the conversation to be read", async () => {
-        const list = await page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
-        return list.unread === 0 ? true : undefined;
+    const [alice, bob, carol] = await Promise.all([
+      peer("alice"),
+      peer("bob", String(bobPort), bobDir),
+      peer("carol"),
+    ]);
+    const [pageA, pageB] = [await browser.page(), await browser.page()];
+    try {
+      await _signIn(pageA, alice);
+      await _signIn(pageB, bob);
+
+      // Both sign up from the Account dialog.
+      for (const page of [pageA, pageB]) await _signUp(page, "correct horse battery");
+      await screenshot(pageA, "web-account");
+
+      // Alice opens a chat with bob and writes; bob reads it; alice sees it read.
+      await _click(pageA, "#open-new-chat");
+      await _type(pageA, "#peer", "bob");
+      await _press(pageA, "Enter");
+      await _sendText(pageA, "hello bob");
+      await _click(pageB, '[data-conversation="alice@lobby"]');
+      await pageB.waitForSelector("article.msg.in ::-p-text(hello bob)", WAIT);
+      await pageA.waitForSelector('article.msg.out[data-state="read"]', WAIT);
+      // Bob answers on two lines (Shift+Enter), alice sees it and bob sees it delivered, then read.
+      await _type(pageB, "#compose-text", "hi alice");
+      await pageB.keyboard.down("Shift");
+      await _press(pageB, "Enter");
+      await pageB.keyboard.up("Shift");
+      await _sendText(pageB, "second line");
+      await _waitForText(pageA, "article.msg.in .text", "hi alice\nsecond line");
+      await pageB.waitForSelector('article.msg.out[data-state="read"]', WAIT);
+      // Text is shown as written, never as markup.
+      const markup = '<img src=x onerror="document.title=1"><b>not bold</b>';
+      await _sendText(pageA, markup);
+      await _waitForText(pageB, "article.msg.in .text", markup);
+      assert.equal(
+        await pageB.$$eval("article.msg .text b, article.msg .text img", (e) => e.length),
+        0,
+      );
+      const subtitle = await pageA.$eval("#subtitle", (element) => element.textContent);
+      assert.match(subtitle ?? "", /online · encrypted, not verified/);
+
+      // Verifying: the safety number is shown, and marking it is remembered.
+      await _click(pageA, "#conversation-actions button ::-p-text(Verify)");
+      await pageA.waitForSelector(".safety", WAIT);
+      const safetyA = await pageA.$eval(".safety", (element) => element.textContent);
+      assert.match(safetyA ?? "", /^(\d{5} ){11}\d{5}$/);
+      await screenshot(pageA, "web-verify");
+      await _click(pageA, "#dialog-body button ::-p-text(mark verified)");
+      await pageA.waitForSelector("#dialog-body ::-p-text(You marked this key verified)", WAIT);
+      await _press(pageA, "Escape");
+      await pageA.waitForFunction('!document.querySelector("dialog").open', WAIT);
+
+      // A room: alice creates it, bob joins from the Rooms dialog, carol through the API.
+      await _click(pageA, "#open-rooms");
+      await _type(pageA, "#room-name", "games");
+      await _press(pageA, "Enter");
+      await pageA.waitForSelector("#dialog-body ::-p-text(#games)", WAIT);
+      await _press(pageA, "Escape");
+      await _click(pageB, "#open-rooms");
+      await _click(pageB, "#dialog-body li:has(.room-name) button ::-p-text(Join)");
+      await pageB.waitForSelector("#dialog-body li button ::-p-text(Leave)", WAIT);
+      await _press(pageB, "Escape");
+      const carolApi = await _api(carol);
+      await carolApi("POST", "/api/account/signup", { password: "carol's password" });
+      await carolApi("POST", "/api/rooms/games/join");
+      await _click(pageA, '[data-conversation="#games"]');
+      await pageA.waitForSelector("#subtitle ::-p-text(3 members)", WAIT);
+      await _sendText(pageA, "game tonight?");
+      await _click(pageB, '[data-conversation="#games"]');
+      await pageB.waitForSelector("article.msg.in ::-p-text(game tonight?)", WAIT);
+      await pollUntil("carol to get the room message", async () => {
+        const page = await carolApi("GET", "/api/conversations/%23games/messages");
+        return page.messages.some((m: { text: string }) => m.text === "game tonight?")
+          ? true
+          : undefined;
       });
-    } finally {
-      await browser.close();
-      await e2e.close();
+      await screenshot(pageB, "web-room");
+
+      // A photo: alice picks it, bob accepts it and sees it drawn.
+      await _click(pageA, '[data-conversation="bob@lobby"]');
+      const photo = `${await e2e.tempDir()}/sunset.png`;
+      await Deno.writeFile(photo, gradientPng(96));
+      const [chooser] = await Promise.all([
+        pageA.waitForFileChooser(WAIT),
+        _click(pageA, "#attach"),
+      ]);
+      await chooser.accept([photo]);
+      await _click(pageB, '[data-conversation="alice@lobby"]');
+      await _click(pageB, ".transfer button ::-p-text(Accept)");
+      const width = await pageB.waitForFunction(
+        `(() => {
+        const image = document.querySelector(".transfer img.preview");
+        return image?.complete && image.naturalWidth > 0 ? image.naturalWidth : undefined;
+      })()`,
+        WAIT,
+      );
+      assert.equal(await width.jsonValue(), 96);
+      await pageA.waitForSelector(".transfer.done ::-p-text(sent)", WAIT);
+      await screenshot(pageB, "web-chat");
+
+      // A reload finds the history (and the open conversation).
+      await pageB.reload();
+      await pageB.waitForSelector("article.msg.in ::-p-text(hello bob)", WAIT);
+      await pageB.waitForSelector(".transfer img.preview", WAIT);
+
+      // Bob's peer restarts under his open page: the page says so, then catches up by itself.
+      bob.kill("SIGTERM");
+      await bob.waitForExit();
+      await pageB.waitForSelector('#banner[data-kind="lost"]:not([hidden])', WAIT);
+      await _sendText(pageA, "are you back?");
+      // It waits in the outbox, and says so.
+      await pageA.waitForSelector('article.msg.out[data-state="queued"] ::-p-text(cancel)', WAIT);
+      await peer("bob", String(bobPort), bobDir);
+      await pageB.waitForSelector("#banner[hidden]", WAIT);
+      await pageB.waitForSelector("article.msg.in ::-p-text(are you back?)", WAIT);
+      await pageA.waitForFunction(
+        '[...document.querySelectorAll("article.msg.out")].at(-1).dataset.state === "read"',
+        WAIT,
+      );
+
+      // A narrow window shows one column, with a way back to the list.
+      await pageA.setViewport({ width: 360, height: 700 });
+      const sidebar = 'getComputedStyle(document.getElementById("sidebar")).display';
+      assert.equal(await pageA.evaluate(sidebar), "none");
+      await _click(pageA, "#back");
+      assert.notEqual(await pageA.evaluate(sidebar), "none");
+      await screenshot(pageA, "web-narrow");
+    } catch (error) {
+      // What each page showed when it failed, for the report.
+      await screenshot(pageA, "failed-alice").catch(() => {});
+      await screenshot(pageB, "failed-bob").catch(() => {});
+      throw error;
     }
   },
-});
+);
+
+_browserTest(
+  "web chat: the link signs in once, and other origins, hosts and pages are refused",
+  async (e2e, browser) => {
+    const alice = await e2e.peer({ name: "alice", namespace: "lobby", args: ["--http", "0"] });
+    const page = await browser.page();
+
+    // Without the link: the page says how to sign in, and the API is closed.
+    const first = await page.goto(alice.httpUrl!);
+    const csp = first!.headers()["content-security-policy"];
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.equal(first!.headers()["x-frame-options"], "DENY");
+    await page.waitForSelector("#signin:not([hidden])", WAIT);
+
+    // The link: trades its token for an HttpOnly, SameSite=Strict cookie, then leaves the URL.
+    await page.goto(alice.webLink!);
+    await page.waitForSelector("#app:not([hidden])", WAIT);
+    assert.equal(page.url(), `${alice.httpUrl}/`);
+    const [cookie] = await page.browserContext().cookies();
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, "Strict");
+    assert.equal(await page.evaluate("document.cookie"), "");
+
+    // The same link in another browser: used already.
+    const other = await browser.page();
+    const again = await other.goto(alice.webLink!);
+    assert.equal(again!.status(), 403);
+    await other.waitForSelector("#signin:not([hidden]) #link-used:not([hidden])", WAIT);
+    const refused = await other.evaluate(() => fetch("/api/status").then((r) => r.status));
+    assert.equal(refused, 401);
+
+    // A page of another origin on this host (which the browser sends the cookie to, as
+    // cookies ignore ports) cannot write: its Origin is refused, and nothing changes.
+    const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+      new Response(
+        `<script>fetch("${alice.httpUrl}/api/contacts",{method:"POST",mode:"no-cors",` +
+          `credentials:"include",body:'{"peer":"mallory"}'}).finally(()=>document.title="sent")</script>`,
+        { headers: { "content-type": "text/html" } },
+      ));
+    e2e.defer(() => evil.shutdown());
+    const evilPage = await page.browserContext().newPage();
+    await evilPage.goto(`http://127.0.0.1:${evil.addr.port}/`);
+    await evilPage.waitForFunction('document.title === "sent"', WAIT);
+    const contacts = await page.evaluate(() =>
+      fetch("/api/contacts").then((r) => r.json()).then((body) => body.contacts.length)
+    );
+    assert.equal(contacts, 0);
+    // The page's own write goes through (same origin).
+    const own = await page.evaluate(() =>
+      fetch("/api/contacts", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: '{"peer":"bob"}',
+      }).then((r) => r.status)
+    );
+    assert.equal(own, 201);
+
+    // A Host that is not loopback (DNS rebinding) is refused, page and API alike.
+    const port = new URL(alice.httpUrl!).port;
+    for (const path of ["/", "/api/status"]) {
+      const reply = await _rawGet(Number(port), path, `attacker.example:${port}`);
+      assert.match(reply, /^HTTP\/1\.1 403/);
+      assert.match(reply, /forbidden_host/);
+    }
+    // Scripts keep their bearer token.
+    const apiStatus = await (await _api(alice))("GET", "/api/status");
+    assert.equal(apiStatus.peerId, "alice@lobby");
+  },
+);
+
+_browserTest(
+  "web chat: a long conversation shows its newest page, older ones on scrolling up",
+  async (e2e, browser) => {
+    const dataDir = await e2e.tempDir();
+    await seedConversation(dataDir, "alice@lobby", "bob@lobby", 3000);
+    const alice = await e2e.peer({
+      name: "alice",
+      namespace: "lobby",
+      args: ["--http", "0"],
+      dataDir,
+    });
+    const page = await browser.page();
+    await _signIn(page, alice);
+    await _click(page, '[data-conversation="bob@lobby"]');
+    await _waitForText(page, "article.msg .text", "message 2999");
+    const shown = () => page.$$eval("article.msg", (articles) => articles.length);
+    assert.equal(await shown(), 50);
+    assert.ok(await page.$("::-p-text(Scroll up for older messages)"));
+    // Scrolling to the top brings the page before, and keeps the reader's place.
+    await page.$eval("#messages", (list) => list.scrollTop = 0);
+    await page.waitForFunction('document.querySelectorAll("article.msg").length >= 100', WAIT);
+    assert.ok(await page.$eval("#messages", (list) => list.scrollTop > 0));
+    // One message every ten minutes: 150 of them span more than a day, so a separator
+    // stands between two days at least.
+    await page.$eval("#messages", (list) => list.scrollTop = 0);
+    await page.waitForFunction('document.querySelectorAll("article.msg").length >= 150', WAIT);
+    assert.ok(await page.$$eval(".day", (days) => days.length) >= 2);
+    // The unread messages of the conversation were read by opening it.
+    await pollUntil("the conversation to be read", async () => {
+      const list = await page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
+      return list.unread === 0 ? true : undefined;
+    });
+  },
+);
+
+/** A test with its processes and a browser, all released at the end. */
+function _browserTest(name: string, fn: (e2e: E2e, browser: TestBrowser) => Promise<void>) {
+  Deno.test({
+    name,
+    // Chromium's driver keeps sockets and timers of its own beyond the test.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const e2e = new E2e();
+      const browser = await TestBrowser.launch();
+      try {
+        await fn(e2e, browser);
+      } finally {
+        await browser.close();
+        await e2e.close();
+      }
+    },
+  });
+}
 
 /** Opens the peer's printed link and waits for the chat. */
 async function _signIn(page: Page, peer: PeerProcess): Promise<void> {

@@ -43,6 +43,8 @@ async function start() {
     await refreshAll();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) {
+      // Still at the link's address: the peer did not take it (used, old, or mistyped).
+      $("link-used").hidden = !new URLSearchParams(location.search).has("token");
       $("signin").hidden = false;
       return;
     }
