@@ -228,6 +228,7 @@ const pageVisible = () => document.visibilityState === "visible";
 // ---- the open conversation ----
 
 async function openConversation(conversation) {
+  list?.close();
   list = new MessageList($("messages"), conversation, markSeen);
   location.hash = encodeURIComponent(conversation);
   document.body.classList.add("show-conversation");

@@ -23,6 +23,7 @@ export class MessageList {
     this.messages = [];
     this.more = false;
     this.loadingOlder = false;
+    this.closed = false;
     element.onscroll = () => {
       if (element.scrollTop < 200) this.loadOlder();
     };
@@ -34,7 +35,11 @@ export class MessageList {
       "GET",
       `/api/conversations/${segment(this.conversation)}/messages?limit=${PAGE}`,
     );
-    this.messages = page.messages;
+    if (this.closed) return;
+    // Messages the event stream brought while the page was on its way are kept (they are newer).
+    const byId = new Map(page.messages.map((message) => [message.id, message]));
+    for (const message of this.messages) byId.set(message.id, message);
+    this.messages = [...byId.values()].sort((a, b) => a.id - b.id);
     this.more = page.more;
     this.renderAll();
     this.element.scrollTop = this.element.scrollHeight;
@@ -53,6 +58,7 @@ export class MessageList {
           this.messages[0].id
         }&limit=${PAGE}`,
       );
+      if (this.closed) return;
       const fromBottom = this.element.scrollHeight - this.element.scrollTop;
       this.messages = [...page.messages, ...this.messages];
       this.more = page.more;
@@ -72,9 +78,15 @@ export class MessageList {
         "GET",
         `/api/conversations/${segment(this.conversation)}/messages?after=${after}&limit=500`,
       );
+      if (this.closed) return;
       for (const message of page.messages) this.upsert(message);
       if (!page.more) return;
     }
+  }
+
+  /** Another conversation was opened: answers still on their way must not draw this one. */
+  close() {
+    this.closed = true;
   }
 
   /** A new or changed message of this conversation. */
