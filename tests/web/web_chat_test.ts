@@ -247,7 +247,13 @@ _browserTest(
     });
     const page = await browser.page();
     await _signIn(page, alice);
-    await _click(page, '[data-conversation="bob@lobby"]');
+    // Search finds one message of the 3,000; choosing it opens its conversation.
+    await _click(page, "#open-search");
+    await _type(page, "#search-text", "MESSAGE 1234");
+    await _press(page, "Enter");
+    await page.waitForSelector("#dialog-body .found", WAIT);
+    assert.equal(await page.$$eval("#dialog-body .found", (found) => found.length), 1);
+    await _click(page, "#dialog-body .found ::-p-text(message 1234)");
     await _waitForText(page, "article.msg .text", "message 2999");
     const shown = () => page.$$eval("article.msg", (articles) => articles.length);
     assert.equal(await shown(), 50);

@@ -1,7 +1,7 @@
 // The dialogs: account, new chat, rooms and their members, contacts, and verifying a peer's
 // key with the safety number. Each is a <dialog>: Escape closes it, focus stays inside.
 import { api, segment } from "./api.js";
-import { fill, h, nameOf } from "./dom.js";
+import { fill, formatFull, h, nameOf } from "./dom.js";
 import { isMember, model, titleOf } from "./model.js";
 
 const dialog = () => document.getElementById("dialog");
@@ -210,6 +210,65 @@ export async function roomsDialog(refresh, open) {
         name,
         h("div", { className: "buttons" }, h("button", { type: "submit" }, "Create")),
       ),
+    ];
+  });
+}
+
+/** Messages of every conversation holding a text, newest first; one opens its conversation. */
+export function searchDialog(open) {
+  show("Search", (error) => {
+    const query = h("input", {
+      id: "search-text",
+      type: "search",
+      required: true,
+      autocomplete: "off",
+    });
+    const results = h("ul", {
+      className: "rows",
+      "aria-label": "Messages found",
+      "aria-live": "polite",
+    });
+    const found = (reply) =>
+      fill(
+        results,
+        reply.messages.length === 0
+          ? h("li", {}, "Nothing found.")
+          : reply.messages.map((message) =>
+            h(
+              "li",
+              {},
+              h(
+                "button",
+                {
+                  type: "button",
+                  className: "found",
+                  onclick: () => (close(), open(message.conversation)),
+                },
+                h(
+                  "span",
+                  { className: "muted" },
+                  `${titleOf(message.conversation)} · ${formatFull(message.at)}`,
+                ),
+                h("span", {}, message.text),
+              ),
+            )
+          ),
+      );
+    return [
+      h(
+        "form",
+        {
+          onsubmit: attempt(
+            error,
+            () => api("GET", `/api/search?q=${segment(query.value)}&limit=50`),
+            found,
+          ),
+        },
+        h("label", { for: "search-text" }, "Messages holding"),
+        query,
+        h("div", { className: "buttons" }, h("button", { type: "submit" }, "Search")),
+      ),
+      results,
     ];
   });
 }

@@ -7,6 +7,7 @@ import {
   membersDialog,
   newChatDialog,
   roomsDialog,
+  searchDialog,
   trustWords,
   verifyDialog,
 } from "./dialogs.js";
@@ -295,6 +296,7 @@ function wireControls() {
   $("open-new-chat").onclick = () => newChatDialog(openConversation);
   $("open-rooms").onclick = () => roomsDialog(refreshDirectory, openConversation);
   $("open-contacts").onclick = () => contactsDialog(refreshDirectory, openConversation);
+  $("open-search").onclick = () => searchDialog(openConversation);
   $("back").onclick = () => {
     document.body.classList.remove("show-conversation");
     $("conversations").querySelector("[aria-current]")?.focus();
