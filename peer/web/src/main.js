@@ -235,6 +235,8 @@ async function openConversation(conversation) {
   document.body.classList.add("show-conversation");
   $("compose").hidden = false;
   $("compose-error").textContent = "";
+  // Seen as soon as it is open (the read receipts follow once its messages are drawn).
+  if (pageVisible()) entry(conversation).unread = 0;
   render();
   try {
     await list.load();
