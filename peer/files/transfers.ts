@@ -129,6 +129,8 @@ export class Transfers implements FileTransfers {
   readonly #deps: TransferDeps;
   readonly #log: Logger;
   readonly #live = new Map<string, _Live>();
+  /** State files being written: `close()` waits for them (a decline saves in the background). */
+  readonly #saving = new Set<Promise<void>>();
   readonly #listeners: Listeners<TransferEvent>;
   #unsubscribe = () => {};
 
@@ -285,6 +287,7 @@ export class Transfers implements FileTransfers {
       _closeQuietly(live.file);
       live.file = undefined;
     }
+    await Promise.all(this.#saving);
   }
 
   async #handle(live: _Live, message: Exclude<FileMessage, { kind: "FILE_OFFER" }>) {
@@ -641,13 +644,20 @@ export class Transfers implements FileTransfers {
 
   async #save(live: _Live): Promise<void> {
     const path = `${this.#options.stateDir}/${live.info.id}.json`;
-    try {
-      await writeFileDurably(path, new TextEncoder().encode(JSON.stringify(live.info) + "\n"));
-    } catch (error) {
+    const saving = writeFileDurably(
+      path,
+      new TextEncoder().encode(JSON.stringify(live.info) + "\n"),
+    ).catch((error) => {
       this.#log.error("Cannot save a transfer's state; it will not resume after a restart", {
         id: live.info.id,
         error: describeError(error),
       });
+    });
+    this.#saving.add(saving);
+    try {
+      await saving;
+    } finally {
+      this.#saving.delete(saving);
     }
   }
 
