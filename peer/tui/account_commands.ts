@@ -24,7 +24,7 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
       async run(context, _args, argText) {
         const password = await _password(context, "signup", argText);
         if (password === undefined) return;
-        await accounts.signup(password);
+        await _here(accounts, () => accounts.signup(password));
         context.print(
           context.style.good(`signed up and logged in as ${sanitize(accounts.username)}`),
         );
@@ -43,7 +43,7 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
         const password = await _password(context, command, argText.slice(flag?.[0].length ?? 0));
         if (password === undefined) return;
         try {
-          await accounts.login(password, { replaceKey });
+          await _here(accounts, () => accounts.login(password, { replaceKey }));
         } catch (error) {
           if (!replaceKey && error instanceof P2pError && error.code === "key_mismatch") {
             context.error(
@@ -70,7 +70,7 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
       summary: "log out and forget the remembered login",
       maxArgs: 0,
       async run(context) {
-        const { revoked } = await accounts.logout();
+        const { revoked } = await _here(accounts, () => accounts.logout());
         context.print(
           revoked ? "logged out" : "logged out here; the tracker is told when it is back",
         );
@@ -193,7 +193,8 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
 export function accountNotices(accounts: PeerAccounts): (context: CommandContext) => () => void {
   return (context) => {
     const show = (event: AccountsEvent) => {
-      const line = formatAccountsEvent(event, context.style);
+      const here = (_running.get(accounts) ?? 0) > 0;
+      const line = formatAccountsEvent(event, context.style, here);
       if (line !== undefined) context.print(line);
     };
     if (accounts.nameOwned) {
@@ -201,6 +202,20 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
     }
     return accounts.subscribe(show);
   };
+}
+
+/** Sign-ups, logins and logouts this terminal's commands have under way, per account. */
+const _running = new WeakMap<PeerAccounts, number>();
+
+// Runs an account change for a command here, so that its event is known as this terminal's
+// (the command prints its own line; one made in the web chat or the API is told as a notice).
+async function _here<T>(accounts: PeerAccounts, change: () => Promise<T>): Promise<T> {
+  _running.set(accounts, (_running.get(accounts) ?? 0) + 1);
+  try {
+    return await change();
+  } finally {
+    _running.set(accounts, _running.get(accounts)! - 1);
+  }
 }
 
 /** `/login --replace-key`: the flag, then the password (in a pipe) or nothing. */

@@ -11,8 +11,15 @@ import type {
 } from "../accounts/mod.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
 
-/** One notice line for an account or room event; undefined when the command already said it. */
-export function formatAccountsEvent(event: AccountsEvent, style: Style): string | undefined {
+/**
+ * One notice line for an account or room event; undefined when the command already said it
+ * (`byCommandHere`: a sign-up, login or logout of this terminal's is under way).
+ */
+export function formatAccountsEvent(
+  event: AccountsEvent,
+  style: Style,
+  byCommandHere = false,
+): string | undefined {
   const time = style.dim(formatClock(event.at));
   const user = (name: string) => style.peer(name, sanitize(name));
   if (event.type === "account") {
@@ -22,9 +29,11 @@ export function formatAccountsEvent(event: AccountsEvent, style: Style): string 
         if (event.reason === "reconnect") {
           return `${time} -- tracker session back; logged in as ${name}`;
         }
-        return event.reason === "resume"
-          ? `${time} -- logged in as ${name} (remembered login)`
-          : undefined;
+        if (event.reason === "resume") return `${time} -- logged in as ${name} (remembered login)`;
+        // A sign-up or login of this terminal's printed its own line.
+        return byCommandHere
+          ? undefined
+          : `${time} -- logged in as ${name} (from the web chat or the API)`;
       case "logged_out":
         if (event.reason === "bad_token") {
           return `${time} ${
@@ -36,7 +45,9 @@ export function formatAccountsEvent(event: AccountsEvent, style: Style): string 
             style.warn("-- logged out: the login was revoked by a logout elsewhere")
           }`;
         }
-        return undefined;
+        return event.reason === "logout" && !byCommandHere
+          ? `${time} -- logged out (from the web chat or the API)`
+          : undefined;
       case "name_owned":
         return `${time} ${
           style.warn(

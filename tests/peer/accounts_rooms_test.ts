@@ -505,3 +505,40 @@ Deno.test("a refused REGISTER of our owned name hints /login, but not while a re
     await tracker.close();
   }
 });
+
+Deno.test("the terminal tells a login or logout made elsewhere, and not its own twice", () =>
+  withRoom(async ([alice]) => {
+    const printed: string[] = [];
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const done = runTerminal(alice.node, {
+      log: memoryLogger().log,
+      color: false,
+      isTerminal: false,
+      input,
+      output: (text) => printed.push(text),
+      commands: accountCommands(alice.accounts),
+      attach: accountNotices(alice.accounts),
+    });
+    controller.enqueue(new TextEncoder().encode("/logout\n"));
+    while (alice.accounts.loggedIn) await settle();
+    await settle(5);
+    // The web chat (or a script) logs in through the API: the same PeerAccounts.
+    await alice.accounts.login("alice-secret");
+    await settle(5);
+    await alice.accounts.logout();
+    await settle(5);
+    controller.close();
+    await done;
+    const lines = printed.join("").split("\n").map((line) => line.replace(/^\S+ (?=--)/, ""));
+    assert.equal(lines.filter((line) => line === "logged out").length, 1, lines.join("\n"));
+    assert.ok(
+      lines.includes("-- logged in as alice (from the web chat or the API)"),
+      lines.join("\n"),
+    );
+    assert.equal(
+      lines.filter((line) => line === "-- logged out (from the web chat or the API)").length,
+      1,
+      lines.join("\n"),
+    );
+  }));
