@@ -18,8 +18,11 @@ export interface BenchNodeOptions {
   storePath?: string;
 }
 
-/** A started bench node; `chat` sends through the store when it has one. */
-export type BenchNode = StartablePeerNode & { port: number; chat: PeerNode };
+/**
+ * A started bench node; `chat` sends through the store when it has one, and `settle()` moves
+ * the store's staged messages into its table (what pauses in the writes do in steps).
+ */
+export type BenchNode = StartablePeerNode & { port: number; chat: PeerNode; settle(): void };
 
 const quiet = new Logger({ level: "error", format: "human", sink: () => {} });
 
@@ -55,7 +58,7 @@ export async function startNode(name: string, options: BenchNodeOptions = {}): P
     };
   }
   const { port } = await node.start();
-  return Object.assign(node, { port, chat: messenger ?? node });
+  return Object.assign(node, { port, chat: messenger ?? node, settle: () => store?.settle() });
 }
 
 function benchIdentity() {

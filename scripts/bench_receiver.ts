@@ -20,6 +20,8 @@ export interface Receiver {
   port: number;
   /** CPU time (user and system) the child process has used so far, in microseconds. */
   cpuMicros(): Promise<number>;
+  /** Moves the child's staged messages into its store's table (see BenchNode.settle). */
+  settle(): Promise<void>;
   /** When `peerId` became connected in the child, on the `wallClock()` scale. */
   connectedAt(peerId: string): Promise<number>;
   stop(): Promise<void>;
@@ -92,6 +94,7 @@ export async function startReceiver(kind: ReceiverKind, placement: Placement): P
     return {
       port,
       cpuMicros: async () => (await answer("cpu")).cpu,
+      settle: async () => void await answer("settle"),
       async connectedAt(peerId) {
         const { at } = await answer(`connected ${peerId}`);
         if (at === null) throw new Error(`${peerId} never connected to receiver "${kind}"`);
@@ -175,6 +178,7 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
   const connected = new Map<string, number>();
   const waiting = new Map<string, (at: number) => void>();
   let server: { port: number; stop(): Promise<unknown> };
+  let settle = () => {};
   if (kind === "echo") {
     server = serveEcho();
   } else {
@@ -183,6 +187,7 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
       encrypted: kind === "noise",
       storePath: storeDir && `${storeDir}/messages.db`,
     });
+    settle = node.settle;
     node.subscribe((event) => {
       if (event.type !== "peer" || event.state !== "connected") return;
       const at = wallClock();
@@ -219,7 +224,10 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
   ) {
     const [command, argument] = request.split(" ");
     if (command === "cpu") console.log(JSON.stringify({ cpu: cpuMicros() }));
-    else if (command === "connected") {
+    else if (command === "settle") {
+      settle();
+      console.log(JSON.stringify({ settled: true }));
+    } else if (command === "connected") {
       console.log(
         JSON.stringify({ at: await connectedAt(argument) }),
       );

@@ -16,7 +16,12 @@ import { describeError } from "../../lib/errors.ts";
 import type { TimerId } from "../../lib/clock.ts";
 import type { ConversationSummary, MessagePage, MessageState, StorageStatus } from "../api.ts";
 import type { StoredMessage } from "../api.ts";
-import { CHECKPOINT_FORCE_WRITES, INDEX_INTERVAL_MS, INDEX_STEP_ROWS } from "./limits.ts";
+import {
+  CHECKPOINT_FORCE_WRITES,
+  INDEX_INTERVAL_MS,
+  INDEX_STEP_ROWS,
+  MERGE_STEP_ROWS,
+} from "./limits.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate } from "./schema.ts";
 import { storageFailure } from "./sqlite_errors.ts";
@@ -70,6 +75,8 @@ export class BatchedMessageStore implements MessageStore {
   #batchDone?: Promise<void>;
   #upkeepTimer?: TimerId;
   #upkeepDeferrals = 0;
+  // Set by a merge step that left rows staged: while the writes pause, the next comes at once.
+  #upkeepSoon = false;
   #writesSinceUpkeepTimer = 0;
   #writesSinceCheckpoint = 0;
   #closed = false;
@@ -111,11 +118,11 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   queuedFor(conversation: string): StoredMessage[] {
-    return this.#read((t) => t.queuedFor(conversation));
+    return this.#readTable((t) => t.queuedFor(conversation));
   }
 
   pendingFor(peerId: string): StoredMessage[] {
-    return this.#read((t) => t.pendingFor(peerId));
+    return this.#readTable((t) => t.pendingFor(peerId));
   }
 
   memberReached(id: number, peerId: string): StoredMessage | undefined {
@@ -139,7 +146,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   page(conversation: string, options?: PageOptions): MessagePage {
-    return this.#read((t) => t.page(conversation, options));
+    return this.#readTable((t) => t.page(conversation, options));
   }
 
   markRead(conversation: string, upTo?: number): StoredMessage[] {
@@ -147,11 +154,11 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   search(text: string, limit?: number): StoredMessage[] {
-    return this.#read((t) => t.searchText(text, limit));
+    return this.#readTable((t) => t.searchText(text, limit));
   }
 
   queued(): StoredMessage[] {
-    return this.#read((t) => t.queued());
+    return this.#readTable((t) => t.queued());
   }
 
   cancel(id: number): StoredMessage | undefined {
@@ -199,10 +206,16 @@ export class BatchedMessageStore implements MessageStore {
     this.#commit();
   }
 
+  settle(): void {
+    if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
+    this.#commit();
+  }
+
   close(): void {
     if (this.#closed) return;
     try {
-      this.#commit();
+      // The file is left with every message in its table (other tools read it so).
+      this.settle();
     } finally {
       this.#closed = true;
       if (this.#upkeepTimer !== undefined) this.#deps.clock.clearTimeout(this.#upkeepTimer);
@@ -224,7 +237,6 @@ export class BatchedMessageStore implements MessageStore {
     }
     this.#journal.push(write);
     this.#writesSinceUpkeepTimer++;
-    this.#writesSinceCheckpoint++;
     return result;
   }
 
@@ -237,6 +249,12 @@ export class BatchedMessageStore implements MessageStore {
       this.#fallBack(error);
       return read(this.#tables);
     }
+  }
+
+  // A query of the table itself: the staged messages go into it first.
+  #readTable<T>(read: (tables: MessageTables) => T): T {
+    if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
+    return this.#read(read);
   }
 
   #begin(): void {
@@ -270,7 +288,7 @@ export class BatchedMessageStore implements MessageStore {
     if (!this.#inBatch) return this.#settle();
     try {
       try {
-        this.#tables.beforeCommit();
+        this.#writesSinceCheckpoint += this.#tables.beforeCommit();
         this.#tables.db.exec("COMMIT");
       } catch (error) {
         // Whatever stopped the commit, the batch goes on in memory rather than being lost.
@@ -361,12 +379,15 @@ export class BatchedMessageStore implements MessageStore {
     }
   }
 
-  // Indexing and checkpoints wait for a pause in the writes (see search_index.ts, limits.ts).
+  // Merging staged rows, indexing and checkpoints wait for a pause in the writes (see
+  // staged_rows.ts, search_index.ts, limits.ts).
   #scheduleUpkeep(): void {
     if (this.#closed || this.#upkeepTimer !== undefined) return;
-    if (!this.#tables.indexLags && !this.#checkpointDue) return;
+    if (this.#tables.stagedCount === 0 && !this.#tables.indexLags && !this.#checkpointDue) return;
     this.#writesSinceUpkeepTimer = 0;
-    this.#upkeepTimer = this.#deps.clock.setTimeout(() => this.#upkeep(), INDEX_INTERVAL_MS);
+    const delay = this.#upkeepSoon ? 0 : INDEX_INTERVAL_MS;
+    this.#upkeepSoon = false;
+    this.#upkeepTimer = this.#deps.clock.setTimeout(() => this.#upkeep(), delay);
   }
 
   #upkeep(): void {
@@ -377,7 +398,18 @@ export class BatchedMessageStore implements MessageStore {
       this.#scheduleUpkeep();
       return;
     }
+    // Forced past its deferrals: writes are still coming, the next step waits its turn.
+    const quiet = this.#writesSinceUpkeepTimer === 0;
     this.#upkeepDeferrals = 0;
+    if (this.#tables.stagedCount > 0) {
+      try {
+        this.#upkeepSoon = quiet;
+        this.#write((t) => t.mergeStep(MERGE_STEP_ROWS));
+      } catch (error) {
+        this.#deps.log.error(`Moving staged messages failed: ${describeError(error)}`);
+      }
+      if (this.#tables.stagedCount > 0) return;
+    }
     if (!this.#tables.indexLags) {
       this.#checkpoint();
       return;

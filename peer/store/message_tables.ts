@@ -1,8 +1,9 @@
 /**
  * The messages of one database connection, with what is cheaper kept in memory than asked of
  * SQLite on every message: each conversation's newest id, read mark, unread and queued counts,
- * the interned strings, the total and the next id. Every method runs inside the transaction
- * `MessageStore` opened; `beforeCommit()` writes the counters that changed.
+ * the interned strings, the total and the next id. New messages are staged (staged_rows.ts)
+ * until `mergeStep()` or a query that needs them in the table moves them there. Every method
+ * runs inside the transaction `MessageStore` opened; `beforeCommit()` writes what changed.
  *
  * Methods are deterministic in their arguments and the committed state, so that the batch of a
  * failed commit can be replayed onto a copy in memory with the same ids (message_store.ts).
@@ -35,6 +36,8 @@ import {
   toMessage,
 } from "./rows.ts";
 import { SearchIndex } from "./search_index.ts";
+import { CounterMarks } from "./counter_marks.ts";
+import { StagedRows } from "./staged_rows.ts";
 import type { NewIncoming, NewOutgoing, PageOptions } from "./types.ts";
 
 /** Messages the outbox holds (queued, or waiting for room members), through their index. */
@@ -49,6 +52,8 @@ export interface TableLimits {
   maxMessages: number;
   maxQueued: number;
   maxQueuedPerConversation: number;
+  /** Staged rows past this many are merged at each commit (as many as the commit added). */
+  maxStaged: number;
 }
 
 interface _Conversation {
@@ -66,6 +71,9 @@ interface _Conversation {
 // empties the cache, it cannot grow memory.
 const _CACHE_LIMIT = 10_000;
 
+// Staged rows saved per page of the WAL, about (~120 bytes each as JSON).
+const _STAGED_PER_PAGE = 32;
+
 // Rows `prune()` reads per query while looking for what to delete.
 const _PRUNE_READ_ROWS = 256;
 
@@ -81,10 +89,14 @@ export class MessageTables {
   readonly #peerIds = new Map<string, number>();
   readonly #fingerprintIds = new Map<string, number>();
   readonly #ownSenders = new Set<number>();
+  readonly #staged: StagedRows;
+  readonly #marks: CounterMarks;
   #nextId: number;
   #savedNextId: number;
   #total: number;
   #queuedTotal = 0;
+  // Rows of the table written in this batch (see beforeCommit).
+  #rowWrites = 0;
   readonly #sql: Record<string, StatementSync>;
   readonly #stranger = (peerId: string) => !this.contacts.has(peerId);
 
@@ -93,12 +105,10 @@ export class MessageTables {
     this.#limits = limits;
     this.contacts = new ContactBook(db);
     this.search = new SearchIndex(db);
+    this.#staged = new StagedRows(db);
+    this.#marks = new CounterMarks(db);
     const prepare = (sql: string) => db.prepare(sql);
     this.#sql = {
-      insert: prepare(
-        `INSERT INTO messages (id, conversation, sender, flags, state, at, msg_id, text,
-           fingerprint, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
       duplicate: prepare(
         "SELECT 1 AS found FROM messages WHERE sender = ? AND msg_id = ? AND flags & 1 = 0 LIMIT 1",
       ),
@@ -164,6 +174,7 @@ export class MessageTables {
     this.#nextId = this.#loadNextId();
     this.#savedNextId = this.#nextId;
     this.#loadConversations();
+    this.#loadStaged();
     const own = db.prepare("SELECT id FROM peers WHERE own = 1").all() as { id: number }[];
     for (const { id } of own) this.#ownSenders.add(id);
   }
@@ -183,6 +194,23 @@ export class MessageTables {
     return this.#total;
   }
 
+  /** How many messages wait in the staged rows. */
+  get stagedCount(): number {
+    return this.#staged.size;
+  }
+
+  /** Moves up to `maxRows` of the oldest staged messages into the table; returns how many. */
+  mergeStep(maxRows: number): number {
+    const merged = this.#staged.merge(maxRows);
+    this.#rowWrites += merged;
+    return merged;
+  }
+
+  /** Moves every staged message into the table, for the queries that read only the table. */
+  mergeAll(): void {
+    this.mergeStep(this.#staged.size);
+  }
+
   get db(): DatabaseSync {
     return this.#db;
   }
@@ -191,26 +219,30 @@ export class MessageTables {
     _checkText(m.text);
     // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
     const known = this.#peer(m.from, false);
-    if (
-      m.msgId !== "" && known !== undefined && this.#sql.duplicate.get(known, m.msgId) !== undefined
-    ) return undefined;
+    if (m.msgId !== "" && known !== undefined && this.#isDuplicate(known, m.msgId)) {
+      return undefined;
+    }
     const conversation = this.#conversation(m.conversation, true)!;
     const sender = known ?? this.#peer(m.from, true)!;
-    const fingerprint = m.fingerprint === undefined ? null : this.#fingerprint(m.fingerprint);
+    const fingerprintId = m.fingerprint === undefined ? null : this.#fingerprint(m.fingerprint);
     const id = this.#nextId++;
-    const flags = (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0);
-    this.#sql.insert.run(
+    if (m.msgId !== "") this.#marks.note(sender, m.msgId, this.#staged.holdsFrom(sender));
+    this.#staged.add({
       id,
-      conversation.id,
-      sender,
-      flags,
-      DELIVERED,
-      m.at,
-      m.msgId,
-      m.text,
-      fingerprint,
-      null,
-    );
+      flags: (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0),
+      state: DELIVERED,
+      at: m.at,
+      msg_id: m.msgId,
+      text: m.text,
+      reason: null,
+      pending: null,
+      conversation: m.conversation,
+      sender: m.from,
+      fingerprint: m.fingerprint ?? null,
+      conversationId: conversation.id,
+      senderId: sender,
+      fingerprintId,
+    });
     this.#total++;
     conversation.lastId = id;
     conversation.unread++;
@@ -232,20 +264,23 @@ export class MessageTables {
       this.#ownSenders.add(sender);
     }
     const id = this.#nextId++;
-    const flags = OUTGOING | (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0);
     const pending = pendingColumn(m.pendingFor);
-    this.#sql.insert.run(
+    this.#staged.add({
       id,
-      conversation.id,
-      sender,
-      flags,
-      STATE_CODES[m.state],
-      m.at,
-      m.msgId,
-      m.text,
-      null,
+      flags: OUTGOING | (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0),
+      state: STATE_CODES[m.state],
+      at: m.at,
+      msg_id: m.msgId,
+      text: m.text,
+      reason: null,
       pending,
-    );
+      conversation: m.conversation,
+      sender: m.from,
+      fingerprint: null,
+      conversationId: conversation.id,
+      senderId: sender,
+      fingerprintId: null,
+    });
     this.#total++;
     conversation.lastId = id;
     if (queued) {
@@ -267,13 +302,21 @@ export class MessageTables {
   }
 
   setEncrypted(id: number, encrypted: boolean): void {
-    this.#sql.encrypted.run(encrypted ? ENCRYPTED : 0, id);
+    const staged = this.#staged.get(id);
+    if (staged === undefined) {
+      this.#sql.encrypted.run(encrypted ? ENCRYPTED : 0, id);
+      this.#rowWrites++;
+    } else if (staged.flags & OUTGOING) {
+      staged.flags = (staged.flags & ~ENCRYPTED) | (encrypted ? ENCRYPTED : 0);
+      this.#staged.changed(staged);
+    }
   }
 
   receipt(conversation: string, msgIds: string[], state: "delivered" | "read"): StoredMessage[] {
     const target = this.#byName.get(conversation);
     const to = STATE_CODES[state];
     if (target === undefined || (to !== DELIVERED && to !== READ)) return [];
+    this.mergeAll();
     const changed: StoredMessage[] = [];
     const done = new Set<number>();
     for (const msgId of msgIds.slice(0, MAX_RECEIPT_IDS)) {
@@ -308,11 +351,12 @@ export class MessageTables {
     if (at < 0) return undefined;
     pendingFor.splice(at, 1);
     row.pending = pendingColumn(pendingFor);
-    this.#sql.pending.run(row.pending, id);
+    this.#saveColumn(row, () => this.#sql.pending.run(row.pending, id));
     return toMessage(row, this.#stranger);
   }
 
   expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
+    this.mergeAll();
     const rows = this.#sql.outboxBefore.all(now - queuedMaxAgeMs) as unknown as MessageRow[];
     const changed: StoredMessage[] = [];
     for (const row of rows) {
@@ -321,7 +365,7 @@ export class MessageTables {
       } else {
         // A room message some members acknowledged: it stops waiting for the others.
         row.pending = null;
-        this.#sql.pending.run(null, row.id);
+        this.#saveColumn(row, () => this.#sql.pending.run(null, row.id));
         changed.push(toMessage(row, this.#stranger));
       }
     }
@@ -335,6 +379,7 @@ export class MessageTables {
   }
 
   prune(now: number): number {
+    this.mergeAll();
     const cutoff = this.#limits.retentionMs > 0 ? now - this.#limits.retentionMs : -Infinity;
     let excess = this.#total - this.#limits.maxMessages;
     const doomed: number[] = [];
@@ -372,6 +417,7 @@ export class MessageTables {
       this.#dirty.add(conversation);
     }
     this.#total -= deleted.length;
+    this.#rowWrites += deleted.length;
     for (const conversation of emptied) {
       const { id } = this.#sql.lastOf.get(conversation.id) as { id: number | null };
       if (id !== null) {
@@ -430,12 +476,14 @@ export class MessageTables {
     if (conversation === undefined) return [];
     const end = Math.min(upTo ?? conversation.lastId, conversation.lastId);
     if (end <= conversation.readUpto) return [];
+    this.mergeAll();
     const rows = this.#sql.unread.all(
       conversation.id,
       conversation.readUpto,
       end,
     ) as unknown as MessageRow[];
     this.#sql.markRead.run(conversation.id, conversation.readUpto, end);
+    this.#rowWrites += rows.length;
     conversation.readUpto = end;
     conversation.unread -= rows.length;
     this.#dirty.add(conversation);
@@ -452,8 +500,16 @@ export class MessageTables {
     return this.#messages(this.#sql.queued.all());
   }
 
-  /** Writes what changed in memory since the last commit; call right before COMMIT. */
-  beforeCommit(): void {
+  /**
+   * Writes what changed in memory since the last commit; call right before COMMIT. Returns
+   * the rows the batch wrote, about (staged saves count by the page, not by the row): what a
+   * checkpoint will have to copy.
+   */
+  beforeCommit(): number {
+    const excess = this.#staged.size - this.#limits.maxStaged;
+    if (excess > 0) this.#rowWrites += this.#staged.merge(excess);
+    const written = this.#rowWrites + Math.ceil(this.#staged.save() / _STAGED_PER_PAGE) + 1;
+    this.#rowWrites = 0;
     for (const c of this.#dirty) {
       this.#sql.saveConversation.run(c.lastId, c.readUpto, c.unread, c.id);
     }
@@ -463,6 +519,7 @@ export class MessageTables {
       this.#sql.saveNextId.run(this.#nextId);
       this.#savedNextId = this.#nextId;
     }
+    return written;
   }
 
   /** True when the search index has not seen every message yet. */
@@ -472,7 +529,7 @@ export class MessageTables {
 
   #move(row: MessageRow, to: number, reason: string | null): StoredMessage {
     const pending = to === FAILED ? null : row.pending;
-    this.#sql.move.run(to, reason, pending, row.id);
+    this.#saveColumn(row, () => this.#sql.move.run(to, reason, pending, row.id));
     const conversation = this.#byName.get(row.conversation);
     const delta = (to === QUEUED ? 1 : 0) - (row.state === QUEUED ? 1 : 0);
     if (conversation !== undefined && delta !== 0) {
@@ -502,8 +559,23 @@ export class MessageTables {
     }
   }
 
+  // A staged row is the object itself: changing it changes what the next save writes.
   #row(id: number): MessageRow | undefined {
-    return this.#sql.byId.get(id) as unknown as MessageRow | undefined;
+    return this.#staged.get(id) ?? this.#sql.byId.get(id) as unknown as MessageRow | undefined;
+  }
+
+  // A change to `row`: written with the staged rows if it is one, else by `update`.
+  #saveColumn(row: MessageRow, update: () => void): void {
+    const staged = this.#staged.get(row.id);
+    if (staged !== undefined) return this.#staged.changed(staged);
+    update();
+    this.#rowWrites++;
+  }
+
+  #isDuplicate(sender: number, msgId: string): boolean {
+    if (this.#marks.isNew(sender, msgId)) return false;
+    return this.#staged.holds(sender, msgId) ||
+      this.#sql.duplicate.get(sender, msgId) !== undefined;
   }
 
   #messages(rows: unknown[]): StoredMessage[] {
@@ -541,6 +613,24 @@ export class MessageTables {
       id: number | null;
     };
     return Math.max(saved.value, (max.id ?? 0) + 1);
+  }
+
+  // Messages staged by an earlier run and not merged: back in memory, counted.
+  #loadStaged(): void {
+    const peers = this.#db.prepare("SELECT peer_id FROM peers WHERE id = ?");
+    const fingerprints = this.#db.prepare("SELECT fingerprint FROM fingerprints WHERE id = ?");
+    const rows = this.#staged.load(this.#db, {
+      conversation: (id) => this.#byId.get(id)?.name,
+      peer: (id) => (peers.get(id) as { peer_id: string } | undefined)?.peer_id,
+      fingerprint: (id) =>
+        (fingerprints.get(id) as { fingerprint: string } | undefined)?.fingerprint,
+    });
+    this.#total += rows.length;
+    for (const row of rows) {
+      if (row.state !== QUEUED) continue;
+      this.#byId.get(row.conversationId)!.queued++;
+      this.#queuedTotal++;
+    }
   }
 
   #loadConversations(): void {

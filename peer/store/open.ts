@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_MESSAGES,
   DEFAULT_MAX_QUEUED,
   DEFAULT_MAX_QUEUED_PER_CONVERSATION,
+  DEFAULT_MAX_STAGED,
   DEFAULT_RETENTION_DAYS,
   WAL_SIZE_LIMIT_BYTES,
 } from "./limits.ts";
@@ -22,6 +23,7 @@ import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate, SCHEMA_VERSION, schemaVersion } from "./schema.ts";
 import { checkSchema, SchemaMismatch } from "./schema_check.ts";
 import { storageFailure } from "./sqlite_errors.ts";
+import { DamagedStagedRows } from "./staged_rows.ts";
 import type { MessageStore, MessageStoreDeps, MessageStoreOptions } from "./types.ts";
 
 /** For tests and benchmarks: reach the connection, choose the commit timing. */
@@ -92,7 +94,9 @@ export function openMessageStore(
       return make(db, status);
     } catch (error) {
       _closeQuietly(db);
-      const failure = error instanceof SchemaMismatch ? "damaged" : storageFailure(error);
+      const failure = error instanceof SchemaMismatch || error instanceof DamagedStagedRows
+        ? "damaged"
+        : storageFailure(error);
       if (failure === "locked") throw _inUse(path);
       if (failure === "damaged" && attempt === 0 && movedAside === undefined) {
         movedAside = _moveAside(path, describeError(error), deps);
@@ -112,6 +116,7 @@ function _limits(options: MessageStoreOptions): TableLimits {
     maxQueued: options.maxQueued ?? DEFAULT_MAX_QUEUED,
     maxQueuedPerConversation: options.maxQueuedPerConversation ??
       DEFAULT_MAX_QUEUED_PER_CONVERSATION,
+    maxStaged: options.maxStaged ?? DEFAULT_MAX_STAGED,
   };
 }
 

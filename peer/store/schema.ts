@@ -71,8 +71,20 @@ CREATE TABLE contacts (
 ) WITHOUT ROWID;
 `;
 
+/**
+ * Version 2: new messages are staged before they reach `messages` (staged_rows.ts). A commit
+ * adds one row to `staged`: the JSON array of the message rows it added or changed, each as
+ * the `messages` columns in order (id, conversation, sender, flags, state, at, msg_id, text,
+ * fingerprint, reason, pending), and `last_id`, the highest id in it. `meta.merged_upto` is
+ * the highest id moved into `messages`; staged copies of ids up to it are outdated.
+ */
+const VERSION_2 = `
+CREATE TABLE staged (batch INTEGER PRIMARY KEY, last_id INTEGER NOT NULL, rows TEXT NOT NULL);
+INSERT INTO meta (key, value) SELECT 'merged_upto', coalesce(max(id), 0) FROM messages;
+`;
+
 /** Every schema version in order. */
-export const MIGRATIONS: readonly string[] = [VERSION_1];
+export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2];
 
 /** The newest schema version this program knows. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -25,6 +25,8 @@ export interface MessageStoreOptions {
   maxQueued?: number;
   /** Queued outgoing messages toward one conversation (default 1_000). */
   maxQueuedPerConversation?: number;
+  /** New messages kept staged before commits move them into the table (default 65_536). */
+  maxStaged?: number;
 }
 
 /** What the store needs from outside. */
@@ -125,6 +127,8 @@ export interface MessageStore {
   committed(): Promise<void>;
   /** Commits now. */
   flush(): void;
+  /** Moves every staged message into the table now (writes pausing do it in steps). */
+  settle(): void;
   /** Flushes and closes; the store may not be used afterwards. */
   close(): void;
 }

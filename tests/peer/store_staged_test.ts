@@ -1,0 +1,152 @@
+/**
+ * New messages are staged (one row of JSON per commit) before they reach the messages table:
+ * what a commit staged survives a crash, duplicates are found wherever the first copy is, and
+ * damaged staged rows are kept aside, not dropped.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { MIGRATIONS } from "../../peer/store/schema.ts";
+import { incoming, outgoing, TestStore } from "../_message_store.ts";
+
+const PREFIX = "5f0c3a1e-7b2d-8c4e-9a6f-";
+
+// A p2pchat msg_id: the connection's prefix, then a 12-digit counter.
+function counted(n: number, prefix = PREFIX): string {
+  return prefix + n.toString(16).padStart(12, "0");
+}
+
+// The database and its WAL as a crash leaves them: copied while the store still has them open.
+function crashCopy(t: TestStore): string {
+  const copy = `${t.dir}/crashed.db`;
+  Deno.copyFileSync(t.path, copy);
+  Deno.copyFileSync(`${t.path}-wal`, `${copy}-wal`);
+  return copy;
+}
+
+function tableCount(path: string, table: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("what a commit staged survives a crash, with the latest state of each message", async () => {
+  using t = new TestStore("file");
+  const first = t.store.addIncoming(incoming({ msgId: counted(1), text: "hello" }))!;
+  const mine = t.store.addOutgoing(outgoing({ text: "hi back", state: "sent" }));
+  await t.store.committed();
+  t.store.setState(mine.id, "delivered");
+  t.store.addIncoming(incoming({ msgId: counted(2), text: "how are you" }));
+  await t.store.committed();
+  const copy = crashCopy(t);
+  t.store.close();
+
+  const store = t.open({}, copy);
+  const texts = store.page("bob@lobby").messages.map((m) => `${m.text}:${m.state}`);
+  assert.deepEqual(texts, ["hello:delivered", "hi back:delivered", "how are you:delivered"]);
+  assert.equal(store.conversations()[0].unread, 2);
+  // Known again after the crash: the same message is not stored twice.
+  assert.equal(store.addIncoming(incoming({ msgId: counted(1), text: "hello" })), undefined);
+  assert.equal(store.byId(first.id)?.text, "hello");
+  // New ids go on after the old ones.
+  assert.ok(store.addIncoming(incoming({ msgId: counted(3) }))!.id > mine.id);
+});
+
+Deno.test("a duplicate is found whether staged, in the table, or from an earlier run", () => {
+  using t = new TestStore("file");
+  const add = (n: number, prefix?: string) =>
+    t.store.addIncoming(incoming({ msgId: counted(n, prefix) }));
+  assert.ok(add(5));
+  assert.ok(add(7));
+  assert.equal(add(5), undefined, "staged");
+  t.store.page("bob@lobby"); // moves the staged rows into the table
+  assert.equal(add(7), undefined, "in the table");
+  assert.ok(add(6), "below the newest, but new");
+  assert.equal(add(6), undefined);
+  t.reopen();
+  assert.equal(add(6), undefined, "from an earlier run");
+  assert.equal(add(7), undefined);
+  assert.ok(add(8));
+  // Another connection (another prefix), and ids of another form, are checked too.
+  assert.ok(add(5, "0123abcd-0000-8000-8000-"));
+  assert.equal(add(5, "0123abcd-0000-8000-8000-"), undefined);
+  assert.ok(t.store.addIncoming(incoming({ msgId: "6F0C3A1E-7B2D-8C4E-9A6F-00000000000A" })));
+  assert.equal(
+    t.store.addIncoming(incoming({ msgId: "6F0C3A1E-7B2D-8C4E-9A6F-00000000000A" })),
+    undefined,
+  );
+  // The same id from someone else is their message, not a duplicate.
+  assert.ok(t.store.addIncoming(incoming({ msgId: counted(5), from: "carol@lobby" })));
+});
+
+Deno.test("past maxStaged, each commit moves rows into the table; close moves the rest", async () => {
+  using t = new TestStore("file", { maxStaged: 10 });
+  for (let i = 0; i < 25; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  await t.store.committed();
+  t.store.flush();
+  const copy = crashCopy(t);
+  assert.equal(tableCount(copy, "messages"), 15);
+  t.store.close();
+  assert.equal(tableCount(t.path, "messages"), 25);
+  assert.equal(tableCount(t.path, "staged"), 0);
+  t.open();
+});
+
+Deno.test("a pause in the writes moves staged rows into the table", async () => {
+  using t = new TestStore("file");
+  for (let i = 0; i < 3000; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  await t.store.committed();
+  for (let tick = 0; tick < 10; tick++) {
+    t.clock.advance(25);
+    await t.store.committed();
+  }
+  t.store.flush();
+  assert.equal(tableCount(crashCopy(t), "messages"), 3000);
+});
+
+Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
+  const damage = [
+    "UPDATE staged SET rows = 'not json'",
+    "UPDATE staged SET rows = '[[1, 2]]'",
+    "UPDATE staged SET rows = json_replace(rows, '$[0][1]', 999)",
+  ];
+  for (const change of damage) {
+    using t = new TestStore("file");
+    t.store.addIncoming(incoming({ msgId: counted(1), text: "kept aside" }));
+    await t.store.committed();
+    const copy = crashCopy(t);
+    t.store.close();
+    const db = new DatabaseSync(copy);
+    db.exec(change);
+    db.close();
+    const store = t.open({}, copy);
+    const status = store.storage();
+    assert.ok(status.movedAside, change);
+    assert.deepEqual(store.conversations(), [], change);
+    assert.equal(tableCount(status.movedAside!, "staged"), 1, change);
+    assert.ok(t.logged.some((line) => /staged/.test(line)), t.logged.join("\n"));
+  }
+});
+
+Deno.test("a version 1 database is brought to version 2 with its messages", () => {
+  using t = new TestStore("file");
+  t.store.close();
+  Deno.removeSync(t.path);
+  const db = new DatabaseSync(t.path);
+  db.exec(MIGRATIONS[0]);
+  db.exec("PRAGMA user_version = 1");
+  db.exec(`INSERT INTO conversations (id, name, last_id, unread) VALUES (1, 'bob@lobby', 2, 2);
+    INSERT INTO peers (id, peer_id) VALUES (1, 'bob@lobby');
+    INSERT INTO messages (id, conversation, sender, flags, state, at, msg_id, text)
+      VALUES (1, 1, 1, 0, 2, 1000, 'a', 'one'), (2, 1, 1, 0, 2, 2000, 'b', 'two');
+    UPDATE meta SET value = 3 WHERE key = 'next_id'`);
+  db.close();
+  const store = t.open();
+  assert.deepEqual(store.page("bob@lobby").messages.map((m) => m.text), ["one", "two"]);
+  assert.equal(store.addIncoming(incoming({ msgId: "b" })), undefined);
+  assert.equal(store.addIncoming(incoming({ msgId: "c", text: "three" }))!.id, 3);
+  t.reopen();
+  assert.deepEqual(t.store.page("bob@lobby").messages.map((m) => m.text), ["one", "two", "three"]);
+});
