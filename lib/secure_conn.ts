@@ -1,12 +1,14 @@
 /**
  * The I/O edge of a Noise secure channel (lib/noise): runs the handshake over a connection that
  * has finished its plaintext negotiation, then offers a `Conn` whose bytes travel in encrypted
- * frames. Peer links and tracker sessions share it; the handshake logic itself stays pure.
+ * frames, and (when agreed) records beside them. Peer links and tracker sessions share it; the
+ * handshake logic itself stays pure.
  */
 import { concatBytes } from "./bytes.ts";
 import {
   createSecureChannel,
   NoiseError,
+  type PushResult,
   type RemoteIdentity,
   type SecureChannel,
   type SecureChannelOptions,
@@ -36,12 +38,12 @@ export async function upgradeConn(
   options: UpgradeOptions,
 ): Promise<SecureUpgrade> {
   const channel = createSecureChannel(options);
-  const early: Uint8Array[] = [];
+  const early: _Item[] = [];
   const feed = async (chunk: Uint8Array): Promise<RemoteIdentity | undefined> => {
     const result = channel.push(chunk);
     if (result.write.length > 0) await raw.write(concatBytes(result.write));
     // The peer may send its first data right behind the last handshake message.
-    early.push(...result.plaintext);
+    early.push(..._items(result));
     return result.established;
   };
   const first = channel.start();
@@ -55,18 +57,29 @@ export async function upgradeConn(
   return { conn: new SecureConn(raw, reader, channel, early), remote };
 }
 
-/** A `Conn` whose writes are encrypted into frames and whose reads are decrypted frames. */
+// What a read decrypted, in order: stream bytes, or a record.
+type _Item = Uint8Array | { record: Uint8Array };
+
+/**
+ * A `Conn` whose writes are encrypted into frames and whose reads are decrypted frames. With
+ * records agreed, records go out with `writeRecords` and come in through `onRecord`.
+ */
 export class SecureConn implements Conn {
+  /**
+   * Called with each record, in order with the stream: a record is handed over only once the
+   * bytes before it were taken from `chunks()` and the reader asked for more.
+   */
+  onRecord?: (body: Uint8Array) => void;
   readonly #raw: Conn;
   readonly #reader: AsyncIterator<Uint8Array>;
   readonly #channel: SecureChannel;
-  #early: Uint8Array[];
+  #early: _Item[];
 
   constructor(
     raw: Conn,
     reader: AsyncIterator<Uint8Array>,
     channel: SecureChannel,
-    early: Uint8Array[],
+    early: _Item[],
   ) {
     this.#raw = raw;
     this.#reader = reader;
@@ -90,17 +103,26 @@ export class SecureConn implements Conn {
    * frame that fails authentication throws its NoiseError and ends it.
    */
   chunks(): AsyncIterable<Uint8Array> {
-    let early: Uint8Array[] | undefined = this.#early;
+    let items = this.#early;
     this.#early = [];
     return breakableIterable<Uint8Array>(async (finished) => {
-      let plaintext = early ?? [];
-      early = undefined;
-      while (plaintext.length === 0) {
+      for (;;) {
+        // Records first, up to the next stream bytes; those go out together.
+        let at = 0;
+        while (at < items.length && !(items[at] instanceof Uint8Array)) {
+          this.onRecord?.((items[at++] as { record: Uint8Array }).record);
+        }
+        let end = at;
+        while (end < items.length && items[end] instanceof Uint8Array) end++;
+        const text = items.slice(at, end) as Uint8Array[];
+        items = items.slice(end);
+        if (text.length > 0) {
+          return { done: false, value: text.length === 1 ? text[0] : concatBytes(text) };
+        }
         const read = finished() ? undefined : await this.#reader.next();
         if (!read || read.done) return { done: true, value: undefined };
-        plaintext = this.#channel.push(read.value).plaintext;
+        items = _items(this.#channel.push(read.value));
       }
-      return { done: false, value: plaintext.length === 1 ? plaintext[0] : concatBytes(plaintext) };
     });
   }
 
@@ -109,7 +131,26 @@ export class SecureConn implements Conn {
     return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
   }
 
+  /** Writes records, one frame each, in one write. */
+  writeRecords(bodies: readonly Uint8Array[]): Promise<void> {
+    const frames = bodies.map((body) => this.#channel.encryptRecord(body));
+    return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
+  }
+
   close(): void {
     this.#raw.close();
   }
+}
+
+// A push's stream bytes and records in the order they arrived.
+function _items(result: PushResult): _Item[] {
+  if (result.records.length === 0) return result.plaintext;
+  const items: _Item[] = [];
+  let next = 0;
+  for (const { after, body } of result.records) {
+    while (next < after) items.push(result.plaintext[next++]);
+    items.push({ record: body });
+  }
+  while (next < result.plaintext.length) items.push(result.plaintext[next++]);
+  return items;
 }

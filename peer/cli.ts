@@ -277,6 +277,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
       // Lines that arrive before the transfers are loaded are dropped: the sender offers again.
       files: {
         line: (from, kind, fields) => transfers?.line(from, kind, fields),
+        record: (from, body) => transfers?.record(from, body),
         drained: (peerId) => transfers?.drained(peerId),
       },
     },

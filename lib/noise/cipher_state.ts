@@ -45,14 +45,21 @@ export class CipherState {
     this.#low = Number(nonce & 0xffffffffn);
   }
 
-  /** EncryptWithAd(ad, plaintext): the plaintext itself while there is no key. */
-  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    if (this.#key === undefined) return plaintext;
-    if (plaintext.length + TAG_BYTES > MAX_MESSAGE_BYTES) {
-      throw new NoiseError("bad_message_length", `Plaintext of ${plaintext.length} bytes`);
+  /**
+   * EncryptWithAd(ad, plaintext): the plaintext itself while there is no key. `prefix` is one
+   * byte that leads the plaintext (see `CipherFunctions.encrypt`); only once keyed.
+   */
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array, prefix?: number): Uint8Array {
+    if (this.#key === undefined) {
+      if (prefix !== undefined) throw new NoiseError("not_established", "No key for a prefix");
+      return plaintext;
+    }
+    const length = plaintext.length + (prefix === undefined ? 0 : 1);
+    if (length + TAG_BYTES > MAX_MESSAGE_BYTES) {
+      throw new NoiseError("bad_message_length", `Plaintext of ${length} bytes`);
     }
     this.#checkNonce();
-    const ciphertext = this.cipher.encrypt(this.#key, this.#high, this.#low, ad, plaintext);
+    const ciphertext = this.cipher.encrypt(this.#key, this.#high, this.#low, ad, plaintext, prefix);
     this.#increment();
     return ciphertext;
   }

@@ -37,12 +37,17 @@ export type CipherName = "ChaChaPoly" | "AESGCM";
  */
 export interface CipherFunctions {
   readonly name: CipherName;
+  /**
+   * `prefix`, when given, is one byte encrypted ahead of `plaintext` (as if it led it), so a
+   * large plaintext needs no copy to gain a leading byte.
+   */
   encrypt(
     key: Uint8Array,
     high: number,
     low: number,
     ad: Uint8Array,
     plaintext: Uint8Array,
+    prefix?: number,
   ): Uint8Array;
   /** Returns the plaintext, or throws `decrypt_failed` leaving no partial plaintext anywhere. */
   decrypt(
@@ -173,16 +178,21 @@ function _aead(
   };
   return {
     name,
-    encrypt(key, high, low, ad, plaintext) {
+    encrypt(key, high, low, ad, plaintext, prefix) {
       const cipher = createCipheriv(algorithm as "aes-256-gcm", key, nonce(high, low), {
         authTagLength: TAG_BYTES,
       });
       cipher.setAAD(ad);
-      const out = new Uint8Array(plaintext.length + TAG_BYTES);
-      const body = cipher.update(plaintext);
-      out.set(body);
-      out.set(cipher.final(), body.length);
-      out.set(cipher.getAuthTag(), plaintext.length);
+      const lead = prefix === undefined ? 0 : 1;
+      const out = new Uint8Array(lead + plaintext.length + TAG_BYTES);
+      let at = 0;
+      for (const part of lead ? [Uint8Array.of(prefix!), plaintext] : [plaintext]) {
+        const body = cipher.update(part);
+        out.set(body, at);
+        at += body.length;
+      }
+      out.set(cipher.final(), at);
+      out.set(cipher.getAuthTag(), lead + plaintext.length);
       return out;
     },
     decrypt(key, high, low, ad, ciphertext) {
@@ -212,10 +222,13 @@ function _aead(
 function _shortOnSodium(openssl: CipherFunctions): CipherFunctions {
   return {
     name: openssl.name,
-    encrypt: (key, high, low, ad, plaintext) =>
-      sodiumFits(plaintext.length, ad)
-        ? sodiumSeal(key, high, low, ad, plaintext)
-        : openssl.encrypt(key, high, low, ad, plaintext),
+    encrypt(key, high, low, ad, plaintext, prefix) {
+      const length = plaintext.length + (prefix === undefined ? 0 : 1);
+      if (!sodiumFits(length, ad)) return openssl.encrypt(key, high, low, ad, plaintext, prefix);
+      // Short: the copy that puts the prefix in front costs little.
+      const whole = prefix === undefined ? plaintext : _concat(Uint8Array.of(prefix), plaintext);
+      return sodiumSeal(key, high, low, ad, whole);
+    },
     decrypt: (key, high, low, ad, ciphertext) =>
       ciphertext.length >= TAG_BYTES && sodiumFits(ciphertext.length - TAG_BYTES, ad)
         ? sodiumOpen(key, high, low, ad, ciphertext)

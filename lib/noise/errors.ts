@@ -11,6 +11,8 @@ export type NoiseErrorCode =
   | "frame_too_long"
   | "empty_frame"
   | "bad_key"
+  // a transport message whose kind byte is unknown, or a record that does not fit
+  | "bad_record"
   // the handshake payload of p2pchat (identity binding)
   | "bad_payload"
   | "bad_signature"

@@ -43,6 +43,7 @@ export {
 export type { RemoteIdentity } from "./payload.ts";
 export {
   createSecureChannel,
+  MAX_RECORD_BYTES,
   type PushResult,
   type SecureChannel,
   type SecureChannelOptions,

@@ -26,6 +26,11 @@ export interface SecureChannelOptions {
   localId: string;
   /** Default "ChaChaPoly". */
   cipher?: CipherName;
+  /**
+   * Each transport message starts with a kind byte (`RECORD_KIND_TEXT` or `RECORD_KIND_DATA`),
+   * so opaque records can travel beside the byte stream (p2pchat-file-frames).
+   */
+  records?: boolean;
   /** A fixed ephemeral key pair: for tests only. */
   ephemeral?: KeyPair;
 }
@@ -36,6 +41,11 @@ export interface PushResult {
   write: Uint8Array[];
   /** Application data decrypted, in order. */
   plaintext: Uint8Array[];
+  /**
+   * Records decrypted (with `records`), each with how many `plaintext` entries came before
+   * it, so that the reader can keep the order between the two.
+   */
+  records: { after: number; body: Uint8Array }[];
   /** Set by the push that completes the handshake. */
   established?: RemoteIdentity;
 }
@@ -51,6 +61,8 @@ export interface SecureChannel {
   push(chunk: Uint8Array): PushResult;
   /** Application data as frames of at most 65519 plaintext bytes each; only once established. */
   encrypt(plaintext: Uint8Array): Uint8Array[];
+  /** One record as one frame (with `records`); at most `MAX_RECORD_BYTES`. */
+  encryptRecord(body: Uint8Array): Uint8Array;
   readonly state: SecureChannelState;
   /** The remote identity, once established. */
   readonly remote?: RemoteIdentity;
@@ -59,6 +71,12 @@ export interface SecureChannel {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Kind bytes of a transport message with `records`: stream bytes follow, or one record. */
+export const RECORD_KIND_TEXT = 0;
+export const RECORD_KIND_DATA = 1;
+/** The longest record: a transport message's plaintext less its kind byte. */
+export const MAX_RECORD_BYTES = MAX_TRANSPORT_PAYLOAD_BYTES - 1;
 
 /** A secure channel over Noise_XX_25519_ChaChaPoly_SHA256 (or AESGCM), not yet started. */
 export function createSecureChannel(options: SecureChannelOptions): SecureChannel {
@@ -75,8 +93,10 @@ class _SecureChannel implements SecureChannel {
   #remote: RemoteIdentity | undefined;
   #pendingRemote: RemoteIdentity | undefined;
   #handshakeHash: Uint8Array | undefined;
+  readonly #records: boolean;
 
   constructor(options: SecureChannelOptions) {
+    this.#records = options.records ?? false;
     this.#handshake = new HandshakeState({
       protocolName: `Noise_XX_25519_${options.cipher ?? "ChaChaPoly"}_SHA256`,
       initiator: options.initiator,
@@ -112,16 +132,16 @@ class _SecureChannel implements SecureChannel {
 
   push(chunk: Uint8Array): PushResult {
     // Nothing is returned after a failure, whatever arrives.
-    if (this.#state === "failed") return { write: [], plaintext: [] };
+    if (this.#state === "failed") return { write: [], plaintext: [], records: [] };
     return this.#guard(() => {
-      const result: PushResult = { write: [], plaintext: [] };
+      const result: PushResult = { write: [], plaintext: [], records: [] };
       for (const frame of this.#decoder.push(chunk)) {
         if (this.#state === "handshaking") {
           // The peer may send transport frames right behind its last handshake message: once
           // established, the rest of this loop decrypts them.
           this.#readHandshakeFrame(frame, result);
         } else {
-          result.plaintext.push(this.#receive!.decryptWithAd(EMPTY, frame));
+          this.#received(this.#receive!.decryptWithAd(EMPTY, frame), result);
         }
       }
       return result;
@@ -129,20 +149,53 @@ class _SecureChannel implements SecureChannel {
   }
 
   encrypt(plaintext: Uint8Array): Uint8Array[] {
-    if (this.#state !== "established") {
-      throw new NoiseError(
-        this.#state === "failed" ? "failed" : "not_established",
-        `Cannot encrypt while the channel is ${this.#state}`,
-      );
-    }
+    this.#checkEstablished();
     return this.#guard(() => {
       const frames: Uint8Array[] = [];
-      for (let at = 0; at < plaintext.length; at += MAX_TRANSPORT_PAYLOAD_BYTES) {
-        const part = plaintext.subarray(at, at + MAX_TRANSPORT_PAYLOAD_BYTES);
-        frames.push(encodeFrame(this.#send!.encryptWithAd(EMPTY, part)));
+      const step = this.#records ? MAX_RECORD_BYTES : MAX_TRANSPORT_PAYLOAD_BYTES;
+      for (let at = 0; at < plaintext.length; at += step) {
+        const part = plaintext.subarray(at, at + step);
+        const kind = this.#records ? RECORD_KIND_TEXT : undefined;
+        frames.push(encodeFrame(this.#send!.encryptWithAd(EMPTY, part, kind)));
       }
       return frames;
     });
+  }
+
+  encryptRecord(body: Uint8Array): Uint8Array {
+    this.#checkEstablished();
+    if (!this.#records) throw new NoiseError("bad_record", "Records were not agreed");
+    if (body.length === 0 || body.length > MAX_RECORD_BYTES) {
+      throw new NoiseError("bad_record", `Record of ${body.length} bytes`);
+    }
+    return this.#guard(() => encodeFrame(this.#send!.encryptWithAd(EMPTY, body, RECORD_KIND_DATA)));
+  }
+
+  #checkEstablished(): void {
+    if (this.#state === "established") return;
+    throw new NoiseError(
+      this.#state === "failed" ? "failed" : "not_established",
+      `Cannot encrypt while the channel is ${this.#state}`,
+    );
+  }
+
+  // A decrypted transport message: stream bytes, or (with records) what its kind byte says.
+  #received(message: Uint8Array, result: PushResult): void {
+    if (!this.#records) {
+      result.plaintext.push(message);
+      return;
+    }
+    const kind = message[0];
+    if (kind === RECORD_KIND_TEXT && message.length > 1) {
+      result.plaintext.push(message.subarray(1));
+    } else if (kind === RECORD_KIND_DATA && message.length > 1) {
+      result.records.push({ after: result.plaintext.length, body: message.subarray(1) });
+    } else {
+      throw new NoiseError(
+        "bad_record",
+        `Transport message of kind ${kind}, ${message.length} bytes`,
+      );
+    }
   }
 
   #readHandshakeFrame(frame: Uint8Array, result: PushResult): void {

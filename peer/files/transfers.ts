@@ -21,7 +21,17 @@ import type {
 import type { FileChannel } from "../node/mod.ts";
 import { safeFileName, uniqueName } from "./names.ts";
 import { SNIFF_BYTES, sniffType } from "./sniff.ts";
-import { CHUNK_BYTES, fileLine, type FileMessage, newTransferId, readFileMessage } from "./wire.ts";
+import {
+  CHUNK_BYTES,
+  fileLine,
+  type FileMessage,
+  fileRecord,
+  MAX_CHUNK_BYTES,
+  newTransferId,
+  readFileMessage,
+  readFileRecord,
+  RECORD_DATA_BYTES,
+} from "./wire.ts";
 
 /** Bytes sent ahead of the receiver's acknowledgement. */
 export const WINDOW_BYTES = 1024 * 1024;
@@ -257,6 +267,20 @@ export class Transfers implements FileTransfers {
       this.#log.debug("Ignored a bad file line", { peer: from, kind });
       return;
     }
+    this.#received(from, message);
+  }
+
+  /** A file data record from `from`: a FILE_CHUNK in binary; read as strictly. */
+  record(from: string, body: Uint8Array): void {
+    const message = readFileRecord(body);
+    if (!message) {
+      this.#log.debug("Ignored a bad file record", { peer: from, bytes: body.length });
+      return;
+    }
+    this.#received(from, message);
+  }
+
+  #received(from: string, message: FileMessage): void {
     const live = this.#live.get(message.id);
     if (message.kind === "FILE_OFFER") {
       this.#offered(from, message, live).catch((error) =>
@@ -415,11 +439,13 @@ export class Transfers implements FileTransfers {
         const block = await this.#readAhead(live);
         if (!block) return await this.#abort(live, "source_changed");
         const from = live.next - block.start;
-        const data = block.bytes.subarray(from, Math.min(block.length, from + CHUNK_BYTES));
-        // fileLine encodes `data` at once: a view of the block is enough.
-        if (!channel.send(fileLine({ kind: "FILE_CHUNK", id: info.id, offset: live.next, data }))) {
-          return;
-        }
+        const size = channel.records ? RECORD_DATA_BYTES : CHUNK_BYTES;
+        const data = block.bytes.subarray(from, Math.min(block.length, from + size));
+        // Both forms copy `data` at once: a view of the block is enough.
+        const sent = channel.records
+          ? channel.sendRecord(fileRecord(info.id, live.next, data))
+          : channel.send(fileLine({ kind: "FILE_CHUNK", id: info.id, offset: live.next, data }));
+        if (!sent) return;
         live.next += data.length;
       }
     } finally {
@@ -451,7 +477,7 @@ export class Transfers implements FileTransfers {
     if (offset === 0) info.type = sniffType(data.subarray(0, SNIFF_BYTES));
     live.hash!.update(data);
     // One buffer per transfer, reused: a block of garbage per write would grow the heap.
-    live.unwritten ??= new Uint8Array(ACK_EVERY_BYTES + CHUNK_BYTES);
+    live.unwritten ??= new Uint8Array(ACK_EVERY_BYTES + MAX_CHUNK_BYTES);
     live.unwritten.set(data, live.unwrittenBytes);
     live.unwrittenBytes += data.length;
     live.next += data.length;

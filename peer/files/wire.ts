@@ -4,10 +4,17 @@
  * not fit is `undefined` and the caller ignores or refuses it.
  */
 import { bytesFromBase64 } from "../../lib/bytes.ts";
+import { MAX_RECORD_BYTES } from "../../lib/noise/mod.ts";
 import { charLength } from "../../lib/codec.ts";
 
 /** Raw bytes in one FILE_CHUNK: in base64 with its fields, the line stays under 32768 bytes. */
 export const CHUNK_BYTES = 22 * 1024;
+/** Bytes of a file data record before its data: the transfer id, then the offset. */
+export const RECORD_HEADER_BYTES = 16 + 8;
+/** File bytes we put in one record (a Noise message holds up to 65,518 bytes of record). */
+export const RECORD_DATA_BYTES = 60 * 1024;
+/** The most file bytes a record can hold, and so a chunk of either form. */
+export const MAX_CHUNK_BYTES = MAX_RECORD_BYTES - RECORD_HEADER_BYTES;
 /** Longest offered name we read, in characters (it is made safe and shortened on disk). */
 export const MAX_OFFERED_NAME_CHARS = 1024;
 /** Largest file a peer may offer (the receiver's own cap may be lower). */
@@ -100,4 +107,34 @@ function _reason(value: unknown): string {
 
 function _base64Length(bytes: number): number {
   return Math.ceil(bytes / 3) * 4;
+}
+
+/**
+ * A file data record (the `p2pchat-file-frames` feature): the transfer id as 16 bytes, the
+ * offset as 8 bytes big-endian, then the data (copied: `data` may be a view of a buffer reused).
+ */
+export function fileRecord(id: string, offset: number, data: Uint8Array): Uint8Array {
+  const body = new Uint8Array(RECORD_HEADER_BYTES + data.length);
+  body.set(Uint8Array.fromHex(id));
+  const view = new DataView(body.buffer);
+  view.setUint32(16, Math.floor(offset / 2 ** 32));
+  view.setUint32(20, offset >>> 0);
+  body.set(data, RECORD_HEADER_BYTES);
+  return body;
+}
+
+/** Reads a record as the FILE_CHUNK it stands for; undefined when it does not fit. */
+export function readFileRecord(
+  body: Uint8Array,
+): Extract<FileMessage, { kind: "FILE_CHUNK" }> | undefined {
+  if (body.length <= RECORD_HEADER_BYTES) return undefined;
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const offset = view.getUint32(16) * 2 ** 32 + view.getUint32(20);
+  if (!_size(offset)) return undefined;
+  return {
+    kind: "FILE_CHUNK",
+    id: body.subarray(0, 16).toHex(),
+    offset,
+    data: body.subarray(RECORD_HEADER_BYTES),
+  };
 }

@@ -7,7 +7,7 @@ import { type Frame, LineDecoder } from "../../lib/framing.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Identity, KeyPair } from "../../lib/noise/mod.ts";
 import { NoiseError } from "../../lib/noise/mod.ts";
-import { upgradeConn } from "../../lib/secure_conn.ts";
+import { type SecureConn, upgradeConn } from "../../lib/secure_conn.ts";
 import type { TokenBucket } from "../../lib/token_bucket.ts";
 import type { Conn } from "../../lib/transport.ts";
 import type { ConnectionIo, PeerConnection } from "../protocol/mod.ts";
@@ -21,6 +21,7 @@ export interface LinkSecurity {
 /** Where a connection writes: the TCP connection, then its secure channel once established. */
 export class LinkIo implements ConnectionIo {
   #target: Conn;
+  #secure?: SecureConn;
 
   constructor(conn: Conn) {
     this.#target = conn;
@@ -30,13 +31,23 @@ export class LinkIo implements ConnectionIo {
     return this.#target.write(bytes);
   }
 
+  writeRecords(records: readonly Uint8Array[]): Promise<void> {
+    try {
+      if (!this.#secure) throw new Error("records need an encrypted channel");
+      return this.#secure.writeRecords(records);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   close(): void {
     this.#target.close();
   }
 
-  /** From now on every write goes through `conn`. */
-  switchTo(conn: Conn): void {
+  /** From now on every write goes through the secure channel `conn`. */
+  switchTo(conn: SecureConn): void {
     this.#target = conn;
+    this.#secure = conn;
   }
 }
 
@@ -82,6 +93,7 @@ export async function runLink(
       leftover,
     });
     io.switchTo(secure);
+    secure.onRecord = (body) => connection.receivedRecord(body);
     connection.secured(remote);
     connection.flush();
     const decoder = new LineDecoder();

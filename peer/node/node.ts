@@ -50,6 +50,7 @@ import {
   type AdmitVerdict,
   type CloseReason,
   type ConnectionHooks,
+  FEATURE_FILE_FRAMES,
   FEATURE_FILES,
   FEATURE_NOISE,
   FEATURE_READ,
@@ -86,6 +87,8 @@ export interface Inbox {
 export interface FileWire {
   /** A FILE_* line from `from` (untrusted fields). */
   line(from: string, kind: string, fields: Record<string, unknown>): void;
+  /** A file data record from `from` (untrusted bytes). */
+  record(from: string, body: Uint8Array): void;
   /** The connection to `peerId` has room again after `fileChannel(...).wantDrain()`. */
   drained(peerId: string): void;
 }
@@ -94,6 +97,10 @@ export interface FileWire {
 export interface FileChannel {
   /** Queues a FILE_* line; false when it could not (the connection closed or is full). */
   send(fields: Record<string, unknown>): boolean;
+  /** True when file data goes in records (`sendRecord`) rather than FILE_CHUNK lines. */
+  readonly records: boolean;
+  /** Queues a file data record; false as for `send`, or when records were not agreed. */
+  sendRecord(body: Uint8Array): boolean;
   /** Bytes queued toward the peer (past 1 MiB the connection is dropped). */
   queuedBytes(): number;
   /** One `FileWire.drained` call (in a later task) once fewer than `bytes` are queued. */
@@ -325,7 +332,8 @@ class _PeerNode implements StartablePeerNode {
     this.#features = (options.features ?? OUR_FEATURES).filter((feature) =>
       (identity !== undefined || feature !== FEATURE_NOISE) &&
       (options.readReceipts !== false || feature !== FEATURE_READ) &&
-      (options.files !== undefined || feature !== FEATURE_FILES)
+      (options.files !== undefined ||
+        (feature !== FEATURE_FILES && feature !== FEATURE_FILE_FRAMES))
     );
     this.#serverLog = deps.log.child("PeerServer");
     this.#dialLog = deps.log.child("Dialer");
@@ -350,6 +358,7 @@ class _PeerNode implements StartablePeerNode {
       closed: (connection, reason, detail) => this.#closed(connection, reason, detail),
       file: (connection, kind, fields) =>
         this.#options.files?.line(connection.peerId!, kind, fields),
+      fileRecord: (connection, body) => this.#options.files?.record(connection.peerId!, body),
       drained: (connection) => this.#options.files?.drained(connection.peerId!),
     };
   }
@@ -523,6 +532,8 @@ class _PeerNode implements StartablePeerNode {
     if (!connection.takesFiles) return "no_files";
     return {
       send: (fields) => connection.fileLine(fields),
+      records: connection.takesFileRecords,
+      sendRecord: (body) => connection.fileRecord(body),
       queuedBytes: () => connection.queuedBytes,
       wantDrain: (bytes) => connection.wantDrain(bytes),
     };

@@ -70,6 +70,8 @@ export interface ConnectionSettings {
 /** Where a connection writes; a `Conn` fits. */
 export interface ConnectionIo {
   write(bytes: Uint8Array): Promise<void>;
+  /** Writes records beside the stream (only on a channel that agreed on them). */
+  writeRecords?(records: readonly Uint8Array[]): Promise<void>;
   close(): void;
 }
 
@@ -91,6 +93,8 @@ export interface SecureRequest {
   initiator: boolean;
   /** PROLOGUE_PREFIX, then the HELLO and the HELLO_OK line as written, each with its "\n". */
   prologue: Uint8Array;
+  /** Both listed `p2pchat-file-frames`: transport messages carry a kind byte (records). */
+  records: boolean;
 }
 
 /** What the connection tells its owner. */
@@ -113,6 +117,8 @@ export interface ConnectionHooks {
   receipt?(connection: PeerConnection, msgIds: string[], status: wire.ReceiptStatus): void;
   /** A FILE_* line, only on an encrypted connection that agreed on `p2pchat-files`. */
   file?(connection: PeerConnection, kind: string, fields: Record<string, unknown>): void;
+  /** A file data record (its untrusted body), only when `takesFileRecords`. */
+  fileRecord?(connection: PeerConnection, body: Uint8Array): void;
   /** The outgoing queue fell below what `wantDrain(bytes)` asked: file chunks may go. */
   drained?(connection: PeerConnection): void;
   closed(connection: PeerConnection, reason: CloseReason, detail?: string): void;
@@ -154,7 +160,7 @@ const MAX_LINES_PER_WRITE = 64;
 // Writes handed to the transport at once (it keeps them in order): bounds what the queue bound
 // does not count.
 const MAX_WRITES_IN_FLIGHT = 4;
-/** File lines (about 30 KB each) per write, and writes of them under way at most. */
+/** File lines (about 30 KB each) per write, and writes of file lines or records under way. */
 const FILE_LINES_PER_WRITE = 2;
 const MAX_FILE_WRITES = 2;
 /** 1 MiB: 32 full-size lines, or thousands of chat lines, queued toward one peer. */
@@ -314,8 +320,8 @@ export class PeerConnection {
   #sendsDue = new Batch<wire.SendsEntry>();
   #acksDue = new Batch<string>();
   #queuedBytes = 0;
-  /** FILE_* lines, sent only when `#out` is empty (see `fileLine`). */
-  #fileOut: string[] = [];
+  /** FILE_* lines and file records, sent only when `#out` is empty (see `fileLine`). */
+  #fileOut: (string | Uint8Array)[] = [];
   #drainBelow?: number;
   #writes = 0;
   #inFlight?: string;
@@ -541,6 +547,11 @@ export class PeerConnection {
     return this.encrypted && this.#pipelining && this.#features.includes(wire.FEATURE_FILES);
   }
 
+  /** True when file data travels in records (both listed `p2pchat-file-frames`). */
+  get takesFileRecords(): boolean {
+    return this.takesFiles && this.#secureRequest!.records;
+  }
+
   /**
    * Queues a FILE_* line (`fields` holds its `type`) behind every other line: chat goes first,
    * and file lines go out only when nothing else waits. False when the connection is not open,
@@ -554,6 +565,26 @@ export class PeerConnection {
     if (!this.#checkBound()) return false;
     this.#flushSoon();
     return true;
+  }
+
+  /** Queues a file data record, as `fileLine` a line; false when records were not agreed. */
+  fileRecord(body: Uint8Array): boolean {
+    if (this.#state !== "open" || !this.takesFileRecords) return false;
+    this.#fileOut.push(body);
+    this.#queuedBytes += body.length;
+    if (!this.#checkBound()) return false;
+    this.#flushSoon();
+    return true;
+  }
+
+  /** A record the peer sent (the link hands it over in order with the lines). */
+  receivedRecord(body: Uint8Array): void {
+    if (this.#state !== "open" || !this.takesFileRecords) {
+      this.stats.ignored++;
+      return;
+    }
+    this.#lastSeenAt = this.#clock.now();
+    this.#hooks.fileRecord?.(this, body);
   }
 
   /** Asks for one `drained` call, in a later task, once fewer than `bytes` are queued. */
@@ -622,7 +653,11 @@ export class PeerConnection {
         const okLine = this.#helloOkLine();
         this.#enqueueLine(okLine);
         this.#pump();
-        this.#secureRequest = { initiator: false, prologue: _prologue(this.#helloLine, okLine) };
+        this.#secureRequest = {
+          initiator: false,
+          prologue: _prologue(this.#helloLine, okLine),
+          records: this.#features.includes(wire.FEATURE_FILE_FRAMES),
+        };
         return;
       }
       return this.#decide(
@@ -648,7 +683,11 @@ export class PeerConnection {
       this.#rttProvisional = true;
     }
     if (this.#wantsNoise()) {
-      this.#secureRequest = { initiator: true, prologue: _prologue(this.#helloLine, text + "\n") };
+      this.#secureRequest = {
+        initiator: true,
+        prologue: _prologue(this.#helloLine, text + "\n"),
+        records: this.#features.includes(wire.FEATURE_FILE_FRAMES),
+      };
       return;
     }
     this.#decide(() => this.#open(), (refusal) => this.#refuseOpen(refusal));
@@ -1069,7 +1108,7 @@ export class PeerConnection {
       while (
         this.#out.length === 0 && this.#fileOut.length > 0 && this.#writes < MAX_FILE_WRITES
       ) {
-        this.#write(encodeLines(this.#fileOut.splice(0, FILE_LINES_PER_WRITE)));
+        this.#writeFileItems();
       }
     } else if (this.#writes === 0) {
       if (this.#inFlight === undefined && this.#state === "open") {
@@ -1087,15 +1126,34 @@ export class PeerConnection {
     }
   }
 
-  #write(chunk: Uint8Array): void {
+  // The next file lines (a few, in one write), or the next record (alone: its frame is
+  // written as it is, where joining two would copy 120 KB).
+  #writeFileItems(): void {
+    const head = this.#fileOut[0];
+    if (head instanceof Uint8Array) {
+      this.#fileOut.shift();
+      return this.#write(head.length, this.#io.writeRecords!([head]));
+    }
+    let count = 1;
+    while (
+      count < FILE_LINES_PER_WRITE && count < this.#fileOut.length &&
+      typeof this.#fileOut[count] === "string"
+    ) count++;
+    this.#write(encodeLines(this.#fileOut.splice(0, count) as string[]));
+  }
+
+  #write(chunk: Uint8Array): void;
+  #write(bytes: number, writing: Promise<void>): void;
+  #write(chunk: Uint8Array | number, writing?: Promise<void>): void {
     this.#writes++;
+    const length = typeof chunk === "number" ? chunk : chunk.length;
     // Bytes count against the bound until the kernel took them, so several writes in flight
     // cannot hold more than the bound between them.
     const settled = () => {
       this.#writes--;
-      if (this.#state !== "closed") this.#queuedBytes -= chunk.length;
+      if (this.#state !== "closed") this.#queuedBytes -= length;
     };
-    this.#io.write(chunk).then(
+    (writing ?? this.#io.write(chunk as Uint8Array)).then(
       () => {
         settled();
         this.#pump();

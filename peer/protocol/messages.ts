@@ -30,6 +30,12 @@ export const FEATURE_READ = "p2pchat-read";
 /** File transfers (FILE_* lines, docs/peer-protocol.md "Files"); used only when encrypted. */
 export const FEATURE_FILES = "p2pchat-files";
 
+/**
+ * File data in binary records beside the lines (a kind byte on every Noise transport message)
+ * instead of base64 FILE_CHUNK lines: listed with `p2pchat-files`, used when both list it.
+ */
+export const FEATURE_FILE_FRAMES = "p2pchat-file-frames";
+
 /** Features we list in HELLO / HELLO_OK ("ack" and "metrics" are what pyp2p peers list). */
 export const OUR_FEATURES: readonly string[] = [
   "ack",
@@ -40,6 +46,7 @@ export const OUR_FEATURES: readonly string[] = [
   FEATURE_RECEIPTS,
   FEATURE_READ,
   FEATURE_FILES,
+  FEATURE_FILE_FRAMES,
 ];
 
 /** What a RECEIPT says of the messages it lists. */

@@ -12,6 +12,7 @@ export {
   type SecureRequest,
 } from "./connection.ts";
 export {
+  FEATURE_FILE_FRAMES,
   FEATURE_FILES,
   FEATURE_NOISE,
   FEATURE_READ,

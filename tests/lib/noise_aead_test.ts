@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createCipheriv } from "node:crypto";
-import { CHACHA_POLY } from "../../lib/noise/mod.ts";
+import { AES_GCM, CHACHA_POLY } from "../../lib/noise/mod.ts";
 
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 1);
 // Around the switch from one road to the other (2048 bytes), and the limits of a Noise message.
@@ -39,6 +39,22 @@ Deno.test("ChaChaPoly gives the RFC 8439 bytes at every size and decrypts them b
       const ciphertext = CHACHA_POLY.encrypt(KEY, 3, 0xfffffffe, ad, plaintext);
       assert.deepEqual(ciphertext, reference(3, 0xfffffffe, ad, plaintext), `${size}/${ad.length}`);
       assert.deepEqual(CHACHA_POLY.decrypt(KEY, 3, 0xfffffffe, ad, ciphertext), plaintext);
+    }
+  }
+});
+
+Deno.test("a prefix byte encrypts as if it led the plaintext, on both roads and both ciphers", () => {
+  for (const cipher of [CHACHA_POLY, AES_GCM]) {
+    for (const size of [0, 1, 2046, 2047, 2048, 61464, 65518]) {
+      const plaintext = message(size);
+      const led = new Uint8Array([7, ...plaintext]);
+      const ciphertext = cipher.encrypt(KEY, 0, 5, ADS[1], plaintext, 7);
+      assert.deepEqual(
+        ciphertext,
+        cipher.encrypt(KEY, 0, 5, ADS[1], led),
+        `${cipher.name} ${size}`,
+      );
+      assert.deepEqual(cipher.decrypt(KEY, 0, 5, ADS[1], ciphertext), led);
     }
   }
 });

@@ -567,7 +567,9 @@ for (const { name, deliver, code } of TRANSPORT_CASES) {
     for (const chunk of deliver(sent)) {
       try {
         const result = b.channel.push(chunk);
-        if (thrown !== undefined) assert.deepEqual(result, { write: [], plaintext: [] });
+        if (thrown !== undefined) {
+          assert.deepEqual(result, { write: [], plaintext: [], records: [] });
+        }
       } catch (error) {
         assert.equal(thrown, undefined, "one failure, then silence");
         thrown = error;
@@ -581,6 +583,7 @@ for (const { name, deliver, code } of TRANSPORT_CASES) {
     assert.deepEqual(b.channel.push(concat(a.channel.encrypt(encoder.encode("later")))), {
       write: [],
       plaintext: [],
+      records: [],
     });
     assert.throws(() => b.channel.encrypt(Uint8Array.of(1)), { code: "failed" });
   });
@@ -592,6 +595,50 @@ Deno.test("SecureChannel.push() returns nothing of a chunk that ends in a bad fr
   const bad = a.channel.encrypt(encoder.encode("bad"))[0].slice();
   bad[5] ^= 1;
   assertFails(() => b.channel.push(concat([...good, bad])), "decrypt_failed", b.channel);
+});
+
+// --- Records (p2pchat-file-frames)
+
+Deno.test("with records, stream bytes and records come out in the order they were sent", () => {
+  const [a, b] = connected({ records: true });
+  const big = randomBytes(70_000); // a write longer than one message is cut in two
+  const frames = [
+    ...a.channel.encrypt(encoder.encode("line one\n")),
+    a.channel.encryptRecord(Uint8Array.of(1, 2, 3)),
+    a.channel.encryptRecord(Uint8Array.of(4)),
+    ...a.channel.encrypt(big),
+  ];
+  const result = b.channel.push(concat(frames));
+  assert.equal(result.plaintext.length, 3);
+  assert.deepEqual(result.plaintext[0], encoder.encode("line one\n"));
+  assert.deepEqual(concat(result.plaintext.slice(1)), big);
+  assert.deepEqual(result.records, [
+    { after: 1, body: Uint8Array.of(1, 2, 3) },
+    { after: 1, body: Uint8Array.of(4) },
+  ]);
+  // The largest record fits one message; one byte more is refused before anything is sent.
+  assert.equal(a.channel.encryptRecord(new Uint8Array(65_518)).length, 2 + 65_535);
+  assert.throws(() => a.channel.encryptRecord(new Uint8Array(65_519)), { code: "bad_record" });
+  assert.throws(() => a.channel.encryptRecord(new Uint8Array(0)), { code: "bad_record" });
+  assert.equal(a.channel.state, "established");
+});
+
+Deno.test("without records, encryptRecord() is refused and stream bytes carry no kind byte", () => {
+  const [a, b] = connected();
+  assert.throws(() => a.channel.encryptRecord(Uint8Array.of(1)), { code: "bad_record" });
+  const result = b.channel.push(concat(a.channel.encrypt(Uint8Array.of(0, 1))));
+  assert.deepEqual(result.plaintext, [Uint8Array.of(0, 1)]);
+});
+
+Deno.test("with records, an unknown kind byte or a kind byte alone fails the channel", () => {
+  const messages = [Uint8Array.of(2, 65), Uint8Array.of(0), Uint8Array.of(1), Uint8Array.of(0xff)];
+  for (const message of messages) {
+    // A sender made without records writes the bytes as they are, kind byte included.
+    const a = side("alice@default", true);
+    const b = side("bob@default", false, { records: true });
+    assert.equal(drive(a.channel, b.channel), undefined);
+    assertFails(() => b.channel.push(concat(a.channel.encrypt(message))), "bad_record", b.channel);
+  }
 });
 
 // --- Identity helpers

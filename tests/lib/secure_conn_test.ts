@@ -17,7 +17,7 @@ import { memoryConnPair } from "../../lib/transport.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-function established(): { sender: SecureChannel; receiver: SecureChannel } {
+function established(records = false): { sender: SecureChannel; receiver: SecureChannel } {
   const prologue = encoder.encode("p2pchat-noise-v1\ntest\n");
   const make = (initiator: boolean, localId: string) =>
     createSecureChannel({
@@ -26,6 +26,7 @@ function established(): { sender: SecureChannel; receiver: SecureChannel } {
       staticKeyPair: generateStaticKeyPair(),
       identity: identityFromPrivateKey(generateIdentityKeyPair().privateKey),
       localId,
+      records,
     });
   const sender = make(true, "a@test");
   const receiver = make(false, "b@test");
@@ -75,4 +76,25 @@ Deno.test("a forged frame ends the stream and gives out nothing of its read", as
     for await (const chunk of conn.chunks()) seen.push(decoder.decode(chunk));
   }, { code: "decrypt_failed" });
   assert.deepEqual(seen, ["before\n"]);
+});
+
+Deno.test("records reach onRecord in order with the stream, and writeRecords sends them", async () => {
+  const { sender, receiver } = established(true);
+  const record = (byte: number) => sender.encryptRecord(Uint8Array.of(byte));
+  const reads = [
+    new Uint8Array([...record(1), ...frame(sender, "a\n"), ...record(2), ...frame(sender, "b\n")]),
+    new Uint8Array([...record(3)]),
+  ];
+  const conn = readingFrom(receiver, reads);
+  const seen: string[] = [];
+  conn.onRecord = (body) => seen.push(`record ${body[0]}`);
+  for await (const chunk of conn.chunks()) seen.push(decoder.decode(chunk));
+  assert.deepEqual(seen, ["record 1", "a\n", "record 2", "b\n", "record 3"]);
+
+  // The writing side: records go out as frames the other side reads as records.
+  const [raw, other] = memoryConnPair();
+  const writer = new SecureConn(raw, (async function* () {})(), sender, []);
+  await writer.writeRecords([Uint8Array.of(7, 8), Uint8Array.of(9)]);
+  const sent = (await other.chunks()[Symbol.asyncIterator]().next()).value as Uint8Array;
+  assert.deepEqual(receiver.push(sent).records.map((r) => [...r.body]), [[7, 8], [9]]);
 });

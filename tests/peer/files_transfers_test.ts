@@ -14,6 +14,7 @@ import {
   openTransfers,
   type Transfers,
 } from "../../peer/files/transfers.ts";
+import { fileRecord, readFileRecord, RECORD_DATA_BYTES } from "../../peer/files/wire.ts";
 import type { FileChannel } from "../../peer/node/mod.ts";
 
 const ID = "0123456789abcdef0123456789abcdef";
@@ -29,7 +30,11 @@ interface Side {
 
 async function side(
   peerId: string,
-  options: { autoAcceptBytes?: number; openPart?: (path: string) => Promise<Deno.FsFile> } = {},
+  options: {
+    autoAcceptBytes?: number;
+    openPart?: (path: string) => Promise<Deno.FsFile>;
+    records?: boolean;
+  } = {},
 ): Promise<Side> {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-files-" });
   const links = new Map<string, Side | undefined>();
@@ -46,6 +51,17 @@ async function side(
           if (other) {
             queueMicrotask(() => other.transfers.line(peerId, String(fields.type), fields));
           }
+          return true;
+        },
+        records: options.records ?? false,
+        sendRecord(body) {
+          const message = readFileRecord(body)!;
+          sent.push({
+            to,
+            fields: { type: "record", transfer_id: message.id, offset: message.offset },
+          });
+          const other = links.get(to);
+          if (other) queueMicrotask(() => other.transfers.record(peerId, body));
           return true;
         },
         queuedBytes: () => 0,
@@ -237,6 +253,59 @@ Deno.test("thousands of offers: a few wait for the user, the rest are declined w
   } finally {
     await cleanup(bob);
   }
+});
+
+Deno.test("with file records agreed, data goes in records of 60 KiB and arrives whole", async () => {
+  const alice = await side("alice@t", { records: true });
+  const bob = await side("bob@t", { autoAcceptBytes: 1_000_000, records: true });
+  alice.connect("bob@t", bob);
+  bob.connect("alice@t", alice);
+  try {
+    const data = new Uint8Array(3 * RECORD_DATA_BYTES + 1000).map((_, i) => (i * 7919) % 251);
+    const path = `${alice.dir}/data.bin`;
+    await Deno.writeFile(path, data);
+    const sent = await alice.transfers.send("bob@t", path);
+    const done = await until("received", () => {
+      const t = bob.transfers.get(sent.id);
+      return t?.state === "done" ? t : undefined;
+    });
+    assert.deepEqual(await Deno.readFile(done.savedAs!), data);
+    const chunks = alice.sent.filter((s) => s.fields.type === "record").map((s) => s.fields.offset);
+    assert.deepEqual(chunks, [0, 1, 2, 3].map((n) => n * RECORD_DATA_BYTES));
+    assert.ok(!alice.sent.some((s) => s.fields.type === "FILE_CHUNK"));
+  } finally {
+    await cleanup(alice, bob);
+  }
+});
+
+Deno.test("records that do not fit are ignored; out of order or from another peer as for lines", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(3000));
+  await withHostile(async (bob) => {
+    bob.connect("alice@t");
+    const say = (fields: Record<string, unknown>) =>
+      bob.transfers.line("mallory@t", String(fields.type), fields);
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    const record = (offset: number, bytes: Uint8Array) => fileRecord(ID, offset, bytes);
+    // Too short to hold any data, an offset past 2^50: ignored.
+    bob.transfers.record("mallory@t", record(0, data).subarray(0, 24));
+    const huge = record(0, data.subarray(0, 10));
+    huge[16] = 0xff;
+    bob.transfers.record("mallory@t", huge);
+    // Another peer cannot speak for mallory's transfer.
+    bob.transfers.record("alice@t", record(0, data.subarray(0, 1000)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(bob.transfers.get(ID)!.bytes, 0);
+    assert.equal(bob.transfers.get(ID)!.state, "receiving");
+    bob.transfers.record("mallory@t", record(0, data.subarray(0, 1000)));
+    bob.transfers.record("mallory@t", record(2000, data.subarray(2000)));
+    await until("out of order", () => bob.transfers.get(ID)?.reason === "out_of_order");
+  });
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    bob.transfers.record("mallory@t", fileRecord(ID, 0, data.subarray(0, 1000)));
+    say(chunk(1000, data.subarray(1000))); // the two forms mix
+    await until("done", () => bob.transfers.get(ID)?.state === "done");
+  });
 });
 
 Deno.test("a file that changes before it is sent fails with source_changed; one left alone arrives", async () => {

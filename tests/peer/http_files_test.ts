@@ -25,6 +25,8 @@ async function setup(connected: Set<string>) {
         fileChannel: (peerId): FileChannel | "not_connected" | "no_files" =>
           peerId === "pyp@lobby" ? "no_files" : !connected.has(peerId) ? "not_connected" : {
             send: (fields) => sent.push(fields) > 0,
+            records: false,
+            sendRecord: () => false,
             queuedBytes: () => 0,
             wantDrain() {},
           },

@@ -134,6 +134,7 @@ Deno.test("PeerConnection dialling side sends HELLO and nothing else until HELLO
       "p2pchat-receipts",
       "p2pchat-read",
       "p2pchat-files",
+      "p2pchat-file-frames",
     ],
     ttl: 1,
   }]);
@@ -169,6 +170,7 @@ Deno.test("PeerConnection accepting side stays silent until HELLO, then answers 
       "p2pchat-receipts",
       "p2pchat-read",
       "p2pchat-files",
+      "p2pchat-file-frames",
     ],
     ttl: 1,
   });
