@@ -118,11 +118,11 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   queuedFor(conversation: string): StoredMessage[] {
-    return this.#readTable((t) => t.queuedFor(conversation));
+    return this.#read((t) => t.queuedFor(conversation));
   }
 
   pendingFor(peerId: string): StoredMessage[] {
-    return this.#readTable((t) => t.pendingFor(peerId));
+    return this.#read((t) => t.pendingFor(peerId));
   }
 
   memberReached(id: number, peerId: string): StoredMessage | undefined {
@@ -158,7 +158,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   queued(): StoredMessage[] {
-    return this.#readTable((t) => t.queued());
+    return this.#read((t) => t.queued());
   }
 
   cancel(id: number): StoredMessage | undefined {
@@ -251,7 +251,8 @@ export class BatchedMessageStore implements MessageStore {
     }
   }
 
-  // A query of the table itself: the staged messages go into it first.
+  // A query of the table for what the user asked to see: the staged messages go into it first.
+  // (The outbox is always in the table: its queries, on the node's own paths, never wait.)
   #readTable<T>(read: (tables: MessageTables) => T): T {
     if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
     return this.#read(read);

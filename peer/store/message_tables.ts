@@ -2,8 +2,10 @@
  * The messages of one database connection, with what is cheaper kept in memory than asked of
  * SQLite on every message: each conversation's newest id, read mark, unread and queued counts,
  * the interned strings, the total and the next id. New messages are staged (staged_rows.ts)
- * until `mergeStep()` or a query that needs them in the table moves them there. Every method
- * runs inside the transaction `MessageStore` opened; `beforeCommit()` writes what changed.
+ * until `mergeStep()` or a query that needs them in the table moves them there; a message in the
+ * outbox (queued, or waiting for room members) is always in the table, so the outbox queries
+ * the node makes on its own never wait for a merge. Every method runs inside the transaction
+ * `MessageStore` opened; `beforeCommit()` writes what changed.
  *
  * Methods are deterministic in their arguments and the committed state, so that the batch of a
  * failed commit can be replayed onto a copy in memory with the same ids (message_store.ts).
@@ -17,6 +19,7 @@ import {
   MAX_PAGE_LIMIT,
   MAX_RECEIPT_IDS,
   MAX_TEXT_CHARS,
+  MERGE_STEP_ROWS,
   PRUNE_STEP_ROWS,
 } from "./limits.ts";
 import {
@@ -287,6 +290,8 @@ export class MessageTables {
       conversation.queued++;
       this.#queuedTotal++;
     }
+    // The outbox is in the table (this is the newest row: everything staged goes with it).
+    if (queued || pending !== null) this.mergeAll();
     this.#dirty.add(conversation);
     const message = _newMessage(id, m, true, m.state);
     if (pending !== null) message.pendingFor = [...m.pendingFor!];
@@ -356,7 +361,6 @@ export class MessageTables {
   }
 
   expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
-    this.mergeAll();
     const rows = this.#sql.outboxBefore.all(now - queuedMaxAgeMs) as unknown as MessageRow[];
     const changed: StoredMessage[] = [];
     for (const row of rows) {
@@ -379,11 +383,13 @@ export class MessageTables {
   }
 
   prune(now: number): number {
-    this.mergeAll();
     const cutoff = this.#limits.retentionMs > 0 ? now - this.#limits.retentionMs : -Infinity;
     let excess = this.#total - this.#limits.maxMessages;
     const doomed: number[] = [];
     let cursor = 0;
+    // Staged rows are the newest: a step of them joins the table only when the scan got through
+    // it with room left (never a whole burst at once: the sweep runs on the network loop).
+    let merged = false;
     scan: for (;;) {
       const rows = this.#sql.pruneCandidates.all(cursor) as {
         id: number;
@@ -399,7 +405,11 @@ export class MessageTables {
         excess--;
         if (doomed.length >= PRUNE_STEP_ROWS) break scan;
       }
-      if (rows.length < _PRUNE_READ_ROWS) break;
+      if (rows.length < _PRUNE_READ_ROWS) {
+        if (merged || this.#staged.size === 0) break;
+        this.mergeStep(MERGE_STEP_ROWS);
+        merged = true;
+      }
     }
     if (doomed.length === 0) return 0;
     const deleted = this.#sql.deleteIds.all(JSON.stringify(doomed)) as {
@@ -539,6 +549,10 @@ export class MessageTables {
     row.state = to;
     row.reason = reason;
     row.pending = pending;
+    // Back in the outbox: into the table (with the staged rows before it).
+    if (to === QUEUED && this.#staged.get(row.id) !== undefined) {
+      this.#rowWrites += this.#staged.mergeThrough(row.id);
+    }
     return toMessage(row, this.#stranger);
   }
 

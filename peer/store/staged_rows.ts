@@ -146,8 +146,9 @@ export class StagedRows {
   get(id: number): StagedRow | undefined {
     const rows = this.#rows;
     if (this.#head === rows.length) return undefined;
-    const guess = rows[this.#head + id - rows[this.#head].id];
-    if (guess?.id === id) return guess;
+    const at = this.#head + id - rows[this.#head].id;
+    if (at < this.#head) return undefined; // merged already
+    if (rows[at]?.id === id) return rows[at];
     // A gap in the ids (a batch that was rolled back): search.
     let low = this.#head;
     let high = rows.length - 1;
@@ -195,6 +196,15 @@ export class StagedRows {
     const { lastInsertRowid } = this.#save.run(lastId, JSON.stringify(rows));
     this.#batches.push({ batch: Number(lastInsertRowid), lastId });
     return count;
+  }
+
+  /** Moves every row up to `id` into `messages`; returns how many. */
+  mergeThrough(id: number): number {
+    let count = 0;
+    while (this.#head + count < this.#rows.length && this.#rows[this.#head + count].id <= id) {
+      count++;
+    }
+    return this.merge(count);
   }
 
   /** Moves the oldest `maxRows` rows into `messages`; returns how many. */

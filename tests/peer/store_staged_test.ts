@@ -54,6 +54,21 @@ Deno.test("what a commit staged survives a crash, with the latest state of each 
   assert.ok(store.addIncoming(incoming({ msgId: counted(3) }))!.id > mine.id);
 });
 
+Deno.test("a state change after the message was moved into the table is saved there", async () => {
+  using t = new TestStore("file");
+  const first = t.store.addOutgoing(outgoing({ text: "one", state: "sent" }));
+  t.store.addOutgoing(outgoing({ text: "two", state: "sent" }));
+  await t.store.committed();
+  t.store.settle();
+  const third = t.store.addOutgoing(outgoing({ text: "three", state: "sent" }));
+  assert.equal(t.store.setState(first.id, "delivered")?.state, "delivered");
+  assert.equal(t.store.setState(third.id, "delivered")?.state, "delivered");
+  await t.store.committed();
+  const store = t.open({}, crashCopy(t));
+  const states = store.page("bob@lobby").messages.map((m) => `${m.text}:${m.state}`);
+  assert.deepEqual(states, ["one:delivered", "two:sent", "three:delivered"]);
+});
+
 Deno.test("a duplicate is found whether staged, in the table, or from an earlier run", () => {
   using t = new TestStore("file");
   const add = (n: number, prefix?: string) =>
@@ -104,6 +119,36 @@ Deno.test("a pause in the writes moves staged rows into the table", async () => 
   }
   t.store.flush();
   assert.equal(tableCount(crashCopy(t), "messages"), 3000);
+});
+
+Deno.test("the outbox is always in the table; its queries never move staged rows", async () => {
+  using t = new TestStore("file");
+  for (let i = 0; i < 50; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  // What the node asks by itself, on each connection and sweep, reads the table as it is.
+  assert.deepEqual(t.store.queuedFor("bob@lobby"), []);
+  assert.deepEqual(t.store.pendingFor("carol"), []);
+  assert.deepEqual(t.store.queued(), []);
+  assert.deepEqual(t.store.expire(Date.UTC(2030, 0, 1), 1000), []);
+  await t.store.committed();
+  assert.equal(tableCount(crashCopy(t), "messages"), 0);
+  // A queued message goes into the table at once, with what was staged before it.
+  const queued = t.store.addOutgoing(outgoing({ text: "later", state: "queued" }));
+  await t.store.committed();
+  assert.equal(tableCount(crashCopy(t), "messages"), 51);
+  assert.deepEqual(t.store.queuedFor("bob@lobby").map((m) => m.id), [queued.id]);
+  // A room message waiting for members too; a sent message put back in the queue too.
+  const room = t.store.addOutgoing(
+    outgoing({ conversation: "#games", kind: "pub", state: "sent", pendingFor: ["carol"] }),
+  );
+  const sent = t.store.addOutgoing(outgoing({ text: "unanswered", state: "sent" }));
+  t.store.addIncoming(incoming({ msgId: counted(99) }));
+  await t.store.committed();
+  assert.equal(tableCount(crashCopy(t), "messages"), 52);
+  t.store.setState(sent.id, "queued");
+  await t.store.committed();
+  assert.equal(tableCount(crashCopy(t), "messages"), 53);
+  assert.deepEqual(t.store.pendingFor("carol").map((m) => m.id), [room.id]);
+  assert.deepEqual(t.store.queued().map((m) => m.id), [queued.id, sent.id]);
 });
 
 Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
