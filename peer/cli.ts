@@ -10,6 +10,7 @@ import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { loadOrCreateIdentity } from "../lib/identity_file.ts";
 import { exitSignals } from "./exit_signals.ts";
+import { rememberedSuffix } from "./default_name.ts";
 import { generateStaticKeyPair } from "../lib/noise/mod.ts";
 import {
   fileTokenStore,
@@ -49,7 +50,6 @@ import {
   envName,
   HISTORY_DEFAULTS,
   type PeerConfig,
-  randomHexSuffix,
   readConfigFile,
   resolvePeerConfig,
   settingsFromEnv,
@@ -65,7 +65,8 @@ Runs a chat peer: registers with a tracker, discovers and dials the other peers,
 a terminal chat (type /help there).
 
 Options:
-  --name NAME                  peer name (default $USER plus "-" and 4 random hex characters)
+  --name NAME                  peer name (default $USER plus "-" and 4 hex characters chosen
+                               once and kept, so the default profile stays the same)
   --namespace NS               namespace to register in (default "default")
   --host HOST                  address to listen on (default ${NODE_DEFAULTS.host})
   --port PORT                  TCP port for peers (default 0: any free port)
@@ -173,7 +174,7 @@ export async function loadPeerConfig(
     {
       user: env.USER ?? env.USERNAME,
       dataDir: defaultDataDir(),
-      randomSuffix: randomHexSuffix,
+      randomSuffix: () => rememberedSuffix(defaultDataDir()),
     },
   );
 }

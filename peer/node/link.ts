@@ -109,7 +109,10 @@ export async function runLink(
     // A read error ends the connection like an EOF does; a Noise error is the peer's fault.
     if (error instanceof NoiseError) {
       const reason = connection.remoteIdentity ? "decrypt_failed" : "handshake_failed";
-      log.warn("Closing an encrypted connection", {
+      // A peer that hangs up mid-handshake is no attack: the second of two connections dialled
+      // at once ends so every time, and a warning would say otherwise.
+      const level = error.code === "closed" ? "debug" : "warn";
+      log[level]("Closing an encrypted connection", {
         peer: connection.peerId,
         reason,
         code: error.code,

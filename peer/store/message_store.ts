@@ -21,6 +21,7 @@ import {
   INDEX_INTERVAL_MS,
   INDEX_STEP_ROWS,
   MERGE_STEP_ROWS,
+  MERGE_STEP_TEXT,
 } from "./limits.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate } from "./schema.ts";
@@ -405,7 +406,7 @@ export class BatchedMessageStore implements MessageStore {
     if (this.#tables.stagedCount > 0) {
       try {
         this.#upkeepSoon = quiet;
-        this.#write((t) => t.mergeStep(MERGE_STEP_ROWS));
+        this.#write((t) => t.mergeStep(MERGE_STEP_ROWS, MERGE_STEP_TEXT));
       } catch (error) {
         this.#deps.log.error(`Moving staged messages failed: ${describeError(error)}`);
       }

@@ -18,8 +18,10 @@ import {
   DEFAULT_PAGE_LIMIT,
   MAX_PAGE_LIMIT,
   MAX_RECEIPT_IDS,
+  MAX_STAGED_TEXT,
   MAX_TEXT_CHARS,
   MERGE_STEP_ROWS,
+  MERGE_STEP_TEXT,
   PRUNE_STEP_ROWS,
 } from "./limits.ts";
 import {
@@ -202,9 +204,12 @@ export class MessageTables {
     return this.#staged.size;
   }
 
-  /** Moves up to `maxRows` of the oldest staged messages into the table; returns how many. */
-  mergeStep(maxRows: number): number {
-    const merged = this.#staged.merge(maxRows);
+  /**
+   * Moves up to `maxRows` of the oldest staged messages (and about `maxText` of text at most)
+   * into the table; returns how many.
+   */
+  mergeStep(maxRows: number, maxText = Infinity): number {
+    const merged = this.#staged.merge(maxRows, maxText);
     this.#rowWrites += merged;
     return merged;
   }
@@ -321,10 +326,15 @@ export class MessageTables {
     const target = this.#byName.get(conversation);
     const to = STATE_CODES[state];
     if (target === undefined || (to !== DELIVERED && to !== READ)) return [];
-    this.mergeAll();
     const changed: StoredMessage[] = [];
     const done = new Set<number>();
     for (const msgId of msgIds.slice(0, MAX_RECEIPT_IDS)) {
+      // New messages are read where they are: a receipt must not move a burst into the table.
+      for (const row of this.#staged.ownRows(msgId)) {
+        if (row.conversationId !== target.id || done.has(row.id)) continue;
+        done.add(row.id);
+        if (mayMove(row.state, to)) changed.push(this.#move(row, to, null));
+      }
       for (const sender of this.#ownSenders) {
         const rows = this.#sql.own.all(sender, msgId) as { id: number; conversation: number }[];
         for (const { id, conversation: conversationId } of rows) {
@@ -407,7 +417,7 @@ export class MessageTables {
       }
       if (rows.length < _PRUNE_READ_ROWS) {
         if (merged || this.#staged.size === 0) break;
-        this.mergeStep(MERGE_STEP_ROWS);
+        this.mergeStep(MERGE_STEP_ROWS, MERGE_STEP_TEXT);
         merged = true;
       }
     }
@@ -516,8 +526,17 @@ export class MessageTables {
    * checkpoint will have to copy.
    */
   beforeCommit(): number {
-    const excess = this.#staged.size - this.#limits.maxStaged;
-    if (excess > 0) this.#rowWrites += this.#staged.merge(excess);
+    // Past the caps, as many rows move as needed to be back under them.
+    while (
+      this.#staged.size > this.#limits.maxStaged || this.#staged.textLength > MAX_STAGED_TEXT
+    ) {
+      const rowsOver = this.#staged.size - this.#limits.maxStaged;
+      const textOver = this.#staged.textLength - MAX_STAGED_TEXT;
+      this.#rowWrites += this.#staged.merge(
+        rowsOver > 0 ? rowsOver : this.#staged.size,
+        textOver > 0 ? textOver : Infinity,
+      );
+    }
     const written = this.#rowWrites + Math.ceil(this.#staged.save() / _STAGED_PER_PAGE) + 1;
     this.#rowWrites = 0;
     for (const c of this.#dirty) {
@@ -638,7 +657,7 @@ export class MessageTables {
       peer: (id) => (peers.get(id) as { peer_id: string } | undefined)?.peer_id,
       fingerprint: (id) =>
         (fingerprints.get(id) as { fingerprint: string } | undefined)?.fingerprint,
-    });
+    }, this.#nextId);
     this.#total += rows.length;
     for (const row of rows) {
       if (row.state !== QUEUED) continue;

@@ -3,8 +3,8 @@
  * to insert with its indexes (binding its values is most of it), more than the rest of a
  * message's trip, so a burst would run at a fraction of its speed. Instead a commit saves the
  * rows it added or changed as one row of `staged` (a JSON array), about 1 us a message, and
- * keeps them in memory; `merge()` moves the oldest into `messages` when the writes pause, or
- * as many as were added once more than `maxRows` wait. `merged_upto` (in `meta`) is the
+ * keeps them in memory; `merge()` moves the oldest into `messages` (when the writes pause, or
+ * past the caps: see limits.ts). `merged_upto` (in `meta`) is the
  * highest id moved: a staged copy of a lower id is outdated (the table holds it, or pruned it).
  *
  * Rows are added in id order, so the oldest staged row has the lowest id.
@@ -63,6 +63,9 @@ export class StagedRows {
   // The msg_ids of incoming rows, by sender, for the duplicate check (nested rather than one
   // joined key: a msg_id string keeps its hash, a new joined string is hashed every time).
   readonly #incoming = new Map<number, Set<string>>();
+  // Outgoing rows by msg_id, for receipts.
+  readonly #outgoing = new Map<string, StagedRow[]>();
+  #textLength = 0;
   // The saved batches in order, with the highest id each holds: a batch goes once every row
   // up to it is merged (deleted by its key: `last_id` has no index to find them by).
   readonly #batches: { batch: number; lastId: number }[] = [];
@@ -94,7 +97,7 @@ export class StagedRows {
    * Reads back what earlier runs staged and did not merge (the newest copy of each row wins);
    * a saved row that does not hold together throws `DamagedStagedRows`.
    */
-  load(db: DatabaseSync, names: StagedNames): StagedRow[] {
+  load(db: DatabaseSync, names: StagedNames, nextId: number): StagedRow[] {
     const copies = new Map<number, _Saved>();
     const batches = db.prepare("SELECT batch, last_id, rows FROM staged ORDER BY batch").all() as {
       batch: number;
@@ -107,8 +110,16 @@ export class StagedRows {
         if (saved[0] > this.#mergedUpto) copies.set(saved[0], saved);
       }
     }
+    // An id the table holds already, or one not handed out yet, is damage, not a message.
+    const inTable = new Set(
+      (db.prepare("SELECT id FROM messages WHERE id > ?").all(this.#mergedUpto) as { id: number }[])
+        .map((row) => row.id),
+    );
     const loaded = [...copies.values()].sort((a, b) => a[0] - b[0]).map((saved) => {
       const [id, conversationId, senderId, flags, state, at, msgId, text, fingerprintId] = saved;
+      if (inTable.has(id) || id >= nextId) {
+        throw new DamagedStagedRows(`staged message ${id} is already stored, or beyond next_id`);
+      }
       const conversation = names.conversation(conversationId);
       const sender = names.peer(senderId);
       const fingerprint = fingerprintId === null ? null : names.fingerprint(fingerprintId);
@@ -141,6 +152,16 @@ export class StagedRows {
 
   get size(): number {
     return this.#rows.length - this.#head;
+  }
+
+  /** The length of the staged texts together (UTF-16 units). */
+  get textLength(): number {
+    return this.#textLength;
+  }
+
+  /** Staged outgoing rows with `msgId`. */
+  ownRows(msgId: string): readonly StagedRow[] {
+    return this.#outgoing.get(msgId) ?? [];
   }
 
   get(id: number): StagedRow | undefined {
@@ -207,9 +228,17 @@ export class StagedRows {
     return this.merge(count);
   }
 
-  /** Moves the oldest `maxRows` rows into `messages`; returns how many. */
-  merge(maxRows: number): number {
-    const moving = this.#rows.slice(this.#head, this.#head + maxRows);
+  /**
+   * Moves the oldest rows into `messages`, at most `maxRows`, and no more once `maxText` of text
+   * is taken (one row at least); returns how many.
+   */
+  merge(maxRows: number, maxText = Infinity): number {
+    let end = this.#head;
+    for (let text = 0; end < this.#rows.length && end - this.#head < maxRows; end++) {
+      if (text >= maxText) break;
+      text += this.#rows[end].text.length;
+    }
+    const moving = this.#rows.slice(this.#head, end);
     if (moving.length === 0) return 0;
     let next = 0;
     for (; next + _ROWS_PER_INSERT <= moving.length; next += _ROWS_PER_INSERT) {
@@ -236,7 +265,14 @@ export class StagedRows {
 
   #track(row: StagedRow): void {
     this.#rows.push(row);
-    if (row.flags & OUTGOING || row.msg_id === "") return;
+    this.#textLength += row.text.length;
+    if (row.flags & OUTGOING) {
+      const same = this.#outgoing.get(row.msg_id);
+      if (same === undefined) this.#outgoing.set(row.msg_id, [row]);
+      else same.push(row);
+      return;
+    }
+    if (row.msg_id === "") return;
     const ids = this.#incoming.get(row.senderId);
     if (ids === undefined) this.#incoming.set(row.senderId, new Set([row.msg_id]));
     else ids.add(row.msg_id);
@@ -244,7 +280,14 @@ export class StagedRows {
 
   #untrack(row: StagedRow): void {
     this.#unsaved.delete(row);
-    if (row.flags & OUTGOING || row.msg_id === "") return;
+    this.#textLength -= row.text.length;
+    if (row.flags & OUTGOING) {
+      const same = this.#outgoing.get(row.msg_id)!.filter((other) => other !== row);
+      if (same.length === 0) this.#outgoing.delete(row.msg_id);
+      else this.#outgoing.set(row.msg_id, same);
+      return;
+    }
+    if (row.msg_id === "") return;
     const ids = this.#incoming.get(row.senderId)!;
     ids.delete(row.msg_id);
     if (ids.size === 0) this.#incoming.delete(row.senderId);

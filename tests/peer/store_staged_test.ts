@@ -151,14 +151,48 @@ Deno.test("the outbox is always in the table; its queries never move staged rows
   assert.deepEqual(t.store.queued().map((m) => m.id), [queued.id, sent.id]);
 });
 
+Deno.test("a receipt reads new messages where they are: a burst stays staged", async () => {
+  using t = new TestStore("file");
+  const mine = t.store.addOutgoing(outgoing({ text: "hi", state: "sent" }));
+  for (let i = 0; i < 500; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  await t.store.committed();
+  const moved = t.store.receipt("bob@lobby", [mine.msgId, "no-such-id"], "read");
+  assert.deepEqual(moved.map((m) => [m.id, m.state]), [[mine.id, "read"]]);
+  // Another conversation's receipt moves nothing.
+  assert.deepEqual(t.store.receipt("carol@lobby", [mine.msgId], "read"), []);
+  await t.store.committed();
+  const copy = crashCopy(t);
+  assert.equal(tableCount(copy, "messages"), 0);
+  t.store.close();
+  assert.equal(t.open({}, copy).byId(mine.id)?.state, "read");
+});
+
+Deno.test("staged text is capped: long messages move into the table as they come", async () => {
+  using t = new TestStore("file");
+  const text = "x".repeat(60_000);
+  for (let i = 0; i < 100; i++) {
+    t.store.addIncoming(incoming({ msgId: counted(i), text }));
+    await t.store.committed();
+  }
+  t.store.flush();
+  // 6,000,000 characters written, at most 4 Mi of them staged.
+  assert.ok(tableCount(crashCopy(t), "messages") >= 30);
+});
+
 Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
   const damage = [
     "UPDATE staged SET rows = 'not json'",
     "UPDATE staged SET rows = '[[1, 2]]'",
     "UPDATE staged SET rows = json_replace(rows, '$[0][1]', 999)",
+    // An id not handed out yet, or one the table holds (merged_upto set back).
+    "UPDATE staged SET rows = json_replace(rows, '$[0][0]', 1000000)",
+    "UPDATE meta SET value = 0 WHERE key = 'merged_upto'; " +
+    "UPDATE staged SET rows = json_replace(rows, '$[0][0]', 1)",
   ];
   for (const change of damage) {
     using t = new TestStore("file");
+    t.store.addIncoming(incoming({ msgId: counted(0), text: "in the table" }));
+    t.store.settle();
     t.store.addIncoming(incoming({ msgId: counted(1), text: "kept aside" }));
     await t.store.committed();
     const copy = crashCopy(t);
