@@ -113,7 +113,7 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
     {
       name: "transfers",
       usage: "/transfers",
-      summary: "file transfers: id, way, peer, name, size, state, progress",
+      summary: "file transfers: id, way, peer, size, state, progress, name",
       maxArgs: 0,
       run(context) {
         const all = files.list();
@@ -125,12 +125,12 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
           _short(t),
           t.direction === "in" ? "from" : "to",
           sanitize(t.peer),
-          sanitize(t.name),
           formatBytes(t.size),
           t.reason ? `${t.state} (${t.reason})` : t.state,
           _percent(t),
+          sanitize(t.name),
         ]);
-        const header = ["ID", "WAY", "PEER", "NAME", "SIZE", "STATE", "DONE"];
+        const header = ["ID", "WAY", "PEER", "SIZE", "STATE", "DONE", "NAME"];
         for (const line of formatTable(header, rows, context.style)) context.print(line);
       },
     },

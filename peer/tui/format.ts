@@ -140,7 +140,11 @@ export function formatLogRecord(record: LogRecord): string {
  * are "-"), so scripts can split lines on white space.
  */
 export function formatTable(header: string[], rows: string[][], style: Style): string[] {
-  const cells = rows.map((row) => row.map((cell) => cell === "" ? "-" : cell.replace(/\s/g, "_")));
+  // Blanks would split a column; the last one may keep them (a file name must read as it is).
+  const last = header.length - 1;
+  const cells = rows.map((row) =>
+    row.map((cell, column) => cell === "" ? "-" : column === last ? cell : cell.replace(/\s/g, "_"))
+  );
   const widths = header.map((title, column) =>
     Math.max(title.length, ...cells.map((row) => [...row[column]].length))
   );
