@@ -147,7 +147,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   page(conversation: string, options?: PageOptions): MessagePage {
-    return this.#readTable((t) => t.page(conversation, options));
+    return this.#read((t) => t.page(conversation, options));
   }
 
   markRead(conversation: string, upTo?: number): StoredMessage[] {
@@ -155,7 +155,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   search(text: string, limit?: number): StoredMessage[] {
-    return this.#readTable((t) => t.searchText(text, limit));
+    return this.#read((t) => t.searchText(text, limit));
   }
 
   queued(): StoredMessage[] {
@@ -250,13 +250,6 @@ export class BatchedMessageStore implements MessageStore {
       this.#fallBack(error);
       return read(this.#tables);
     }
-  }
-
-  // A query of the table for what the user asked to see: the staged messages go into it first.
-  // (The outbox is always in the table: its queries, on the node's own paths, never wait.)
-  #readTable<T>(read: (tables: MessageTables) => T): T {
-    if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
-    return this.#read(read);
   }
 
   #begin(): void {

@@ -2,10 +2,9 @@
  * The messages of one database connection, with what is cheaper kept in memory than asked of
  * SQLite on every message: each conversation's newest id, read mark, unread and queued counts,
  * the interned strings, the total and the next id. New messages are staged (staged_rows.ts)
- * until `mergeStep()` or a query that needs them in the table moves them there; a message in the
- * outbox (queued, or waiting for room members) is always in the table, so the outbox queries
- * the node makes on its own never wait for a merge. Every method runs inside the transaction
- * `MessageStore` opened; `beforeCommit()` writes what changed.
+ * until `mergeStep()` moves them into the table; every read takes the staged rows where they
+ * are (they are newer than any row of the table), so no read waits for a merge. Every method
+ * runs inside the transaction `MessageStore` opened; `beforeCommit()` writes what changed.
  *
  * Methods are deterministic in their arguments and the committed state, so that the batch of a
  * failed commit can be replayed onto a copy in memory with the same ids (message_store.ts).
@@ -295,8 +294,6 @@ export class MessageTables {
       conversation.queued++;
       this.#queuedTotal++;
     }
-    // The outbox is in the table (this is the newest row: everything staged goes with it).
-    if (queued || pending !== null) this.mergeAll();
     this.#dirty.add(conversation);
     const message = _newMessage(id, m, true, m.state);
     if (pending !== null) message.pendingFor = [...m.pendingFor!];
@@ -351,11 +348,17 @@ export class MessageTables {
   queuedFor(conversation: string): StoredMessage[] {
     const target = this.#byName.get(conversation);
     if (target === undefined || target.queued === 0) return [];
-    return this.#messages(this.#sql.queuedFor.all(target.id));
+    const staged = this.#staged.outbox().filter((row) =>
+      row.state === QUEUED && row.conversationId === target.id && !(row.flags & PUB)
+    );
+    return this.#messages([...this.#sql.queuedFor.all(target.id), ...staged]);
   }
 
   pendingFor(peerId: string): StoredMessage[] {
-    return this.#messages(this.#sql.pendingFor.all(peerId));
+    const staged = this.#staged.outbox().filter((row) =>
+      parsePending(row.pending)?.includes(peerId)
+    );
+    return this.#messages([...this.#sql.pendingFor.all(peerId), ...staged]);
   }
 
   memberReached(id: number, peerId: string): StoredMessage | undefined {
@@ -371,7 +374,11 @@ export class MessageTables {
   }
 
   expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
-    const rows = this.#sql.outboxBefore.all(now - queuedMaxAgeMs) as unknown as MessageRow[];
+    const cutoff = now - queuedMaxAgeMs;
+    const rows = [
+      ...this.#sql.outboxBefore.all(cutoff) as unknown as MessageRow[],
+      ...this.#staged.outbox().filter((row) => row.at < cutoff),
+    ];
     const changed: StoredMessage[] = [];
     for (const row of rows) {
       if (mayMove(row.state, FAILED)) {
@@ -479,14 +486,28 @@ export class MessageTables {
     const conversation = this.#byName.get(name);
     if (conversation === undefined) return { messages: [], more: false };
     const before = options.before ?? Number.MAX_SAFE_INTEGER;
-    const forward = options.after !== undefined;
-    const rows =
-      (forward
-        ? this.#sql.newer.all(conversation.id, options.after!, before, limit + 1)
-        : this.#sql.older.all(conversation.id, before, limit + 1)) as unknown as MessageRow[];
+    const after = options.after;
+    // The staged rows of the conversation in the range, oldest first: all newer than the table's.
+    const staged: MessageRow[] = [];
+    for (const row of this.#staged.rows(after)) {
+      if (row.id >= before) break;
+      if (row.conversationId === conversation.id) staged.push(row);
+    }
+    let rows: MessageRow[];
+    if (after !== undefined) {
+      // Forward: the table's first, then the staged ones.
+      const table = this.#sql.newer.all(conversation.id, after, before, limit + 1);
+      rows = [...table as unknown as MessageRow[], ...staged].slice(0, limit + 1);
+    } else {
+      // Backward: the newest staged ones, then the table's newest below them.
+      const newest = staged.slice(-(limit + 1)).reverse();
+      const need = limit + 1 - newest.length;
+      const table = need > 0 ? this.#sql.older.all(conversation.id, before, need) : [];
+      rows = [...newest, ...table as unknown as MessageRow[]];
+    }
     const more = rows.length > limit;
     if (more) rows.pop();
-    if (!forward) rows.reverse();
+    if (after === undefined) rows.reverse();
     return { messages: this.#messages(rows), more };
   }
 
@@ -496,7 +517,6 @@ export class MessageTables {
     if (conversation === undefined) return [];
     const end = Math.min(upTo ?? conversation.lastId, conversation.lastId);
     if (end <= conversation.readUpto) return [];
-    this.mergeAll();
     const rows = this.#sql.unread.all(
       conversation.id,
       conversation.readUpto,
@@ -504,6 +524,16 @@ export class MessageTables {
     ) as unknown as MessageRow[];
     this.#sql.markRead.run(conversation.id, conversation.readUpto, end);
     this.#rowWrites += rows.length;
+    for (const row of this.#staged.rows(conversation.readUpto)) {
+      if (row.id > end) break;
+      if (
+        row.conversationId === conversation.id && !(row.flags & OUTGOING) &&
+        row.state === DELIVERED
+      ) {
+        rows.push(row);
+        this.#staged.changed(row);
+      }
+    }
     conversation.readUpto = end;
     conversation.unread -= rows.length;
     this.#dirty.add(conversation);
@@ -513,11 +543,21 @@ export class MessageTables {
 
   searchText(text: string, limit?: number): StoredMessage[] {
     if (text === "") return [];
-    return this.#messages(this.search.search(text, _limit(limit)));
+    const most = _limit(limit);
+    // The staged rows are the newest: matched here as SQLite matches (ASCII case folded).
+    const needle = _asciiLower(text);
+    const found: MessageRow[] = [];
+    const staged = [...this.#staged.rows()];
+    for (let at = staged.length - 1; at >= 0 && found.length < most; at--) {
+      if (_asciiLower(staged[at].text).includes(needle)) found.push(staged[at]);
+    }
+    if (found.length < most) found.push(...this.search.search(text, most - found.length));
+    return this.#messages(found);
   }
 
   queued(): StoredMessage[] {
-    return this.#messages(this.#sql.queued.all());
+    const staged = this.#staged.outbox().filter((row) => row.state === QUEUED);
+    return this.#messages([...this.#sql.queued.all(), ...staged]);
   }
 
   /**
@@ -558,7 +598,6 @@ export class MessageTables {
 
   #move(row: MessageRow, to: number, reason: string | null): StoredMessage {
     const pending = to === FAILED ? null : row.pending;
-    this.#saveColumn(row, () => this.#sql.move.run(to, reason, pending, row.id));
     const conversation = this.#byName.get(row.conversation);
     const delta = (to === QUEUED ? 1 : 0) - (row.state === QUEUED ? 1 : 0);
     if (conversation !== undefined && delta !== 0) {
@@ -568,10 +607,7 @@ export class MessageTables {
     row.state = to;
     row.reason = reason;
     row.pending = pending;
-    // Back in the outbox: into the table (with the staged rows before it).
-    if (to === QUEUED && this.#staged.get(row.id) !== undefined) {
-      this.#rowWrites += this.#staged.mergeThrough(row.id);
-    }
+    this.#saveColumn(row, () => this.#sql.move.run(to, reason, pending, row.id));
     return toMessage(row, this.#stranger);
   }
 
@@ -707,6 +743,11 @@ function _checkText(text: string): void {
       `The message is ${text.length} characters long; at most ${MAX_TEXT_CHARS} are stored`,
     );
   }
+}
+
+// Lower case for A-Z only, as SQLite's lower() without ICU.
+function _asciiLower(text: string): string {
+  return text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
 }
 
 function _limit(limit: number | undefined): number {

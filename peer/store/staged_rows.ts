@@ -10,7 +10,7 @@
  * Rows are added in id order, so the oldest staged row has the lowest id.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { OUTGOING } from "./rows.ts";
+import { OUTGOING, QUEUED } from "./rows.ts";
 import type { MessageRow } from "./rows.ts";
 
 /** A staged message: the row as reads see it, with the integers the table stores. */
@@ -65,6 +65,9 @@ export class StagedRows {
   readonly #incoming = new Map<number, Set<string>>();
   // Outgoing rows by msg_id, for receipts.
   readonly #outgoing = new Map<string, StagedRow[]>();
+  // Rows that were in the outbox (queued, or waiting for room members) while staged; a reader
+  // checks that they still are.
+  readonly #outbox = new Set<StagedRow>();
   #textLength = 0;
   // The saved batches in order, with the highest id each holds: a batch goes once every row
   // up to it is merged (deleted by its key: `last_id` has no index to find them by).
@@ -159,6 +162,24 @@ export class StagedRows {
     return this.#textLength;
   }
 
+  /** The staged rows with an id above `after`, oldest first. */
+  *rows(after = 0): IterableIterator<StagedRow> {
+    // The first above `after`, by halves: a reader that follows new rows reads only those.
+    let low = this.#head;
+    let high = this.#rows.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.#rows[middle].id <= after) low = middle + 1;
+      else high = middle;
+    }
+    for (let at = low; at < this.#rows.length; at++) yield this.#rows[at];
+  }
+
+  /** Staged rows in the outbox (queued, or waiting for room members), oldest first. */
+  outbox(): StagedRow[] {
+    return [...this.#outbox].filter(_inOutbox).sort((a, b) => a.id - b.id);
+  }
+
   /** Staged outgoing rows with `msgId`. */
   ownRows(msgId: string): readonly StagedRow[] {
     return this.#outgoing.get(msgId) ?? [];
@@ -191,6 +212,7 @@ export class StagedRows {
   /** `row` changed in memory; the next save writes it again. */
   changed(row: StagedRow): void {
     this.#unsaved.add(row);
+    if (_inOutbox(row)) this.#outbox.add(row);
   }
 
   /** True when an incoming row from `senderId` with `msgId` is staged. */
@@ -217,15 +239,6 @@ export class StagedRows {
     const { lastInsertRowid } = this.#save.run(lastId, JSON.stringify(rows));
     this.#batches.push({ batch: Number(lastInsertRowid), lastId });
     return count;
-  }
-
-  /** Moves every row up to `id` into `messages`; returns how many. */
-  mergeThrough(id: number): number {
-    let count = 0;
-    while (this.#head + count < this.#rows.length && this.#rows[this.#head + count].id <= id) {
-      count++;
-    }
-    return this.merge(count);
   }
 
   /**
@@ -266,6 +279,7 @@ export class StagedRows {
   #track(row: StagedRow): void {
     this.#rows.push(row);
     this.#textLength += row.text.length;
+    if (_inOutbox(row)) this.#outbox.add(row);
     if (row.flags & OUTGOING) {
       const same = this.#outgoing.get(row.msg_id);
       if (same === undefined) this.#outgoing.set(row.msg_id, [row]);
@@ -281,6 +295,7 @@ export class StagedRows {
   #untrack(row: StagedRow): void {
     this.#unsaved.delete(row);
     this.#textLength -= row.text.length;
+    this.#outbox.delete(row);
     if (row.flags & OUTGOING) {
       const same = this.#outgoing.get(row.msg_id)!.filter((other) => other !== row);
       if (same.length === 0) this.#outgoing.delete(row.msg_id);
@@ -292,6 +307,10 @@ export class StagedRows {
     ids.delete(row.msg_id);
     if (ids.size === 0) this.#incoming.delete(row.senderId);
   }
+}
+
+function _inOutbox(row: StagedRow): boolean {
+  return row.state === QUEUED || row.pending !== null;
 }
 
 function _saved(row: StagedRow): _Saved {
