@@ -222,8 +222,9 @@ export class MessageTables {
     return this.#db;
   }
 
-  addIncoming(m: NewIncoming): StoredMessage | undefined {
-    _checkText(m.text);
+  addIncoming(given: NewIncoming): StoredMessage | undefined {
+    _checkText(given.text);
+    const m = { ...given, text: _storable(given.text) };
     // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
     const known = this.#peer(m.from, false);
     if (m.msgId !== "" && known !== undefined && this.#isDuplicate(known, m.msgId)) {
@@ -260,8 +261,9 @@ export class MessageTables {
     return message;
   }
 
-  addOutgoing(m: NewOutgoing): StoredMessage {
-    _checkText(m.text);
+  addOutgoing(given: NewOutgoing): StoredMessage {
+    _checkText(given.text);
+    const m = { ...given, text: _storable(given.text) };
     const queued = m.state === "queued";
     if (queued) this.#checkQueueRoom(m.conversation);
     const conversation = this.#conversation(m.conversation, true)!;
@@ -482,6 +484,9 @@ export class MessageTables {
   }
 
   page(name: string, options: PageOptions = {}): MessagePage {
+    if (Number.isNaN(options.before) || Number.isNaN(options.after)) {
+      throw new RangeError("page before or after is NaN");
+    }
     const limit = _limit(options.limit);
     const conversation = this.#byName.get(name);
     if (conversation === undefined) return { messages: [], more: false };
@@ -491,7 +496,10 @@ export class MessageTables {
     const staged: MessageRow[] = [];
     for (const row of this.#staged.rows(after)) {
       if (row.id >= before) break;
-      if (row.conversationId === conversation.id) staged.push(row);
+      if (row.conversationId !== conversation.id) continue;
+      staged.push(row);
+      // Forward, the first ones are all that can be shown.
+      if (after !== undefined && staged.length > limit) break;
     }
     let rows: MessageRow[];
     if (after !== undefined) {
@@ -541,15 +549,17 @@ export class MessageTables {
     return this.#messages(rows);
   }
 
-  searchText(text: string, limit?: number): StoredMessage[] {
-    if (text === "") return [];
+  searchText(given: string, limit?: number): StoredMessage[] {
+    if (given === "") return [];
+    // Texts are stored as `_storable` makes them: so is what is looked for.
+    const text = _storable(given);
     const most = _limit(limit);
     // The staged rows are the newest: matched here as SQLite matches (ASCII case folded).
     const needle = _asciiLower(text);
     const found: MessageRow[] = [];
-    const staged = [...this.#staged.rows()];
-    for (let at = staged.length - 1; at >= 0 && found.length < most; at--) {
-      if (_asciiLower(staged[at].text).includes(needle)) found.push(staged[at]);
+    for (const row of this.#staged.newestFirst()) {
+      if (found.length >= most) break;
+      if (_asciiLower(row.text).includes(needle)) found.push(row);
     }
     if (found.length < most) found.push(...this.search.search(text, most - found.length));
     return this.#messages(found);
@@ -743,6 +753,12 @@ function _checkText(text: string): void {
       `The message is ${text.length} characters long; at most ${MAX_TEXT_CHARS} are stored`,
     );
   }
+}
+
+// The text as the table gives it back, so that a staged message reads the same: SQLite stores
+// lone surrogates as U+FFFD, and hands text back only up to a NUL.
+function _storable(text: string): string {
+  return text.toWellFormed().replaceAll("\0", "\uFFFD");
 }
 
 // Lower case for A-Z only, as SQLite's lower() without ICU.

@@ -175,6 +175,11 @@ export class StagedRows {
     for (let at = low; at < this.#rows.length; at++) yield this.#rows[at];
   }
 
+  /** The staged rows, newest first. */
+  *newestFirst(): IterableIterator<StagedRow> {
+    for (let at = this.#rows.length - 1; at >= this.#head; at--) yield this.#rows[at];
+  }
+
   /** Staged rows in the outbox (queued, or waiting for room members), oldest first. */
   outbox(): StagedRow[] {
     return [...this.#outbox].filter(_inOutbox).sort((a, b) => a.id - b.id);

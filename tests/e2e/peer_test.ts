@@ -303,6 +303,9 @@ Deno.test("SIGINT, SIGTERM and the end of piped input make a peer say BYE and ex
     const options = (name: string) => ({ name, namespace: "sig", trackerPort: tracker.port });
     const [a, b, c, d] = await e2e.peers([options("a"), options("b"), options("c"), options("d")]);
     await connected(a, [b, c, d]);
+    // Open on both ends: one still deciding about a (asking the tracker for its key) has no
+    // connection to say BYE on, and a would see it end (stale: eof).
+    for (const other of [b, c, d]) await connected(other, [a]);
     const mark = a.mark();
     await d.closeInput();
     assert.equal((await d.waitForExit()).code, 0, "exit status after the end of input");
