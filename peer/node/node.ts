@@ -863,9 +863,7 @@ class _PeerNode implements StartablePeerNode {
       runLink(conn, connection, io, {
         log: this.#log,
         security: this.#security,
-        throttled: () =>
-          this.#slots.get(connection)?.kind === "unknown" &&
-          this.#unknown.total > UNTHROTTLED_STRANGERS,
+        throttled: () => this.#throttled(connection),
         lines: this.#strangerLines,
       }),
     );
@@ -890,6 +888,17 @@ class _PeerNode implements StartablePeerNode {
       return refusal;
     };
     return verdict instanceof Promise ? verdict.then(settle) : settle(verdict);
+  }
+
+  // A stranger's connection is paced while many are open; once discovery lists its peer it is
+  // not (however the listing reached the table, and whichever connection of the pair was kept).
+  #throttled(connection: PeerConnection): boolean {
+    if (this.#slots.get(connection)?.kind !== "unknown") return false;
+    if (this.#peers.get(connection.peerId!)?.address !== undefined) {
+      this.#releaseSlot(connection);
+      return false;
+    }
+    return this.#unknown.total > UNTHROTTLED_STRANGERS;
   }
 
   #releaseSlot(connection: PeerConnection): void {
