@@ -62,7 +62,7 @@ type _Item = Uint8Array | { record: Uint8Array };
 
 /**
  * A `Conn` whose writes are encrypted into frames and whose reads are decrypted frames. With
- * records agreed, records go out with `writeRecords` and come in through `onRecord`.
+ * records agreed, records go out with `writeRecord` and come in through `onRecord`.
  */
 export class SecureConn implements Conn {
   /**
@@ -114,8 +114,10 @@ export class SecureConn implements Conn {
         }
         let end = at;
         while (end < items.length && items[end] instanceof Uint8Array) end++;
-        const text = items.slice(at, end) as Uint8Array[];
-        items = items.slice(end);
+        // Without records (the common case) a read is all stream bytes: no copy of the list.
+        const whole = at === 0 && end === items.length;
+        const text = (whole ? items : items.slice(at, end)) as Uint8Array[];
+        items = whole ? [] : items.slice(end);
         if (text.length > 0) {
           return { done: false, value: text.length === 1 ? text[0] : concatBytes(text) };
         }
@@ -131,10 +133,9 @@ export class SecureConn implements Conn {
     return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
   }
 
-  /** Writes records, one frame each, in one write. */
-  writeRecords(bodies: readonly Uint8Array[]): Promise<void> {
-    const frames = bodies.map((body) => this.#channel.encryptRecord(body));
-    return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
+  /** Writes one record as one frame. */
+  writeRecord(body: Uint8Array): Promise<void> {
+    return this.#raw.write(this.#channel.encryptRecord(body));
   }
 
   close(): void {

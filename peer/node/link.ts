@@ -31,10 +31,10 @@ export class LinkIo implements ConnectionIo {
     return this.#target.write(bytes);
   }
 
-  writeRecords(records: readonly Uint8Array[]): Promise<void> {
+  writeRecord(record: Uint8Array): Promise<void> {
     try {
       if (!this.#secure) throw new Error("records need an encrypted channel");
-      return this.#secure.writeRecords(records);
+      return this.#secure.writeRecord(record);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -70,8 +70,8 @@ export interface ConnectionSettings {
 /** Where a connection writes; a `Conn` fits. */
 export interface ConnectionIo {
   write(bytes: Uint8Array): Promise<void>;
-  /** Writes records beside the stream (only on a channel that agreed on them). */
-  writeRecords?(records: readonly Uint8Array[]): Promise<void>;
+  /** Writes a record beside the stream (only on a channel that agreed on them). */
+  writeRecord?(record: Uint8Array): Promise<void>;
   close(): void;
 }
 
@@ -560,18 +560,18 @@ export class PeerConnection {
   fileLine(fields: Record<string, unknown>): boolean {
     if (this.#state !== "open" || !this.takesFiles) return false;
     const line = formatLine(fields);
-    this.#fileOut.push(line);
-    this.#queuedBytes += utf8Length(line);
-    if (!this.#checkBound()) return false;
-    this.#flushSoon();
-    return true;
+    return this.#queueFile(line, utf8Length(line));
   }
 
   /** Queues a file data record, as `fileLine` a line; false when records were not agreed. */
   fileRecord(body: Uint8Array): boolean {
     if (this.#state !== "open" || !this.takesFileRecords) return false;
-    this.#fileOut.push(body);
-    this.#queuedBytes += body.length;
+    return this.#queueFile(body, body.length);
+  }
+
+  #queueFile(item: string | Uint8Array, bytes: number): boolean {
+    this.#fileOut.push(item);
+    this.#queuedBytes += bytes;
     if (!this.#checkBound()) return false;
     this.#flushSoon();
     return true;
@@ -1132,7 +1132,7 @@ export class PeerConnection {
     const head = this.#fileOut[0];
     if (head instanceof Uint8Array) {
       this.#fileOut.shift();
-      return this.#write(head.length, this.#io.writeRecords!([head]));
+      return this.#write(head.length, this.#io.writeRecord!(head));
     }
     let count = 1;
     while (

@@ -213,7 +213,7 @@ export class MessageTables {
     return merged;
   }
 
-  /** Moves every staged message into the table, for the queries that read only the table. */
+  /** Moves every staged message into the table (`settle()`, `close()`). */
   mergeAll(): void {
     this.mergeStep(this.#staged.size);
   }
@@ -222,9 +222,9 @@ export class MessageTables {
     return this.#db;
   }
 
-  addIncoming(given: NewIncoming): StoredMessage | undefined {
-    _checkText(given.text);
-    const m = { ...given, text: _storable(given.text) };
+  addIncoming(m: NewIncoming): StoredMessage | undefined {
+    _checkText(m.text);
+    const text = _storable(m.text);
     // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
     const known = this.#peer(m.from, false);
     if (m.msgId !== "" && known !== undefined && this.#isDuplicate(known, m.msgId)) {
@@ -241,7 +241,7 @@ export class MessageTables {
       state: DELIVERED,
       at: m.at,
       msg_id: m.msgId,
-      text: m.text,
+      text,
       reason: null,
       pending: null,
       conversation: m.conversation,
@@ -255,15 +255,15 @@ export class MessageTables {
     conversation.lastId = id;
     conversation.unread++;
     this.#dirty.add(conversation);
-    const message = _newMessage(id, m, false, "delivered");
+    const message = _newMessage(id, m, text, false, "delivered");
     if (m.fingerprint !== undefined) message.fingerprint = m.fingerprint;
     if (!this.contacts.has(m.from)) message.stranger = true;
     return message;
   }
 
-  addOutgoing(given: NewOutgoing): StoredMessage {
-    _checkText(given.text);
-    const m = { ...given, text: _storable(given.text) };
+  addOutgoing(m: NewOutgoing): StoredMessage {
+    _checkText(m.text);
+    const text = _storable(m.text);
     const queued = m.state === "queued";
     if (queued) this.#checkQueueRoom(m.conversation);
     const conversation = this.#conversation(m.conversation, true)!;
@@ -280,7 +280,7 @@ export class MessageTables {
       state: STATE_CODES[m.state],
       at: m.at,
       msg_id: m.msgId,
-      text: m.text,
+      text,
       reason: null,
       pending,
       conversation: m.conversation,
@@ -297,7 +297,7 @@ export class MessageTables {
       this.#queuedTotal++;
     }
     this.#dirty.add(conversation);
-    const message = _newMessage(id, m, true, m.state);
+    const message = _newMessage(id, m, text, true, m.state);
     if (pending !== null) message.pendingFor = [...m.pendingFor!];
     return message;
   }
@@ -796,6 +796,7 @@ function _intern(
 function _newMessage(
   id: number,
   m: NewIncoming | NewOutgoing,
+  text: string,
   outgoing: boolean,
   state: MessageState,
 ): StoredMessage {
@@ -806,7 +807,7 @@ function _newMessage(
     kind: m.kind,
     from: m.from,
     outgoing,
-    text: m.text,
+    text,
     at: m.at,
     state,
     encrypted: m.encrypted,

@@ -20,7 +20,7 @@ export interface StagedRow extends MessageRow {
   fingerprintId: number | null;
 }
 
-/** One staged row as saved: the `messages` columns in `MESSAGE_INSERT_COLUMNS` order. */
+/** One staged row as saved: the `messages` columns in `_INSERT_COLUMNS` order. */
 type _Saved = [
   id: number,
   conversation: number,
@@ -35,8 +35,8 @@ type _Saved = [
   pending: string | null,
 ];
 
-/** The columns of a `messages` insert, in the order of a saved row. */
-export const MESSAGE_INSERT_COLUMNS =
+// The columns of a `messages` insert, in the order of a saved row.
+const _INSERT_COLUMNS =
   "id, conversation, sender, flags, state, at, msg_id, text, fingerprint, reason, pending";
 
 // Rows per INSERT statement when merging: binding is paid per call, so fewer calls cost less.
@@ -82,7 +82,7 @@ export class StagedRows {
   constructor(db: DatabaseSync) {
     const insert = (rows: number) =>
       db.prepare(
-        `INSERT INTO messages (${MESSAGE_INSERT_COLUMNS}) VALUES ${
+        `INSERT INTO messages (${_INSERT_COLUMNS}) VALUES ${
           Array(rows).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")
         }`,
       );
