@@ -258,7 +258,7 @@ function _inUse(path: string): P2pError {
   return new P2pError(
     "store_in_use",
     `Another p2pchat peer is running on the profile "${dirname(path)}" ("${path}" is ` +
-      `locked); stop it, or start this one with another data directory`,
+      `locked); stop it, or start this one with another --name (or --data-dir)`,
   );
 }
 
