@@ -1,6 +1,6 @@
 /** CipherState of the Noise spec §5.1: a key and the 64-bit nonce counter that goes with it. */
 import { KEY_BYTES, MAX_MESSAGE_BYTES, TAG_BYTES } from "./constants.ts";
-import type { CipherFunctions } from "./crypto.ts";
+import type { CipherFunctions, EncryptOptions } from "./crypto.ts";
 import { NoiseError } from "./errors.ts";
 
 const MAX_UINT32 = 0xffffffff;
@@ -46,20 +46,27 @@ export class CipherState {
   }
 
   /**
-   * EncryptWithAd(ad, plaintext): the plaintext itself while there is no key. `prefix` is one
-   * byte that leads the plaintext (see `CipherFunctions.encrypt`); only once keyed.
+   * EncryptWithAd(ad, plaintext): the plaintext itself while there is no key. `options` (see
+   * `CipherFunctions.encrypt`) only once keyed.
    */
-  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array, prefix?: number): Uint8Array {
+  encryptWithAd(ad: Uint8Array, plaintext: Uint8Array, options?: EncryptOptions): Uint8Array {
     if (this.#key === undefined) {
-      if (prefix !== undefined) throw new NoiseError("not_established", "No key for a prefix");
+      if (options) throw new NoiseError("not_established", "No key to encrypt with options");
       return plaintext;
     }
-    const length = plaintext.length + (prefix === undefined ? 0 : 1);
+    const length = plaintext.length + (options?.prefix === undefined ? 0 : 1);
     if (length + TAG_BYTES > MAX_MESSAGE_BYTES) {
       throw new NoiseError("bad_message_length", `Plaintext of ${length} bytes`);
     }
     this.#checkNonce();
-    const ciphertext = this.cipher.encrypt(this.#key, this.#high, this.#low, ad, plaintext, prefix);
+    const ciphertext = this.cipher.encrypt(
+      this.#key,
+      this.#high,
+      this.#low,
+      ad,
+      plaintext,
+      options,
+    );
     this.#increment();
     return ciphertext;
   }

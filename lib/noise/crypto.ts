@@ -31,23 +31,27 @@ export interface KeyPair {
 /** The cipher functions of the Noise spec that this implementation has. */
 export type CipherName = "ChaChaPoly" | "AESGCM";
 
+/** What `CipherFunctions.encrypt` may do beside encrypting, so a large message is not copied. */
+export interface EncryptOptions {
+  /** One byte encrypted ahead of the plaintext, as if it led it. */
+  prefix?: number;
+  /** Bytes left free (zero) ahead of the ciphertext, for a frame header. */
+  headroom?: number;
+}
+
 /**
  * ENCRYPT and DECRYPT of one cipher; the 64-bit nonce comes as two 32-bit halves so a counter
  * never needs a bigint.
  */
 export interface CipherFunctions {
   readonly name: CipherName;
-  /**
-   * `prefix`, when given, is one byte encrypted ahead of `plaintext` (as if it led it), so a
-   * large plaintext needs no copy to gain a leading byte.
-   */
   encrypt(
     key: Uint8Array,
     high: number,
     low: number,
     ad: Uint8Array,
     plaintext: Uint8Array,
-    prefix?: number,
+    options?: EncryptOptions,
   ): Uint8Array;
   /** Returns the plaintext, or throws `decrypt_failed` leaving no partial plaintext anywhere. */
   decrypt(
@@ -178,21 +182,21 @@ function _aead(
   };
   return {
     name,
-    encrypt(key, high, low, ad, plaintext, prefix) {
+    encrypt(key, high, low, ad, plaintext, { prefix, headroom = 0 } = {}) {
       const cipher = createCipheriv(algorithm as "aes-256-gcm", key, nonce(high, low), {
         authTagLength: TAG_BYTES,
       });
       cipher.setAAD(ad);
-      const lead = prefix === undefined ? 0 : 1;
-      const out = new Uint8Array(lead + plaintext.length + TAG_BYTES);
-      let at = 0;
-      for (const part of lead ? [Uint8Array.of(prefix!), plaintext] : [plaintext]) {
+      const end = headroom + (prefix === undefined ? 0 : 1) + plaintext.length;
+      const out = new Uint8Array(end + TAG_BYTES);
+      let at = headroom;
+      for (const part of prefix === undefined ? [plaintext] : [Uint8Array.of(prefix), plaintext]) {
         const body = cipher.update(part);
         out.set(body, at);
         at += body.length;
       }
       out.set(cipher.final(), at);
-      out.set(cipher.getAuthTag(), lead + plaintext.length);
+      out.set(cipher.getAuthTag(), end);
       return out;
     },
     decrypt(key, high, low, ad, ciphertext) {
@@ -222,12 +226,13 @@ function _aead(
 function _shortOnSodium(openssl: CipherFunctions): CipherFunctions {
   return {
     name: openssl.name,
-    encrypt(key, high, low, ad, plaintext, prefix) {
+    encrypt(key, high, low, ad, plaintext, options = {}) {
+      const { prefix, headroom = 0 } = options;
       const length = plaintext.length + (prefix === undefined ? 0 : 1);
-      if (!sodiumFits(length, ad)) return openssl.encrypt(key, high, low, ad, plaintext, prefix);
+      if (!sodiumFits(length, ad)) return openssl.encrypt(key, high, low, ad, plaintext, options);
       // Short: the copy that puts the prefix in front costs little.
       const whole = prefix === undefined ? plaintext : _concat(Uint8Array.of(prefix), plaintext);
-      return sodiumSeal(key, high, low, ad, whole);
+      return sodiumSeal(key, high, low, ad, whole, headroom);
     },
     decrypt: (key, high, low, ad, ciphertext) =>
       ciphertext.length >= TAG_BYTES && sodiumFits(ciphertext.length - TAG_BYTES, ad)

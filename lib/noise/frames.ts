@@ -9,16 +9,28 @@ import { NoiseError } from "./errors.ts";
 
 /** One frame: its length in 2 bytes big-endian, then the message. */
 export function encodeFrame(message: Uint8Array): Uint8Array {
-  if (message.length > MAX_MESSAGE_BYTES) {
-    throw new NoiseError("frame_too_long", `Frame body of ${message.length} bytes`);
-  }
-  if (message.length === 0) throw new NoiseError("empty_frame", "Frame body of 0 bytes");
   const frame = new Uint8Array(FRAME_HEADER_BYTES + message.length);
-  frame[0] = message.length >>> 8;
-  frame[1] = message.length & 0xff;
   frame.set(message, FRAME_HEADER_BYTES);
+  return frameInPlace(frame);
+}
+
+/**
+ * Makes `frame` a frame by writing its header into the first 2 bytes (a message encrypted with
+ * that headroom), so a large message is not copied to gain its header. Returns `frame`.
+ */
+export function frameInPlace(frame: Uint8Array): Uint8Array {
+  const length = frame.length - FRAME_HEADER_BYTES;
+  if (length > MAX_MESSAGE_BYTES) {
+    throw new NoiseError("frame_too_long", `Frame body of ${length} bytes`);
+  }
+  if (length <= 0) throw new NoiseError("empty_frame", "Frame body of 0 bytes");
+  frame[0] = length >>> 8;
+  frame[1] = length & 0xff;
   return frame;
 }
+
+/** From this length, a frame that spans reads is gathered in one of two buffers kept for reuse. */
+const REUSED_BODY_BYTES = 16 * 1024;
 
 /**
  * Splits a byte stream into frames. It holds at most one incomplete frame (`maxLength` bytes
@@ -27,6 +39,11 @@ export function encodeFrame(message: Uint8Array): Uint8Array {
 export class FrameDecoder {
   readonly maxLength: number;
   #body: Uint8Array | undefined;
+  // Large frames that span reads (a file's records) are gathered in these in turn, rather than
+  // in a new buffer each: the garbage of one per frame made a receiver's memory grow. Two, as a
+  // push can return one frame gathered in one while it starts the next frame in the other.
+  #reused: Uint8Array[] = [];
+  #nextReused = 0;
   #filled = 0;
   // The first header byte when a chunk ended between the two.
   #headerByte = -1;
@@ -52,7 +69,8 @@ export class FrameDecoder {
   /**
    * Feeds a chunk; returns every frame it completes, in order, or throws `empty_frame` or
    * `frame_too_long` (and then the frames earlier in the chunk are dropped with the stream).
-   * A frame wholly inside `chunk` is a view of it: use it before reusing the chunk's memory.
+   * A frame wholly inside `chunk` is a view of it, and a frame that spanned chunks may be a view
+   * of memory the decoder reuses: use the frames before reusing the chunk or pushing again.
    */
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.#failed) return [];
@@ -88,14 +106,23 @@ export class FrameDecoder {
         frames.push(chunk.subarray(at, at + length));
         at += length;
       } else {
-        // Allocated at its final size from the header, so it is never copied again.
-        this.#body = new Uint8Array(length);
+        // At its final size from the header, so it is never copied again.
+        this.#body = this.#bodyOf(length);
         this.#body.set(chunk.subarray(at));
         this.#filled = chunk.length - at;
         at = chunk.length;
       }
     }
     return frames;
+  }
+
+  #bodyOf(length: number): Uint8Array {
+    // Small frames (chat) get their own: an idle connection keeps no large buffers.
+    if (length < REUSED_BODY_BYTES) return new Uint8Array(length);
+    const index = this.#nextReused;
+    this.#nextReused = 1 - index;
+    this.#reused[index] ??= new Uint8Array(this.maxLength);
+    return this.#reused[index].subarray(0, length);
   }
 
   #check(length: number): void {

@@ -5,10 +5,14 @@
  * HELLO_OK first and passes them in the prologue, so the negotiation cannot be altered unseen.
  */
 import type { CipherState } from "./cipher_state.ts";
-import { MAX_HANDSHAKE_MESSAGE_BYTES, MAX_TRANSPORT_PAYLOAD_BYTES } from "./constants.ts";
+import {
+  FRAME_HEADER_BYTES,
+  MAX_HANDSHAKE_MESSAGE_BYTES,
+  MAX_TRANSPORT_PAYLOAD_BYTES,
+} from "./constants.ts";
 import type { CipherName, KeyPair } from "./crypto.ts";
 import { NoiseError } from "./errors.ts";
-import { encodeFrame, FrameDecoder } from "./frames.ts";
+import { encodeFrame, FrameDecoder, frameInPlace } from "./frames.ts";
 import { HandshakeState } from "./handshake_state.ts";
 import type { Identity } from "./identity.ts";
 import { decodeHandshakePayload, encodeHandshakePayload, type RemoteIdentity } from "./payload.ts";
@@ -154,9 +158,8 @@ class _SecureChannel implements SecureChannel {
       const frames: Uint8Array[] = [];
       const step = this.#records ? MAX_RECORD_BYTES : MAX_TRANSPORT_PAYLOAD_BYTES;
       for (let at = 0; at < plaintext.length; at += step) {
-        const part = plaintext.subarray(at, at + step);
         const kind = this.#records ? RECORD_KIND_TEXT : undefined;
-        frames.push(encodeFrame(this.#send!.encryptWithAd(EMPTY, part, kind)));
+        frames.push(this.#encryptFrame(plaintext.subarray(at, at + step), kind));
       }
       return frames;
     });
@@ -168,7 +171,13 @@ class _SecureChannel implements SecureChannel {
     if (body.length === 0 || body.length > MAX_RECORD_BYTES) {
       throw new NoiseError("bad_record", `Record of ${body.length} bytes`);
     }
-    return this.#guard(() => encodeFrame(this.#send!.encryptWithAd(EMPTY, body, RECORD_KIND_DATA)));
+    return this.#guard(() => this.#encryptFrame(body, RECORD_KIND_DATA));
+  }
+
+  // Encrypted straight into its frame: a 64 KiB message is not copied once more.
+  #encryptFrame(plaintext: Uint8Array, prefix: number | undefined): Uint8Array {
+    const options = { prefix, headroom: FRAME_HEADER_BYTES };
+    return frameInPlace(this.#send!.encryptWithAd(EMPTY, plaintext, options));
   }
 
   #checkEstablished(): void {

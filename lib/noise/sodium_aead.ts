@@ -72,13 +72,17 @@ export function sodiumFits(plaintextLength: number, ad: Uint8Array): boolean {
   return plaintextLength <= SODIUM_MAX_PLAINTEXT_BYTES && ad.length <= SODIUM_MAX_AD_BYTES;
 }
 
-/** Encrypts under the ChaChaPoly nonce of the Noise spec (4 zero bytes, counter little-endian). */
+/**
+ * Encrypts under the ChaChaPoly nonce of the Noise spec (4 zero bytes, counter little-endian),
+ * leaving `headroom` zero bytes ahead of the ciphertext.
+ */
 export function sodiumSeal(
   key: Uint8Array,
   high: number,
   low: number,
   ad: Uint8Array,
   plaintext: Uint8Array,
+  headroom = 0,
 ): Uint8Array {
   const heap = _load(key, high, low, ad, plaintext);
   sodium._crypto_aead_chacha20poly1305_ietf_encrypt(
@@ -94,7 +98,8 @@ export function sodiumSeal(
     NONCE,
     KEY,
   );
-  const ciphertext = heap.slice(OUTPUT, OUTPUT + plaintext.length + TAG_BYTES);
+  const ciphertext = new Uint8Array(headroom + plaintext.length + TAG_BYTES);
+  ciphertext.set(heap.subarray(OUTPUT, OUTPUT + plaintext.length + TAG_BYTES), headroom);
   _wipe(heap, INPUT, plaintext.length);
   return ciphertext;
 }

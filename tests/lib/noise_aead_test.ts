@@ -48,13 +48,30 @@ Deno.test("a prefix byte encrypts as if it led the plaintext, on both roads and 
     for (const size of [0, 1, 2046, 2047, 2048, 61464, 65518]) {
       const plaintext = message(size);
       const led = new Uint8Array([7, ...plaintext]);
-      const ciphertext = cipher.encrypt(KEY, 0, 5, ADS[1], plaintext, 7);
+      const ciphertext = cipher.encrypt(KEY, 0, 5, ADS[1], plaintext, { prefix: 7 });
       assert.deepEqual(
         ciphertext,
         cipher.encrypt(KEY, 0, 5, ADS[1], led),
         `${cipher.name} ${size}`,
       );
       assert.deepEqual(cipher.decrypt(KEY, 0, 5, ADS[1], ciphertext), led);
+    }
+  }
+});
+
+Deno.test("headroom leaves zero bytes ahead of the same ciphertext, on both roads and ciphers", () => {
+  for (const cipher of [CHACHA_POLY, AES_GCM]) {
+    for (const size of [0, 1, 2047, 2048, 61464]) {
+      const plaintext = message(size);
+      for (const prefix of [undefined, 1]) {
+        const framed = cipher.encrypt(KEY, 1, 2, ADS[1], plaintext, { prefix, headroom: 2 });
+        assert.deepEqual(framed.subarray(0, 2), new Uint8Array(2), `${cipher.name} ${size}`);
+        assert.deepEqual(
+          framed.subarray(2),
+          cipher.encrypt(KEY, 1, 2, ADS[1], plaintext, { prefix }),
+          `${cipher.name} ${size} ${prefix}`,
+        );
+      }
     }
   }
 });

@@ -170,3 +170,20 @@ Deno.test("FrameDecoder.push() holds one partial frame at most however the bytes
   assert.equal(frames.length, 1);
   assert.equal(decoder.bufferedBytes, 0);
 });
+
+Deno.test("FrameDecoder.push() keeps large frames apart while it reuses their buffers", () => {
+  // Frames of 20,000 bytes in reads of 7,000: most span reads, and a push often completes one
+  // frame while it starts the next.
+  const sent = Array.from({ length: 12 }, (_, i) => filled(20_000, i + 1));
+  const stream = join(...sent.map(encodeFrame));
+  const decoder = new FrameDecoder();
+  const received: Uint8Array[] = [];
+  for (let at = 0; at < stream.length; at += 7000) {
+    // Checked before the next push, as the decoder asks.
+    for (const frame of decoder.push(stream.subarray(at, at + 7000))) {
+      assert.deepEqual(frame, sent[received.length], `frame ${received.length}`);
+      received.push(frame);
+    }
+  }
+  assert.equal(received.length, sent.length);
+});
