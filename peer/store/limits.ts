@@ -48,10 +48,20 @@ export const INDEX_INTERVAL_MS = 25;
 export const BUSY_TIMEOUT_MS = 250;
 
 /**
- * Checkpoints (copying the WAL into the database, with two fsyncs) cost 10-30 ms: SQLite's own,
- * every 1000 pages, stalled the network loop that often. They run when writes pause instead,
- * or after this many writes without a pause: a checkpoint's cost grows with the pages written
- * since the last one (20,000 writes into a store of a million messages took ~300 ms).
+ * Checkpoints (copying the WAL into the database, with two fsyncs) cost 10-30 ms, and up to
+ * 230 ms while the disk is busy with a large file coming in; they run on the event loop, so each
+ * is a stall of every connection. SQLite's own, every 1000 pages, stalled the loop that often.
+ * They run when writes pause and at least this many were made since the last (fewer are made
+ * durable by a WAL fsync in the background, wal_sync.ts) ...
+ */
+export const CHECKPOINT_PAUSE_WRITES = 1_000;
+
+/** ... or once the store has had no commit for this long ... */
+export const CHECKPOINT_IDLE_MS = 30_000;
+
+/**
+ * ... or after this many writes without a pause: a checkpoint's cost grows with the pages
+ * written since the last one (20,000 writes into a store of a million messages took ~300 ms).
  */
 export const CHECKPOINT_FORCE_WRITES = 4_000;
 

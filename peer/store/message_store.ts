@@ -18,6 +18,8 @@ import type { ConversationSummary, MessagePage, MessageState, StorageStatus } fr
 import type { StoredMessage } from "../api.ts";
 import {
   CHECKPOINT_FORCE_WRITES,
+  CHECKPOINT_IDLE_MS,
+  CHECKPOINT_PAUSE_WRITES,
   INDEX_INTERVAL_MS,
   INDEX_STEP_ROWS,
   MERGE_STEP_ROWS,
@@ -35,6 +37,7 @@ import type {
   NewOutgoing,
   PageOptions,
 } from "./types.ts";
+import { WalSync } from "./wal_sync.ts";
 
 /**
  * When a batch commits: once the code that wrote it yields (a microtask, the default), or on
@@ -46,10 +49,11 @@ import type {
  */
 export type CommitTiming = "task" | "microtask";
 
-/** For benchmarks: when batches commit, and a word after each commit. */
+/** For benchmarks and tests: when batches commit, and a word after each commit or WAL sync. */
 export interface BatchHooks {
   commitTiming?: CommitTiming;
   onCommit?: () => void;
+  onWalSynced?: () => void;
 }
 
 type _Write = (tables: MessageTables) => unknown;
@@ -80,6 +84,9 @@ export class BatchedMessageStore implements MessageStore {
   #upkeepSoon = false;
   #writesSinceUpkeepTimer = 0;
   #writesSinceCheckpoint = 0;
+  #commits = 0;
+  #idleCheckpointTimer?: TimerId;
+  #walSync?: WalSync;
   #closed = false;
 
   constructor(
@@ -94,6 +101,9 @@ export class BatchedMessageStore implements MessageStore {
     this.#deps = deps;
     this.#limits = limits;
     this.#hooks = hooks;
+    if (status.persistent && status.path) {
+      this.#walSync = new WalSync(status.path, deps.log, hooks.onWalSynced);
+    }
     this.#scheduleUpkeep();
   }
 
@@ -219,9 +229,12 @@ export class BatchedMessageStore implements MessageStore {
       this.settle();
     } finally {
       this.#closed = true;
-      if (this.#upkeepTimer !== undefined) this.#deps.clock.clearTimeout(this.#upkeepTimer);
-      this.#upkeepTimer = undefined;
+      for (const timer of [this.#upkeepTimer, this.#idleCheckpointTimer]) {
+        if (timer !== undefined) this.#deps.clock.clearTimeout(timer);
+      }
+      this.#upkeepTimer = this.#idleCheckpointTimer = undefined;
       this.#tables.db.close();
+      this.#walSync?.close();
     }
   }
 
@@ -306,6 +319,7 @@ export class BatchedMessageStore implements MessageStore {
     }
     this.#inBatch = false;
     this.#journal = [];
+    this.#commits++;
     this.#hooks.onCommit?.();
     this.#settle();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_FORCE_WRITES) this.#checkpoint();
@@ -350,6 +364,8 @@ export class BatchedMessageStore implements MessageStore {
     } catch {
       // Closing a connection to a failing disk may fail too; it holds nothing we need.
     }
+    this.#walSync?.close();
+    this.#walSync = undefined;
     this.#tables = new MessageTables(memory, this.#limits);
     this.#tables.raiseNextId(this.#batchStartNextId);
     this.#status = {
@@ -406,7 +422,7 @@ export class BatchedMessageStore implements MessageStore {
       if (this.#tables.stagedCount > 0) return;
     }
     if (!this.#tables.indexLags) {
-      this.#checkpoint();
+      this.#paused();
       return;
     }
     try {
@@ -414,6 +430,28 @@ export class BatchedMessageStore implements MessageStore {
     } catch (error) {
       this.#deps.log.error(`Indexing messages for search failed: ${describeError(error)}`);
     }
+  }
+
+  // The writes paused with nothing left to move or index. A checkpoint runs its fsyncs on the
+  // event loop, and those can take hundreds of ms while the disk is busy (a large file coming
+  // in): a few writes are made durable by a WAL fsync in the background instead, and copied
+  // into the database file once the store has been quiet a while.
+  #paused(): void {
+    if (!this.#checkpointDue) return;
+    if (this.#writesSinceCheckpoint >= CHECKPOINT_PAUSE_WRITES) return this.#checkpoint();
+    this.#walSync?.request();
+    this.#checkpointWhenQuiet();
+  }
+
+  #checkpointWhenQuiet(): void {
+    if (this.#idleCheckpointTimer !== undefined) return;
+    const commits = this.#commits;
+    this.#idleCheckpointTimer = this.#deps.clock.setTimeout(() => {
+      this.#idleCheckpointTimer = undefined;
+      if (this.#closed) return;
+      if (this.#commits === commits) this.#checkpoint();
+      else this.#checkpointWhenQuiet();
+    }, CHECKPOINT_IDLE_MS);
   }
 
   get #checkpointDue(): boolean {

@@ -1,10 +1,15 @@
 /**
  * Writes are batched: what one run of code writes shares a commit, which happens before the
- * event loop turns (no timer); checkpoints and search indexing wait for a pause in the writes.
+ * event loop turns (no timer); checkpoints and search indexing wait for a pause in the writes,
+ * and a few writes are only made durable (a WAL fsync) until the store has been quiet a while.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { INDEX_INTERVAL_MS } from "../../peer/store/limits.ts";
+import {
+  CHECKPOINT_IDLE_MS,
+  CHECKPOINT_PAUSE_WRITES,
+  INDEX_INTERVAL_MS,
+} from "../../peer/store/limits.ts";
 import { incoming, TestStore } from "../_message_store.ts";
 
 Deno.test("the writes of one run of code share one commit, made before any timer fires", async () => {
@@ -36,20 +41,47 @@ Deno.test("flush() commits at once, and a closed store refuses to be used", () =
   t.open();
 });
 
-Deno.test("a pause in the writes copies the WAL into the database file", async () => {
-  using t = new TestStore("file");
-  await t.store.committed();
-  t.clock.advance(INDEX_INTERVAL_MS);
-  const empty = Deno.statSync(t.path).size;
-  for (let i = 0; i < 300; i++) t.store.addIncoming(incoming({ text: "x".repeat(200) }));
-  await t.store.committed();
-  assert.equal(Deno.statSync(t.path).size, empty, "commits go to the WAL");
-  // Indexing first, then the checkpoint.
+// Indexing, then what a pause in the writes does.
+async function pause(t: TestStore): Promise<void> {
   for (let i = 0; i < 3; i++) {
     t.clock.advance(INDEX_INTERVAL_MS);
     await t.store.committed();
   }
-  assert.ok(Deno.statSync(t.path).size > empty + 300 * 200, "checkpointed");
+}
+
+Deno.test("a pause after a few writes syncs the WAL in the background; a quiet store checkpoints", async () => {
+  const synced = Promise.withResolvers<void>();
+  using t = new TestStore("file", {}, { onWalSynced: () => synced.resolve() });
+  await t.store.committed();
+  t.clock.advance(INDEX_INTERVAL_MS);
+  const empty = Deno.statSync(t.path).size;
+  for (let i = 0; i < 30; i++) t.store.addIncoming(incoming({ text: "x".repeat(200) }));
+  await t.store.committed();
+  await pause(t);
+  await synced.promise;
+  assert.equal(Deno.statSync(t.path).size, empty, "no checkpoint yet: the WAL holds the commits");
+  // A write within the quiet spell puts the checkpoint off by another spell.
+  t.clock.advance(CHECKPOINT_IDLE_MS / 2);
+  t.store.addIncoming(incoming());
+  await t.store.committed();
+  t.clock.advance(CHECKPOINT_IDLE_MS / 2);
+  assert.equal(Deno.statSync(t.path).size, empty);
+  await pause(t);
+  // Quiet for a whole spell after the last commit.
+  t.clock.advance(2 * CHECKPOINT_IDLE_MS);
+  assert.ok(Deno.statSync(t.path).size > empty + 30 * 200, "checkpointed");
+});
+
+Deno.test("a pause after many writes copies the WAL into the database file at once", async () => {
+  using t = new TestStore("file");
+  await t.store.committed();
+  t.clock.advance(INDEX_INTERVAL_MS);
+  const empty = Deno.statSync(t.path).size;
+  for (let i = 0; i < CHECKPOINT_PAUSE_WRITES; i++) t.store.addIncoming(incoming());
+  await t.store.committed();
+  assert.equal(Deno.statSync(t.path).size, empty, "commits go to the WAL");
+  await pause(t);
+  assert.ok(Deno.statSync(t.path).size > empty + CHECKPOINT_PAUSE_WRITES * 50, "checkpointed");
 });
 
 Deno.test("indexing waits while writes keep coming, but not for ever", async () => {
