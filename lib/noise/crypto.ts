@@ -227,12 +227,10 @@ function _shortOnSodium(openssl: CipherFunctions): CipherFunctions {
   return {
     name: openssl.name,
     encrypt(key, high, low, ad, plaintext, options = {}) {
-      const { prefix, headroom = 0 } = options;
+      const { prefix, headroom } = options;
       const length = plaintext.length + (prefix === undefined ? 0 : 1);
       if (!sodiumFits(length, ad)) return openssl.encrypt(key, high, low, ad, plaintext, options);
-      // Short: the copy that puts the prefix in front costs little.
-      const whole = prefix === undefined ? plaintext : _concat(Uint8Array.of(prefix), plaintext);
-      return sodiumSeal(key, high, low, ad, whole, headroom);
+      return sodiumSeal(key, high, low, ad, plaintext, prefix, headroom);
     },
     decrypt: (key, high, low, ad, ciphertext) =>
       ciphertext.length >= TAG_BYTES && sodiumFits(ciphertext.length - TAG_BYTES, ad)
