@@ -290,11 +290,13 @@ function _offlineMembers(
 // A path as a shell would read it: people type (or drop into the terminal) paths quoted,
 // with escaped spaces, or from "~/".
 function _typedPath(typed: string): string {
-  let path = typed.trim();
+  const path = typed.trim();
+  // As in a shell: a quoted path is taken as it is, ~ included; `\~` is a plain ~.
   const quoted = /^(['"])(.*)\1$/s.exec(path);
-  path = quoted ? quoted[2] : path.replace(/\\(.)/g, "$1");
+  if (quoted) return quoted[2];
+  const unescape = (text: string) => text.replace(/\\(.)/g, "$1");
   const home = Deno.env.get("HOME");
-  return home && /^~(\/|$)/.test(path) ? home + path.slice(1) : path;
+  return home && /^~(\/|$)/.test(path) ? home + unescape(path.slice(1)) : unescape(path);
 }
 
 function _find(

@@ -161,11 +161,15 @@ Deno.test("/send reads a path as a shell would: ~/, quotes, escaped spaces", asy
   await send.run(context, [], 'bob "/tmp/my holiday.png" ');
   await send.run(context, [], "bob /tmp/my\\ holiday.png");
   await send.run(context, [], "bob /tmp/plain name.png");
+  await send.run(context, [], "bob '~/in quotes.png'");
+  await send.run(context, [], "bob \\~/escaped.png");
   assert.deepEqual(sent, [
     `${Deno.env.get("HOME")}/Pictures/cat.png`,
     "/tmp/my holiday.png",
     "/tmp/my holiday.png",
     "/tmp/my holiday.png",
     "/tmp/plain name.png",
+    "~/in quotes.png",
+    "~/escaped.png",
   ]);
 });
