@@ -42,6 +42,7 @@ export class FrameDecoder {
   // Large frames that span reads (a file's records) are gathered in these in turn, rather than
   // in a new buffer each: the garbage of one per frame made a receiver's memory grow. Two, as a
   // push can return one frame gathered in one while it starts the next frame in the other.
+  // Dropped once a push ends with no large frame under way: only a stream of them keeps them.
   #reused: Uint8Array[] = [];
   #nextReused = 0;
   #filled = 0;
@@ -112,6 +113,9 @@ export class FrameDecoder {
         this.#filled = chunk.length - at;
         at = chunk.length;
       }
+    }
+    if (this.#reused.length > 0 && !(this.#body && this.#body.length >= REUSED_BODY_BYTES)) {
+      this.#reused = [];
     }
     return frames;
   }

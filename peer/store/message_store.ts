@@ -84,7 +84,7 @@ export class BatchedMessageStore implements MessageStore {
   #upkeepSoon = false;
   #writesSinceUpkeepTimer = 0;
   #writesSinceCheckpoint = 0;
-  #commits = 0;
+  #lastCommitAt = 0;
   #idleCheckpointTimer?: TimerId;
   #walSync?: WalSync;
   #closed = false;
@@ -319,7 +319,7 @@ export class BatchedMessageStore implements MessageStore {
     }
     this.#inBatch = false;
     this.#journal = [];
-    this.#commits++;
+    this.#lastCommitAt = this.#deps.clock.now();
     this.#hooks.onCommit?.();
     this.#settle();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_FORCE_WRITES) this.#checkpoint();
@@ -445,13 +445,13 @@ export class BatchedMessageStore implements MessageStore {
 
   #checkpointWhenQuiet(): void {
     if (this.#idleCheckpointTimer !== undefined) return;
-    const commits = this.#commits;
+    const quietFor = this.#deps.clock.now() - this.#lastCommitAt;
     this.#idleCheckpointTimer = this.#deps.clock.setTimeout(() => {
       this.#idleCheckpointTimer = undefined;
       if (this.#closed) return;
-      if (this.#commits === commits) this.#checkpoint();
+      if (this.#deps.clock.now() - this.#lastCommitAt >= CHECKPOINT_IDLE_MS) this.#checkpoint();
       else this.#checkpointWhenQuiet();
-    }, CHECKPOINT_IDLE_MS);
+    }, Math.max(0, CHECKPOINT_IDLE_MS - quietFor));
   }
 
   get #checkpointDue(): boolean {

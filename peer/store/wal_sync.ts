@@ -56,7 +56,8 @@ export class WalSync {
 
   async #run(): Promise<void> {
     try {
-      this.#file ??= await Deno.open(this.#path, { read: true });
+      // For writing (never created nor truncated): Windows flushes only a handle that may write.
+      this.#file ??= await Deno.open(this.#path, { write: true });
       if (this.#closed) return this.close();
       await this.#file.syncData();
       this.#onSynced?.();
