@@ -31,7 +31,17 @@ interface Vector {
 const FILES = ["noise-25519-chachapoly-sha256.json", "noise-25519-aesgcm-sha256.json"];
 const VECTORS: Vector[] = FILES.flatMap((file) => {
   const url = new URL(`../../../shared/test-vectors/${file}`, import.meta.url);
-  return JSON.parse(Deno.readTextFileSync(url)).vectors as Vector[];
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(url);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new Error(
+      `The Noise test vectors are not at ${url.pathname}: these tests need the shared folder ` +
+        "beside the clone (../shared/test-vectors/, as CI has it; see the README)",
+    );
+  }
+  return JSON.parse(text).vectors as Vector[];
 });
 
 const hex = (text: string): Uint8Array => Uint8Array.fromHex(text);
