@@ -82,6 +82,10 @@ Deno.test("POST /api/transfers checks its query, and keeps no upload it could no
         "missing_field",
       ],
     );
+    const form = new FormData();
+    form.append("file", new Blob([body]), "x.png");
+    const formed = await t.call("/api/transfers?to=bob&name=x.png", { method: "POST", body: form });
+    assert.deepEqual(await errorCode(formed), [400, "bad_request"]);
     const nobody = await t.call("/api/transfers?to=carol&name=x", { method: "POST", body });
     assert.deepEqual(await errorCode(nobody), [409, "not_connected"]);
     const plain = await t.call("/api/transfers?to=pyp&name=x", { method: "POST", body });
