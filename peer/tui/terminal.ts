@@ -390,7 +390,10 @@ class _Session implements CommandContext {
     const input = parseInput(line);
     const echo = this.#secretCommand(input) && input.argText !== "" ? `/${input.name} ***` : line;
     if (line.trim() !== "") {
-      this.print(this.style.dim(`${formatClock(Date.now())} ${this.#prompt()}${sanitize(echo)}`));
+      // The prompt without the activity (a progress bar): a stale copy of it in each echoed
+      // line would only clutter the scrollback.
+      const prompt = this.#prompt(false);
+      this.print(this.style.dim(`${formatClock(Date.now())} ${prompt}${sanitize(echo)}`));
     } else this.#output(this.#inputLine());
     // Not awaited: waiting for an ACK must not freeze the prompt; the outcome prints later.
     void this.#handleLine(line);
@@ -538,11 +541,11 @@ class _Session implements CommandContext {
     this.#printLines([style(text)]);
   }
 
-  #prompt(): string {
+  #prompt(withActivity = true): string {
     if (this.#secret) return this.#secret.prompt;
     const name = sanitize(conversationName(this.#conversation));
     const mark = this.#conversationMark();
-    const activity = this.#activity?.text() ?? "";
+    const activity = withActivity ? this.#activity?.text() ?? "" : "";
     const before = activity === "" ? "" : `${activity} `;
     return mark === "" ? `${before}${name}> ` : `${before}${name} ${mark}> `;
   }

@@ -830,3 +830,16 @@ Deno.test("a store that fails is told as an error and the chat goes on", async (
   ui.write("\x03");
   await ui.done;
 });
+
+Deno.test("a line typed during a transfer is echoed with the plain prompt, not the progress bar", async () => {
+  const node = new StoreNode();
+  const activity = { text: () => "[big.bin ███░░░ 40% 120 MB/s 3s]", subscribe: () => () => {} };
+  const ui = start(node, true, { activity });
+  await settle();
+  assert.ok(ui.output().includes("[big.bin ███░░░ 40%"), "the prompt shows the transfer");
+  ui.write("/help\r");
+  await until(() => ui.lines().some((line) => / #lobby> \/help$/.test(line)), "the echo");
+  assert.ok(!ui.lines().some((line) => line.includes("40%") && line.includes("/help")));
+  ui.write("\x04");
+  await ui.done;
+});
