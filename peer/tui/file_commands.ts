@@ -128,7 +128,7 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
           formatBytes(t.size),
           t.reason ? `${t.state} (${t.reason})` : t.state,
           _percent(t),
-          sanitize(t.name),
+          _nameOf(t),
         ]);
         const header = ["ID", "WAY", "PEER", "SIZE", "STATE", "DONE", "NAME"];
         for (const line of formatTable(header, rows, context.style)) context.print(line);
@@ -305,10 +305,24 @@ function _find(
   given: string,
 ): TransferInfo | undefined {
   const transfer = /^[0-9a-f]{1,32}$/i.test(given) ? files.find(given) : undefined;
-  if (!transfer) {
-    context.error(`no single transfer starts with "${sanitize(given)}" (/transfers lists them)`);
-  }
-  return transfer;
+  if (transfer) return transfer;
+  const prefix = given.toLowerCase();
+  const matches = files.list().filter((t) => t.id.startsWith(prefix)).map((t) => _short(t));
+  context.error(
+    matches.length > 1 && /^[0-9a-f]+$/.test(prefix)
+      ? `"${prefix}" starts ${matches.length} transfers (${
+        matches.join(", ")
+      }): type more of the id`
+      : `no transfer starts with "${sanitize(given)}" (/transfers lists them)`,
+  );
+  return undefined;
+}
+
+// The offered name, and the name it was saved under when another file had that one.
+function _nameOf(t: TransferInfo): string {
+  const saved = t.savedAs?.slice(t.savedAs.lastIndexOf("/") + 1);
+  const name = sanitize(t.name);
+  return saved === undefined || saved === t.name ? name : `${name} (saved as ${sanitize(saved)})`;
 }
 
 // The type only when the content told one (an offer to us names none until bytes arrive).

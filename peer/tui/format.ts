@@ -140,10 +140,13 @@ export function formatLogRecord(record: LogRecord): string {
  * are "-"), so scripts can split lines on white space.
  */
 export function formatTable(header: string[], rows: string[][], style: Style): string[] {
-  // Blanks would split a column; the last one may keep them (a file name must read as it is).
+  // Blanks would split a column for a script (awk, cut): they become no-break spaces, which read
+  // the same. The last column keeps them (a file name must read as it is).
   const last = header.length - 1;
   const cells = rows.map((row) =>
-    row.map((cell, column) => cell === "" ? "-" : column === last ? cell : cell.replace(/\s/g, "_"))
+    row.map((cell, column) =>
+      cell === "" ? "-" : column === last ? cell : cell.replace(/[ \t\r\n\v\f]/g, "\u00a0")
+    )
   );
   const widths = header.map((title, column) =>
     Math.max(title.length, ...cells.map((row) => [...row[column]].length))

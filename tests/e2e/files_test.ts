@@ -61,7 +61,7 @@ Deno.test("a file offered, accepted and saved under a safe name, verified byte f
     await ann.waitForLine(/bob@f received holiday photo\.png, verified/);
     // The transfer is a message in both conversations.
     await bob.send("/transfers");
-    await bob.waitForLine(/from\s+ann@f\s+300\.0_kB\s+done\s+100%\s+holiday photo\.png$/);
+    await bob.waitForLine(/from\s+ann@f\s+300\.0\skB\s+done\s+100%\s+holiday photo\.png$/);
     // A second file of the same name never replaces the first.
     await ann.send(`/send bob ${path}`);
     const again = await bob.waitForLine(

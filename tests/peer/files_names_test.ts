@@ -5,6 +5,7 @@ import { readFileMessage } from "../../peer/files/wire.ts";
 import type { FileTransfers, TransferEvent, TransferInfo } from "../../peer/api.ts";
 import { fileActivity, fileCommands } from "../../peer/tui/file_commands.ts";
 import type { CommandContext } from "../../peer/tui/commands.ts";
+import { createStyle } from "../../peer/tui/format.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
@@ -172,4 +173,36 @@ Deno.test("/send reads a path as a shell would: ~/, quotes, escaped spaces", asy
     "~/in quotes.png",
     "~/escaped.png",
   ]);
+});
+
+Deno.test("/accept with an id two transfers start with lists them; /transfers names a renamed file", () => {
+  const transfers = [
+    { id: "f67b96aa".padEnd(32, "0"), name: "big.bin", savedAs: "/d/big (2).bin" },
+    { id: "f6b1d5bb".padEnd(32, "0"), name: "cat.png", savedAs: "/d/cat.png" },
+  ].map((t) => ({
+    ...t,
+    direction: "in",
+    peer: "bob@x",
+    size: 10,
+    bytes: 10,
+    state: "done",
+  })) as unknown as TransferInfo[];
+  const files = {
+    find: () => undefined,
+    list: () => transfers,
+  } as unknown as FileTransfers;
+  const commands = fileCommands(files);
+  const errors: string[] = [];
+  const printed: string[] = [];
+  const context = {
+    node: new FakePeerNode("ann", "x"),
+    style: createStyle(false),
+    print: (line: string) => printed.push(line),
+    error: (line: string) => errors.push(line),
+  } as unknown as CommandContext;
+  commands.find((command) => command.name === "accept")!.run(context, ["f6"], "f6");
+  assert.deepEqual(errors, ['"f6" starts 2 transfers (f67b96, f6b1d5): type more of the id']);
+  commands.find((command) => command.name === "transfers")!.run(context, [], "");
+  assert.match(printed[1], /big\.bin \(saved as big \(2\)\.bin\)$/);
+  assert.match(printed[2], /\s10\u00a0B\s.*\scat\.png$/);
 });
