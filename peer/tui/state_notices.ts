@@ -5,8 +5,9 @@
  * `delivered` event is not told again; nor is the prompt delivery (within a second) of a
  * message sent elsewhere (the HTTP API: its caller knows). A message that was queued is told
  * when it is delivered (a `sent` event says it left the outbox). A `sent` or `queued` event
- * is never news itself (the send's own line said it); reads are dim and a burst of them (one receipt for many messages) is one line; failures
- * are always told.
+ * is never news itself (the send's own line said it); reads are dim and a burst of them (one
+ * receipt for many messages) is one line; failures are always told, once: a send's own failure
+ * by its "not delivered" line.
  */
 import type { SendResult, StoredMessage } from "../api.ts";
 import type { Style } from "./format.ts";
@@ -31,6 +32,8 @@ export class StateNotices {
   readonly #held = new Map<string, _Change[]>();
   /** msg_ids whose send call ended with an ACK (its line said "delivered"). */
   readonly #toldBySend = new Set<string>();
+  /** Ids whose send call ended in failure (its line said "not delivered"). */
+  readonly #failedBySend = new Set<number>();
   /** Ids whose send call here said "queued for": their delivery is always told. */
   readonly #queuedHere = new Set<number>();
   /** Ids cancelled with /cancel here: their `failed: cancelled` is no news. */
@@ -54,6 +57,7 @@ export class StateNotices {
       ended = true;
       if (result?.ok) _remember(this.#toldBySend, result.msgId);
       else if (result?.queued && result.id !== undefined) _remember(this.#queuedHere, result.id);
+      else if (result?.id !== undefined) _remember(this.#failedBySend, result.id);
       const left = (this.#inFlight.get(peerId) ?? 1) - 1;
       if (left > 0) this.#inFlight.set(peerId, left);
       else this.#inFlight.delete(peerId);
@@ -79,6 +83,11 @@ export class StateNotices {
         return;
       case "failed":
         if (message.reason === "cancelled" && this.#cancelledHere.delete(message.id)) return;
+        // Perhaps the send waiting for this peer is about to say "not delivered": wait for it.
+        if (message.kind === "direct" && this.#inFlight.has(message.conversation)) {
+          this.#hold({ message, at });
+          return;
+        }
         this.show(formatFailed(message, this.style, at));
         return;
       case "sent":
@@ -107,13 +116,18 @@ export class StateNotices {
     }
     // Perhaps the send waiting for this peer is about to say "delivered": wait for it.
     if (this.#inFlight.has(message.conversation)) {
-      const held = this.#held.get(message.conversation) ?? [];
-      held.push(change);
-      this.#held.set(message.conversation, held);
+      this.#hold(change);
       return;
     }
     if (at - message.at < PROMPT_DELIVERY_MS) return; // sent elsewhere, delivered at once
     this.show(formatDelivered(message, this.style, at));
+  }
+
+  #hold(change: _Change): void {
+    const conversation = change.message.conversation;
+    const held = this.#held.get(conversation) ?? [];
+    held.push(change);
+    this.#held.set(conversation, held);
   }
 
   // Once no send to `peerId` waits, the held events are decided again.
@@ -121,7 +135,12 @@ export class StateNotices {
     if (this.#inFlight.has(peerId) || this.#closed) return;
     const held = this.#held.get(peerId) ?? [];
     this.#held.delete(peerId);
-    for (const change of held) this.#delivered(change);
+    for (const change of held) {
+      if (change.message.state === "delivered") this.#delivered(change);
+      else if (!this.#failedBySend.delete(change.message.id)) {
+        this.show(formatFailed(change.message, this.style, change.at));
+      }
+    }
   }
 
   // One receipt marks many messages read at once: one line per conversation, after the burst.

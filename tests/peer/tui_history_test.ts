@@ -627,6 +627,40 @@ Deno.test("state notices: a delivered event held during a send to the same peer 
   ]);
 });
 
+Deno.test("state notices: a send's own failure is told once, by its line; another's is told", async () => {
+  const node = new StoreNode();
+  node.addPeer("carol@lobby");
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.sendMode = "manual";
+  const earlier = node.store.add({
+    conversation: "carol@lobby",
+    text: "an old one",
+    outgoing: true,
+    state: "queued",
+    at: today(1),
+  });
+  ui.write("/msg carol hello carol\n");
+  await until(() => node.waitingSends === 1);
+  const mine = node.store.add({
+    conversation: "carol@lobby",
+    text: "hello carol",
+    outgoing: true,
+    state: "sent",
+  });
+  // As the messenger does: the state changes before the send call returns.
+  stateEvent(node, earlier, { state: "failed", reason: "expired" });
+  stateEvent(node, mine, { state: "failed", reason: "unknown_peer" });
+  node.answer({ ok: false, reason: "unknown_peer", id: mine.id, msgId: "m" });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines().slice(0, 2), [
+    '12:00:00 -- ✗ not delivered to carol@lobby (expired): "an old one"',
+    "not delivered to carol@lobby: the tracker lists no such peer (/peers shows the known ones)",
+  ]);
+  assert.ok(!ui.lines().some((line) => line.includes("(unknown_peer)")));
+});
+
 Deno.test("state notices: read receipts are one dim line per burst; /cancel here is not told twice", async () => {
   const node = new StoreNode();
   const ui = start(node, false);
