@@ -3,7 +3,8 @@
  * of offers, progress and outcomes. Transfer ids are shown by their first 6 characters; any
  * unique start of one works.
  */
-import { describeError } from "../../lib/errors.ts";
+import { describeError, P2pError } from "../../lib/errors.ts";
+import { didYouMean } from "../../lib/suggest.ts";
 import type { FileTransfers, Scope, TransferEvent, TransferInfo } from "../api.ts";
 import { type Command, type CommandContext, parseTarget, splitFirstWord } from "./commands.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
@@ -81,7 +82,9 @@ export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROO
                 `${_short(transfer)} cancels it)`,
             );
           } catch (error) {
-            context.error(`not sent to ${sanitize(peerId)}: ${describeError(error)}`);
+            context.error(
+              `not sent to ${sanitize(peerId)}: ${_whyNotSent(context, peerId, error)}`,
+            );
           }
         }
       },
@@ -316,6 +319,18 @@ function _find(
       : `no transfer starts with "${sanitize(given)}" (/transfers lists them)`,
   );
   return undefined;
+}
+
+// A name no peer has is most likely a typo: "not connected" would read as "offline".
+function _whyNotSent(context: CommandContext, peerId: string, error: unknown): string {
+  const known = [
+    ...context.node.peers().map((peer) => peer.peerId),
+    ...context.node.history?.contacts().map((contact) => contact.peerId) ?? [],
+  ];
+  if (!(error instanceof P2pError && error.code === "not_connected") || known.includes(peerId)) {
+    return describeError(error);
+  }
+  return `no peer of that name is known${didYouMean(peerId, known)} (/peers lists them)`;
 }
 
 // The offered name, and the name it was saved under when another file had that one.

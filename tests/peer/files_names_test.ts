@@ -6,6 +6,7 @@ import type { FileTransfers, TransferEvent, TransferInfo } from "../../peer/api.
 import { fileActivity, fileCommands } from "../../peer/tui/file_commands.ts";
 import type { CommandContext } from "../../peer/tui/commands.ts";
 import { createStyle } from "../../peer/tui/format.ts";
+import { P2pError } from "../../lib/errors.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
@@ -205,4 +206,25 @@ Deno.test("/accept with an id two transfers start with lists them; /transfers na
   commands.find((command) => command.name === "transfers")!.run(context, [], "");
   assert.match(printed[1], /big\.bin \(saved as big \(2\)\.bin\)$/);
   assert.match(printed[2], /\s10\u00a0B\s.*\scat\.png$/);
+});
+
+Deno.test("/send to a name no peer has says so, with the name meant; to a known peer, the error", async () => {
+  const files = {
+    send: () => Promise.reject(new P2pError("not_connected", "bob@x is not connected")),
+  } as unknown as FileTransfers;
+  const send = fileCommands(files).find((command) => command.name === "send")!;
+  const node = new FakePeerNode("ann", "x");
+  node.addPeer("bob@x");
+  const errors: string[] = [];
+  const context = {
+    node,
+    print() {},
+    error: (line: string) => errors.push(line),
+  } as unknown as CommandContext;
+  await send.run(context, [], "bobb /tmp/cat.png");
+  await send.run(context, [], "bob /tmp/cat.png");
+  assert.deepEqual(errors, [
+    "not sent to bobb@x: no peer of that name is known (did you mean bob@x?) (/peers lists them)",
+    "not sent to bob@x: bob@x is not connected",
+  ]);
 });
