@@ -3,6 +3,7 @@
  * of offers, progress and outcomes. Transfer ids are shown by their first 6 characters; any
  * unique start of one works.
  */
+import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
 import { describeError, P2pError } from "../../lib/errors.ts";
 import { didYouMean } from "../../lib/suggest.ts";
 import type { FileTransfers, Scope, TransferEvent, TransferInfo } from "../api.ts";
@@ -12,6 +13,9 @@ import type { Activity } from "./terminal.ts";
 
 /** Characters of a transfer id the terminal shows. */
 const SHORT_ID = 6;
+
+/** A transfer without progress for this long shows as waiting (its peer is away or stalled). */
+const STALLED_MS = 3_000;
 
 /** Progress is told at these fractions of a transfer (the API has it finer). */
 const PROGRESS_STEPS = [0.25, 0.5, 0.75];
@@ -159,30 +163,53 @@ export function fileNotices(files: FileTransfers): (context: CommandContext) => 
  * The transfers under way as a progress bar before the prompt, redrawn with each progress
  * event: `[photo.jpg ████░░░░ 52% 81.2 MB/s 3s]`, or the total of several.
  */
-export function fileActivity(files: FileTransfers): Activity {
-  const moving = new Map<string, TransferInfo>();
+export function fileActivity(files: FileTransfers, clock: Clock = systemClock): Activity {
+  const moving = new Map<string, { transfer: TransferInfo; movedAt: number }>();
   const note = (event: TransferEvent) => {
     const t = event.transfer;
-    if (t.state === "sending" || t.state === "receiving") moving.set(t.id, t);
-    else moving.delete(t.id);
+    if (t.state === "sending" || t.state === "receiving") {
+      moving.set(t.id, { transfer: t, movedAt: clock.now() });
+    } else moving.delete(t.id);
   };
   return {
     text() {
-      const all = [...moving.values()];
+      const all = [...moving.values()].map((entry) => entry.transfer);
       if (all.length === 0) return "";
       const size = all.reduce((sum, t) => sum + t.size, 0);
       const bytes = all.reduce((sum, t) => sum + t.bytes, 0);
-      const rate = all.reduce((sum, t) => sum + (t.rate ?? 0), 0);
+      // A rate is only as fresh as the last progress: a stalled transfer (its peer went away,
+      // and it resumes when they are back) says it waits rather than show a frozen speed.
+      const now = clock.now();
+      const live = [...moving.values()].filter((entry) => now - entry.movedAt < STALLED_MS);
+      const rate = live.reduce((sum, entry) => sum + (entry.transfer.rate ?? 0), 0);
       const what = all.length === 1 ? _ellipsis(sanitize(all[0].name), 20) : `${all.length} files`;
       const fraction = size === 0 ? 1 : bytes / size;
-      const speed = rate > 0 ? ` ${formatBytes(rate)}/s ${_duration((size - bytes) / rate)}` : "";
+      const speed = live.length === 0
+        ? " waiting"
+        : rate > 0
+        ? ` ${formatBytes(rate)}/s ${_duration((size - bytes) / rate)}`
+        : "";
       return `[${what} ${_bar(fraction)} ${Math.floor(fraction * 100)}%${speed}]`;
     },
     subscribe(changed) {
-      return files.subscribe((event) => {
+      // Redrawn once the transfers have been quiet long enough to count as stalled.
+      let timer: TimerId | undefined;
+      const watch = () => {
+        if (timer !== undefined) clock.clearTimeout(timer);
+        timer = moving.size === 0 ? undefined : clock.setTimeout(() => {
+          timer = undefined;
+          changed();
+        }, STALLED_MS);
+      };
+      const stop = files.subscribe((event) => {
         note(event);
         changed();
+        watch();
       });
+      return () => {
+        stop();
+        if (timer !== undefined) clock.clearTimeout(timer);
+      };
     },
   };
 }

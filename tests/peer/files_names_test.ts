@@ -7,6 +7,7 @@ import { fileActivity, fileCommands } from "../../peer/tui/file_commands.ts";
 import type { CommandContext } from "../../peer/tui/commands.ts";
 import { createStyle } from "../../peer/tui/format.ts";
 import { P2pError } from "../../lib/errors.ts";
+import { ManualClock } from "../../lib/clock.ts";
 import { FakePeerNode } from "../_fake_node.ts";
 
 const utf8 = (text: string) => new TextEncoder().encode(text).length;
@@ -119,7 +120,8 @@ Deno.test("fileActivity() shows transfers under way as a bar before the prompt, 
       return () => {};
     },
   } as unknown as FileTransfers;
-  const activity = fileActivity(files);
+  const clock = new ManualClock();
+  const activity = fileActivity(files, clock);
   let changes = 0;
   activity.subscribe(() => changes++);
   assert.equal(activity.text(), "");
@@ -138,9 +140,13 @@ Deno.test("fileActivity() shows transfers under way as a bar before the prompt, 
   };
   listener!({ type: "transfer_progress", transfer: base, at: 0 });
   assert.equal(activity.text(), "[movie^[[2J.bin ████░░░░ 50% 250.0 kB/s 2s]");
+  // No progress for a while (the peer went away): it waits, and the prompt is redrawn to say so.
+  clock.advance(3_000);
+  assert.equal(changes, 2);
+  assert.equal(activity.text(), "[movie^[[2J.bin ████░░░░ 50% waiting]");
   listener!({ type: "transfer_state", transfer: { ...base, state: "done" }, at: 0 });
   assert.equal(activity.text(), "");
-  assert.equal(changes, 2);
+  assert.equal(changes, 3);
 });
 
 Deno.test("/send reads a path as a shell would: ~/, quotes, escaped spaces", async () => {
