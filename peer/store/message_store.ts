@@ -466,7 +466,9 @@ export class BatchedMessageStore implements MessageStore {
     try {
       this.#tables.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (error) {
-      // The commits are safe in the WAL; the next checkpoint tries again.
+      // The commits are safe in the WAL (synced now, as a pause would); the next checkpoint
+      // tries again.
+      this.#walSync?.request();
       this.#deps.log.warn(`Checkpointing the message store failed: ${describeError(error)}`);
     }
   }
