@@ -188,6 +188,8 @@ class _Session implements CommandContext {
   }
 
   sendStarted(peerId: string): (result: SendResult | undefined) => void {
+    // Someone the user wrote to first is no stranger to be warned about when they answer.
+    this.#strangersTold.add(peerId);
     return this.#stateNotices.sendStarted(peerId);
   }
 

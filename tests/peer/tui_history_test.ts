@@ -471,6 +471,34 @@ Deno.test("a direct message from a stranger is preceded by a notice, once per co
   ]);
 });
 
+Deno.test("someone the user wrote to first gets no stranger notice when they answer", async () => {
+  const node = new StoreNode();
+  node.addPeer("eve@lobby");
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  ui.write("/msg eve hello eve\n");
+  await until(() => ui.lines().some((line) => line.startsWith("delivered to eve@lobby")));
+  const stored = node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi" });
+  stored.stranger = true;
+  node.emit({
+    type: "message",
+    kind: "direct",
+    msgId: stored.msgId,
+    from: "eve@lobby",
+    to: "alice@lobby",
+    text: "hi",
+    at: stored.at,
+    stored,
+  });
+  ui.end();
+  await ui.done;
+  assert.ok(
+    !ui.lines().some((line) => line.includes("not in your contacts")),
+    ui.lines().join("\n"),
+  );
+  assert.ok(ui.lines().some((line) => line.endsWith("[dm] eve@lobby: hi")));
+});
+
 Deno.test("a send kept in the outbox says queued and why, and keeps the conversation", async () => {
   const node = new StoreNode();
   const reasons = [
