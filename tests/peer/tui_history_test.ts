@@ -499,6 +499,22 @@ Deno.test("someone the user wrote to first gets no stranger notice when they ans
   assert.ok(ui.lines().some((line) => line.endsWith("[dm] eve@lobby: hi")));
 });
 
+Deno.test("/msg to a name no peer has opens no history of it: two lines say it all", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "carol@lobby", text: "an older one", outgoing: true });
+  const ui = start(node, true);
+  await settle();
+  ui.write("/msg carol hello carol\r");
+  await until(() => ui.lines().some((line) => line.startsWith("conversation stays")));
+  ui.write("\x04");
+  await ui.done;
+  const shown = ui.lines().filter((line) => !line.includes("#lobby> ") && !line.startsWith("\x1b"));
+  assert.deepEqual(shown, [
+    "not delivered to carol@lobby: the tracker lists no such peer (/peers shows the known ones)",
+    "conversation stays #lobby",
+  ]);
+});
+
 Deno.test("a send kept in the outbox says queued and why, and keeps the conversation", async () => {
   const node = new StoreNode();
   const reasons = [
