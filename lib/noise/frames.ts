@@ -42,7 +42,7 @@ export class FrameDecoder {
   // Large frames that span reads (a file's records) are gathered in these in turn, rather than
   // in a new buffer each: the garbage of one per frame made a receiver's memory grow. Two, as a
   // push can return one frame gathered in one while it starts the next frame in the other.
-  // Dropped once a push ends with no large frame under way: only a stream of them keeps them.
+  // Dropped after a push with no large frame in it: only a stream of them keeps them.
   #reused: Uint8Array[] = [];
   #nextReused = 0;
   #filled = 0;
@@ -76,6 +76,7 @@ export class FrameDecoder {
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.#failed) return [];
     const frames: Uint8Array[] = [];
+    let large = this.#body !== undefined && this.#body.length >= REUSED_BODY_BYTES;
     let at = 0;
     while (at < chunk.length) {
       if (this.#body !== undefined) {
@@ -103,6 +104,7 @@ export class FrameDecoder {
         break;
       }
       this.#check(length);
+      if (length >= REUSED_BODY_BYTES) large = true;
       if (chunk.length - at >= length) {
         frames.push(chunk.subarray(at, at + length));
         at += length;
@@ -114,9 +116,7 @@ export class FrameDecoder {
         at = chunk.length;
       }
     }
-    if (this.#reused.length > 0 && !(this.#body && this.#body.length >= REUSED_BODY_BYTES)) {
-      this.#reused = [];
-    }
+    if (!large) this.#reused = [];
     return frames;
   }
 
