@@ -387,9 +387,13 @@ export class Transfers implements FileTransfers {
 
   #answerAgain(live: _Live): void {
     const { id, peer, state } = live.info;
-    if (state === "receiving") this.#sendTo(peer, { kind: "FILE_ACCEPT", id, offset: live.next });
-    else if (state === "done") this.#sendTo(peer, { kind: "FILE_DONE", id, ok: true, reason: "" });
-    else if (state === "declined") {
+    if (state === "receiving") {
+      this.#sendTo(peer, { kind: "FILE_ACCEPT", id, offset: live.next });
+      // The same state again: interfaces tell "resuming" from bytes already there.
+      if (live.next > 0) this.#emit("transfer_state", live);
+    } else if (state === "done") {
+      this.#sendTo(peer, { kind: "FILE_DONE", id, ok: true, reason: "" });
+    } else if (state === "declined") {
       this.#sendTo(peer, { kind: "FILE_DECLINE", id, reason: "declined" });
     } else if (state !== "offered") {
       this.#sendTo(peer, { kind: "FILE_CANCEL", id, reason: live.info.reason ?? "cancelled" });
@@ -417,6 +421,7 @@ export class Transfers implements FileTransfers {
     await live.file.seek(offset, Deno.SeekMode.Start);
     live.position = offset;
     if (info.state !== "sending") await this.#setState(live, "sending");
+    else if (offset > 0) this.#emit("transfer_state", live); // resuming: told as for the receiver
     await this.#pump(live);
   }
 

@@ -258,10 +258,15 @@ function _stateLine(t: TransferInfo, at: string, who: string, style: Style): str
   const name = sanitize(t.name);
   const reason = sanitize(t.reason ?? "");
   switch (t.state) {
+    // With bytes already there, the transfer resumes (after a drop or a restart).
     case "sending":
-      return `${at} -- ${who} accepted ${name}: sending`;
+      return t.bytes > 0
+        ? `${at} -- resuming ${name} to ${who} at ${_percent(t)}`
+        : `${at} -- ${who} accepted ${name}: sending`;
     case "receiving":
-      return `${at} -- receiving ${_what(t)} from ${who} (/stop ${_short(t)} cancels it)`;
+      return t.bytes > 0
+        ? `${at} -- resuming ${name} from ${who} at ${_percent(t)}`
+        : `${at} -- receiving ${_what(t)} from ${who} (/stop ${_short(t)} cancels it)`;
     case "done":
       return style.good(
         t.direction === "in"

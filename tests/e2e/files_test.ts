@@ -156,6 +156,9 @@ Deno.test("a transfer resumes after kill -9 of the receiver, then of the sender,
     const cut = await partOf();
     assert.ok(cut > 0 && cut < size, `${cut} bytes before the kill`);
     bob = await start("bob", bobDir);
+    // Both sides say where it goes on from.
+    await bob.waitForLine(/resuming big\.bin from ann@r at \d+%/);
+    await ann.waitForLine(/resuming big\.bin to bob@r at \d+%/);
     await waitPart(cut + 4 * 1024 * 1024);
     ann.kill("SIGKILL");
     await ann.waitForExit();
