@@ -329,7 +329,7 @@ export class PeerConnection {
   // Unanswered SENDs by number in `#sendIds`, in call order; a SEND again under an id of an
   // earlier run (from the outbox) gets a negative number, found through `#foreignIds`.
   // These maps (and `#pings`) exist only while they hold something: an idle connection is one
-  // of thousands, and three empty maps took 1.5 KB of it.
+  // of thousands, and its three empty maps took about 0.5 KB of heap (measured).
   #pending?: Map<number, PendingSend>;
   #foreignIds?: Map<string, number>;
   #nextForeign = -1;
