@@ -18,6 +18,15 @@ export function mountFileApi(
   files: FileTransfers,
   options: { dataDir: string; namespace: string },
 ): void {
+  // The terminal shows ids cut to 6 characters; the API takes them whole, and says so.
+  const idOf = (c: { req: { param(name: "id"): string } }) => {
+    const id = c.req.param("id");
+    if (/^[0-9a-f]{32}$/.test(id)) return id;
+    throw new P2pError(
+      "not_found",
+      `No transfer ${id}: an id is 32 hex characters (GET /api/transfers lists them)`,
+    );
+  };
   const transfer = (id: string) => {
     const found = files.get(id);
     if (!found) throw new P2pError("not_found", `No transfer ${id}`);
@@ -26,7 +35,7 @@ export function mountFileApi(
 
   app.get("/api/transfers", (c) => c.json({ transfers: files.list() }));
 
-  app.get("/api/transfers/:id", (c) => c.json(transfer(c.req.param("id"))));
+  app.get("/api/transfers/:id", (c) => c.json(transfer(idOf(c))));
 
   // The body is the file; `to` and `name` come in the query string.
   app.post("/api/transfers", async (c) => {
@@ -54,16 +63,13 @@ export function mountFileApi(
     }
   });
 
-  app.post("/api/transfers/:id/accept", async (c) => c.json(await files.accept(c.req.param("id"))));
-  app.post("/api/transfers/:id/decline", (c) => c.json(files.decline(c.req.param("id"))));
-  app.post(
-    "/api/transfers/:id/cancel",
-    async (c) => c.json(await files.cancel(c.req.param("id"))),
-  );
+  app.post("/api/transfers/:id/accept", async (c) => c.json(await files.accept(idOf(c))));
+  app.post("/api/transfers/:id/decline", (c) => c.json(files.decline(idOf(c))));
+  app.post("/api/transfers/:id/cancel", async (c) => c.json(await files.cancel(idOf(c))));
 
   // The file itself, as an attachment; `?inline=1` shows an image in place (a preview).
   app.get("/api/transfers/:id/file", async (c) => {
-    const found = transfer(c.req.param("id"));
+    const found = transfer(idOf(c));
     const path = files.localPath(found.id);
     if (!path || (found.direction === "in" && found.state !== "done")) {
       throw new P2pError("bad_state", `Transfer ${found.id} has no file to give yet`);

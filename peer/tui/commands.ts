@@ -193,7 +193,9 @@ export async function sendDirect(
       ),
     );
   } else if (result.reason === "unknown_peer" || result.reason === "offline") {
-    const why = result.reason === "offline" ? "that account is not online" : _whyUnknown(context);
+    const why = result.reason === "offline"
+      ? "that account is not online"
+      : _whyUnknown(context, peerId);
     context.print(context.style.warn(`not delivered to ${who}: ${why}`));
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
@@ -202,10 +204,23 @@ export async function sendDirect(
 }
 
 // Unknown because the tracker does not list it, or because there is no tracker to ask.
-function _whyUnknown(context: CommandContext): string {
+function _whyUnknown(context: CommandContext, peerId: string): string {
+  const meant = peerMeant(peerId, context.node.peers().map((peer) => peer.peerId));
   return context.node.status().tracker.reachable
-    ? "the tracker lists no such peer (/peers shows the known ones)"
-    : "no such peer is known, and the tracker is unreachable to look it up (/status)";
+    ? `the tracker lists no such peer${meant} (/peers shows the known ones)`
+    : `no such peer is known${meant}, and the tracker is unreachable to look it up (/status)`;
+}
+
+/**
+ * `" (did you mean bob@default?)"` when a known peer of the same namespace has a name close to
+ * the one of `peerId` (names compared, not whole ids: "nobody@x" is not "bob@x"), else "".
+ */
+export function peerMeant(peerId: string, known: readonly string[]): string {
+  const [name, namespace] = peerId.split("@");
+  const names = known.filter((id) => id !== peerId && id.endsWith(`@${namespace}`))
+    .map((id) => id.slice(0, id.lastIndexOf("@")));
+  const match = closestMatch(name, names);
+  return match === undefined ? "" : ` (did you mean ${sanitize(`${match}@${namespace}`)}?)`;
 }
 
 /** Publishes to a scope and prints how many peers it reached. */

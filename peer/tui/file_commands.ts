@@ -5,9 +5,14 @@
  */
 import { type Clock, systemClock, type TimerId } from "../../lib/clock.ts";
 import { describeError, P2pError } from "../../lib/errors.ts";
-import { didYouMean } from "../../lib/suggest.ts";
 import type { FileTransfers, Scope, TransferEvent, TransferInfo } from "../api.ts";
-import { type Command, type CommandContext, parseTarget, splitFirstWord } from "./commands.ts";
+import {
+  type Command,
+  type CommandContext,
+  parseTarget,
+  peerMeant,
+  splitFirstWord,
+} from "./commands.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
 import type { Activity } from "./terminal.ts";
 
@@ -274,7 +279,11 @@ function _stateLine(t: TransferInfo, at: string, who: string, style: Style): str
           : `${at} -- ${who} received ${name}, verified`,
       );
     case "declined":
-      return `${at} -- ${t.direction === "out" ? `${who} declined ${name}` : `declined ${name}`}`;
+      if (t.direction === "in") return `${at} -- declined ${name}`;
+      // Refused by the peer's program (too many offers waiting), not by the person.
+      return t.reason && t.reason !== "declined"
+        ? style.warn(`${at} -- ${who} refused ${name} (${reason})`)
+        : `${at} -- ${who} declined ${name}`;
     case "cancelled":
       return style.warn(
         `${at} -- ${name} ${t.direction === "in" ? "from" : "to"} ${who} ` +
@@ -362,7 +371,7 @@ function _whyNotSent(context: CommandContext, peerId: string, error: unknown): s
   if (!(error instanceof P2pError && error.code === "not_connected") || known.includes(peerId)) {
     return describeError(error);
   }
-  return `no peer of that name is known${didYouMean(peerId, known)} (/peers lists them)`;
+  return `no peer of that name is known${peerMeant(peerId, known)} (/peers lists them)`;
 }
 
 // The offered name, and the name it was saved under when another file had that one.

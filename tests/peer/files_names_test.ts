@@ -3,7 +3,7 @@ import { MAX_NAME_BYTES, safeFileName, uniqueName } from "../../peer/files/names
 import { isImageType, sniffType } from "../../peer/files/sniff.ts";
 import { readFileMessage } from "../../peer/files/wire.ts";
 import type { FileTransfers, TransferEvent, TransferInfo } from "../../peer/api.ts";
-import { fileActivity, fileCommands } from "../../peer/tui/file_commands.ts";
+import { fileActivity, fileCommands, formatTransferEvent } from "../../peer/tui/file_commands.ts";
 import type { CommandContext } from "../../peer/tui/commands.ts";
 import { createStyle } from "../../peer/tui/format.ts";
 import { P2pError } from "../../lib/errors.ts";
@@ -233,4 +233,24 @@ Deno.test("/send to a name no peer has says so, with the name meant; to a known 
     "not sent to bobb@x: no peer of that name is known (did you mean bob@x?) (/peers lists them)",
     "not sent to bob@x: bob@x is not connected",
   ]);
+});
+
+Deno.test("an offer the peer's program refused says so, apart from one the person declined", () => {
+  const base = {
+    id: "c".repeat(32),
+    direction: "out",
+    peer: "bob@x",
+    name: "cat.png",
+    size: 10,
+    bytes: 0,
+    state: "declined",
+  } as unknown as TransferInfo;
+  const line = (reason: string) =>
+    formatTransferEvent(
+      { type: "transfer_state", transfer: { ...base, reason }, at: 0 },
+      createStyle(false),
+      new Map(),
+    );
+  assert.match(line("too_many_offers")!, /-- bob@x refused cat\.png \(too_many_offers\)$/);
+  assert.match(line("declined")!, /-- bob@x declined cat\.png$/);
 });

@@ -148,6 +148,10 @@ Deno.test("An offer to us serves no file before it is verified; unknown ids are 
       404,
       "not_found",
     ]);
+    // The 6 characters the terminal shows are not an id here: the answer says what is.
+    const short = await t.call(`/api/transfers/${id.slice(0, 6)}/accept`, { method: "POST" });
+    assert.equal(short.status, 404);
+    assert.match((await short.json()).error.message, /an id is 32 hex characters/);
     const declined = await t.call(`/api/transfers/${id}/decline`, { method: "POST" });
     assert.equal((await declined.json()).state, "declined");
     assert.deepEqual(t.sent.at(-1), { type: "FILE_DECLINE", transfer_id: id, reason: "declined" });

@@ -560,6 +560,18 @@ Deno.test("runTerminal() /msg to an unknown or offline peer says why and keeps t
   }
 });
 
+Deno.test("runTerminal() /msg to a mistyped name suggests the peer meant, by name", async () => {
+  const lines = await run(lobby(), ["/msg bobb hello", "/msg nobody hello"]);
+  assert.equal(
+    lines[0],
+    "not delivered to bobb@lobby: the tracker lists no such peer (did you mean bob@lobby?) " +
+      "(/peers shows the known ones)",
+  );
+  assert.ok(lines.includes(
+    "not delivered to nobody@lobby: the tracker lists no such peer (/peers shows the known ones)",
+  ));
+});
+
 Deno.test("runTerminal() /msg to this peer itself is refused before anything is sent", async () => {
   const node = lobby();
   const lines = await run(node, [`/msg ${node.peerId} hello`, "still here"]);
