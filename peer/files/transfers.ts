@@ -46,6 +46,11 @@ export const MAX_OFFERS = 64;
 export const MAX_ACTIVE = 256;
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
+/**
+ * "Resuming" (a state event of the same state) per transfer at most this often: a peer that
+ * repeats its offer or its accept would otherwise print a line each time.
+ */
+const RESUMED_EVERY_MS = 5_000;
 const RATE_WINDOW_MS = 3_000;
 const SAMPLE_EVERY_MS = 100;
 const READ_BYTES = 1024 * 1024;
@@ -106,6 +111,7 @@ interface _Live {
   pumpAgain: boolean;
   samples: { at: number; bytes: number }[];
   progressAt: number;
+  resumedAt: number;
 }
 
 const _ACTIVE: ReadonlySet<TransferState> = new Set(["offered", "sending", "receiving"]);
@@ -389,8 +395,7 @@ export class Transfers implements FileTransfers {
     const { id, peer, state } = live.info;
     if (state === "receiving") {
       this.#sendTo(peer, { kind: "FILE_ACCEPT", id, offset: live.next });
-      // The same state again: interfaces tell "resuming" from bytes already there.
-      if (live.next > 0) this.#emit("transfer_state", live);
+      if (live.next > 0) this.#resumed(live);
     } else if (state === "done") {
       this.#sendTo(peer, { kind: "FILE_DONE", id, ok: true, reason: "" });
     } else if (state === "declined") {
@@ -421,7 +426,7 @@ export class Transfers implements FileTransfers {
     await live.file.seek(offset, Deno.SeekMode.Start);
     live.position = offset;
     if (info.state !== "sending") await this.#setState(live, "sending");
-    else if (offset > 0) this.#emit("transfer_state", live); // resuming: told as for the receiver
+    else if (offset > 0) this.#resumed(live);
     await this.#pump(live);
   }
 
@@ -600,6 +605,14 @@ export class Transfers implements FileTransfers {
     this.#emit("transfer_progress", live);
   }
 
+  // The same state again: interfaces tell "resuming" from the bytes already there.
+  #resumed(live: _Live): void {
+    const now = this.#deps.clock.now();
+    if (now - live.resumedAt < RESUMED_EVERY_MS) return;
+    live.resumedAt = now;
+    this.#emit("transfer_state", live);
+  }
+
   #emit(type: TransferEvent["type"], live: _Live): void {
     this.#listeners.emit({ type, transfer: this.#view(live), at: this.#deps.clock.now() });
   }
@@ -670,6 +683,7 @@ export class Transfers implements FileTransfers {
       pumpAgain: false,
       samples: [],
       progressAt: 0,
+      resumedAt: -Infinity,
     };
   }
 

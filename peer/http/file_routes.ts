@@ -44,8 +44,9 @@ export function mountFileApi(
     if (!to) throw new P2pError("missing_field", 'Query parameter "to" is missing');
     if (!name) throw new P2pError("missing_field", 'Query parameter "name" is missing');
     const peerId = peerIdField(to, "to", options.namespace);
-    // A form (curl -F) would be offered with its multipart wrapper as the file's bytes.
-    if (/^multipart\//i.test(c.req.header("content-type") ?? "")) {
+    // A form (curl -F) would be offered with its wrapper as the file's bytes. Only forms: a
+    // browser sends a file's own type, and a saved web page is multipart/related.
+    if (/^multipart\/form-data\b/i.test(c.req.header("content-type") ?? "")) {
       throw new P2pError(
         "bad_request",
         "The body must be the file's bytes, not a form: send it with curl --data-binary @FILE",

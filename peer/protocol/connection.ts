@@ -789,7 +789,7 @@ export class PeerConnection {
       case "PONG": {
         const sentAt = message.msgId === undefined ? undefined : this.#pings?.get(message.msgId);
         if (sentAt === undefined) return;
-        this.#pings = _without(this.#pings!, message.msgId!);
+        this.#pings = _without(this.#pings, message.msgId!);
         this.#sampleRtt(now - sentAt);
         return;
       }
@@ -971,8 +971,8 @@ export class PeerConnection {
 
   #settle(seq: number, pending: PendingSend, result: SendResult): void {
     const msgId = pending.msgId;
-    this.#pending = _without(this.#pending!, seq);
-    if (seq < 0) this.#foreignIds = _without(this.#foreignIds!, msgId);
+    this.#pending = _without(this.#pending, seq);
+    if (seq < 0) this.#foreignIds = _without(this.#foreignIds, msgId);
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
     }
@@ -1213,8 +1213,9 @@ function _prologue(helloLine: string, helloOkLine: string): Uint8Array {
   return encoder.encode(PROLOGUE_PREFIX + helloLine + helloOkLine);
 }
 
-// `map` without `key`; undefined once that leaves it empty.
-function _without<K, V>(map: Map<K, V>, key: K): Map<K, V> | undefined {
-  map.delete(key);
-  return map.size === 0 ? undefined : map;
+// `map` without `key`; undefined once that leaves it empty (or when there was no map: a send
+// again under an id of an earlier run may have been answered and removed already).
+function _without<K, V>(map: Map<K, V> | undefined, key: K): Map<K, V> | undefined {
+  map?.delete(key);
+  return map?.size ? map : undefined;
 }

@@ -277,11 +277,8 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
       return;
     }
     const previous = context.conversation;
-    // A name no peer has (most likely a typo) becomes the conversation only once a message to
-    // it was taken: a refusal must open no history of it.
-    const unlisted = conversation.kind === "peer" && text !== "" &&
-      !context.node.peers().some((peer) => peer.peerId === conversation.peerId);
-    if (!unlisted) context.conversation = conversation;
+    // At once, even before the message is taken: the lines typed next must go to this peer.
+    context.conversation = conversation;
     if (text === "") {
       context.print(`conversation: ${sanitize(conversationName(conversation))}`);
       return;
@@ -289,13 +286,9 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
     const result = await sendDirect(context, conversation.peerId, text);
     // A mistyped or absent recipient must not capture the lines typed next.
-    const refused = result !== undefined && !result.ok && !result.queued &&
-      (result.reason === "unknown_peer" || result.reason === "offline");
-    if (!refused) {
-      if (unlisted && context.conversation === previous) context.conversation = conversation;
-      return;
-    }
-    if (context.conversation !== (unlisted ? previous : conversation)) return; // the user moved on
+    if (!result || result.ok || result.queued) return;
+    if (result.reason !== "unknown_peer" && result.reason !== "offline") return;
+    if (context.conversation !== conversation) return; // the user moved on meanwhile
     context.conversation = previous;
     context.print(`conversation stays ${sanitize(conversationName(previous))}`);
   };

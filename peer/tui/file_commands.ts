@@ -173,7 +173,10 @@ export function fileActivity(files: FileTransfers, clock: Clock = systemClock): 
   const note = (event: TransferEvent) => {
     const t = event.transfer;
     if (t.state === "sending" || t.state === "receiving") {
-      moving.set(t.id, { transfer: t, movedAt: clock.now() });
+      // Only bytes that moved count as progress (not an offer or an accept said again).
+      const known = moving.get(t.id);
+      const movedAt = known?.transfer.bytes === t.bytes ? known.movedAt : clock.now();
+      moving.set(t.id, { transfer: t, movedAt });
     } else moving.delete(t.id);
   };
   return {

@@ -229,9 +229,14 @@ Deno.test("/send to a name no peer has says so, with the name meant; to a known 
   } as unknown as CommandContext;
   await send.run(context, [], "bobb /tmp/cat.png");
   await send.run(context, [], "bob /tmp/cat.png");
+  // A listed name is the tracker's or a peer's string: a suggestion shows it escaped.
+  node.addPeer("alice\x1bc@x");
+  await send.run(context, [], "alicee /tmp/cat.png");
   assert.deepEqual(errors, [
     "not sent to bobb@x: no peer of that name is known (did you mean bob@x?) (/peers lists them)",
     "not sent to bob@x: bob@x is not connected",
+    "not sent to alicee@x: no peer of that name is known (did you mean alice^[c@x?) " +
+    "(/peers lists them)",
   ]);
 });
 

@@ -229,6 +229,24 @@ Deno.test("chunks past the end, out of order, twice and after a cancel", async (
   });
 });
 
+Deno.test("an offer said again and again resumes the transfer, but is told once", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(3000));
+  await withHostile(async (bob, say) => {
+    await offeredAndAccepted(bob, say, data.length, hex(data));
+    say(chunk(0, data.subarray(0, 1000)));
+    await until("bytes in", () => bob.transfers.get(ID)!.bytes === 1000);
+    const told: string[] = [];
+    bob.transfers.subscribe((event) => told.push(`${event.type} ${event.transfer.state}`));
+    const offer = { type: "FILE_OFFER", transfer_id: ID, name: "x", size: data.length };
+    for (let i = 0; i < 1000; i++) say({ ...offer, sha256: hex(data) });
+    await until(
+      "answered",
+      () => bob.sent.filter((m) => m.fields.type === "FILE_ACCEPT").length > 1000,
+    );
+    assert.deepEqual(told, ["transfer_state receiving"]);
+  });
+});
+
 Deno.test("thousands of offers: a few wait for the user, the rest are declined with a reason", async () => {
   const bob = await side("bob@t");
   bob.connect("mallory@t");

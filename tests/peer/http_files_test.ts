@@ -86,6 +86,14 @@ Deno.test("POST /api/transfers checks its query, and keeps no upload it could no
     form.append("file", new Blob([body]), "x.png");
     const formed = await t.call("/api/transfers?to=bob&name=x.png", { method: "POST", body: form });
     assert.deepEqual(await errorCode(formed), [400, "bad_request"]);
+    // A saved web page is multipart too, but a file: it is offered.
+    const page = await t.call("/api/transfers?to=bob&name=page.mhtml", {
+      method: "POST",
+      body,
+      headers: { "content-type": "multipart/related; boundary=x" },
+    });
+    assert.equal(page.status, 201);
+    await t.call(`/api/transfers/${(await page.json()).id}/cancel`, { method: "POST" });
     const nobody = await t.call("/api/transfers?to=carol&name=x", { method: "POST", body });
     assert.deepEqual(await errorCode(nobody), [409, "not_connected"]);
     const plain = await t.call("/api/transfers?to=pyp&name=x", { method: "POST", body });

@@ -777,6 +777,19 @@ Deno.test("PeerConnection hands a RECEIPT to its owner and ignores an unknown st
   assert.equal(stranger.connection.stats.ignored, 1);
 });
 
+Deno.test("PeerConnection: one earlier-run id sent twice, the second ACKed, the first times out cleanly", async () => {
+  const h = await openConnection("outbound", BATCH_FEATURES);
+  const first = h.connection.send("one", "old-run-id-2");
+  const second = h.connection.send("two", "old-run-id-2");
+  await tick();
+  h.feed({ type: "ACK", msg_id: "old-run-id-2" });
+  assert.equal((await second).ok, true);
+  // The first one's deadline passes after its id's entry is gone: it ends, nothing throws.
+  h.clock.advance(6_000);
+  assert.deepEqual(await first, { ok: false, msgId: "old-run-id-2", reason: "timeout" });
+  assert.equal(h.connection.state, "open");
+});
+
 Deno.test("PeerConnection settles a SEND sent again under an id of an earlier run", async () => {
   const h = await openConnection("outbound", BATCH_FEATURES);
   const result = h.connection.send("again", "old-run-id-1");
