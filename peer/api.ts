@@ -364,8 +364,6 @@ export type TransferEvent = {
 export interface FileTransfers {
   list(): TransferInfo[];
   get(id: string): TransferInfo | undefined;
-  /** The transfer whose id starts with `prefix`, if exactly one does. */
-  find(prefix: string): TransferInfo | undefined;
   /**
    * Offers the file at `path` to `peerId` (`name`: the name to offer, default the file's;
    * `temporary`: the file is removed once the transfer ended; `later`: a peer not connected now

@@ -183,11 +183,6 @@ export class Transfers implements FileTransfers {
     return live && this.#view(live);
   }
 
-  find(prefix: string): TransferInfo | undefined {
-    const found = [...this.#live.keys()].filter((id) => id.startsWith(prefix.toLowerCase()));
-    return found.length === 1 ? this.get(found[0]) : undefined;
-  }
-
   localPath(id: string): string | undefined {
     const info = this.#live.get(id)?.info;
     if (!info) return undefined;

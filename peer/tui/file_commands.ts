@@ -41,7 +41,10 @@ const NO_ROOMS: RoomDirectory = { online: () => Promise.resolve([]), members: ()
  */
 export function fileCommands(files: FileTransfers, rooms: RoomDirectory = NO_ROOMS): Command[] {
   const decide = (verb: "accept" | "decline" | "stop"): Command["run"] => async (context, args) => {
-    const transfer = _find(context, files, args[0]);
+    const actionable = verb === "stop"
+      ? (t: TransferInfo) => ["offered", "sending", "receiving"].includes(t.state)
+      : (t: TransferInfo) => t.direction === "in" && t.state === "offered";
+    const transfer = _find(context, files, args[0], actionable);
     if (!transfer) return;
     try {
       // What follows is told by the transfer's own notices.
@@ -346,19 +349,26 @@ function _typedPath(typed: string): string {
   return home && /^~(\/|$)/.test(path) ? home + unescape(path.slice(1)) : unescape(path);
 }
 
+// The transfer an id prefix names. A prefix that starts several names the one the command can act
+// on (an offer for /accept, one under way for /stop): finished ones do not make it ambiguous.
 function _find(
   context: CommandContext,
   files: FileTransfers,
   given: string,
+  actionable: (t: TransferInfo) => boolean,
 ): TransferInfo | undefined {
-  const transfer = /^[0-9a-f]{1,32}$/i.test(given) ? files.find(given) : undefined;
-  if (transfer) return transfer;
   const prefix = given.toLowerCase();
-  const matches = files.list().filter((t) => t.id.startsWith(prefix)).map((t) => _short(t));
+  const all = /^[0-9a-f]{1,32}$/.test(prefix)
+    ? files.list().filter((t) => t.id.startsWith(prefix))
+    : [];
+  const open = all.filter(actionable);
+  const found = all.length === 1 ? all[0] : open.length === 1 ? open[0] : undefined;
+  if (found) return found;
+  const shown = open.length > 1 ? open : all;
   context.error(
-    matches.length > 1 && /^[0-9a-f]+$/.test(prefix)
-      ? `"${prefix}" starts ${matches.length} transfers (${
-        matches.join(", ")
+    shown.length > 1
+      ? `"${prefix}" starts ${shown.length} transfers (${
+        shown.map(_short).join(", ")
       }): type more of the id`
       : `no transfer starts with "${sanitize(given)}" (/transfers lists them)`,
   );

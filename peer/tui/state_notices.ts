@@ -79,7 +79,10 @@ export class StateNotices {
         if (message.kind === "direct") this.#delivered({ message, at });
         return;
       case "read":
-        this.#gatherRead({ message, at });
+        // A receipt can come in the same read as the ACK: "delivered" is said first.
+        if (message.kind === "direct" && this.#inFlight.has(message.conversation)) {
+          this.#hold({ message, at });
+        } else this.#gatherRead({ message, at });
         return;
       case "failed":
         if (message.reason === "cancelled" && this.#cancelledHere.delete(message.id)) return;
@@ -136,8 +139,10 @@ export class StateNotices {
     const held = this.#held.get(peerId) ?? [];
     this.#held.delete(peerId);
     for (const change of held) {
-      if (change.message.state === "delivered") this.#delivered(change);
-      else if (!this.#failedBySend.delete(change.message.id)) {
+      const { state, id } = change.message;
+      if (state === "delivered") this.#delivered(change);
+      else if (state === "read") this.#gatherRead(change);
+      else if (!this.#failedBySend.delete(id)) {
         this.show(formatFailed(change.message, this.style, change.at));
       }
     }

@@ -182,7 +182,7 @@ Deno.test("/send reads a path as a shell would: ~/, quotes, escaped spaces", asy
   ]);
 });
 
-Deno.test("/accept with an id two transfers start with lists them; /transfers names a renamed file", () => {
+Deno.test("/accept with an id two transfers start with lists them; /transfers names a renamed file", async () => {
   const transfers = [
     { id: "f67b96aa".padEnd(32, "0"), name: "big.bin", savedAs: "/d/big (2).bin" },
     { id: "f6b1d5bb".padEnd(32, "0"), name: "cat.png", savedAs: "/d/cat.png" },
@@ -194,9 +194,10 @@ Deno.test("/accept with an id two transfers start with lists them; /transfers na
     bytes: 10,
     state: "done",
   })) as unknown as TransferInfo[];
+  const accepted: string[] = [];
   const files = {
-    find: () => undefined,
     list: () => transfers,
+    accept: (id: string) => Promise.resolve(accepted.push(id)),
   } as unknown as FileTransfers;
   const commands = fileCommands(files);
   const errors: string[] = [];
@@ -207,8 +208,15 @@ Deno.test("/accept with an id two transfers start with lists them; /transfers na
     print: (line: string) => printed.push(line),
     error: (line: string) => errors.push(line),
   } as unknown as CommandContext;
-  commands.find((command) => command.name === "accept")!.run(context, ["f6"], "f6");
+  const accept = commands.find((command) => command.name === "accept")!;
+  await accept.run(context, ["f6"], "f6");
   assert.deepEqual(errors, ['"f6" starts 2 transfers (f67b96, f6b1d5): type more of the id']);
+  // A new offer under that prefix is the one /accept can act on: finished ones do not count.
+  const offer: TransferInfo = { ...transfers[1], id: "f6cccc".padEnd(32, "0"), state: "offered" };
+  transfers.push(offer);
+  await accept.run(context, ["f6"], "f6");
+  assert.deepEqual(accepted, [offer.id]);
+  transfers.pop();
   commands.find((command) => command.name === "transfers")!.run(context, [], "");
   assert.match(printed[1], /big\.bin \(saved as big \(2\)\.bin\)$/);
   assert.match(printed[2], /\s10\u00a0B\s.*\scat\.png$/);

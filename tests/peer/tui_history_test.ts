@@ -710,6 +710,29 @@ Deno.test("state notices: a send's own failure is told once, by its line; anothe
   assert.ok(!ui.lines().some((line) => line.includes("(unknown_peer)")));
 });
 
+Deno.test("state notices: a receipt that comes with the ACK is told after 'delivered'", async () => {
+  const node = new StoreNode();
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.sendMode = "manual";
+  ui.write("/msg bob quick one\n");
+  await until(() => node.waitingSends === 1);
+  const mine = node.store.add({
+    conversation: "bob@lobby",
+    text: "quick one",
+    outgoing: true,
+    state: "delivered",
+  });
+  stateEvent(node, mine, { state: "read" });
+  node.answer({ ok: true, msgId: mine.msgId, roundTripMs: 3 });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    "delivered to bob@lobby (3 ms)",
+    '12:00:00 -- ✓✓ read by bob@lobby: "quick one"',
+  ]);
+});
+
 Deno.test("state notices: read receipts are one dim line per burst; /cancel here is not told twice", async () => {
   const node = new StoreNode();
   const ui = start(node, false);
