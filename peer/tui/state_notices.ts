@@ -73,34 +73,20 @@ export class StateNotices {
   /** A stored message changed state. */
   changed(message: StoredMessage, at: number): void {
     if (!message.outgoing || this.#closed) return;
-    switch (message.state) {
-      case "delivered":
-        // A room's members are told by their own lines; its sender by "reached N peers".
-        if (message.kind === "direct") this.#delivered({ message, at });
-        return;
-      case "read":
-        // A receipt can come in the same read as the ACK: "delivered" is said first.
-        if (message.kind === "direct" && this.#inFlight.has(message.conversation)) {
-          this.#hold({ message, at });
-        } else this.#gatherRead({ message, at });
-        return;
-      case "failed":
-        if (message.reason === "cancelled" && this.#cancelledHere.delete(message.id)) return;
-        // Perhaps the send waiting for this peer is about to say "not delivered": wait for it.
-        if (message.kind === "direct" && this.#inFlight.has(message.conversation)) {
-          this.#hold({ message, at });
-          return;
-        }
-        this.show(formatFailed(message, this.style, at));
-        return;
-      case "sent":
-        // Only a message leaving the outbox changes to sent (a new one is stored as sent): it
-        // was queued, perhaps by an earlier run, so its delivery is news.
-        _remember(this.#queuedHere, message.id);
-        return;
-      default:
-        return; // "queued" (again): the send's own line told it
+    if (message.state === "failed" && message.reason === "cancelled") {
+      if (this.#cancelledHere.delete(message.id)) return;
     }
+    // While a send to this peer waits, its own line is about to tell its outcome ("delivered",
+    // "not delivered"), and a receipt can come in the same read as its ACK: decide after it.
+    const outcome = message.state === "delivered" || message.state === "read" ||
+      message.state === "failed";
+    if (outcome && message.kind === "direct" && this.#inFlight.has(message.conversation)) {
+      const held = this.#held.get(message.conversation) ?? [];
+      held.push({ message, at });
+      this.#held.set(message.conversation, held);
+      return;
+    }
+    this.#tell({ message, at });
   }
 
   /** Stops telling (the terminal closed). */
@@ -117,34 +103,40 @@ export class StateNotices {
       this.show(formatDelivered(message, this.style, at));
       return;
     }
-    // Perhaps the send waiting for this peer is about to say "delivered": wait for it.
-    if (this.#inFlight.has(message.conversation)) {
-      this.#hold(change);
-      return;
-    }
     if (at - message.at < PROMPT_DELIVERY_MS) return; // sent elsewhere, delivered at once
     this.show(formatDelivered(message, this.style, at));
   }
 
-  #hold(change: _Change): void {
-    const conversation = change.message.conversation;
-    const held = this.#held.get(conversation) ?? [];
-    held.push(change);
-    this.#held.set(conversation, held);
-  }
-
-  // Once no send to `peerId` waits, the held events are decided again.
+  // Once no send to `peerId` waits, the held events are told.
   #release(peerId: string): void {
     if (this.#inFlight.has(peerId) || this.#closed) return;
     const held = this.#held.get(peerId) ?? [];
     this.#held.delete(peerId);
-    for (const change of held) {
-      const { state, id } = change.message;
-      if (state === "delivered") this.#delivered(change);
-      else if (state === "read") this.#gatherRead(change);
-      else if (!this.#failedBySend.delete(id)) {
-        this.show(formatFailed(change.message, this.style, change.at));
-      }
+    for (const change of held) this.#tell(change);
+  }
+
+  #tell(change: _Change): void {
+    const { message, at } = change;
+    switch (message.state) {
+      case "delivered":
+        // A room's members are told by their own lines; its sender by "reached N peers".
+        if (message.kind === "direct") this.#delivered(change);
+        return;
+      case "read":
+        this.#gatherRead(change);
+        return;
+      case "failed":
+        if (!this.#failedBySend.delete(message.id)) {
+          this.show(formatFailed(message, this.style, at));
+        }
+        return;
+      case "sent":
+        // Only a message leaving the outbox changes to sent (a new one is stored as sent): it
+        // was queued, perhaps by an earlier run, so its delivery is news.
+        _remember(this.#queuedHere, message.id);
+        return;
+      default:
+        return; // "queued" (again): the send's own line told it
     }
   }
 

@@ -589,14 +589,20 @@ function stateEvent(node: FakePeerNode, message: StoredMessage, fields: Partial<
   node.emit({ type: "message_state", message: { ...message }, at: today(12) });
 }
 
-Deno.test("state notices: a queued message's delivery and failures are told, an ACKed send is not told twice", async () => {
-  const node = new StoreNode();
+/** The UI over `node` with `line` typed, its send waiting for `node.answer()`. */
+async function typedWhileSendWaits(node: StoreNode, line: string) {
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  // A send that ACKs: its delivered event comes before the send call returns.
   node.sendMode = "manual";
-  ui.write("/msg bob quick one\n");
+  ui.write(`${line}\n`);
   await until(() => node.waitingSends === 1);
+  return ui;
+}
+
+Deno.test("state notices: a queued message's delivery and failures are told, an ACKed send is not told twice", async () => {
+  const node = new StoreNode();
+  // A send that ACKs: its delivered event comes before the send call returns.
+  const ui = await typedWhileSendWaits(node, "/msg bob quick one");
   const quick = node.store.add({
     conversation: "bob@lobby",
     text: "quick one",
@@ -652,9 +658,6 @@ Deno.test("state notices: a queued message's delivery and failures are told, an 
 
 Deno.test("state notices: a delivered event held during a send to the same peer is told once that send ends", async () => {
   const node = new StoreNode();
-  const ui = start(node, false);
-  await until(() => node.listenerCount === 1);
-  node.sendMode = "manual";
   const queued = node.store.add({
     conversation: "bob@lobby",
     text: "from yesterday",
@@ -662,8 +665,7 @@ Deno.test("state notices: a delivered event held during a send to the same peer 
     state: "queued",
     at: today(1),
   });
-  ui.write("/msg bob new one\n");
-  await until(() => node.waitingSends === 1);
+  const ui = await typedWhileSendWaits(node, "/msg bob new one");
   stateEvent(node, queued, { state: "delivered" });
   await settle();
   assert.deepEqual(ui.lines(), [], "held while the send waits");
@@ -679,9 +681,6 @@ Deno.test("state notices: a delivered event held during a send to the same peer 
 Deno.test("state notices: a send's own failure is told once, by its line; another's is told", async () => {
   const node = new StoreNode();
   node.addPeer("carol@lobby");
-  const ui = start(node, false);
-  await until(() => node.listenerCount === 1);
-  node.sendMode = "manual";
   const earlier = node.store.add({
     conversation: "carol@lobby",
     text: "an old one",
@@ -689,8 +688,7 @@ Deno.test("state notices: a send's own failure is told once, by its line; anothe
     state: "queued",
     at: today(1),
   });
-  ui.write("/msg carol hello carol\n");
-  await until(() => node.waitingSends === 1);
+  const ui = await typedWhileSendWaits(node, "/msg carol hello carol");
   const mine = node.store.add({
     conversation: "carol@lobby",
     text: "hello carol",
@@ -712,11 +710,7 @@ Deno.test("state notices: a send's own failure is told once, by its line; anothe
 
 Deno.test("state notices: a receipt that comes with the ACK is told after 'delivered'", async () => {
   const node = new StoreNode();
-  const ui = start(node, false);
-  await until(() => node.listenerCount === 1);
-  node.sendMode = "manual";
-  ui.write("/msg bob quick one\n");
-  await until(() => node.waitingSends === 1);
+  const ui = await typedWhileSendWaits(node, "/msg bob quick one");
   const mine = node.store.add({
     conversation: "bob@lobby",
     text: "quick one",
