@@ -22,9 +22,11 @@ export function mountFileApi(
   const idOf = (c: { req: { param(name: "id"): string } }) => {
     const id = c.req.param("id");
     if (/^[0-9a-f]{32}$/.test(id)) return id;
+    // What was given is said back, but not 5,000 characters of it.
+    const shown = id.length > 40 ? `${id.slice(0, 40)}...` : id;
     throw new P2pError(
       "not_found",
-      `No transfer ${id}: an id is 32 hex characters (GET /api/transfers lists them)`,
+      `No transfer ${shown}: an id is 32 hex characters (GET /api/transfers lists them)`,
     );
   };
   const transfer = (id: string) => {

@@ -160,6 +160,8 @@ Deno.test("An offer to us serves no file before it is verified; unknown ids are 
     const short = await t.call(`/api/transfers/${id.slice(0, 6)}/accept`, { method: "POST" });
     assert.equal(short.status, 404);
     assert.match((await short.json()).error.message, /an id is 32 hex characters/);
+    const long = await t.call(`/api/transfers/${"a".repeat(5000)}/cancel`, { method: "POST" });
+    assert.ok((await long.json()).error.message.length < 200, "a long id is not said back whole");
     const declined = await t.call(`/api/transfers/${id}/decline`, { method: "POST" });
     assert.equal((await declined.json()).state, "declined");
     assert.deepEqual(t.sent.at(-1), { type: "FILE_DECLINE", transfer_id: id, reason: "declined" });
