@@ -1,6 +1,6 @@
 /** CipherState of the Noise spec §5.1: a key and the 64-bit nonce counter that goes with it. */
 import { KEY_BYTES, MAX_MESSAGE_BYTES, TAG_BYTES } from "./constants.ts";
-import type { CipherFunctions, EncryptOptions } from "./crypto.ts";
+import type { CipherFunctions, DecryptOptions, EncryptOptions } from "./crypto.ts";
 import { NoiseError } from "./errors.ts";
 
 const MAX_UINT32 = 0xffffffff;
@@ -74,14 +74,22 @@ export class CipherState {
   /**
    * DecryptWithAd(ad, ciphertext): throws `decrypt_failed` on a bad tag, leaving the nonce
    * where it was as the spec says (a replayed or reordered message fails for the same reason).
+   * `options` as in `CipherFunctions.decrypt`.
    */
-  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array, options?: DecryptOptions): Uint8Array {
     if (this.#key === undefined) return ciphertext;
     if (ciphertext.length > MAX_MESSAGE_BYTES) {
       throw new NoiseError("bad_message_length", `Ciphertext of ${ciphertext.length} bytes`);
     }
     this.#checkNonce();
-    const plaintext = this.cipher.decrypt(this.#key, this.#high, this.#low, ad, ciphertext);
+    const plaintext = this.cipher.decrypt(
+      this.#key,
+      this.#high,
+      this.#low,
+      ad,
+      ciphertext,
+      options,
+    );
     this.#increment();
     return plaintext;
   }

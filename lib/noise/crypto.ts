@@ -39,6 +39,15 @@ export interface EncryptOptions {
   headroom?: number;
 }
 
+/** What `CipherFunctions.decrypt` may do to save an allocation. */
+export interface DecryptOptions {
+  /**
+   * The plaintext may be written over the ciphertext and returned as a view of it: for a
+   * message the caller owns and never reads again (not a handshake message, which is hashed).
+   */
+  inPlace?: boolean;
+}
+
 /**
  * ENCRYPT and DECRYPT of one cipher; the 64-bit nonce comes as two 32-bit halves so a counter
  * never needs a bigint.
@@ -60,6 +69,7 @@ export interface CipherFunctions {
     low: number,
     ad: Uint8Array,
     ciphertext: Uint8Array,
+    options?: DecryptOptions,
   ): Uint8Array;
 }
 
@@ -232,9 +242,9 @@ function _shortOnSodium(openssl: CipherFunctions): CipherFunctions {
       if (!sodiumFits(length, ad)) return openssl.encrypt(key, high, low, ad, plaintext, options);
       return sodiumSeal(key, high, low, ad, plaintext, prefix, headroom);
     },
-    decrypt: (key, high, low, ad, ciphertext) =>
+    decrypt: (key, high, low, ad, ciphertext, options) =>
       ciphertext.length >= TAG_BYTES && sodiumFits(ciphertext.length - TAG_BYTES, ad)
-        ? sodiumOpen(key, high, low, ad, ciphertext)
+        ? sodiumOpen(key, high, low, ad, ciphertext, options?.inPlace)
         : openssl.decrypt(key, high, low, ad, ciphertext),
   };
 }

@@ -75,6 +75,7 @@ export interface SecureChannel {
 }
 
 const EMPTY = new Uint8Array(0);
+const IN_PLACE = { inPlace: true };
 
 /** Kind bytes of a transport message with `records`: stream bytes follow, or one record. */
 export const RECORD_KIND_TEXT = 0;
@@ -145,7 +146,9 @@ class _SecureChannel implements SecureChannel {
           // established, the rest of this loop decrypts them.
           this.#readHandshakeFrame(frame, result);
         } else {
-          this.#received(this.#receive!.decryptWithAd(EMPTY, frame), result);
+          // The frame is ours (a view of the read, or the decoder's) and read only here.
+          const message = this.#receive!.decryptWithAd(EMPTY, frame, IN_PLACE);
+          this.#received(message, message.buffer === frame.buffer, result);
         }
       }
       return result;
@@ -189,7 +192,9 @@ class _SecureChannel implements SecureChannel {
   }
 
   // A decrypted transport message: stream bytes, or (with records) what its kind byte says.
-  #received(message: Uint8Array, result: PushResult): void {
+  // `inRead`: it lies in memory the next read reuses, which stream bytes may (they are taken
+  // before the next read) but a record may not (its file write outlasts the read).
+  #received(message: Uint8Array, inRead: boolean, result: PushResult): void {
     if (!this.#records) {
       result.plaintext.push(message);
       return;
@@ -198,7 +203,8 @@ class _SecureChannel implements SecureChannel {
     if (kind === RECORD_KIND_TEXT && message.length > 1) {
       result.plaintext.push(message.subarray(1));
     } else if (kind === RECORD_KIND_DATA && message.length > 1) {
-      result.records.push({ after: result.plaintext.length, body: message.subarray(1) });
+      const body = inRead ? message.slice(1) : message.subarray(1);
+      result.records.push({ after: result.plaintext.length, body });
     } else {
       throw new NoiseError(
         "bad_record",

@@ -103,7 +103,7 @@ export function sodiumSeal(
     NONCE,
     KEY,
   );
-  const ciphertext = new Uint8Array(headroom + length + TAG_BYTES);
+  const ciphertext = _cut(headroom + length + TAG_BYTES);
   ciphertext.set(heap.subarray(OUTPUT, OUTPUT + length + TAG_BYTES), headroom);
   _wipe(heap, INPUT, length);
   return ciphertext;
@@ -111,7 +111,8 @@ export function sodiumSeal(
 
 /**
  * Decrypts; throws `decrypt_failed` when the tag does not match. libsodium checks the tag
- * before it decrypts, so a forged message leaves no plaintext behind.
+ * before it decrypts, so a forged message leaves no plaintext behind. `inPlace`: the plaintext
+ * is written over the ciphertext and returned as a view of it, rather than in a new array.
  */
 export function sodiumOpen(
   key: Uint8Array,
@@ -119,6 +120,7 @@ export function sodiumOpen(
   low: number,
   ad: Uint8Array,
   ciphertext: Uint8Array,
+  inPlace = false,
 ): Uint8Array {
   const heap = _load(key, high, low, ad, ciphertext);
   const failed = sodium._crypto_aead_chacha20poly1305_ietf_decrypt(
@@ -134,10 +136,34 @@ export function sodiumOpen(
     NONCE,
     KEY,
   );
-  const plaintext = failed ? undefined : heap.slice(OUTPUT, OUTPUT + ciphertext.length - TAG_BYTES);
+  const length = ciphertext.length - TAG_BYTES;
+  let plaintext: Uint8Array | undefined;
+  if (!failed && inPlace) {
+    plaintext = ciphertext.subarray(0, length);
+    plaintext.set(heap.subarray(OUTPUT, OUTPUT + length));
+  } else if (!failed) {
+    plaintext = heap.slice(OUTPUT, OUTPUT + length);
+  }
   _wipe(heap, OUTPUT, ciphertext.length);
   if (!plaintext) throw new NoiseError("decrypt_failed", "Authentication tag does not match");
   return plaintext;
+}
+
+// Sealed messages are cut from shared slabs: a new array costs 1-2 µs here (each ArrayBuffer is
+// allocated outside V8's heap), a view of a slab a few hundredths. A slab is freed once no message
+// cut from it is held; a sealed message is written and dropped, so that is soon.
+const SLAB_BYTES = 8 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+// `length` fresh zero bytes (never handed out before), from the current slab or a new one.
+function _cut(length: number): Uint8Array {
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  slabUsed += length;
+  return slab.subarray(slabUsed - length, slabUsed);
 }
 
 // Copies the key, nonce, associated data and input (at INPUT + `at`) into the module's memory.

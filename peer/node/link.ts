@@ -93,17 +93,28 @@ export async function runLink(
       leftover,
     });
     io.switchTo(secure);
-    secure.onRecord = (body) => connection.receivedRecord(body);
     connection.secured(remote);
     connection.flush();
     const decoder = new LineDecoder();
-    for await (const chunk of secure.chunks()) {
-      const paced = pace.deliver(decoder.push(chunk));
-      if (paced) await paced;
+    // Each read is decrypted here, where it lands: a second iterator over the first would
+    // add an asynchronous step to every read (measured: about 1 µs a read).
+    let items = secure.takeEarly();
+    for (;;) {
+      for (const item of items) {
+        if (item instanceof Uint8Array) {
+          const paced = pace.deliver(decoder.push(item));
+          if (paced) await paced;
+        } else {
+          connection.receivedRecord(item.record);
+        }
+      }
       connection.flush();
       const paused = pace.pause();
       if (paused) await paused;
       if (connection.state === "closed") break;
+      const next = await reader.next();
+      if (next.done) break;
+      items = secure.open(next.value);
     }
   } catch (error) {
     // A read error ends the connection like an EOF does; a Noise error is the peer's fault.

@@ -11,7 +11,7 @@ import {
   identityFromPrivateKey,
   type SecureChannel,
 } from "../../lib/noise/mod.ts";
-import { SecureConn } from "../../lib/secure_conn.ts";
+import { SecureConn, type SecureItem } from "../../lib/secure_conn.ts";
 import { memoryConnPair } from "../../lib/transport.ts";
 
 const encoder = new TextEncoder();
@@ -78,18 +78,31 @@ Deno.test("a forged frame ends the stream and gives out nothing of its read", as
   assert.deepEqual(seen, ["before\n"]);
 });
 
-Deno.test("records reach onRecord in order with the stream, and writeRecord sends them", async () => {
+Deno.test("open() gives records in order with the stream, and writeRecord sends them", async () => {
   const { sender, receiver } = established(true);
   const record = (byte: number) => sender.encryptRecord(Uint8Array.of(byte));
   const reads = [
     new Uint8Array([...record(1), ...frame(sender, "a\n"), ...record(2), ...frame(sender, "b\n")]),
     new Uint8Array([...record(3)]),
   ];
-  const conn = readingFrom(receiver, reads);
+  const conn = readingFrom(receiver, [], [encoder.encode("early\n")]);
   const seen: string[] = [];
-  conn.onRecord = (body) => seen.push(`record ${body[0]}`);
-  for await (const chunk of conn.chunks()) seen.push(decoder.decode(chunk));
-  assert.deepEqual(seen, ["record 1", "a\n", "record 2", "b\n", "record 3"]);
+  const see = (item: SecureItem) =>
+    seen.push(item instanceof Uint8Array ? decoder.decode(item) : `record ${item.record[0]}`);
+  conn.takeEarly().forEach(see);
+  assert.deepEqual(conn.takeEarly(), []);
+  for (const read of reads) conn.open(read).forEach(see);
+  assert.deepEqual(seen, ["early\n", "record 1", "a\n", "record 2", "b\n", "record 3"]);
+  // A short record outlives the read buffer it arrived in, which the next read reuses.
+  const buffer = new Uint8Array(64);
+  const short = record(9);
+  buffer.set(short);
+  const [kept] = conn.open(buffer.subarray(0, short.length)) as { record: Uint8Array }[];
+  buffer.fill(0xff);
+  assert.deepEqual(kept.record, Uint8Array.of(9));
+  // A reader through chunks() takes no records: one ends its stream.
+  const streaming = readingFrom(receiver, [new Uint8Array([...record(4)])]);
+  await assert.rejects(collect(streaming), { code: "bad_record" });
 
   // The writing side: records go out as frames the other side reads as records.
   const [raw, other] = memoryConnPair();
