@@ -57,6 +57,13 @@ export async function upgradeConn(
   return { conn: new SecureConn(raw, reader, channel, early), remote };
 }
 
+const encoder = new TextEncoder();
+// Text is encoded here just before it is encrypted (synchronously, so one scratch serves every
+// connection): a new array per write costs about a microsecond. A UTF-16 unit takes at most 3
+// bytes, so a text of up to a third of the scratch always fits.
+const TEXT_SCRATCH = new Uint8Array(64 * 1024);
+const SCRATCH_TEXT_UNITS = TEXT_SCRATCH.length / 3;
+
 /** What a read decrypted, in order: stream bytes, or a record. */
 export type SecureItem = Uint8Array | { record: Uint8Array };
 
@@ -138,8 +145,23 @@ export class SecureConn implements Conn {
   }
 
   write(bytes: Uint8Array): Promise<void> {
-    const frames = this.#channel.encrypt(bytes);
-    return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
+    try {
+      const frames = this.#channel.encrypt(bytes);
+      return this.#raw.write(frames.length === 1 ? frames[0] : concatBytes(frames));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Writes `text` as UTF-8; answers its size in bytes and the write. A text that surely fits is
+   * encoded into scratch memory, which the encryption copies out at once: no array for it.
+   */
+  writeText(text: string): { bytes: number; written: Promise<void> } {
+    const encoded = text.length <= SCRATCH_TEXT_UNITS
+      ? TEXT_SCRATCH.subarray(0, encoder.encodeInto(text, TEXT_SCRATCH).written)
+      : encoder.encode(text);
+    return { bytes: encoded.length, written: this.write(encoded) };
   }
 
   /** Writes one record as one frame. */

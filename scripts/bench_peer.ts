@@ -29,7 +29,10 @@ import { cpuMicros, type Receiver, startReceiver, writeAll } from "./bench_recei
 import { oneCorePerSide, type Placement } from "./cpu_placement.ts";
 import { settledMemory } from "./settled_memory.ts";
 
-const ROUND_TRIPS = 1_000;
+const ROUND_TRIPS = 3_000;
+// Round trips a subject makes in one turn: short turns, so that a change in machine load lasting
+// a fraction of a second hits every subject alike.
+const ROUND_TRIPS_PER_TURN = 20;
 const PIPELINED = 50_000;
 const ROUNDS = 5;
 const WARM_UP = 20_000;
@@ -238,8 +241,9 @@ async function stopSubjects(subjects: Map<SubjectName, SendSubject>): Promise<vo
 }
 
 /**
- * Every subject gets the same untimed warm-up, then they take turns, round after round (a block
- * of round trips, then a pipelined run), so that a change in machine load hits all alike.
+ * Every subject gets the same untimed warm-up, then they take turns (a few round trips each, turn
+ * after turn; then a pipelined run each, round after round), so that a change in machine load
+ * hits all alike.
  * Round trips are reported as percentiles of all samples, throughput as the median round.
  */
 async function sendBenchmarks(placement: Placement): Promise<Record<SubjectName, SendFigures>> {
@@ -253,9 +257,9 @@ async function sendBenchmarks(placement: Placement): Promise<Record<SubjectName,
       for (let i = 0; i < WARM_UP_ROUND_TRIPS; i++) await subject.roundTrip(i);
       await subject.pipelined(WARM_UP);
     }
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let turn = 0; turn < ROUND_TRIPS / ROUND_TRIPS_PER_TURN; turn++) {
       for (const [name, subject] of subjects) {
-        for (let i = 0; i < ROUND_TRIPS / ROUNDS; i++) {
+        for (let i = 0; i < ROUND_TRIPS_PER_TURN; i++) {
           const started = performance.now();
           await subject.roundTrip(i);
           rtts.get(name)!.push(performance.now() - started);

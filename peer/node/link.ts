@@ -10,7 +10,7 @@ import { NoiseError } from "../../lib/noise/mod.ts";
 import { type SecureConn, upgradeConn } from "../../lib/secure_conn.ts";
 import type { TokenBucket } from "../../lib/token_bucket.ts";
 import type { Conn } from "../../lib/transport.ts";
-import type { ConnectionIo, PeerConnection } from "../protocol/mod.ts";
+import type { ConnectionIo, PeerConnection, TextWrite } from "../protocol/mod.ts";
 
 /** Our keys for encrypted connections: the Ed25519 identity and this run's X25519 static key. */
 export interface LinkSecurity {
@@ -18,17 +18,21 @@ export interface LinkSecurity {
   staticKeyPair: KeyPair;
 }
 
+const encoder = new TextEncoder();
+
 /** Where a connection writes: the TCP connection, then its secure channel once established. */
 export class LinkIo implements ConnectionIo {
-  #target: Conn;
+  readonly #target: Conn;
   #secure?: SecureConn;
 
   constructor(conn: Conn) {
     this.#target = conn;
   }
 
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#target.write(bytes);
+  writeText(text: string): TextWrite {
+    if (this.#secure) return this.#secure.writeText(text);
+    const bytes = encoder.encode(text);
+    return { bytes: bytes.length, written: this.#target.write(bytes) };
   }
 
   writeRecord(record: Uint8Array): Promise<void> {
@@ -46,7 +50,6 @@ export class LinkIo implements ConnectionIo {
 
   /** From now on every write goes through the secure channel `conn`. */
   switchTo(conn: SecureConn): void {
-    this.#target = conn;
     this.#secure = conn;
   }
 }

@@ -10,7 +10,7 @@ import { decodeMessage } from "../../lib/codec.ts";
 import type { Clock, TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, MAX_LINE_BYTES, PING_INTERVAL_MS } from "../../lib/constants.ts";
 import { PROLOGUE_PREFIX, type RemoteIdentity } from "../../lib/noise/mod.ts";
-import { encodeLines, formatLine, utf8Length } from "../../lib/framing.ts";
+import { formatLine, utf8Length } from "../../lib/framing.ts";
 import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { SendResult } from "../api.ts";
@@ -69,10 +69,20 @@ export interface ConnectionSettings {
 
 /** Where a connection writes; a `Conn` fits. */
 export interface ConnectionIo {
-  write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Writes `text` as UTF-8: says how many bytes that is, and settles when the transport took
+   * them. The edge encodes, so an encrypted link can encode into reused memory.
+   */
+  writeText(text: string): TextWrite;
   /** Writes a record beside the stream (only on a channel that agreed on them). */
   writeRecord?(record: Uint8Array): Promise<void>;
   close(): void;
+}
+
+/** A write under way: its size in bytes, and its settling. */
+export interface TextWrite {
+  bytes: number;
+  written: Promise<void>;
 }
 
 /** A message to show the user. */
@@ -1102,7 +1112,7 @@ export class PeerConnection {
         const lines = this.#out.length > MAX_LINES_PER_WRITE
           ? this.#out.splice(0, MAX_LINES_PER_WRITE)
           : this.#out.splice(0);
-        this.#write(encodeLines(lines));
+        this.#writeText(lines.join(""));
       }
       // File lines a few at a time, and with fewer writes under way: a chat line queued next
       // waits behind little.
@@ -1120,7 +1130,7 @@ export class PeerConnection {
         }
       }
       // Plain pyp2p peers may keep only the first line of a read: one message per write.
-      if (this.#out.length > 0) this.#write(encodeLines([this.#out.shift()!]));
+      if (this.#out.length > 0) this.#writeText(this.#out.shift()!);
     }
     if (this.#finishAfterFlush && this.#writes === 0 && this.#out.length === 0) {
       this.#finish(this.#finishAfterFlush.reason, this.#finishAfterFlush.detail);
@@ -1140,21 +1150,23 @@ export class PeerConnection {
       count < FILE_LINES_PER_WRITE && count < this.#fileOut.length &&
       typeof this.#fileOut[count] === "string"
     ) count++;
-    this.#write(encodeLines(this.#fileOut.splice(0, count) as string[]));
+    this.#writeText((this.#fileOut.splice(0, count) as string[]).join(""));
   }
 
-  #write(chunk: Uint8Array): void;
-  #write(bytes: number, writing: Promise<void>): void;
-  #write(chunk: Uint8Array | number, writing?: Promise<void>): void {
+  #writeText(text: string): void {
+    const { bytes, written } = this.#io.writeText(text);
+    this.#write(bytes, written);
+  }
+
+  #write(length: number, writing: Promise<void>): void {
     this.#writes++;
-    const length = typeof chunk === "number" ? chunk : chunk.length;
     // Bytes count against the bound until the kernel took them, so several writes in flight
     // cannot hold more than the bound between them.
     const settled = () => {
       this.#writes--;
       if (this.#state !== "closed") this.#queuedBytes -= length;
     };
-    (writing ?? this.#io.write(chunk as Uint8Array)).then(
+    writing.then(
       () => {
         settled();
         this.#pump();

@@ -10,6 +10,7 @@ export {
   type ConnectionState,
   PeerConnection,
   type SecureRequest,
+  type TextWrite,
 } from "./connection.ts";
 export {
   FEATURE_FILE_FRAMES,

@@ -117,3 +117,23 @@ Deno.test("open() gives records in order with the stream, and writeRecord sends 
   }
   assert.deepEqual(records, [[7, 8], [9]]);
 });
+
+Deno.test("writeText sends UTF-8 of every length and says its size in bytes", async () => {
+  const { sender, receiver } = established();
+  const [raw, other] = memoryConnPair();
+  const writer = new SecureConn(raw, (async function* () {})(), sender, []);
+  // Short (encoded into scratch memory), then past what the scratch surely holds.
+  const texts = ["héllo 👋\n", "x".repeat(21_845) + "\n", "ü".repeat(30_000) + "\n", "end\n"];
+  for (const text of texts) {
+    const { bytes, written } = writer.writeText(text);
+    assert.equal(bytes, encoder.encode(text).length);
+    await written;
+  }
+  const reading = other.chunks()[Symbol.asyncIterator]();
+  let received = "";
+  while (!received.endsWith("end\n")) {
+    const sent = (await reading.next()).value as Uint8Array;
+    received += receiver.push(sent).plaintext.map((bytes) => decoder.decode(bytes)).join("");
+  }
+  assert.equal(received, texts.join(""));
+});

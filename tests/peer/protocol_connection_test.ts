@@ -17,7 +17,7 @@ import {
   type ReceivedMessage,
 } from "../../peer/protocol/connection.ts";
 
-const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** The `[msg_id, payload]` pairs of a written SENDS line. */
@@ -55,10 +55,11 @@ function harness(
   const connection = new PeerConnection(
     { localPeerId: "me@ns", expectedPeerId: "bob@ns", ...settings },
     {
-      write(bytes) {
-        writes.push(decoder.decode(bytes));
-        if (!held) return Promise.resolve();
-        return new Promise<void>((resolve) => held!.push(resolve));
+      writeText(text) {
+        writes.push(text);
+        const bytes = encoder.encode(text).length;
+        if (!held) return { bytes, written: Promise.resolve() };
+        return { bytes, written: new Promise<void>((resolve) => held!.push(resolve)) };
       },
       close() {},
     },
