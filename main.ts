@@ -3,6 +3,8 @@ import { VERSION } from "./lib/constants.ts";
 import { invocation, UsageError } from "./lib/cli.ts";
 import { didYouMean } from "./lib/suggest.ts";
 import { P2pError } from "./lib/errors.ts";
+import { systemClock } from "./lib/clock.ts";
+import { startMemoryRelease } from "./lib/memory_release.ts";
 import { runTrackerCommand } from "./tracker/mod.ts";
 import { runPeerCommand } from "./peer/mod.ts";
 
@@ -40,7 +42,13 @@ export async function main(args: string[]): Promise<number> {
           : `Unknown command "${first}"${didYouMean(first, Object.keys(COMMANDS))}`,
       );
     }
-    return await command(rest);
+    // A long-running tracker or peer gives a burst's memory back soon after it ends.
+    const release = startMemoryRelease(systemClock);
+    try {
+      return await command(rest);
+    } finally {
+      release.stop();
+    }
   } catch (error) {
     if (error instanceof P2pError) {
       // Start-up failures the user can act on (port taken, data file unreadable): no stack.

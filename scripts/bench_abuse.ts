@@ -2,12 +2,11 @@
  * `deno task bench abuse`: a normal client's latency and the server's resident memory under each
  * flood of issue #10, beside the same figures without it. Real processes on loopback: a tracker
  * and a peer process; the floods come from other loopback addresses (127.0.0.5 ...) through
- * node:net, the normal client from 127.0.0.1. Targets: p99 under a flood at most 3x the quiet
+ * node:net, the normal client from 127.0.0.1, in a worker (bench_abuse_probe.ts). Targets: p99 under a flood at most 3x the quiet
  * one; resident memory after the flood within 20% of the start.
  */
 import net from "node:net";
 import { encodeLine, encodeLines, formatLine, LineDecoder } from "../lib/framing.ts";
-import { createLogger } from "../lib/log.ts";
 import {
   generateIdentityKeyPair,
   generateStaticKeyPair,
@@ -16,11 +15,10 @@ import {
 import type { SecureConn } from "../lib/secure_conn.ts";
 import { openSecureSession, type SessionIdentity } from "../lib/secure_session.ts";
 import type { Conn } from "../lib/transport.ts";
-import { createPeerNode } from "../peer/mod.ts";
+import { type ProbeResult, PROBES, startProbeWorker } from "./bench_abuse_probe.ts";
 import { connectFrom, type NetConn } from "./net_conn.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const PROBES = 150;
 const FLOOD_SECONDS = 3;
 
 interface Child {
@@ -64,47 +62,6 @@ async function spawn(args: string[], portLine: RegExp): Promise<Child> {
 async function rssMb(pid: number): Promise<number> {
   const output = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
   return Number(new TextDecoder().decode(output.stdout).trim()) / 1024;
-}
-
-/** One request on a fresh connection from 127.0.0.1; resolves to the reply line. */
-function rendezvous(port: number, message: Record<string, unknown>): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port });
-    let reply = "";
-    socket.on("connect", () => socket.write(JSON.stringify(message) + "\n"));
-    socket.on("data", (data) => reply += String(data));
-    socket.on("error", () => resolve(reply || "error"));
-    socket.on("close", () => resolve(reply));
-  });
-}
-
-function p99(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(0.99 * sorted.length))];
-}
-
-/** REGISTER and DISCOVER p99 (ms) of a normal client, and how many failed. */
-async function probeTracker(port: number) {
-  const register: number[] = [];
-  const discover: number[] = [];
-  let failed = 0;
-  for (let index = 0; index < PROBES; index++) {
-    let started = performance.now();
-    const ok1 = (await rendezvous(port, {
-      type: "REGISTER",
-      namespace: "bench",
-      name: "normal",
-      port: 7001,
-    })).includes('"OK"');
-    register.push(performance.now() - started);
-    started = performance.now();
-    const ok2 = (await rendezvous(port, { type: "DISCOVER", namespace: "bench" })).includes(
-      '"OK"',
-    );
-    discover.push(performance.now() - started);
-    if (!ok1 || !ok2) failed++;
-  }
-  return { register: p99(register), discover: p99(discover), failed };
 }
 
 /** A flood connection from `localAddress`; `paused` ones never read. */
@@ -283,7 +240,7 @@ interface Row {
 async function scenario(
   flood: string,
   pid: number,
-  probe: () => Promise<{ p99: number; failed: number; label: string }>,
+  probe: () => Promise<ProbeResult>,
   start: () => Promise<() => void>,
 ): Promise<Row> {
   const quiet = await probe();
@@ -298,7 +255,7 @@ async function scenario(
   const after = await rssMb(pid);
   return {
     flood,
-    quiet: `${quiet.label} ${quiet.p99.toFixed(1)} ms`,
+    quiet: `${quiet.p99.toFixed(1)} ms`,
     under: `${under.p99.toFixed(1)} ms`,
     ratio: under.p99 / quiet.p99,
     failed: under.failed,
@@ -330,6 +287,7 @@ export async function benchAbuse(): Promise<void> {
   // What each session flood managed to open, printed under the table.
   const notes: string[] = [];
   const peerParts: (() => Promise<void>)[] = [];
+  const probes = startProbeWorker();
   try {
     const port = tracker.port;
     // Keys are bound to accounts: every session resuming mallory's token proves this identity.
@@ -339,10 +297,7 @@ export async function benchAbuse(): Promise<void> {
     ]);
     _expectOk("SESSION_SIGNUP", signup);
     const token = signup.token as string;
-    const trackerProbe = async () => {
-      const result = await probeTracker(port);
-      return { p99: Math.max(result.register, result.discover), failed: result.failed, label: "" };
-    };
+    const trackerProbe = () => probes.ask({ kind: "tracker", port });
 
     rows.push(
       await scenario("1,024 SESSION_RESUME with one token", tracker.pid, trackerProbe, async () => {
@@ -485,32 +440,10 @@ export async function benchAbuse(): Promise<void> {
       /listening on .+:(\d+)/,
     );
     peerParts.push(() => peer.stop());
-    // Registered with the tracker, so the target lists it: a known peer, not a stranger.
-    const sender = createPeerNode(
-      {
-        name: "sender",
-        namespace: "bench",
-        host: "127.0.0.1",
-        port: 0,
-        tracker: { hostname: "127.0.0.1", port },
-      },
-      { log: createLogger({ level: "error" }) },
-    );
-    await sender.start();
-    peerParts.push(() => sender.stop());
-    sender.addPeer("target", "bench", { hostname: "127.0.0.1", port: peer.port });
-    const peerProbe = async () => {
-      const samples: number[] = [];
-      let failed = 0;
-      for (let index = 0; index < PROBES; index++) {
-        const started = performance.now();
-        const result = await sender.send("target@bench", `probe ${index}`);
-        samples.push(performance.now() - started);
-        if (!result.ok) failed++;
-      }
-      return { p99: p99(samples), failed, label: "" };
-    };
-    await peerProbe(); // connects and warms up
+    // The normal sender lives in the probe's worker; its first probe connects and warms up.
+    await probes.ask({ kind: "peer-start", trackerPort: port, peerPort: peer.port });
+    peerParts.push(() => probes.ask({ kind: "stop" }).then(() => {}));
+    const peerProbe = () => probes.ask({ kind: "peer" });
     await sleep(2500); // the target's next DISCOVER lists the sender
 
     const hello = (id: string) =>
@@ -562,6 +495,7 @@ export async function benchAbuse(): Promise<void> {
     );
   } finally {
     for (const part of peerParts.reverse()) await part();
+    probes.close();
     await tracker.stop();
     await Deno.remove(dataDir, { recursive: true });
   }

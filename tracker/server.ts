@@ -27,6 +27,7 @@ import {
   NoiseError,
 } from "../lib/noise/mod.ts";
 import { shedLargest } from "../lib/output_budget.ts";
+import { WorkSlices } from "../lib/work_slices.ts";
 import { dirname, loadJsonFile, saveJsonFile } from "../lib/persist.ts";
 import { type SecureUpgrade, upgradeConn } from "../lib/secure_conn.ts";
 import {
@@ -177,6 +178,8 @@ export function createTracker(options: TrackerOptions, deps: TrackerDeps): Track
 
 class _Tracker implements Tracker {
   readonly #clock: Clock;
+  // Sessions' lines are handled in slices of the event loop, so a flood waits its turn.
+  readonly #slices = new WorkSlices();
   readonly #log: Logger;
   readonly #extension?: TrackerExtension;
   readonly #host: string;
@@ -511,6 +514,10 @@ class _Tracker implements Tracker {
             return;
           }
           await this.#lineTurn(session);
+          const turn = this.#slices.turn();
+          if (turn) await turn;
+          // Closed meanwhile (shed, or the client left): the rest of the read is not handled.
+          if (session.conn.closed) return;
           session.handler.receive(decodeMessage(frame.text));
           // Checked per line: one read may hold thousands of requests.
           await session.backlogUnder(SESSION_READ_PAUSE_BYTES);
@@ -809,7 +816,9 @@ class _Session implements SessionLink {
         try {
           await this.conn.write(bytes);
         } catch {
-          // The client left; the close ends the session.
+          // The client left: closing ends the session, and nothing more of what it sent is
+          // read (a flood that stops leaves megabytes unread in the socket).
+          this.conn.close();
         }
         if (this.#backlog === 0) continue; // dropped meanwhile
         this.#backlog -= bytes.length;

@@ -112,3 +112,42 @@ Deno.test("unread session output over the shared budget closes the largest backl
     await tracker.stop();
   }
 });
+
+Deno.test("a session whose client left is closed, and the rest of what it sent is not handled", async () => {
+  let handled = 0;
+  const countingExtension: TrackerExtension = {
+    ...bulkExtension,
+    openSession(link) {
+      return {
+        receive() {
+          handled++;
+          link.send({ type: "ERROR", message: "no" });
+        },
+        closed() {},
+      };
+    },
+  };
+  const tracker = createTracker(
+    { host: "127.0.0.1", port: 0, rateLimit: false },
+    { clock: new ManualClock(), log: memoryLogger().log, extension: countingExtension },
+  );
+  await tracker.start();
+  const [client, server] = memoryConnPair(
+    { hostname: "10.0.0.9", port: 40000 },
+    { hostname: "127.0.0.1", port: 8080 },
+  );
+  const leaving = new StallableConn(server);
+  tracker.serve(leaving);
+  try {
+    const { conn } = await secureSession(client, newSessionIdentity());
+    // Every write fails from now on, as toward a client that reset the connection.
+    leaving.write = () => Promise.reject(new Error("connection reset"));
+    await conn.write(new TextEncoder().encode('{"type":"JUNK"}\n'.repeat(500)));
+    for (let index = 0; index < 50 && !leaving.closed; index++) await tick();
+    assert.ok(leaving.closed, "the session is closed");
+    assert.ok(handled < 10, `${handled} of 500 lines handled after the client left`);
+  } finally {
+    leaving.close();
+    await tracker.stop();
+  }
+});
