@@ -33,7 +33,7 @@ export interface MemoryReleaseSettings {
 }
 
 export const MEMORY_RELEASE_DEFAULTS: MemoryReleaseSettings = {
-  growthBytes: 16 * 1024 * 1024,
+  growthBytes: 8 * 1024 * 1024,
   quietBytes: 1024 * 1024,
   minIntervalMs: 2_000,
 };

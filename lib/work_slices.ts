@@ -7,7 +7,7 @@
  */
 
 /** Work in one slice before the loop gets a turn (ms). */
-export const WORK_SLICE_MS = 1;
+export const WORK_SLICE_MS = 0.5;
 
 /** One per server: every client's work counts against the same slice. */
 export class WorkSlices {

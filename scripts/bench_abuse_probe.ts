@@ -30,7 +30,9 @@ export function startProbeWorker(): {
   close(): void;
 } {
   const worker = new Worker(import.meta.url, { type: "module" });
-  let queue = Promise.resolve();
+  // A message that arrives while the worker's modules still load (libsodium awaits its start)
+  // finds no handler and is lost: the worker says when it listens.
+  let queue = new Promise<void>((resolve) => (worker.onmessage = () => resolve()));
   return {
     ask(request) {
       const answer = queue.then(() =>
@@ -147,4 +149,5 @@ if ("WorkerGlobalScope" in globalThis) {
       scope.postMessage({ error: String(error) });
     }
   };
+  scope.postMessage({ ready: true });
 }

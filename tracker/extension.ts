@@ -40,6 +40,11 @@ export interface SessionHandler {
   receive(result: DecodeResult): void;
   /** The connection ended (closed by either side, or failed). */
   closed(): void;
+  /**
+   * True once the client logged in. The lines of sessions that have not share one rate besides
+   * their own, so a crowd of anonymous sessions costs a bounded share of the CPU.
+   */
+  readonly loggedIn?: boolean;
 }
 
 /** Hooks the Rendezvous server calls; all optional behaviour lives behind them. */

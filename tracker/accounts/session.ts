@@ -50,6 +50,10 @@ export class Session implements SessionHandler, ServiceSession {
     this.lastActivity = this.openedAt = clock.now();
   }
 
+  get loggedIn(): boolean {
+    return this.user !== undefined;
+  }
+
   /** True once the connection closed (or was expired). */
   get ended(): boolean {
     return this.#ended;
