@@ -7,7 +7,7 @@ import { ManualClock } from "../../lib/clock.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { type Address, type Conn, memoryConnPair } from "../../lib/transport.ts";
 import { newSessionIdentity, secureSession } from "../_session_identity.ts";
-import type { TrackerExtension } from "../../tracker/extension.ts";
+import { sessionExtension } from "./_session_extension.ts";
 import { createTracker } from "../../tracker/server.ts";
 
 /**
@@ -52,25 +52,14 @@ class StallableConn implements Conn {
 }
 
 /** Sessions that answer a line "N" with N kilobytes. */
-const bulkExtension: TrackerExtension = {
-  opensSession: (type) => type === "SESSION_HELLO",
-  openSession(link) {
-    return {
-      receive(result) {
-        if (result.ok) {
-          link.send({ type: "DATA", fill: "x".repeat(Number(result.message.fields.kb) * 1000) });
-        }
-      },
-      closed() {},
-    };
+const bulkExtension = sessionExtension((link) => ({
+  receive(result) {
+    if (result.ok) {
+      link.send({ type: "DATA", fill: "x".repeat(Number(result.message.fields.kb) * 1000) });
+    }
   },
-  checkRegister: () => undefined,
-  checkUnregister: () => undefined,
-  onNameOwned: () => {},
-  metrics: () => [],
-  start: () => Promise.resolve(),
-  stop: () => Promise.resolve(),
-};
+  closed() {},
+}));
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -115,18 +104,13 @@ Deno.test("unread session output over the shared budget closes the largest backl
 
 Deno.test("a session whose client left is closed, and the rest of what it sent is not handled", async () => {
   let handled = 0;
-  const countingExtension: TrackerExtension = {
-    ...bulkExtension,
-    openSession(link) {
-      return {
-        receive() {
-          handled++;
-          link.send({ type: "ERROR", message: "no" });
-        },
-        closed() {},
-      };
+  const countingExtension = sessionExtension((link) => ({
+    receive() {
+      handled++;
+      link.send({ type: "ERROR", message: "no" });
     },
-  };
+    closed() {},
+  }));
   const tracker = createTracker(
     { host: "127.0.0.1", port: 0, rateLimit: false },
     { clock: new ManualClock(), log: memoryLogger().log, extension: countingExtension },

@@ -7,29 +7,18 @@ import { ManualClock } from "../../lib/clock.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { memoryConnPair } from "../../lib/transport.ts";
 import { newSessionIdentity, secureSession } from "../_session_identity.ts";
-import type { TrackerExtension } from "../../tracker/extension.ts";
+import { sessionExtension } from "./_session_extension.ts";
 import { createTracker } from "../../tracker/server.ts";
 
 /** Counts the lines handled for each session id; ids starting with "member" are logged in. */
-function countingExtension(handled: Map<string, number>): TrackerExtension {
-  return {
-    opensSession: (type) => type === "SESSION_HELLO",
-    openSession(link) {
-      return {
-        loggedIn: link.remoteId.startsWith("member"),
-        receive() {
-          handled.set(link.remoteId, (handled.get(link.remoteId) ?? 0) + 1);
-        },
-        closed() {},
-      };
+function countingExtension(handled: Map<string, number>) {
+  return sessionExtension((link) => ({
+    loggedIn: link.remoteId.startsWith("member"),
+    receive() {
+      handled.set(link.remoteId, (handled.get(link.remoteId) ?? 0) + 1);
     },
-    checkRegister: () => undefined,
-    checkUnregister: () => undefined,
-    onNameOwned: () => {},
-    metrics: () => [],
-    start: () => Promise.resolve(),
-    stop: () => Promise.resolve(),
-  };
+    closed() {},
+  }));
 }
 
 Deno.test("anonymous sessions share 1,000 lines a second; a logged-in one keeps its own rate", async () => {
