@@ -74,6 +74,8 @@ export type ErrorCode =
   | "offline"
   | "closed"
   | "queue_full"
+  // another tracker holds the data folder
+  | "data_in_use"
   // the message store (see docs/peer-protocol.md, "Message store")
   | "store_in_use"
   | "not_queued"

@@ -288,3 +288,20 @@ Deno.test("the tracker process exits with status 2 on a bad option value", async
   assert.equal(code, 2);
   assert.match(stderr, /--port must be between 0 and 65535, got "99999"/);
 });
+
+Deno.test("a second tracker on the same data folder is refused; after kill -9 of the first, it starts", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const first = await startTrackerProcess(["--data-dir", dataDir]);
+    const second = await runTrackerCli(["--port", "0", "--data-dir", dataDir]);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /Another p2pchat tracker is running on the data folder/);
+    // The first one goes on undisturbed.
+    assert.equal((await request(first.port, { type: "DISCOVER", namespace: "x" })).status, OK);
+    await first.stop("SIGKILL");
+    const third = await startTrackerProcess(["--data-dir", dataDir]);
+    await third.stop();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -4,6 +4,7 @@
  */
 import type { Clock, TimerId } from "../../lib/clock.ts";
 import { P2pError } from "../../lib/errors.ts";
+import { type FolderLock, lockFolder } from "../../lib/folder_lock.ts";
 import type { Logger } from "../../lib/log.ts";
 import { DEFAULT_PBKDF2_ITERATIONS } from "../../lib/password.ts";
 import type { TrackerExtension } from "../extension.ts";
@@ -61,6 +62,7 @@ export function createAccountsExtension(
   const limiter = new LoginLimiter({ ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits });
   let service: AccountsService | undefined;
   let timer: TimerId | undefined;
+  let lock: FolderLock | undefined;
   let nameOwned: (covers: (name: string) => boolean) => void = () => {};
   // Often enough that a silent session goes offline within a quarter window of its deadline.
   const tickMs = Math.max(100, Math.min(settings.heartbeatWindowMs / 4, 5_000));
@@ -92,11 +94,24 @@ export function createAccountsExtension(
     async start() {
       if (settings.mode === "off" || service) return;
       const started = performance.now();
+      // Two trackers on one folder would both append to its accounts log.
+      lock = lockFolder(options.dataDir, "tracker.lock");
+      if (!lock) {
+        throw new P2pError(
+          "data_in_use",
+          `Another p2pchat tracker is running on the data folder "${options.dataDir}"; stop ` +
+            "it, or start this one with another --data-dir",
+        );
+      }
       const { store, report } = await AccountStore.open(options.dataDir, log, {
         compactMinBytes: options.compactMinBytes,
         recoverDamaged: options.recoverDamagedStore,
         // Both `p2pchat tracker` and a peer with --embed-tracker take the flag.
         recoveryHint: `start once with ${RECOVER_FLAG}`,
+      }).catch((error) => {
+        lock?.release();
+        lock = undefined;
+        throw error;
       });
       service = new AccountsService(
         store,
@@ -119,6 +134,8 @@ export function createAccountsExtension(
       const stopping = service;
       service = undefined;
       await stopping?.stop();
+      lock?.release();
+      lock = undefined;
     },
   };
 }
