@@ -161,7 +161,10 @@ export class SecureConn implements Conn {
     const encoded = text.length <= SCRATCH_TEXT_UNITS
       ? TEXT_SCRATCH.subarray(0, encoder.encodeInto(text, TEXT_SCRATCH).written)
       : encoder.encode(text);
-    return { bytes: encoded.length, written: this.write(encoded) };
+    const written = this.write(encoded);
+    // The plaintext is sealed by now: it does not stay in memory kept for the process's life.
+    if (encoded.buffer === TEXT_SCRATCH.buffer) encoded.fill(0);
+    return { bytes: encoded.length, written };
   }
 
   /** Writes one record as one frame. */

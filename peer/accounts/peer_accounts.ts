@@ -351,6 +351,22 @@ export class PeerAccounts {
     return [...this.#roomNames.values()].sort();
   }
 
+  // The member lists of the rooms we are in, read at each login: a message to one of them is
+  // filed under the room only when we know we are in it (a restarted peer filed them under "*"
+  // until /join). What fails here is read later, when a message goes to the room.
+  async #loadOwnRooms(): Promise<void> {
+    try {
+      const me = _fold(this.username);
+      for (const room of await this.rooms()) {
+        // A room listed without its members (too many for a line) may be ours too.
+        if (room.members && !room.members.some((name) => _fold(name) === me)) continue;
+        if (!this.#members.has(_fold(room.name))) await this.members(room.name);
+      }
+    } catch (error) {
+      this.#log.debug("Could not read the rooms we are in", { error: String(error) });
+    }
+  }
+
   #seenRoom(room: RoomSummary): RoomSummary {
     this.#roomNames.set(_fold(room.name), room.name);
     return room;
@@ -448,6 +464,7 @@ export class PeerAccounts {
         this.#members.clear();
         this.#nameOwned = false;
         this.#node.registerNow();
+        void this.#loadOwnRooms();
         this.#listeners.emit({
           type: "account",
           state: "logged_in",

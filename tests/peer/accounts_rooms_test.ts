@@ -542,3 +542,19 @@ Deno.test("the terminal tells a login or logout made elsewhere, and not its own 
       lines.join("\n"),
     );
   }));
+
+Deno.test("a peer that logs in again knows its rooms at once, so their messages file under the room", () =>
+  withRoom(async ([alice], tracker) => {
+    // bob restarts: a new peer with nothing cached logs in to the same account.
+    const restarted = member(tracker, "bob", 7002);
+    try {
+      assert.equal(restarted.accounts.roomMemberNames("games"), undefined);
+      await restarted.accounts.login("bob-secret-1");
+      for (let i = 0; i < 50 && !restarted.accounts.roomMemberNames("games"); i++) await settle(1);
+      assert.deepEqual(restarted.accounts.roomMemberNames("games")?.sort(), ["alice", "bob"]);
+      // alice's own lists were not disturbed.
+      assert.deepEqual(alice.accounts.roomMemberNames("games")?.sort(), ["alice", "bob"]);
+    } finally {
+      await restarted.session.stop();
+    }
+  }));
