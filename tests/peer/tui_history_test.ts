@@ -329,13 +329,7 @@ Deno.test("/search lists hits across conversations, newest first, with time, con
   const node = new StoreNode();
   node.store.add({ conversation: "bob@lobby", text: "Lunch at noon?", at: today(8) });
   node.store.add({ conversation: "#games", from: "carol@lobby", text: "no lunch", at: today(9) });
-  node.store.add({
-    conversation: "bob@lobby",
-    text: "lunch it is",
-    outgoing: true,
-    state: "read",
-    at: today(9, 30),
-  });
+  outgoing(node, "bob@lobby", "lunch it is", "read", { at: today(9, 30) });
   node.store.add({ conversation: "#lobby", from: "dan@lobby", text: "dinner", at: today(10) });
   const lines = await pipe(node, ["/search LUNCH", "/search pizza", "/search 50%_off"]);
   assert.deepEqual(lines, [
@@ -372,13 +366,7 @@ Deno.test("/conversations lists unread counts and last lines; opening one reads 
     text: "x".repeat(60),
     at: today(9),
   });
-  node.store.add({
-    conversation: "carol@lobby",
-    text: "see you",
-    outgoing: true,
-    state: "queued",
-    at: today(10),
-  });
+  outgoing(node, "carol@lobby", "see you", "queued", { at: today(10) });
   const lines = await pipe(node, ["/conversations", "/msg bob", "/history 1", "/convs"]);
   assert.deepEqual(lines.slice(0, 5), [
     "3 conversations, 3 unread in 2",
@@ -393,13 +381,7 @@ Deno.test("/conversations lists unread counts and last lines; opening one reads 
 
 Deno.test("/quit warns once when queued messages would be lost with history in memory", async () => {
   const node = new StoreNode();
-  node.store.add({
-    conversation: "carol@lobby",
-    text: "see you",
-    outgoing: true,
-    state: "queued",
-    at: today(10),
-  });
+  outgoing(node, "carol@lobby", "see you", "queued", { at: today(10) });
   // Saved: quits at once.
   assert.deepEqual(await pipe(node, ["/quit", "/convs"]), []);
   node.store.storageStatus = { persistent: false, problem: "--no-history" };
@@ -546,20 +528,14 @@ Deno.test("a send kept in the outbox says queued and why, and keeps the conversa
 Deno.test("/queue lists the outbox and /cancel takes a message out of it", async () => {
   const node = new StoreNode();
   const hour = 3_600_000;
-  const first = node.store.add({
-    conversation: "carol@lobby",
-    text: "first of all, a long message that is cut in the list",
-    outgoing: true,
-    state: "queued",
-    at: Date.now() - 3 * hour,
-  });
-  node.store.add({
-    conversation: "dan@other",
-    text: "hi dan",
-    outgoing: true,
-    state: "queued",
-    at: Date.now() - 90_000,
-  });
+  const first = outgoing(
+    node,
+    "carol@lobby",
+    "first of all, a long message that is cut in the list",
+    "queued",
+    { at: Date.now() - 3 * hour },
+  );
+  outgoing(node, "dan@other", "hi dan", "queued", { at: Date.now() - 90_000 });
   const ui = start(node, false);
   ui.write(`/queue\n/cancel ${first.id}\n/cancel ${first.id}\n/cancel x\n/queue\n`);
   await until(() => node.listenerCount === 1);
@@ -584,6 +560,17 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
 });
 
 /** A `message_state` event for `message` after its fields changed. */
+/** Stores a message we sent to `conversation`, in `state`. */
+function outgoing(
+  node: StoreNode,
+  conversation: string,
+  text: string,
+  state: StoredMessage["state"],
+  more: Partial<StoredMessage> = {},
+): StoredMessage {
+  return node.store.add({ conversation, text, outgoing: true, state, ...more });
+}
+
 function stateEvent(node: FakePeerNode, message: StoredMessage, fields: Partial<StoredMessage>) {
   Object.assign(message, fields);
   node.emit({ type: "message_state", message: { ...message }, at: today(12) });
@@ -603,49 +590,20 @@ Deno.test("state notices: a queued message's delivery and failures are told, an 
   const node = new StoreNode();
   // A send that ACKs: its delivered event comes before the send call returns.
   const ui = await typedWhileSendWaits(node, "/msg bob quick one");
-  const quick = node.store.add({
-    conversation: "bob@lobby",
-    text: "quick one",
-    outgoing: true,
-    state: "sent",
-    msgId: "ack-1",
-  });
+  const quick = outgoing(node, "bob@lobby", "quick one", "sent", { msgId: "ack-1" });
   stateEvent(node, quick, { state: "delivered" });
   node.answer({ ok: true, msgId: "ack-1", roundTripMs: 4 });
   await until(() => ui.lines().length === 1);
   // A queued one, delivered an hour later; another expires; one sent elsewhere (the HTTP
   // API) is delivered at once, which its sender knows.
-  const later = node.store.add({
-    conversation: "carol@lobby",
-    text: "when you are back",
-    outgoing: true,
-    state: "queued",
-    at: today(11),
-  });
+  const later = outgoing(node, "carol@lobby", "when you are back", "queued", { at: today(11) });
   stateEvent(node, later, { state: "sent" });
   stateEvent(node, later, { state: "delivered" });
-  const lost = node.store.add({
-    conversation: "dan@lobby",
-    text: "too late",
-    outgoing: true,
-    state: "queued",
-  });
+  const lost = outgoing(node, "dan@lobby", "too late", "queued");
   stateEvent(node, lost, { state: "failed", reason: "expired" });
-  const elsewhere = node.store.add({
-    conversation: "erin@lobby",
-    text: "from a script",
-    outgoing: true,
-    state: "sent",
-    at: today(12),
-  });
+  const elsewhere = outgoing(node, "erin@lobby", "from a script", "sent", { at: today(12) });
   stateEvent(node, elsewhere, { state: "delivered" });
-  const room = node.store.add({
-    conversation: "#games",
-    text: "gg",
-    outgoing: true,
-    state: "sent",
-    pendingFor: ["dan@lobby"],
-  });
+  const room = outgoing(node, "#games", "gg", "sent", { pendingFor: ["dan@lobby"] });
   stateEvent(node, room, { state: "delivered", pendingFor: [] });
   ui.end();
   await ui.done;
@@ -658,13 +616,7 @@ Deno.test("state notices: a queued message's delivery and failures are told, an 
 
 Deno.test("state notices: a delivered event held during a send to the same peer is told once that send ends", async () => {
   const node = new StoreNode();
-  const queued = node.store.add({
-    conversation: "bob@lobby",
-    text: "from yesterday",
-    outgoing: true,
-    state: "queued",
-    at: today(1),
-  });
+  const queued = outgoing(node, "bob@lobby", "from yesterday", "queued", { at: today(1) });
   const ui = await typedWhileSendWaits(node, "/msg bob new one");
   stateEvent(node, queued, { state: "delivered" });
   await settle();
@@ -681,20 +633,9 @@ Deno.test("state notices: a delivered event held during a send to the same peer 
 Deno.test("state notices: a send's own failure is told once, by its line; another's is told", async () => {
   const node = new StoreNode();
   node.addPeer("carol@lobby");
-  const earlier = node.store.add({
-    conversation: "carol@lobby",
-    text: "an old one",
-    outgoing: true,
-    state: "queued",
-    at: today(1),
-  });
+  const earlier = outgoing(node, "carol@lobby", "an old one", "queued", { at: today(1) });
   const ui = await typedWhileSendWaits(node, "/msg carol hello carol");
-  const mine = node.store.add({
-    conversation: "carol@lobby",
-    text: "hello carol",
-    outgoing: true,
-    state: "sent",
-  });
+  const mine = outgoing(node, "carol@lobby", "hello carol", "sent");
   // As the messenger does: the state changes before the send call returns.
   stateEvent(node, earlier, { state: "failed", reason: "expired" });
   stateEvent(node, mine, { state: "failed", reason: "unknown_peer" });
@@ -711,12 +652,7 @@ Deno.test("state notices: a send's own failure is told once, by its line; anothe
 Deno.test("state notices: a receipt that comes with the ACK is told after 'delivered'", async () => {
   const node = new StoreNode();
   const ui = await typedWhileSendWaits(node, "/msg bob quick one");
-  const mine = node.store.add({
-    conversation: "bob@lobby",
-    text: "quick one",
-    outgoing: true,
-    state: "delivered",
-  });
+  const mine = outgoing(node, "bob@lobby", "quick one", "delivered");
   stateEvent(node, mine, { state: "read" });
   node.answer({ ok: true, msgId: mine.msgId, roundTripMs: 3 });
   ui.end();
@@ -731,22 +667,10 @@ Deno.test("state notices: read receipts are one dim line per burst; /cancel here
   const node = new StoreNode();
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  const sent = [1, 2, 3].map((n) =>
-    node.store.add({
-      conversation: "bob@lobby",
-      text: `message ${n}`,
-      outgoing: true,
-      state: "delivered",
-    })
-  );
+  const sent = [1, 2, 3].map((n) => outgoing(node, "bob@lobby", `message ${n}`, "delivered"));
   for (const message of sent) stateEvent(node, message, { state: "read" });
   await settle();
-  const queued = node.store.add({
-    conversation: "carol@lobby",
-    text: "never mind",
-    outgoing: true,
-    state: "queued",
-  });
+  const queued = outgoing(node, "carol@lobby", "never mind", "queued");
   ui.write(`/cancel ${queued.id}\n`);
   await until(() => ui.lines().length === 2);
   stateEvent(node, queued, { state: "failed", reason: "cancelled" });
