@@ -99,11 +99,9 @@ export function startMemoryRelease(
   policy: MemoryReleasePolicy = new MemoryReleasePolicy(),
   sampleMs: number = MEMORY_SAMPLE_MS,
 ): MemoryRelease {
-  let timer: TimerId | undefined;
-  let stopped = false;
+  let timer: TimerId;
   let releases = 0;
   const check = () => {
-    if (stopped) return;
     if (policy.sample(Deno.memoryUsage(), clock.now())) {
       _collectGarbage();
       releases++;
@@ -116,10 +114,7 @@ export function startMemoryRelease(
     get releases() {
       return releases;
     },
-    stop() {
-      stopped = true;
-      if (timer !== undefined) clock.clearTimeout(timer);
-    },
+    stop: () => clock.clearTimeout(timer),
   };
 }
 

@@ -10,7 +10,7 @@ import {
   MAX_HANDSHAKE_MESSAGE_BYTES,
   MAX_TRANSPORT_PAYLOAD_BYTES,
 } from "./constants.ts";
-import type { CipherName, KeyPair } from "./crypto.ts";
+import type { CipherName, EncryptOptions, KeyPair } from "./crypto.ts";
 import { NoiseError } from "./errors.ts";
 import { encodeFrame, FrameDecoder, frameInPlace } from "./frames.ts";
 import { HandshakeState } from "./handshake_state.ts";
@@ -82,6 +82,11 @@ export const RECORD_KIND_TEXT = 0;
 export const RECORD_KIND_DATA = 1;
 /** The longest record: a transport message's plaintext less its kind byte. */
 export const MAX_RECORD_BYTES = MAX_TRANSPORT_PAYLOAD_BYTES - 1;
+
+// How a transport message is encrypted into its frame, made once rather than per message.
+const FRAME = { headroom: FRAME_HEADER_BYTES };
+const TEXT_FRAME = { prefix: RECORD_KIND_TEXT, headroom: FRAME_HEADER_BYTES };
+const DATA_FRAME = { prefix: RECORD_KIND_DATA, headroom: FRAME_HEADER_BYTES };
 
 /** A secure channel over Noise_XX_25519_ChaChaPoly_SHA256 (or AESGCM), not yet started. */
 export function createSecureChannel(options: SecureChannelOptions): SecureChannel {
@@ -161,8 +166,8 @@ class _SecureChannel implements SecureChannel {
       const frames: Uint8Array[] = [];
       const step = this.#records ? MAX_RECORD_BYTES : MAX_TRANSPORT_PAYLOAD_BYTES;
       for (let at = 0; at < plaintext.length; at += step) {
-        const kind = this.#records ? RECORD_KIND_TEXT : undefined;
-        frames.push(this.#encryptFrame(plaintext.subarray(at, at + step), kind));
+        const options = this.#records ? TEXT_FRAME : FRAME;
+        frames.push(this.#encryptFrame(plaintext.subarray(at, at + step), options));
       }
       return frames;
     });
@@ -174,12 +179,11 @@ class _SecureChannel implements SecureChannel {
     if (body.length === 0 || body.length > MAX_RECORD_BYTES) {
       throw new NoiseError("bad_record", `Record of ${body.length} bytes`);
     }
-    return this.#guard(() => this.#encryptFrame(body, RECORD_KIND_DATA));
+    return this.#guard(() => this.#encryptFrame(body, DATA_FRAME));
   }
 
   // Encrypted straight into its frame: a 64 KiB message is not copied once more.
-  #encryptFrame(plaintext: Uint8Array, prefix: number | undefined): Uint8Array {
-    const options = { prefix, headroom: FRAME_HEADER_BYTES };
+  #encryptFrame(plaintext: Uint8Array, options: EncryptOptions): Uint8Array {
     return frameInPlace(this.#send!.encryptWithAd(EMPTY, plaintext, options));
   }
 

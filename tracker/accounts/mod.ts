@@ -63,6 +63,10 @@ export function createAccountsExtension(
   let service: AccountsService | undefined;
   let timer: TimerId | undefined;
   let lock: FolderLock | undefined;
+  const unlock = () => {
+    lock?.release();
+    lock = undefined;
+  };
   let nameOwned: (covers: (name: string) => boolean) => void = () => {};
   // Often enough that a silent session goes offline within a quarter window of its deadline.
   const tickMs = Math.max(100, Math.min(settings.heartbeatWindowMs / 4, 5_000));
@@ -109,8 +113,7 @@ export function createAccountsExtension(
         // Both `p2pchat tracker` and a peer with --embed-tracker take the flag.
         recoveryHint: `start once with ${RECOVER_FLAG}`,
       }).catch((error) => {
-        lock?.release();
-        lock = undefined;
+        unlock();
         throw error;
       });
       service = new AccountsService(
@@ -134,8 +137,7 @@ export function createAccountsExtension(
       const stopping = service;
       service = undefined;
       await stopping?.stop();
-      lock?.release();
-      lock = undefined;
+      unlock();
     },
   };
 }
