@@ -38,9 +38,10 @@ export class CounterMarks {
 
   /**
    * Records that `msgId` from `senderId` is being stored; `staged` says whether messages of
-   * that sender are staged (and so not in the table a new mark would read).
+   * that sender are staged (and so not in the table a new mark would read), asked only when a
+   * mark is to be made.
    */
-  note(senderId: number, msgId: string, staged: boolean): void {
+  note(senderId: number, msgId: string, staged: { holdsFrom(senderId: number): boolean }): void {
     if (!_counted(msgId)) return;
     const prefix = msgId.slice(0, _PREFIX_CHARS);
     let prefixes = this.#marks.get(senderId);
@@ -49,7 +50,7 @@ export class CounterMarks {
       if (msgId > top) prefixes!.set(prefix, msgId);
       return;
     }
-    if (staged) return;
+    if (staged.holdsFrom(senderId)) return;
     const row = this.#highest.get(senderId, `${prefix}000000000000`, `${prefix}ffffffffffff`) as {
       top: string | null;
     };

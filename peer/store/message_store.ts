@@ -220,6 +220,7 @@ export class BatchedMessageStore implements MessageStore {
   settle(): void {
     if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
     this.#commit();
+    if (this.#writesSinceCheckpoint >= CHECKPOINT_PAUSE_WRITES) this.#checkpoint();
   }
 
   close(): void {

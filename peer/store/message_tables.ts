@@ -234,7 +234,7 @@ export class MessageTables {
     const sender = known ?? this.#peer(m.from, true)!;
     const fingerprintId = m.fingerprint === undefined ? null : this.#fingerprint(m.fingerprint);
     const id = this.#nextId++;
-    if (m.msgId !== "") this.#marks.note(sender, m.msgId, this.#staged.holdsFrom(sender));
+    if (m.msgId !== "") this.#marks.note(sender, m.msgId, this.#staged);
     this.#staged.add({
       id,
       flags: (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0),
@@ -539,7 +539,7 @@ export class MessageTables {
         row.state === DELIVERED
       ) {
         rows.push(row);
-        this.#staged.changed(row);
+        this.#staged.stateChanged(row);
       }
     }
     conversation.readUpto = end;
@@ -614,10 +614,16 @@ export class MessageTables {
       conversation.queued += delta;
       this.#queuedTotal += delta;
     }
+    const onlyState = reason === row.reason && pending === row.pending;
     row.state = to;
     row.reason = reason;
     row.pending = pending;
-    this.#saveColumn(row, () => this.#sql.move.run(to, reason, pending, row.id));
+    const staged = this.#staged.get(row.id);
+    if (staged === undefined) {
+      this.#sql.move.run(to, reason, pending, row.id);
+      this.#rowWrites++;
+    } else if (onlyState) this.#staged.stateChanged(staged);
+    else this.#staged.changed(staged);
     return toMessage(row, this.#stranger);
   }
 

@@ -83,8 +83,15 @@ CREATE TABLE staged (batch INTEGER PRIMARY KEY, last_id INTEGER NOT NULL, rows T
 INSERT INTO meta (key, value) SELECT 'merged_upto', coalesce(max(id), 0) FROM messages;
 `;
 
+/**
+ * Version 3 changes no table: a batch in `staged` may also hold `[id, state]`, the new state of
+ * a row an earlier batch holds. A version 2 program would take those for damage: the version
+ * makes it refuse the file instead.
+ */
+const VERSION_3 = "-- no table changes";
+
 /** Every schema version in order. */
-export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2];
+export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2, VERSION_3];
 
 /** The newest schema version this program knows. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

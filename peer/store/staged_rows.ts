@@ -42,6 +42,9 @@ const _INSERT_COLUMNS =
 // Rows per INSERT statement when merging: binding is paid per call, so fewer calls cost less.
 const _ROWS_PER_INSERT = 64;
 
+/** A staged row of which only the state changed since it was saved: id and new state. */
+type _SavedState = [id: number, state: number];
+
 /** Saved staged rows that do not hold together: the file is damaged. */
 export class DamagedStagedRows extends Error {}
 
@@ -58,12 +61,19 @@ export class StagedRows {
   // nearly always without gaps, so a row is found by its offset (a Map costs more per row).
   #rows: StagedRow[] = [];
   #head = 0;
-  // Rows added or changed since the last save.
-  readonly #unsaved = new Set<StagedRow>();
-  // The msg_ids of incoming rows, by sender, for the duplicate check (nested rather than one
-  // joined key: a msg_id string keeps its hash, a new joined string is hashed every time).
+  // Saving: the rows from `#unsavedFrom` on are new since the last save; `#changedRows` are older
+  // ones changed since, and `#changedStates` older ones of which only the state changed (saved
+  // as a short entry: an ACK changes nearly every message we send).
+  #unsavedFrom = 0;
+  readonly #changedRows = new Set<StagedRow>();
+  readonly #changedStates = new Set<StagedRow>();
+  // The lookups by msg_id (incoming by sender, for the duplicate check; outgoing, for receipts)
+  // are made when first asked, up to the newest row, not as rows come: most bursts are never
+  // looked up (a p2pchat sender's counted ids skip the check, see counter_marks.ts), and making
+  // them cost more than the rest of staging a row. `#indexedTo` is the offset in `#rows` they
+  // cover. Nested by sender rather than one joined key: a msg_id keeps its hash.
+  #indexedTo = 0;
   readonly #incoming = new Map<number, Set<string>>();
-  // Outgoing rows by msg_id, for receipts.
   readonly #outgoing = new Map<string, StagedRow[]>();
   // Rows that were in the outbox (queued, or waiting for room members) while staged; a reader
   // checks that they still are.
@@ -110,7 +120,19 @@ export class StagedRows {
     for (const { batch, last_id: lastId, rows } of batches) {
       this.#batches.push({ batch, lastId });
       for (const saved of _parseBatch(rows)) {
-        if (saved[0] > this.#mergedUpto) copies.set(saved[0], saved);
+        if (saved[0] <= this.#mergedUpto) continue;
+        if (saved.length === _SAVED_TYPES.length) {
+          copies.set(saved[0], saved as _Saved);
+          continue;
+        }
+        // A new state for a row that an earlier batch holds.
+        const copy = copies.get(saved[0]);
+        if (copy === undefined) {
+          throw new DamagedStagedRows(
+            `staged message ${saved[0]} changes state before it is saved`,
+          );
+        }
+        copy[4] = saved[1];
       }
     }
     // An id the table holds already, or one not handed out yet, is damage, not a message.
@@ -150,6 +172,8 @@ export class StagedRows {
       this.#track(row);
       return row;
     });
+    // Saved already.
+    this.#unsavedFrom = this.#rows.length;
     return loaded;
   }
 
@@ -187,6 +211,7 @@ export class StagedRows {
 
   /** Staged outgoing rows with `msgId`. */
   ownRows(msgId: string): readonly StagedRow[] {
+    this.#index();
     return this.#outgoing.get(msgId) ?? [];
   }
 
@@ -211,36 +236,57 @@ export class StagedRows {
 
   add(row: StagedRow): void {
     this.#track(row);
-    this.#unsaved.add(row);
   }
 
   /** `row` changed in memory; the next save writes it again. */
   changed(row: StagedRow): void {
-    this.#unsaved.add(row);
+    // A row added since the last save is written by it anyway.
+    if (row.id < this.#firstUnsavedId) this.#changedRows.add(row);
+    if (_inOutbox(row)) this.#outbox.add(row);
+  }
+
+  /** Only the state of `row` changed in memory; the next save writes the new state. */
+  stateChanged(row: StagedRow): void {
+    if (row.id < this.#firstUnsavedId && !this.#changedRows.has(row)) {
+      this.#changedStates.add(row);
+    }
     if (_inOutbox(row)) this.#outbox.add(row);
   }
 
   /** True when an incoming row from `senderId` with `msgId` is staged. */
   holds(senderId: number, msgId: string): boolean {
+    this.#index();
     return this.#incoming.get(senderId)?.has(msgId) ?? false;
   }
 
   /** True when incoming rows from `senderId` are staged. */
   holdsFrom(senderId: number): boolean {
+    this.#index();
     return this.#incoming.has(senderId);
   }
 
   /** Saves the rows added or changed since the last save, as one row; returns how many. */
   save(): number {
-    const count = this.#unsaved.size;
-    if (count === 0) return 0;
+    const rows: (_Saved | _SavedState)[] = [];
     let lastId = 0;
-    const rows: _Saved[] = [];
-    for (const row of this.#unsaved) {
+    for (const row of this.#changedRows) {
       rows.push(_saved(row));
       if (row.id > lastId) lastId = row.id;
     }
-    this.#unsaved.clear();
+    for (const row of this.#changedStates) {
+      if (this.#changedRows.has(row)) continue;
+      rows.push([row.id, row.state]);
+      if (row.id > lastId) lastId = row.id;
+    }
+    this.#changedRows.clear();
+    this.#changedStates.clear();
+    for (let at = this.#unsavedFrom; at < this.#rows.length; at++) {
+      rows.push(_saved(this.#rows[at]));
+    }
+    if (this.#unsavedFrom < this.#rows.length) lastId = this.#rows[this.#rows.length - 1].id;
+    this.#unsavedFrom = this.#rows.length;
+    const count = rows.length;
+    if (count === 0) return 0;
     const { lastInsertRowid } = this.#save.run(lastId, JSON.stringify(rows));
     this.#batches.push({ batch: Number(lastInsertRowid), lastId });
     return count;
@@ -265,11 +311,16 @@ export class StagedRows {
       this.#insertMany.run(...values);
     }
     for (; next < moving.length; next++) this.#insertOne.run(..._saved(moving[next]));
-    for (const row of moving) this.#untrack(row);
+    moving.forEach((row, i) => this.#untrack(row, this.#head + i));
     this.#head += moving.length;
+    // Rows moved before a save or a lookup reached them are in the table instead.
+    this.#unsavedFrom = Math.max(this.#unsavedFrom, this.#head);
+    this.#indexedTo = Math.max(this.#indexedTo, this.#head);
     // Drop the merged front now and then (not on every step: that copies the whole array).
     if (this.#head > 4096 && this.#head * 2 > this.#rows.length) {
       this.#rows = this.#rows.slice(this.#head);
+      this.#unsavedFrom -= this.#head;
+      this.#indexedTo -= this.#head;
       this.#head = 0;
     }
     this.#mergedUpto = moving[moving.length - 1].id;
@@ -281,26 +332,40 @@ export class StagedRows {
     return moving.length;
   }
 
+  // The id of the oldest row not saved yet (higher than every id when all are saved).
+  get #firstUnsavedId(): number {
+    return this.#rows[this.#unsavedFrom]?.id ?? Infinity;
+  }
+
   #track(row: StagedRow): void {
     this.#rows.push(row);
     this.#textLength += row.text.length;
     if (_inOutbox(row)) this.#outbox.add(row);
-    if (row.flags & OUTGOING) {
-      const same = this.#outgoing.get(row.msg_id);
-      if (same === undefined) this.#outgoing.set(row.msg_id, [row]);
-      else same.push(row);
-      return;
-    }
-    if (row.msg_id === "") return;
-    const ids = this.#incoming.get(row.senderId);
-    if (ids === undefined) this.#incoming.set(row.senderId, new Set([row.msg_id]));
-    else ids.add(row.msg_id);
   }
 
-  #untrack(row: StagedRow): void {
-    this.#unsaved.delete(row);
+  // Brings the lookups by msg_id up to the newest row.
+  #index(): void {
+    for (; this.#indexedTo < this.#rows.length; this.#indexedTo++) {
+      const row = this.#rows[this.#indexedTo];
+      if (row.flags & OUTGOING) {
+        const same = this.#outgoing.get(row.msg_id);
+        if (same === undefined) this.#outgoing.set(row.msg_id, [row]);
+        else same.push(row);
+      } else if (row.msg_id !== "") {
+        const ids = this.#incoming.get(row.senderId);
+        if (ids === undefined) this.#incoming.set(row.senderId, new Set([row.msg_id]));
+        else ids.add(row.msg_id);
+      }
+    }
+  }
+
+  // Called for the rows at the front as they move into the table.
+  #untrack(row: StagedRow, at: number): void {
+    this.#changedRows.delete(row);
+    this.#changedStates.delete(row);
     this.#textLength -= row.text.length;
     this.#outbox.delete(row);
+    if (at >= this.#indexedTo) return;
     if (row.flags & OUTGOING) {
       const same = this.#outgoing.get(row.msg_id)!.filter((other) => other !== row);
       if (same.length === 0) this.#outgoing.delete(row.msg_id);
@@ -336,8 +401,9 @@ function _saved(row: StagedRow): _Saved {
 
 // Types of a saved row's columns: "i" integer, "s" string, "I"/"S" the same or null.
 const _SAVED_TYPES = "iiiiiissISS";
+const _STATE_TYPES = "ii";
 
-function _parseBatch(text: string): _Saved[] {
+function _parseBatch(text: string): (_Saved | _SavedState)[] {
   let batch: unknown;
   try {
     batch = JSON.parse(text);
@@ -346,11 +412,12 @@ function _parseBatch(text: string): _Saved[] {
   }
   if (!Array.isArray(batch)) throw new DamagedStagedRows("a staged batch is not a list");
   for (const row of batch) {
-    const fits = Array.isArray(row) && row.length === _SAVED_TYPES.length &&
-      row.every((value, i) => _fits(value, _SAVED_TYPES[i]));
+    const types = Array.isArray(row) && row.length === 2 ? _STATE_TYPES : _SAVED_TYPES;
+    const fits = Array.isArray(row) && row.length === types.length &&
+      row.every((value, i) => _fits(value, types[i]));
     if (!fits) throw new DamagedStagedRows("a staged row is not one p2pchat wrote");
   }
-  return batch as _Saved[];
+  return batch as (_Saved | _SavedState)[];
 }
 
 function _fits(value: unknown, type: string): boolean {

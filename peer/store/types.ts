@@ -127,7 +127,10 @@ export interface MessageStore {
   committed(): Promise<void>;
   /** Commits now. */
   flush(): void;
-  /** Moves every staged message into the table now (writes pausing do it in steps). */
+  /**
+   * Does now what pauses in the writes do in steps: moves every staged message into the table,
+   * and copies the WAL into the database file when enough was written.
+   */
   settle(): void;
   /** Flushes and closes; the store may not be used afterwards. */
   close(): void;

@@ -151,7 +151,7 @@ Deno.test("a database from a newer p2pchat is left untouched and history runs in
   const status = store.storage();
   assert.equal(status.persistent, false);
   assert.equal(status.path, t.path);
-  assert.match(status.problem!, /newer p2pchat \(schema 99; this one knows 2\)/);
+  assert.match(status.problem!, /newer p2pchat \(schema 99; this one knows 3\)/);
   assert.match(status.problem!, /history is not being saved/);
   assert.ok(store.addIncoming(incoming({ text: "kept in memory" })));
   assert.equal(store.page("bob@lobby").messages.length, 1);

@@ -54,6 +54,27 @@ Deno.test("what a commit staged survives a crash, with the latest state of each 
   assert.ok(store.addIncoming(incoming({ msgId: counted(3) }))!.id > mine.id);
 });
 
+Deno.test("state changes of staged rows survive a crash, alone or with other columns", async () => {
+  using t = new TestStore("file");
+  const a = t.store.addOutgoing(outgoing({ text: "a", state: "sent" }));
+  const b = t.store.addOutgoing(outgoing({ text: "b", state: "sent" }));
+  const heard = t.store.addIncoming(incoming({ msgId: counted(1), text: "c" }))!;
+  await t.store.committed();
+  t.store.setState(a.id, "queued");
+  t.store.setState(b.id, "queued");
+  await t.store.committed();
+  // Only the state, then the reason too, within one batch; and a read mark.
+  t.store.setState(a.id, "sent");
+  t.store.setState(a.id, "failed", "refused");
+  t.store.markRead("bob@lobby");
+  await t.store.committed();
+  const store = t.open({}, crashCopy(t));
+  const shown = store.page("bob@lobby").messages.map((m) => `${m.text}:${m.state}:${m.reason}`);
+  assert.deepEqual(shown, ["a:failed:refused", "b:queued:undefined", "c:read:undefined"]);
+  assert.equal(store.byId(heard.id)?.state, "read");
+  assert.deepEqual(store.queued().map((m) => m.text), ["b"]);
+});
+
 Deno.test("a state change after the message was moved into the table is saved there", async () => {
   using t = new TestStore("file");
   const first = t.store.addOutgoing(outgoing({ text: "one", state: "sent" }));
@@ -204,7 +225,9 @@ Deno.test("staged text is capped: long messages move into the table as they come
 Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
   const damage = [
     "UPDATE staged SET rows = 'not json'",
-    "UPDATE staged SET rows = '[[1, 2]]'",
+    "UPDATE staged SET rows = '[[1, 2, 3]]'",
+    // A new state for a row no batch holds.
+    "UPDATE staged SET rows = json_replace(rows, '$[0]', json('[2, 3]'))",
     "UPDATE staged SET rows = json_replace(rows, '$[0][1]', 999)",
     // An id not handed out yet, or one the table holds (merged_upto set back).
     "UPDATE staged SET rows = json_replace(rows, '$[0][0]', 1000000)",
