@@ -25,9 +25,11 @@ export const PRUNE_STEP_ROWS = 250;
  * New messages wait as staged rows (staged_rows.ts) until the writes pause; past this many, or
  * past `MAX_STAGED_TEXT` of text, each commit moves as many into the table as it added. A burst
  * this long runs at the speed of the staged rows (about 1 us a message against 6-8 us); reads
- * take staged rows in place. Each holds ~250 bytes of memory besides its text.
+ * take staged rows in place. Each holds ~310 bytes of memory with a short text (measured), so
+ * ~20 MB at the cap: room for a burst of 50,000 messages (scripts/bench_peer.ts) and what the
+ * writes before it left staged.
  */
-export const DEFAULT_MAX_STAGED = 16_384;
+export const DEFAULT_MAX_STAGED = 65_536;
 /** Text held in staged rows at most, in UTF-16 units (4 MB of memory at most). */
 export const MAX_STAGED_TEXT = 2 * 1024 * 1024;
 /** Staged rows moved into the table per pause in the writes (~7 ms), and their text at most. */

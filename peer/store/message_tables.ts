@@ -75,8 +75,8 @@ interface _Conversation {
 // empties the cache, it cannot grow memory.
 const _CACHE_LIMIT = 10_000;
 
-// Staged rows saved per page of the WAL, about (~120 bytes each as JSON).
-const _STAGED_PER_PAGE = 32;
+// Characters of staged rows per page of the WAL, about.
+const _PAGE_CHARS = 4096;
 
 // Rows `prune()` reads per query while looking for what to delete.
 const _PRUNE_READ_ROWS = 256;
@@ -587,7 +587,7 @@ export class MessageTables {
         textOver > 0 ? textOver : Infinity,
       );
     }
-    const written = this.#rowWrites + Math.ceil(this.#staged.save() / _STAGED_PER_PAGE) + 1;
+    const written = this.#rowWrites + Math.ceil(this.#staged.save() / _PAGE_CHARS) + 1;
     this.#rowWrites = 0;
     for (const c of this.#dirty) {
       this.#sql.saveConversation.run(c.lastId, c.readUpto, c.unread, c.id);

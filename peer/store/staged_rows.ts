@@ -265,7 +265,10 @@ export class StagedRows {
     return this.#incoming.has(senderId);
   }
 
-  /** Saves the rows added or changed since the last save, as one row; returns how many. */
+  /**
+   * Saves the rows added or changed since the last save, as one row; returns the length of its
+   * text (what the WAL grows by, about).
+   */
   save(): number {
     const rows: (_Saved | _SavedState)[] = [];
     let lastId = 0;
@@ -285,11 +288,11 @@ export class StagedRows {
     }
     if (this.#unsavedFrom < this.#rows.length) lastId = this.#rows[this.#rows.length - 1].id;
     this.#unsavedFrom = this.#rows.length;
-    const count = rows.length;
-    if (count === 0) return 0;
-    const { lastInsertRowid } = this.#save.run(lastId, JSON.stringify(rows));
+    if (rows.length === 0) return 0;
+    const text = JSON.stringify(rows);
+    const { lastInsertRowid } = this.#save.run(lastId, text);
     this.#batches.push({ batch: Number(lastInsertRowid), lastId });
-    return count;
+    return text.length;
   }
 
   /**

@@ -25,7 +25,7 @@ export interface MessageStoreOptions {
   maxQueued?: number;
   /** Queued outgoing messages toward one conversation (default 1_000). */
   maxQueuedPerConversation?: number;
-  /** New messages kept staged before commits move them into the table (default 16_384). */
+  /** New messages kept staged before commits move them into the table (default 65_536). */
   maxStaged?: number;
 }
 
