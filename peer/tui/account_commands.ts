@@ -11,6 +11,7 @@ import { P2pError } from "../../lib/errors.ts";
 import { checkName } from "../../lib/names.ts";
 import type { Command, CommandContext } from "./commands.ts";
 import { sanitize } from "./format.ts";
+import type { PeerNode } from "../api.ts";
 
 /** The account and room commands over `accounts`. */
 export function accountCommands(accounts: PeerAccounts): Command[] {
@@ -192,7 +193,14 @@ export function accountCommands(accounts: PeerAccounts): Command[] {
  */
 export function accountNotices(accounts: PeerAccounts): (context: CommandContext) => () => void {
   return (context) => {
+    // Members told offline here, by room: their next login is news, connected or not.
+    const toldOffline = new Set<string>();
     const show = (event: AccountsEvent) => {
+      if (event.type === "room" && event.event.startsWith("member_")) {
+        const key = `${event.room}\n${event.username}`;
+        if (event.event === "member_offline") toldOffline.add(key);
+        else if (!toldOffline.delete(key) && _stillConnected(context.node, event)) return;
+      }
       const here = (_running.get(accounts) ?? 0) > 0;
       const line = formatAccountsEvent(event, context.style, here);
       if (line !== undefined) context.print(line);
@@ -202,6 +210,19 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
     }
     return accounts.subscribe(show);
   };
+}
+
+/**
+ * True for a member's login while our connection to their peer is open: unless we said they
+ * went offline, they never went away (the tracker restarted and everyone logs in again), and
+ * "is online" would be no news.
+ */
+function _stillConnected(node: PeerNode, event: AccountsEvent): boolean {
+  if (event.type !== "room" || event.event !== "member_online" || !event.member) return false;
+  const ids = new Set(event.member.addresses.map((address) => address.peerId?.toLowerCase()));
+  return node.peers().some((peer) =>
+    peer.state === "connected" && ids.has(peer.peerId.toLowerCase())
+  );
 }
 
 /** Sign-ups, logins and logouts this terminal's commands have under way, per account. */

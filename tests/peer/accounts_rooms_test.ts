@@ -558,3 +558,43 @@ Deno.test("a peer that logs in again knows its rooms at once, so their messages 
       await restarted.session.stop();
     }
   }));
+
+Deno.test("the terminal tells a member's login, but not a new login of a member who never went away", () =>
+  withRoom(async ([alice, bob], tracker) => {
+    const printed: string[] = [];
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    const done = runTerminal(alice.node, {
+      log: memoryLogger().log,
+      color: false,
+      isTerminal: false,
+      input,
+      output: (text) => printed.push(text),
+      commands: accountCommands(alice.accounts),
+      attach: accountNotices(alice.accounts),
+    });
+    const online = () =>
+      printed.join("").split("\n").filter((l) => /bob is online in #games/.test(l));
+    // Alice dialled bob when he joined: their peers are connected.
+    assert.equal(alice.node.peers()[0]?.peerId, bob.node.peerId);
+    await bob.accounts.logout();
+    await settle(5);
+    await bob.accounts.login("bob-secret-1");
+    await settle(5);
+    assert.equal(online().length, 1, printed.join(""));
+    // Bob logs in a second time (the tracker tells his rooms, as it does when everyone logs in
+    // again after a restart) while his peer stayed connected to alice's: no news.
+    const again = member(tracker, "bob", 7003);
+    try {
+      await again.accounts.login("bob-secret-1");
+      await settle(5);
+    } finally {
+      await again.session.stop();
+    }
+    assert.equal(online().length, 1, printed.join(""));
+    // The event itself still reaches scripts and the web chat.
+    const events = alice.events.filter((e) => e.type === "room" && e.event === "member_online");
+    assert.equal(events.length, 2);
+    controller.close();
+    await done;
+  }));
