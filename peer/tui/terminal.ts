@@ -3,7 +3,7 @@
  * messages and log lines printed above it. Otherwise (a pipe, a script, a test): commands
  * read line by line and plain output lines, no prompt, no escape sequences.
  */
-import type { NodeEvent, PeerNode, SendResult } from "../api.ts";
+import type { NodeEvent, PeerNode, SendResult, StoredMessage } from "../api.ts";
 import { describeError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/log.ts";
 import {
@@ -460,7 +460,9 @@ class _Session implements CommandContext {
       event.kind === "direct" && stored?.stranger && !this.#strangersTold.has(stored.conversation)
     ) {
       this.#strangersTold.add(stored.conversation);
-      this.print(formatStranger(event.from, this.style, event.at));
+      if (this.#firstOfConversation(stored)) {
+        this.print(formatStranger(event.from, this.style, event.at));
+      }
     }
     this.print(formatEvent(event, this.style));
     if (event.kind === "direct") this.#notifyDirect(event.from);
@@ -509,6 +511,18 @@ class _Session implements CommandContext {
     const view = this.#view;
     const conversation = conversationName(this.#conversation);
     this.#guard(() => key === "page-up" ? view.pageUp(conversation) : view.pageDown(conversation));
+  }
+
+  // True when the history holds nothing before `message` in its conversation: the stranger
+  // notice is for someone new, not again for them after each restart.
+  #firstOfConversation(message: StoredMessage): boolean {
+    const history = this.node.history;
+    let earlier = 0;
+    this.#guard(() => {
+      earlier = history?.page(message.conversation, { before: message.id, limit: 1 }).messages
+        .length ?? 0;
+    });
+    return earlier === 0;
   }
 
   // True for a peer discovery (or the user) gave an address: not a stranger's made-up id.

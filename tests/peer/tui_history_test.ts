@@ -453,6 +453,36 @@ Deno.test("a direct message from a stranger is preceded by a notice, once per co
   ]);
 });
 
+Deno.test("a stranger seen before this run gets no notice again", async () => {
+  const node = new StoreNode();
+  // Stored by an earlier run of the peer.
+  node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi", at: today(10) });
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  const stored = node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "again" });
+  stored.stranger = true;
+  node.emit({
+    type: "message",
+    kind: "direct",
+    msgId: stored.msgId,
+    from: "eve@lobby",
+    to: "alice@lobby",
+    text: "again",
+    at: stored.at,
+    stored,
+  });
+  ui.end();
+  await ui.done;
+  assert.ok(
+    ui.lines().some((line) => line.endsWith("[dm] eve@lobby: again")),
+    ui.lines().join("\n"),
+  );
+  assert.ok(
+    !ui.lines().some((line) => line.includes("not in your contacts")),
+    ui.lines().join("\n"),
+  );
+});
+
 Deno.test("someone the user wrote to first gets no stranger notice when they answer", async () => {
   const node = new StoreNode();
   node.addPeer("eve@lobby");
