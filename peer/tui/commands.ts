@@ -281,6 +281,14 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     context.conversation = conversation;
     if (text === "") {
       context.print(`conversation: ${sanitize(conversationName(conversation))}`);
+      if (conversation.kind === "peer" && _unheardOf(context.node, conversation.peerId)) {
+        const who = sanitize(conversation.peerId);
+        context.print(
+          `-- nothing is known of ${who} (not seen online, not in your contacts, no history): ` +
+            `messages fail unless they are online (/peers lists who is; /add ${who} keeps ` +
+            "messages for them until they come)",
+        );
+      }
       return;
     }
     if (conversation.kind === "scope") return publishTo(context, conversation.scope, text);
@@ -292,6 +300,17 @@ function _switchConversation(kind: Conversation["kind"], hint: string): Command[
     context.conversation = previous;
     context.print(`conversation stays ${sanitize(conversationName(previous))}`);
   };
+}
+
+// True for a name this peer never met: perhaps a typo (sends to it fail rather than wait).
+function _unheardOf(node: PeerNode, peerId: string): boolean {
+  const folded = peerId.toLowerCase();
+  const history = node.history;
+  if (!history) return false; // Without a store every send needs the peer online anyway.
+  return !node.peers().some((peer) => peer.peerId.toLowerCase() === folded) &&
+    !history.contacts().some((contact) => contact.peerId.toLowerCase() === folded) &&
+    node.verification(peerId) === undefined &&
+    history.page(peerId, { limit: 1 }).messages.length === 0;
 }
 
 /** `/conn` and `/rtt`: one table row per connected peer, or "no connections". */

@@ -483,6 +483,25 @@ Deno.test("a stranger seen before this run gets no notice again", async () => {
   );
 });
 
+Deno.test("/msg to a name never met says so; to a peer, a contact or a known history it does not", async () => {
+  const node = new StoreNode();
+  node.addPeer("bob@lobby");
+  node.store.addContact("dave@lobby");
+  node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi", at: today(10) });
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  for (const name of ["carol", "bob", "dave", "eve"]) ui.write(`/msg ${name}\n`);
+  ui.end();
+  await ui.done;
+  const hints = ui.lines().filter((line) => line.startsWith("-- nothing is known of"));
+  assert.deepEqual(hints, [
+    "-- nothing is known of carol@lobby (not seen online, not in your contacts, no history): " +
+    "messages fail unless they are online (/peers lists who is; /add carol@lobby keeps messages " +
+    "for them until they come)",
+  ]);
+  assert.ok(ui.lines().includes("conversation: eve@lobby"), ui.lines().join("\n"));
+});
+
 Deno.test("someone the user wrote to first gets no stranger notice when they answer", async () => {
   const node = new StoreNode();
   node.addPeer("eve@lobby");
