@@ -92,7 +92,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.delete("/api/contacts/:peerId", (c) => {
     const store = history();
-    const peerId = peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"), node.status().namespace);
     if (!store.removeContact(peerId)) {
       throw new P2pError("not_contact", `"${peerId}" is not in the contacts`);
     }

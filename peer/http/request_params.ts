@@ -19,10 +19,14 @@ export function isPeerId(value: string): boolean {
   return parts.length === 2 && isWireName(parts[0]) && isWireName(parts[1]);
 }
 
-/** A peer id from a path (`bob@lobby`, or `bob%40lobby` already decoded). */
-export function peerIdParam(value: string): string {
-  if (isPeerId(value)) return value;
-  throw new P2pError("bad_field", `Peer id "${value}" must be name@namespace`);
+/**
+ * A peer id from a path (`bob@lobby`, or `bob%40lobby` already decoded), or a bare `bob` for a
+ * peer of our namespace.
+ */
+export function peerIdParam(value: string, ourNamespace: string): string {
+  const peerId = value.includes("@") ? value : `${value}@${ourNamespace}`;
+  if (isPeerId(peerId)) return peerId;
+  throw new P2pError("bad_field", `Peer id "${value}" must be name@namespace or name`);
 }
 
 /**

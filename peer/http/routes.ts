@@ -13,7 +13,7 @@ import type { Logger } from "../../lib/log.ts";
 import { tooLongForLine } from "../protocol/mod.ts";
 import { mountHistoryApi } from "./history_routes.ts";
 import { readJsonObject, stringField } from "./request_body.ts";
-import { peerIdParam } from "./request_params.ts";
+import { peerIdField, peerIdParam } from "./request_params.ts";
 import type { WebAuth } from "./web_auth.ts";
 
 /** Options of `createPeerApi`; `clock` and `heartbeatMs` exist for tests. */
@@ -138,12 +138,8 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
 
   app.post("/api/messages", async (c) => {
     const body = await readJsonObject(c.req.raw);
-    const given = stringField(body, "to");
-    if (given.startsWith("@") || given.endsWith("@")) {
-      throw new P2pError("bad_field", `Field "to" must be name@namespace or name, got "${given}"`);
-    }
     // A bare name is a peer of our namespace, as in the terminal's /msg.
-    const to = given.includes("@") ? given : `${given}@${node.status().namespace}`;
+    const to = peerIdField(stringField(body, "to"), "to", node.status().namespace);
     const text = stringField(body, "text");
     _refuseTooLong(tooLongForLine("SEND", node.peerId, to, text));
     const result = await node.send(to, text);
@@ -194,12 +190,12 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.get("/api/peers/:peerId/verification", (c) => {
-    const peerId = peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"), node.status().namespace);
     return c.json(node.verification(peerId) ?? _throwUnknownKey(peerId));
   });
 
   app.post("/api/peers/:peerId/verify", async (c) => {
-    const peerId = peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"), node.status().namespace);
     const verified = (await readJsonObject(c.req.raw)).verified;
     if (typeof verified !== "boolean") {
       throw new P2pError("bad_field", 'Field "verified" must be true or false');
@@ -209,7 +205,7 @@ export function createPeerApi(node: PeerNode, options: PeerApiOptions): Hono {
   });
 
   app.delete("/api/peers/:peerId/key", (c) => {
-    const peerId = peerIdParam(c.req.param("peerId"));
+    const peerId = peerIdParam(c.req.param("peerId"), node.status().namespace);
     if (!node.forgetKey(peerId)) _throwUnknownKey(peerId);
     return c.json({ peerId, forgotten: true });
   });

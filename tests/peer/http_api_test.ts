@@ -356,7 +356,10 @@ Deno.test("GET /api/peers/{peerId}/verification answers the safety number, or 40
   assert.deepEqual(await (await call("/api/peers/bob@lobby/verification")).json(), BOB_KEY);
   assert.deepEqual(await (await call("/api/peers/bob%40lobby/verification")).json(), BOB_KEY);
   await assertError(await call("/api/peers/pyraw@lobby/verification"), 404, "unknown_key");
-  await assertError(await call("/api/peers/bob/verification"), 400, "bad_field");
+  // A bare name is a peer of our namespace, as in /msg.
+  assert.deepEqual(await (await call("/api/peers/bob/verification")).json(), BOB_KEY);
+  await assertError(await call("/api/peers/bob@/verification"), 400, "bad_field");
+  await assertError(await call("/api/peers/a@b@c/verification"), 400, "bad_field");
 });
 
 Deno.test("POST /api/peers/{peerId}/verify marks the key verified or not", async () => {

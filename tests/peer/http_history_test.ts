@@ -369,7 +369,8 @@ Deno.test("Contacts: bad peers and our own id are refused, nothing is added", as
     await assertError(await send("POST", "/api/contacts", { peer }), 400, "bad_field");
   }
   await assertError(await send("POST", "/api/contacts", "nope"), 400, "invalid_json");
-  await assertError(await send("DELETE", "/api/contacts/bob"), 400, "bad_field");
+  await assertError(await send("DELETE", "/api/contacts/bob@"), 400, "bad_field");
+  await assertError(await send("DELETE", "/api/contacts/bob"), 404, "not_contact");
   assert.deepEqual(history.contacts(), []);
 });
 
