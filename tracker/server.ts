@@ -185,6 +185,8 @@ class _Tracker implements Tracker {
   // Sessions' lines are handled in slices of the event loop, so a flood waits its turn.
   readonly #slices = new WorkSlices();
   readonly #anonymousLines: TokenBucket;
+  readonly #anonymousWaiters: { session: _Session; resolve: () => void }[] = [];
+  #anonymousTimer?: TimerId;
   readonly #log: Logger;
   readonly #extension?: TrackerExtension;
   readonly #host: string;
@@ -301,6 +303,10 @@ class _Tracker implements Tracker {
     await this.#acceptLoop;
     if (this.#sweepTimer !== undefined) this.#clock.clearTimeout(this.#sweepTimer);
     for (const conn of this.#conns) conn.close();
+    // Every waiter's session is closed now: each goes at once, without waiting for the timer.
+    if (this.#anonymousTimer !== undefined) this.#clock.clearTimeout(this.#anonymousTimer);
+    this.#anonymousTimer = undefined;
+    this.#serveAnonymous();
     await Promise.all(this.#tasks);
     if (this.#saveTimer !== undefined) this.#clock.clearTimeout(this.#saveTimer);
     this.#saveTimer = undefined;
@@ -549,7 +555,37 @@ class _Tracker implements Tracker {
   // session that has not logged in, the rate all those share.
   async #lineTurn(session: _Session): Promise<void> {
     await this.#tokenFrom(session.lines, session);
-    if (!session.handler.loggedIn) await this.#tokenFrom(this.#anonymousLines, session);
+    if (!session.handler.loggedIn) await this.#anonymousTurn(session);
+  }
+
+  // The shared rate serves its waiters in order, from one timer: each polling it on a timer of
+  // its own cost a timer a millisecond per waiting session, and left the order to chance.
+  #anonymousTurn(session: _Session): Promise<void> {
+    if (this.#anonymousWaiters.length === 0 && this.#anonymousLines.take(this.#clock.now()) === 0) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#anonymousWaiters.push({ session, resolve });
+      this.#serveAnonymous();
+    });
+  }
+
+  #serveAnonymous(): void {
+    if (this.#anonymousTimer !== undefined) return;
+    while (this.#anonymousWaiters.length > 0) {
+      const next = this.#anonymousWaiters[0];
+      // A closed session goes at once, without a token: its loop ends.
+      const waitMs = next.session.conn.closed ? 0 : this.#anonymousLines.take(this.#clock.now());
+      if (waitMs > 0) {
+        this.#anonymousTimer = this.#clock.setTimeout(() => {
+          this.#anonymousTimer = undefined;
+          this.#serveAnonymous();
+        }, waitMs);
+        return;
+      }
+      this.#anonymousWaiters.shift();
+      next.resolve();
+    }
   }
 
   async #tokenFrom(bucket: TokenBucket, session: _Session): Promise<void> {

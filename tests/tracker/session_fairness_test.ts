@@ -21,7 +21,7 @@ function countingExtension(handled: Map<string, number>) {
   }));
 }
 
-Deno.test("anonymous sessions share 1,000 lines a second; a logged-in one keeps its own rate", async () => {
+Deno.test("anonymous sessions share 1,000 lines a second, in turn; a logged-in one keeps its own rate", async () => {
   const handled = new Map<string, number>();
   const clock = new ManualClock();
   const tracker = createTracker(
@@ -42,6 +42,7 @@ Deno.test("anonymous sessions share 1,000 lines a second; a logged-in one keeps 
       tracker.serve(server);
       clients.push((await secureSession(client, newSessionIdentity(id))).conn);
     }
+    const timersBefore = clock.pendingTimers;
     // 800 lines each: within a session's own burst of 1,000.
     const lines = new TextEncoder().encode('{"type":"PING"}\n'.repeat(800));
     for (const conn of clients) await conn.write(lines);
@@ -53,13 +54,23 @@ Deno.test("anonymous sessions share 1,000 lines a second; a logged-in one keeps 
     }
     assert.equal(handled.get("member@x"), 800, "the logged-in session is not held back");
     assert.equal(total(), 1000, "the anonymous ones share a burst of 1,000");
+    // The three wait for the shared rate on one timer, not one each.
+    assert.equal(clock.pendingTimers, timersBefore + 1);
+    // Then one line a millisecond, to each waiting session in turn.
+    const before = ["anon1@x", "anon2@x", "anon3@x"].map((id) => handled.get(id) ?? 0);
+    for (let ms = 0; ms < 30; ms++) {
+      clock.advance(1);
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const gained = ["anon1@x", "anon2@x", "anon3@x"].map((id, i) => handled.get(id)! - before[i]);
+    assert.deepEqual(gained, [10, 10, 10]);
     // A second later, 1,000 more between them.
     clock.advance(1000);
     const later = Date.now() + 5000;
-    while (total() < 2000 && Date.now() < later) {
+    while (total() < 2030 && Date.now() < later) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    assert.equal(total(), 2000);
+    assert.equal(total(), 2030);
   } finally {
     servers.forEach((server) => server.close());
     clock.advance(60_000); // sessions waiting for a line's turn see the close
