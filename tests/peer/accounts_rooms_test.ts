@@ -413,6 +413,30 @@ async function _terminal(
   return printed.slice(from).join("");
 }
 
+/** A terminal reading a pipe the test writes to (`type`) and closes (`end`). */
+function _pipedTerminal(peer: ReturnType<typeof member>) {
+  const printed: string[] = [];
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+  const done = runTerminal(peer.node, {
+    log: memoryLogger().log,
+    color: false,
+    isTerminal: false,
+    input,
+    output: (text) => printed.push(text),
+    commands: accountCommands(peer.accounts),
+    attach: accountNotices(peer.accounts),
+  });
+  return {
+    printed,
+    type: (text: string) => controller.enqueue(new TextEncoder().encode(text)),
+    end: async () => {
+      controller.close();
+      await done;
+    },
+  };
+}
+
 /** A tracker answering each request with `answer(request)`: replies a real one would refuse. */
 function _scriptedTracker(answer: (request: Record<string, unknown>) => Record<string, unknown>) {
   let server: Conn | undefined;
@@ -508,19 +532,8 @@ Deno.test("a refused REGISTER of our owned name hints /login, but not while a re
 
 Deno.test("the terminal tells a login or logout made elsewhere, and not its own twice", () =>
   withRoom(async ([alice]) => {
-    const printed: string[] = [];
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    const done = runTerminal(alice.node, {
-      log: memoryLogger().log,
-      color: false,
-      isTerminal: false,
-      input,
-      output: (text) => printed.push(text),
-      commands: accountCommands(alice.accounts),
-      attach: accountNotices(alice.accounts),
-    });
-    controller.enqueue(new TextEncoder().encode("/logout\n"));
+    const { printed, type, end } = _pipedTerminal(alice);
+    type("/logout\n");
     while (alice.accounts.loggedIn) await settle();
     await settle(5);
     // The web chat (or a script) logs in through the API: the same PeerAccounts.
@@ -528,8 +541,7 @@ Deno.test("the terminal tells a login or logout made elsewhere, and not its own 
     await settle(5);
     await alice.accounts.logout();
     await settle(5);
-    controller.close();
-    await done;
+    await end();
     const lines = printed.join("").split("\n").map((line) => line.replace(/^\S+ (?=--)/, ""));
     assert.equal(lines.filter((line) => line === "logged out").length, 1, lines.join("\n"));
     assert.ok(
@@ -561,18 +573,7 @@ Deno.test("a peer that logs in again knows its rooms at once, so their messages 
 
 Deno.test("the terminal tells a member's login, but not a new login of a member who never went away", () =>
   withRoom(async ([alice, bob], tracker) => {
-    const printed: string[] = [];
-    let controller!: ReadableStreamDefaultController<Uint8Array>;
-    const input = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
-    const done = runTerminal(alice.node, {
-      log: memoryLogger().log,
-      color: false,
-      isTerminal: false,
-      input,
-      output: (text) => printed.push(text),
-      commands: accountCommands(alice.accounts),
-      attach: accountNotices(alice.accounts),
-    });
+    const { printed, end } = _pipedTerminal(alice);
     const online = () =>
       printed.join("").split("\n").filter((l) => /bob is online in #games/.test(l));
     // Alice dialled bob when he joined: their peers are connected.
@@ -595,6 +596,5 @@ Deno.test("the terminal tells a member's login, but not a new login of a member 
     // The event itself still reaches scripts and the web chat.
     const events = alice.events.filter((e) => e.type === "room" && e.event === "member_online");
     assert.equal(events.length, 2);
-    controller.close();
-    await done;
+    await end();
   }));

@@ -44,6 +44,21 @@ class StoreNode extends FakePeerNode {
   }
 }
 
+/** Tells the UI that `stored`, a direct message to alice, arrived (by default from a stranger). */
+function directArrived(node: StoreNode, stored: StoredMessage, stranger = true): void {
+  stored.stranger = stranger;
+  node.emit({
+    type: "message",
+    kind: "direct",
+    msgId: stored.msgId,
+    from: stored.from,
+    to: "alice@lobby",
+    text: stored.text,
+    at: stored.at,
+    stored,
+  });
+}
+
 /** The UI over an input the test writes to; `output()` is everything printed so far. */
 function start(
   node: FakePeerNode,
@@ -430,18 +445,11 @@ Deno.test("a direct message from a stranger is preceded by a notice, once per co
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
   for (const [from, text] of [["eve@lobby", "hi"], ["eve@lobby", "again"], ["bob@lobby", "yo"]]) {
-    const stored = node.store.add({ conversation: from, from, text, at: today(11) });
-    stored.stranger = from === "eve@lobby";
-    node.emit({
-      type: "message",
-      kind: "direct",
-      msgId: stored.msgId,
-      from,
-      to: "alice@lobby",
-      text,
-      at: stored.at,
-      stored,
-    });
+    directArrived(
+      node,
+      node.store.add({ conversation: from, from, text, at: today(11) }),
+      from === "eve@lobby",
+    );
   }
   ui.end();
   await ui.done;
@@ -459,18 +467,10 @@ Deno.test("a stranger seen before this run gets no notice again", async () => {
   node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi", at: today(10) });
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  const stored = node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "again" });
-  stored.stranger = true;
-  node.emit({
-    type: "message",
-    kind: "direct",
-    msgId: stored.msgId,
-    from: "eve@lobby",
-    to: "alice@lobby",
-    text: "again",
-    at: stored.at,
-    stored,
-  });
+  directArrived(
+    node,
+    node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "again" }),
+  );
   ui.end();
   await ui.done;
   assert.ok(
@@ -509,18 +509,7 @@ Deno.test("someone the user wrote to first gets no stranger notice when they ans
   await until(() => node.listenerCount === 1);
   ui.write("/msg eve hello eve\n");
   await until(() => ui.lines().some((line) => line.startsWith("delivered to eve@lobby")));
-  const stored = node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi" });
-  stored.stranger = true;
-  node.emit({
-    type: "message",
-    kind: "direct",
-    msgId: stored.msgId,
-    from: "eve@lobby",
-    to: "alice@lobby",
-    text: "hi",
-    at: stored.at,
-    stored,
-  });
+  directArrived(node, node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi" }));
   ui.end();
   await ui.done;
   assert.ok(
@@ -608,7 +597,6 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
   ]);
 });
 
-/** A `message_state` event for `message` after its fields changed. */
 /** Stores a message we sent to `conversation`, in `state`. */
 function outgoing(
   node: StoreNode,
@@ -620,6 +608,7 @@ function outgoing(
   return node.store.add({ conversation, text, outgoing: true, state, ...more });
 }
 
+/** A `message_state` event for `message` after its fields changed. */
 function stateEvent(node: FakePeerNode, message: StoredMessage, fields: Partial<StoredMessage>) {
   Object.assign(message, fields);
   node.emit({ type: "message_state", message: { ...message }, at: today(12) });
