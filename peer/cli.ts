@@ -82,9 +82,10 @@ Options:
   --http PORT                  serve the web chat and the local HTTP API on 127.0.0.1:PORT
                                (0: any free port); prints the link that opens the web chat
   --web                        the same on port ${DEFAULT_WEB_PORT} (or --http PORT)
-  --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process
-                               (default port ${DEFAULT_TRACKER_PORT}; its data where \`p2pchat tracker\` keeps
-                               it, or in DATA-DIR/embedded-tracker with --data-dir)
+  --embed-tracker [PORT]       also run a tracker, with accounts and rooms, in this process, on
+                               the --host address (default port ${DEFAULT_TRACKER_PORT}; its data where
+                               \`p2pchat tracker\` keeps it, or in DATA-DIR/embedded-tracker with
+                               --data-dir)
   --recover-accounts           with --embed-tracker: start from the readable part of a damaged
                                accounts log, keeping the damaged file aside
   --config FILE                JSON file with any of these settings (keys as the flag names,
@@ -213,6 +214,8 @@ export async function runPeerCommand(args: string[]): Promise<number> {
       { clock: systemClock, log },
     );
     tracker = createTracker({
+      // Where the peer listens: --host 127.0.0.1 keeps both off the network.
+      host: config.host,
       port: config.embedTracker,
       portFlag: "--embed-tracker",
       dataDir,
