@@ -35,7 +35,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.get("/api/conversations/:conversation/messages", (c) => {
     const store = history();
-    const conversation = conversationParam(c.req.param("conversation"));
+    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
     const before = optionalMessageId("before", c.req.query("before"));
     const after = optionalMessageId("after", c.req.query("after"));
     const limit = limitParam(c.req.query("limit"));
@@ -51,7 +51,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.post("/api/conversations/:conversation/read", async (c) => {
     const store = history();
-    const conversation = conversationParam(c.req.param("conversation"));
+    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
     const body = await readJsonObject(c.req.raw, true);
     const upTo = body.upTo === undefined ? undefined : messageIdField("upTo", body.upTo);
     return c.json({ conversation, marked: store.markRead(conversation, upTo) });
@@ -82,7 +82,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
     const store = history();
     const given = stringField(await readJsonObject(c.req.raw), "peer");
     const peerId = peerIdField(given, "peer", node.status().namespace);
-    if (peerId === node.peerId) {
+    if (peerId.toLowerCase() === node.peerId.toLowerCase()) {
       throw new P2pError("bad_field", `Field "peer" names this peer itself ("${peerId}")`);
     }
     const known = store.contacts().some((contact) => contact.peerId === peerId);

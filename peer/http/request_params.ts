@@ -5,6 +5,7 @@
  */
 import { charLength, isWireName } from "../../lib/codec.ts";
 import { P2pError } from "../../lib/errors.ts";
+import { checkName } from "../../lib/names.ts";
 
 /** Longest search text (characters): a search is a phrase, not a message. */
 export const MAX_SEARCH_CHARS = 200;
@@ -24,8 +25,8 @@ export function isPeerId(value: string): boolean {
  * peer of our namespace.
  */
 export function peerIdParam(value: string, ourNamespace: string): string {
-  const peerId = value.includes("@") ? value : `${value}@${ourNamespace}`;
-  if (isPeerId(peerId)) return peerId;
+  const peerId = _qualified(value, ourNamespace);
+  if (peerId !== undefined) return peerId;
   throw new P2pError("bad_field", `Peer id "${value}" must be name@namespace or name`);
 }
 
@@ -34,22 +35,25 @@ export function peerIdParam(value: string, ourNamespace: string): string {
  * (as the terminal's `/msg` reads it).
  */
 export function peerIdField(value: string, field: string, ourNamespace: string): string {
-  const peerId = value.includes("@") ? value : `${value}@${ourNamespace}`;
-  if (isPeerId(peerId)) return peerId;
+  const peerId = _qualified(value, ourNamespace);
+  if (peerId !== undefined) return peerId;
   throw new P2pError(
     "bad_field",
     `Field "${field}" must be name@namespace or name, got "${value}"`,
   );
 }
 
-/** A conversation: a peer id (direct), `#name` (a room or namespace) or `*` (broadcast). */
-export function conversationParam(value: string): string {
-  if (value === "*" || (value.startsWith("#") && isWireName(value.slice(1))) || isPeerId(value)) {
-    return value;
-  }
+/**
+ * A conversation: a peer id (direct; a bare name for a peer of our namespace), `#name` (a room
+ * or namespace) or `*` (broadcast).
+ */
+export function conversationParam(value: string, ourNamespace: string): string {
+  if (value === "*" || (value.startsWith("#") && isWireName(value.slice(1)))) return value;
+  const peerId = _qualified(value, ourNamespace);
+  if (peerId !== undefined) return peerId;
   throw new P2pError(
     "bad_field",
-    `Conversation "${value}" must be name@namespace, #name or *`,
+    `Conversation "${value}" must be name@namespace, name, #name or *`,
   );
 }
 
@@ -94,4 +98,11 @@ export function searchParam(value: string | undefined): string {
     "bad_field",
     `Field "q" must be 1 to ${MAX_SEARCH_CHARS} characters, got ${length}`,
   );
+}
+
+// A full peer id as the wire allows it (pyp2p peers may have any name), or a bare name, which a
+// person wrote: it must follow the names rule (lib/names.ts) and means a peer of our namespace.
+function _qualified(value: string, ourNamespace: string): string | undefined {
+  if (value.includes("@")) return isPeerId(value) ? value : undefined;
+  return checkName("Peer name", value) === undefined ? `${value}@${ourNamespace}` : undefined;
 }

@@ -124,6 +124,10 @@ export function historyCommands(access: HistoryAccess): Command[] {
       run: _withHistory((history, context, args) => {
         const peerId = _peerId(context, args[0]);
         if (peerId === undefined) return;
+        if (peerId.toLowerCase() === context.node.peerId.toLowerCase()) {
+          context.error(`${sanitize(peerId)} is this peer: /add another peer`);
+          return;
+        }
         const known = history.contacts().some((contact) => contact.peerId === peerId);
         history.addContact(peerId);
         const who = sanitize(peerId);

@@ -360,6 +360,10 @@ Deno.test("GET /api/peers/{peerId}/verification answers the safety number, or 40
   assert.deepEqual(await (await call("/api/peers/bob/verification")).json(), BOB_KEY);
   await assertError(await call("/api/peers/bob@/verification"), 400, "bad_field");
   await assertError(await call("/api/peers/a@b@c/verification"), 400, "bad_field");
+  // A bare name follows the names rule; a full id may hold what a pyp2p peer's name holds.
+  await assertError(await call("/api/peers/%23games/verification"), 400, "bad_field");
+  await assertError(await call("/api/peers/bad%20name/verification"), 400, "bad_field");
+  await assertError(await call("/api/peers/odd%20one@lobby/verification"), 404, "unknown_key");
 });
 
 Deno.test("POST /api/peers/{peerId}/verify marks the key verified or not", async () => {

@@ -139,6 +139,8 @@ Deno.test("Paging back with before= walks a conversation newest first, each mess
   const { history, json } = setup();
   const bob = fillBob(history);
   const first = await json("/api/conversations/bob%40lobby/messages");
+  // A bare name is a peer of our namespace.
+  assert.deepEqual(await json("/api/conversations/bob/messages"), first);
   assert.equal(first.conversation, "bob@lobby");
   assert.deepEqual(ids(first.messages), bob.slice(-50), "the newest 50, oldest first");
   assert.equal(first.more, true);
@@ -218,8 +220,8 @@ Deno.test("Bad conversations, cursors and limits are refused with bad_field", as
   const long = "x".repeat(65);
   for (
     const path of [
-      "/api/conversations/bob/messages",
       "/api/conversations/bob%40/messages",
+      "/api/conversations/bad%20name/messages",
       "/api/conversations/%40lobby/messages",
       "/api/conversations/a%40b%40c/messages",
       "/api/conversations/%23/messages",
@@ -275,7 +277,7 @@ Deno.test("POST /api/conversations/{c}/read refuses a bad upTo and a bad body", 
   }
   await assertError(await send("POST", "/api/conversations/*/read", "{"), 400, "invalid_json");
   await assertError(await send("POST", "/api/conversations/*/read", "[1]"), 400, "not_an_object");
-  await assertError(await send("POST", "/api/conversations/bob/read", {}), 400, "bad_field");
+  await assertError(await send("POST", "/api/conversations/bo%23b/read", {}), 400, "bad_field");
   assert.equal(history.messages[0].state, "delivered", "nothing was marked");
 });
 

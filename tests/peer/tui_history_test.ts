@@ -747,6 +747,7 @@ Deno.test("/contacts shows presence, last seen, address, fingerprint and verific
     "/remove carol@other",
     "/remove carol@other",
     "/add @x",
+    "/add ALICE",
     "/contacts",
   ]);
   assert.deepEqual(lines, [
@@ -759,6 +760,7 @@ Deno.test("/contacts shows presence, last seen, address, fingerprint and verific
     "removed carol@other from your contacts",
     "error: carol@other is not in your contacts (/contacts lists them)",
     'error: bad peer "@x": use name@namespace or name',
+    "error: ALICE@lobby is this peer: /add another peer",
     "2 contacts, 1 online",
     "PEER       STATE    LAST_SEEN  ADDRESS         FINGERPRINT  VERIFIED",
     "bob@lobby  online   now        127.0.0.1:5001  mfrggzdf…    yes",
