@@ -188,7 +188,7 @@ export async function sendDirect(
   } else if (result.reason === "queue_full") {
     context.print(
       context.style.warn(
-        `not delivered to ${who}: queue_full (the outbox is full; /queue lists it, ` +
+        `not delivered to ${who}: queue_full: the outbox is full (/queue lists it, ` +
           "/cancel ID makes room)",
       ),
     );
@@ -196,7 +196,8 @@ export async function sendDirect(
     const why = result.reason === "offline"
       ? "that account is not online"
       : _whyUnknown(context, peerId);
-    context.print(context.style.warn(`not delivered to ${who}: ${why}`));
+    // The reason's code first, as on every such line, for scripts.
+    context.print(context.style.warn(`not delivered to ${who}: ${result.reason}: ${why}`));
   } else {
     context.print(context.style.warn(`not delivered to ${who}: ${result.reason}`));
   }

@@ -559,7 +559,7 @@ Deno.test("a send kept in the outbox says queued and why, and keeps the conversa
   }
   node.answerWith = { ok: false, reason: "queue_full" };
   assert.deepEqual(await pipe(node, ["/msg carol one more"]), [
-    "not delivered to carol@lobby: queue_full (the outbox is full; /queue lists it, /cancel ID makes room)",
+    "not delivered to carol@lobby: queue_full: the outbox is full (/queue lists it, /cancel ID makes room)",
   ]);
 });
 
@@ -682,7 +682,7 @@ Deno.test("state notices: a send's own failure is told once, by its line; anothe
   await ui.done;
   assert.deepEqual(ui.lines().slice(0, 2), [
     '12:00:00 -- ✗ not delivered to carol@lobby (expired): "an old one"',
-    "not delivered to carol@lobby: the tracker lists no such peer (/peers shows the known ones)",
+    "not delivered to carol@lobby: unknown_peer: the tracker lists no such peer (/peers shows the known ones)",
   ]);
   assert.ok(!ui.lines().some((line) => line.includes("(unknown_peer)")));
 });

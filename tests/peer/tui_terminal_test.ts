@@ -553,7 +553,7 @@ Deno.test("runTerminal() /msg to an unknown or offline peer says why and keeps t
     node.setTracker({ reachable });
     const lines = await run(node, ["/msg nobody hello", "still here"]);
     assert.deepEqual(lines.slice(0, 2), [
-      `not delivered to nobody@lobby: ${why}`,
+      `not delivered to nobody@lobby: ${reason}: ${why}`,
       "conversation stays #lobby",
     ]);
     assert.deepEqual(node.published, [{ scope: "#lobby", text: "still here" }]);
@@ -564,11 +564,11 @@ Deno.test("runTerminal() /msg to a mistyped name suggests the peer meant, by nam
   const lines = await run(lobby(), ["/msg bobb hello", "/msg nobody hello"]);
   assert.equal(
     lines[0],
-    "not delivered to bobb@lobby: the tracker lists no such peer (did you mean bob@lobby?) " +
+    "not delivered to bobb@lobby: unknown_peer: the tracker lists no such peer (did you mean bob@lobby?) " +
       "(/peers shows the known ones)",
   );
   assert.ok(lines.includes(
-    "not delivered to nobody@lobby: the tracker lists no such peer (/peers shows the known ones)",
+    "not delivered to nobody@lobby: unknown_peer: the tracker lists no such peer (/peers shows the known ones)",
   ));
 });
 
