@@ -233,8 +233,10 @@ export class Discovery {
   #setReachable(reachable: boolean, detail?: string): void {
     if (reachable === this.#reachable) return;
     this.#reachable = reachable;
+    // Info, not a warning: the terminal and the event stream tell the user already (a warning
+    // would print it twice in a terminal).
     if (reachable) this.#log.info("Tracker reachable");
-    else this.#log.warn("Tracker unreachable", { error: detail });
+    else this.#log.info("Tracker unreachable", { error: detail });
     this.#hooks.trackerChanged(reachable, detail);
   }
 }
