@@ -43,14 +43,12 @@ export class HistoryView {
     const firstUnread = messages.findIndex(_unread);
     const now = Date.now();
     const lines: string[] = [];
+    const back = this.interactive ? "PageUp" : "/history N";
     messages.forEach((message, index) => {
-      if (index === firstUnread) {
-        const unread = messages.slice(index).filter(_unread).length;
-        lines.push(this.style.dim(`-- ${unread} unread --`));
-      }
+      if (index === firstUnread) lines.push(this.style.dim(this.#unreadDivider(conversation, messages, back)));
       lines.push(formatStoredLine(message, this.style, now));
     });
-    const older = page.more ? `; older: ${this.interactive ? "PageUp" : "/history N"}` : "";
+    const older = page.more ? `; older: ${back}` : "";
     const noun = messages.length === 1 ? "message" : "messages";
     lines.push(
       this.style.dim(
@@ -62,6 +60,15 @@ export class HistoryView {
     // Opening a conversation reads it, also what is older than the lines shown.
     this.history.markRead(conversation, messages.at(-1)!.id);
     return messages.length;
+  }
+
+  // "-- N unread --" before the first unread line shown, with how many more lie above it.
+  #unreadDivider(conversation: string, messages: StoredMessage[], back: string): string {
+    const shown = messages.filter(_unread).length;
+    const total = this.history.conversations()
+      .find((summary) => summary.conversation === conversation)?.unread ?? shown;
+    const above = total - shown;
+    return above > 0 ? `-- ${total} unread (${above} above: ${back}) --` : `-- ${shown} unread --`;
   }
 
   /** The first time a conversation is opened in this session, its recent lines. */

@@ -171,6 +171,19 @@ Deno.test("the terminal marks unread lines and reads the conversation it opens",
   await ui.done;
 });
 
+Deno.test("the unread divider counts the unread lines above the shown ones too", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 45, "delivered");
+  const ui = start(node, true);
+  await until(() => ui.output().includes("-- history of #lobby"));
+  const lines = ui.lines();
+  const divider = lines.indexOf("-- 45 unread (25 above: PageUp) --");
+  assert.ok(divider >= 0, lines.join("\n"));
+  assert.equal(lines.filter((line) => line.includes("[#lobby]")).length, 20);
+  ui.write("\x03");
+  await ui.done;
+});
+
 Deno.test("the terminal shows nothing of history when the conversation is empty or there is no store", async () => {
   for (const node of [new StoreNode(), new FakePeerNode()]) {
     const ui = start(node, true);
@@ -219,7 +232,7 @@ Deno.test("a pipe gets no history by itself: only /history, which counts lines a
     "/history x",
   ]);
   assert.deepEqual(lines.slice(0, 5), [
-    "-- 3 unread --",
+    "-- 30 unread (27 above: /history N) --",
     "08:00:27 [#lobby] bob@lobby: line 28",
     "08:00:28 [#lobby] bob@lobby: line 29",
     "08:00:29 [#lobby] bob@lobby: line 30",
