@@ -32,12 +32,16 @@ export class HistoryView {
   ) {}
 
   /**
-   * Shows the last `count` lines of `conversation` (a divider before the first unread one)
-   * and marks them read; returns how many were shown.
+   * Shows the last `count` lines of `conversation` (up to message `upTo` when given; 0: none),
+   * a divider before the first unread one, and marks them read; returns how many were shown.
    */
-  showRecent(conversation: string, count: number): number {
+  showRecent(conversation: string, count: number, upTo?: number): number {
     this.#opened.add(conversation);
-    const page = this.history.page(conversation, { limit: count });
+    if (upTo === 0) return 0;
+    const page = this.history.page(
+      conversation,
+      upTo === undefined ? { limit: count } : { limit: count, before: upTo + 1 },
+    );
     const messages = page.messages;
     if (messages.length === 0) return 0;
     const firstUnread = messages.findIndex(_unread);
@@ -45,7 +49,9 @@ export class HistoryView {
     const lines: string[] = [];
     const back = this.interactive ? "PageUp" : "/history N";
     messages.forEach((message, index) => {
-      if (index === firstUnread) lines.push(this.style.dim(this.#unreadDivider(conversation, messages, back)));
+      if (index === firstUnread) {
+        lines.push(this.style.dim(this.#unreadDivider(conversation, messages, back)));
+      }
       lines.push(formatStoredLine(message, this.style, now));
     });
     const older = page.more ? `; older: ${back}` : "";
@@ -71,13 +77,21 @@ export class HistoryView {
     return above > 0 ? `-- ${total} unread (${above} above: ${back}) --` : `-- ${shown} unread --`;
   }
 
-  /** The first time a conversation is opened in this session, its recent lines. */
-  opened(conversation: string): void {
+  /**
+   * The first time a conversation is opened in this session, its recent lines, up to message
+   * `upTo` when given (0: none).
+   */
+  opened(conversation: string, upTo?: number): void {
     if (this.#opened.has(conversation)) {
       this.history.markRead(conversation);
       return;
     }
-    this.showRecent(conversation, RECENT_LINES);
+    this.showRecent(conversation, RECENT_LINES, upTo);
+  }
+
+  /** The id of the newest message of `conversation`, 0 when it has none. */
+  newestId(conversation: string): number {
+    return this.history.page(conversation, { limit: 1 }).messages.at(-1)?.id ?? 0;
   }
 
   /** A message arrived in `conversation` while the user looks at it: it is read. */

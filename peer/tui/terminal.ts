@@ -500,9 +500,14 @@ class _Session implements CommandContext {
   #opened(conversation: Conversation): void {
     const view = this.#view;
     if (!view || !this.#interactive || this.#closed) return;
+    // What the history holds now: a message the switching command sends next (`/msg bob hi`)
+    // is told by its own lines, not as history.
+    const name = conversationName(conversation);
+    let upTo: number | undefined;
+    this.#guard(() => upTo = view.newestId(name));
     queueMicrotask(() => {
       if (this.#closed || this.#conversation !== conversation) return; // switched again
-      this.#guard(() => view.opened(conversationName(conversation)));
+      this.#guard(() => view.opened(name, upTo));
     });
   }
 

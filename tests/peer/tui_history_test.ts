@@ -195,6 +195,27 @@ Deno.test("the terminal shows nothing of history when the conversation is empty 
   }
 });
 
+Deno.test("/msg PEER TEXT to a conversation not open yet shows its history without the new message", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", text: "earlier", at: today(7) });
+  // The fake node stores what it sends, as the messenger does, before the switch shows history.
+  const send = node.send.bind(node);
+  node.send = (peerId, text) => {
+    node.store.add({ conversation: peerId, text, outgoing: true, state: "sent" });
+    return send(peerId, text);
+  };
+  const ui = start(node, true);
+  ui.write("/msg bob just now\r");
+  await until(() => ui.output().includes("delivered to bob@lobby"));
+  const lines = ui.lines();
+  const at = lines.indexOf("-- history of bob@lobby: 1 message --");
+  assert.ok(at > 0, lines.join("\n"));
+  assert.ok(lines[at - 1].endsWith("[dm] bob@lobby: earlier"), lines.join("\n"));
+  assert.ok(!lines.some((line) => line.includes("[dm] alice@lobby: just now")), lines.join("\n"));
+  ui.write("\x03");
+  await ui.done;
+});
+
 Deno.test("switching conversation shows its last lines once, and reads it", async () => {
   const node = new StoreNode();
   node.store.add({ conversation: "bob@lobby", text: "hi alice", at: today(7) });
