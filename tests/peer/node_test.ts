@@ -475,9 +475,11 @@ Deno.test("a peer that vanishes without BYE is marked stale and redialled with b
 Deno.test("a message to a peer the tracker does not list fails at once; one registered since the last DISCOVER is found", async () => {
   const { tracker, port } = await startTracker();
   const trackerAddress = { hostname: "127.0.0.1", port };
-  // A long DISCOVER period and delivery timeout: only asking the tracker now can explain a
-  // quick answer for "nobody", and carol (started after alice's DISCOVER) being reached.
-  const slow = { tracker: trackerAddress, discoverIntervalMs: 600_000, ackTimeoutMs: 600_000 };
+  // A long DISCOVER period, and a delivery timeout longer than the wait for "nobody": only
+  // asking the tracker now can explain a quick answer for "nobody", and carol (started after
+  // alice's DISCOVER) being reached. (A 10-minute timeout once held the suite that long, when
+  // a loaded machine dropped the connection to carol until the next DISCOVER.)
+  const slow = { tracker: trackerAddress, discoverIntervalMs: 600_000, ackTimeoutMs: 30_000 };
   const alice = await startNode("alice", "lab", slow);
   let carol: Running | undefined;
   try {
