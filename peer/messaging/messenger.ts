@@ -67,6 +67,9 @@ const RETRYABLE: ReadonlySet<string> = new Set([
   "closed",
 ]);
 
+/** Why a send did not reach its peer. */
+type _Failure = Extract<SendResult, { ok: false }>["reason"];
+
 /** The node, with a store behind it. */
 export class Messenger implements PeerNode, Inbox {
   readonly history: MessageHistory;
@@ -80,8 +83,11 @@ export class Messenger implements PeerNode, Inbox {
   readonly #namespace: string;
   readonly #sweepIntervalMs: number;
   readonly #listeners: Listeners<NodeEvent>;
-  /** Conversations with queued direct messages: a new message there must not overtake them. */
-  readonly #backlog = new Set<string>();
+  /**
+   * Conversations with queued direct messages (a new message there must not overtake them), with
+   * why the last one was queued (a new one waits for the same reason).
+   */
+  readonly #backlog = new Map<string, _Failure>();
   /** Outbox messages on their way, by store id, with their outcome. */
   readonly #inFlight = new Map<number, Promise<SendResult>>();
   /** Read receipts for senders who were not connected when we read, sent when they are. */
@@ -107,7 +113,9 @@ export class Messenger implements PeerNode, Inbox {
   start(): void {
     // What expired (or passed retention) while we were away goes before anything is sent.
     this.#sweep();
-    for (const message of this.#store.queued()) this.#backlog.add(message.conversation);
+    for (const message of this.#store.queued()) {
+      this.#backlog.set(message.conversation, "not_connected");
+    }
     this.#unsubscribe = this.#node.subscribe((event) => {
       if (event.type !== "peer") return;
       if (event.state === "connected") this.#peerConnected(event.peerId);
@@ -173,7 +181,7 @@ export class Messenger implements PeerNode, Inbox {
     if (!link) {
       // "Queued" is a promise to the user: it holds once the message is on disk.
       await this.#store.committed();
-      return this.#queuedResult(stored, "not_connected");
+      return this.#queuedResult(stored, this.#backlog.get(peerId) ?? "not_connected");
     }
     this.#pump(peerId);
     return await (this.#inFlight.get(stored.id) ?? this.#transmit(stored));
@@ -321,7 +329,7 @@ export class Messenger implements PeerNode, Inbox {
     // and the receiver, which keeps every id it stored, shows it once.
     const queued = this.#store.setState(message.id, "queued");
     if (queued) this.#changed(queued);
-    this.#backlog.add(message.conversation);
+    this.#backlog.set(message.conversation, result.reason);
     return this.#queuedResult(message, result.reason);
   }
 
@@ -333,7 +341,7 @@ export class Messenger implements PeerNode, Inbox {
 
   #queuedResult(
     message: StoredMessage,
-    reason: Extract<SendResult, { ok: false }>["reason"],
+    reason: _Failure,
   ): SendResult {
     return { ok: false, reason, queued: true, id: message.id, msgId: message.msgId };
   }
@@ -408,7 +416,7 @@ export class Messenger implements PeerNode, Inbox {
     for (const message of this.#store.expire(now, this.#queueMaxAgeMs)) this.#changed(message);
     const started = performance.now();
     while (this.#store.prune(now) > 0 && performance.now() - started < PRUNE_BUDGET_MS);
-    for (const conversation of [...this.#backlog]) {
+    for (const conversation of [...this.#backlog.keys()]) {
       this.#recheckBacklog(conversation);
       if (this.#backlog.has(conversation)) this.#pump(conversation);
     }

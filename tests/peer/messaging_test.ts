@@ -97,6 +97,9 @@ Deno.test("a direct message to a peer that is away is queued, then delivered in 
       assert.equal(result.ok, false);
       assert.equal(!result.ok && result.queued, true);
     }
+    // The later ones wait behind the first, and for the same reason.
+    const reasons = results.map((result) => !result.ok && result.reason);
+    assert.deepEqual(reasons, [reasons[0], reasons[0], reasons[0]]);
     assert.deepEqual(alice.messenger.history.queued().map((message) => message.text), [
       "one",
       "two",
