@@ -10,12 +10,11 @@
  * cryptographic hash, and crafted ids can still make small buckets collide, which only costs a
  * few comparisons: ids are compared whole, never by hash alone.
  */
+import { idKey } from "../../lib/id_key.ts";
 
 /** Default number of ids remembered (about 1 MB at most with 128-character ids). */
 export const DEFAULT_RECENT_IDS = 10_000;
 
-/** Ids longer than this are remembered by a digest, so 32 KB ids cannot inflate the memory. */
-const MAX_KEPT_ID_CHARS = 128;
 
 interface Entry {
   readonly hash: number;
@@ -47,7 +46,7 @@ export class RecentIds {
   /** Remembers `msgId` from `from`; true when it was not known yet. */
   add(from: string, msgId: string): boolean {
     const hash = this.hashOf(msgId);
-    const key = msgId.length <= MAX_KEPT_ID_CHARS ? msgId : _digest(msgId);
+    const key = idKey(msgId);
     const head = this.#buckets.get(hash);
     for (let entry = head; entry !== undefined; entry = entry.next) {
       if (entry.key === key && entry.from === from) return false;
@@ -89,17 +88,4 @@ export class RecentIds {
       }
     }
   }
-}
-
-// A long id's length and 53 bits of two FNV-1a style hashes, which no honest peer collides
-// with; only the sender's own ids are compared with it.
-function _digest(msgId: string): string {
-  let high = 0x811c9dc5;
-  let low = 0x050c5d1f;
-  for (let i = 0; i < msgId.length; i++) {
-    const code = msgId.charCodeAt(i);
-    high = Math.imul(high ^ code, 0x01000193) >>> 0;
-    low = Math.imul(low ^ (code + i), 0x01000193) >>> 0;
-  }
-  return `#${msgId.length}:${(high & 0x1fffff).toString(36)}.${low.toString(36)}`;
 }

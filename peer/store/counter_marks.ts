@@ -65,12 +65,15 @@ export class CounterMarks {
   }
 }
 
-// A prefix and 12 lowercase hex digits (read by char code: a RegExp costs more per message).
+// A prefix of lowercase hex digits and "-", and 12 lowercase hex digits (read by char code: a
+// RegExp costs more per message). Only such characters: SQLite's max() reads a text up to a
+// NUL, so a prefix holding one would make a mark lower than what is stored.
 function _counted(msgId: string): boolean {
   if (msgId.length !== _ID_CHARS) return false;
-  for (let i = _PREFIX_CHARS; i < _ID_CHARS; i++) {
+  for (let i = 0; i < _ID_CHARS; i++) {
     const c = msgId.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+    const hex = (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+    if (!hex && (i >= _PREFIX_CHARS || c !== 45)) return false;
   }
   return true;
 }

@@ -30,7 +30,7 @@ export const PRUNE_STEP_ROWS = 250;
  * writes before it left staged.
  */
 export const DEFAULT_MAX_STAGED = 65_536;
-/** Text held in staged rows at most, in UTF-16 units (4 MB of memory at most). */
+/** Text and msg_ids held in staged rows at most, in UTF-16 units (4 MB of memory at most). */
 export const MAX_STAGED_TEXT = 2 * 1024 * 1024;
 /** Staged rows moved into the table per pause in the writes (~7 ms), and their text at most. */
 export const MERGE_STEP_ROWS = 1_024;

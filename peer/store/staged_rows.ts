@@ -10,7 +10,8 @@
  * Rows are added in id order, so the oldest staged row has the lowest id.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { OUTGOING, QUEUED } from "./rows.ts";
+import { idKey } from "../../lib/id_key.ts";
+import { DELIVERED, FAILED, OUTGOING, QUEUED, READ } from "./rows.ts";
 import type { MessageRow } from "./rows.ts";
 
 /** A staged message: the row as reads see it, with the integers the table stores. */
@@ -112,14 +113,29 @@ export class StagedRows {
    */
   load(db: DatabaseSync, names: StagedNames, nextId: number): StagedRow[] {
     const copies = new Map<number, _Saved>();
-    const batches = db.prepare("SELECT batch, last_id, rows FROM staged ORDER BY batch").all() as {
-      batch: number;
-      last_id: number;
-      rows: string;
-    }[];
+    let batches: { batch: unknown; last_id: unknown; rows: unknown }[];
+    try {
+      batches = db.prepare("SELECT batch, last_id, rows FROM staged ORDER BY batch").all() as {
+        batch: unknown;
+        last_id: unknown;
+        rows: unknown;
+      }[];
+    } catch (error) {
+      // node:sqlite refuses integers past 2^53.
+      if (error instanceof RangeError) {
+        throw new DamagedStagedRows("a staged batch number is too large");
+      }
+      throw error;
+    }
     for (const { batch, last_id: lastId, rows } of batches) {
-      this.#batches.push({ batch, lastId });
+      if (!Number.isSafeInteger(lastId) || typeof rows !== "string") {
+        throw new DamagedStagedRows("a staged batch is not one p2pchat wrote");
+      }
+      this.#batches.push({ batch: batch as number, lastId: lastId as number });
       for (const saved of _parseBatch(rows)) {
+        if (saved[0] < 1 || (saved.length === 2 && !_isState(saved[1]))) {
+          throw new DamagedStagedRows(`staged message ${saved[0]} is not one p2pchat wrote`);
+        }
         if (saved[0] <= this.#mergedUpto) continue;
         if (saved.length === _SAVED_TYPES.length) {
           copies.set(saved[0], saved as _Saved);
@@ -144,6 +160,11 @@ export class StagedRows {
       const [id, conversationId, senderId, flags, state, at, msgId, text, fingerprintId] = saved;
       if (inTable.has(id) || id >= nextId) {
         throw new DamagedStagedRows(`staged message ${id} is already stored, or beyond next_id`);
+      }
+      // A message we received is delivered or read: no other state is ours to give it.
+      const incoming = !(flags & OUTGOING);
+      if (!_isState(state) || (incoming && state !== DELIVERED && state !== READ)) {
+        throw new DamagedStagedRows(`staged message ${id} has a state p2pchat never gives`);
       }
       const conversation = names.conversation(conversationId);
       const sender = names.peer(senderId);
@@ -181,7 +202,7 @@ export class StagedRows {
     return this.#rows.length - this.#head;
   }
 
-  /** The length of the staged texts together (UTF-16 units). */
+  /** The length of the staged texts and msg_ids together (UTF-16 units). */
   get textLength(): number {
     return this.#textLength;
   }
@@ -256,7 +277,7 @@ export class StagedRows {
   /** True when an incoming row from `senderId` with `msgId` is staged. */
   holds(senderId: number, msgId: string): boolean {
     this.#index();
-    return this.#incoming.get(senderId)?.has(msgId) ?? false;
+    return this.#incoming.get(senderId)?.has(idKey(msgId)) ?? false;
   }
 
   /** True when incoming rows from `senderId` are staged. */
@@ -303,7 +324,7 @@ export class StagedRows {
     let end = this.#head;
     for (let text = 0; end < this.#rows.length && end - this.#head < maxRows; end++) {
       if (text >= maxText) break;
-      text += this.#rows[end].text.length;
+      text += _length(this.#rows[end]);
     }
     const moving = this.#rows.slice(this.#head, end);
     if (moving.length === 0) return 0;
@@ -342,7 +363,7 @@ export class StagedRows {
 
   #track(row: StagedRow): void {
     this.#rows.push(row);
-    this.#textLength += row.text.length;
+    this.#textLength += _length(row);
     if (_inOutbox(row)) this.#outbox.add(row);
   }
 
@@ -356,8 +377,8 @@ export class StagedRows {
         else same.push(row);
       } else if (row.msg_id !== "") {
         const ids = this.#incoming.get(row.senderId);
-        if (ids === undefined) this.#incoming.set(row.senderId, new Set([row.msg_id]));
-        else ids.add(row.msg_id);
+        if (ids === undefined) this.#incoming.set(row.senderId, new Set([idKey(row.msg_id)]));
+        else ids.add(idKey(row.msg_id));
       }
     }
   }
@@ -366,7 +387,7 @@ export class StagedRows {
   #untrack(row: StagedRow, at: number): void {
     this.#changedRows.delete(row);
     this.#changedStates.delete(row);
-    this.#textLength -= row.text.length;
+    this.#textLength -= _length(row);
     this.#outbox.delete(row);
     if (at >= this.#indexedTo) return;
     if (row.flags & OUTGOING) {
@@ -377,9 +398,18 @@ export class StagedRows {
     }
     if (row.msg_id === "") return;
     const ids = this.#incoming.get(row.senderId)!;
-    ids.delete(row.msg_id);
+    ids.delete(idKey(row.msg_id));
     if (ids.size === 0) this.#incoming.delete(row.senderId);
   }
+}
+
+// What a row's strings hold, counted against `MAX_STAGED_TEXT` (a msg_id may be 32 KB long).
+function _length(row: StagedRow): number {
+  return row.text.length + row.msg_id.length;
+}
+
+function _isState(state: number): boolean {
+  return state >= QUEUED && state <= FAILED;
 }
 
 function _inOutbox(row: StagedRow): boolean {

@@ -222,6 +222,35 @@ Deno.test("staged text is capped: long messages move into the table as they come
   assert.ok(tableCount(crashCopy(t), "messages") >= 30);
 });
 
+Deno.test("an id shaped like a counted one but with a NUL in its prefix is still found after a restart", () => {
+  using t = new TestStore("file");
+  const odd = `\u0000${PREFIX.slice(1)}`;
+  assert.ok(t.store.addIncoming(incoming({ msgId: counted(5, odd) })));
+  assert.ok(t.store.addIncoming(incoming({ msgId: counted(3, odd) })));
+  t.store.settle();
+  t.reopen();
+  // A new one between them, then the higher one again.
+  assert.ok(t.store.addIncoming(incoming({ msgId: counted(4, odd) })));
+  for (const n of [5, 3]) {
+    assert.equal(t.store.addIncoming(incoming({ msgId: counted(n, odd) })), undefined, `id ${n}`);
+  }
+});
+
+Deno.test("long msg_ids count against the staged cap, and are still found as duplicates", async () => {
+  using t = new TestStore("file");
+  const longId = (i: number) => `${i}-${"y".repeat(32_000)}`;
+  for (let i = 0; i < 100; i++) {
+    assert.ok(t.store.addIncoming(incoming({ msgId: longId(i), text: "short" })));
+    await t.store.committed();
+  }
+  // 3,200,000 characters of ids: past the 2 Mi cap, so some moved into the table already.
+  assert.ok(tableCount(crashCopy(t), "messages") >= 30);
+  for (const i of [0, 99]) {
+    assert.equal(t.store.addIncoming(incoming({ msgId: longId(i) })), undefined, `id ${i}`);
+  }
+  assert.ok(t.store.addIncoming(incoming({ msgId: longId(100) })));
+});
+
 Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
   const damage = [
     "UPDATE staged SET rows = 'not json'",
@@ -233,6 +262,12 @@ Deno.test("damaged staged rows: the file is moved aside with them, not emptied",
     "UPDATE staged SET rows = json_replace(rows, '$[0][0]', 1000000)",
     "UPDATE meta SET value = 0 WHERE key = 'merged_upto'; " +
     "UPDATE staged SET rows = json_replace(rows, '$[0][0]', 1)",
+    // Numbers out of range, and states p2pchat never gives (a received message queued).
+    "UPDATE staged SET batch = 9007199254740993",
+    "UPDATE staged SET last_id = 'x'",
+    "UPDATE staged SET rows = json_replace(rows, '$[0][0]', -5)",
+    "UPDATE staged SET rows = json_replace(rows, '$[0][4]', 99)",
+    "UPDATE staged SET rows = json_replace(rows, '$[0][4]', 0)",
   ];
   for (const change of damage) {
     using t = new TestStore("file");
