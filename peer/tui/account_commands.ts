@@ -198,8 +198,11 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
     const show = (event: AccountsEvent) => {
       if (event.type === "room" && event.event.startsWith("member_")) {
         const key = `${event.room}\n${event.username}`;
-        if (event.event === "member_offline") toldOffline.add(key);
-        else if (!toldOffline.delete(key) && _stillConnected(context.node, event)) return;
+        if (event.event === "member_offline") {
+          // Bounded: a tracker could name endless members.
+          if (toldOffline.size >= 10_000) toldOffline.clear();
+          toldOffline.add(key);
+        } else if (!toldOffline.delete(key) && _stillConnected(context.node, event)) return;
       }
       const here = (_running.get(accounts) ?? 0) > 0;
       const line = formatAccountsEvent(event, context.style, here);
@@ -219,6 +222,7 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
  */
 function _stillConnected(node: PeerNode, event: AccountsEvent): boolean {
   if (event.type !== "room" || event.event !== "member_online" || !event.member) return false;
+  // The tracker lets a member list only peer ids of their own name (which their account owns).
   const ids = new Set(event.member.addresses.map((address) => address.peerId?.toLowerCase()));
   return node.peers().some((peer) =>
     peer.state === "connected" && ids.has(peer.peerId.toLowerCase())
