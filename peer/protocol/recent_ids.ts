@@ -15,7 +15,6 @@ import { idKey } from "../../lib/id_key.ts";
 /** Default number of ids remembered (about 1 MB at most with 128-character ids). */
 export const DEFAULT_RECENT_IDS = 10_000;
 
-
 interface Entry {
   readonly hash: number;
   readonly from: string;
