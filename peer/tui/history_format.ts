@@ -286,6 +286,27 @@ export function formatFailed(message: StoredMessage, style: Style, at: number): 
   }`;
 }
 
+/**
+ * At start: the other conversations with unread messages, the most unread first (five at most),
+ * or undefined when there are none.
+ */
+export function formatUnreadElsewhere(
+  summaries: readonly ConversationSummary[],
+  current: string,
+  style: Style,
+): string | undefined {
+  const unread = summaries.filter((summary) =>
+    summary.unread > 0 && summary.conversation !== current
+  )
+    .sort((a, b) => b.unread - a.unread);
+  if (unread.length === 0) return undefined;
+  const shown = unread.slice(0, 5).map((summary) =>
+    `${sanitize(summary.conversation)} ${summary.unread}`
+  );
+  const more = unread.length > 5 ? ` and ${unread.length - 5} more` : "";
+  return style.dim(`-- unread elsewhere: ${shown.join(", ")}${more} (/conversations) --`);
+}
+
 /** The notice before the first direct message of someone not in the contacts. */
 export function formatStranger(peerId: string, style: Style, at: number): string {
   const who = sanitize(peerId);

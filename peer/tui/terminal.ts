@@ -19,7 +19,7 @@ import {
 } from "./commands.ts";
 import { complete } from "./completion.ts";
 import { historyCommands } from "./history_commands.ts";
-import { formatStorageWarnings, formatStranger } from "./history_format.ts";
+import { formatStorageWarnings, formatStranger, formatUnreadElsewhere } from "./history_format.ts";
 import { HistoryView } from "./history_view.ts";
 import { StateNotices } from "./state_notices.ts";
 import {
@@ -264,7 +264,14 @@ class _Session implements CommandContext {
     this.#output(MODES_ON + this.#inputLine());
     this.#storageAtStart();
     const view = this.#view;
-    if (view) this.#guard(() => view.opened(conversationName(this.#conversation)));
+    if (view) {
+      const current = conversationName(this.#conversation);
+      this.#guard(() => view.opened(current));
+      this.#guard(() => {
+        const line = formatUnreadElsewhere(view.history.conversations(), current, this.style);
+        if (line !== undefined) this.print(line);
+      });
+    }
     try {
       while (!this.#quitRequested) {
         const read = await Promise.race([reader.read(), quitting]);

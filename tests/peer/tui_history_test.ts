@@ -141,12 +141,13 @@ Deno.test("the terminal shows the current conversation's last 20 lines at start,
   const lines = ui.lines();
   const first = lines.indexOf("08:00:05 [#lobby] bob@lobby: line 6");
   assert.ok(first >= 0, lines.join("\n"));
-  assert.deepEqual(lines.slice(first, first + 22), [
+  assert.deepEqual(lines.slice(first, first + 23), [
     ...Array.from(
       { length: 20 },
       (_, i) => `08:00:${String(i + 5).padStart(2, "0")} [#lobby] bob@lobby: line ${i + 6}`,
     ),
     "-- history of #lobby: 20 messages; older: PageUp --",
+    "-- unread elsewhere: bob@lobby 1 (/conversations) --",
     "10:00:00 [#lobby] bob@lobby: fresh",
   ]);
   assert.ok(!ui.output().includes("another conversation"));
@@ -167,6 +168,23 @@ Deno.test("the terminal marks unread lines and reads the conversation it opens",
   assert.equal(lines[divider - 1], "08:00:01 [#lobby] bob@lobby: line 2");
   assert.equal(lines[divider + 1], "08:00:00 [#lobby] bob@lobby: line 1");
   assert.equal(node.store.conversations()[0].unread, 0);
+  ui.write("\x03");
+  await ui.done;
+});
+
+Deno.test("at start the terminal says which other conversations have unread messages", async () => {
+  const node = new StoreNode();
+  lobbyLines(node.store, 2, "delivered");
+  node.store.add({ conversation: "bob@lobby", text: "are you there?" });
+  node.store.add({ conversation: "bob@lobby", text: "hello?" });
+  node.store.add({ conversation: "#games", text: "gg", from: "carol@lobby" });
+  node.store.add({ conversation: "dan@lobby", text: "seen", state: "read" });
+  const ui = start(node, true);
+  await until(() => ui.output().includes("unread elsewhere"));
+  assert.ok(
+    ui.lines().includes("-- unread elsewhere: bob@lobby 2, #games 1 (/conversations) --"),
+    ui.lines().join("\n"),
+  );
   ui.write("\x03");
   await ui.done;
 });
