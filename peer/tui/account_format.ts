@@ -10,6 +10,7 @@ import type {
   UserSummary,
 } from "../accounts/mod.ts";
 import { formatClock, formatTable, sanitize, type Style } from "./format.ts";
+import { formatDay } from "./history_format.ts";
 
 /**
  * One notice line for an account or room event; undefined when the command already said it
@@ -90,15 +91,15 @@ export function formatMemberAddress(address: MemberAddress): string {
   return sanitize(address.peerId ? `${address.peerId}/${where}` : where);
 }
 
-/** The /users table. */
-export function formatUsers(users: UserSummary[], style: Style): string[] {
+/** The /users table; times as /contacts shows them (`HH:MM:SS` today, else the date). */
+export function formatUsers(users: UserSummary[], style: Style, now = Date.now()): string[] {
   return formatTable(
     ["USER", "STATE", "LAST_SEEN", "LAST_LOGIN", "ROOMS", "ADDRESS"],
     users.map((user) => [
       sanitize(user.username),
       user.online ? "online" : "offline",
-      _time(user.lastSeen),
-      _time(user.lastLogin),
+      _time(user.lastSeen, now),
+      _time(user.lastLogin, now),
       sanitize(user.rooms.join(",")),
       user.addresses.map(formatMemberAddress).join(","),
     ]),
@@ -134,7 +135,9 @@ export function formatMembers(members: RoomMember[], style: Style): string[] {
   );
 }
 
-// ISO 8601 to the second ("2026-01-01T10:00:00Z"): short, sortable, no spaces.
-function _time(iso: string | null): string {
-  return iso === null ? "-" : iso.replace(/\.\d+Z$/, "Z");
+// The tracker's ISO 8601 time as a cell; one it garbled is shown as it came.
+function _time(iso: string | null, now: number): string {
+  if (iso === null) return "-";
+  const at = Date.parse(iso);
+  return Number.isNaN(at) ? sanitize(iso) : formatDay(at, now);
 }

@@ -217,15 +217,20 @@ export function formatStorageWarnings(status: StorageStatus, style: Style, at: n
       }`,
     );
   }
-  if (!status.persistent || status.problem !== undefined) {
+  if (status.problem !== undefined) {
     lines.push(
       `${time} ${
         style.warn(
           `!! history is not being saved: ${
-            sanitize(status.problem ?? "the store runs in memory")
+            sanitize(status.problem)
           }; the chat goes on, messages are kept until you quit`,
         )
       }`,
+    );
+  } else if (!status.persistent) {
+    // Chosen (--no-history): said once, calmly.
+    lines.push(
+      `${time} ${style.dim("-- history is kept in memory only: it is gone when you quit")}`,
     );
   }
   return lines;

@@ -42,8 +42,10 @@ export function formatVerification(verification: Verification): string[] {
     `safety number with ${who} (${verification.verified ? "verified" : "not verified yet"}):`,
     ...rows,
     `fingerprint of ${who}: ${verification.fingerprint}`,
-    `compare the safety number with ${who} over another channel (in person, by phone): ` +
-    `theirs must be the same. If it is, type /verify ${who} yes`,
+    verification.verified
+      ? `you marked this key verified; /verify ${who} no takes that back`
+      : `compare the safety number with ${who} over another channel (in person, by phone): ` +
+        `theirs must be the same. If it is, type /verify ${who} yes`,
   ];
 }
 

@@ -4,7 +4,7 @@ import { encodeLine, LineDecoder } from "../../lib/framing.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { type Conn, memoryConnPair } from "../../lib/transport.ts";
 import { type AccountsEvent, PeerAccounts } from "../../peer/accounts/peer_accounts.ts";
-import { formatAccountsEvent } from "../../peer/tui/account_format.ts";
+import { formatAccountsEvent, formatUsers } from "../../peer/tui/account_format.ts";
 import { memoryTokenStore } from "../../peer/accounts/token_store.ts";
 import { createPeerApi } from "../../peer/http/routes.ts";
 import { mountAccountApi } from "../../peer/http/account_routes.ts";
@@ -598,3 +598,30 @@ Deno.test("the terminal tells a member's login, but not a new login of a member 
     assert.equal(events.length, 2);
     await end();
   }));
+
+Deno.test("/users shows times as /contacts does: the time today, else the date", () => {
+  const now = new Date(2026, 5, 10, 15, 0, 0).getTime();
+  const user = (username: string, lastSeen: string | null) => ({
+    username,
+    online: false,
+    lastSeen,
+    lastLogin: null,
+    rooms: [],
+    addresses: [],
+  });
+  const lines = formatUsers(
+    [
+      user("ann", new Date(2026, 5, 10, 9, 30, 5).toISOString()),
+      user("bob", new Date(2026, 5, 1, 9, 30, 5).toISOString()),
+      user("eve", "not a time\u001b[2J"),
+    ],
+    createStyle(false),
+    now,
+  );
+  assert.deepEqual(lines.slice(1).map((line) => line.split(/\s+/)[2]), [
+    "09:30:05",
+    "2026-06-01",
+    "not",
+  ]);
+  assert.ok(!lines.join("").includes("\u001b"));
+});

@@ -446,6 +446,19 @@ Deno.test("/conversations lists unread counts and last lines; opening one reads 
   assert.equal(lines.at(-1), "bob@lobby     -       08:01:00 bob@lobby: hello?");
 });
 
+Deno.test("history in memory by choice (--no-history) is said calmly at start, a failure as a warning", async () => {
+  const node = new StoreNode();
+  node.store.storageStatus = { persistent: false };
+  const [chosen] = await pipe(node, ["/convs"]);
+  assert.match(
+    chosen,
+    /^\d\d:\d\d:\d\d -- history is kept in memory only: it is gone when you quit$/,
+  );
+  node.store.storageStatus = { persistent: false, problem: "the disk is full" };
+  const [failed] = await pipe(node, ["/convs"]);
+  assert.match(failed, /!! history is not being saved: the disk is full;/);
+});
+
 Deno.test("/quit warns once when queued messages would be lost with history in memory", async () => {
   const node = new StoreNode();
   outgoing(node, "carol@lobby", "see you", "queued", { at: today(10) });

@@ -128,7 +128,7 @@ Deno.test("/verify PEER yes|no marks the key verified or not, and says so", asyn
     "  45678 56789 67890 78901",
     "  89012 90123 11111 22222",
     `fingerprint of bob@lobby: ${BOB_PRINT}`,
-    lines[6],
+    "you marked this key verified; /verify bob@lobby no takes that back",
     "marked bob@lobby not verified",
     'error: usage: /verify PEER [yes|no] (got "maybe")',
   ]);
