@@ -37,8 +37,9 @@ export function complete(before: string, sources: CompletionSources): Completion
   const own = _firstArgument(before, word) ? sources.argumentsOf?.(_command(before)) : undefined;
   if (firstWord && word.startsWith("/")) options = sources.commands.map((name) => `/${name}`);
   else if (own !== undefined) options = [...own];
-  else if (word === "") return { insert: "", candidates: [] };
-  else if (word.startsWith("#") || word === "*") options = ["*", ...sources.scopes];
+  else if (word === "" && !(_firstArgument(before, word) && _TAKES_PEER.has(_command(before)))) {
+    return { insert: "", candidates: [] };
+  } else if (word.startsWith("#") || word === "*") options = ["*", ...sources.scopes];
   else {
     // Peers of our namespace go by their bare name, unless the word already has an "@".
     const suffix = `@${sources.namespace}`;
@@ -53,6 +54,9 @@ export function complete(before: string, sources: CompletionSources): Completion
   const insert = common.slice(word.length);
   return { insert, candidates: insert === "" ? matches : [] };
 }
+
+// Commands whose first argument is a peer: Tab after them lists the peers even before a letter.
+const _TAKES_PEER = new Set(["msg", "send", "add", "remove", "verify"]);
 
 // True when `word` is the first argument of a command: "/cancel 1" with the cursor after "1".
 function _firstArgument(before: string, word: string): boolean {

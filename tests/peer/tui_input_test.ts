@@ -121,7 +121,13 @@ Deno.test("complete() extends an ambiguous word as far as the matches agree, the
   });
   assert.deepEqual(complete("/msg bob@", SOURCES), { insert: "lobby ", candidates: [] });
   assert.deepEqual(complete("/m", SOURCES), { insert: "", candidates: ["/me", "/msg"] });
-  assert.deepEqual(complete("/msg ", SOURCES), { insert: "", candidates: [] });
+  // A command that takes a peer lists them all before a letter is typed; other words do not.
+  assert.deepEqual(complete("/msg ", SOURCES), {
+    insert: "",
+    candidates: ["bob", "bobby", "carol@other"],
+  });
+  assert.deepEqual(complete("hello ", SOURCES), { insert: "", candidates: [] });
+  assert.deepEqual(complete("/msg bob ", SOURCES), { insert: "", candidates: [] });
   assert.deepEqual(complete("/nothing", SOURCES), { insert: "", candidates: [] });
 });
 
