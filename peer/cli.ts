@@ -227,7 +227,10 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     const address = await tracker.start();
     console.log(`Tracker listening on ${address.hostname}:${address.port}`);
     console.log(`Tracker key fingerprint: ${tracker.health().fingerprint}`);
-    trackerAddress = config.tracker ?? { hostname: "127.0.0.1", port: address.port };
+    // Dialled where it listens (on every interface: through loopback).
+    const wildcard = address.hostname === "0.0.0.0" || address.hostname === "::";
+    trackerAddress = config.tracker ??
+      { hostname: wildcard ? "127.0.0.1" : address.hostname, port: address.port };
   }
 
   const identity = await loadOrCreateIdentity(config.dataDir, log);

@@ -20,6 +20,8 @@ export interface PeerOptions {
   namespace: string;
   /** Port of the tracker on 127.0.0.1 (`--tracker`). */
   trackerPort?: number;
+  /** Runs a tracker in the peer (`--embed-tracker 0`) and uses it, instead of `--tracker`. */
+  embedTracker?: boolean;
   /** Flags added after the defaults (later flags win). */
   args?: string[];
   /** Environment variables added to (or, with `undefined`, removed from) the test's own. */
@@ -90,8 +92,9 @@ export class PeerProcess {
       "1",
       // Without a tracker of the test's own, a port where nothing listens: never whatever
       // tracker the user runs on the default port.
-      "--tracker",
-      `127.0.0.1:${options.trackerPort ?? 1}`,
+      ...(options.embedTracker
+        ? ["--embed-tracker", "0"]
+        : ["--tracker", `127.0.0.1:${options.trackerPort ?? 1}`]),
       ...(options.args ?? []),
     ];
     const env = { ...Deno.env.toObject() };

@@ -154,7 +154,9 @@ export class Messenger implements PeerNode, Inbox {
 
   async send(peerId: string, text: string): Promise<SendResult> {
     // Nothing would ever deliver it: we never connect to ourselves.
-    if (peerId === this.peerId) return { ok: false, reason: "unknown_peer" };
+    if (peerId.toLowerCase() === this.peerId.toLowerCase()) {
+      return { ok: false, reason: "unknown_peer" };
+    }
     const link = this.#connection(peerId);
     const backlog = this.#backlog.has(peerId);
     let stored: StoredMessage;

@@ -19,6 +19,7 @@ import {
   sanitize,
   type Style,
 } from "./format.ts";
+import { quoteValue } from "../../lib/escape.ts";
 
 /** How much of a message text a notice or a list quotes. */
 export const QUOTE_CHARS = 40;
@@ -305,8 +306,9 @@ export function formatUnreadElsewhere(
   )
     .sort((a, b) => b.unread - a.unread);
   if (unread.length === 0) return undefined;
+  // As a token, as history lines write names: spaces and commas in a name cannot fake entries.
   const shown = unread.slice(0, 5).map((summary) =>
-    `${sanitize(summary.conversation)} ${summary.unread}`
+    `${quoteValue(summary.conversation, ",")} ${summary.unread}`
   );
   const more = unread.length > 5 ? ` and ${unread.length - 5} more` : "";
   return style.dim(`-- unread elsewhere: ${shown.join(", ")}${more} (/conversations) --`);

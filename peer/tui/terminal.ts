@@ -34,6 +34,7 @@ import type { LogRecord } from "../../lib/log.ts";
 import { type Key, KeyDecoder } from "./keys.ts";
 import { NoticeLimiter } from "./notice_limiter.ts";
 import { securityCommands } from "./security_commands.ts";
+import { quoteValue } from "../../lib/escape.ts";
 import { conversationMark, formatSecurityEvent } from "./security_format.ts";
 import { displayWidth, LineEditor } from "./line_editor.ts";
 import {
@@ -340,10 +341,14 @@ class _Session implements CommandContext {
     const history = this.node.history;
     let contacts: string[] = [];
     this.#guard(() => contacts = history?.contacts().map((contact) => contact.peerId) ?? []);
+    // Only names that read as they are: what Tab inserts is drawn raw on the input line, and a
+    // peer may name itself (or its namespace) with escape sequences.
+    const plain = (names: Iterable<string>) =>
+      [...names].filter((name) => quoteValue(name) === name);
     const { insert, candidates } = complete(this.#editor.textBeforeCursor, {
       commands: this.commands.list().map((command) => command.name),
-      peers: [...peers.map((peer) => peer.peerId), ...contacts],
-      scopes: [...scopes],
+      peers: plain([...peers.map((peer) => peer.peerId), ...contacts]),
+      scopes: plain(scopes),
       namespace,
       argumentsOf: (command) => {
         if (command !== "cancel" || !history) return undefined;

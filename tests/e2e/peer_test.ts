@@ -532,3 +532,25 @@ function _closeQuietly(conn: Deno.Conn): void {
     // Already closed.
   }
 }
+
+Deno.test("a peer's embedded tracker listens on the peer's --host, and the peer registers there", async () => {
+  const e2e = new E2e();
+  try {
+    const peer = await e2e.peer({
+      name: "emb",
+      namespace: "ns1",
+      embedTracker: true,
+      args: ["--host", "127.0.0.2"],
+    });
+    const listening = await peer.waitForLine(/^Tracker listening on 127\.0\.0\.2:(\d+)$/);
+    const where = `127\\.0\\.0\\.2:${listening.match[1]}`;
+    await pollUntil("a register with the embedded tracker", async () => {
+      const mark = await peer.send("/status");
+      const line = await peer.waitForLine(/^last register: /, WAIT_MS, mark);
+      if (line.line === "last register: -") return undefined;
+      return await peer.waitForLine(new RegExp(`^tracker: ${where} reachable$`), WAIT_MS, mark);
+    });
+  } finally {
+    await e2e.close();
+  }
+});

@@ -179,10 +179,14 @@ Deno.test("at start the terminal says which other conversations have unread mess
   node.store.add({ conversation: "bob@lobby", text: "hello?" });
   node.store.add({ conversation: "#games", text: "gg", from: "carol@lobby" });
   node.store.add({ conversation: "dan@lobby", text: "seen", state: "read" });
+  // A name made to look like more entries is one quoted token.
+  node.store.add({ conversation: "mal 40, x@lobby", text: "hi" });
   const ui = start(node, true);
   await until(() => ui.output().includes("unread elsewhere"));
   assert.ok(
-    ui.lines().includes("-- unread elsewhere: bob@lobby 2, #games 1 (/conversations) --"),
+    ui.lines().includes(
+      '-- unread elsewhere: bob@lobby 2, "mal 40, x@lobby" 1, #games 1 (/conversations) --',
+    ),
     ui.lines().join("\n"),
   );
   ui.write("\x03");

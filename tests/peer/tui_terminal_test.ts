@@ -452,6 +452,24 @@ Deno.test("runTerminal() in a terminal completes with Tab and lists ambiguous ma
   await session.done;
 });
 
+Deno.test("Tab never puts a name with escape sequences on the input line", async () => {
+  const node = new FakePeerNode("alice", "lobby");
+  // The only peer, named to set the window title and paint the line red.
+  node.addPeer("x\u001b]0;PWNED\u0007\u001b[41m@lobby");
+  node.addPeer("eve@\u001b[2Jns");
+  const session = harness(node, { isTerminal: true });
+  session.write("/msg \t");
+  session.write("x\t");
+  session.write("\x15/pub #\t");
+  session.write("hello");
+  await until(() => session.output().endsWith("hello"));
+  assert.ok(!session.output().includes("\u001b]0;"), JSON.stringify(session.output()));
+  assert.ok(!session.output().includes("\u001b[41m"), JSON.stringify(session.output()));
+  assert.ok(!session.output().includes("\u001b[2Jns"), JSON.stringify(session.output()));
+  session.write("\x03");
+  await session.done;
+});
+
 Deno.test("runTerminal() in a terminal clears the screen on Ctrl-L and redraws the typed text", async () => {
   const session = harness(lobby(), { isTerminal: true });
   session.write("draft");
