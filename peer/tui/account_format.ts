@@ -98,7 +98,7 @@ export function formatUsers(users: UserSummary[], style: Style, now = Date.now()
     users.map((user) => [
       sanitize(user.username),
       user.online ? "online" : "offline",
-      _time(user.lastSeen, now),
+      user.online ? "now" : _time(user.lastSeen, now),
       _time(user.lastLogin, now),
       sanitize(user.rooms.join(",")),
       user.addresses.map(formatMemberAddress).join(","),

@@ -311,7 +311,8 @@ function _unheardOf(node: PeerNode, peerId: string): boolean {
   return !node.peers().some((peer) => peer.peerId.toLowerCase() === folded) &&
     !history.contacts().some((contact) => contact.peerId.toLowerCase() === folded) &&
     node.verification(peerId) === undefined &&
-    history.page(peerId, { limit: 1 }).messages.length === 0;
+    // Our own failed tries (a typo sent once) do not make a name known.
+    !history.page(peerId, { limit: 50 }).messages.some((m) => !m.outgoing || m.state !== "failed");
 }
 
 /** `/conn` and `/rtt`: one table row per connected peer, or "no connections". */

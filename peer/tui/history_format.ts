@@ -237,11 +237,16 @@ export function formatStorageWarnings(status: StorageStatus, style: Style, at: n
   return lines;
 }
 
-/** Why a send was queued, in words: `offline`, `not known to the tracker now`, `unreachable`. */
+/**
+ * Why a send was queued, in words: `offline`, `not known to the tracker now`, `not connected`
+ * (also after a restart, before anything was tried), `no answer in time`, `unreachable`.
+ */
 export function queuedReason(reason: Extract<SendResult, { ok: false }>["reason"]): string {
   switch (reason) {
     case "offline":
       return "offline";
+    case "not_connected":
+      return "not connected";
     case "unknown_peer":
       return "not known to the tracker now";
     case "timeout":

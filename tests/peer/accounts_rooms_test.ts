@@ -599,11 +599,11 @@ Deno.test("the terminal tells a member's login, but not a new login of a member 
     await end();
   }));
 
-Deno.test("/users shows times as /contacts does: the time today, else the date", () => {
+Deno.test("/users shows times as /contacts does: now when online, the time today, else the date", () => {
   const now = new Date(2026, 5, 10, 15, 0, 0).getTime();
-  const user = (username: string, lastSeen: string | null) => ({
+  const user = (username: string, lastSeen: string | null, online = false) => ({
     username,
-    online: false,
+    online,
     lastSeen,
     lastLogin: null,
     rooms: [],
@@ -614,6 +614,7 @@ Deno.test("/users shows times as /contacts does: the time today, else the date",
       user("ann", new Date(2026, 5, 10, 9, 30, 5).toISOString()),
       user("bob", new Date(2026, 5, 1, 9, 30, 5).toISOString()),
       user("eve", "not a time\u001b[2J"),
+      user("dan", new Date(2026, 5, 10, 9, 30, 5).toISOString(), true),
     ],
     createStyle(false),
     now,
@@ -622,6 +623,7 @@ Deno.test("/users shows times as /contacts does: the time today, else the date",
     "09:30:05",
     "2026-06-01",
     "not",
+    "now",
   ]);
   assert.ok(!lines.join("").includes("\u001b"));
 });

@@ -557,17 +557,22 @@ Deno.test("/msg to a name never met says so; to a peer, a contact or a known his
   node.addPeer("bob@lobby");
   node.store.addContact("dave@lobby");
   node.store.add({ conversation: "eve@lobby", from: "eve@lobby", text: "hi", at: today(10) });
+  // A typo sent once, which failed: still nobody we know.
+  outgoing(node, "zed@lobby", "hi", "failed", { reason: "unknown_peer" });
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  for (const name of ["carol", "bob", "dave", "eve"]) ui.write(`/msg ${name}\n`);
+  for (const name of ["carol", "bob", "dave", "eve", "zed"]) ui.write(`/msg ${name}\n`);
   ui.end();
   await ui.done;
   const hints = ui.lines().filter((line) => line.startsWith("-- nothing is known of"));
-  assert.deepEqual(hints, [
-    "-- nothing is known of carol@lobby (not seen online, not in your contacts, no history): " +
-    "messages fail unless they are online (/peers lists who is; /add carol@lobby keeps messages " +
-    "for them until they come)",
-  ]);
+  assert.deepEqual(
+    hints,
+    ["carol", "zed"].map((name) =>
+      `-- nothing is known of ${name}@lobby (not seen online, not in your contacts, no history): ` +
+      `messages fail unless they are online (/peers lists who is; /add ${name}@lobby keeps ` +
+      "messages for them until they come)"
+    ),
+  );
   assert.ok(ui.lines().includes("conversation: eve@lobby"), ui.lines().join("\n"));
 });
 
@@ -614,7 +619,8 @@ Deno.test("a send kept in the outbox says queued and why, and keeps the conversa
   const reasons = [
     ["offline", "offline"],
     ["unknown_peer", "not known to the tracker now"],
-    ["not_connected", "unreachable"],
+    ["not_connected", "not connected"],
+    ["closed", "unreachable"],
   ] as const;
   for (const [reason, words] of reasons) {
     node.answerWith = { ok: false, reason, queued: true, id: 7, msgId: "q7" };
