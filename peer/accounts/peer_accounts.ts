@@ -367,6 +367,35 @@ export class PeerAccounts {
     }
   }
 
+  /**
+   * After a session came back (the tracker restarted, or our link to it dropped): a member we
+   * saw online whom the new list says is offline left meanwhile, when no session of ours was
+   * there to be told. Told now, unless their peer is still connected to ours (then they are
+   * about to log in again, as everyone does after a tracker restart).
+   */
+  #tellWhoLeft(before: Map<string, Map<string, RoomMember>>): void {
+    const connected = new Set(
+      this.#node.peers().filter((peer) => peer.state === "connected")
+        .map((peer) => peer.peerId.toLowerCase()),
+    );
+    for (const [key, was] of before) {
+      const now = this.#members.get(key);
+      if (!now) continue;
+      for (const [username, member] of was) {
+        if (!member.online || now.get(username)?.online !== false) continue;
+        const ids = member.addresses.map((address) => address.peerId?.toLowerCase());
+        if (ids.some((id) => id !== undefined && connected.has(id))) continue;
+        this.#listeners.emit({
+          type: "room",
+          event: "member_offline",
+          room: this.#roomNames.get(key) ?? key,
+          username,
+          at: this.#clock.now(),
+        });
+      }
+    }
+  }
+
   #seenRoom(room: RoomSummary): RoomSummary {
     this.#roomNames.set(_fold(room.name), room.name);
     return room;
@@ -459,12 +488,13 @@ export class PeerAccounts {
   #fromClient(event: SessionClientEvent): void {
     const at = this.#clock.now();
     switch (event.kind) {
-      case "logged_in":
+      case "logged_in": {
         // Events may have been missed while away: member lists are read again.
+        const before = new Map(this.#members);
         this.#members.clear();
         this.#nameOwned = false;
         this.#node.registerNow();
-        void this.#loadOwnRooms();
+        void this.#loadOwnRooms().then(() => this.#tellWhoLeft(before));
         this.#listeners.emit({
           type: "account",
           state: "logged_in",
@@ -473,6 +503,7 @@ export class PeerAccounts {
           at,
         });
         return;
+      }
       case "logged_out":
         // Only a real logout forgets the members; while reconnecting they keep rooms working.
         this.#members.clear();

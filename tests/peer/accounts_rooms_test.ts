@@ -627,3 +627,28 @@ Deno.test("/users shows times as /contacts does: now when online, the time today
   ]);
   assert.ok(!lines.join("").includes("\u001b"));
 });
+
+Deno.test("a member who left while the tracker was away is told gone when our session is back", () =>
+  withRoom(async ([alice, bob], tracker) => {
+    const carol = member(tracker, "carol", 7004);
+    await carol.accounts.signup("carol-secret");
+    await carol.accounts.joinRoom("games");
+    await settle(5);
+    // Carol's peer stops while the tracker is down: nobody could be told.
+    await tracker.down();
+    await settle(5);
+    await carol.session.stop();
+    alice.node.addPeer(carol.node.peerId, { state: "stale" });
+    const from = alice.events.length;
+    await tracker.up();
+    for (let i = 0; i < 30 && !(alice.accounts.loggedIn && bob.accounts.loggedIn); i++) {
+      tracker.clock.advance(1_000);
+      await settle(5);
+    }
+    await settle(10);
+    const offline = alice.events.slice(from).flatMap((event) =>
+      event.type === "room" && event.event === "member_offline" ? [event.username] : []
+    );
+    // Not bob: his peer is still connected to alice's, he is logging in again.
+    assert.deepEqual(offline, ["carol"]);
+  }));
