@@ -273,6 +273,16 @@ const REGISTER_WAIT_MS = 5_000;
 /** A connection that lasted this long resets the reconnection backoff when it is lost. */
 const STABLE_CONNECTION_MS = 5_000;
 
+/** Peers whose BYE is remembered, at most (the oldest are forgotten all at once past it). */
+const MAX_BYES_KEPT = 10_000;
+
+/**
+ * The tracker counts what is left of a record in whole seconds (rounded down), so a record's
+ * registration time, worked out from it, may be up to this much early: one made after a BYE
+ * never looks older than the BYE by more.
+ */
+const REGISTERED_AT_SLACK_MS = 1_000;
+
 /** Default cap on open peer connections. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
@@ -299,6 +309,8 @@ class _PeerNode implements StartablePeerNode {
   readonly #seen = new RecentIds();
   readonly #sendIds = new SendIds();
   readonly #cooldownUntil = new Map<string, number>();
+  /** When peers said BYE (not for a duplicate connection or a refusal), until they are back. */
+  readonly #byeAt = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #hooks: ConnectionHooks;
   readonly #features: readonly string[];
@@ -764,7 +776,17 @@ class _PeerNode implements StartablePeerNode {
   }
 
   #learn(records: RendezvousRecord[]): void {
+    const now = this.#clock.now();
     for (const record of records) {
+      const peerId = `${record.name}@${record.namespace}`;
+      const byeAt = this.#byeAt.get(peerId);
+      if (byeAt !== undefined) {
+        // Registered before the peer said BYE: its UNREGISTER was lost (the tracker was down,
+        // and kept the record across its restart). Dialling it would fail until it expires.
+        const registeredAt = _registeredAt(record, now);
+        if (registeredAt !== undefined && registeredAt < byeAt - REGISTERED_AT_SLACK_MS) continue;
+        this.#byeAt.delete(peerId);
+      }
       this.addPeer(record.name, record.namespace, { hostname: record.ip, port: record.port });
     }
   }
@@ -1025,6 +1047,7 @@ class _PeerNode implements StartablePeerNode {
     entry.connectedAt = this.#clock.now();
     this.#cancelRetry(entry);
     this.#cooldownUntil.delete(peerId);
+    this.#byeAt.delete(peerId);
     // Only now close the losers, so their close hooks see the new connection in place.
     if (current && current !== connection) void current.bye("duplicate_connection");
     if (connection.direction === "inbound" && ownDial?.state === "handshake") {
@@ -1091,6 +1114,8 @@ class _PeerNode implements StartablePeerNode {
     }
     if (reason === "bye") {
       this.#cooldownUntil.set(entry.peerId, this.#clock.now() + this.#byeCooldown());
+      if (this.#byeAt.size >= MAX_BYES_KEPT) this.#byeAt.clear();
+      this.#byeAt.set(entry.peerId, this.#clock.now());
       this.#peers.delete(entry.peerId);
       this.#cancelRetry(entry);
       this.#emitPeer(entry, "gone", detail ?? "bye");
@@ -1181,4 +1206,11 @@ function _row(entry: _Entry): PeerInfo {
     lastSeenAt: connection?.lastSeenAt ?? entry.lastSeenAt,
     security: entry.security,
   };
+}
+
+// When the tracker took the record, by our clock: its lifetime minus what is left of it;
+// undefined when the tracker does not say (a pyp2p tracker may not).
+function _registeredAt(record: RendezvousRecord, now: number): number | undefined {
+  if (record.ttl === undefined || record.expiresIn === undefined) return undefined;
+  return now - (record.ttl - record.expiresIn) * 1000;
 }

@@ -544,3 +544,49 @@ Deno.test("a second peer with a name a live peer uses is told at start; a stale 
     await tracker.stop();
   }
 });
+
+Deno.test("a peer that said BYE while the tracker was down is not dialled from the record the tracker kept", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "p2pchat-bye-" });
+  const trackerAt = (port: number) =>
+    createTracker({ host: "127.0.0.1", port, rateLimit: false, dataDir, saveDelayMs: 0 }, {
+      clock: systemClock,
+      log: memoryLogger("error").log,
+    });
+  let tracker = trackerAt(0);
+  const { port } = await tracker.start();
+  const options = { tracker: { hostname: "127.0.0.1", port } };
+  const alice = await startNode("alice", "lab", options);
+  const carol = await startNode("carol", "lab", options);
+  let carolAgain: Running | undefined;
+  try {
+    await waitFor("alice and carol connected", () => connected(alice, "carol@lab"));
+    // Old enough that the tracker's whole seconds tell it from a registration after the BYE.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // The tracker goes down (keeping carol's record on disk), then carol quits: her BYE reaches
+    // alice, her UNREGISTER reaches nobody.
+    await tracker.stop();
+    await carol.node.stop();
+    await waitFor("carol gone", () => !alice.node.peers().some((p) => p.peerId === "carol@lab"));
+    tracker = trackerAt(port);
+    await tracker.start();
+    const listed = alice.node.status().tracker.lastDiscoverAt ?? 0;
+    // Several DISCOVERs that list carol's old record.
+    await waitFor(
+      "DISCOVERs after the restart",
+      () => (alice.node.status().tracker.lastDiscoverAt ?? 0) > listed + 500,
+    );
+    assert.deepEqual(alice.node.peers().map((p) => p.peerId), []);
+    const dialled = alice.events.filter((e) =>
+      e.type === "peer" && e.peerId === "carol@lab" && e.state === "connecting"
+    );
+    assert.equal(dialled.length, 1, "only the first dial, before she quit");
+    // Once she registers again, she is dialled.
+    carolAgain = await startNode("carol", "lab", options);
+    await waitFor("alice and carol connected again", () => connected(alice, "carol@lab"));
+  } finally {
+    await alice.node.stop();
+    await carolAgain?.node.stop();
+    await tracker.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
