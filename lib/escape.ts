@@ -24,12 +24,14 @@ export function escapeText(text: string): string {
   });
 }
 
-// A character a value cannot hold bare: white space, quote, backslash, `=`, or anything that
-// is not a visible letter, mark, number, punctuation or symbol (controls, format characters
-// such as zero-width space and soft hyphen, bidi controls, unassigned code points).
-const _NEEDS_QUOTES = /[\s"\\=]|[^\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
+// A character a value cannot hold bare: white space, quote, backslash, `=`, anything that is
+// not a visible letter, mark, number, punctuation or symbol (controls, format characters such
+// as zero-width space and soft hyphen, bidi controls, unassigned code points), or one drawn as
+// nothing though it is a letter or a mark (variation selectors, Hangul fillers: "bob" with one
+// looks like "bob").
+const _NEEDS_QUOTES = /[\s"\\=]|[^\p{L}\p{M}\p{N}\p{P}\p{S}]|\p{Default_Ignorable_Code_Point}/u;
 // What a quoted value shows as an escape: anything invisible but the plain space.
-const _INVISIBLE = /[^\p{L}\p{M}\p{N}\p{P}\p{S} ]/u;
+const _INVISIBLE = /[^\p{L}\p{M}\p{N}\p{P}\p{S} ]|\p{Default_Ignorable_Code_Point}/u;
 
 /**
  * A value (a name, an id, a field) as one token: bare when it is non-empty and needs no

@@ -14,6 +14,9 @@ import { quoteValue } from "./escape.ts";
 
 const _ALLOWED_CHAR = /^[\p{L}\p{N}\p{M}._-]$/u;
 const _FIRST_CHAR = /^[\p{L}\p{N}]/u;
+// Letters and marks drawn as nothing (variation selectors, Hangul fillers): "bob" with one
+// would look like "bob".
+const _DRAWN_AS_NOTHING = /^\p{Default_Ignorable_Code_Point}$/u;
 
 /**
  * Checks a name against the rule; returns a sentence describing the problem, or undefined.
@@ -25,7 +28,7 @@ export function checkName(kind: string, value: string): string | undefined {
   if (charLength(value) > MAX_NAME_CHARS) {
     return `${kind} ${shown} is longer than ${MAX_NAME_CHARS} characters`;
   }
-  const bad = [...value].find((char) => !_ALLOWED_CHAR.test(char));
+  const bad = [...value].find((char) => !_ALLOWED_CHAR.test(char) || _DRAWN_AS_NOTHING.test(char));
   if (bad !== undefined) {
     return `${kind} ${shown} must not contain ${_quoted(bad)} (allowed: letters, ` +
       `digits, combining marks, "-", "_" and ".")`;

@@ -228,9 +228,12 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     console.log(`Tracker listening on ${address.hostname}:${address.port}`);
     console.log(`Tracker key fingerprint: ${tracker.health().fingerprint}`);
     // Dialled where it listens (on every interface: through loopback).
-    const wildcard = address.hostname === "0.0.0.0" || address.hostname === "::";
-    trackerAddress = config.tracker ??
-      { hostname: wildcard ? "127.0.0.1" : address.hostname, port: address.port };
+    const hostname = address.hostname === "0.0.0.0"
+      ? "127.0.0.1"
+      : address.hostname === "::"
+      ? "::1"
+      : address.hostname;
+    trackerAddress = config.tracker ?? { hostname, port: address.port };
   }
 
   const identity = await loadOrCreateIdentity(config.dataDir, log);

@@ -273,7 +273,7 @@ const REGISTER_WAIT_MS = 5_000;
 /** A connection that lasted this long resets the reconnection backoff when it is lost. */
 const STABLE_CONNECTION_MS = 5_000;
 
-/** Peers whose BYE is remembered, at most (the oldest are forgotten all at once past it). */
+/** Peers whose quit is remembered, at most (past it, all are forgotten at once). */
 const MAX_BYES_KEPT = 10_000;
 
 /**
@@ -309,7 +309,7 @@ class _PeerNode implements StartablePeerNode {
   readonly #seen = new RecentIds();
   readonly #sendIds = new SendIds();
   readonly #cooldownUntil = new Map<string, number>();
-  /** When peers said BYE (not for a duplicate connection or a refusal), until they are back. */
+  /** When listed peers said BYE to quit (a BYE without reason, or "quit"), until they are back. */
   readonly #byeAt = new Map<string, number>();
   readonly #abort = new AbortController();
   readonly #hooks: ConnectionHooks;
@@ -1114,8 +1114,11 @@ class _PeerNode implements StartablePeerNode {
     }
     if (reason === "bye") {
       this.#cooldownUntil.set(entry.peerId, this.#clock.now() + this.#byeCooldown());
-      if (this.#byeAt.size >= MAX_BYES_KEPT) this.#byeAt.clear();
-      this.#byeAt.set(entry.peerId, this.#clock.now());
+      // A peer that quit (not one refusing us for now, and not a stranger nobody listed).
+      if (entry.address && (detail === undefined || detail === "quit")) {
+        if (this.#byeAt.size >= MAX_BYES_KEPT) this.#byeAt.clear();
+        this.#byeAt.set(entry.peerId, this.#clock.now());
+      }
       this.#peers.delete(entry.peerId);
       this.#cancelRetry(entry);
       this.#emitPeer(entry, "gone", detail ?? "bye");

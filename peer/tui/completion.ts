@@ -67,10 +67,11 @@ function _command(before: string): string {
   return /^\s*\/(\S+)/.exec(before)![1].toLowerCase();
 }
 
+// By code points: a cut between the halves of a surrogate pair (an emoji) is no prefix.
 function _commonPrefix(words: string[]): string {
-  let prefix = words[0];
+  let prefix = [...words[0]];
   for (const word of words) {
-    while (!word.startsWith(prefix)) prefix = prefix.slice(0, -1);
+    while (!word.startsWith(prefix.join(""))) prefix = prefix.slice(0, -1);
   }
-  return prefix;
+  return prefix.join("");
 }

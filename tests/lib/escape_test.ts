@@ -24,13 +24,18 @@ Deno.test("quoteValue() leaves plain tokens bare and quotes the rest as JSON str
     "zero\u200bwidth",
     "rtl\u202eevil",
     "ls\u2028ps\u2029",
+    // Letters and marks drawn as nothing: each looks like plain "bob".
+    "bob\u{E0100}",
+    "bob\ufe0f",
+    "\u3164bob",
   ];
   for (const value of nasty) {
     const token = quoteValue(value, ":");
     assert.ok(token.startsWith('"') && token.endsWith('"'), token);
     assert.equal(JSON.parse(token), value, "the token reads back as the value");
     // deno-lint-ignore no-control-regex -- looking for raw control bytes
-    assert.ok(!/[\x00-\x1f\x7f\u200b\u202e\u2028\u2029]/.test(token), token);
+    assert.ok(!/[\x00-\x1f\x7f\u200b\u202e\u2028\u2029\ufe0f\u3164]/u.test(token), token);
+    assert.ok(!token.includes("\u{E0100}"), token);
   }
 });
 

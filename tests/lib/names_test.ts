@@ -25,6 +25,8 @@ Deno.test("checkName() refuses control, format, bidi and invisible characters, s
     ["a\x1b[2Jb", "\\u001b"], // ESC
     ["alice ", '" "'], // trailing space
     ["al\nice", "\\n"],
+    ["bob\ufe0f", "\\ufe0f"], // variation selector (a mark drawn as nothing)
+    ["\u3164bob", "\\u3164"], // Hangul filler (a letter drawn as nothing)
   ];
   for (const [name, shown] of cases) {
     const problem = checkName("Username", name);

@@ -590,3 +590,40 @@ Deno.test("a peer that said BYE while the tracker was down is not dialled from t
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a peer that says BYE to refuse us for now (not to quit) is dialled again from its record", async () => {
+  const { tracker, port } = await startTracker();
+  const bobListener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const raws: RawPeer[] = [];
+  let alice: Running | undefined;
+  try {
+    const registered = await request(port, {
+      type: "REGISTER",
+      namespace: "lab",
+      name: "bob",
+      port: bobListener.addr.port,
+      ttl: 3600,
+    });
+    assert.equal(registered.status, "OK");
+    // Older than the BYE by more than the tracker's whole seconds can blur.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    alice = await startNode("alice", "lab", { tracker: { hostname: "127.0.0.1", port } });
+    const first = new RawPeer(await bobListener.accept());
+    raws.push(first);
+    assert.equal((await first.line())?.type, "HELLO");
+    await first.write({ type: "HELLO_OK", peer_id: "bob@lab", features: ["ack"] });
+    // As a p2pchat peer whose accounts tracker did not answer yet: not a quit.
+    await first.write({ type: "BYE", msg_id: "b1", reason: "key_unchecked" });
+    const again = await Promise.race([
+      bobListener.accept(),
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 10_000)),
+    ]);
+    assert.ok(again, "alice dials bob again");
+    raws.push(new RawPeer(again));
+  } finally {
+    await alice?.node.stop();
+    await Promise.all(raws.map((raw) => raw.close()));
+    bobListener.close();
+    await tracker.stop();
+  }
+});

@@ -128,6 +128,12 @@ Deno.test("complete() extends an ambiguous word as far as the matches agree, the
   });
   assert.deepEqual(complete("hello ", SOURCES), { insert: "", candidates: [] });
   assert.deepEqual(complete("/msg bob ", SOURCES), { insert: "", candidates: [] });
+  // Two emoji that share their first UTF-16 half: no half is ever inserted.
+  const emoji = { ...SOURCES, peers: ["x\u{1F600}a@lobby", "x\u{1F601}b@lobby"] };
+  assert.deepEqual(complete("/msg x", emoji), {
+    insert: "",
+    candidates: ["x\u{1F600}a", "x\u{1F601}b"],
+  });
   assert.deepEqual(complete("/nothing", SOURCES), { insert: "", candidates: [] });
 });
 
