@@ -19,7 +19,12 @@ import {
 } from "./commands.ts";
 import { complete } from "./completion.ts";
 import { historyCommands } from "./history_commands.ts";
-import { formatStorageWarnings, formatStranger, formatUnreadElsewhere } from "./history_format.ts";
+import {
+  formatStorageWarnings,
+  formatStoredLine,
+  formatStranger,
+  formatUnreadElsewhere,
+} from "./history_format.ts";
 import { HistoryView } from "./history_view.ts";
 import { StateNotices } from "./state_notices.ts";
 import {
@@ -136,6 +141,8 @@ class _Session implements CommandContext {
   readonly #stateNotices: StateNotices;
   /** Direct conversations whose sender was told to be no contact (once per conversation). */
   readonly #strangersTold = new Set<string>();
+  // Lines typed here still running (a send waits for its ACK meanwhile).
+  #linesRunning = 0;
 
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
@@ -420,12 +427,24 @@ class _Session implements CommandContext {
 
   async #handleLine(line: string): Promise<void> {
     const input = parseInput(line);
+    this.#linesRunning++;
     try {
       if (input.kind === "text") await sendToConversation(this, input.text);
       else if (input.kind === "command") await this.commands.execute(this, input);
     } catch (error) {
       this.error(sanitize(error instanceof Error ? error.message : String(error)));
+    } finally {
+      this.#linesRunning--;
     }
+  }
+
+  // A message of ours stored while no line typed here runs was sent elsewhere (the web chat,
+  // the API): shown as a history line when it is in the conversation on screen. One sent from
+  // here is told by the send's own lines.
+  #addedElsewhere(message: StoredMessage): void {
+    if (!message.outgoing || this.#linesRunning > 0 || !this.#interactive) return;
+    if (message.conversation !== conversationName(this.#conversation)) return;
+    this.print(formatStoredLine(message, this.style, Date.now()));
   }
 
   #showEvent(event: NodeEvent): void {
@@ -433,7 +452,7 @@ class _Session implements CommandContext {
       this.#stateNotices.changed(event.message, event.at);
       return;
     }
-    if (event.type === "message_added") return; // the send's own line told it
+    if (event.type === "message_added") return this.#addedElsewhere(event.message);
     if (event.type === "storage") {
       for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
         this.print(line);

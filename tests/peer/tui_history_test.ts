@@ -238,6 +238,36 @@ Deno.test("/msg PEER TEXT to a conversation not open yet shows its history witho
   await ui.done;
 });
 
+Deno.test("a message sent elsewhere (the web chat, the API) into the open conversation is shown", async () => {
+  const node = new StoreNode();
+  const ui = start(node, true);
+  ui.write("/msg bob\r");
+  await until(() => ui.output().includes("conversation: bob@lobby"));
+  await settle();
+  const added = (conversation: string, text: string) =>
+    node.emit({
+      type: "message_added",
+      message: outgoing(node, conversation, text, "sent", { at: today(11) }),
+      at: today(11),
+    });
+  added("bob@lobby", "from the web chat");
+  added("carol@lobby", "elsewhere entirely");
+  // Typed here: stored and told as the messenger does, and the send's own lines say it.
+  const send = node.send.bind(node);
+  node.send = (peerId, text) => {
+    added(peerId, text);
+    return send(peerId, text);
+  };
+  ui.write("typed here\r");
+  await until(() => ui.lines().some((line) => line.startsWith("delivered to bob@lobby")));
+  const lines = ui.lines();
+  assert.ok(lines.includes("11:00:00 [dm] alice@lobby: from the web chat  ✓"), lines.join("\n"));
+  assert.ok(!lines.some((line) => line.includes("elsewhere entirely")), lines.join("\n"));
+  assert.ok(!lines.some((line) => line.includes("[dm] alice@lobby: typed here")), lines.join("\n"));
+  ui.write("\x03");
+  await ui.done;
+});
+
 Deno.test("switching conversation shows its last lines once, and reads it", async () => {
   const node = new StoreNode();
   node.store.add({ conversation: "bob@lobby", text: "hi alice", at: today(7) });
