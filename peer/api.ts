@@ -246,8 +246,11 @@ export type NodeEvent =
     /** With the message store: the stored message (its id, conversation, stranger mark). */
     stored?: StoredMessage;
   }
-  /** A stored message changed state (sent, delivered, read, failed, or queued again). */
-  | { type: "message_state"; message: StoredMessage; at: number }
+  /**
+   * A stored message changed state (sent, delivered, read, failed, or queued again); for a room
+   * message that waited for members, `member` is the peer id of one who just got it.
+   */
+  | { type: "message_state"; message: StoredMessage; at: number; member?: string }
   /** A message we sent (from any interface) was stored: pages show it before it is delivered. */
   | { type: "message_added"; message: StoredMessage; at: number }
   /** History stopped being saved (or a damaged store was moved aside). */

@@ -292,7 +292,7 @@ export class Messenger implements PeerNode, Inbox {
     for (const message of this.#store.pendingFor(name)) {
       if (!ids.has(message.msgId)) continue;
       const reached = this.#store.memberReached(message.id, name);
-      if (reached) this.#changed(reached);
+      if (reached) this.#changed(reached, from);
     }
   }
 
@@ -448,8 +448,9 @@ export class Messenger implements PeerNode, Inbox {
     this.#listeners.emit({ type: "message_added", message, at: this.#clock.now() });
   }
 
-  #changed(message: StoredMessage): void {
-    this.#listeners.emit({ type: "message_state", message, at: this.#clock.now() });
+  #changed(message: StoredMessage, member?: string): void {
+    const at = this.#clock.now();
+    this.#listeners.emit({ type: "message_state", message, at, ...(member && { member }) });
   }
 
   // The open connection's protection, or undefined when the peer is not connected.

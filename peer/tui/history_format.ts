@@ -273,6 +273,23 @@ export function formatDelivered(message: StoredMessage, style: Style, at: number
   }"`;
 }
 
+/**
+ * `-- ✓✓ delivered to PEER in #room: "text"`: a member who was offline got a room message (and
+ * how many it still waits for).
+ */
+export function formatMemberReached(
+  message: StoredMessage,
+  member: string,
+  style: Style,
+  at: number,
+): string {
+  const waiting = message.pendingFor?.length ?? 0;
+  const still = waiting > 0 ? ` (${waiting} still waiting)` : "";
+  return `${style.dim(formatClock(at))} -- ✓✓ delivered to ${formatPeerToken(member)} in ${
+    sanitize(message.conversation)
+  }: "${quoteStart(message.text)}"${still}`;
+}
+
 /** `-- ✓✓ read by PEER: "text"` (and how many earlier ones), dim: the least urgent news. */
 export function formatRead(messages: readonly StoredMessage[], style: Style, at: number): string {
   const newest = messages.reduce((a, b) => (b.id > a.id ? b : a));

@@ -11,7 +11,12 @@
  */
 import type { SendResult, StoredMessage } from "../api.ts";
 import type { Style } from "./format.ts";
-import { formatDelivered, formatFailed, formatRead } from "./history_format.ts";
+import {
+  formatDelivered,
+  formatFailed,
+  formatMemberReached,
+  formatRead,
+} from "./history_format.ts";
 
 /** How many msg_ids of ACKed sends are remembered until their `delivered` event comes. */
 const TOLD_LIMIT = 1024;
@@ -70,9 +75,13 @@ export class StateNotices {
     _remember(this.#cancelledHere, id);
   }
 
-  /** A stored message changed state. */
-  changed(message: StoredMessage, at: number): void {
+  /** A stored message changed state; `member`: a room member who just got it. */
+  changed(message: StoredMessage, at: number, member?: string): void {
     if (!message.outgoing || this.#closed) return;
+    if (member !== undefined && message.kind === "pub") {
+      this.show(formatMemberReached(message, member, this.style, at));
+      return;
+    }
     if (message.state === "failed" && message.reason === "cancelled") {
       if (this.#cancelledHere.delete(message.id)) return;
     }

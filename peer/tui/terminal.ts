@@ -449,7 +449,7 @@ class _Session implements CommandContext {
 
   #showEvent(event: NodeEvent): void {
     if (event.type === "message_state") {
-      this.#stateNotices.changed(event.message, event.at);
+      this.#stateNotices.changed(event.message, event.at, event.member);
       return;
     }
     if (event.type === "message_added") return this.#addedElsewhere(event.message);

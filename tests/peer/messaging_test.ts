@@ -228,6 +228,11 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
       "no longer pending",
       () => (alice.messenger.history.page("#team").messages[0].pendingFor ?? []).length === 0,
     );
+    // The change says who got it.
+    const reached = alice.events.flatMap((event) =>
+      event.type === "message_state" && event.member ? [event.member] : []
+    );
+    assert.deepEqual(reached, ["carol@lab"]);
     const stored = carol.messenger.history.page("#team").messages;
     assert.deepEqual(stored.map((m: StoredMessage) => [m.from, m.text]), [[
       "alice@lab",

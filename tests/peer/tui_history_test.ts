@@ -238,6 +238,35 @@ Deno.test("/msg PEER TEXT to a conversation not open yet shows its history witho
   await ui.done;
 });
 
+Deno.test("a room member who was offline getting a room message is told, with who still waits", async () => {
+  const node = new StoreNode();
+  const message = outgoing(node, "#team", "meeting at 10", "sent", {
+    kind: "pub",
+    pendingFor: ["dave"],
+    at: today(9),
+  });
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.emit({
+    type: "message_state",
+    message: { ...message },
+    at: today(11),
+    member: "carol@lobby",
+  });
+  node.emit({
+    type: "message_state",
+    message: { ...message, pendingFor: [] },
+    at: today(11, 5),
+    member: "dave@lobby",
+  });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), [
+    '11:00:00 -- ✓✓ delivered to carol@lobby in #team: "meeting at 10" (1 still waiting)',
+    '11:05:00 -- ✓✓ delivered to dave@lobby in #team: "meeting at 10"',
+  ]);
+});
+
 Deno.test("a message sent elsewhere (the web chat, the API) into the open conversation is shown", async () => {
   const node = new StoreNode();
   const ui = start(node, true);
