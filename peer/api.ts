@@ -206,6 +206,8 @@ export interface MessageHistory {
   search(text: string, limit?: number): StoredMessage[];
   /** Outgoing messages waiting in the outbox, oldest first. */
   queued(): StoredMessage[];
+  /** Room messages some members (`pendingFor`) still wait for, oldest first (500 at most). */
+  waiting(): StoredMessage[];
   /** Cancels a queued message (it fails with `cancelled`); false when it is not queued. */
   cancel(id: number): boolean;
   contacts(): Contact[];

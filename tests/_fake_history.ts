@@ -91,6 +91,10 @@ export class FakeHistory implements MessageHistory {
     return this.messages.filter((m) => m.outgoing && m.state === "queued");
   }
 
+  waiting(): StoredMessage[] {
+    return this.messages.filter((m) => m.outgoing && (m.pendingFor?.length ?? 0) > 0);
+  }
+
   cancel(id: number): boolean {
     const message = this.messages.find((m) => m.id === id);
     if (message?.state !== "queued") return false;

@@ -63,7 +63,10 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
     return c.json({ q, messages: store.search(q, limitParam(c.req.query("limit"))) });
   });
 
-  app.get("/api/outbox", (c) => c.json({ messages: history().queued() }));
+  app.get("/api/outbox", (c) => {
+    const store = history();
+    return c.json({ messages: store.queued(), waiting: store.waiting() });
+  });
 
   app.delete("/api/outbox/:id", (c) => {
     const store = history();

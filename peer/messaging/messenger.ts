@@ -475,6 +475,7 @@ export class Messenger implements PeerNode, Inbox {
       markRead: (conversation, upTo) => this.#markRead(conversation, upTo),
       search: (text, limit) => store.search(text, limit),
       queued: () => store.queued(),
+      waiting: () => store.waiting(),
       cancel: (id) => {
         const cancelled = store.cancel(id);
         if (!cancelled) return false;

@@ -172,6 +172,10 @@ export class BatchedMessageStore implements MessageStore {
     return this.#read((t) => t.queued());
   }
 
+  waiting(): StoredMessage[] {
+    return this.#read((t) => t.waiting());
+  }
+
   cancel(id: number): StoredMessage | undefined {
     return this.#write((t) => t.cancel(id));
   }

@@ -153,6 +153,9 @@ export class MessageTables {
          AND EXISTS (SELECT 1 FROM json_each(m.pending) WHERE value = ?) ORDER BY m.id`,
       ),
       outboxBefore: prepare(`${OUTBOX_SELECT} AND m.at < ? ORDER BY m.id`),
+      waiting: prepare(
+        `${OUTBOX_SELECT} AND m.pending IS NOT NULL ORDER BY m.id LIMIT ${MAX_PAGE_LIMIT}`,
+      ),
       pruneCandidates: prepare(
         `SELECT id, at, state = ${QUEUED} OR pending IS NOT NULL AS held FROM messages
          WHERE id > ? ORDER BY id LIMIT ${_PRUNE_READ_ROWS}`,
@@ -568,6 +571,12 @@ export class MessageTables {
   queued(): StoredMessage[] {
     const staged = this.#staged.outbox().filter((row) => row.state === QUEUED);
     return this.#messages([...this.#sql.queued.all(), ...staged]);
+  }
+
+  waiting(): StoredMessage[] {
+    const staged = this.#staged.outbox().filter((row) => row.pending !== null);
+    const rows = [...this.#sql.waiting.all() as unknown as MessageRow[], ...staged];
+    return this.#messages(rows.slice(0, MAX_PAGE_LIMIT));
   }
 
   /**

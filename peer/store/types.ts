@@ -112,6 +112,8 @@ export interface MessageStore {
   markRead(conversation: string, upTo?: number): StoredMessage[];
   search(text: string, limit?: number): StoredMessage[];
   queued(): StoredMessage[];
+  /** Room messages some members still wait for, oldest first (500 at most). */
+  waiting(): StoredMessage[];
   /** Fails a queued message with `cancelled`; undefined when it is not queued. */
   cancel(id: number): StoredMessage | undefined;
   contactRows(): ContactRow[];

@@ -83,7 +83,9 @@ export function historyCommands(access: HistoryAccess): Command[] {
       usage: "/queue",
       summary: "the outbox: messages waiting for their peer to be back (id, to, age, text)",
       maxArgs: 0,
-      run: _listing((history, style, now) => formatQueue(history.queued(), style, now)),
+      run: _listing((history, style, now) =>
+        formatQueue(history.queued(), history.waiting(), style, now)
+      ),
     },
     {
       name: "cancel",

@@ -137,18 +137,41 @@ export function formatConversations(
 }
 
 /** The `/queue` lines: the outbox, oldest first, and how to cancel. */
-export function formatQueue(queued: readonly StoredMessage[], style: Style, now: number): string[] {
-  if (queued.length === 0) return ["the outbox is empty: nothing waits to be delivered"];
-  const rows = queued.map((message) => [
-    String(message.id),
-    sanitize(message.conversation),
-    formatAge(now - message.at),
-  ]);
-  const texts = queued.map((message) => quoteStart(message.text));
-  return [
-    ..._tableWithText(["ID", "TO", "AGE"], "TEXT", rows, texts, style),
-    "they go out by themselves when the peer is back; /cancel ID cancels one",
-  ];
+export function formatQueue(
+  queued: readonly StoredMessage[],
+  waiting: readonly StoredMessage[],
+  style: Style,
+  now: number,
+): string[] {
+  if (queued.length === 0 && waiting.length === 0) {
+    return ["the outbox is empty: nothing waits to be delivered"];
+  }
+  const lines: string[] = [];
+  if (queued.length > 0) {
+    const rows = queued.map((message) => [
+      String(message.id),
+      sanitize(message.conversation),
+      formatAge(now - message.at),
+    ]);
+    const texts = queued.map((message) => quoteStart(message.text));
+    lines.push(
+      ..._tableWithText(["ID", "TO", "AGE"], "TEXT", rows, texts, style),
+      "they go out by themselves when the peer is back; /cancel ID cancels one",
+    );
+  }
+  if (waiting.length > 0) {
+    const rows = waiting.map((message) => [
+      sanitize(message.conversation),
+      (message.pendingFor ?? []).map((member) => quoteValue(member, ",")).join(","),
+      formatAge(now - message.at),
+    ]);
+    const texts = waiting.map((message) => quoteStart(message.text));
+    lines.push(
+      ..._tableWithText(["ROOM", "WAITING", "AGE"], "TEXT", rows, texts, style),
+      "room messages: each member who was offline gets it when back",
+    );
+  }
+  return lines;
 }
 
 /** `45s`, `12m`, `5h`, `3d`: how long ago, roughly. */

@@ -322,7 +322,18 @@ Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once", 
     outgoing: true,
     state: "queued",
   });
-  assert.deepEqual(ids((await json("/api/outbox")).messages), [first.id, second.id]);
+  const room = history.add({
+    conversation: "#team",
+    text: "meeting",
+    outgoing: true,
+    state: "sent",
+    kind: "pub",
+    pendingFor: ["dave"],
+  });
+  const outbox = await json("/api/outbox");
+  assert.deepEqual(ids(outbox.messages), [first.id, second.id]);
+  // Room messages that members still wait for, apart: not queued, so not cancelled here.
+  assert.deepEqual(ids(outbox.waiting), [room.id]);
   const cancel = (id: number | string) => call(`/api/outbox/${id}`, { method: "DELETE" });
   const response = await cancel(first.id);
   assert.equal(response.status, 200);

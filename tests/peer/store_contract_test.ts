@@ -367,6 +367,7 @@ contract("room messages wait for offline members until each is reached", (backen
   }));
   t.store.addOutgoing(outgoing({ kind: "pub", conversation: "#room", pendingFor: [] }));
   restart(t);
+  assert.deepEqual(t.store.waiting().map((m) => m.id), [m1.id, m2.id]);
   assert.deepEqual(t.store.pendingFor("carol@lobby").map((m) => m.id), [m1.id, m2.id]);
   assert.deepEqual(t.store.pendingFor("dave@lobby").map((m) => m.id), [m1.id]);
   assert.deepEqual(t.store.memberReached(m1.id, "carol@lobby")?.pendingFor, ["dave@lobby"]);
@@ -376,6 +377,7 @@ contract("room messages wait for offline members until each is reached", (backen
   restart(t);
   assert.deepEqual(t.store.pendingFor("carol@lobby"), []);
   assert.deepEqual(t.store.pendingFor("dave@lobby").map((m) => m.id), [m1.id]);
+  assert.deepEqual(t.store.waiting().map((m) => m.id), [m1.id]);
 });
 
 contract("expire fails old queued messages and stops old room entries waiting", (backend) => {

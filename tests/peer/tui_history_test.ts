@@ -729,6 +729,18 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
   assert.deepEqual(await pipe(new StoreNode(), ["/queue"]), [
     "the outbox is empty: nothing waits to be delivered",
   ]);
+  // Room messages waiting for members who were offline are listed too.
+  const rooms = new StoreNode();
+  outgoing(rooms, "#team", "meeting at 10", "sent", {
+    kind: "pub",
+    pendingFor: ["carol", "dave"],
+    at: Date.now() - 2 * hour,
+  });
+  assert.deepEqual(await pipe(rooms, ["/queue"]), [
+    "ROOM   WAITING     AGE  TEXT",
+    "#team  carol,dave  2h   meeting at 10",
+    "room messages: each member who was offline gets it when back",
+  ]);
 });
 
 /** Stores a message we sent to `conversation`, in `state`. */
