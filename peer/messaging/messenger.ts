@@ -450,7 +450,12 @@ export class Messenger implements PeerNode, Inbox {
 
   #changed(message: StoredMessage, member?: string): void {
     const at = this.#clock.now();
-    this.#listeners.emit({ type: "message_state", message, at, ...(member && { member }) });
+    // Built without a spread: this runs for every ACK of a message we send.
+    this.#listeners.emit(
+      member === undefined
+        ? { type: "message_state", message, at }
+        : { type: "message_state", message, at, member },
+    );
   }
 
   // The open connection's protection, or undefined when the peer is not connected.
