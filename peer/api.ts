@@ -192,6 +192,9 @@ export interface StorageStatus {
   movedAside?: string;
 }
 
+/** The most room messages `MessageHistory.waiting()` lists. */
+export const MAX_WAITING_LISTED = 500;
+
 /** The message store as interfaces see it: history, outbox and contacts. */
 export interface MessageHistory {
   conversations(): ConversationSummary[];
@@ -206,7 +209,7 @@ export interface MessageHistory {
   search(text: string, limit?: number): StoredMessage[];
   /** Outgoing messages waiting in the outbox, oldest first. */
   queued(): StoredMessage[];
-  /** Room messages some members (`pendingFor`) still wait for, oldest first (500 at most). */
+  /** Room messages some members (`pendingFor`) still wait for, oldest first (`MAX_WAITING_LISTED`). */
   waiting(): StoredMessage[];
   /** Cancels a queued message (it fails with `cancelled`); false when it is not queued. */
   cancel(id: number): boolean;

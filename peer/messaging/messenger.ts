@@ -400,7 +400,7 @@ export class Messenger implements PeerNode, Inbox {
           // A peer that confirms with a RECEIPT is reached once it says so (see `receipt`).
           if (result.reached === 0 || confirms) return;
           const reached = this.#store.memberReached(message.id, name);
-          if (reached) this.#changed(reached);
+          if (reached) this.#changed(reached, peerId);
         });
     }
   }

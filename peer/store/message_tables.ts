@@ -11,7 +11,13 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { P2pError } from "../../lib/errors.ts";
-import type { ConversationSummary, MessagePage, MessageState, StoredMessage } from "../api.ts";
+import {
+  type ConversationSummary,
+  MAX_WAITING_LISTED,
+  type MessagePage,
+  type MessageState,
+  type StoredMessage,
+} from "../api.ts";
 import { ContactBook } from "./contacts.ts";
 import {
   DEFAULT_PAGE_LIMIT,
@@ -154,7 +160,7 @@ export class MessageTables {
       ),
       outboxBefore: prepare(`${OUTBOX_SELECT} AND m.at < ? ORDER BY m.id`),
       waiting: prepare(
-        `${OUTBOX_SELECT} AND m.pending IS NOT NULL ORDER BY m.id LIMIT ${MAX_PAGE_LIMIT}`,
+        `${OUTBOX_SELECT} AND m.pending IS NOT NULL ORDER BY m.id LIMIT ${MAX_WAITING_LISTED}`,
       ),
       pruneCandidates: prepare(
         `SELECT id, at, state = ${QUEUED} OR pending IS NOT NULL AS held FROM messages
@@ -576,7 +582,7 @@ export class MessageTables {
   waiting(): StoredMessage[] {
     const staged = this.#staged.outbox().filter((row) => row.pending !== null);
     const rows = [...this.#sql.waiting.all() as unknown as MessageRow[], ...staged];
-    return this.#messages(rows.slice(0, MAX_PAGE_LIMIT));
+    return this.#messages(rows.slice(0, MAX_WAITING_LISTED));
   }
 
   /**

@@ -81,7 +81,8 @@ export function historyCommands(access: HistoryAccess): Command[] {
     {
       name: "queue",
       usage: "/queue",
-      summary: "the outbox: messages waiting for their peer to be back (id, to, age, text)",
+      summary:
+        "the outbox: messages waiting for their peer, then room messages waiting for members",
       maxArgs: 0,
       run: _listing((history, style, now) =>
         formatQueue(history.queued(), history.waiting(), style, now)

@@ -4,12 +4,13 @@
  * status and the notices for state changes. Pure, like format.ts: every function returns text,
  * and without colour the lines are plain and stable.
  */
-import type {
-  Contact,
-  ConversationSummary,
-  SendResult,
-  StorageStatus,
-  StoredMessage,
+import {
+  type Contact,
+  type ConversationSummary,
+  MAX_WAITING_LISTED,
+  type SendResult,
+  type StorageStatus,
+  type StoredMessage,
 } from "../api.ts";
 import {
   formatAddress,
@@ -168,7 +169,10 @@ export function formatQueue(
     const texts = waiting.map((message) => quoteStart(message.text));
     lines.push(
       ..._tableWithText(["ROOM", "WAITING", "AGE"], "TEXT", rows, texts, style),
-      "room messages: each member who was offline gets it when back",
+      "room messages: each member who was offline gets it when back" +
+        (waiting.length >= MAX_WAITING_LISTED
+          ? ` (the oldest ${MAX_WAITING_LISTED} are listed)`
+          : ""),
     );
   }
   return lines;
@@ -297,20 +301,22 @@ export function formatDelivered(message: StoredMessage, style: Style, at: number
 }
 
 /**
- * `-- ✓✓ delivered to PEER in #room: "text"`: a member who was offline got a room message (and
- * how many it still waits for).
+ * `-- ✓✓ delivered to PEER in #room: "text"`: a member who was offline got room messages (the
+ * newest quoted, and how many earlier; how many members it still waits for).
  */
 export function formatMemberReached(
-  message: StoredMessage,
+  messages: readonly StoredMessage[],
   member: string,
   style: Style,
   at: number,
 ): string {
-  const waiting = message.pendingFor?.length ?? 0;
+  const newest = messages.reduce((a, b) => (b.id > a.id ? b : a));
+  const more = messages.length > 1 ? ` and ${messages.length - 1} earlier` : "";
+  const waiting = newest.pendingFor?.length ?? 0;
   const still = waiting > 0 ? ` (${waiting} still waiting)` : "";
   return `${style.dim(formatClock(at))} -- ✓✓ delivered to ${formatPeerToken(member)} in ${
-    sanitize(message.conversation)
-  }: "${quoteStart(message.text)}"${still}`;
+    sanitize(newest.conversation)
+  }: "${quoteStart(newest.text)}"${more}${still}`;
 }
 
 /** `-- ✓✓ read by PEER: "text"` (and how many earlier ones), dim: the least urgent news. */

@@ -45,6 +45,8 @@ export class StateNotices {
   readonly #cancelledHere = new Set<number>();
   /** Reads gathered in this task, per conversation, told together when it ends. */
   readonly #reads = new Map<string, _Change[]>();
+  /** Room messages a returning member got in this task, per member and room, told together. */
+  readonly #reached = new Map<string, _Change[]>();
   #closed = false;
 
   constructor(readonly show: (line: string) => void, readonly style: Style) {}
@@ -79,7 +81,7 @@ export class StateNotices {
   changed(message: StoredMessage, at: number, member?: string): void {
     if (!message.outgoing || this.#closed) return;
     if (member !== undefined && message.kind === "pub") {
-      this.show(formatMemberReached(message, member, this.style, at));
+      this.#gatherReached(member, { message, at });
       return;
     }
     if (message.state === "failed" && message.reason === "cancelled") {
@@ -102,6 +104,7 @@ export class StateNotices {
   close(): void {
     this.#closed = true;
     this.#reads.clear();
+    this.#reached.clear();
     this.#held.clear();
   }
 
@@ -151,19 +154,38 @@ export class StateNotices {
 
   // One receipt marks many messages read at once: one line per conversation, after the burst.
   #gatherRead(change: _Change): void {
-    const conversation = change.message.conversation;
-    const gathered = this.#reads.get(conversation);
-    if (gathered) {
-      gathered.push(change);
+    this.#gather(this.#reads, change.message.conversation, change, (changes, at) => {
+      this.show(formatRead(changes.map((read) => read.message), this.style, at));
+    });
+  }
+
+  // A member back after a while gets every room message that waited: one line per room.
+  #gatherReached(member: string, change: _Change): void {
+    const key = `${member}\n${change.message.conversation}`;
+    this.#gather(this.#reached, key, change, (changes, at) => {
+      const messages = changes.map((reached) => reached.message);
+      this.show(formatMemberReached(messages, member, this.style, at));
+    });
+  }
+
+  // Collects the changes of this task under `key`, and tells them together once it ends.
+  #gather(
+    gathered: Map<string, _Change[]>,
+    key: string,
+    change: _Change,
+    tell: (changes: _Change[], at: number) => void,
+  ): void {
+    const changes = gathered.get(key);
+    if (changes) {
+      changes.push(change);
       return;
     }
-    this.#reads.set(conversation, [change]);
+    gathered.set(key, [change]);
     queueMicrotask(() => {
-      const changes = this.#reads.get(conversation);
-      this.#reads.delete(conversation);
-      if (!changes || this.#closed) return;
-      const at = Math.max(...changes.map((read) => read.at));
-      this.show(formatRead(changes.map((read) => read.message), this.style, at));
+      const all = gathered.get(key);
+      gathered.delete(key);
+      if (!all || this.#closed) return;
+      tell(all, Math.max(...all.map((one) => one.at)));
     });
   }
 }

@@ -245,14 +245,18 @@ Deno.test("a room member who was offline getting a room message is told, with wh
     pendingFor: ["dave"],
     at: today(9),
   });
+  const lunch = outgoing(node, "#team", "lunch?", "sent", {
+    kind: "pub",
+    pendingFor: ["dave"],
+    at: today(9, 30),
+  });
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  node.emit({
-    type: "message_state",
-    message: { ...message },
-    at: today(11),
-    member: "carol@lobby",
-  });
+  // Carol is back and gets both at once: one line.
+  for (const got of [message, lunch]) {
+    node.emit({ type: "message_state", message: { ...got }, at: today(11), member: "carol@lobby" });
+  }
+  await settle();
   node.emit({
     type: "message_state",
     message: { ...message, pendingFor: [] },
@@ -262,7 +266,7 @@ Deno.test("a room member who was offline getting a room message is told, with wh
   ui.end();
   await ui.done;
   assert.deepEqual(ui.lines(), [
-    '11:00:00 -- ✓✓ delivered to carol@lobby in #team: "meeting at 10" (1 still waiting)',
+    '11:00:00 -- ✓✓ delivered to carol@lobby in #team: "lunch?" and 1 earlier (1 still waiting)',
     '11:05:00 -- ✓✓ delivered to dave@lobby in #team: "meeting at 10"',
   ]);
 });
