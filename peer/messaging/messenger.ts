@@ -154,7 +154,9 @@ export class Messenger implements PeerNode, Inbox {
 
   async send(peerId: string, text: string): Promise<SendResult> {
     // Nothing would ever deliver it: we never connect to ourselves.
-    if (peerId.toLowerCase() === this.peerId.toLowerCase()) {
+    // (Lengths first: this runs for every message sent, and lower-casing makes two strings.)
+    const self = this.peerId;
+    if (peerId.length === self.length && peerId.toLowerCase() === self.toLowerCase()) {
       return { ok: false, reason: "unknown_peer" };
     }
     const link = this.#connection(peerId);

@@ -301,6 +301,11 @@ Deno.test("a message to a name nobody listed and we never heard from is not queu
     alice.messenger.history.addContact("carol@lab");
     const toContact = await alice.messenger.send("carol@lab", "see you");
     assert.equal(!toContact.ok && toContact.queued, true);
+    // Ourselves, in any case: refused, and nothing stored.
+    const conversations = alice.messenger.history.conversations().length;
+    const self = await alice.messenger.send("ALICE@lab", "to me");
+    assert.equal(!self.ok && self.reason, "unknown_peer");
+    assert.equal(alice.messenger.history.conversations().length, conversations);
   } finally {
     await alice.stop();
   }
