@@ -10,6 +10,13 @@ import type { NodeEvent, SendResult, StoredMessage } from "../../peer/api.ts";
 import { lateInbox, Messenger } from "../../peer/messaging/mod.ts";
 import { createPeerNode, type StartablePeerNode } from "../../peer/node/mod.ts";
 import { type MessageStoreOptions, openMessageStore } from "../../peer/store/mod.ts";
+import {
+  fingerprint,
+  generateIdentityKeyPair,
+  identityFromPrivateKey,
+} from "../../lib/noise/mod.ts";
+import { KeyPins, TrustPolicy } from "../../peer/identity/mod.ts";
+import { FakeAccountKeys } from "../_fake_account_keys.ts";
 import { LineClient } from "../_line_client.ts";
 
 /** Polls `check` every 10 ms for up to `timeoutMs`. */
@@ -34,6 +41,8 @@ interface ChatOptions {
   readReceipts?: boolean;
   roomMembers?: (room: string) => readonly string[] | undefined;
   queueMaxAgeMs?: number;
+  /** With an identity key registered as the key of the account of the node's name. */
+  accounts?: FakeAccountKeys;
 }
 
 async function startChat(name: string, options: ChatOptions = {}): Promise<Chat> {
@@ -52,6 +61,7 @@ async function startChat(name: string, options: ChatOptions = {}): Promise<Chat>
     byeCooldownMs: 50,
     inbox: lateInbox(() => messenger),
     readReceipts: options.readReceipts,
+    identity: options.accounts && _accountIdentity(name, options.accounts),
   }, { log });
   const messenger: Messenger = new Messenger(
     { sweepIntervalMs: 50, queueMaxAgeMs: options.queueMaxAgeMs },
@@ -70,6 +80,16 @@ async function startChat(name: string, options: ChatOptions = {}): Promise<Chat>
       await messenger.stop();
       store.close();
     },
+  };
+}
+
+// A fresh identity key, which `accounts` then holds for the account `name`.
+function _accountIdentity(name: string, accounts: FakeAccountKeys) {
+  const key = identityFromPrivateKey(generateIdentityKeyPair().privateKey);
+  accounts.keys.set(name, key.publicKey);
+  return {
+    key: { ...key, fingerprint: fingerprint(key.publicKey) },
+    trust: new TrustPolicy(KeyPins.inMemory(), accounts, systemClock, {}),
   };
 }
 
@@ -211,8 +231,10 @@ Deno.test("read receipts travel both ways, and not at all when one side turned t
 
 Deno.test("a room message reaches a member that was offline when it was sent, once", async () => {
   const members = () => ["alice", "bob", "carol"];
-  const alice = await startChat("alice", { roomMembers: members });
-  const bob = await startChat("bob", { roomMembers: members });
+  // Room members are accounts: their keys are the ones the tracker holds for their names.
+  const accounts = new FakeAccountKeys();
+  const alice = await startChat("alice", { roomMembers: members, accounts });
+  const bob = await startChat("bob", { roomMembers: members, accounts });
   let carol: Chat | undefined;
   try {
     await connect(alice, bob, "bob");
@@ -221,7 +243,7 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
     assert.equal(result.waiting, 1);
     const sent = alice.messenger.history.page("#team").messages[0];
     assert.deepEqual(sent.pendingFor, ["carol"]);
-    carol = await startChat("carol", { roomMembers: members });
+    carol = await startChat("carol", { roomMembers: members, accounts });
     await connect(alice, carol, "carol");
     await waitFor("carol got it", () => texts(carol!).includes("meeting at 10"));
     await waitFor(
@@ -243,6 +265,26 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
     await alice.stop();
     await bob.stop();
     await carol?.stop();
+  }
+});
+
+Deno.test("a room message waits for the member's account key, not for anyone with the name", async () => {
+  const accounts = new FakeAccountKeys();
+  const alice = await startChat("alice", { roomMembers: () => ["alice", "carol"], accounts });
+  let impostor: Chat | undefined;
+  try {
+    const result = await alice.messenger.publish("#team", "the door code", []);
+    assert.equal(result.waiting, 1);
+    // A peer named carol whose key is not the one the tracker holds for the account carol
+    // (here: none yet, as in the moments before carol signs up).
+    impostor = await startChat("carol");
+    await connect(alice, impostor, "carol");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(texts(impostor), []);
+    assert.deepEqual(alice.messenger.history.page("#team").messages[0].pendingFor, ["carol"]);
+  } finally {
+    await alice.stop();
+    await impostor?.stop();
   }
 });
 

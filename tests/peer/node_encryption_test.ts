@@ -15,7 +15,8 @@ import {
 import { upgradeConn } from "../../lib/secure_conn.ts";
 import { type Conn, dialTcp } from "../../lib/transport.ts";
 import type { NodeEvent, SecurityNotice } from "../../peer/api.ts";
-import { type AccountKey, KeyPins, TrustPolicy } from "../../peer/identity/mod.ts";
+import { KeyPins, TrustPolicy } from "../../peer/identity/mod.ts";
+import { FakeAccountKeys } from "../_fake_account_keys.ts";
 import { createPeerNode, type StartablePeerNode } from "../../peer/node/node.ts";
 
 const encoder = new TextEncoder();
@@ -25,21 +26,6 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): P
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** What the fake tracker says about account names. */
-class FakeAccounts {
-  readonly keys = new Map<string, Uint8Array>();
-  /** True while the tracker does not answer. */
-  down = false;
-  cached(username: string): AccountKey | undefined {
-    if (this.down) return { kind: "unavailable" };
-    const key = this.keys.get(username);
-    return key ? { kind: "account", key } : { kind: "none" };
-  }
-  lookup(username: string): Promise<AccountKey> {
-    return Promise.resolve(this.cached(username)!);
   }
 }
 
@@ -54,7 +40,7 @@ interface Running {
 interface NodeSetup {
   /** Without an identity the node speaks in clear, as a plain pyp2p peer would. */
   plain?: boolean;
-  accounts?: FakeAccounts;
+  accounts?: FakeAccountKeys;
   requireEncryption?: boolean;
   privateKey?: Uint8Array;
 }
@@ -175,7 +161,7 @@ Deno.test("a peer_id seen before with another key is refused, and both sides are
 
 Deno.test("the tracker's account key decides: an impostor is refused, the owner connects", async () => {
   try {
-    const accounts = new FakeAccounts();
+    const accounts = new FakeAccountKeys();
     const alicePrivate = generateIdentityKeyPair().privateKey;
     accounts.keys.set("alice", identityFromPrivateKey(alicePrivate).publicKey);
     const bob = await start("bob", { accounts });
@@ -378,7 +364,7 @@ Deno.test("an encrypted frame that is tampered, replayed or cut closes the conne
 
 Deno.test("while the tracker does not answer, strangers wait and remembered keys still connect", async () => {
   try {
-    const accounts = new FakeAccounts();
+    const accounts = new FakeAccountKeys();
     const bob = await start("bob", { accounts });
     const carol = await start("carol", { privateKey: carolKey });
     link(carol, bob);
