@@ -6,6 +6,7 @@ export {
   type AccountsEvent,
   checkPassword,
   type MemberAddress,
+  memberConnected,
   PeerAccounts,
   type RoomMember,
   type RoomSummary,

@@ -91,6 +91,17 @@ export interface RoomTarget {
 }
 
 /** Why `password` cannot be an account's (the tracker's rule), or undefined. */
+/**
+ * True when one of the member's peers is connected to ours. The tracker lets a member list
+ * only peer ids of their own name (which their account owns).
+ */
+export function memberConnected(node: PeerNode, member: RoomMember): boolean {
+  const ids = new Set(member.addresses.map((address) => address.peerId?.toLowerCase()));
+  return node.peers().some((peer) =>
+    peer.state === "connected" && ids.has(peer.peerId.toLowerCase())
+  );
+}
+
 export function checkPassword(password: string): string | undefined {
   // UTF-16 units, as the tracker counts.
   return password.length < MIN_PASSWORD_CHARS || password.length > MAX_PASSWORD_CHARS
@@ -374,17 +385,12 @@ export class PeerAccounts {
    * about to log in again, as everyone does after a tracker restart).
    */
   #tellWhoLeft(before: Map<string, Map<string, RoomMember>>): void {
-    const connected = new Set(
-      this.#node.peers().filter((peer) => peer.state === "connected")
-        .map((peer) => peer.peerId.toLowerCase()),
-    );
     for (const [key, was] of before) {
       const now = this.#members.get(key);
       if (!now) continue;
       for (const [username, member] of was) {
         if (!member.online || now.get(username)?.online !== false) continue;
-        const ids = member.addresses.map((address) => address.peerId?.toLowerCase());
-        if (ids.some((id) => id !== undefined && connected.has(id))) continue;
+        if (memberConnected(this.#node, member)) continue;
         this.#listeners.emit({
           type: "room",
           event: "member_offline",

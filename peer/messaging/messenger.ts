@@ -288,7 +288,7 @@ export class Messenger implements PeerNode, Inbox {
     // Only messages we sent to `from` itself: ids are guessable, and another peer's receipt
     // must not mark a message to someone else read.
     for (const message of this.#store.receipt(from, msgIds, status)) this.#changed(message);
-    if (status !== "delivered" || !this.#isMember(from)) return;
+    if (status !== "delivered" || !this.#provesAccount(from)) return;
     const ids = new Set(msgIds);
     const name = _fold(splitPeerId(from).name);
     for (const message of this.#store.pendingFor(name)) {
@@ -379,7 +379,7 @@ export class Messenger implements PeerNode, Inbox {
       this.#node.sendReceipt(peerId, reads, "read");
     }
     // Room messages that waited for this member (by account name: rooms are accounts').
-    if (!this.#isMember(peerId)) return;
+    if (!this.#provesAccount(peerId)) return;
     const name = _fold(splitPeerId(peerId).name);
     const waiting = this.#store.pendingFor(name);
     if (waiting.length === 0) return;
@@ -410,7 +410,7 @@ export class Messenger implements PeerNode, Inbox {
 
   // True when the peer's key is the one the tracker holds for the account of its name: room
   // members are accounts, and a name alone (any namespace, any key) can be anyone's.
-  #isMember(peerId: string): boolean {
+  #provesAccount(peerId: string): boolean {
     return this.#node.peerRow(peerId)?.security?.accountBound === true;
   }
 

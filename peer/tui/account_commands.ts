@@ -5,7 +5,12 @@
  * given as argument is refused: it was on the screen, and /login lines never enter history);
  * in a pipe (scripts) they are the command's argument.
  */
-import { type AccountsEvent, checkPassword, type PeerAccounts } from "../accounts/mod.ts";
+import {
+  type AccountsEvent,
+  checkPassword,
+  memberConnected,
+  type PeerAccounts,
+} from "../accounts/mod.ts";
 import { formatAccountsEvent, formatMembers, formatRooms, formatUsers } from "./account_format.ts";
 import { P2pError } from "../../lib/errors.ts";
 import { checkName } from "../../lib/names.ts";
@@ -222,11 +227,7 @@ export function accountNotices(accounts: PeerAccounts): (context: CommandContext
  */
 function _stillConnected(node: PeerNode, event: AccountsEvent): boolean {
   if (event.type !== "room" || event.event !== "member_online" || !event.member) return false;
-  // The tracker lets a member list only peer ids of their own name (which their account owns).
-  const ids = new Set(event.member.addresses.map((address) => address.peerId?.toLowerCase()));
-  return node.peers().some((peer) =>
-    peer.state === "connected" && ids.has(peer.peerId.toLowerCase())
-  );
+  return memberConnected(node, event.member);
 }
 
 /** Sign-ups, logins and logouts this terminal's commands have under way, per account. */
