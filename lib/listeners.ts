@@ -19,6 +19,11 @@ export class Listeners<T> {
     return () => void this.#listeners.delete(listener);
   }
 
+  /** How many listen (an event nobody listens to need not be made). */
+  get size(): number {
+    return this.#listeners.size;
+  }
+
   /** Calls every listener with `event`. */
   emit(event: T): void {
     for (const listener of this.#listeners) {

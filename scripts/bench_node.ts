@@ -7,6 +7,7 @@ import { createPeerNode, type StartablePeerNode } from "../peer/mod.ts";
 import type { PeerNode } from "../peer/api.ts";
 import { lateInbox, Messenger } from "../peer/messaging/mod.ts";
 import { openMessageStore } from "../peer/store/mod.ts";
+import { LeastStore, leastStoreInbox, SENT } from "./bench_least_store.ts";
 
 /** How a benchmark node talks to other p2pchat nodes. */
 export interface BenchNodeOptions {
@@ -16,13 +17,19 @@ export interface BenchNodeOptions {
   encrypted?: boolean;
   /** With a message store in this file: every message sent and received is kept there. */
   storePath?: string;
+  /** Instead, with the least store (bench_least_store.ts) in this file. */
+  leastStorePath?: string;
 }
 
 /**
  * A started bench node; `chat` sends through the store when it has one, and `settle()` moves
  * the store's staged messages into its table (what pauses in the writes do in steps).
  */
-export type BenchNode = StartablePeerNode & { port: number; chat: PeerNode; settle(): void };
+export type BenchNode = StartablePeerNode & {
+  port: number;
+  chat: Pick<PeerNode, "send">;
+  settle(): void;
+};
 
 const quiet = new Logger({ level: "error", format: "human", sink: () => {} });
 
@@ -31,6 +38,9 @@ export async function startNode(name: string, options: BenchNodeOptions = {}): P
   const store = options.storePath === undefined
     ? undefined
     : openMessageStore({ path: options.storePath }, { log: quiet, clock: systemClock });
+  const least = options.leastStorePath === undefined
+    ? undefined
+    : new LeastStore(options.leastStorePath);
   let messenger: Messenger | undefined;
   // Every node shares 127.0.0.1 and most are dialled before anyone discovers them: the
   // per-address fair shares, meant for strangers on the internet, would refuse the set-up.
@@ -44,7 +54,7 @@ export async function startNode(name: string, options: BenchNodeOptions = {}): P
     maxUnknownPerIp: 4096,
     maxUnknown: 4096,
     identity: options.encrypted ? benchIdentity() : undefined,
-    inbox: store && lateInbox(() => messenger!),
+    inbox: least ? leastStoreInbox(least) : store && lateInbox(() => messenger!),
   }, { log: quiet });
   if (store) {
     messenger = new Messenger({}, { node, chat: node, store, clock: systemClock, log: quiet });
@@ -57,8 +67,33 @@ export async function startNode(name: string, options: BenchNodeOptions = {}): P
       store.close();
     };
   }
+  if (least) {
+    const stop = node.stop.bind(node);
+    node.stop = async (reason) => {
+      await stop(reason);
+      least.close();
+    };
+  }
   const { port } = await node.start();
-  return Object.assign(node, { port, chat: messenger ?? node, settle: () => store?.settle() });
+  return Object.assign(node, {
+    port,
+    chat: messenger ?? (least ? leastStoreSender(node, least) : node),
+    settle: () => store?.settle(),
+  });
+}
+
+// Sends as the messenger does, keeping each message in the least store first.
+function leastStoreSender(node: StartablePeerNode, least: LeastStore): Pick<PeerNode, "send"> {
+  return {
+    send(peerId, text) {
+      const msgId = node.newMsgId();
+      const id = least.add(msgId, text, SENT);
+      return node.send(peerId, text, msgId).then((result) => {
+        if (result.ok) least.delivered(id);
+        return result;
+      });
+    },
+  };
 }
 
 function benchIdentity() {

@@ -140,18 +140,16 @@ async function echoSubject(placement: Placement): Promise<SendSubject> {
 
 /** p2pchat: node "a" here sends to node "b" in a child process; both encrypted or neither. */
 async function peerSubject(
-  options: BenchNodeOptions & { stored?: boolean },
+  options: BenchNodeOptions & { store?: "stored" | "least" },
   placement: Placement,
 ): Promise<SendSubject> {
   const encrypted = options.encrypted ?? false;
-  const b = await startReceiver(
-    options.stored ? "stored" : encrypted ? "noise" : "peer",
-    placement,
-  );
-  const storeDir = options.stored ? await Deno.makeTempDir() : undefined;
+  const b = await startReceiver(options.store ?? (encrypted ? "noise" : "peer"), placement);
+  const storeDir = options.store ? await Deno.makeTempDir() : undefined;
   const a = await startNode("a", {
     ...options,
-    storePath: storeDir && `${storeDir}/messages.db`,
+    storePath: options.store === "stored" ? `${storeDir}/messages.db` : undefined,
+    leastStorePath: options.store === "least" ? `${storeDir}/least.db` : undefined,
   }).catch(async (error) => {
     await b.stop();
     throw error;
@@ -217,7 +215,7 @@ interface SendFigures {
  * What is measured: the baseline, p2pchat as it talks to p2pchat (in clear, as nodes without an
  * identity do, and encrypted), and one line per message.
  */
-type SubjectName = "base" | "peer" | "lines" | "noise" | "stored";
+type SubjectName = "base" | "peer" | "lines" | "noise" | "stored" | "least";
 
 /** Starts every subject; stops those already started if one fails. */
 async function startSubjects(placement: Placement): Promise<Map<SubjectName, SendSubject>> {
@@ -228,7 +226,8 @@ async function startSubjects(placement: Placement): Promise<Map<SubjectName, Sen
     const withoutBatches = wire.OUR_FEATURES.filter((feature) => feature !== wire.FEATURE_BATCH);
     subjects.set("lines", await peerSubject({ features: withoutBatches }, placement));
     subjects.set("noise", await peerSubject({ encrypted: true }, placement));
-    subjects.set("stored", await peerSubject({ stored: true }, placement));
+    subjects.set("stored", await peerSubject({ store: "stored" }, placement));
+    subjects.set("least", await peerSubject({ store: "least" }, placement));
     return subjects;
   } catch (error) {
     await stopSubjects(subjects);
@@ -294,6 +293,7 @@ async function sendBenchmarks(placement: Placement): Promise<Record<SubjectName,
       lines: figures("lines"),
       noise: figures("noise"),
       stored: figures("stored"),
+      least: figures("least"),
     };
   } finally {
     await stopSubjects(subjects);
@@ -459,7 +459,7 @@ async function idleSockets(): Promise<MemoryResult> {
 /** Runs every peer benchmark (or only the SEND ones) and prints a table. */
 export async function benchPeer(sendOnly = false): Promise<void> {
   const placement = await oneCorePerSide();
-  const { base, peer, lines, noise, stored, handshakes } = await (async () => {
+  const { base, peer, lines, noise, stored, least, handshakes } = await (async () => {
     try {
       const send = await sendBenchmarks(placement);
       // The set-up benchmark opens hundreds of connections: not part of a quick SEND run.
@@ -575,6 +575,20 @@ export async function benchPeer(sendOnly = false): Promise<void> {
       p2pchat: cpu(stored),
       baseline: cpu(peer),
       ratio: times(cpuTotal(stored), cpuTotal(peer)),
+      target: "",
+    },
+    {
+      measure: "pipelined SEND with the least store on both sides (bench_least_store.ts)",
+      p2pchat: rate(least),
+      baseline: rate(peer),
+      ratio: share(least.perSecond, peer.perSecond),
+      target: "",
+    },
+    {
+      measure: "CPU per pipelined message, least store",
+      p2pchat: cpu(least),
+      baseline: cpu(peer),
+      ratio: times(cpuTotal(least), cpuTotal(peer)),
       target: "",
     },
   ];

@@ -11,9 +11,11 @@ import type { Placement } from "./cpu_placement.ts";
 
 /**
  * "peer": a node in clear; "noise": a node with an identity; "stored": a node in clear with a
- * message store (in a temporary folder); "echo": the baseline.
+ * message store (in a temporary folder); "least": the same with the least a message store can do
+ * (bench_least_store.ts); "echo": the baseline.
  */
-export type ReceiverKind = "peer" | "noise" | "stored" | "echo";
+export type ReceiverKind = typeof RECEIVER_KINDS[number];
+const RECEIVER_KINDS = ["peer", "noise", "stored", "least", "echo"] as const;
 
 /** A receiving side running in a child process. */
 export interface Receiver {
@@ -182,10 +184,11 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
   if (kind === "echo") {
     server = serveEcho();
   } else {
-    const storeDir = kind === "stored" ? await Deno.makeTempDir() : undefined;
+    const storeDir = kind === "stored" || kind === "least" ? await Deno.makeTempDir() : undefined;
     const node = await startNode("b", {
       encrypted: kind === "noise",
-      storePath: storeDir && `${storeDir}/messages.db`,
+      storePath: kind === "stored" ? `${storeDir}/messages.db` : undefined,
+      leastStorePath: kind === "least" ? `${storeDir}/least.db` : undefined,
     });
     settle = node.settle;
     node.subscribe((event) => {
@@ -238,8 +241,6 @@ async function runReceiver(kind: ReceiverKind): Promise<void> {
 
 if (import.meta.main) {
   const kind = Deno.args[0];
-  if (kind !== "peer" && kind !== "noise" && kind !== "stored" && kind !== "echo") {
-    throw new Error(`Unknown receiver "${kind}"`);
-  }
-  await runReceiver(kind);
+  if (!RECEIVER_KINDS.includes(kind as ReceiverKind)) throw new Error(`Unknown receiver "${kind}"`);
+  await runReceiver(kind as ReceiverKind);
 }

@@ -152,37 +152,45 @@ export class Messenger implements PeerNode, Inbox {
     return this.#chat.peers(scope);
   }
 
-  async send(peerId: string, text: string): Promise<SendResult> {
+  send(peerId: string, text: string): Promise<SendResult> {
     // Nothing would ever deliver it: we never connect to ourselves.
     // (Lengths first: this runs for every message sent, and lower-casing makes two strings.)
     const self = this.peerId;
     if (peerId.length === self.length && peerId.toLowerCase() === self.toLowerCase()) {
-      return { ok: false, reason: "unknown_peer" };
+      return Promise.resolve({ ok: false, reason: "unknown_peer" });
     }
-    const link = this.#connection(peerId);
+    // Not async: the common case (connected, nothing queued before it) adds no promise of its
+    // own to the one that waits for the ACK.
+    const encrypted = this.#node.encryptedLink(peerId);
     const backlog = this.#backlog.has(peerId);
     let stored: StoredMessage;
     try {
       stored = this.#store.addOutgoing({
         msgId: this.#node.newMsgId(),
         kind: "direct",
-        from: this.peerId,
+        from: self,
         conversation: peerId,
         text,
         at: this.#clock.now(),
-        encrypted: link?.encrypted ?? false,
+        encrypted: encrypted ?? false,
         // Straight to the connection, unless older messages wait: those go first.
-        state: link && !backlog ? "sent" : "queued",
+        state: encrypted !== undefined && !backlog ? "sent" : "queued",
       });
-      this.#added(stored);
     } catch (error) {
       if (error instanceof P2pError && error.code === "queue_full") {
-        return { ok: false, reason: "queue_full" };
+        return Promise.resolve({ ok: false, reason: "queue_full" });
       }
-      throw error;
+      return Promise.reject(error);
     }
-    if (!backlog) return await this.#transmit(stored);
-    if (!link) {
+    this.#added(stored);
+    if (!backlog) return this.#transmit(stored);
+    return this.#sendBehindBacklog(stored, encrypted !== undefined);
+  }
+
+  // A message queued behind older ones of its conversation: they go first.
+  async #sendBehindBacklog(stored: StoredMessage, connected: boolean): Promise<SendResult> {
+    const peerId = stored.conversation;
+    if (!connected) {
       // "Queued" is a promise to the user: it holds once the message is on disk.
       await this.#store.committed();
       return this.#queuedResult(stored, this.#backlog.get(peerId) ?? "not_connected");
@@ -314,7 +322,9 @@ export class Messenger implements PeerNode, Inbox {
       const delivered = this.#store.setState(message.id, "delivered");
       if (delivered) this.#changed(delivered);
       this.#recheckBacklog(message.conversation);
-      return { ...result, id: message.id };
+      // The node's result is ours alone (made for this send): no copy per message.
+      result.id = message.id;
+      return result;
     }
     // A peer without durable de-duplication (a plain pyp2p peer) may have shown a SEND it
     // did not ACK: sending it again would show it twice, so it stays sent, unconfirmed.
@@ -352,14 +362,12 @@ export class Messenger implements PeerNode, Inbox {
 
   // Sends the conversation's queued messages, oldest first, over its open connection.
   #pump(peerId: string): void {
-    const link = this.#connection(peerId);
-    if (!link) return;
+    const encrypted = this.#node.encryptedLink(peerId);
+    if (encrypted === undefined) return;
     for (const message of this.#store.queuedFor(peerId)) {
       if (this.#inFlight.has(message.id)) continue;
       // It goes over this connection: say how, as a message sent now would.
-      if (message.encrypted !== link.encrypted) {
-        this.#store.setEncrypted(message.id, link.encrypted);
-      }
+      if (message.encrypted !== encrypted) this.#store.setEncrypted(message.id, encrypted);
       const sent = this.#store.setState(message.id, "sent");
       if (sent) this.#changed(sent);
       void this.#transmit(sent ?? message);
@@ -454,10 +462,12 @@ export class Messenger implements PeerNode, Inbox {
   }
 
   #added(message: StoredMessage): void {
+    if (this.#listeners.size === 0) return;
     this.#listeners.emit({ type: "message_added", message, at: this.#clock.now() });
   }
 
   #changed(message: StoredMessage, member?: string): void {
+    if (this.#listeners.size === 0) return;
     const at = this.#clock.now();
     // Built without a spread: this runs for every ACK of a message we send.
     this.#listeners.emit(
@@ -465,14 +475,6 @@ export class Messenger implements PeerNode, Inbox {
         ? { type: "message_state", message, at }
         : { type: "message_state", message, at, member },
     );
-  }
-
-  // The open connection's protection, or undefined when the peer is not connected.
-  #connection(peerId: string): { encrypted: boolean } | undefined {
-    const peer = this.#node.peerRow(peerId);
-    return peer?.state === "connected"
-      ? { encrypted: peer.security?.encrypted ?? false }
-      : undefined;
   }
 
   #addressOf(peerId: string) {

@@ -190,6 +190,11 @@ export interface StartablePeerNode extends PeerNode {
   /** One row of the peer table (cheaper than `peers()` when one peer is wanted). */
   peerRow(peerId: string): PeerInfo | undefined;
   /**
+   * Whether the connection to `peerId` is encrypted; undefined when it is not connected. (The
+   * messenger asks for every message it sends: `peerRow` would build a whole row.)
+   */
+  encryptedLink(peerId: string): boolean | undefined;
+  /**
    * The connection to `peerId` for FILE_* lines, or why there is none: `not_connected`, or
    * `no_files` (a plain pyp2p peer, or a connection in clear).
    */
@@ -489,6 +494,11 @@ class _PeerNode implements StartablePeerNode {
   peerRow(peerId: string): PeerInfo | undefined {
     const entry = this.#peers.get(peerId);
     return entry && _row(entry);
+  }
+
+  encryptedLink(peerId: string): boolean | undefined {
+    const entry = this.#peers.get(peerId);
+    return entry?.state === "connected" ? entry.security?.encrypted ?? false : undefined;
   }
 
   // Keeps the message in the inbox (when there is one), then shows it; the promise returned

@@ -16,6 +16,10 @@ export class SendIds {
   // The prefix and the upper 8 digits, which change once every 65,536 ids.
   #upper = -1;
   #upperText = "";
+  // The id made last, and its number: a SEND made with an id from `idOf` (the messenger stores
+  // the message first) is found without reading its digits.
+  #lastId = "";
+  #lastSeq = -1;
 
   constructor(random: string = crypto.randomUUID()) {
     this.#prefix = `${random.slice(0, 14)}8${random.slice(15, 24)}`;
@@ -33,11 +37,13 @@ export class SendIds {
       this.#upper = upper;
       this.#upperText = this.#prefix + upper.toString(16).padStart(8, "0");
     }
-    return this.#upperText + HEX_BYTES[(seq >>> 8) & 0xff] + HEX_BYTES[seq & 0xff];
+    this.#lastSeq = seq;
+    return this.#lastId = this.#upperText + HEX_BYTES[(seq >>> 8) & 0xff] + HEX_BYTES[seq & 0xff];
   }
 
   /** The number `n` for which `msgId` is `idOf(n)`; undefined when it is not one of ours. */
   seqOf(msgId: string): number | undefined {
+    if (msgId === this.#lastId) return this.#lastSeq;
     if (msgId.length !== this.#prefix.length + 12 || !msgId.startsWith(this.#prefix)) {
       return undefined;
     }

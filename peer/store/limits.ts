@@ -30,11 +30,21 @@ export const PRUNE_STEP_ROWS = 250;
  * writes before it left staged.
  */
 export const DEFAULT_MAX_STAGED = 65_536;
-/** Text and msg_ids held in staged rows at most, in UTF-16 units (4 MB of memory at most). */
-export const MAX_STAGED_TEXT = 2 * 1024 * 1024;
+/**
+ * Text and msg_ids held in staged rows at most, in UTF-16 units (16 MB of memory at most): room
+ * for the 50,000-message burst with its 36-character msg_ids.
+ */
+export const MAX_STAGED_TEXT = 8 * 1024 * 1024;
 /** Staged rows moved into the table per pause in the writes (~7 ms), and their text at most. */
 export const MERGE_STEP_ROWS = 1_024;
 export const MERGE_STEP_TEXT = 512 * 1024;
+
+/**
+ * A batch nobody waits for (what a sender writes: nothing is acknowledged by it) commits
+ * within this long: a kill -9 loses at most this much of our own history of messages sent,
+ * never what was acknowledged to a peer or promised as queued (those wait for their commit).
+ */
+export const COMMIT_DELAY_MS = 10;
 
 /**
  * Search indexing runs apart from the writes: at most this many rows (~2.5 ms at ~5 us a row)

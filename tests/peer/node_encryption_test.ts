@@ -107,6 +107,8 @@ Deno.test("two nodes with identities chat encrypted, and see the same safety num
       accountBound: false,
       fingerprint: fingerprint(b.publicKey),
     });
+    assert.equal(a.node.encryptedLink("b@ns"), true);
+    assert.equal(a.node.encryptedLink("nobody@ns"), undefined);
     const sent = await a.node.send("b@ns", "secret hello");
     assert.equal(sent.ok, true);
     await waitFor("delivery", () => texts(b).includes("secret hello"));
@@ -211,6 +213,8 @@ Deno.test("no downgrade: a known peer in clear is refused; plain peers work unle
     link(plainC, a);
     await waitFor("plain peer connected", () => connected(a, "c@ns"));
     assert.equal(a.node.peers().find((p) => p.peerId === "c@ns")!.security!.trust, "unencrypted");
+    assert.equal(a.node.encryptedLink("c@ns"), false);
+    assert.equal(a.node.encryptedLink("b@ns"), undefined, "refused: not connected");
     const reach = await a.node.publish("#ns", "hi all");
     assert.deepEqual([reach.reached, reach.encrypted], [1, 0]);
 

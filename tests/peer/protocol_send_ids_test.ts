@@ -31,3 +31,14 @@ Deno.test("SendIds reads back the number of its own ids only", () => {
   }
   assert.ok(ids.idOf(0x10000).endsWith("000000010000"));
 });
+
+Deno.test("SendIds reads an id back the same whether or not it was the last one made", () => {
+  const ids = new SendIds();
+  const first = ids.idOf(7);
+  const copy = `${first}`.split("").join("");
+  assert.equal(ids.seqOf(first), 7, "the last id made");
+  ids.idOf(8);
+  assert.equal(ids.seqOf(first), 7, "an older one, read digit by digit");
+  assert.equal(ids.seqOf(copy), 7, "an equal string made elsewhere (off the wire)");
+  assert.equal(new SendIds().seqOf(first), undefined);
+});

@@ -1,6 +1,6 @@
 /**
  * Writes are batched: what one run of code writes shares a commit, which happens before the
- * event loop turns (no timer); checkpoints and search indexing wait for a pause in the writes,
+ * event loop turns (no timer) when someone waits for it, and within the commit delay otherwise; checkpoints and search indexing wait for a pause in the writes,
  * and a few writes are only made durable (a WAL fsync) until the store has been quiet a while.
  */
 import assert from "node:assert/strict";
@@ -8,9 +8,10 @@ import { DatabaseSync } from "node:sqlite";
 import {
   CHECKPOINT_IDLE_MS,
   CHECKPOINT_PAUSE_WRITES,
+  COMMIT_DELAY_MS,
   INDEX_INTERVAL_MS,
 } from "../../peer/store/limits.ts";
-import { incoming, TestStore } from "../_message_store.ts";
+import { incoming, outgoing, TestStore } from "../_message_store.ts";
 
 Deno.test("the writes of one run of code share one commit, made before any timer fires", async () => {
   let commits = 0;
@@ -28,6 +29,30 @@ Deno.test("the writes of one run of code share one commit, made before any timer
   await t.store.committed();
   assert.equal(commits, 2);
   await new Promise((resolve) => setTimeout(resolve, 0));
+});
+
+Deno.test("a batch nobody waits for commits on a timer, within the commit delay", async () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  t.store.addOutgoing(outgoing());
+  t.store.addOutgoing(outgoing());
+  await Promise.resolve();
+  assert.equal(commits, 0, "a sender's writes do not pay a commit each time the code yields");
+  await new Promise((resolve) => setTimeout(resolve, COMMIT_DELAY_MS + 20));
+  assert.equal(commits, 1);
+});
+
+Deno.test("a batch past its delay commits at a later write, while timers cannot fire", async () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  t.store.addOutgoing(outgoing());
+  // The event loop is kept busy (as by reads completing one after another): no timer runs.
+  const until = Date.now() + COMMIT_DELAY_MS + 2;
+  while (Date.now() < until) { /* busy */ }
+  for (let i = 0; i < 16; i++) t.store.addOutgoing(outgoing());
+  await Promise.resolve();
+  assert.equal(commits, 1);
+  t.store.flush();
 });
 
 Deno.test("flush() commits at once, and a closed store refuses to be used", () => {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS } from "../../peer/store/schema.ts";
+import { MAX_STAGED_TEXT } from "../../peer/store/limits.ts";
 import { incoming, outgoing, TestStore } from "../_message_store.ts";
 
 const PREFIX = "5f0c3a1e-7b2d-8c4e-9a6f-";
@@ -213,13 +214,15 @@ Deno.test("a receipt reads new messages where they are: a burst stays staged", a
 Deno.test("staged text is capped: long messages move into the table as they come", async () => {
   using t = new TestStore("file");
   const text = "x".repeat(60_000);
-  for (let i = 0; i < 100; i++) {
+  // Half as much again as the cap holds.
+  const count = Math.ceil(1.5 * MAX_STAGED_TEXT / text.length);
+  for (let i = 0; i < count; i++) {
     t.store.addIncoming(incoming({ msgId: counted(i), text }));
     await t.store.committed();
   }
   t.store.flush();
-  // 6,000,000 characters written, at most 4 Mi of them staged.
-  assert.ok(tableCount(crashCopy(t), "messages") >= 30);
+  const staged = Math.ceil(MAX_STAGED_TEXT / text.length);
+  assert.ok(tableCount(crashCopy(t), "messages") >= count - staged);
 });
 
 Deno.test("an id shaped like a counted one but with a NUL in its prefix is still found after a restart", () => {
@@ -239,16 +242,18 @@ Deno.test("an id shaped like a counted one but with a NUL in its prefix is still
 Deno.test("long msg_ids count against the staged cap, and are still found as duplicates", async () => {
   using t = new TestStore("file");
   const longId = (i: number) => `${i}-${"y".repeat(32_000)}`;
-  for (let i = 0; i < 100; i++) {
+  // Ids half as long again as the cap: some moved into the table already.
+  const count = Math.ceil(1.5 * MAX_STAGED_TEXT / 32_000);
+  for (let i = 0; i < count; i++) {
     assert.ok(t.store.addIncoming(incoming({ msgId: longId(i), text: "short" })));
     await t.store.committed();
   }
-  // 3,200,000 characters of ids: past the 2 Mi cap, so some moved into the table already.
-  assert.ok(tableCount(crashCopy(t), "messages") >= 30);
-  for (const i of [0, 99]) {
+  const staged = Math.ceil(MAX_STAGED_TEXT / 32_000);
+  assert.ok(tableCount(crashCopy(t), "messages") >= count - staged);
+  for (const i of [0, count - 1]) {
     assert.equal(t.store.addIncoming(incoming({ msgId: longId(i) })), undefined, `id ${i}`);
   }
-  assert.ok(t.store.addIncoming(incoming({ msgId: longId(100) })));
+  assert.ok(t.store.addIncoming(incoming({ msgId: longId(count) })));
 });
 
 Deno.test("damaged staged rows: the file is moved aside with them, not emptied", async () => {
