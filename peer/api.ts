@@ -211,7 +211,10 @@ export interface MessageHistory {
   queued(): StoredMessage[];
   /** Room messages some members (`pendingFor`) still wait for, oldest first (`MAX_WAITING_LISTED`). */
   waiting(): StoredMessage[];
-  /** Cancels a queued message (it fails with `cancelled`); false when it is not queued. */
+  /**
+   * Cancels a queued message (it fails with `cancelled`), or stops a room message waiting for
+   * members who were offline (they will not get it; its state stays); false when it is neither.
+   */
   cancel(id: number): boolean;
   contacts(): Contact[];
   /** Adds (or keeps) a contact; returns it. */

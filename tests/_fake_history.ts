@@ -97,6 +97,10 @@ export class FakeHistory implements MessageHistory {
 
   cancel(id: number): boolean {
     const message = this.messages.find((m) => m.id === id);
+    if (message?.pendingFor?.length) {
+      delete message.pendingFor;
+      return true;
+    }
     if (message?.state !== "queued") return false;
     message.state = "failed";
     message.reason = "cancelled";

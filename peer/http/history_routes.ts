@@ -72,11 +72,12 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
     const store = history();
     const id = messageIdParam("id", c.req.param("id"));
     // The store is synchronous: nothing can deliver the message between these calls.
-    const queued = store.queued().find((message) => message.id === id);
-    if (!queued || !store.cancel(id)) {
+    const held = store.queued().find((message) => message.id === id) ??
+      store.waiting().find((message) => message.id === id);
+    if (!held || !store.cancel(id)) {
       throw new P2pError("not_queued", `Message ${id} is not waiting in the outbox`);
     }
-    return c.json({ cancelled: _reread(store, queued) });
+    return c.json({ cancelled: _reread(store, held) });
   });
 
   app.get("/api/contacts", (c) => c.json({ contacts: history().contacts() }));
@@ -112,5 +113,8 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 function _reread(store: MessageHistory, before: StoredMessage): StoredMessage {
   const [after] = store.page(before.conversation, { after: before.id - 1, limit: 1 }).messages;
   if (after?.id === before.id) return after;
-  return { ...before, state: "failed", reason: "cancelled" };
+  if (before.state === "queued") return { ...before, state: "failed", reason: "cancelled" };
+  // A room message that stopped waiting.
+  const { pendingFor: _, ...stopped } = before;
+  return stopped;
 }

@@ -392,22 +392,29 @@ export class MessageTables {
     ];
     const changed: StoredMessage[] = [];
     for (const row of rows) {
-      if (mayMove(row.state, FAILED)) {
-        changed.push(this.#move(row, FAILED, "expired"));
-      } else {
-        // A room message some members acknowledged: it stops waiting for the others.
-        row.pending = null;
-        this.#saveColumn(row, () => this.#sql.pending.run(null, row.id));
-        changed.push(toMessage(row, this.#stranger));
-      }
+      // A room message some members acknowledged stops waiting for the others.
+      changed.push(
+        mayMove(row.state, FAILED) ? this.#move(row, FAILED, "expired") : this.#stopWaiting(row),
+      );
     }
     return changed;
   }
 
+  /**
+   * A queued message fails as `cancelled`; a room message stops waiting for the members who
+   * were offline (those online got it: its state stays).
+   */
   cancel(id: number): StoredMessage | undefined {
     const row = this.#row(id);
-    if (row === undefined || !(row.flags & OUTGOING) || row.state !== QUEUED) return undefined;
-    return this.#move(row, FAILED, "cancelled");
+    if (row === undefined || !(row.flags & OUTGOING)) return undefined;
+    if (row.state === QUEUED) return this.#move(row, FAILED, "cancelled");
+    return row.pending === null ? undefined : this.#stopWaiting(row);
+  }
+
+  #stopWaiting(row: MessageRow): StoredMessage {
+    row.pending = null;
+    this.#saveColumn(row, () => this.#sql.pending.run(null, row.id));
+    return toMessage(row, this.#stranger);
   }
 
   prune(now: number): number {

@@ -114,7 +114,10 @@ export interface MessageStore {
   queued(): StoredMessage[];
   /** Room messages some members still wait for, oldest first (500 at most). */
   waiting(): StoredMessage[];
-  /** Fails a queued message with `cancelled`; undefined when it is not queued. */
+  /**
+   * Fails a queued message with `cancelled`, or stops a room message waiting for members;
+   * undefined when it is neither.
+   */
   cancel(id: number): StoredMessage | undefined;
   contactRows(): ContactRow[];
   addContact(peerId: string, at: number): { peerId: string; addedAt: number };

@@ -6,6 +6,7 @@
 import type { MessageHistory } from "../api.ts";
 import { type Command, type CommandContext, conversationName, parseTarget } from "./commands.ts";
 import { sanitize } from "./format.ts";
+import { quoteValue } from "../../lib/escape.ts";
 import {
   formatContacts,
   formatConversations,
@@ -91,7 +92,8 @@ export function historyCommands(access: HistoryAccess): Command[] {
     {
       name: "cancel",
       usage: "/cancel ID",
-      summary: "cancel a queued message (/queue lists their ids)",
+      summary:
+        "cancel a queued message, or stop a room message waiting for members (/queue lists ids)",
       minArgs: 1,
       maxArgs: 1,
       run: _withHistory((history, context, args) => {
@@ -100,14 +102,23 @@ export function historyCommands(access: HistoryAccess): Command[] {
           context.error(`bad id "${sanitize(args[0])}": use a number that /queue lists`);
           return;
         }
-        const message = history.queued().find((queued) => queued.id === id);
+        const queued = history.queued().find((message) => message.id === id);
+        const waiting = queued ? undefined : history.waiting().find((message) => message.id === id);
+        const members = (waiting?.pendingFor ?? []).map((member) => quoteValue(member, ","));
         // Told before the store answers: its "failed: cancelled" event comes at once.
         access.cancelled(id);
         if (!history.cancel(id)) {
-          context.error(`no queued message has id ${id} (/queue lists them)`);
+          context.error(`no queued or waiting message has id ${id} (/queue lists them)`);
           return;
         }
-        const to = message ? ` to ${sanitize(message.conversation)}` : "";
+        if (waiting) {
+          context.print(
+            `message ${id} in ${sanitize(waiting.conversation)} stopped waiting: ` +
+              `${members.join(", ")} will not get it`,
+          );
+          return;
+        }
+        const to = queued ? ` to ${sanitize(queued.conversation)}` : "";
         context.print(`cancelled message ${id}${to}: it will not be sent`);
       }),
     },

@@ -162,14 +162,15 @@ export function formatQueue(
   }
   if (waiting.length > 0) {
     const rows = waiting.map((message) => [
+      String(message.id),
       sanitize(message.conversation),
       (message.pendingFor ?? []).map((member) => quoteValue(member, ",")).join(","),
       formatAge(now - message.at),
     ]);
     const texts = waiting.map((message) => quoteStart(message.text));
     lines.push(
-      ..._tableWithText(["ROOM", "WAITING", "AGE"], "TEXT", rows, texts, style),
-      "room messages: each member who was offline gets it when back" +
+      ..._tableWithText(["ID", "ROOM", "WAITING", "AGE"], "TEXT", rows, texts, style),
+      "room messages: each member who was offline gets it when back; /cancel ID stops waiting" +
         (waiting.length >= MAX_WAITING_LISTED
           ? ` (the oldest ${MAX_WAITING_LISTED} are listed)`
           : ""),

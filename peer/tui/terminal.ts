@@ -360,7 +360,9 @@ class _Session implements CommandContext {
       argumentsOf: (command) => {
         if (command !== "cancel" || !history) return undefined;
         let ids: string[] = [];
-        this.#guard(() => ids = history.queued().map((message) => String(message.id)));
+        this.#guard(() =>
+          ids = [...history.queued(), ...history.waiting()].map((message) => String(message.id))
+        );
         return ids;
       },
     });

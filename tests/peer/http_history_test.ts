@@ -307,7 +307,7 @@ Deno.test("GET /api/search refuses a missing, empty or too long q and a bad limi
   await assertError(await call("/api/search?q=x&limit=501"), 400, "bad_field");
 });
 
-Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once", async () => {
+Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once (or stops a room message waiting)", async () => {
   const { history, call, json } = setup();
   const sent = history.add({ conversation: "bob@lobby", text: "went", outgoing: true });
   const first = history.add({
@@ -332,7 +332,7 @@ Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once", 
   });
   const outbox = await json("/api/outbox");
   assert.deepEqual(ids(outbox.messages), [first.id, second.id]);
-  // Room messages that members still wait for, apart: not queued, so not cancelled here.
+  // Room messages that members still wait for, apart.
   assert.deepEqual(ids(outbox.waiting), [room.id]);
   const cancel = (id: number | string) => call(`/api/outbox/${id}`, { method: "DELETE" });
   const response = await cancel(first.id);
@@ -351,6 +351,16 @@ Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once", 
     await assertError(await cancel(bad), 400, "bad_field");
   }
   assert.deepEqual(ids((await json("/api/outbox")).messages), [second.id]);
+  // A room message stops waiting; it stays sent (the members online got it).
+  const stopped = await cancel(room.id);
+  assert.equal(stopped.status, 200);
+  const { cancelled: roomCancelled } = await stopped.json();
+  assert.deepEqual(
+    [roomCancelled.id, roomCancelled.state, roomCancelled.pendingFor],
+    [room.id, "sent", undefined],
+  );
+  assert.deepEqual(ids((await json("/api/outbox")).waiting), []);
+  await assertError(await cancel(room.id), 404, "not_queued");
 });
 
 Deno.test("Contacts: add by bare name or peer id, list, remove", async () => {

@@ -380,6 +380,29 @@ contract("room messages wait for offline members until each is reached", (backen
   assert.deepEqual(t.store.waiting().map((m) => m.id), [m1.id]);
 });
 
+contract("cancel stops a room message waiting for members; its state stays", (backend) => {
+  using t = new TestStore(backend);
+  const room = (pendingFor: string[]) =>
+    t.store.addOutgoing(outgoing({ kind: "pub", conversation: "#room", pendingFor }));
+  const table = room(["carol@lobby", "dave@lobby"]);
+  // One moved into the table, one still staged.
+  t.store.settle();
+  const staged = room(["carol@lobby"]);
+  t.store.setState(staged.id, "delivered");
+  for (const message of [table, staged]) {
+    const stopped = t.store.cancel(message.id);
+    assert.ok(stopped, `message ${message.id}`);
+    assert.equal(stopped.pendingFor, undefined);
+    assert.equal(stopped.state, message.id === staged.id ? "delivered" : "sent");
+    assert.equal(t.store.cancel(message.id), undefined, "waits no more");
+  }
+  restart(t);
+  assert.deepEqual(t.store.waiting(), []);
+  assert.deepEqual(t.store.pendingFor("carol@lobby"), []);
+  assert.equal(t.store.byId(staged.id)?.state, "delivered");
+  assert.equal(t.store.byId(table.id)?.pendingFor, undefined);
+});
+
 contract("expire fails old queued messages and stops old room entries waiting", (backend) => {
   using t = new TestStore(backend);
   const now = t.clock.now();

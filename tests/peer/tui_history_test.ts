@@ -723,7 +723,7 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
     "2   dan@other    1m   hi dan",
     "they go out by themselves when the peer is back; /cancel ID cancels one",
     "cancelled message 1 to carol@lobby: it will not be sent",
-    "error: no queued message has id 1 (/queue lists them)",
+    "error: no queued or waiting message has id 1 (/queue lists them)",
     'error: bad id "x": use a number that /queue lists',
     "ID  TO         AGE  TEXT",
     "2   dan@other  1m   hi dan",
@@ -733,18 +733,21 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
   assert.deepEqual(await pipe(new StoreNode(), ["/queue"]), [
     "the outbox is empty: nothing waits to be delivered",
   ]);
-  // Room messages waiting for members who were offline are listed too.
+  // Room messages waiting for members who were offline are listed too, and can stop waiting.
   const rooms = new StoreNode();
-  outgoing(rooms, "#team", "meeting at 10", "sent", {
+  const meeting = outgoing(rooms, "#team", "meeting at 10", "sent", {
     kind: "pub",
     pendingFor: ["carol", "dave"],
     at: Date.now() - 2 * hour,
   });
-  assert.deepEqual(await pipe(rooms, ["/queue"]), [
-    "ROOM   WAITING     AGE  TEXT",
-    "#team  carol,dave  2h   meeting at 10",
-    "room messages: each member who was offline gets it when back",
+  assert.deepEqual(await pipe(rooms, ["/queue", `/cancel ${meeting.id}`, "/queue"]), [
+    "ID  ROOM   WAITING     AGE  TEXT",
+    "1   #team  carol,dave  2h   meeting at 10",
+    "room messages: each member who was offline gets it when back; /cancel ID stops waiting",
+    "message 1 in #team stopped waiting: carol, dave will not get it",
+    "the outbox is empty: nothing waits to be delivered",
   ]);
+  assert.equal(meeting.state, "sent");
 });
 
 /** Stores a message we sent to `conversation`, in `state`. */

@@ -105,6 +105,24 @@ _browserTest(
           : undefined;
       });
       await screenshot(pageB, "web-room");
+      // Carol goes away: the next room message waits for her, until alice stops it waiting.
+      carol.kill("SIGTERM");
+      await carol.waitForExit();
+      const aliceApi = await _api(alice);
+      await pollUntil("alice to see carol gone", async () => {
+        const { peers } = await aliceApi("GET", "/api/peers");
+        const row = peers.find((p: { peerId: string }) => p.peerId === "carol@lobby");
+        return row?.state === "connected" ? undefined : true;
+      });
+      await _sendText(pageA, "where is carol?");
+      const waitingId = await pollUntil("the room message to wait for carol", async () => {
+        const { waiting } = await aliceApi("GET", "/api/outbox");
+        return waiting.find((m: { text: string }) => m.text === "where is carol?")?.id;
+      });
+      const article = `article.msg.out[data-id="${waitingId}"]`;
+      await _click(pageA, `${article} button ::-p-text(stop waiting)`);
+      await pageA.waitForFunction(`!document.querySelector('${article} button')`, WAIT);
+      assert.deepEqual((await aliceApi("GET", "/api/outbox")).waiting, []);
 
       // A photo: alice picks it, bob accepts it and sees it drawn.
       await _click(pageA, '[data-conversation="bob@lobby"]');

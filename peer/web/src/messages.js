@@ -177,6 +177,13 @@ export class MessageList {
             "aria-label": "Cancel this queued message",
             onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
           }, "cancel")
+          : message.outgoing && message.pendingFor?.length
+          ? h("button", {
+            type: "button",
+            className: "link",
+            "aria-label": "Stop waiting: members who were offline will not get it",
+            onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
+          }, "stop waiting")
           : undefined,
       ),
     );
