@@ -218,6 +218,8 @@ export class Messenger implements PeerNode, Inbox {
       pendingFor,
     });
     this.#added(stored);
+    // "Waiting" for members is a promise to the user, as "queued" is: it holds once on disk.
+    if (pendingFor.length > 0) await this.#store.committed();
     return { ...result, waiting: pendingFor.length, id: stored.id };
   }
 

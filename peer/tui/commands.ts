@@ -308,11 +308,19 @@ function _unheardOf(node: PeerNode, peerId: string): boolean {
   const folded = peerId.toLowerCase();
   const history = node.history;
   if (!history) return false; // Without a store every send needs the peer online anyway.
+  // Names compare without case, as the tracker compares them; history keeps each as written.
+  const conversations = history.conversations().filter((summary) =>
+    summary.kind === "direct" && summary.conversation.toLowerCase() === folded
+  );
   return !node.peers().some((peer) => peer.peerId.toLowerCase() === folded) &&
     !history.contacts().some((contact) => contact.peerId.toLowerCase() === folded) &&
     node.verification(peerId) === undefined &&
     // Our own failed tries (a typo sent once) do not make a name known.
-    !history.page(peerId, { limit: 50 }).messages.some((m) => !m.outgoing || m.state !== "failed");
+    !conversations.some(({ conversation }) =>
+      history.page(conversation, { limit: 50 }).messages.some((m) =>
+        !m.outgoing || m.state !== "failed"
+      )
+    );
 }
 
 /** `/conn` and `/rtt`: one table row per connected peer, or "no connections". */

@@ -43,6 +43,8 @@ interface ChatOptions {
   queueMaxAgeMs?: number;
   /** With an identity key registered as the key of the account of the node's name. */
   accounts?: FakeAccountKeys;
+  /** Told after each commit of the store. */
+  onCommit?: () => void;
 }
 
 async function startChat(name: string, options: ChatOptions = {}): Promise<Chat> {
@@ -50,7 +52,7 @@ async function startChat(name: string, options: ChatOptions = {}): Promise<Chat>
   const store = openMessageStore({ path: ":memory:", ...options.store }, {
     log,
     clock: systemClock,
-  });
+  }, { onCommit: options.onCommit });
   const node = createPeerNode({
     name,
     namespace: "lab",
@@ -233,14 +235,21 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
   const members = () => ["alice", "bob", "carol"];
   // Room members are accounts: their keys are the ones the tracker holds for their names.
   const accounts = new FakeAccountKeys();
-  const alice = await startChat("alice", { roomMembers: members, accounts });
+  let commits = 0;
+  const alice = await startChat("alice", {
+    roomMembers: members,
+    accounts,
+    onCommit: () => commits++,
+  });
   const bob = await startChat("bob", { roomMembers: members, accounts });
   let carol: Chat | undefined;
   try {
     await connect(alice, bob, "bob");
+    const before = commits;
     const result = await alice.messenger.publish("#team", "meeting at 10", ["bob@lab"]);
     assert.deepEqual(result.peers, ["bob@lab"]);
     assert.equal(result.waiting, 1);
+    assert.ok(commits > before, "waiting for carol is on disk when publish says so");
     const sent = alice.messenger.history.page("#team").messages[0];
     assert.deepEqual(sent.pendingFor, ["carol"]);
     carol = await startChat("carol", { roomMembers: members, accounts });
