@@ -54,9 +54,6 @@ const DAY_MS = 24 * 60 * 60_000;
 const DEFAULT_SWEEP_MS = 10_000;
 /** Loop time one sweep may spend pruning (in steps of a few ms each). */
 const PRUNE_BUDGET_MS = 20;
-/** Read receipts held for one absent sender, and absent senders with some held. */
-const MAX_HELD_READS = 1_000;
-const MAX_HELD_READ_PEERS = 1_000;
 
 /** Reasons a direct message stays in the outbox (the others are final). */
 const RETRYABLE: ReadonlySet<string> = new Set([
@@ -90,8 +87,6 @@ export class Messenger implements PeerNode, Inbox {
   readonly #backlog = new Map<string, _Failure>();
   /** Outbox messages on their way, by store id, with their outcome. */
   readonly #inFlight = new Map<number, Promise<SendResult>>();
-  /** Read receipts for senders who were not connected when we read, sent when they are. */
-  readonly #heldReads = new Map<string, string[]>();
   #sweepTimer?: TimerId;
   #unsubscribe = () => {};
 
@@ -383,11 +378,8 @@ export class Messenger implements PeerNode, Inbox {
 
   #peerConnected(peerId: string): void {
     if (this.#backlog.has(peerId)) this.#pump(peerId);
-    const reads = this.#heldReads.get(peerId);
-    if (reads) {
-      this.#heldReads.delete(peerId);
-      this.#node.sendReceipt(peerId, reads, "read");
-    }
+    const reads = this.#store.takeReceipts(peerId);
+    if (reads.length > 0) this.#node.sendReceipt(peerId, reads, "read");
     // Room messages that waited for this member (by account name: rooms are accounts').
     if (!this.#provesAccount(peerId)) return;
     const name = _fold(splitPeerId(peerId).name);
@@ -521,23 +513,14 @@ export class Messenger implements PeerNode, Inbox {
     const direct = read.filter((message) => message.kind === "direct");
     if (direct.length > 0 && !direct[0].outgoing) {
       const msgIds = direct.map((message) => message.msgId);
+      // Owed until the sender connects (a restart of either side included).
       if (this.#node.peerRow(conversation)?.state === "connected") {
         this.#node.sendReceipt(conversation, msgIds, "read");
       } else {
-        this.#holdReads(conversation, msgIds);
+        this.#store.holdReceipts(conversation, msgIds);
       }
     }
     return read.length;
-  }
-
-  // Kept in memory only, and bounded: the newest ids per sender, the latest senders.
-  #holdReads(peerId: string, msgIds: string[]): void {
-    const held = [...(this.#heldReads.get(peerId) ?? []), ...msgIds].slice(-MAX_HELD_READS);
-    this.#heldReads.delete(peerId);
-    this.#heldReads.set(peerId, held);
-    if (this.#heldReads.size > MAX_HELD_READ_PEERS) {
-      this.#heldReads.delete(this.#heldReads.keys().next().value!);
-    }
   }
 }
 

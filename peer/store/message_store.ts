@@ -201,6 +201,18 @@ export class BatchedMessageStore implements MessageStore {
     return this.#write((t) => t.contacts.remove(peerId));
   }
 
+  holdReceipts(peerId: string, msgIds: readonly string[]): void {
+    const ids = [...msgIds];
+    this.#write((t) => t.receiptsDue.hold(peerId, ids));
+  }
+
+  takeReceipts(peerId: string): string[] {
+    // Asked at every connection: most owe nothing, and need no write.
+    const owed = this.#read((t) => t.receiptsDue.of(peerId));
+    if (owed.length > 0) this.#write((t) => t.receiptsDue.drop(peerId));
+    return owed;
+  }
+
   isContact(peerId: string): boolean {
     return this.#tables.contacts.has(peerId);
   }

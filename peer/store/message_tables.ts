@@ -45,6 +45,7 @@ import {
   STATE_CODES,
   toMessage,
 } from "./rows.ts";
+import { ReceiptsDue } from "./receipts_due.ts";
 import { SearchIndex } from "./search_index.ts";
 import { CounterMarks } from "./counter_marks.ts";
 import { StagedRows } from "./staged_rows.ts";
@@ -90,6 +91,7 @@ const _PRUNE_READ_ROWS = 256;
 /** The tables of one connection. */
 export class MessageTables {
   readonly contacts: ContactBook;
+  readonly receiptsDue: ReceiptsDue;
   readonly search: SearchIndex;
   readonly #db: DatabaseSync;
   readonly #limits: TableLimits;
@@ -114,6 +116,7 @@ export class MessageTables {
     this.#db = db;
     this.#limits = limits;
     this.contacts = new ContactBook(db);
+    this.receiptsDue = new ReceiptsDue(db);
     this.search = new SearchIndex(db);
     this.#staged = new StagedRows(db);
     this.#marks = new CounterMarks(db);

@@ -90,8 +90,21 @@ INSERT INTO meta (key, value) SELECT 'merged_upto', coalesce(max(id), 0) FROM me
  */
 const VERSION_3 = "-- no table changes";
 
+/**
+ * Version 4: read receipts owed to peers that were away when we read their messages
+ * (receipts_due.ts), in the order they were owed.
+ */
+const VERSION_4 = `
+CREATE TABLE receipts_due (
+  seq INTEGER PRIMARY KEY,
+  peer_id TEXT NOT NULL,
+  msg_id TEXT NOT NULL
+);
+CREATE INDEX receipts_due_by_peer ON receipts_due (peer_id, seq);
+`;
+
 /** Every schema version in order. */
-export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2, VERSION_3];
+export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2, VERSION_3, VERSION_4];
 
 /** The newest schema version this program knows. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -123,6 +123,10 @@ export interface MessageStore {
   addContact(peerId: string, at: number): { peerId: string; addedAt: number };
   removeContact(peerId: string): boolean;
   isContact(peerId: string): boolean;
+  /** Owes `peerId` read receipts for `msgIds` (they were read while it was away). */
+  holdReceipts(peerId: string, msgIds: readonly string[]): void;
+  /** The read receipts owed to `peerId`, oldest first; no longer owed once taken. */
+  takeReceipts(peerId: string): string[];
   seen(peerId: string, at: number, address?: ContactAddress): void;
   storage(): StorageStatus;
   /**

@@ -176,22 +176,33 @@ Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown
   }
 });
 
-Deno.test("a message read while its sender is away is receipted when the sender is back", async () => {
+Deno.test("a message read while its sender is away is receipted when the sender is back, after the reader restarted too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
   const path = `${dir}/messages.db`;
+  const bobPath = `${dir}/bob.db`;
   let alice = await startChat("alice", { store: { path } });
-  const bob = await startChat("bob");
+  let bob = await startChat("bob", { store: { path: bobPath } });
   try {
     await connect(alice, bob, "bob");
     const toBob = await alice.messenger.send("bob@lab", "read me later");
-    assert.ok(toBob.ok);
+    const again = await alice.messenger.send("bob@lab", "and me");
+    assert.ok(toBob.ok && again.ok);
     await alice.stop();
     await waitFor("alice gone", () => bob.node.peerRow("alice@lab")?.state !== "connected");
+    const [first] = bob.messenger.history.page("alice@lab").messages;
+    assert.equal(first.text, "read me later");
+    assert.equal(bob.messenger.history.markRead("alice@lab", first.id), 1);
+    // The first is owed across a restart of bob; the second is read after it.
+    await bob.stop();
+    bob = await startChat("bob", { store: { path: bobPath } });
     assert.equal(bob.messenger.history.markRead("alice@lab"), 1);
     alice = await startChat("alice", { store: { path } });
     assert.equal(stateOf(alice, toBob.id!), "delivered");
     await connect(alice, bob, "bob");
-    await waitFor("read once back", () => stateOf(alice, toBob.id!) === "read");
+    await waitFor(
+      "both read once back",
+      () => stateOf(alice, toBob.id!) === "read" && stateOf(alice, again.id!) === "read",
+    );
   } finally {
     await alice.stop();
     await bob.stop();

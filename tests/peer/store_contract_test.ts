@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { P2pError } from "../../lib/errors.ts";
 import { PRUNE_STEP_ROWS } from "../../peer/store/limits.ts";
+import { MAX_DUE_PER_PEER } from "../../peer/store/receipts_due.ts";
 import { BACKENDS, incoming, outgoing, type StoreBackend, TestStore } from "../_message_store.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -379,6 +380,26 @@ contract("room messages wait for offline members until each is reached", (backen
   assert.deepEqual(t.store.pendingFor("dave@lobby").map((m) => m.id), [m1.id]);
   assert.deepEqual(t.store.waiting().map((m) => m.id), [m1.id]);
 });
+
+contract(
+  "read receipts owed to a peer outlive a restart, are taken once, and are bounded",
+  (backend) => {
+    using t = new TestStore(backend);
+    t.store.holdReceipts("bob@lobby", ["b1", "b2"]);
+    t.store.holdReceipts("carol@lobby", ["c1"]);
+    t.store.holdReceipts("bob@lobby", ["b3"]);
+    restart(t);
+    assert.deepEqual(t.store.takeReceipts("bob@lobby"), ["b1", "b2", "b3"]);
+    assert.deepEqual(t.store.takeReceipts("bob@lobby"), []);
+    restart(t);
+    assert.deepEqual(t.store.takeReceipts("carol@lobby"), ["c1"]);
+    // The newest are kept.
+    const many = Array.from({ length: MAX_DUE_PER_PEER + 5 }, (_, i) => `d${i}`);
+    t.store.holdReceipts("dave@lobby", many.slice(0, 10));
+    t.store.holdReceipts("dave@lobby", many.slice(10));
+    assert.deepEqual(t.store.takeReceipts("dave@lobby"), many.slice(-MAX_DUE_PER_PEER));
+  },
+);
 
 contract("cancel stops a room message waiting for members; its state stays", (backend) => {
   using t = new TestStore(backend);
