@@ -167,7 +167,9 @@ export class Messenger implements PeerNode, Inbox {
         conversation: peerId,
         text,
         at: this.#clock.now(),
-        encrypted: encrypted ?? false,
+        // Not connected: it will travel encrypted if we remember the peer's key (a known key
+        // never connects in clear); the connection that takes it says for sure (#pump).
+        encrypted: encrypted ?? this.#chat.verification(peerId) !== undefined,
         // Straight to the connection, unless older messages wait: those go first.
         state: encrypted !== undefined && !backlog ? "sent" : "queued",
       });

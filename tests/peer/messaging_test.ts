@@ -143,6 +143,36 @@ Deno.test("a direct message to a peer that is away is queued, then delivered in 
   }
 });
 
+Deno.test("a message queued for a peer whose key we remember is marked as going encrypted", async () => {
+  const accounts = new FakeAccountKeys();
+  const alice = await startChat("alice", { accounts });
+  let bob = await startChat("bob", { accounts });
+  try {
+    alice.messenger.history.addContact("bob@lab");
+    alice.messenger.history.addContact("carol@lab");
+    await connect(alice, bob, "bob");
+    await bob.stop();
+    await waitFor("bob gone", () => alice.node.peerRow("bob@lab")?.state !== "connected");
+    const toBob = await alice.messenger.send("bob@lab", "later, encrypted");
+    // Never connected: nothing is known of how it will go.
+    const toCarol = await alice.messenger.send("carol@lab", "later, who knows");
+    assert.ok(!toBob.ok && toBob.queued && !toCarol.ok && toCarol.queued);
+    const queued = alice.messenger.history.queued();
+    assert.deepEqual(queued.map((m) => [m.text, m.encrypted]), [
+      ["later, encrypted", true],
+      ["later, who knows", false],
+    ]);
+    bob = await startChat("bob", { accounts });
+    await connect(alice, bob, "bob");
+    await waitFor("delivered", () => stateOf(alice, toBob.id!) === "delivered");
+    const sent = alice.messenger.history.page("bob@lab").messages.find((m) => m.id === toBob.id);
+    assert.equal(sent?.encrypted, true);
+  } finally {
+    await alice.stop();
+    await bob.stop();
+  }
+});
+
 Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
   const path = `${dir}/messages.db`;

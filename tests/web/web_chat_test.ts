@@ -158,6 +158,12 @@ _browserTest(
       await _sendText(pageA, "are you back?");
       // It waits in the outbox, and says so.
       await pageA.waitForSelector('article.msg.out[data-state="queued"] ::-p-text(cancel)', WAIT);
+      // Bob's key is remembered: it will go encrypted, and nothing says otherwise.
+      assert.equal(
+        await pageA.$$eval('article.msg.out[data-state="queued"] .clear', (e) => e.length),
+        0,
+      );
+      await pageA.waitForSelector("#subtitle ::-p-text(offline · encrypted, verified)", WAIT);
       await peer("bob", String(bobPort), bobDir);
       await pageB.waitForSelector("#banner[hidden]", WAIT);
       await pageB.waitForSelector("article.msg.in ::-p-text(are you back?)", WAIT);

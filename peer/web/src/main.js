@@ -111,6 +111,8 @@ async function refreshIdentity() {
 
 /** Everything again, after a refresh from a dialog. */
 async function refreshDirectory() {
+  // Keys remembered may have changed too (verified in the dialog, a first connection).
+  model.keys.clear();
   await Promise.all([refreshPeers(), refreshContacts(), refreshAccount(), refreshStatus()]);
   await refreshRooms();
   render();
@@ -410,6 +412,21 @@ function previewText(message) {
   return transfer ? `File: ${transfer.name}` : message.text;
 }
 
+// The trust of the key remembered for `peerId` (asked once, then the header is drawn again);
+// undefined while not known, or when no key is remembered.
+function rememberedKey(peerId) {
+  if (!model.keys.has(peerId)) {
+    model.keys.set(peerId, null);
+    api("GET", `/api/peers/${segment(peerId)}/verification`)
+      .then((key) => {
+        model.keys.set(peerId, key.verified ? "verified" : "unverified");
+        if (list?.conversation === peerId) renderHeader();
+      })
+      .catch(() => {});
+  }
+  return model.keys.get(peerId) ?? undefined;
+}
+
 function renderHeader() {
   const actions = $("conversation-actions");
   if (!list) return;
@@ -421,7 +438,7 @@ function renderHeader() {
   if (kind === "direct") {
     const peer = model.peers.get(conversation);
     const contact = model.contacts.get(conversation);
-    const trust = peer?.security?.trust ?? contact?.trust;
+    const trust = peer?.security?.trust ?? contact?.trust ?? rememberedKey(conversation);
     const online = isOnline(conversation);
     const lock = trust === undefined
       ? "encryption not known until it connects"

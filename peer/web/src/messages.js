@@ -164,7 +164,7 @@ export class MessageList {
           { datetime: new Date(message.at).toISOString(), title: formatFull(message.at) },
           formatClock(message.at),
         ),
-        message.encrypted ? undefined : h(
+        message.encrypted || !travelled(message) ? undefined : h(
           "span",
           { className: "clear", title: "Sent without encryption (a plain pyp2p peer)" },
           "not encrypted",
@@ -188,6 +188,12 @@ export class MessageList {
       ),
     );
   }
+}
+
+// True when the message went over a connection: received, or sent and not held or failed
+// (a queued or cancelled message never left, so it was never in clear either).
+function travelled(message) {
+  return !message.outgoing || ["sent", "delivered", "read"].includes(message.state);
 }
 
 function separator(at) {

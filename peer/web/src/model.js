@@ -11,6 +11,8 @@ export const model = {
   peers: new Map(),
   /** peerId -> contact */
   contacts: new Map(),
+  /** peerId -> the remembered key's trust ("verified", "unverified"), or null: none remembered */
+  keys: new Map(),
   rooms: [],
   /** transfer id -> transfer */
   transfers: new Map(),
