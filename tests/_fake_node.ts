@@ -135,8 +135,11 @@ export class FakePeerNode implements PeerNode {
     const peers = [...this.#peers.values()].filter((peer) =>
       peer.state === "connected" && (_inScope(peer, scope) || alsoTo.includes(peer.peerId))
     );
-    const result = this.#reached(`msg-${this.#nextMsg++}`, peers);
-    return Promise.resolve({ ...result, waiting: this.publishWaiting });
+    const serial = this.#nextMsg++;
+    const result = this.#reached(`msg-${serial}`, peers);
+    // A message kept for offline members has its id in the store (here, its serial).
+    const stored = this.publishWaiting > 0 ? { id: serial } : {};
+    return Promise.resolve({ ...result, waiting: this.publishWaiting, ...stored });
   }
 
   /** Writes to the listed connected peers, as `publish` does. */

@@ -229,9 +229,10 @@ export async function publishTo(context: CommandContext, scope: Scope, text: str
   if (_tooLong(context, "PUB", scope, text)) return;
   const result = await context.node.publish(scope, text);
   const waiting = result.waiting ?? 0;
+  const cancel = result.id === undefined ? "" : ` (/cancel ${result.id} stops it waiting)`;
   const later = waiting === 0
     ? ""
-    : `${waiting} offline ${waiting === 1 ? "member gets" : "members get"} it when back`;
+    : `${waiting} offline ${waiting === 1 ? "member gets" : "members get"} it when back${cancel}`;
   if (result.reached === 0) {
     context.print(
       waiting > 0

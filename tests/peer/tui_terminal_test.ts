@@ -143,9 +143,9 @@ Deno.test("runTerminal() a room message for offline members says it waits for th
   node.publishWaiting = 2;
   const lines = await run(node, ["/pub #empty anyone?", "/pub * all"]);
   assert.deepEqual(lines, [
-    "reached nobody in #empty now; 2 offline members get it when back",
+    "reached nobody in #empty now; 2 offline members get it when back (/cancel 1 stops it waiting)",
     "reached 2 peers in * (0 encrypted, 2 in clear): bob@lobby dave@other; " +
-    "2 offline members get it when back",
+    "2 offline members get it when back (/cancel 2 stops it waiting)",
   ]);
 });
 
