@@ -120,7 +120,7 @@ _browserTest(
         return waiting.find((m: { text: string }) => m.text === "where is carol?")?.id;
       });
       const article = `article.msg.out[data-id="${waitingId}"]`;
-      await _click(pageA, `${article} button ::-p-text(stop waiting)`);
+      await _click(pageA, `${article} button ::-p-text(stop waiting for carol)`);
       await pageA.waitForFunction(`!document.querySelector('${article} button')`, WAIT);
       assert.deepEqual((await aliceApi("GET", "/api/outbox")).waiting, []);
 

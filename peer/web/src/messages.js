@@ -183,11 +183,17 @@ export class MessageList {
             className: "link",
             "aria-label": "Stop waiting: members who were offline will not get it",
             onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
-          }, "stop waiting")
+          }, `stop waiting for ${namesOf(message.pendingFor)}`)
           : undefined,
       ),
     );
   }
+}
+
+// "carol, dave, erin +2": who a room message waits for, short.
+function namesOf(members) {
+  const shown = members.slice(0, 3).join(", ");
+  return members.length > 3 ? `${shown} +${members.length - 3}` : shown;
 }
 
 // True when the message went over a connection: received, or sent and not held or failed
