@@ -213,9 +213,10 @@ export interface MessageHistory {
   waiting(): StoredMessage[];
   /**
    * Cancels a queued message (it fails with `cancelled`), or stops a room message waiting for
-   * members who were offline (they will not get it; its state stays); false when it is neither.
+   * members who were offline (they will not get it; its state stays); returns the message as it
+   * is now, undefined when it was neither.
    */
-  cancel(id: number): boolean;
+  cancel(id: number): StoredMessage | undefined;
   contacts(): Contact[];
   /** Adds (or keeps) a contact; returns it. */
   addContact(peerId: string): Contact;

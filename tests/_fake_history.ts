@@ -95,16 +95,16 @@ export class FakeHistory implements MessageHistory {
     return this.messages.filter((m) => m.outgoing && (m.pendingFor?.length ?? 0) > 0);
   }
 
-  cancel(id: number): boolean {
+  cancel(id: number): StoredMessage | undefined {
     const message = this.messages.find((m) => m.id === id);
     if (message?.pendingFor?.length) {
       delete message.pendingFor;
-      return true;
+      return { ...message };
     }
-    if (message?.state !== "queued") return false;
+    if (message?.state !== "queued") return undefined;
     message.state = "failed";
     message.reason = "cancelled";
-    return true;
+    return { ...message };
   }
 
   contacts(): Contact[] {

@@ -315,7 +315,7 @@ export class Messenger implements PeerNode, Inbox {
     return outcome;
   }
 
-  #settled(message: StoredMessage, result: SendResult): SendResult {
+  #settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
     this.#inFlight.delete(message.id);
     if (result.ok) {
       const delivered = this.#store.setState(message.id, "delivered");
@@ -343,7 +343,9 @@ export class Messenger implements PeerNode, Inbox {
     const queued = this.#store.setState(message.id, "queued");
     if (queued) this.#changed(queued);
     this.#backlog.set(message.conversation, result.reason);
-    return this.#queuedResult(message, result.reason);
+    // "Queued" is a promise to the user: it holds once the message is on disk.
+    const reason = result.reason;
+    return this.#store.committed().then(() => this.#queuedResult(message, reason));
   }
 
   // Known: a contact, a peer whose key we remember, or one that wrote to us.
@@ -488,19 +490,27 @@ export class Messenger implements PeerNode, Inbox {
       search: (text, limit) => store.search(text, limit),
       queued: () => store.queued(),
       waiting: () => store.waiting(),
+      // What the user changes by hand is on disk before they are told it is done: a cancelled
+      // message must not come back and go out after a crash.
       cancel: (id) => {
         const cancelled = store.cancel(id);
-        if (!cancelled) return false;
+        if (!cancelled) return undefined;
+        store.flush();
         this.#changed(cancelled);
         this.#recheckBacklog(cancelled.conversation);
-        return true;
+        return cancelled;
       },
       contacts: () => store.contactRows().map((row) => this.#contact(row.peerId, row)),
       addContact: (peerId) => {
         const row = store.addContact(peerId, this.#clock.now());
+        store.flush();
         return this.#contact(peerId, row);
       },
-      removeContact: (peerId) => store.removeContact(peerId),
+      removeContact: (peerId) => {
+        const removed = store.removeContact(peerId);
+        store.flush();
+        return removed;
+      },
       storage: () => store.storage(),
     };
   }

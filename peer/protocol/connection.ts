@@ -868,7 +868,8 @@ export class PeerConnection {
     // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
     if (message.msgId !== undefined && !this.#seen.add(from, message.msgId)) {
       this.stats.duplicates++;
-      return;
+      // The first copy may wait for its commit still (in this same read): so does this ACK.
+      return this.#keptGate;
     }
     return this.#hooks.message(this, {
       kind,

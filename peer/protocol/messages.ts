@@ -262,7 +262,11 @@ const OWN_ACK = ['{"type":"ACK","msg_id":"', '","timestamp":"', `","ttl":${MESSA
  */
 export function readOwnLine(line: string): PeerMessage | undefined {
   const send = _readTemplate(line, OWN_SEND);
-  if (send) return { type: "SEND", msgId: send[0], src: send[1], dst: send[2], payload: send[3] };
+  if (send) {
+    // Kept (stored, remembered as seen): copies, not slices of the read they came in.
+    const [msgId, src, dst, payload] = send.map(_own);
+    return { type: "SEND", msgId, src, dst, payload };
+  }
   const ack = _readTemplate(line, OWN_ACK);
   return ack && { type: "ACK", msgId: ack[0] };
 }
@@ -283,6 +287,13 @@ function _readTemplate(line: string, parts: readonly string[]): string[] | undef
     at = next + parts[i].length;
   }
   return fields;
+}
+
+// A string of its own. V8 keeps a slice of 13 or more characters as a view of the string it
+// was cut from: a 15-character payload would hold the whole decoded read (up to 64 KiB) in
+// memory for as long as the message is kept. Flattening a joined string copies it.
+function _own(slice: string): string {
+  return ("\0" + slice).slice(1);
 }
 
 // True when text[from, to) needs no JSON unescaping: no quote, backslash or control character.

@@ -18,8 +18,9 @@ export class SendIds {
   #upperText = "";
   // The id made last, and its number: a SEND made with an id from `idOf` (the messenger stores
   // the message first) is found without reading its digits.
-  #lastId = "";
-  #lastSeq = -1;
+  // (None at first: "" is no id of ours, and -1 is the first number of a foreign one.)
+  #lastId: string | undefined;
+  #lastSeq = 0;
 
   constructor(random: string = crypto.randomUUID()) {
     this.#prefix = `${random.slice(0, 14)}8${random.slice(15, 24)}`;

@@ -335,7 +335,11 @@ export class StagedRows {
       this.#insertMany.run(...values);
     }
     for (; next < moving.length; next++) this.#insertOne.run(..._saved(moving[next]));
-    moving.forEach((row, i) => this.#untrack(row, this.#head + i));
+    moving.forEach((row, i) => {
+      this.#untrack(row, this.#head + i);
+      // Let the row go now (its text may be long), not when the front is dropped.
+      this.#rows[this.#head + i] = _MERGED;
+    });
     this.#head += moving.length;
     // Rows moved before a save or a lookup reached them are in the table instead.
     this.#unsavedFrom = Math.max(this.#unsavedFrom, this.#head);
@@ -402,6 +406,24 @@ export class StagedRows {
     if (ids.size === 0) this.#incoming.delete(row.senderId);
   }
 }
+
+// What stands in the slots before `#head` (never read) once their rows are merged.
+const _MERGED: StagedRow = Object.freeze({
+  id: 0,
+  flags: 0,
+  state: 0,
+  at: 0,
+  msg_id: "",
+  text: "",
+  reason: null,
+  pending: null,
+  conversation: "",
+  sender: "",
+  fingerprint: null,
+  conversationId: 0,
+  senderId: 0,
+  fingerprintId: null,
+});
 
 // What a row's strings hold, counted against `MAX_STAGED_TEXT` (a msg_id may be 32 KB long).
 function _length(row: StagedRow): number {

@@ -102,24 +102,23 @@ export function historyCommands(access: HistoryAccess): Command[] {
           context.error(`bad id "${sanitize(args[0])}": use a number that /queue lists`);
           return;
         }
-        const queued = history.queued().find((message) => message.id === id);
-        const waiting = queued ? undefined : history.waiting().find((message) => message.id === id);
-        const members = (waiting?.pendingFor ?? []).map((member) => quoteValue(member, ","));
+        // Who a room message waits for, before it stops (the first page of waiting ones).
+        const waited = history.waiting().find((message) => message.id === id)?.pendingFor ?? [];
         // Told before the store answers: its "failed: cancelled" event comes at once.
         access.cancelled(id);
-        if (!history.cancel(id)) {
+        const cancelled = history.cancel(id);
+        if (!cancelled) {
           context.error(`no queued or waiting message has id ${id} (/queue lists them)`);
           return;
         }
-        if (waiting) {
-          context.print(
-            `message ${id} in ${sanitize(waiting.conversation)} stopped waiting: ` +
-              `${members.join(", ")} will not get it`,
-          );
+        const where = sanitize(cancelled.conversation);
+        if (cancelled.state !== "failed") {
+          const members = waited.map((member) => quoteValue(member, ","));
+          const who = members.length > 0 ? members.join(", ") : "the members who were offline";
+          context.print(`message ${id} in ${where} stopped waiting: ${who} will not get it`);
           return;
         }
-        const to = queued ? ` to ${sanitize(queued.conversation)}` : "";
-        context.print(`cancelled message ${id}${to}: it will not be sent`);
+        context.print(`cancelled message ${id} to ${where}: it will not be sent`);
       }),
     },
     {

@@ -173,6 +173,30 @@ Deno.test("a message queued for a peer whose key we remember is marked as going 
   }
 });
 
+Deno.test("queued, cancelled and contact changes are on disk before the user is told", async () => {
+  let commits = 0;
+  const alice = await startChat("alice", { onCommit: () => commits++ });
+  try {
+    let before = commits;
+    alice.messenger.history.addContact("carol@lab");
+    assert.equal(commits, before + 1, "a contact added");
+    // Carol is a contact nobody lists: the send fails, and the message is queued.
+    before = commits;
+    const queued = await alice.messenger.send("carol@lab", "for later");
+    assert.ok(!queued.ok && queued.queued);
+    assert.ok(commits > before, "queued");
+    before = commits;
+    const cancelled = alice.messenger.history.cancel(queued.id!);
+    assert.equal(cancelled?.reason, "cancelled");
+    assert.equal(commits, before + 1, "cancelled");
+    before = commits;
+    assert.equal(alice.messenger.history.removeContact("carol@lab"), true);
+    assert.equal(commits, before + 1, "a contact removed");
+  } finally {
+    await alice.stop();
+  }
+});
+
 Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
   const path = `${dir}/messages.db`;

@@ -723,6 +723,27 @@ Deno.test("PeerConnection ACKs a SEND only once the store kept it, one ACKS for 
   assert.deepEqual(h.sent().map((line) => [line.type, line.msg_ids]), [["ACKS", ["a", "b"]]]);
 });
 
+Deno.test("PeerConnection ACKs a repeated SEND of the same read only once the first copy is kept", async () => {
+  const kept = Promise.withResolvers<void>();
+  let shown = 0;
+  const h = await openConnection("inbound", BATCH_FEATURES, {
+    message: () => {
+      shown++;
+      return kept.promise;
+    },
+  });
+  const send = { type: "SEND", msg_id: "a", src: "bob@ns", dst: "me@ns", payload: "hi" };
+  h.feed(send);
+  h.feed(send);
+  h.connection.flush();
+  await tick();
+  assert.deepEqual(h.sent(), [], "not even for the copy: the first is not on disk yet");
+  kept.resolve();
+  await tick();
+  assert.deepEqual(h.sent().map((line) => [line.type, line.msg_ids]), [["ACKS", ["a", "a"]]]);
+  assert.equal(shown, 1);
+});
+
 Deno.test("PeerConnection still ACKs a SEND the store failed to keep (it is shown from memory)", async () => {
   const h = await openConnection("inbound", BATCH_FEATURES, {
     message: () => Promise.reject(new Error("disk full")),

@@ -41,4 +41,6 @@ Deno.test("SendIds reads an id back the same whether or not it was the last one 
   assert.equal(ids.seqOf(first), 7, "an older one, read digit by digit");
   assert.equal(ids.seqOf(copy), 7, "an equal string made elsewhere (off the wire)");
   assert.equal(new SendIds().seqOf(first), undefined);
+  // Before any id is made, the empty id is no id of ours (a peer may ACK with "").
+  assert.equal(new SendIds().seqOf(""), undefined);
 });
