@@ -295,7 +295,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
   );
   const accounts = new PeerAccounts(client, node, { clock: systemClock, log });
   const messenger = new Messenger(
-    { queueMaxAgeMs: config.queueDays * 24 * 60 * 60_000 },
+    { queueMaxAgeMs: config.queueDays * 24 * 60 * 60_000, readReceipts: config.readReceipts },
     {
       node,
       chat: accounts.roomAwareNode(),

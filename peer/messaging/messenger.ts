@@ -33,6 +33,8 @@ export interface MessengerOptions {
   queueMaxAgeMs?: number;
   /** How often expiry, retention and retries run (default ten seconds). */
   sweepIntervalMs?: number;
+  /** False: no read receipt is kept for a sender who is away (`--no-read-receipts`). */
+  readReceipts?: boolean;
 }
 
 /** Collaborators. */
@@ -79,6 +81,7 @@ export class Messenger implements PeerNode, Inbox {
   readonly #queueMaxAgeMs: number;
   readonly #namespace: string;
   readonly #sweepIntervalMs: number;
+  readonly #readReceipts: boolean;
   readonly #listeners: Listeners<NodeEvent>;
   /**
    * Conversations with queued direct messages (a new message there must not overtake them), with
@@ -100,6 +103,7 @@ export class Messenger implements PeerNode, Inbox {
     this.#queueMaxAgeMs = options.queueMaxAgeMs ?? DEFAULT_QUEUE_DAYS * DAY_MS;
     this.#namespace = splitPeerId(deps.node.peerId).namespace;
     this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
+    this.#readReceipts = options.readReceipts ?? true;
     this.#listeners = new Listeners(this.#log, "Event listener");
     this.history = this.#historyView();
   }
@@ -108,6 +112,9 @@ export class Messenger implements PeerNode, Inbox {
   start(): void {
     // What expired (or passed retention) while we were away goes before anything is sent.
     this.#sweep();
+    // Written before a crash and never acknowledged: it goes again (a p2pchat peer shows it
+    // once; see docs/message-store.md).
+    this.#store.requeueUnacknowledged();
     for (const message of this.#store.queued()) {
       this.#backlog.set(message.conversation, "not_connected");
     }
@@ -329,7 +336,12 @@ export class Messenger implements PeerNode, Inbox {
     // did not ACK: sending it again would show it twice, so it stays sent, unconfirmed.
     const unconfirmed = result.reason === "timeout" &&
       !this.#node.takesReceipts(message.conversation);
-    if (unconfirmed) return { ...result, id: message.id };
+    if (unconfirmed) {
+      // Written, perhaps shown: out of the outbox.
+      const sent = this.#store.setState(message.id, "sent");
+      if (sent) this.#changed(sent);
+      return { ...result, id: message.id };
+    }
     // A name nobody listed and we never heard from is perhaps a typo, and whoever claims it
     // first would get the message: only people we know wait in the outbox.
     const stranger = result.reason === "unknown_peer" && !this.#knows(message.conversation);
@@ -369,9 +381,8 @@ export class Messenger implements PeerNode, Inbox {
       if (this.#inFlight.has(message.id)) continue;
       // It goes over this connection: say how, as a message sent now would.
       if (message.encrypted !== encrypted) this.#store.setEncrypted(message.id, encrypted);
-      const sent = this.#store.setState(message.id, "sent");
-      if (sent) this.#changed(sent);
-      void this.#transmit(sent ?? message);
+      // It stays queued until its ACK: a crash before that must leave it in the outbox.
+      void this.#transmit(message);
     }
   }
 
@@ -493,6 +504,11 @@ export class Messenger implements PeerNode, Inbox {
       // What the user changes by hand is on disk before they are told it is done: a cancelled
       // message must not come back and go out after a crash.
       cancel: (id) => {
+        // Handed to the node already: it may be on the wire (it leaves the outbox on its ACK,
+        // or comes back to it, cancellable, when the try fails).
+        if (this.#inFlight.has(id)) {
+          throw new P2pError("bad_state", `Message ${id} is being sent now: too late to cancel`);
+        }
         const cancelled = store.cancel(id);
         if (!cancelled) return undefined;
         store.flush();
@@ -525,10 +541,11 @@ export class Messenger implements PeerNode, Inbox {
     const direct = read.filter((message) => message.kind === "direct");
     if (direct.length > 0 && !direct[0].outgoing) {
       const msgIds = direct.map((message) => message.msgId);
-      // Owed until the sender connects (a restart of either side included).
+      // Owed until the sender connects (a restart of either side included); with read
+      // receipts off, nothing is owed, ever.
       if (this.#node.peerRow(conversation)?.state === "connected") {
         this.#node.sendReceipt(conversation, msgIds, "read");
-      } else {
+      } else if (this.#readReceipts) {
         this.#store.holdReceipts(conversation, msgIds);
       }
     }

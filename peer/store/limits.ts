@@ -40,6 +40,12 @@ export const MERGE_STEP_ROWS = 1_024;
 export const MERGE_STEP_TEXT = 512 * 1024;
 
 /**
+ * At start, messages sent and never acknowledged (a crash cut them off) go back to the outbox;
+ * they are looked for among this many newest messages (a rowid range: a few ms).
+ */
+export const NEWEST_UNACKNOWLEDGED = 20_000;
+
+/**
  * A batch nobody waits for (what a sender writes: nothing is acknowledged by it) commits
  * within this long: a kill -9 loses at most this much of our own history of messages sent,
  * never what was acknowledged to a peer or promised as queued (those wait for their commit).

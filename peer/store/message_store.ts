@@ -137,6 +137,10 @@ export class BatchedMessageStore implements MessageStore {
     return this.#write((t) => t.receipt(conversation, ids, state));
   }
 
+  requeueUnacknowledged(): number {
+    return this.#write((t) => t.requeueUnacknowledged());
+  }
+
   queuedFor(conversation: string): StoredMessage[] {
     return this.#read((t) => t.queuedFor(conversation));
   }

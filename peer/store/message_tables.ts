@@ -27,6 +27,7 @@ import {
   MAX_TEXT_CHARS,
   MERGE_STEP_ROWS,
   MERGE_STEP_TEXT,
+  NEWEST_UNACKNOWLEDGED,
   PRUNE_STEP_ROWS,
 } from "./limits.ts";
 import {
@@ -42,6 +43,7 @@ import {
   PUB,
   QUEUED,
   READ,
+  SENT,
   STATE_CODES,
   toMessage,
 } from "./rows.ts";
@@ -174,6 +176,10 @@ export class MessageTables {
          RETURNING id, conversation, flags, state`,
       ),
       lastOf: prepare("SELECT max(id) AS id FROM messages WHERE conversation = ?"),
+      // By rowid: only the newest rows are read.
+      newestSent: prepare(
+        `${MESSAGE_SELECT} WHERE m.id > ? AND m.state = ${SENT} AND m.flags & 3 = ${OUTGOING}`,
+      ),
       addConversation: prepare("INSERT INTO conversations (name) VALUES (?) RETURNING id"),
       saveConversation: prepare(
         "UPDATE conversations SET last_id = ?, read_upto = ?, unread = ? WHERE id = ?",
@@ -401,6 +407,21 @@ export class MessageTables {
       );
     }
     return changed;
+  }
+
+  /**
+   * Puts back in the outbox the direct messages we wrote to a connection and never saw
+   * acknowledged (state sent) among the newest `NEWEST_UNACKNOWLEDGED` messages (the staged
+   * ones and the table's): what a crash cut off. Returns how many.
+   */
+  requeueUnacknowledged(): number {
+    const sent = (row: MessageRow) =>
+      row.state === SENT && (row.flags & (OUTGOING | PUB)) === OUTGOING;
+    const rows: MessageRow[] = [...this.#staged.rows()].filter(sent);
+    const fromTable = this.#sql.newestSent.all(this.#nextId - NEWEST_UNACKNOWLEDGED);
+    rows.push(...(fromTable as unknown as MessageRow[]).filter(sent));
+    for (const row of rows) this.#move(row, QUEUED, null);
+    return rows.length;
   }
 
   /**

@@ -1,14 +1,16 @@
 /**
  * Read receipts owed to peers that were not connected when their messages were read: sent when
  * they connect, after restarts on either side too. Bounded: the newest `MAX_DUE_PER_PEER` per
- * peer and `MAX_DUE` in all (older ones are dropped: a read receipt is a courtesy, not a
- * message).
+ * peer, `MAX_DUE` in all, ids of `MAX_DUE_ID_CHARS` at most (the rest are dropped: a read
+ * receipt is a courtesy, not a message).
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 /** Receipts kept per peer, and in all. */
 export const MAX_DUE_PER_PEER = 1_000;
 export const MAX_DUE = 100_000;
+/** A msg_id longer than this gets no read receipt (ours and pyp2p's are 36 characters). */
+export const MAX_DUE_ID_CHARS = 256;
 
 /** The `receipts_due` table of one connection. */
 export class ReceiptsDue {
@@ -24,19 +26,20 @@ export class ReceiptsDue {
       `DELETE FROM receipts_due WHERE peer_id = ?1 AND seq <= (SELECT seq FROM receipts_due
        WHERE peer_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ${MAX_DUE_PER_PEER})`,
     );
-    this.#trimAll = db.prepare(
-      `DELETE FROM receipts_due WHERE seq <= (SELECT seq FROM receipts_due ORDER BY seq DESC
-       LIMIT 1 OFFSET ${MAX_DUE})`,
-    );
+    this.#trimAll = db.prepare("DELETE FROM receipts_due WHERE seq <= ?");
     this.#of = db.prepare("SELECT msg_id FROM receipts_due WHERE peer_id = ? ORDER BY seq");
     this.#drop = db.prepare("DELETE FROM receipts_due WHERE peer_id = ?");
   }
 
-  /** Owes `peerId` a read receipt for each of `msgIds`. */
+  /** Owes `peerId` a read receipt for each of `msgIds` (ids too long for one are skipped). */
   hold(peerId: string, msgIds: readonly string[]): void {
-    for (const msgId of msgIds.slice(-MAX_DUE_PER_PEER)) this.#add.run(peerId, msgId);
+    let last: number | bigint = 0;
+    for (const msgId of msgIds.slice(-MAX_DUE_PER_PEER)) {
+      if (msgId.length <= MAX_DUE_ID_CHARS) last = this.#add.run(peerId, msgId).lastInsertRowid;
+    }
     this.#trimPeer.run(peerId);
-    this.#trimAll.run();
+    // Rows are numbered in order: those more than MAX_DUE behind the newest go (by rowid).
+    this.#trimAll.run(Number(last) - MAX_DUE);
   }
 
   /** What is owed to `peerId`, oldest first. */

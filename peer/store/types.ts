@@ -123,6 +123,11 @@ export interface MessageStore {
   addContact(peerId: string, at: number): { peerId: string; addedAt: number };
   removeContact(peerId: string): boolean;
   isContact(peerId: string): boolean;
+  /**
+   * Puts back in the outbox the newest direct messages that were written and never
+   * acknowledged (a crash cut them off); returns how many.
+   */
+  requeueUnacknowledged(): number;
   /** Owes `peerId` read receipts for `msgIds` (they were read while it was away). */
   holdReceipts(peerId: string, msgIds: readonly string[]): void;
   /** The read receipts owed to `peerId`, oldest first; no longer owed once taken. */

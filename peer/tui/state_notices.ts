@@ -72,6 +72,14 @@ export class StateNotices {
     };
   }
 
+  /**
+   * `id` is in the outbox (left by an earlier run, or queued from the API or the web chat): its
+   * delivery is news whenever it comes.
+   */
+  queued(id: number): void {
+    _remember(this.#queuedHere, id);
+  }
+
   /** The user cancelled `id` here (the command said so). */
   cancelled(id: number): void {
     _remember(this.#cancelledHere, id);

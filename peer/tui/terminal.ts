@@ -149,6 +149,8 @@ class _Session implements CommandContext {
     this.style = createStyle(options.color);
     this.#stateNotices = new StateNotices((line) => this.print(line), this.style);
     if (node.history) {
+      // A message leaves the outbox only on its ACK: what waits there now is told when it goes.
+      for (const message of node.history.queued()) this.#stateNotices.queued(message.id);
       this.#view = new HistoryView(
         node.history,
         (lines) => this.#printLines(lines),
@@ -444,6 +446,7 @@ class _Session implements CommandContext {
   // the API): shown as a history line when it is in the conversation on screen. One sent from
   // here is told by the send's own lines.
   #addedElsewhere(message: StoredMessage): void {
+    if (message.state === "queued") this.#stateNotices.queued(message.id);
     if (!message.outgoing || this.#linesRunning > 0 || !this.#interactive) return;
     if (message.conversation !== conversationName(this.#conversation)) return;
     this.print(formatStoredLine(message, this.style, Date.now()));

@@ -66,7 +66,11 @@ async function startChat(name: string, options: ChatOptions = {}): Promise<Chat>
     identity: options.accounts && _accountIdentity(name, options.accounts),
   }, { log });
   const messenger: Messenger = new Messenger(
-    { sweepIntervalMs: 50, queueMaxAgeMs: options.queueMaxAgeMs },
+    {
+      sweepIntervalMs: 50,
+      queueMaxAgeMs: options.queueMaxAgeMs,
+      readReceipts: options.readReceipts,
+    },
     { node, chat: node, store, clock: systemClock, log, roomMembers: options.roomMembers },
   );
   messenger.start();
@@ -194,6 +198,76 @@ Deno.test("queued, cancelled and contact changes are on disk before the user is 
     assert.equal(commits, before + 1, "a contact removed");
   } finally {
     await alice.stop();
+  }
+});
+
+Deno.test("a message on its way cannot be cancelled; once its try failed and it is queued, it can", async () => {
+  const alice = await startChat("alice");
+  try {
+    alice.messenger.history.addContact("carol@lab");
+    const sending = alice.messenger.send("carol@lab", "on its way");
+    const [queued] = alice.messenger.history.queued();
+    assert.throws(() => alice.messenger.history.cancel(queued.id), /too late to cancel/);
+    const result = await sending;
+    assert.ok(!result.ok && result.queued);
+    assert.equal(alice.messenger.history.cancel(queued.id)?.reason, "cancelled");
+  } finally {
+    await alice.stop();
+  }
+});
+
+Deno.test("a message written and never acknowledged before a crash goes again after the restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
+  const path = `${dir}/messages.db`;
+  // What a crash left: the message written to bob's connection, no ACK stored.
+  const store = openMessageStore({ path }, { log: memoryLogger("error").log, clock: systemClock });
+  const cut = store.addOutgoing({
+    msgId: crypto.randomUUID(),
+    kind: "direct",
+    from: "alice@lab",
+    conversation: "bob@lab",
+    text: "cut off by a crash",
+    at: Date.now(),
+    encrypted: false,
+    state: "sent",
+  });
+  store.close();
+  const alice = await startChat("alice", { store: { path } });
+  const bob = await startChat("bob");
+  try {
+    assert.deepEqual(alice.messenger.history.queued().map((m) => m.id), [cut.id]);
+    await connect(alice, bob, "bob");
+    await waitFor("delivered", () => stateOf(alice, cut.id) === "delivered");
+    assert.deepEqual(texts(bob), ["cut off by a crash"]);
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("what is read while read receipts are off is never owed, even once they are on again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
+  const path = `${dir}/carol.db`;
+  const alice = await startChat("alice");
+  let carol = await startChat("carol", { store: { path }, readReceipts: false });
+  try {
+    await connect(alice, carol, "carol");
+    const sent = await alice.messenger.send("carol@lab", "read quietly");
+    assert.ok(sent.ok);
+    await carol.stop();
+    carol = await startChat("carol", { store: { path }, readReceipts: false });
+    assert.equal(carol.messenger.history.markRead("alice@lab"), 1);
+    await carol.stop();
+    carol = await startChat("carol", { store: { path } });
+    await connect(alice, carol, "carol");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const mine = alice.messenger.history.page("carol@lab").messages[0];
+    assert.equal(mine.state, "delivered");
+  } finally {
+    await alice.stop();
+    await carol.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { P2pError } from "../../lib/errors.ts";
 import { PRUNE_STEP_ROWS } from "../../peer/store/limits.ts";
-import { MAX_DUE_PER_PEER } from "../../peer/store/receipts_due.ts";
+import { MAX_DUE_ID_CHARS, MAX_DUE_PER_PEER } from "../../peer/store/receipts_due.ts";
 import { BACKENDS, incoming, outgoing, type StoreBackend, TestStore } from "../_message_store.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -398,6 +398,28 @@ contract(
     t.store.holdReceipts("dave@lobby", many.slice(0, 10));
     t.store.holdReceipts("dave@lobby", many.slice(10));
     assert.deepEqual(t.store.takeReceipts("dave@lobby"), many.slice(-MAX_DUE_PER_PEER));
+    // An id too long for a receipt is not kept.
+    t.store.holdReceipts("erin@lobby", ["e1", "x".repeat(MAX_DUE_ID_CHARS + 1), "e2"]);
+    assert.deepEqual(t.store.takeReceipts("erin@lobby"), ["e1", "e2"]);
+  },
+);
+
+contract(
+  "direct messages sent and never acknowledged go back to the outbox, others stay",
+  (backend) => {
+    using t = new TestStore(backend);
+    const inTable = t.store.addOutgoing(outgoing({ state: "sent", text: "table" }));
+    t.store.addOutgoing(outgoing({ state: "sent", kind: "pub", conversation: "#room" }));
+    const acked = t.store.addOutgoing(outgoing({ state: "sent" }));
+    t.store.setState(acked.id, "delivered");
+    t.store.settle();
+    const staged = t.store.addOutgoing(outgoing({ state: "sent", text: "staged" }));
+    restart(t);
+    assert.equal(t.store.requeueUnacknowledged(), 2);
+    assert.deepEqual(t.store.queued().map((m) => m.id), [inTable.id, staged.id]);
+    assert.equal(t.store.requeueUnacknowledged(), 0);
+    restart(t);
+    assert.deepEqual(t.store.queued().map((m) => m.id), [inTable.id, staged.id]);
   },
 );
 

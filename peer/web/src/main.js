@@ -111,8 +111,8 @@ async function refreshIdentity() {
 
 /** Everything again, after a refresh from a dialog. */
 async function refreshDirectory() {
-  // Keys remembered may have changed too (verified in the dialog, a first connection).
-  model.keys.clear();
+  // The key remembered may have changed too (verified in the dialog, a first connection).
+  model.key = undefined;
   await Promise.all([refreshPeers(), refreshContacts(), refreshAccount(), refreshStatus()]);
   await refreshRooms();
   render();
@@ -412,19 +412,20 @@ function previewText(message) {
   return transfer ? `File: ${transfer.name}` : message.text;
 }
 
-// The trust of the key remembered for `peerId` (asked once, then the header is drawn again);
-// undefined while not known, or when no key is remembered.
+// The trust of the key remembered for `peerId`, asked each time its conversation opens (a key
+// can be verified or forgotten meanwhile), then the header is drawn again; undefined while not
+// known, or when no key is remembered.
 function rememberedKey(peerId) {
-  if (!model.keys.has(peerId)) {
-    model.keys.set(peerId, null);
+  if (model.key?.peerId !== peerId) {
+    const key = model.key = { peerId, trust: undefined };
     api("GET", `/api/peers/${segment(peerId)}/verification`)
-      .then((key) => {
-        model.keys.set(peerId, key.verified ? "verified" : "unverified");
-        if (list?.conversation === peerId) renderHeader();
+      .then((found) => {
+        key.trust = found.verified ? "verified" : "unverified";
+        if (model.key === key && list?.conversation === peerId) renderHeader();
       })
       .catch(() => {});
   }
-  return model.keys.get(peerId) ?? undefined;
+  return model.key.trust;
 }
 
 function renderHeader() {

@@ -11,8 +11,11 @@ export const model = {
   peers: new Map(),
   /** peerId -> contact */
   contacts: new Map(),
-  /** peerId -> the remembered key's trust ("verified", "unverified"), or null: none remembered */
-  keys: new Map(),
+  /**
+   * The open direct conversation's remembered key: { peerId, trust } ("verified", "unverified",
+   * or undefined until known and when none is remembered).
+   */
+  key: undefined,
   rooms: [],
   /** transfer id -> transfer */
   transfers: new Map(),
