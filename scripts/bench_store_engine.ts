@@ -82,6 +82,8 @@ function fill(path: string, rows: number): void {
     WHERE conversation = conversations.id)`);
   db.exec("UPDATE conversations SET read_upto = last_id");
   db.exec(`UPDATE meta SET value = ${rows + 1} WHERE key = 'next_id'`);
+  // Every row is in the table, as a store that moved them there would record.
+  db.exec(`UPDATE meta SET value = ${rows} WHERE key = 'merged_upto'`);
   db.exec("COMMIT");
   const indexing = performance.now();
   db.exec("BEGIN");

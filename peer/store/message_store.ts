@@ -48,7 +48,7 @@ import { WalSync } from "./wal_sync.ts";
  *
  * Measured (scripts/bench_store_engine.ts) on a burst of 50,000 lines off a socket: a microtask
  * commits once per read (~1,000 lines), while timers starve as long as reads keep completing
- * (1-4 commits for the whole burst: nothing could be acknowledged before it ended), which is
+ * (4-12 commits for the whole burst: little could be acknowledged before it ended), which is
  * why a batch past its delay commits at the next write; a lone message is committed 0.09 ms
  * after its write with a microtask, 2.2 ms with a timer. A commit costs ~0.1 ms whatever it
  * holds (the pages it touches go to the WAL), so a sender committing each microtask of a burst
