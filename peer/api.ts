@@ -115,6 +115,9 @@ export type SendResult =
     id?: number;
   };
 
+/** The msg_id prefix of the line a file transfer leaves in its conversation (no SEND has it). */
+export const TRANSFER_LINE_PREFIX = "file-";
+
 /** Where a stored message stands (see docs/peer-protocol.md, "Message store"). */
 export type MessageState = "queued" | "sent" | "delivered" | "read" | "failed";
 
@@ -140,7 +143,10 @@ export interface StoredMessage {
    * receipt) or failed. Incoming: delivered, or read once the user saw it.
    */
   state: MessageState;
-  /** Why it failed: `expired`, `cancelled`, `refused`. */
+  /**
+   * Why it failed: `expired`, `cancelled`, `refused`; or `unconfirmed` on a `sent` message a plain
+   * pyp2p peer did not ACK (it may have shown it: it is not sent again).
+   */
   reason?: string;
   /** It travelled (or will travel) inside an encrypted connection. */
   encrypted: boolean;

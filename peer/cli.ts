@@ -5,7 +5,7 @@ import { HELP_FLAG, LOG_FLAGS, parseFlags } from "../lib/cli.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { defaultDataDir } from "../lib/persist.ts";
 import type { Address } from "../lib/transport.ts";
-import type { PeerNode } from "./api.ts";
+import { type PeerNode, TRANSFER_LINE_PREFIX } from "./api.ts";
 import { serveHttp } from "../lib/http_serve.ts";
 import { createAccountsExtension, createTracker, type Tracker } from "../tracker/mod.ts";
 import { loadOrCreateIdentity } from "../lib/identity_file.ts";
@@ -423,7 +423,7 @@ async function _serveApi(
 // A transfer is a line in its conversation, kept with the other messages.
 function _recordTransfer(messenger: Messenger, self: string, transfer: TransferInfo): void {
   const message = {
-    msgId: `file-${transfer.id}`,
+    msgId: `${TRANSFER_LINE_PREFIX}${transfer.id}`,
     kind: "direct" as const,
     conversation: transfer.peer,
     text: `[file] ${transfer.name} (${formatBytes(transfer.size)}, ${transfer.type}; /transfers)`,

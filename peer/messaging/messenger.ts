@@ -337,8 +337,8 @@ export class Messenger implements PeerNode, Inbox {
     const unconfirmed = result.reason === "timeout" &&
       !this.#node.takesReceipts(message.conversation);
     if (unconfirmed) {
-      // Written, perhaps shown: out of the outbox.
-      const sent = this.#store.setState(message.id, "sent");
+      // Written, perhaps shown: out of the outbox, and not sent again after a restart either.
+      const sent = this.#store.setUnconfirmed(message.id);
       if (sent) this.#changed(sent);
       return { ...result, id: message.id };
     }
@@ -441,7 +441,9 @@ export class Messenger implements PeerNode, Inbox {
   // Expiry, retention, and another try for what timed out on a connection still open.
   #sweep(): void {
     const now = this.#clock.now();
-    for (const message of this.#store.expire(now, this.#queueMaxAgeMs)) this.#changed(message);
+    // Not one on its way: its ACK may come yet.
+    const expired = this.#store.expire(now, this.#queueMaxAgeMs, this.#inFlight);
+    for (const message of expired) this.#changed(message);
     const started = performance.now();
     while (this.#store.prune(now) > 0 && performance.now() - started < PRUNE_BUDGET_MS);
     for (const conversation of [...this.#backlog.keys()]) {

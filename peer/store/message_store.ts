@@ -153,8 +153,12 @@ export class BatchedMessageStore implements MessageStore {
     return this.#write((t) => t.memberReached(id, peerId));
   }
 
-  expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
-    return this.#write((t) => t.expire(now, queuedMaxAgeMs));
+  expire(now: number, queuedMaxAgeMs: number, sending?: { has(id: number): boolean }) {
+    return this.#write((t) => t.expire(now, queuedMaxAgeMs, sending));
+  }
+
+  setUnconfirmed(id: number): StoredMessage | undefined {
+    return this.#write((t) => t.setUnconfirmed(id));
   }
 
   prune(now: number): number {

@@ -17,6 +17,7 @@ import {
   type MessagePage,
   type MessageState,
   type StoredMessage,
+  TRANSFER_LINE_PREFIX,
 } from "../api.ts";
 import { ContactBook } from "./contacts.ts";
 import {
@@ -86,6 +87,9 @@ const _CACHE_LIMIT = 10_000;
 
 // Characters of staged rows per page of the WAL, about.
 const _PAGE_CHARS = 4096;
+
+// The reason of a SEND left unconfirmed by a plain pyp2p peer.
+const UNCONFIRMED = "unconfirmed";
 
 // Rows `prune()` reads per query while looking for what to delete.
 const _PRUNE_READ_ROWS = 256;
@@ -393,12 +397,16 @@ export class MessageTables {
     return toMessage(row, this.#stranger);
   }
 
-  expire(now: number, queuedMaxAgeMs: number): StoredMessage[] {
+  expire(
+    now: number,
+    queuedMaxAgeMs: number,
+    sending?: { has(id: number): boolean },
+  ): StoredMessage[] {
     const cutoff = now - queuedMaxAgeMs;
     const rows = [
       ...this.#sql.outboxBefore.all(cutoff) as unknown as MessageRow[],
       ...this.#staged.outbox().filter((row) => row.at < cutoff),
-    ];
+    ].filter((row) => !sending?.has(row.id));
     const changed: StoredMessage[] = [];
     for (const row of rows) {
       // A room message some members acknowledged stops waiting for the others.
@@ -415,13 +423,26 @@ export class MessageTables {
    * ones and the table's): what a crash cut off. Returns how many.
    */
   requeueUnacknowledged(): number {
+    // Not a transfer's line (no SEND), nor one a plain pyp2p peer left unconfirmed.
     const sent = (row: MessageRow) =>
-      row.state === SENT && (row.flags & (OUTGOING | PUB)) === OUTGOING;
+      row.state === SENT && (row.flags & (OUTGOING | PUB)) === OUTGOING && row.reason === null &&
+      !row.msg_id.startsWith(TRANSFER_LINE_PREFIX);
     const rows: MessageRow[] = [...this.#staged.rows()].filter(sent);
     const fromTable = this.#sql.newestSent.all(this.#nextId - NEWEST_UNACKNOWLEDGED);
     rows.push(...(fromTable as unknown as MessageRow[]).filter(sent));
     for (const row of rows) this.#move(row, QUEUED, null);
     return rows.length;
+  }
+
+  /**
+   * A SEND toward a peer without durable de-duplication that got no ACK: written, perhaps shown,
+   * never sent again (reason `unconfirmed`, out of the outbox).
+   */
+  setUnconfirmed(id: number): StoredMessage | undefined {
+    const row = this.#row(id);
+    if (row === undefined || !(row.flags & OUTGOING)) return undefined;
+    if (row.state !== SENT && !mayMove(row.state, SENT)) return undefined;
+    return this.#move(row, SENT, UNCONFIRMED);
   }
 
   /**

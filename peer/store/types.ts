@@ -102,7 +102,16 @@ export interface MessageStore {
   /** `peerId` got the room message `id`; undefined when it was not waiting for it. */
   memberReached(id: number, peerId: string): StoredMessage | undefined;
   /** Fails queued messages and pending room entries older than `queuedMaxAgeMs`. */
-  expire(now: number, queuedMaxAgeMs: number): StoredMessage[];
+  expire(
+    now: number,
+    queuedMaxAgeMs: number,
+    sending?: { has(id: number): boolean },
+  ): StoredMessage[];
+  /**
+   * A SEND a peer without durable de-duplication did not ACK: stays `sent` with reason
+   * `unconfirmed`, never sent again; undefined when nothing changed.
+   */
+  setUnconfirmed(id: number): StoredMessage | undefined;
   /** Deletes what retention and `maxMessages` say must go, a bounded step per call. */
   prune(now: number): number;
   byId(id: number): StoredMessage | undefined;

@@ -304,6 +304,30 @@ Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown
   }
 });
 
+Deno.test("a SEND a plain pyp2p peer never ACKed stays sent, unconfirmed, and is not sent again after a restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
+  const path = `${dir}/messages.db`;
+  let alice = await startChat("alice", { store: { path } });
+  const raw = await LineClient.connect(alice.port);
+  try {
+    await raw.ask({ type: "HELLO", peer_id: "pyp@lab", features: ["ack"] });
+    await waitFor("pyp connected", () => alice.node.peerRow("pyp@lab")?.state === "connected");
+    const sending = alice.messenger.send("pyp@lab", "shown, perhaps");
+    assert.equal((await raw.next())?.type, "SEND");
+    const result = await sending;
+    assert.ok(!result.ok && result.reason === "timeout" && !result.queued);
+    const mine = alice.messenger.history.page("pyp@lab").messages[0];
+    assert.deepEqual([mine.state, mine.reason], ["sent", "unconfirmed"]);
+    await alice.stop();
+    alice = await startChat("alice", { store: { path } });
+    assert.deepEqual(alice.messenger.history.queued(), []);
+  } finally {
+    raw.close();
+    await alice.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a message read while its sender is away is receipted when the sender is back, after the reader restarted too", async () => {
   const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
   const path = `${dir}/messages.db`;

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { P2pError } from "../../lib/errors.ts";
+import { TRANSFER_LINE_PREFIX } from "../../peer/api.ts";
 import { PRUNE_STEP_ROWS } from "../../peer/store/limits.ts";
 import { MAX_DUE_ID_CHARS, MAX_DUE_PER_PEER } from "../../peer/store/receipts_due.ts";
 import { BACKENDS, incoming, outgoing, type StoreBackend, TestStore } from "../_message_store.ts";
@@ -412,6 +413,10 @@ contract(
     t.store.addOutgoing(outgoing({ state: "sent", kind: "pub", conversation: "#room" }));
     const acked = t.store.addOutgoing(outgoing({ state: "sent" }));
     t.store.setState(acked.id, "delivered");
+    // A transfer's line, and a SEND a plain pyp2p peer left unconfirmed: not sent again.
+    t.store.addOutgoing(outgoing({ state: "sent", msgId: `${TRANSFER_LINE_PREFIX}t1` }));
+    const unconfirmed = t.store.addOutgoing(outgoing({ state: "sent" }));
+    assert.equal(t.store.setUnconfirmed(unconfirmed.id)?.reason, "unconfirmed");
     t.store.settle();
     const staged = t.store.addOutgoing(outgoing({ state: "sent", text: "staged" }));
     restart(t);
@@ -420,6 +425,7 @@ contract(
     assert.equal(t.store.requeueUnacknowledged(), 0);
     restart(t);
     assert.deepEqual(t.store.queued().map((m) => m.id), [inTable.id, staged.id]);
+    assert.equal(t.store.byId(unconfirmed.id)?.state, "sent");
   },
 );
 
@@ -444,6 +450,14 @@ contract("cancel stops a room message waiting for members; its state stays", (ba
   assert.deepEqual(t.store.pendingFor("carol@lobby"), []);
   assert.equal(t.store.byId(staged.id)?.state, "delivered");
   assert.equal(t.store.byId(table.id)?.pendingFor, undefined);
+});
+
+contract("expire leaves alone a message on its way (its ACK may come yet)", (backend) => {
+  using t = new TestStore(backend);
+  const now = t.clock.now();
+  const old = t.store.addOutgoing(outgoing({ state: "queued", at: now - 8 * DAY_MS }));
+  assert.deepEqual(t.store.expire(now, 7 * DAY_MS, new Set([old.id])), []);
+  assert.deepEqual(t.store.expire(now, 7 * DAY_MS).map((m) => m.id), [old.id]);
 });
 
 contract("expire fails old queued messages and stops old room entries waiting", (backend) => {
