@@ -110,11 +110,11 @@ export class Messenger implements PeerNode, Inbox {
 
   /** Loads the outbox and starts delivering; call once, before the node starts. */
   start(): void {
+    // Written before a crash and never acknowledged: it goes again (a p2pchat peer shows it
+    // once; see docs/peer-protocol.md), unless it is past the queue time.
+    this.#store.requeueUnacknowledged();
     // What expired (or passed retention) while we were away goes before anything is sent.
     this.#sweep();
-    // Written before a crash and never acknowledged: it goes again (a p2pchat peer shows it
-    // once; see docs/message-store.md).
-    this.#store.requeueUnacknowledged();
     for (const message of this.#store.queued()) {
       this.#backlog.set(message.conversation, "not_connected");
     }
