@@ -223,6 +223,10 @@ export interface MessageHistory {
    * is now, undefined when it was neither.
    */
   cancel(id: number): StoredMessage | undefined;
+  /** The conversation the terminal had open when it last closed (one that holds messages). */
+  lastOpened(): string | undefined;
+  /** Remembers `conversation` as the one open (nothing when it holds no message yet). */
+  setLastOpened(conversation: string): void;
   contacts(): Contact[];
   /** Adds (or keeps) a contact; returns it. */
   addContact(peerId: string): Contact;

@@ -107,6 +107,17 @@ export class FakeHistory implements MessageHistory {
     return { ...message };
   }
 
+  /** The conversation remembered as open. */
+  open?: string;
+
+  lastOpened(): string | undefined {
+    return this.open;
+  }
+
+  setLastOpened(conversation: string): void {
+    if (this.messages.some((m) => m.conversation === conversation)) this.open = conversation;
+  }
+
   contacts(): Contact[] {
     return [...this.contactList.values()];
   }

@@ -518,6 +518,8 @@ export class Messenger implements PeerNode, Inbox {
         this.#recheckBacklog(cancelled.conversation);
         return cancelled;
       },
+      lastOpened: () => store.lastOpened(),
+      setLastOpened: (conversation) => store.setLastOpened(conversation),
       contacts: () => store.contactRows().map((row) => this.#contact(row.peerId, row)),
       addContact: (peerId) => {
         const row = store.addContact(peerId, this.#clock.now());

@@ -209,6 +209,14 @@ export class BatchedMessageStore implements MessageStore {
     return this.#write((t) => t.contacts.remove(peerId));
   }
 
+  lastOpened(): string | undefined {
+    return this.#read((t) => t.lastOpened());
+  }
+
+  setLastOpened(conversation: string): void {
+    this.#write((t) => t.setLastOpened(conversation));
+  }
+
   holdReceipts(peerId: string, msgIds: readonly string[]): void {
     const ids = [...msgIds];
     this.#write((t) => t.receiptsDue.hold(peerId, ids));

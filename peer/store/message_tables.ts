@@ -195,6 +195,11 @@ export class MessageTables {
       fingerprintId: prepare("SELECT id FROM fingerprints WHERE fingerprint = ?"),
       addFingerprint: prepare("INSERT INTO fingerprints (fingerprint) VALUES (?) RETURNING id"),
       saveNextId: prepare("UPDATE meta SET value = ? WHERE key = 'next_id'"),
+      openConversation: prepare("SELECT value FROM meta WHERE key = 'open_conversation'"),
+      saveOpenConversation: prepare(
+        `INSERT INTO meta (key, value) VALUES ('open_conversation', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      ),
     };
     this.#total = (db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
     this.#nextId = this.#loadNextId();
@@ -432,6 +437,18 @@ export class MessageTables {
     rows.push(...(fromTable as unknown as MessageRow[]).filter(sent));
     for (const row of rows) this.#move(row, QUEUED, null);
     return rows.length;
+  }
+
+  /** The conversation remembered as open, if it still holds messages. */
+  lastOpened(): string | undefined {
+    const row = this.#sql.openConversation.get() as { value: number } | undefined;
+    return row === undefined ? undefined : this.#byId.get(row.value)?.name;
+  }
+
+  /** Remembers `name` as open (in `meta`, by id); nothing when it holds no message. */
+  setLastOpened(name: string): void {
+    const conversation = this.#byName.get(name);
+    if (conversation !== undefined) this.#sql.saveOpenConversation.run(conversation.id);
   }
 
   /**

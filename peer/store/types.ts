@@ -137,6 +137,10 @@ export interface MessageStore {
    * acknowledged (a crash cut them off); returns how many.
    */
   requeueUnacknowledged(): number;
+  /** The conversation remembered as open (`setLastOpened`), if it still holds messages. */
+  lastOpened(): string | undefined;
+  /** Remembers `conversation` as open; nothing when it holds no message. */
+  setLastOpened(conversation: string): void;
   /** Owes `peerId` read receipts for `msgIds` (they were read while it was away). */
   holdReceipts(peerId: string, msgIds: readonly string[]): void;
   /** The read receipts owed to `peerId`, oldest first; no longer owed once taken. */

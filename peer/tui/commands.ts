@@ -165,6 +165,13 @@ export function conversationName(conversation: Conversation): string {
   return conversation.kind === "peer" ? conversation.peerId : conversation.scope;
 }
 
+/** The conversation a name from `conversationName` stands for. */
+export function conversationOf(name: string): Conversation {
+  return name === "*" || name.startsWith("#")
+    ? { kind: "scope", scope: name as Scope }
+    : { kind: "peer", peerId: name };
+}
+
 /** Sends a direct message, prints the outcome and returns it (undefined: too long to send). */
 export async function sendDirect(
   context: CommandContext,

@@ -13,6 +13,7 @@ import {
   CommandTable,
   type Conversation,
   conversationName,
+  conversationOf,
   type ParsedInput,
   parseInput,
   sendToConversation,
@@ -180,6 +181,13 @@ class _Session implements CommandContext {
     this.statusLines = options.status ?? (() => []);
     this.#notify = options.notify ?? "bell";
     this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
+    // A person picks up where they left off (text typed after a restart must not go to the
+    // whole namespace); a script always starts in the namespace.
+    if (interactive && node.history) {
+      let last: string | undefined;
+      this.#guard(() => last = node.history!.lastOpened());
+      if (last !== undefined) this.#conversation = conversationOf(last);
+    }
   }
 
   get conversation(): Conversation {
@@ -190,7 +198,11 @@ class _Session implements CommandContext {
   set conversation(next: Conversation) {
     const changed = conversationName(next) !== conversationName(this.#conversation);
     this.#conversation = next;
-    if (changed) this.#opened(next);
+    if (!changed) return;
+    this.#opened(next);
+    if (this.#interactive) {
+      this.#guard(() => this.node.history?.setLastOpened(conversationName(next)));
+    }
   }
 
   print(line: string): void {
@@ -289,6 +301,9 @@ class _Session implements CommandContext {
         this.#keys(keys.push(read.value));
       }
     } finally {
+      // Again at the end: a conversation switched to before its first message is in the store
+      // only now.
+      this.#guard(() => this.node.history?.setLastOpened(conversationName(this.#conversation)));
       this.#closed = true;
       this.#stopSummaries();
       this.#stateNotices.close();

@@ -224,6 +224,9 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     await carol.waitFor(/-- logged in as carol \(remembered login\)$/);
     await alice.waitFor(/-- carol is online in #games \(/, marks[0]);
     await bob.waitFor(/-- carol is online in #games \(/, marks[1]);
+    // Online (the tracker says so) is not yet connected: the room message below needs both.
+    await alice.waitFor(/-- peer carol@default connected/, marks[0]);
+    await bob.waitFor(/-- peer carol@default connected/, marks[1]);
     // Its first REGISTER waited for the login, so the tracker never refused its own name.
     assert.doesNotMatch(carol.text(), /name_owned/);
     await carol.run("/pub #games", /^conversation: #games$/);

@@ -429,6 +429,20 @@ contract(
   },
 );
 
+contract("the conversation last open is remembered, if it holds messages", (backend) => {
+  using t = new TestStore(backend);
+  assert.equal(t.store.lastOpened(), undefined);
+  t.store.addIncoming(incoming({ from: "bob@lobby", conversation: "bob@lobby" }));
+  t.store.setLastOpened("bob@lobby");
+  t.store.setLastOpened("nobody@lobby");
+  restart(t);
+  assert.equal(t.store.lastOpened(), "bob@lobby");
+  t.store.addOutgoing(outgoing({ kind: "pub", conversation: "#room" }));
+  t.store.setLastOpened("#room");
+  restart(t);
+  assert.equal(t.store.lastOpened(), "#room");
+});
+
 contract("cancel stops a room message waiting for members; its state stays", (backend) => {
   using t = new TestStore(backend);
   const room = (pendingFor: string[]) =>

@@ -1061,3 +1061,38 @@ Deno.test("a line typed during a transfer is echoed with the plain prompt, not t
   ui.write("\x04");
   await ui.done;
 });
+
+Deno.test("a terminal reopens the conversation it had open; a script starts in the namespace", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", from: "bob@lobby", text: "hi", at: today(9) });
+  node.store.add({ conversation: "#team", from: "bob@lobby", text: "all", at: today(10) });
+  // Switching remembers the conversation (one that holds messages).
+  const first = start(node, true);
+  await until(() => node.listenerCount === 1);
+  first.write("/msg bob\n");
+  await until(() => node.store.open === "bob@lobby", "bob remembered");
+  first.end();
+  await first.done;
+  // The next terminal opens there: what is typed goes to bob.
+  const again = start(node, true);
+  await until(() => node.listenerCount === 1);
+  again.write("back again\n");
+  await until(() => node.sent.length === 1, "sent");
+  again.end();
+  await again.done;
+  assert.deepEqual(node.sent, [{ peerId: "bob@lobby", text: "back again" }]);
+  // A script is not a person: it starts where the README says, in the namespace.
+  await pipe(node, ["to everyone", "/pub #team"]);
+  assert.deepEqual(node.published.map((p) => p.scope), ["#lobby"]);
+  assert.equal(node.store.open, "bob@lobby", "a script's switches are not remembered");
+  // A conversation switched to before its first message is remembered once the terminal closes.
+  const last = start(node, true);
+  await until(() => node.listenerCount === 1);
+  last.write("/msg carol\n");
+  await settle();
+  assert.equal(node.store.open, "bob@lobby", "no message with carol yet");
+  node.store.add({ conversation: "carol@lobby", text: "first", outgoing: true });
+  last.end();
+  await last.done;
+  assert.equal(node.store.open, "carol@lobby");
+});
