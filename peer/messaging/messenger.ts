@@ -209,6 +209,8 @@ export class Messenger implements PeerNode, Inbox {
     const own = _fold(splitPeerId(this.peerId).name);
     const members = scope === "*" ? undefined : this.#roomMembers?.(scope.slice(1));
     const pendingFor = members?.filter((name) => name !== own && !reached.has(name)) ?? [];
+    // Nobody got it and nobody waits for it: it is not "sent" anywhere.
+    const unreached = result.reached === 0 && pendingFor.length === 0;
     const stored = this.#store.addOutgoing({
       msgId: result.msgId,
       kind: "pub",
@@ -218,7 +220,8 @@ export class Messenger implements PeerNode, Inbox {
       at: this.#clock.now(),
       // Those reached later get it encrypted too (room members are p2pchat peers).
       encrypted: result.encrypted === result.reached,
-      state: "sent",
+      state: unreached ? "failed" : "sent",
+      reason: unreached ? "unreached" : undefined,
       pendingFor,
     });
     this.#added(stored);

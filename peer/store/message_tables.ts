@@ -301,6 +301,7 @@ export class MessageTables {
     }
     const id = this.#nextId++;
     const pending = pendingColumn(m.pendingFor);
+    const reason = m.state === "failed" ? m.reason ?? "failed" : null;
     this.#staged.add({
       id,
       flags: OUTGOING | (m.kind === "pub" ? PUB : 0) | (m.encrypted ? ENCRYPTED : 0),
@@ -308,7 +309,7 @@ export class MessageTables {
       at: m.at,
       msg_id: m.msgId,
       text,
-      reason: null,
+      reason,
       pending,
       conversation: m.conversation,
       sender: m.from,
@@ -325,6 +326,7 @@ export class MessageTables {
     }
     this.#dirty.add(conversation);
     const message = _newMessage(id, m, text, true, m.state);
+    if (reason !== null) message.reason = reason;
     if (pending !== null) message.pendingFor = [...m.pendingFor!];
     return message;
   }

@@ -55,7 +55,9 @@ export interface NewIncoming extends _NewMessage {
 
 /** A message we send (or keep in the outbox until its peer is back). */
 export interface NewOutgoing extends _NewMessage {
-  state: "queued" | "sent";
+  /** `failed` (with `reason`) for a room or broadcast message that reached nobody at once. */
+  state: "queued" | "sent" | "failed";
+  reason?: string;
   /** Room members it still has to reach (offline when it was sent). */
   pendingFor?: string[];
 }

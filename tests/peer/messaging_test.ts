@@ -394,6 +394,21 @@ Deno.test("read receipts travel both ways, and not at all when one side turned t
   }
 });
 
+Deno.test("a room or broadcast message that reached nobody, with nobody to wait for, is stored as failed", async () => {
+  const alice = await startChat("alice", { roomMembers: () => ["alice"] });
+  try {
+    const result = await alice.messenger.publish("#team", "anyone?");
+    assert.deepEqual([result.reached, result.waiting], [0, 0]);
+    const [stored] = alice.messenger.history.page("#team").messages;
+    assert.deepEqual([stored.state, stored.reason], ["failed", "unreached"]);
+    await alice.messenger.publish("*", "hello world");
+    const [broadcast] = alice.messenger.history.page("*").messages;
+    assert.deepEqual([broadcast.state, broadcast.reason], ["failed", "unreached"]);
+  } finally {
+    await alice.stop();
+  }
+});
+
 Deno.test("a room message reaches a member that was offline when it was sent, once", async () => {
   const members = () => ["alice", "bob", "carol"];
   // Room members are accounts: their keys are the ones the tracker holds for their names.
@@ -550,7 +565,8 @@ Deno.test("what we send, and a transfer's line, is told to pages as soon as it i
     });
     assert.deepEqual(added(), [
       "are you there? queued",
-      "hello all sent",
+      // Nobody is connected: it reached nobody.
+      "hello all failed",
       "[file] cat.png delivered",
     ]);
     // Nothing of this is a message that arrived.
