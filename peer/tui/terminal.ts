@@ -150,8 +150,6 @@ class _Session implements CommandContext {
     this.style = createStyle(options.color);
     this.#stateNotices = new StateNotices((line) => this.print(line), this.style);
     if (node.history) {
-      // A message leaves the outbox only on its ACK: what waits there now is told when it goes.
-      for (const message of node.history.queued()) this.#stateNotices.queued(message.id);
       this.#view = new HistoryView(
         node.history,
         (lines) => this.#printLines(lines),
@@ -183,9 +181,16 @@ class _Session implements CommandContext {
     this.#editor.keepInHistory = (line) => !this.#secretCommand(parseInput(line));
     // A person picks up where they left off (text typed after a restart must not go to the
     // whole namespace); a script always starts in the namespace.
-    if (interactive && node.history) {
+    const history = node.history;
+    if (history) {
+      // A message leaves the outbox only on its ACK: what waits there now is told when it goes.
+      this.#guard(() => {
+        for (const message of history.queued()) this.#stateNotices.queued(message.id);
+      });
+    }
+    if (interactive && history) {
       let last: string | undefined;
-      this.#guard(() => last = node.history!.lastOpened());
+      this.#guard(() => last = history.lastOpened());
       if (last !== undefined) this.#conversation = conversationOf(last);
     }
   }

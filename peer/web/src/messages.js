@@ -170,24 +170,26 @@ export class MessageList {
           "not encrypted",
         ),
         message.outgoing ? stateMark(message) : undefined,
-        message.state === "queued"
-          ? h("button", {
-            type: "button",
-            className: "link",
-            "aria-label": "Cancel this queued message",
-            onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
-          }, "cancel")
-          : message.outgoing && message.pendingFor?.length
-          ? h("button", {
-            type: "button",
-            className: "link",
-            "aria-label": "Stop waiting: members who were offline will not get it",
-            onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
-          }, `stop waiting for ${namesOf(message.pendingFor)}`)
-          : undefined,
+        outboxButton(message),
       ),
     );
   }
+}
+
+// What takes a message out of the outbox: cancel a queued one, or stop a room message waiting.
+function outboxButton(message) {
+  const waiting = message.outgoing && message.pendingFor?.length > 0;
+  if (message.state !== "queued" && !waiting) return undefined;
+  const [text, label] = message.state === "queued" ? ["cancel", "Cancel this queued message"] : [
+    `stop waiting for ${namesOf(message.pendingFor)}`,
+    "Stop waiting: members who were offline will not get it",
+  ];
+  return h("button", {
+    type: "button",
+    className: "link",
+    "aria-label": label,
+    onclick: () => api("DELETE", `/api/outbox/${message.id}`).catch(() => {}),
+  }, text);
 }
 
 // "carol, dave, erin +2": who a room message waits for, short.
