@@ -347,7 +347,10 @@ export class Messenger implements PeerNode, Inbox {
     }
     // A name nobody listed and we never heard from is perhaps a typo, and whoever claims it
     // first would get the message: only people we know wait in the outbox.
-    const stranger = result.reason === "unknown_peer" && !this.#knows(message.conversation);
+    // (Not in our peer table at all is as unlisted, while the tracker is away.)
+    const unlisted = result.reason === "unknown_peer" ||
+      (result.reason === "not_connected" && this.#node.peerRow(message.conversation) === undefined);
+    const stranger = unlisted && !this.#knows(message.conversation);
     if (stranger || !RETRYABLE.has(result.reason)) {
       const failed = this.#store.setState(message.id, "failed", result.reason);
       if (failed) this.#changed(failed);

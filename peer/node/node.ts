@@ -599,7 +599,11 @@ class _PeerNode implements StartablePeerNode {
       );
     }
     const entry = this.#peers.get(peerId);
-    if (!entry) return { ok: false, reason: "unknown_peer" };
+    if (!entry) {
+      // Only a tracker that answers can say a peer is unknown; while it is away, nobody is listed.
+      const away = discovery !== undefined && !discovery.status().reachable;
+      return { ok: false, reason: away ? "not_connected" : "unknown_peer" };
+    }
     if (entry.connection?.state !== "open") return { ok: false, reason: "not_connected" };
     return entry.connection.send(text, msgId);
   }

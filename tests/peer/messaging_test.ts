@@ -18,6 +18,7 @@ import {
 import { KeyPins, TrustPolicy } from "../../peer/identity/mod.ts";
 import { FakeAccountKeys } from "../_fake_account_keys.ts";
 import { LineClient } from "../_line_client.ts";
+import { createTracker } from "../../tracker/mod.ts";
 
 /** Polls `check` every 10 ms for up to `timeoutMs`. */
 async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -45,6 +46,8 @@ interface ChatOptions {
   accounts?: FakeAccountKeys;
   /** Told after each commit of the store. */
   onCommit?: () => void;
+  /** The tracker to register with (none by default). */
+  tracker?: { hostname: string; port: number };
 }
 
 async function startChat(name: string, options: ChatOptions = {}): Promise<Chat> {
@@ -63,6 +66,7 @@ async function startChat(name: string, options: ChatOptions = {}): Promise<Chat>
     byeCooldownMs: 50,
     inbox: lateInbox(() => messenger),
     readReceipts: options.readReceipts,
+    tracker: options.tracker,
     identity: options.accounts && _accountIdentity(name, options.accounts),
   }, { log });
   const messenger: Messenger = new Messenger(
@@ -196,6 +200,32 @@ Deno.test("queued, cancelled and contact changes are on disk before the user is 
     before = commits;
     assert.equal(alice.messenger.history.removeContact("carol@lab"), true);
     assert.equal(commits, before + 1, "a contact removed");
+  } finally {
+    await alice.stop();
+  }
+});
+
+Deno.test("while the tracker is away, a friend's message is queued as not connected and a stranger's still fails", async () => {
+  const tracker = createTracker({ host: "127.0.0.1", port: 0, rateLimit: false }, {
+    clock: systemClock,
+    log: memoryLogger("error").log,
+  });
+  const { port } = await tracker.start();
+  const alice = await startChat("alice", { tracker: { hostname: "127.0.0.1", port } });
+  try {
+    await waitFor("tracker reachable", () => alice.node.status().tracker.reachable);
+    await tracker.stop();
+    alice.messenger.history.addContact("carol@lab");
+    const friend = await alice.messenger.send("carol@lab", "when you are back");
+    assert.deepEqual([friend.ok, !friend.ok && friend.reason, !friend.ok && friend.queued], [
+      false,
+      "not_connected",
+      true,
+    ]);
+    // A name never met may be a typo: whoever took it later would get the message.
+    const typo = await alice.messenger.send("carl@lab", "hi");
+    assert.ok(!typo.ok && !typo.queued);
+    assert.deepEqual(alice.messenger.history.queued().map((m) => m.text), ["when you are back"]);
   } finally {
     await alice.stop();
   }

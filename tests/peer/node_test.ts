@@ -472,6 +472,27 @@ Deno.test("a peer that vanishes without BYE is marked stale and redialled with b
   }
 });
 
+Deno.test("while the tracker is away, a peer we have no row for is not connected, not unknown", async () => {
+  const { tracker, port } = await startTracker();
+  const alice = await startNode("alice", "lab", {
+    tracker: { hostname: "127.0.0.1", port },
+    ackTimeoutMs: 300,
+  });
+  try {
+    await waitFor("tracker reachable", () => alice.node.status().tracker.reachable);
+    await tracker.stop();
+    // The send asks the tracker now, which finds it away.
+    await alice.node.send("nobody@lab", "probe");
+    await waitFor("tracker away", () => !alice.node.status().tracker.reachable);
+    assert.deepEqual(await alice.node.send("nobody@lab", "x"), {
+      ok: false,
+      reason: "not_connected",
+    });
+  } finally {
+    await alice.node.stop();
+  }
+});
+
 Deno.test("a message to a peer the tracker does not list fails at once; one registered since the last DISCOVER is found", async () => {
   const { tracker, port } = await startTracker();
   const trackerAddress = { hostname: "127.0.0.1", port };
