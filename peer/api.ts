@@ -225,8 +225,8 @@ export interface MessageHistory {
   cancel(id: number): StoredMessage | undefined;
   /** The conversation the terminal had open when it last closed (one that holds messages). */
   lastOpened(): string | undefined;
-  /** Remembers `conversation` as the one open (nothing when it holds no message yet). */
-  setLastOpened(conversation: string): void;
+  /** Remembers `conversation` as the one open; false (nothing kept) while it holds no message. */
+  setLastOpened(conversation: string): boolean;
   contacts(): Contact[];
   /** Adds (or keeps) a contact; returns it. */
   addContact(peerId: string): Contact;

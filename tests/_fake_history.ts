@@ -114,8 +114,10 @@ export class FakeHistory implements MessageHistory {
     return this.open;
   }
 
-  setLastOpened(conversation: string): void {
-    if (this.messages.some((m) => m.conversation === conversation)) this.open = conversation;
+  setLastOpened(conversation: string): boolean {
+    if (!this.messages.some((m) => m.conversation === conversation)) return false;
+    this.open = conversation;
+    return true;
   }
 
   contacts(): Contact[] {

@@ -213,8 +213,8 @@ export class BatchedMessageStore implements MessageStore {
     return this.#read((t) => t.lastOpened());
   }
 
-  setLastOpened(conversation: string): void {
-    this.#write((t) => t.setLastOpened(conversation));
+  setLastOpened(conversation: string): boolean {
+    return this.#write((t) => t.setLastOpened(conversation));
   }
 
   holdReceipts(peerId: string, msgIds: readonly string[]): void {

@@ -447,10 +447,12 @@ export class MessageTables {
     return row === undefined ? undefined : this.#byId.get(row.value)?.name;
   }
 
-  /** Remembers `name` as open (in `meta`, by id); nothing when it holds no message. */
-  setLastOpened(name: string): void {
+  /** Remembers `name` as open (in `meta`, by id); false when it holds no message. */
+  setLastOpened(name: string): boolean {
     const conversation = this.#byName.get(name);
-    if (conversation !== undefined) this.#sql.saveOpenConversation.run(conversation.id);
+    if (conversation === undefined) return false;
+    this.#sql.saveOpenConversation.run(conversation.id);
+    return true;
   }
 
   /**

@@ -141,8 +141,8 @@ export interface MessageStore {
   requeueUnacknowledged(): number;
   /** The conversation remembered as open (`setLastOpened`), if it still holds messages. */
   lastOpened(): string | undefined;
-  /** Remembers `conversation` as open; nothing when it holds no message. */
-  setLastOpened(conversation: string): void;
+  /** Remembers `conversation` as open; false (nothing kept) when it holds no message. */
+  setLastOpened(conversation: string): boolean;
   /** Owes `peerId` read receipts for `msgIds` (they were read while it was away). */
   holdReceipts(peerId: string, msgIds: readonly string[]): void;
   /** The read receipts owed to `peerId`, oldest first; no longer owed once taken. */

@@ -144,6 +144,8 @@ class _Session implements CommandContext {
   readonly #strangersTold = new Set<string>();
   // Lines typed here still running (a send waits for its ACK meanwhile).
   #linesRunning = 0;
+  // The conversation the store remembers as open (see #rememberOpen).
+  #rememberedOpen?: string;
 
   constructor(readonly node: PeerNode, options: TerminalOptions, interactive: boolean) {
     this.log = options.log;
@@ -205,9 +207,17 @@ class _Session implements CommandContext {
     this.#conversation = next;
     if (!changed) return;
     this.#opened(next);
-    if (this.#interactive) {
-      this.#guard(() => this.node.history?.setLastOpened(conversationName(next)));
-    }
+    this.#rememberOpen();
+  }
+
+  // Remembers the conversation open now for the next start (a terminal's, not a script's). The
+  // store keeps only one that holds messages: tried again when the first is stored.
+  #rememberOpen(): void {
+    const name = conversationName(this.#conversation);
+    if (!this.#interactive || name === this.#rememberedOpen) return;
+    this.#guard(() => {
+      if (this.node.history?.setLastOpened(name)) this.#rememberedOpen = name;
+    });
   }
 
   print(line: string): void {
@@ -306,9 +316,6 @@ class _Session implements CommandContext {
         this.#keys(keys.push(read.value));
       }
     } finally {
-      // Again at the end: a conversation switched to before its first message is in the store
-      // only now.
-      this.#guard(() => this.node.history?.setLastOpened(conversationName(this.#conversation)));
       this.#closed = true;
       this.#stopSummaries();
       this.#stateNotices.close();
@@ -477,7 +484,12 @@ class _Session implements CommandContext {
       this.#stateNotices.changed(event.message, event.at, event.member);
       return;
     }
-    if (event.type === "message_added") return this.#addedElsewhere(event.message);
+    if (event.type === "message_added") {
+      if (event.message.conversation === conversationName(this.#conversation)) {
+        this.#rememberOpen();
+      }
+      return this.#addedElsewhere(event.message);
+    }
     if (event.type === "storage") {
       for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
         this.print(line);
@@ -485,6 +497,9 @@ class _Session implements CommandContext {
       return;
     }
     if (event.type === "message") {
+      if (event.stored?.conversation === conversationName(this.#conversation)) {
+        this.#rememberOpen();
+      }
       this.#showMessage(event);
       return;
     }

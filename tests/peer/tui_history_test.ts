@@ -1085,14 +1085,15 @@ Deno.test("a terminal reopens the conversation it had open; a script starts in t
   await pipe(node, ["to everyone", "/pub #team"]);
   assert.deepEqual(node.published.map((p) => p.scope), ["#lobby"]);
   assert.equal(node.store.open, "bob@lobby", "a script's switches are not remembered");
-  // A conversation switched to before its first message is remembered once the terminal closes.
+  // A conversation switched to before its first message is remembered once that is stored.
   const last = start(node, true);
   await until(() => node.listenerCount === 1);
   last.write("/msg carol\n");
   await settle();
   assert.equal(node.store.open, "bob@lobby", "no message with carol yet");
-  node.store.add({ conversation: "carol@lobby", text: "first", outgoing: true });
+  const toCarol = node.store.add({ conversation: "carol@lobby", text: "first", outgoing: true });
+  node.emit({ type: "message_added", message: toCarol, at: Date.now() });
+  assert.equal(node.store.open, "carol@lobby");
   last.end();
   await last.done;
-  assert.equal(node.store.open, "carol@lobby");
 });
