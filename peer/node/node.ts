@@ -525,11 +525,34 @@ class _PeerNode implements StartablePeerNode {
         encrypted: connection.encrypted,
         fingerprint: key && this.#fingerprintOf(key),
       });
-      if (kept === "duplicate") return inbox.committed();
+      const committed = inbox.committed();
+      if (kept === "duplicate") return committed;
       event.stored = kept;
+      // Shown once on disk: after a crash before the commit the sender sends it again, and it
+      // would be shown twice.
+      if (this.#listeners.size > 0) this.#showWhen(committed, event);
+      return committed;
     }
     this.#listeners.emit(event);
-    return inbox?.committed();
+  }
+
+  // Messages kept by one commit, shown in order once it settles: one callback per commit.
+  #shownGate?: Promise<void>;
+  #toShow: NodeEvent[] = [];
+  #showWhen(committed: Promise<void>, event: NodeEvent): void {
+    if (committed !== this.#shownGate) {
+      this.#shownGate = committed;
+      const events: NodeEvent[] = this.#toShow = [];
+      const show = () => {
+        if (this.#shownGate === committed) this.#shownGate = undefined;
+        for (const shown of events) this.#listeners.emit(shown);
+      };
+      // A store that failed keeps the message in memory: it is shown all the same. One step
+      // later than the connection's ACK for the same commit, so that a RECEIPT a listener
+      // sends at once (read on sight) follows the ACK on the wire.
+      committed.then(undefined, () => {}).then(show);
+    }
+    this.#toShow.push(event);
   }
 
   // One fingerprint per key, computed once: it is asked for every received message.

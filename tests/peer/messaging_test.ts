@@ -424,6 +424,35 @@ Deno.test("read receipts travel both ways, and not at all when one side turned t
   }
 });
 
+Deno.test("a message read the moment it is shown is ACKed before its read RECEIPT", async () => {
+  const bob = await startChat("bob");
+  // As a terminal that has the conversation open: what arrives is read on sight.
+  bob.messenger.subscribe((event) => {
+    if (event.type === "message" && event.stored) {
+      bob.messenger.history.markRead(event.stored.conversation, event.stored.id);
+    }
+  });
+  const raw = await LineClient.connect(bob.port);
+  try {
+    const features = ["ack", "p2pchat", "p2pchat-receipts", "p2pchat-read"];
+    await raw.ask({ type: "HELLO", peer_id: "pyp@lab", features });
+    await raw.send({ type: "SEND", msg_id: "m-1", src: "pyp@lab", dst: "bob@lab", payload: "hi" });
+    const next = async () => {
+      for (;;) {
+        const line = await raw.next();
+        if (line?.type !== "PING") return line;
+      }
+    };
+    const first = await next();
+    const second = await next();
+    assert.deepEqual([first?.type, first?.msg_id], ["ACK", "m-1"]);
+    assert.deepEqual([second?.type, second?.status, second?.msg_ids], ["RECEIPT", "read", ["m-1"]]);
+  } finally {
+    raw.close();
+    await bob.stop();
+  }
+});
+
 Deno.test("a room or broadcast message that reached nobody, with nobody to wait for, is stored as failed", async () => {
   const alice = await startChat("alice", { roomMembers: () => ["alice"] });
   try {

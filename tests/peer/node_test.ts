@@ -10,6 +10,7 @@ import {
 import { dialTcp } from "../../lib/transport.ts";
 import { createTracker, type Tracker } from "../../tracker/mod.ts";
 import { request } from "../_tracker_process.ts";
+import { LineClient } from "../_line_client.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -646,5 +647,54 @@ Deno.test("a peer that says BYE to refuse us for now (not to quit) is dialled ag
     await Promise.all(raws.map((raw) => raw.close()));
     bobListener.close();
     await tracker.stop();
+  }
+});
+
+Deno.test("a received message is shown and ACKed only once its inbox committed it", async () => {
+  let commit = Promise.withResolvers<void>();
+  const commits: Promise<void>[] = [];
+  const b = await startNode("b", "lab", {
+    inbox: {
+      accept: (message, security) => ({
+        id: 1,
+        msgId: message.msgId,
+        conversation: message.from,
+        kind: message.kind,
+        from: message.from,
+        outgoing: false,
+        text: message.text,
+        at: message.at,
+        state: "delivered",
+        encrypted: security.encrypted,
+      }),
+      committed: () => {
+        commits.push(commit.promise);
+        return commit.promise;
+      },
+      receipt: () => {},
+    },
+  });
+  const raw = await LineClient.connect(b.port);
+  try {
+    await raw.ask({ type: "HELLO", peer_id: "pyp@lab", features: ["ack"] });
+    await raw.send({ type: "SEND", msg_id: "m-1", src: "pyp@lab", dst: "b@lab", payload: "hi" });
+    await waitFor("the inbox asked to commit", () => commits.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const shown = () => b.events.filter((event) => event.type === "message").length;
+    assert.equal(shown(), 0, "not shown before the commit");
+    await assert.rejects(raw.next(100), /no line within/, "not ACKed before the commit");
+    commit.resolve();
+    assert.equal((await raw.next())?.msg_id, "m-1", "ACKed after the commit");
+    await waitFor("shown after the commit", () => shown() === 1);
+    // A store that failed keeps the message in memory: it is shown and ACKed all the same.
+    commit = Promise.withResolvers<void>();
+    await raw.send({ type: "SEND", msg_id: "m-2", src: "pyp@lab", dst: "b@lab", payload: "ho" });
+    await waitFor("the inbox asked again", () => commits.length === 2);
+    commit.reject(new Error("disk full"));
+    assert.equal((await raw.next())?.msg_id, "m-2");
+    await waitFor("the second shown", () => shown() === 2);
+  } finally {
+    raw.close();
+    await b.node.stop();
   }
 });
