@@ -82,6 +82,7 @@ export type ErrorCode =
   // the HTTP API's history routes (docs/http-api.md, "History, outbox and contacts")
   | "no_history"
   | "not_contact"
+  | "no_conversation"
   // file transfers (docs/peer-protocol.md "Files", docs/http-api.md "Transfers")
   | "no_files"
   | "file_unreadable"

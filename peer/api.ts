@@ -225,6 +225,12 @@ export interface MessageHistory {
   cancel(id: number): StoredMessage | undefined;
   /** The conversation the terminal had open when it last closed (one that holds messages). */
   lastOpened(): string | undefined;
+  /**
+   * Deletes a conversation from this peer's store, with every message in it (those waiting in
+   * the outbox too: they are not sent); returns how many, undefined when there is no such
+   * conversation. The other side keeps its copy.
+   */
+  forget(conversation: string): number | undefined;
   /** Remembers `conversation` as the one open; false (nothing kept) while it holds no message. */
   setLastOpened(conversation: string): boolean;
   contacts(): Contact[];
@@ -272,6 +278,8 @@ export type NodeEvent =
   | { type: "message_state"; message: StoredMessage; at: number; member?: string }
   /** A message we sent (from any interface) was stored: pages show it before it is delivered. */
   | { type: "message_added"; message: StoredMessage; at: number }
+  /** A conversation was deleted from the store (from any interface), with `deleted` messages. */
+  | { type: "conversation_forgotten"; conversation: string; deleted: number; at: number }
   /** History stopped being saved (or a damaged store was moved aside). */
   | { type: "storage"; status: StorageStatus; at: number }
   | { type: "peer"; peerId: string; state: PeerState | "gone"; reason?: string; at: number }

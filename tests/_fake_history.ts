@@ -107,6 +107,15 @@ export class FakeHistory implements MessageHistory {
     return { ...message };
   }
 
+  forget(conversation: string): number | undefined {
+    const kept = this.messages.filter((m) => m.conversation !== conversation);
+    const deleted = this.messages.length - kept.length;
+    if (deleted === 0) return undefined;
+    this.messages.splice(0, this.messages.length, ...kept);
+    if (this.open === conversation) this.open = undefined;
+    return deleted;
+  }
+
   /** The conversation remembered as open. */
   open?: string;
 

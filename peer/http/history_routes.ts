@@ -57,6 +57,16 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
     return c.json({ conversation, marked: store.markRead(conversation, upTo) });
   });
 
+  app.delete("/api/conversations/:conversation", (c) => {
+    const store = history();
+    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
+    const deleted = store.forget(conversation);
+    if (deleted === undefined) {
+      throw new P2pError("no_conversation", `There is no conversation "${conversation}"`);
+    }
+    return c.json({ conversation, deleted });
+  });
+
   app.get("/api/search", (c) => {
     const store = history();
     const q = searchParam(c.req.query("q"));

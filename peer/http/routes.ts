@@ -48,6 +48,7 @@ const STATUS_BY_CODE: Partial<
   no_history: 404,
   not_queued: 404,
   not_contact: 404,
+  no_conversation: 404,
   no_files: 409,
   bad_state: 409,
   too_many_transfers: 429,

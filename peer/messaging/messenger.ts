@@ -524,6 +524,16 @@ export class Messenger implements PeerNode, Inbox {
         this.#recheckBacklog(cancelled.conversation);
         return cancelled;
       },
+      // On disk before the user is told, as a cancel: what was queued in it never goes.
+      forget: (conversation) => {
+        const deleted = store.forget(conversation);
+        if (deleted === undefined) return undefined;
+        store.flush();
+        this.#recheckBacklog(conversation);
+        const at = this.#clock.now();
+        this.#listeners.emit({ type: "conversation_forgotten", conversation, deleted, at });
+        return deleted;
+      },
       lastOpened: () => store.lastOpened(),
       setLastOpened: (conversation) => store.setLastOpened(conversation),
       contacts: () => store.contactRows().map((row) => this.#contact(row.peerId, row)),

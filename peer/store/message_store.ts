@@ -197,6 +197,10 @@ export class BatchedMessageStore implements MessageStore {
     return this.#write((t) => t.cancel(id));
   }
 
+  forget(conversation: string): number | undefined {
+    return this.#write((t) => t.forget(conversation));
+  }
+
   contactRows(): ContactRow[] {
     return this.#read((t) => t.contacts.rows());
   }

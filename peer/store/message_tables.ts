@@ -180,6 +180,7 @@ export class MessageTables {
          RETURNING id, conversation, flags, state`,
       ),
       lastOf: prepare("SELECT max(id) AS id FROM messages WHERE conversation = ?"),
+      deleteConversation: prepare("DELETE FROM messages WHERE conversation = ?"),
       // By rowid: only the newest rows are read.
       newestSent: prepare(
         `${MESSAGE_SELECT} WHERE m.id > ? AND m.state = ${SENT} AND m.flags & 3 = ${OUTGOING}`,
@@ -200,6 +201,7 @@ export class MessageTables {
         `INSERT INTO meta (key, value) VALUES ('open_conversation', ?)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
+      forgetOpenConversation: prepare("DELETE FROM meta WHERE key = 'open_conversation'"),
     };
     this.#total = (db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
     this.#nextId = this.#loadNextId();
@@ -541,6 +543,27 @@ export class MessageTables {
       this.#dirty.delete(conversation);
     }
     return deleted.length;
+  }
+
+  /**
+   * Deletes the conversation `name` with every message in it, those in the outbox too; returns
+   * how many, undefined when there is no such conversation.
+   */
+  forget(name: string): number | undefined {
+    const conversation = this.#byName.get(name);
+    if (conversation === undefined) return undefined;
+    // Staged rows are not in the table yet: one DELETE finds them all once they are.
+    this.mergeAll();
+    const deleted = Number(this.#sql.deleteConversation.run(conversation.id).changes);
+    this.#total -= deleted;
+    this.#queuedTotal -= conversation.queued;
+    this.#rowWrites += deleted;
+    if (this.lastOpened() === name) this.#sql.forgetOpenConversation.run();
+    this.#sql.dropConversation.run(conversation.id);
+    this.#byName.delete(name);
+    this.#byId.delete(conversation.id);
+    this.#dirty.delete(conversation);
+    return deleted;
   }
 
   byId(id: number): StoredMessage | undefined {

@@ -130,6 +130,11 @@ export interface MessageStore {
    * undefined when it is neither.
    */
   cancel(id: number): StoredMessage | undefined;
+  /**
+   * Deletes a conversation and every message in it (the outbox's too); returns how many,
+   * undefined when there is no such conversation.
+   */
+  forget(conversation: string): number | undefined;
   contactRows(): ContactRow[];
   addContact(peerId: string, at: number): { peerId: string; addedAt: number };
   removeContact(peerId: string): boolean;

@@ -10,6 +10,7 @@ import { tooLongForLine } from "../protocol/mod.ts";
 import {
   formatAddress,
   formatClock,
+  formatCount,
   formatMs,
   formatPeerTable,
   formatTable,
@@ -439,7 +440,7 @@ export function builtinCommands(): Command[] {
           peerId = target.peerId;
         }
         const count = context.node.reconnect(peerId);
-        context.print(`reconnecting ${count} ${count === 1 ? "peer" : "peers"}`);
+        context.print(`reconnecting ${formatCount(count, "peer")}`);
       },
     },
     {

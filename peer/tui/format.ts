@@ -57,6 +57,11 @@ export function formatPeerToken(peerId: string): string {
   return quoteValue(peerId, ":[]");
 }
 
+/** `1 message`, `2 messages`. */
+export function formatCount(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 /** `HH:MM:SS` in local time. */
 export function formatClock(at: number): string {
   const date = new Date(at);
@@ -115,6 +120,10 @@ export function formatEvent(event: PlainEvent, style: Style): string {
           }): the others refuse our connections; /quit and start again with another --name`,
         )
       }`;
+    case "conversation_forgotten":
+      return `${time} -- the conversation ${formatPeerToken(event.conversation)} was deleted (${
+        formatCount(event.deleted, "message")
+      })`;
     case "tracker": {
       const detail = event.detail ? `: ${sanitize(event.detail)}` : "";
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;

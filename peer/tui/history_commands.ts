@@ -1,11 +1,11 @@
 /**
  * The terminal UI's commands over the message store: /history, /search, /conversations
- * (/convs), /queue, /cancel, /contacts, /add and /remove. Without a store (a node that keeps
+ * (/convs), /forget, /queue, /cancel, /contacts, /add and /remove. Without a store (a node that keeps
  * none) each says so instead.
  */
 import type { MessageHistory } from "../api.ts";
 import { type Command, type CommandContext, conversationName, parseTarget } from "./commands.ts";
-import { sanitize } from "./format.ts";
+import { formatCount, sanitize } from "./format.ts";
 import { quoteValue } from "../../lib/escape.ts";
 import {
   formatContacts,
@@ -24,13 +24,20 @@ export interface HistoryAccess {
   readonly view?: HistoryView;
   /** Told of a message cancelled here, so that its "failed: cancelled" is not told again. */
   cancelled(id: number): void;
+  /** Told of a conversation deleted here, so that its deletion is not told again. */
+  forgetting(conversation: string): void;
 }
+
+/** How long `/forget` waits for the same command again, which confirms it. */
+export const FORGET_CONFIRM_MS = 30_000;
 
 /** The history, outbox and contact commands. */
 export function historyCommands(access: HistoryAccess): Command[] {
   const conversations = _listing((history, style, now) =>
     formatConversations(history.conversations(), style, now)
   );
+  // The /forget asked last, which the same command confirms until `until`.
+  let confirming: { conversation: string; until: number } | undefined;
   return [
     {
       name: "history",
@@ -78,6 +85,50 @@ export function historyCommands(access: HistoryAccess): Command[] {
       summary: "short for /conversations",
       maxArgs: 0,
       run: conversations,
+    },
+    {
+      name: "forget",
+      usage: "/forget CONVERSATION",
+      summary: "delete a conversation (PEER, #room or *) and its messages from this computer; " +
+        "asks again first",
+      minArgs: 1,
+      maxArgs: 1,
+      run: _withHistory((history, context, args) => {
+        const target = parseTarget(context.node, args[0]);
+        if (!target) {
+          context.error(`bad conversation "${sanitize(args[0])}": use PEER, #room or *`);
+          return;
+        }
+        const name = conversationName(target);
+        const where = sanitize(name);
+        if (!history.conversations().some((summary) => summary.conversation === name)) {
+          context.error(`no conversation ${where} (/conversations lists them)`);
+          return;
+        }
+        const now = Date.now();
+        if (confirming?.conversation !== name || now > confirming.until) {
+          confirming = { conversation: name, until: now + FORGET_CONFIRM_MS };
+          const queued = history.queued().filter((message) => message.conversation === name);
+          const unsent = queued.length > 0
+            ? `, with ${formatCount(queued.length, "message")} queued (never sent)`
+            : "";
+          const others = target.kind === "peer"
+            ? `${where} keeps theirs`
+            : "the others keep theirs";
+          context.print(
+            `this deletes ${where} and every message in it from this computer${unsent}; ` +
+              `${others}. /forget ${sanitize(args[0])} again within ` +
+              `${FORGET_CONFIRM_MS / 1000} s to confirm`,
+          );
+          return;
+        }
+        confirming = undefined;
+        access.forgetting(name);
+        const deleted = history.forget(name);
+        context.print(
+          `deleted the conversation ${where} (${formatCount(deleted ?? 0, "message")})`,
+        );
+      }),
     },
     {
       name: "queue",

@@ -4,9 +4,8 @@
  * other output: the input row is never touched), and which messages the user has seen.
  */
 import type { MessageHistory, StoredMessage } from "../api.ts";
-import type { Style } from "./format.ts";
+import { formatCount, sanitize, type Style } from "./format.ts";
 import { formatStamp, formatStoredLine } from "./history_format.ts";
-import { sanitize } from "./format.ts";
 
 /** Lines shown when a conversation is opened, and by `/history` without a count. */
 export const RECENT_LINES = 20;
@@ -55,10 +54,11 @@ export class HistoryView {
       lines.push(formatStoredLine(message, this.style, now));
     });
     const older = page.more ? `; older: ${back}` : "";
-    const noun = messages.length === 1 ? "message" : "messages";
     lines.push(
       this.style.dim(
-        `-- history of ${sanitize(conversation)}: ${messages.length} ${noun}${older} --`,
+        `-- history of ${sanitize(conversation)}: ${
+          formatCount(messages.length, "message")
+        }${older} --`,
       ),
     );
     this.show(lines);

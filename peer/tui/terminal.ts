@@ -142,6 +142,8 @@ class _Session implements CommandContext {
   readonly #stateNotices: StateNotices;
   /** Direct conversations whose sender was told to be no contact (once per conversation). */
   readonly #strangersTold = new Set<string>();
+  /** Conversations deleted with /forget here: the command tells of it, not the event. */
+  readonly #forgottenHere = new Set<string>();
   // Lines typed here still running (a send waits for its ACK meanwhile).
   #linesRunning = 0;
   // The conversation the store remembers as open (see #rememberOpen).
@@ -165,6 +167,7 @@ class _Session implements CommandContext {
       ...historyCommands({
         view: this.#view,
         cancelled: (id) => this.#stateNotices.cancelled(id),
+        forgetting: (conversation) => this.#forgottenHere.add(conversation),
       }),
     ]);
     this.commands.register(options.commands ?? []);
@@ -387,12 +390,17 @@ class _Session implements CommandContext {
       scopes: plain(scopes),
       namespace,
       argumentsOf: (command) => {
-        if (command !== "cancel" || !history) return undefined;
-        let ids: string[] = [];
+        if (!history || (command !== "cancel" && command !== "forget")) return undefined;
+        // Peers of our namespace by their bare name, as /forget takes them.
+        const suffix = `@${namespace}`;
+        const bare = (name: string) => name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+        let names: string[] = [];
         this.#guard(() =>
-          ids = [...history.queued(), ...history.waiting()].map((message) => String(message.id))
+          names = command === "cancel"
+            ? [...history.queued(), ...history.waiting()].map((message) => String(message.id))
+            : plain(history.conversations().map((summary) => bare(summary.conversation)))
         );
-        return ids;
+        return names;
       },
     });
     if (candidates.length > 0) this.print(candidates.map(sanitize).join("  "));
@@ -490,6 +498,10 @@ class _Session implements CommandContext {
       }
       return this.#addedElsewhere(event.message);
     }
+    // One deleted here is told by /forget itself.
+    if (
+      event.type === "conversation_forgotten" && this.#forgottenHere.delete(event.conversation)
+    ) return;
     if (event.type === "storage") {
       for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
         this.print(line);

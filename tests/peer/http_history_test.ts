@@ -62,6 +62,7 @@ const ROUTES: [string, string, unknown?][] = [
   ["GET", "/api/contacts"],
   ["POST", "/api/contacts", { peer: "bob" }],
   ["DELETE", "/api/contacts/bob@lobby"],
+  ["DELETE", "/api/conversations/bob%40lobby"],
   ["GET", "/api/storage"],
 ];
 
@@ -361,6 +362,29 @@ Deno.test("GET /api/outbox lists queued messages and DELETE cancels one, once (o
   );
   assert.deepEqual(ids((await json("/api/outbox")).waiting), []);
   await assertError(await cancel(room.id), 404, "not_queued");
+});
+
+Deno.test("DELETE /api/conversations/{c} deletes a conversation and its messages, once", async () => {
+  const { history, call, json } = setup();
+  history.add({ conversation: "bob@lobby", text: "hi" });
+  history.add({ conversation: "bob@lobby", text: "queued", outgoing: true, state: "queued" });
+  history.add({ conversation: "#games", text: "gg" });
+  const forget = (conversation: string) =>
+    call(`/api/conversations/${encodeURIComponent(conversation)}`, { method: "DELETE" });
+  // A bare name is a peer of our namespace, as in the other conversation routes.
+  const response = await forget("bob");
+  assert.equal(response.status, 200);
+  assert.deepEqual(await response.json(), { conversation: "bob@lobby", deleted: 2 });
+  assert.deepEqual(
+    (await json("/api/conversations")).conversations.map((c: { conversation: string }) =>
+      c.conversation
+    ),
+    ["#games"],
+  );
+  assert.deepEqual((await json("/api/outbox")).messages, []);
+  await assertError(await forget("bob@lobby"), 404, "no_conversation");
+  await assertError(await forget("@nobody"), 400, "bad_field");
+  assert.equal(history.messages.length, 1, "the room is untouched");
 });
 
 Deno.test("Contacts: add by bare name or peer id, list, remove", async () => {

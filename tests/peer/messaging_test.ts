@@ -557,6 +557,35 @@ Deno.test("contacts show presence and the remembered key; strangers are marked",
   }
 });
 
+Deno.test("a forgotten conversation is gone for good: what was queued in it never goes", async () => {
+  const alice = await startChat("alice");
+  let bob: Chat | undefined;
+  try {
+    alice.messenger.history.addContact("bob@lab");
+    const queued = await alice.messenger.send("bob@lab", "never mind");
+    assert.ok(!queued.ok && queued.queued);
+    assert.equal(alice.messenger.history.forget("bob@lab"), 1);
+    const told = alice.events.filter((event) => event.type === "conversation_forgotten");
+    assert.deepEqual(
+      told.map((event) => event.type === "conversation_forgotten" && event.deleted),
+      [1],
+    );
+    assert.equal(alice.messenger.history.forget("bob@lab"), undefined);
+    bob = await startChat("bob");
+    await connect(alice, bob, "bob");
+    assert.ok((await alice.messenger.send("bob@lab", "a fresh start")).ok);
+    await waitFor("the fresh message", () => texts(bob!).length === 1);
+    assert.deepEqual(texts(bob), ["a fresh start"]);
+    assert.deepEqual(
+      alice.messenger.history.page("bob@lab").messages.map((message) => message.text),
+      ["a fresh start"],
+    );
+  } finally {
+    await alice.stop();
+    await bob?.stop();
+  }
+});
+
 Deno.test("a queued message expires with a notice, and a cancelled one never goes", async () => {
   const alice = await startChat("alice", { queueMaxAgeMs: 100 });
   try {

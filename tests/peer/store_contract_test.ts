@@ -539,6 +539,39 @@ contract("prune of a whole conversation removes it from the list", (backend) => 
   assert.equal(t.store.conversations()[0].unread, 1);
 });
 
+contract(
+  "forget deletes a conversation and all its messages, staged, in the table or queued",
+  (backend) => {
+    using t = new TestStore(backend, { maxQueued: 2 });
+    t.store.addIncoming(incoming({ text: "old hello" }));
+    t.store.addOutgoing(outgoing({ state: "queued", text: "queued hello" }));
+    t.store.settle();
+    t.store.addIncoming(incoming({ text: "new hello" }));
+    t.store.addIncoming(incoming({ from: "carol@lobby", text: "carol stays" }));
+    t.store.addOutgoing(outgoing({ conversation: "carol@lobby", state: "queued" }));
+    assert.ok(t.store.setLastOpened("bob@lobby"));
+    assert.equal(t.store.forget("bob@lobby"), 3);
+    assert.equal(t.store.forget("bob@lobby"), undefined, "gone already");
+    assert.equal(t.store.forget("nobody@lobby"), undefined);
+    const check = () => {
+      assert.deepEqual(t.store.conversations().map((c) => [c.conversation, c.unread]), [
+        ["carol@lobby", 1],
+      ]);
+      assert.deepEqual(t.store.page("bob@lobby").messages, []);
+      assert.deepEqual(t.store.queued().map((m) => m.conversation), ["carol@lobby"]);
+      assert.deepEqual(t.store.search("hello"), []);
+      assert.equal(t.store.lastOpened(), undefined);
+    };
+    check();
+    restart(t);
+    check();
+    // Its queued message no longer takes room in the outbox; a new message starts it afresh.
+    assert.ok(t.store.addOutgoing(outgoing({ state: "queued", text: "again" })));
+    assert.ok(t.store.addIncoming(incoming({ text: "back" })));
+    assert.deepEqual(t.store.page("bob@lobby").messages.map((m) => m.text), ["again", "back"]);
+  },
+);
+
 contract("retention 0 keeps messages of any age", (backend) => {
   using t = new TestStore(backend, { retentionDays: 0 });
   t.store.addIncoming(incoming({ at: 0 }));

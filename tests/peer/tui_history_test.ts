@@ -751,6 +751,41 @@ Deno.test("/queue lists the outbox and /cancel takes a message out of it", async
   assert.equal(meeting.state, "sent");
 });
 
+Deno.test("/forget asks first, deletes a conversation on the same command again, and says so", async () => {
+  const node = new StoreNode();
+  node.store.add({ conversation: "bob@lobby", text: "hi" });
+  outgoing(node, "bob@lobby", "still queued", "queued");
+  node.store.add({ conversation: "#games", text: "gg", from: "carol@lobby" });
+  assert.deepEqual(
+    await pipe(node, [
+      "/forget bob",
+      "/forget #games",
+      "/forget bob",
+      "/forget bob",
+      "/forget zed",
+    ]),
+    [
+      "this deletes bob@lobby and every message in it from this computer, with 1 message " +
+      "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
+      "this deletes #games and every message in it from this computer; the others keep " +
+      "theirs. /forget #games again within 30 s to confirm",
+      // Another /forget in between: this one asks again.
+      "this deletes bob@lobby and every message in it from this computer, with 1 message " +
+      "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
+      "deleted the conversation bob@lobby (2 messages)",
+      "error: no conversation zed@lobby (/conversations lists them)",
+    ],
+  );
+  assert.deepEqual(node.store.messages.map((m) => m.text), ["gg"]);
+  // One deleted elsewhere (the web chat, the API) is told.
+  const ui = start(node, false);
+  await until(() => node.listenerCount === 1);
+  node.emit({ type: "conversation_forgotten", conversation: "#games", deleted: 1, at: today(9) });
+  ui.end();
+  await ui.done;
+  assert.deepEqual(ui.lines(), ["09:00:00 -- the conversation #games was deleted (1 message)"]);
+});
+
 /** Stores a message we sent to `conversation`, in `state`. */
 function outgoing(
   node: StoreNode,
@@ -983,6 +1018,7 @@ Deno.test("/help lists the history commands and Tab completes them and the ids a
       "convs",
       "queue",
       "cancel",
+      "forget",
       "contacts",
       "add",
       "remove",
@@ -998,6 +1034,8 @@ Deno.test("/help lists the history commands and Tab completes them and the ids a
   await until(() => ui.output().includes("/conversations  /convs"));
   ui.write("\x15/cancel \t");
   await until(() => ui.output().endsWith("#lobby> /cancel 1 "));
+  ui.write("\x15/forget car\t");
+  await until(() => ui.output().endsWith("#lobby> /forget carol "));
   ui.write("\x15/remove zo\t");
   await until(() => ui.output().endsWith("#lobby> /remove zoe@far "));
   ui.write("\x03");

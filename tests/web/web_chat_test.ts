@@ -292,10 +292,32 @@ _browserTest(
     await page.waitForFunction('document.querySelectorAll("article.msg").length >= 150', WAIT);
     assert.ok(await page.$$eval(".day", (days) => days.length) >= 2);
     // The unread messages of the conversation were read by opening it.
+    const conversations = () =>
+      page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
     await pollUntil("the conversation to be read", async () => {
-      const list = await page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
-      return list.unread === 0 ? true : undefined;
+      return (await conversations()).unread === 0 ? true : undefined;
     });
+    // Deleting the conversation asks first: dismissed, nothing goes; accepted, all of it.
+    const questions: string[] = [];
+    let accept = false;
+    page.on("dialog", (dialog) => {
+      questions.push(dialog.message());
+      return accept ? dialog.accept() : dialog.dismiss();
+    });
+    const deleteButton = "#conversation-actions button ::-p-text(Delete conversation)";
+    await _click(page, deleteButton);
+    await pollUntil("the question", () => questions.length === 1 ? true : undefined);
+    assert.match(questions[0], /Delete the conversation bob and every message in it/);
+    assert.equal((await conversations()).conversations.length, 1);
+    accept = true;
+    await _click(page, deleteButton);
+    await page.waitForFunction('document.querySelectorAll("article.msg").length === 0', WAIT);
+    assert.deepEqual((await conversations()).conversations, []);
+    await page.waitForFunction(
+      '![...document.querySelectorAll("#conversation-actions button")]' +
+        '.some((button) => button.textContent === "Delete conversation")',
+      WAIT,
+    );
   },
 );
 

@@ -25,6 +25,7 @@ const EVENT_TYPES = [
   "tracker",
   "security",
   "storage",
+  "conversation_forgotten",
   "account",
   "room",
   "transfer_offer",
@@ -176,6 +177,11 @@ function handle(type, data) {
         };
       }
       renderStatus();
+      return;
+    case "conversation_forgotten":
+      model.conversations.delete(data.conversation);
+      if (list?.conversation === data.conversation) openConversation(data.conversation);
+      else sidebarSoon();
       return;
     case "storage":
       if (model.status) model.status.storage = data.status;
@@ -490,8 +496,28 @@ function renderHeader() {
       }
     } else subtitle = "a room or namespace you are not in";
   }
+  if (model.conversations.get(conversation)?.last) {
+    buttons.push(
+      h("button", { type: "button", onclick: () => forget(conversation) }, "Delete conversation"),
+    );
+  }
   $("subtitle").textContent = subtitle;
   fill(actions, buttons);
+}
+
+/** Deletes a conversation from this peer, once the user confirmed (the others keep theirs). */
+async function forget(conversation) {
+  const others = kindOf(conversation) === "direct"
+    ? `${titleOf(conversation)} keeps theirs.`
+    : "The others keep theirs.";
+  const question = `Delete the conversation ${titleOf(conversation)} and every message in it ` +
+    `from this computer? Messages still queued in it are never sent. ${others}`;
+  if (!confirm(question)) return;
+  try {
+    await api("DELETE", `/api/conversations/${segment(conversation)}`);
+  } catch (error) {
+    $("compose-error").textContent = `Could not delete the conversation: ${error.message}`;
+  }
 }
 
 function renderStatus() {
