@@ -278,6 +278,8 @@ export type NodeEvent =
   | { type: "message_state"; message: StoredMessage; at: number; member?: string }
   /** A message we sent (from any interface) was stored: pages show it before it is delivered. */
   | { type: "message_added"; message: StoredMessage; at: number }
+  /** `peerId` was added to the contacts or removed from them (from any interface). */
+  | { type: "contact"; peerId: string; change: "added" | "removed"; at: number }
   /** A conversation was deleted from the store (from any interface), with `deleted` messages. */
   | { type: "conversation_forgotten"; conversation: string; deleted: number; at: number }
   /** History stopped being saved (or a damaged store was moved aside). */

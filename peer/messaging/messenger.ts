@@ -538,17 +538,25 @@ export class Messenger implements PeerNode, Inbox {
       setLastOpened: (conversation) => store.setLastOpened(conversation),
       contacts: () => store.contactRows().map((row) => this.#contact(row.peerId, row)),
       addContact: (peerId) => {
+        const known = store.isContact(peerId);
         const row = store.addContact(peerId, this.#clock.now());
         store.flush();
+        if (!known) this.#contactChanged(peerId, "added");
         return this.#contact(peerId, row);
       },
       removeContact: (peerId) => {
         const removed = store.removeContact(peerId);
         store.flush();
+        if (removed) this.#contactChanged(peerId, "removed");
         return removed;
       },
       storage: () => store.storage(),
     };
+  }
+
+  // Told to every interface: the web chat's list follows a /add typed in the terminal.
+  #contactChanged(peerId: string, change: "added" | "removed"): void {
+    this.#listeners.emit({ type: "contact", peerId, change, at: this.#clock.now() });
   }
 
   #contact(peerId: string, row: Parameters<typeof liveContact>[0]): Contact {

@@ -85,12 +85,15 @@ export function formatMs(ms: number | undefined): string {
   return ms < 10 ? `${Math.round(ms * 10) / 10}ms` : `${Math.round(ms)}ms`;
 }
 
-/** Events other than security notices (security_format.ts writes those) and store events. */
+/**
+ * Events other than security notices (security_format.ts writes those) and store events (the
+ * terminal shows contacts on /contacts).
+ */
 export type PlainEvent = Exclude<
   NodeEvent,
   { type: "security" } | { type: "message_state" } | { type: "message_added" } | {
     type: "storage";
-  }
+  } | { type: "contact" }
 >;
 
 /** One line for an event: a chat message or a notice. */

@@ -551,6 +551,16 @@ Deno.test("contacts show presence and the remembered key; strangers are marked",
     assert.notEqual(received.stranger, true);
     assert.equal(alice.messenger.history.removeContact("bob@lab"), true);
     assert.equal(alice.messenger.history.page("bob@lab").messages[0].stranger, true);
+    // Every interface hears of a change, once: adding a contact again changes nothing.
+    alice.messenger.history.addContact("carol@lab");
+    alice.messenger.history.addContact("carol@lab");
+    assert.equal(alice.messenger.history.removeContact("zed@lab"), false);
+    assert.deepEqual(
+      alice.events.flatMap((event) =>
+        event.type === "contact" ? [`${event.change} ${event.peerId}`] : []
+      ),
+      ["added bob@lab", "removed bob@lab", "added carol@lab"],
+    );
   } finally {
     await alice.stop();
     await bob.stop();

@@ -259,7 +259,7 @@ _browserTest(
 );
 
 _browserTest(
-  "web chat: a long conversation shows its newest page, older ones on scrolling up",
+  "web chat: a long conversation pages back on scrolling up and can be deleted; contacts follow scripts",
   async (e2e, browser) => {
     const dataDir = await e2e.tempDir();
     await seedConversation(dataDir, "alice@lobby", "bob@lobby", 3000);
@@ -318,6 +318,13 @@ _browserTest(
         '.some((button) => button.textContent === "Delete conversation")',
       WAIT,
     );
+    // A contact a script adds (or the terminal) shows in the list at once, and goes with it.
+    const api = await _api(alice);
+    const zoe = '#conversations button[data-conversation="zoe@far"]';
+    await api("POST", "/api/contacts", { peer: "zoe@far" });
+    await page.waitForSelector(zoe, WAIT);
+    await api("DELETE", "/api/contacts/zoe@far");
+    await page.waitForSelector(zoe, { ...WAIT, hidden: true });
   },
 );
 

@@ -26,6 +26,7 @@ const EVENT_TYPES = [
   "security",
   "storage",
   "conversation_forgotten",
+  "contact",
   "account",
   "room",
   "transfer_offer",
@@ -177,6 +178,9 @@ function handle(type, data) {
         };
       }
       renderStatus();
+      return;
+    case "contact":
+      refreshContacts().then(render).catch(() => {});
       return;
     case "conversation_forgotten":
       model.conversations.delete(data.conversation);
