@@ -10,6 +10,7 @@ import {
 import { dialTcp } from "../../lib/transport.ts";
 import { createTracker, type Tracker } from "../../tracker/mod.ts";
 import { request } from "../_tracker_process.ts";
+import { FakeHistory } from "../_fake_history.ts";
 import { LineClient } from "../_line_client.ts";
 
 const encoder = new TextEncoder();
@@ -653,20 +654,10 @@ Deno.test("a peer that says BYE to refuse us for now (not to quit) is dialled ag
 Deno.test("a received message is shown and ACKed only once its inbox committed it", async () => {
   let commit = Promise.withResolvers<void>();
   const commits: Promise<void>[] = [];
+  const kept = new FakeHistory();
   const b = await startNode("b", "lab", {
     inbox: {
-      accept: (message, security) => ({
-        id: 1,
-        msgId: message.msgId,
-        conversation: message.from,
-        kind: message.kind,
-        from: message.from,
-        outgoing: false,
-        text: message.text,
-        at: message.at,
-        state: "delivered",
-        encrypted: security.encrypted,
-      }),
+      accept: ({ from, msgId, text }) => kept.add({ conversation: from, msgId, text }),
       committed: () => {
         commits.push(commit.promise);
         return commit.promise;
