@@ -63,9 +63,27 @@ export function charLength(text: string): number {
   return count;
 }
 
-/** pyp2p rule for `name` and `namespace`: a non-empty string of at most 64 characters. */
+/**
+ * pyp2p rule for `name` and `namespace`: a non-empty string of at most 64 characters; and no
+ * character that `isSafeText` refuses.
+ */
 export function isWireName(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_NAME_CHARS;
+  return typeof value === "string" && value.length > 0 && charLength(value) <= MAX_NAME_CHARS &&
+    isSafeText(value);
+}
+
+// Control characters, bidirectional controls and lone surrogates.
+const _UNSAFE =
+  // deno-lint-ignore no-control-regex
+  /[\0-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * False for text no name or id may hold: a control character (SQLite keeps text up to a NUL,
+ * so two ids would be one once stored), a lone surrogate (stored as U+FFFD: the same), or a
+ * bidirectional control (it makes one name read as another).
+ */
+export function isSafeText(text: string): boolean {
+  return !_UNSAFE.test(text);
 }
 
 /** Ports convert to an integer in 1..65535, or undefined. */

@@ -12,6 +12,7 @@ import { SlotCounter } from "../../lib/slot_counter.ts";
 import { TokenBucket } from "../../lib/token_bucket.ts";
 import { type Address, type Conn, dialTcp, listenTcp, TcpConn } from "../../lib/transport.ts";
 import { base64 } from "../../lib/bytes.ts";
+import { describeError } from "../../lib/errors.ts";
 import {
   fingerprint,
   generateStaticKeyPair,
@@ -521,10 +522,22 @@ class _PeerNode implements StartablePeerNode {
     const inbox = this.#options.inbox;
     if (inbox) {
       const key = connection.remoteIdentity?.identityKey;
-      const kept = inbox.accept(event, {
-        encrypted: connection.encrypted,
-        fingerprint: key && this.#fingerprintOf(key),
-      });
+      let kept: StoredMessage | "duplicate";
+      try {
+        kept = inbox.accept(event, {
+          encrypted: connection.encrypted,
+          fingerprint: key && this.#fingerprintOf(key),
+        });
+      } catch (error) {
+        // Nothing a peer sends may stop this one: a message the store refused (a bug) is shown
+        // from memory and ACKed, as when the disk fails.
+        this.#log.child("Router").error("Could not store a received message", {
+          peer: m.from,
+          error: describeError(error),
+        });
+        this.#listeners.emit(event);
+        return undefined;
+      }
       const committed = inbox.committed();
       if (kept === "duplicate") return committed;
       event.stored = kept;

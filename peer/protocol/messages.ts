@@ -4,7 +4,7 @@
  * liberal reader for what pyp2p peers send (extra fields ignored, numbers as strings, `ttl`
  * optional, unknown types reported as such rather than as errors).
  */
-import { charLength, isRecord, type WireMessage } from "../../lib/codec.ts";
+import { charLength, isRecord, isSafeText, type WireMessage } from "../../lib/codec.ts";
 import {
   MAX_LINE_BYTES,
   MAX_NAME_CHARS,
@@ -84,12 +84,13 @@ export type ReadResult =
 export const MAX_PEER_ID_CHARS = 2 * MAX_NAME_CHARS + 1;
 
 /**
- * A usable `peer_id`: a non-empty string no longer than two wire names and an "@", and not a
- * scope (`*`, `#...`): those name broadcast and room conversations, which a peer must not enter.
+ * A usable `peer_id`: a non-empty string no longer than two wire names and an "@", not a scope
+ * (`*`, `#...`: those name broadcast and room conversations, which a peer must not enter), and
+ * with no character `isSafeText` refuses (a NUL would make it another peer's id once stored).
  */
 export function isPeerId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value !== "*" && value[0] !== "#" &&
-    charLength(value) <= MAX_PEER_ID_CHARS;
+    charLength(value) <= MAX_PEER_ID_CHARS && isSafeText(value);
 }
 
 /** Splits `name@namespace` at its last `@` (a pyp2p id without `@` has an empty namespace). */

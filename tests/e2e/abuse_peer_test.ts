@@ -109,44 +109,50 @@ Deno.test("connections that never say HELLO get a bounded share and are closed a
   }
 });
 
-Deno.test("peer_ids with control characters cannot forge log lines or the FROM: TEXT output", async () => {
+Deno.test("peer_ids with control characters are refused; a colon in one cannot forge the FROM: TEXT output", async () => {
   const e2e = new E2e();
   try {
     const ann = await e2e.peer({ name: "ann", namespace: "ns" });
-    const ids = [
-      "alice@default: I changed my number",
+    // Printable, but shaped to pass for another sender in "FROM: TEXT": shown quoted.
+    const colon = "alice@default: I changed my number";
+    const client = rawPeer(ann.port, "127.0.0.7");
+    e2e.defer(() => client.destroy());
+    client.send(hello(colon));
+    await pollUntil("HELLO_OK", () => client.received.includes("HELLO_OK") ? true : undefined);
+    client.send({ type: "SEND", msg_id: "m0", src: colon, dst: "ann@ns", payload: "text 0" });
+    await pollUntil("ACK", () => client.received.includes('"m0"') ? true : undefined);
+    const { line } = await ann.waitForLine(/: text 0$/);
+    const match = /^(\d\d:\d\d:\d\d) \[dm\] ("(?:[^"\\]|\\.)*"|[^\s:"]+): (.*)$/.exec(line);
+    assert.ok(match, line);
+    assert.equal(JSON.parse(match[2]), colon);
+    // A NUL would make another peer's id once stored (SQLite keeps text up to it), a lone
+    // surrogate too (stored as U+FFFD), an escape or a newline would forge terminal and log
+    // output, a bidirectional override makes a name read as another: no HELLO_OK, no message.
+    const refused = [
       "evil\x1b[2J@ns",
       "x\n2026-01-01T00:00:00.000Z INFO  [Router] Connected peer=alice@default",
-      "nul\x00@ns",
+      "ann@ns\x00x",
+      "bob\ud800@ns",
+      "\u202ebob@ns",
     ];
-    for (const [index, peerId] of ids.entries()) {
-      const client = rawPeer(ann.port, "127.0.0.7");
-      e2e.defer(() => client.destroy());
-      client.send(hello(peerId));
-      await pollUntil("HELLO_OK", () => client.received.includes("HELLO_OK") ? true : undefined);
-      client.send({
+    for (const [index, peerId] of refused.entries()) {
+      const rogue = rawPeer(ann.port, "127.0.0.7");
+      e2e.defer(() => rogue.destroy());
+      rogue.send(hello(peerId));
+      rogue.send({
         type: "SEND",
-        msg_id: `m${index}`,
+        msg_id: `r${index}`,
         src: peerId,
         dst: "ann@ns",
-        payload: `text ${index}`,
-        require_ack: true,
-        ttl: 1,
+        payload: "rogue",
       });
-      await pollUntil("ACK", () => client.received.includes(`"m${index}"`) ? true : undefined);
+      await pollUntil("closed", () => rogue.closed ? true : undefined);
+      assert.ok(!rogue.received.includes("HELLO_OK"), JSON.stringify(peerId));
     }
-    // Every message line parses with the documented rule, and FROM reads back as the peer_id.
-    const rule = /^(\d\d:\d\d:\d\d) \[dm\] ("(?:[^"\\]|\\.)*"|[^\s:"]+): (.*)$/;
-    for (const [index, peerId] of ids.entries()) {
-      const { line } = await ann.waitForLine(new RegExp(`: text ${index}$`));
-      const match = rule.exec(line);
-      assert.ok(match, line);
-      const from = match[2].startsWith('"') ? JSON.parse(match[2]) : match[2];
-      assert.equal(from, peerId);
-      assert.equal(match[3], `text ${index}`);
-    }
-    // Before: HELLO wrote ESC[2J to stderr, and the newline forged a whole "Connected" record.
-    await pollUntil("the logs", () => ann.stderr.includes("nul") ? true : undefined);
+    assert.ok(
+      !ann.lines.some((line) => line.includes("rogue")),
+      "no refused id's message is shown",
+    );
     // deno-lint-ignore no-control-regex -- looking for raw control bytes
     assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(ann.stderr), "no raw control byte in the log");
     assert.ok(!ann.stderr.split("\n").some((line) => line.startsWith("2026-01-01T")));

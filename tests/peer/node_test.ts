@@ -689,3 +689,29 @@ Deno.test("a received message is shown and ACKed only once its inbox committed i
     await b.node.stop();
   }
 });
+
+Deno.test("a message the inbox fails to keep is shown and ACKed; the peer goes on", async () => {
+  const b = await startNode("b", "lab", {
+    inbox: {
+      accept: () => {
+        throw new Error("UNIQUE constraint failed: conversations.name");
+      },
+      committed: () => Promise.resolve(),
+      receipt: () => {},
+    },
+  });
+  const raw = await LineClient.connect(b.port);
+  try {
+    await raw.ask({ type: "HELLO", peer_id: "pyp@lab", features: ["ack"] });
+    for (const msgId of ["m-1", "m-2"]) {
+      await raw.send({ type: "SEND", msg_id: msgId, src: "pyp@lab", dst: "b@lab", payload: "hi" });
+      assert.equal((await raw.next())?.msg_id, msgId);
+    }
+    const shown = b.events.filter((event) => event.type === "message");
+    assert.deepEqual(shown.map((event) => event.type === "message" && event.msgId), ["m-1", "m-2"]);
+    assert.equal(b.node.status().peers.connected, 1, "the connection stays");
+  } finally {
+    raw.close();
+    await b.node.stop();
+  }
+});
