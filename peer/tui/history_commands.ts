@@ -24,8 +24,8 @@ export interface HistoryAccess {
   readonly view?: HistoryView;
   /** Told of a message cancelled here, so that its "failed: cancelled" is not told again. */
   cancelled(id: number): void;
-  /** Told of a conversation deleted here, so that its deletion is not told again. */
-  forgetting(conversation: string): void;
+  /** Deletes a conversation, its deletion told by the command only (not again by its event). */
+  forget(history: MessageHistory, conversation: string): number | undefined;
 }
 
 /** How long `/forget` waits for the same command again, which confirms it. */
@@ -123,8 +123,7 @@ export function historyCommands(access: HistoryAccess): Command[] {
           return;
         }
         confirming = undefined;
-        access.forgetting(name);
-        const deleted = history.forget(name);
+        const deleted = access.forget(history, name);
         context.print(
           `deleted the conversation ${where} (${formatCount(deleted ?? 0, "message")})`,
         );

@@ -142,8 +142,8 @@ class _Session implements CommandContext {
   readonly #stateNotices: StateNotices;
   /** Direct conversations whose sender was told to be no contact (once per conversation). */
   readonly #strangersTold = new Set<string>();
-  /** Conversations deleted with /forget here: the command tells of it, not the event. */
-  readonly #forgottenHere = new Set<string>();
+  /** The conversation /forget is deleting here: the command tells of it, not the event. */
+  #forgettingHere?: string;
   // Lines typed here still running (a send waits for its ACK meanwhile).
   #linesRunning = 0;
   // The conversation the store remembers as open (see #rememberOpen).
@@ -167,7 +167,14 @@ class _Session implements CommandContext {
       ...historyCommands({
         view: this.#view,
         cancelled: (id) => this.#stateNotices.cancelled(id),
-        forgetting: (conversation) => this.#forgottenHere.add(conversation),
+        forget: (history, conversation) => {
+          this.#forgettingHere = conversation;
+          try {
+            return history.forget(conversation);
+          } finally {
+            this.#forgettingHere = undefined;
+          }
+        },
       }),
     ]);
     this.commands.register(options.commands ?? []);
@@ -500,7 +507,7 @@ class _Session implements CommandContext {
     }
     // One deleted here is told by /forget itself.
     if (
-      event.type === "conversation_forgotten" && this.#forgottenHere.delete(event.conversation)
+      event.type === "conversation_forgotten" && this.#forgettingHere === event.conversation
     ) return;
     if (event.type === "contact") return;
     if (event.type === "storage") {

@@ -596,6 +596,45 @@ Deno.test("a forgotten conversation is gone for good: what was queued in it neve
   }
 });
 
+Deno.test("a conversation is not deleted while one of its messages is on its way", async () => {
+  const alice = await startChat("alice");
+  const raw = await LineClient.connect(alice.port);
+  // The next line of `type` the raw peer gets (PINGs and the like are skipped).
+  const next = async (type: string, timeoutMs: number) => {
+    for (const deadline = Date.now() + timeoutMs;;) {
+      const line = await raw.next(Math.max(1, deadline - Date.now()));
+      if (line?.type === type || line === undefined) return line;
+    }
+  };
+  try {
+    // A p2pchat peer that never ACKs: each try times out and goes back to the outbox.
+    const features = ["ack", "p2pchat", "p2pchat-receipts"];
+    await raw.ask({ type: "HELLO", peer_id: "mute@lab", features });
+    await waitFor("mute", () => alice.node.peerRow("mute@lab")?.state === "connected");
+    alice.messenger.history.addContact("mute@lab");
+    const sending = alice.messenger.send("mute@lab", "unanswered");
+    assert.equal((await next("SEND", 2_000))?.payload, "unanswered");
+    assert.throws(() => alice.messenger.history.forget("mute@lab"), { code: "bad_state" });
+    assert.equal(alice.messenger.history.page("mute@lab").messages.length, 1, "nothing deleted");
+    await sending;
+    let deleted: number | undefined;
+    await waitFor("deleted between two tries", () => {
+      try {
+        deleted = alice.messenger.history.forget("mute@lab");
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.equal(deleted, 1);
+    // Deleted means never sent again.
+    await assert.rejects(next("SEND", 700), /no line within/);
+  } finally {
+    raw.close();
+    await alice.stop();
+  }
+});
+
 Deno.test("a queued message expires with a notice, and a cancelled one never goes", async () => {
   const alice = await startChat("alice", { queueMaxAgeMs: 100 });
   try {
