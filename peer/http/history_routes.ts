@@ -4,7 +4,7 @@
  * Shaped for a web page as much as for scripts: cursor paging by message id, read marking,
  * and the store's changes arrive on `/api/events`. Formats: docs/http-api.md.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { P2pError } from "../../lib/errors.ts";
 import type { MessageHistory, PeerNode } from "../api.ts";
 import { readJsonObject, stringField } from "./request_body.ts";
@@ -27,6 +27,13 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
     throw new P2pError("no_history", "This peer keeps no message store");
   };
 
+  const conversationOf = (c: Context) =>
+    conversationParam(
+      c.req.param("conversation")!,
+      node.status().namespace,
+      c.req.query("exact") === "1",
+    );
+
   app.get("/api/conversations", (c) => {
     const conversations = history().conversations();
     const unread = conversations.reduce((sum, summary) => sum + summary.unread, 0);
@@ -35,7 +42,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.get("/api/conversations/:conversation/messages", (c) => {
     const store = history();
-    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
+    const conversation = conversationOf(c);
     const before = optionalMessageId("before", c.req.query("before"));
     const after = optionalMessageId("after", c.req.query("after"));
     const limit = limitParam(c.req.query("limit"));
@@ -51,7 +58,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.post("/api/conversations/:conversation/read", async (c) => {
     const store = history();
-    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
+    const conversation = conversationOf(c);
     const body = await readJsonObject(c.req.raw, true);
     const upTo = body.upTo === undefined ? undefined : messageIdField("upTo", body.upTo);
     return c.json({ conversation, marked: store.markRead(conversation, upTo) });
@@ -59,7 +66,7 @@ export function mountHistoryApi(app: Hono, node: PeerNode): void {
 
   app.delete("/api/conversations/:conversation", (c) => {
     const store = history();
-    const conversation = conversationParam(c.req.param("conversation"), node.status().namespace);
+    const conversation = conversationOf(c);
     const deleted = store.forget(conversation);
     if (deleted === undefined) {
       throw new P2pError("no_conversation", `There is no conversation "${conversation}"`);

@@ -6,6 +6,7 @@
 import { charLength, isWireName } from "../../lib/codec.ts";
 import { P2pError } from "../../lib/errors.ts";
 import { checkName } from "../../lib/names.ts";
+import { isPeerId as isPeerIdOnWire } from "../protocol/mod.ts";
 
 /** Longest search text (characters): a search is a phrase, not a message. */
 export const MAX_SEARCH_CHARS = 200;
@@ -45,9 +46,15 @@ export function peerIdField(value: string, field: string, ourNamespace: string):
 
 /**
  * A conversation: a peer id (direct; a bare name for a peer of our namespace), `#name` (a room
- * or namespace) or `*` (broadcast).
+ * or namespace) or `*` (broadcast). With `exact` (`?exact=1`), the name as the API lists it,
+ * never read as a bare name: a pyp2p peer may call itself `bob`, without namespace, or `a@b@c`,
+ * and a page must reach that conversation, not `bob@ours`.
  */
-export function conversationParam(value: string, ourNamespace: string): string {
+export function conversationParam(value: string, ourNamespace: string, exact = false): string {
+  if (exact) {
+    if (value === "*" || value.startsWith("#") || isPeerIdOnWire(value)) return value;
+    throw new P2pError("bad_field", `Conversation "${value}" is no conversation name`);
+  }
   if (value === "*" || (value.startsWith("#") && isWireName(value.slice(1)))) return value;
   const peerId = _qualified(value, ourNamespace);
   if (peerId !== undefined) return peerId;

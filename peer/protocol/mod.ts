@@ -19,6 +19,7 @@ export {
   FEATURE_READ,
   FEATURE_RECEIPTS,
   hello,
+  isPeerId,
   OUR_FEATURES,
   type ReceiptStatus,
   splitPeerId,

@@ -387,6 +387,27 @@ Deno.test("DELETE /api/conversations/{c} deletes a conversation and its messages
   assert.equal(history.messages.length, 1, "the room is untouched");
 });
 
+Deno.test("?exact=1 takes a conversation's name as listed: a pyp2p peer without namespace is not ours", async () => {
+  const { history, call } = setup();
+  history.add({ conversation: "bob@lobby", text: "the real bob" });
+  history.add({ conversation: "bob", text: "a pyp2p peer called bob" });
+  history.add({ conversation: "a@b@lobby", text: "two @" });
+  const texts = async (path: string) =>
+    ((await (await call(path)).json()).messages as StoredMessage[]).map((m) => m.text);
+  assert.deepEqual(await texts("/api/conversations/bob/messages"), ["the real bob"]);
+  assert.deepEqual(await texts("/api/conversations/bob/messages?exact=1"), [
+    "a pyp2p peer called bob",
+  ]);
+  assert.deepEqual(await texts("/api/conversations/a%40b%40lobby/messages?exact=1"), ["two @"]);
+  const forget = (name: string) =>
+    call(`/api/conversations/${encodeURIComponent(name)}?exact=1`, { method: "DELETE" });
+  assert.equal((await (await forget("bob")).json()).deleted, 1);
+  // Asked twice (a double click), the second does not fall back on bob@lobby.
+  await assertError(await forget("bob"), 404, "no_conversation");
+  assert.deepEqual(history.messages.map((m) => m.text), ["the real bob", "two @"]);
+  await assertError(await forget("bad\u0000id"), 400, "bad_field");
+});
+
 Deno.test("Contacts: add by bare name or peer id, list, remove", async () => {
   const { history, send, json } = setup();
   const added = await send("POST", "/api/contacts", { peer: "bob" });

@@ -42,6 +42,14 @@ export function segment(value) {
 }
 
 /**
+ * The API path of a conversation's `route` (`""`, `/messages`, `/read`), with `query`: its name
+ * as listed, taken exactly (`bob` is a pyp2p peer without namespace, not `bob@ours`).
+ */
+export function conversationPath(conversation, route = "", query = "") {
+  return `/api/conversations/${segment(conversation)}${route}?exact=1${query ? `&${query}` : ""}`;
+}
+
+/**
  * The event stream, opened again after each failure (the peer restarted, the laptop slept)
  * with a growing pause: `onOpen` runs on each (re)connection, so the page can catch up.
  */

@@ -1,6 +1,6 @@
 // The web chat: boots from the API, follows the event stream, and draws the sidebar, the open
 // conversation and the status. Everything shown comes from the peer's local HTTP API.
-import { api, ApiError, followEvents, segment } from "./api.js";
+import { api, ApiError, conversationPath, followEvents, segment } from "./api.js";
 import {
   accountDialog,
   contactsDialog,
@@ -267,7 +267,7 @@ function markSeen() {
     const newest = list.newestIncoming();
     if (!newest || newest.state === "read") return;
     const conversation = list.conversation;
-    await api("POST", `/api/conversations/${segment(conversation)}/read`, { upTo: newest.id })
+    await api("POST", conversationPath(conversation, "/read"), { upTo: newest.id })
       .catch(() => {});
     entry(conversation).unread = 0;
     sidebarSoon();
@@ -518,7 +518,7 @@ async function forget(conversation) {
     `from this computer? Messages still queued in it are never sent. ${others}`;
   if (!confirm(question)) return;
   try {
-    await api("DELETE", `/api/conversations/${segment(conversation)}`);
+    await api("DELETE", conversationPath(conversation));
   } catch (error) {
     $("compose-error").textContent = `Could not delete the conversation: ${error.message}`;
   }

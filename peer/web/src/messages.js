@@ -1,6 +1,6 @@
 // The open conversation's messages: newest page first, older ones on scrolling up, states kept
 // up to date, day separators, and file transfers as cards in the flow.
-import { api, segment } from "./api.js";
+import { api, conversationPath, segment } from "./api.js";
 import { dayKey, fill, formatBytes, formatClock, formatDay, formatFull, h, nameOf } from "./dom.js";
 import { kindOf, model } from "./model.js";
 
@@ -33,7 +33,7 @@ export class MessageList {
   async load() {
     const page = await api(
       "GET",
-      `/api/conversations/${segment(this.conversation)}/messages?limit=${PAGE}`,
+      conversationPath(this.conversation, "/messages", `limit=${PAGE}`),
     );
     if (this.closed) return;
     // Messages the event stream brought while the page was on its way are kept (they are newer).
@@ -54,9 +54,11 @@ export class MessageList {
     try {
       const page = await api(
         "GET",
-        `/api/conversations/${segment(this.conversation)}/messages?before=${
-          this.messages[0].id
-        }&limit=${PAGE}`,
+        conversationPath(
+          this.conversation,
+          "/messages",
+          `before=${this.messages[0].id}&limit=${PAGE}`,
+        ),
       );
       if (this.closed) return;
       const fromBottom = this.element.scrollHeight - this.element.scrollTop;
@@ -76,7 +78,7 @@ export class MessageList {
       if (after === undefined) return await this.load();
       const page = await api(
         "GET",
-        `/api/conversations/${segment(this.conversation)}/messages?after=${after}&limit=500`,
+        conversationPath(this.conversation, "/messages", `after=${after}&limit=500`),
       );
       if (this.closed) return;
       for (const message of page.messages) this.upsert(message);

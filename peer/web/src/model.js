@@ -29,12 +29,17 @@ export function kindOf(conversation) {
   return conversation.startsWith("#") ? "room" : "direct";
 }
 
-/** The name a conversation is shown by: a peer of our namespace without `@namespace`. */
+/**
+ * The name a conversation is shown by: a peer of our namespace without `@namespace`; a peer id
+ * that could pass for one (a pyp2p peer calling itself `bob`, without namespace) says so.
+ */
 export function titleOf(conversation) {
   if (conversation === "*") return "Everyone (broadcast)";
-  const namespace = model.status?.namespace;
-  if (namespace && conversation.endsWith(`@${namespace}`)) return conversation.split("@")[0];
-  return conversation;
+  if (conversation.startsWith("#")) return conversation;
+  if (!conversation.includes("@")) return `${conversation} (no namespace)`;
+  const suffix = `@${model.status?.namespace}`;
+  const name = conversation.slice(0, -suffix.length);
+  return conversation.endsWith(suffix) && !name.includes("@") ? name : conversation;
 }
 
 /** A room we are a member of (undefined for a namespace, or a room we are not in). */
