@@ -96,7 +96,7 @@ Options:
   --log-file PATH              append logs to PATH instead of standard error
   --notify bell|title|off      signal a direct message while the terminal window is in the
                                background: ring the bell (default), set the title, or nothing
-  --no-history                 keep messages in memory only (default: DATA-DIR/messages.db)
+  --no-history                 keep messages in memory only, the newest 64 MiB (default: DATA-DIR/messages.db)
   --keep-days N                delete messages older than N days (default ${HISTORY_DEFAULTS.keepDays}; 0 keeps them)
   --queue-days N               a message for a peer that stays offline fails after N days
                                (default ${HISTORY_DEFAULTS.queueDays})

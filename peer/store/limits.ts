@@ -20,6 +20,14 @@ export const MAX_RECEIPT_IDS = 1000;
 
 /** Rows one `prune()` call deletes at most: ~2 ms (three indexes, and the search index). */
 export const PRUNE_STEP_ROWS = 250;
+/**
+ * History kept in memory (`--no-history`, or once the disk failed) holds at most this much: past
+ * it the oldest messages go at each commit, a few prune steps at a time, so that a flood of
+ * messages cannot take the machine's memory.
+ */
+export const MEMORY_MAX_BYTES = 64 * 1024 * 1024;
+/** Prune steps one commit may take to get back under `MEMORY_MAX_BYTES`. */
+export const MEMORY_PRUNE_STEPS = 8;
 
 /**
  * New messages wait as staged rows (staged_rows.ts) until the writes pause; past this many, or

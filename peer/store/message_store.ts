@@ -23,8 +23,11 @@ import {
   COMMIT_DELAY_MS,
   INDEX_INTERVAL_MS,
   INDEX_STEP_ROWS,
+  MEMORY_MAX_BYTES,
+  MEMORY_PRUNE_STEPS,
   MERGE_STEP_ROWS,
   MERGE_STEP_TEXT,
+  PRUNE_STEP_ROWS,
 } from "./limits.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { migrate } from "./schema.ts";
@@ -383,8 +386,18 @@ export class BatchedMessageStore implements MessageStore {
     this.#lastCommitAt = this.#deps.clock.now();
     this.#hooks.onCommit?.();
     this.#settle();
+    if (!this.#status.persistent) this.#boundMemory();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_FORCE_WRITES) this.#checkpoint();
     this.#scheduleUpkeep();
+  }
+
+  // History in memory must not grow with what peers send: the oldest goes past the bound.
+  #boundMemory(): void {
+    const now = this.#deps.clock.now();
+    for (let step = 0; step < MEMORY_PRUNE_STEPS; step++) {
+      if (this.#tables.usedBytes <= MEMORY_MAX_BYTES) return;
+      if (this.#write((t) => t.prune(now, PRUNE_STEP_ROWS)) === 0) return;
+    }
   }
 
   #settle(error?: unknown): void {

@@ -202,6 +202,11 @@ export class MessageTables {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
       forgetOpenConversation: prepare("DELETE FROM meta WHERE key = 'open_conversation'"),
+      usedBytes: prepare(
+        `SELECT ((SELECT page_count FROM pragma_page_count()) -
+          (SELECT freelist_count FROM pragma_freelist_count())) *
+          (SELECT page_size FROM pragma_page_size()) AS bytes`,
+      ),
     };
     this.#total = (db.prepare("SELECT count(*) AS n FROM messages").get() as { n: number }).n;
     this.#nextId = this.#loadNextId();
@@ -220,6 +225,11 @@ export class MessageTables {
   /** Makes ids continue after `nextId` at least (a copy must not hand out ids again). */
   raiseNextId(nextId: number): void {
     if (nextId > this.#nextId) this.#nextId = nextId;
+  }
+
+  /** Bytes the database holds in its pages in use. */
+  get usedBytes(): number {
+    return (this.#sql.usedBytes.get() as { bytes: number }).bytes;
   }
 
   /** How many messages are stored. */
@@ -485,9 +495,10 @@ export class MessageTables {
     return toMessage(row, this.#stranger);
   }
 
-  prune(now: number): number {
+  /** Deletes what retention and `maxMessages` say must go, and `more` of the oldest besides. */
+  prune(now: number, more = 0): number {
     const cutoff = this.#limits.retentionMs > 0 ? now - this.#limits.retentionMs : -Infinity;
-    let excess = this.#total - this.#limits.maxMessages;
+    let excess = Math.max(0, this.#total - this.#limits.maxMessages) + more;
     const doomed: number[] = [];
     let cursor = 0;
     // Staged rows are the newest: a step of them joins the table only when the scan got through

@@ -74,3 +74,23 @@ Deno.test("after a disk full, the file still holds what was committed before", a
   assert.deepEqual(t.store.storage(), { persistent: true, path: t.path });
   assert.deepEqual(t.store.page("bob@lobby").messages.map((m) => m.text), ["saved"]);
 });
+
+Deno.test("history in memory keeps its newest 64 MiB: a flood cannot take the machine's memory", async () => {
+  using t = new TestStore("memory");
+  const text = "z".repeat(4000);
+  const count = 24_000; // ~96 MB of text
+  const ids: number[] = [];
+  for (let batch = 0; batch < count / 200; batch++) {
+    for (let i = 0; i < 200; i++) {
+      ids.push(t.store.addIncoming(incoming({ msgId: `f-${ids.length}`, text }))!.id);
+    }
+    await t.store.committed();
+  }
+  t.store.settle();
+  await t.store.committed();
+  const kept = ids.filter((id) => t.store.byId(id) !== undefined).length;
+  assert.ok(kept < count * 0.75, `kept ${kept} of ${count}`);
+  assert.ok(kept > count * 0.5, `kept ${kept} of ${count}`);
+  assert.equal(t.store.byId(ids[0]), undefined, "the oldest went");
+  assert.equal(t.store.byId(ids.at(-1)!)?.text, text, "the newest stayed");
+});
