@@ -280,6 +280,8 @@ export type NodeEvent =
   | { type: "message_added"; message: StoredMessage; at: number }
   /** `peerId` was added to the contacts or removed from them (from any interface). */
   | { type: "contact"; peerId: string; change: "added" | "removed"; at: number }
+  /** Messages of `conversation` were marked read (from any interface): unread counts changed. */
+  | { type: "conversation_read"; conversation: string; at: number }
   /** A conversation was deleted from the store (from any interface), with `deleted` messages. */
   | { type: "conversation_forgotten"; conversation: string; deleted: number; at: number }
   /** History stopped being saved (or a damaged store was moved aside). */

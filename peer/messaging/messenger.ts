@@ -576,6 +576,9 @@ export class Messenger implements PeerNode, Inbox {
   // Marks read and tells the senders of direct messages (when both sides have read receipts on).
   #markRead(conversation: string, upTo?: number): number {
     const read = this.#store.markRead(conversation, upTo);
+    if (read.length > 0 && this.#listeners.size > 0) {
+      this.#listeners.emit({ type: "conversation_read", conversation, at: this.#clock.now() });
+    }
     const direct = read.filter((message) => message.kind === "direct");
     if (direct.length > 0 && !direct[0].outgoing) {
       const msgIds = direct.map((message) => message.msgId);

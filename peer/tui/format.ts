@@ -91,9 +91,14 @@ export function formatMs(ms: number | undefined): string {
  */
 export type PlainEvent = Exclude<
   NodeEvent,
-  { type: "security" } | { type: "message_state" } | { type: "message_added" } | {
+  | { type: "security" }
+  | { type: "message_state" }
+  | { type: "message_added" }
+  | {
     type: "storage";
-  } | { type: "contact" }
+  }
+  | { type: "contact" }
+  | { type: "conversation_read" }
 >;
 
 /** One line for an event: a chat message or a notice. */

@@ -3,7 +3,7 @@
  * (/convs), /forget, /queue, /cancel, /contacts, /add and /remove. Without a store (a node that keeps
  * none) each says so instead.
  */
-import type { MessageHistory } from "../api.ts";
+import type { MessageHistory, StoredMessage } from "../api.ts";
 import { type Command, type CommandContext, conversationName, parseTarget } from "./commands.ts";
 import { formatCount, sanitize } from "./format.ts";
 import { quoteValue } from "../../lib/escape.ts";
@@ -108,9 +108,13 @@ export function historyCommands(access: HistoryAccess): Command[] {
         const now = Date.now();
         if (confirming?.conversation !== name || now > confirming.until) {
           confirming = { conversation: name, until: now + FORGET_CONFIRM_MS };
-          const queued = history.queued().filter((message) => message.conversation === name);
-          const unsent = queued.length > 0
-            ? `, with ${formatCount(queued.length, "message")} queued (never sent)`
+          const here = (message: StoredMessage) => message.conversation === name;
+          const queued = history.queued().filter(here).length;
+          const waiting = history.waiting().filter(here).length;
+          const unsent = queued > 0
+            ? `, with ${formatCount(queued, "message")} queued (never sent)`
+            : waiting > 0
+            ? `, with ${formatCount(waiting, "message")} waiting for members (never sent to them)`
             : "";
           const others = target.kind === "peer"
             ? `${where} keeps theirs`

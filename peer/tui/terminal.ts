@@ -509,7 +509,7 @@ class _Session implements CommandContext {
     if (
       event.type === "conversation_forgotten" && this.#forgettingHere === event.conversation
     ) return;
-    if (event.type === "contact") return;
+    if (event.type === "contact" || event.type === "conversation_read") return;
     if (event.type === "storage") {
       for (const line of formatStorageWarnings(event.status, this.style, event.at)) {
         this.print(line);

@@ -756,6 +756,7 @@ Deno.test("/forget asks first, deletes a conversation on the same command again,
   node.store.add({ conversation: "bob@lobby", text: "hi" });
   outgoing(node, "bob@lobby", "still queued", "queued");
   node.store.add({ conversation: "#games", text: "gg", from: "carol@lobby" });
+  outgoing(node, "#games", "meeting at 10", "sent", { kind: "pub", pendingFor: ["dave"] });
   assert.deepEqual(
     await pipe(node, [
       "/forget bob",
@@ -767,8 +768,9 @@ Deno.test("/forget asks first, deletes a conversation on the same command again,
     [
       "this deletes bob@lobby and every message in it from this computer, with 1 message " +
       "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
-      "this deletes #games and every message in it from this computer; the others keep " +
-      "theirs. /forget #games again within 30 s to confirm",
+      "this deletes #games and every message in it from this computer, with 1 message waiting " +
+      "for members (never sent to them); the others keep theirs. /forget #games again within " +
+      "30 s to confirm",
       // Another /forget in between: this one asks again.
       "this deletes bob@lobby and every message in it from this computer, with 1 message " +
       "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
@@ -776,14 +778,14 @@ Deno.test("/forget asks first, deletes a conversation on the same command again,
       "error: no conversation zed@lobby (/conversations lists them)",
     ],
   );
-  assert.deepEqual(node.store.messages.map((m) => m.text), ["gg"]);
+  assert.deepEqual(node.store.messages.map((m) => m.text), ["gg", "meeting at 10"]);
   // One deleted elsewhere (the web chat, the API) is told.
   const ui = start(node, false);
   await until(() => node.listenerCount === 1);
-  node.emit({ type: "conversation_forgotten", conversation: "#games", deleted: 1, at: today(9) });
+  node.emit({ type: "conversation_forgotten", conversation: "#games", deleted: 2, at: today(9) });
   ui.end();
   await ui.done;
-  assert.deepEqual(ui.lines(), ["09:00:00 -- the conversation #games was deleted (1 message)"]);
+  assert.deepEqual(ui.lines(), ["09:00:00 -- the conversation #games was deleted (2 messages)"]);
 });
 
 /** Stores a message we sent to `conversation`, in `state`. */

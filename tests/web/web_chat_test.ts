@@ -47,6 +47,11 @@ _browserTest(
       await _type(pageA, "#peer", "bob");
       await _press(pageA, "Enter");
       await _sendText(pageA, "hello bob");
+      // Its first message makes it a conversation that can be deleted.
+      await pageA.waitForSelector(
+        "#conversation-actions button ::-p-text(Delete conversation)",
+        WAIT,
+      );
       await _click(pageB, '[data-conversation="alice@lobby"]');
       await pageB.waitForSelector("article.msg.in ::-p-text(hello bob)", WAIT);
       await pageA.waitForSelector('article.msg.out[data-state="read"]', WAIT);
@@ -263,6 +268,7 @@ _browserTest(
   async (e2e, browser) => {
     const dataDir = await e2e.tempDir();
     await seedConversation(dataDir, "alice@lobby", "bob@lobby", 3000);
+    await seedConversation(dataDir, "alice@lobby", "carol@lobby", 10);
     const alice = await e2e.peer({
       name: "alice",
       namespace: "lobby",
@@ -295,7 +301,9 @@ _browserTest(
     const conversations = () =>
       page.evaluate(() => fetch("/api/conversations").then((r) => r.json()));
     await pollUntil("the conversation to be read", async () => {
-      return (await conversations()).unread === 0 ? true : undefined;
+      const { conversations: list } = await conversations();
+      const bob = list.find((c: { conversation: string }) => c.conversation === "bob@lobby");
+      return bob.unread === 0 ? true : undefined;
     });
     // Deleting the conversation asks first: dismissed, nothing goes; accepted, all of it.
     const questions: string[] = [];
@@ -308,23 +316,36 @@ _browserTest(
     await _click(page, deleteButton);
     await pollUntil("the question", () => questions.length === 1 ? true : undefined);
     assert.match(questions[0], /Delete the conversation bob and every message in it/);
-    assert.equal((await conversations()).conversations.length, 1);
+    assert.equal((await conversations()).conversations.length, 2, "nothing deleted");
     accept = true;
     await _click(page, deleteButton);
-    await page.waitForFunction('document.querySelectorAll("article.msg").length === 0', WAIT);
-    assert.deepEqual((await conversations()).conversations, []);
-    await page.waitForFunction(
-      '![...document.querySelectorAll("#conversation-actions button")]' +
-        '.some((button) => button.textContent === "Delete conversation")',
-      WAIT,
+    // The page closes it, says so, and lists it no more.
+    await _waitForText(page, "#banner", "Deleted the conversation bob (3000 messages).");
+    await _waitForText(page, "#title", "Pick a conversation");
+    assert.equal(await page.$$eval("article.msg", (shown) => shown.length), 0);
+    assert.equal(await page.$("#conversations [data-conversation='bob@lobby']"), null);
+    assert.deepEqual(
+      (await conversations()).conversations.map((c: { conversation: string }) => c.conversation),
+      ["carol@lobby"],
     );
-    // A contact a script adds (or the terminal) shows in the list at once, and goes with it.
+    // Read elsewhere (the terminal, a script), carol's unread count goes from the page too.
     const api = await _api(alice);
+    const carol = "#conversations [data-conversation='carol@lobby']";
+    const label = () => page.$eval(carol, (button) => button.getAttribute("aria-label"));
+    assert.equal(await label(), "carol, 5 unread");
+    await api("POST", "/api/conversations/carol%40lobby/read", {});
+    await pollUntil("carol read", async () => await label() === "carol" ? true : undefined);
+    // A contact a script adds (or the terminal) shows at once, in the list and in an open
+    // contact list, and goes with it.
+    await _click(page, "#open-contacts");
+    await page.waitForSelector("#dialog-body ::-p-text(No contacts yet.)", WAIT);
     const zoe = '#conversations button[data-conversation="zoe@far"]';
     await api("POST", "/api/contacts", { peer: "zoe@far" });
     await page.waitForSelector(zoe, WAIT);
+    await page.waitForSelector("#dialog-body li ::-p-text(zoe@far)", WAIT);
     await api("DELETE", "/api/contacts/zoe@far");
     await page.waitForSelector(zoe, { ...WAIT, hidden: true });
+    await page.waitForSelector("#dialog-body ::-p-text(No contacts yet.)", WAIT);
   },
 );
 

@@ -34,6 +34,11 @@ export function close() {
   if (dialog().open) dialog().close();
 }
 
+/** True while the dialog titled `title` is open. */
+export function showing(title) {
+  return dialog().open && document.getElementById("dialog-title").textContent === title;
+}
+
 /** Sign up, log in or log out (the account is the peer's name). */
 export function accountDialog(refresh) {
   const again = async () => {

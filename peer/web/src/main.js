@@ -8,6 +8,7 @@ import {
   newChatDialog,
   roomsDialog,
   searchDialog,
+  showing,
   trustWords,
   verifyDialog,
 } from "./dialogs.js";
@@ -26,6 +27,7 @@ const EVENT_TYPES = [
   "security",
   "storage",
   "conversation_forgotten",
+  "conversation_read",
   "contact",
   "account",
   "room",
@@ -65,13 +67,9 @@ async function start() {
 // ---- loading ----
 
 async function refreshAll() {
-  const [status, conversations] = await Promise.all([
-    api("GET", "/api/status"),
-    api("GET", "/api/conversations"),
-  ]);
-  model.status = status;
-  model.conversations = new Map(conversations.conversations.map((c) => [c.conversation, c]));
+  model.status = await api("GET", "/api/status");
   await Promise.all([
+    refreshConversations(),
     refreshPeers(),
     refreshContacts(),
     refreshAccount(),
@@ -80,6 +78,11 @@ async function refreshAll() {
   ]);
   await refreshRooms();
   render();
+}
+
+async function refreshConversations() {
+  const reply = await api("GET", "/api/conversations");
+  model.conversations = new Map(reply.conversations.map((c) => [c.conversation, c]));
 }
 
 async function refreshPeers() {
@@ -153,6 +156,7 @@ function lost() {
 }
 
 let peerRefresh;
+let readRefresh;
 function handle(type, data) {
   switch (type) {
     case "message":
@@ -180,12 +184,26 @@ function handle(type, data) {
       renderStatus();
       return;
     case "contact":
-      refreshContacts().then(render).catch(() => {});
+      refreshContacts().then(() => {
+        render();
+        // An open contact list follows too.
+        if (showing("Contacts")) return contactsDialog(refreshDirectory, openConversation);
+      }).catch(() => {});
+      return;
+    case "conversation_read":
+      // Read in another client (the terminal): the unread counts are the store's.
+      clearTimeout(readRefresh);
+      readRefresh = setTimeout(() => refreshConversations().then(sidebarSoon).catch(() => {}), 150);
       return;
     case "conversation_forgotten":
       model.conversations.delete(data.conversation);
-      if (list?.conversation === data.conversation) openConversation(data.conversation);
-      else sidebarSoon();
+      if (list?.conversation === data.conversation) closeConversation();
+      sidebarSoon();
+      banner(
+        `Deleted the conversation ${titleOf(data.conversation)} (${data.deleted} ${
+          data.deleted === 1 ? "message" : "messages"
+        }).`,
+      );
       return;
     case "storage":
       if (model.status) model.status.storage = data.status;
@@ -212,10 +230,13 @@ function handle(type, data) {
 
 function arrived(message, isNew) {
   const item = entry(message.conversation);
+  const first = !item.last;
   if (!item.last || item.last.id <= message.id) item.last = message;
   const open = list?.conversation === message.conversation;
   if (isNew && !message.outgoing && !(open && pageVisible())) item.unread++;
   if (open) list.upsert(message);
+  // Its first message makes it one that can be deleted.
+  if (open && first) renderHeader();
   sidebarSoon();
 }
 
@@ -256,6 +277,19 @@ async function openConversation(conversation) {
     fill($("messages"), h("p", { className: "error" }, error.message));
   }
   $("compose-text").focus();
+}
+
+/** Back to no conversation open (the one open was deleted). */
+function closeConversation() {
+  list?.close();
+  list = undefined;
+  location.hash = "";
+  document.body.classList.remove("show-conversation");
+  fill($("messages"));
+  fill($("conversation-actions"));
+  $("title").textContent = "Pick a conversation";
+  $("subtitle").textContent = "";
+  $("compose").hidden = true;
 }
 
 let seenTimer;
