@@ -133,6 +133,12 @@ export function formatEvent(event: PlainEvent, style: Style): string {
         formatCount(event.deleted, "message")
       })`;
     case "tracker": {
+      // Reachable, but it said no: not news of the connection.
+      if (event.refused) {
+        return `${time} ${
+          style.warn(`-- the tracker refused our REGISTER: ${sanitize(event.refused)}`)
+        }`;
+      }
       const detail = event.detail ? `: ${sanitize(event.detail)}` : "";
       const text = `-- tracker ${event.reachable ? "reachable" : "unreachable"}${detail}`;
       return `${time} ${event.reachable ? text : style.warn(text)}`;

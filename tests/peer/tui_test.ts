@@ -276,6 +276,16 @@ Deno.test("formatEvent() writes messages and notices as stable plain lines", () 
     [{ type: "peer", peerId: "bob@lobby", state: "gone", at }, "13:04:05 -- peer bob@lobby gone"],
     [{ type: "tracker", reachable: true, at }, "13:04:05 -- tracker reachable"],
     [
+      {
+        type: "tracker",
+        reachable: true,
+        detail: "Tracker refused REGISTER: name_owned",
+        refused: "name_owned",
+        at,
+      },
+      "13:04:05 -- the tracker refused our REGISTER: name_owned",
+    ],
+    [
       { type: "tracker", reachable: false, detail: "timeout", at },
       "13:04:05 -- tracker unreachable: timeout",
     ],
