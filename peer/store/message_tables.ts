@@ -113,6 +113,8 @@ export class MessageTables {
   #savedNextId: number;
   #total: number;
   #queuedTotal = 0;
+  // Where the search for strangers' messages to prune goes on (see #oldestFromStrangers).
+  #strangersCursor = 0;
   // Rows of the table written in this batch (see beforeCommit).
   #rowWrites = 0;
   readonly #sql: Record<string, StatementSync>;
@@ -180,6 +182,11 @@ export class MessageTables {
          RETURNING id, conversation, flags, state`,
       ),
       lastOf: prepare("SELECT max(id) AS id FROM messages WHERE conversation = ?"),
+      strangersAfter: prepare(
+        `SELECT id FROM messages WHERE id > ?1 AND flags & 1 = 0
+         AND sender NOT IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT ?3`,
+      ),
+      newestId: prepare("SELECT max(id) AS id FROM messages"),
       deleteConversation: prepare("DELETE FROM messages WHERE conversation = ?"),
       // By rowid: only the newest rows are read.
       newestSent: prepare(
@@ -499,7 +506,12 @@ export class MessageTables {
   prune(now: number, more = 0): number {
     const cutoff = this.#limits.retentionMs > 0 ? now - this.#limits.retentionMs : -Infinity;
     let excess = Math.max(0, this.#total - this.#limits.maxMessages) + more;
-    const doomed: number[] = [];
+    const strangers = excess > 0
+      ? this.#oldestFromStrangers(Math.min(excess, PRUNE_STEP_ROWS))
+      : undefined;
+    const doomed = strangers ?? [];
+    // This step's share of the count cap is theirs, when there were any.
+    if (strangers !== undefined) excess = 0;
     let cursor = 0;
     // Staged rows are the newest: a step of them joins the table only when the scan got through
     // it with room left (never a whole burst at once: the sweep runs on the network loop).
@@ -554,6 +566,34 @@ export class MessageTables {
       this.#dirty.delete(conversation);
     }
     return deleted.length;
+  }
+
+  // Past the count cap, messages from peers who are not contacts go first, oldest first: a
+  // stranger's flood must not push out the history with contacts (nor our own messages).
+  // Undefined when there are none left (then the oldest go, whoever sent them). The search goes
+  // on from where the last one stopped: what lies before is contacts' (or was deleted).
+  #oldestFromStrangers(count: number): number[] | undefined {
+    const contacts: number[] = [];
+    for (const { peerId } of this.contacts.rows()) {
+      const row = this.#sql.peerId.get(peerId) as { id: number } | undefined;
+      if (row !== undefined) contacts.push(row.id);
+    }
+    const except = JSON.stringify(contacts);
+    // Staged rows are the newest: a step of them joins the table when the table has none.
+    for (let merged = false;; merged = true) {
+      const rows = this.#sql.strangersAfter.all(this.#strangersCursor, except, count) as {
+        id: number;
+      }[];
+      if (rows.length > 0) {
+        this.#strangersCursor = rows[rows.length - 1].id;
+        return rows.map((row) => row.id);
+      }
+      if (merged || this.#staged.size === 0) break;
+      this.mergeStep(MERGE_STEP_ROWS, MERGE_STEP_TEXT);
+    }
+    const { id } = this.#sql.newestId.get() as { id: number | null };
+    this.#strangersCursor = id ?? 0;
+    return undefined;
   }
 
   /**

@@ -572,6 +572,32 @@ contract(
   },
 );
 
+contract(
+  "past the count cap, strangers' messages go first: a flood does not push out contacts'",
+  (backend) => {
+    using t = new TestStore(backend, { maxMessages: 10 });
+    t.store.addContact("bob@lobby", 1);
+    const bob = [1, 2, 3, 4, 5].map((i) => t.store.addIncoming(incoming({ text: `bob ${i}` }))!);
+    const mine = [1, 2, 3].map((i) => t.store.addOutgoing(outgoing({ text: `mine ${i}` })));
+    t.store.settle();
+    for (let i = 0; i < 20; i++) {
+      t.store.addIncoming(incoming({ from: "mallory@lobby", kind: "pub", conversation: "*" }));
+    }
+    restart(t);
+    while (t.store.prune(t.clock.now()) > 0);
+    const left = (conversation: string) => t.store.page(conversation).messages.length;
+    assert.deepEqual([left("bob@lobby"), left("*")], [8, 2], "bob's 5 and ours 3 stay");
+    // With no stranger's message left, the oldest go, whoever sent them.
+    t.store.addIncoming(incoming({ from: "mallory@lobby", kind: "pub", conversation: "*" }));
+    for (let i = 0; i < 3; i++) t.store.addIncoming(incoming({ text: "bob again" }));
+    while (t.store.prune(t.clock.now()) > 0);
+    assert.equal(left("*"), 0);
+    assert.equal(t.store.byId(bob[0].id), undefined, "the oldest of bob's went last");
+    assert.ok(t.store.byId(mine[2].id));
+    assert.equal(left("bob@lobby"), 10);
+  },
+);
+
 contract("retention 0 keeps messages of any age", (backend) => {
   using t = new TestStore(backend, { retentionDays: 0 });
   t.store.addIncoming(incoming({ at: 0 }));
