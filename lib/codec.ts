@@ -72,15 +72,16 @@ export function isWireName(value: unknown): value is string {
     isSafeText(value);
 }
 
-// Control characters, bidirectional controls and lone surrogates.
+// Control characters, lone surrogates, line and paragraph separators, and the characters that
+// show nothing (zero-width space, bidirectional controls, the soft hyphen ...) except the
+// joiners and variation selectors that emoji and some scripts need.
 const _UNSAFE =
-  // deno-lint-ignore no-control-regex
-  /[\0-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+  /[\p{Cc}\p{Cs}\u2028\u2029]|(?![\u200C\u200D\uFE00-\uFE0F\u{E0100}-\u{E01EF}])\p{Default_Ignorable_Code_Point}/u;
 
 /**
  * False for text no name or id may hold: a control character (SQLite keeps text up to a NUL,
  * so two ids would be one once stored), a lone surrogate (stored as U+FFFD: the same), or a
- * bidirectional control (it makes one name read as another).
+ * character that shows nothing or reorders what follows (it makes one name read as another).
  */
 export function isSafeText(text: string): boolean {
   return !_UNSAFE.test(text);

@@ -317,6 +317,10 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     isContact: (peerId) => store.isContact(peerId),
     record: (transfer) => _recordTransfer(messenger, node.peerId, transfer),
   });
+  // A deleted conversation takes its files on their way with it: "never sent" must hold.
+  messenger.subscribe((event) => {
+    if (event.type === "conversation_forgotten") void transfers.cancelWith(event.conversation);
+  });
   let server: Deno.HttpServer | undefined;
   /** What /status says about the HTTP API (the only place the port of `--http 0` shows). */
   const apiStatus: string[] = [];

@@ -261,6 +261,15 @@ export class Transfers implements FileTransfers {
     return this.#view(live);
   }
 
+  /** Cancels every transfer with `peerId` still on its way (its conversation was deleted). */
+  async cancelWith(peerId: string): Promise<number> {
+    const active = [...this.#live.values()].filter((live) =>
+      live.info.peer === peerId && _ACTIVE.has(live.info.state)
+    );
+    for (const live of active) await this.cancel(live.info.id);
+    return active.length;
+  }
+
   /** A FILE_* line from `from`; anything that does not fit is ignored or ends the transfer. */
   line(from: string, kind: string, fields: Record<string, unknown>): void {
     const message = readFileMessage(kind, fields);

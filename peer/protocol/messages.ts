@@ -103,7 +103,7 @@ export function splitPeerId(peerId: string): { name: string; namespace: string }
 /** Reads a decoded line liberally (the `type` is already upper-cased by `decodeMessage`). */
 export function readPeerMessage(wire: WireMessage): ReadResult {
   const f = wire.fields;
-  const msgId = _text(f.msg_id);
+  const msgId = _msgId(f.msg_id);
   switch (wire.type) {
     case "HELLO": {
       if (!isPeerId(f.peer_id)) return { ok: false, reason: "bad_hello" };
@@ -173,6 +173,13 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
 }
 
 // Numbers are accepted where text is expected (some clients send numeric msg_ids).
+// A msg_id the store can keep as it is: SQLite reads text up to a NUL, and stores a lone
+// surrogate as U+FFFD, so two such ids would read back as one (an id that is not is no id).
+function _msgId(value: unknown): string | undefined {
+  const text = _text(value);
+  return text !== undefined && !text.includes("\0") && text.isWellFormed() ? text : undefined;
+}
+
 function _text(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
@@ -200,7 +207,7 @@ function _entries(ids: unknown, payloads: unknown): { msgs: SendsEntry[]; skippe
   const msgs: SendsEntry[] = [];
   let skipped = 0;
   for (let i = 0; i < ids.length; i++) {
-    const msgId = _text(ids[i]);
+    const msgId = _msgId(ids[i]);
     if (msgId === undefined) skipped++;
     else msgs.push({ msgId, payload: _payload(texts[i]) });
   }

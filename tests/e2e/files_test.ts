@@ -94,7 +94,7 @@ Deno.test("a plain pyp2p peer has no file protocol: /send to it is refused with 
   }
 });
 
-Deno.test("decline and cancel end a transfer on both sides, and keep nothing", async () => {
+Deno.test("decline, cancel and deleting the conversation end a transfer on both sides, and keep nothing", async () => {
   const e2e = new E2e();
   try {
     const [ann, bob] = await pair(e2e);
@@ -114,6 +114,21 @@ Deno.test("decline and cancel end a transfer on both sides, and keep nothing", a
     await bob.waitForLine(/notes\.bin from ann@f cancelled \(cancelled\)/);
     await bob.send(`/accept ${second.match[1]}`);
     await bob.waitForLine(/error: Transfer [0-9a-f]+ is cancelled/);
+    // Deleting the conversation stops an offer still open: nothing of it goes afterwards.
+    await ann.send(`/send bob ${path}`);
+    const third = await bob.waitForLine(
+      /ann@f offers notes\.bin .*\/decline ([0-9a-f]{6})/,
+      undefined,
+      second.index + 1,
+    );
+    await ann.send("/forget bob");
+    await ann.send("/forget bob");
+    await ann.waitForLine(/deleted the conversation bob@f/);
+    await bob.waitForLine(
+      /notes\.bin from ann@f cancelled \(cancelled\)/,
+      undefined,
+      third.index + 1,
+    );
     assert.deepEqual([...Deno.readDirSync(bob.dataDir)].filter((e) => e.name === "downloads"), []);
   } finally {
     await e2e.close();

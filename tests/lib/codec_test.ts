@@ -1,6 +1,13 @@
 /** Tests of the message codec and the pyp2p-style field conversions. */
 import assert from "node:assert/strict";
-import { charLength, decodeMessage, isWireName, toInteger, toPort } from "../../lib/codec.ts";
+import {
+  charLength,
+  decodeMessage,
+  isSafeText,
+  isWireName,
+  toInteger,
+  toPort,
+} from "../../lib/codec.ts";
 
 Deno.test("decodeMessage() upper-cases the type and keeps every field", () => {
   assert.deepEqual(decodeMessage('{"type":"register","name":"a","extra":[1]}'), {
@@ -76,4 +83,26 @@ Deno.test("isWireName() accepts 1..64 characters counted as code points", () => 
   assert.equal(isWireName(null), false);
   assert.equal(isWireName("has space@and#"), true);
   assert.equal(charLength("😀é"), 2);
+});
+
+Deno.test("isSafeText() refuses controls, lone surrogates and what shows nothing, keeps emoji", () => {
+  for (const text of ["bob", "zoë", "日本", "a-b_c.d", "❤️", "👍🏽", "👩‍💻"]) {
+    assert.equal(isSafeText(text), true, JSON.stringify(text));
+  }
+  const unsafe = [
+    "a\u0000b", // SQLite reads text up to a NUL
+    "a\u001b[2J", // terminal escapes
+    "a\u007f",
+    "a\u0085", // C1
+    "a\ud800", // lone surrogates: stored as U+FFFD
+    "\udc00a",
+    "a\u2028b",
+    "\u202ebob", // bidirectional controls
+    "bob\u200b", // zero-width space, word joiner, BOM, soft hyphen
+    "bob\u2060",
+    "\ufeffbob",
+    "b\u00adob",
+  ];
+  for (const text of unsafe) assert.equal(isSafeText(text), false, JSON.stringify(text));
+  assert.equal(isWireName("bob\u200b"), false);
 });

@@ -472,3 +472,27 @@ Deno.test("a transfers folder that cannot be made is said, and the peer goes on"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cancelWith() stops every transfer with a peer still on its way, both ways", async () => {
+  const alice = await side("alice@t");
+  const bob = await side("bob@t");
+  const carol = await side("carol@t");
+  alice.connect("bob@t", bob);
+  bob.connect("alice@t", alice);
+  alice.connect("carol@t", carol);
+  carol.connect("alice@t", alice);
+  try {
+    const path = `${alice.dir}/doc.txt`;
+    await Deno.writeTextFile(path, "for your eyes");
+    const toBob = await alice.transfers.send("bob@t", path);
+    const toCarol = await alice.transfers.send("carol@t", path);
+    await until("offered", () => bob.transfers.get(toBob.id) && carol.transfers.get(toCarol.id));
+    assert.equal(await alice.transfers.cancelWith("bob@t"), 1);
+    assert.equal(alice.transfers.get(toBob.id)?.state, "cancelled");
+    await until("bob told", () => bob.transfers.get(toBob.id)?.state === "cancelled");
+    assert.equal(alice.transfers.get(toCarol.id)?.state, "offered", "carol's goes on");
+    assert.equal(await alice.transfers.cancelWith("bob@t"), 0);
+  } finally {
+    await cleanup(alice, bob, carol);
+  }
+});

@@ -80,6 +80,21 @@ Deno.test("readPeerMessage refuses a HELLO whose peer_id is empty or longer than
   }
 });
 
+Deno.test("readPeerMessage takes no msg_id with a NUL or a lone surrogate (stored, two would be one)", () => {
+  const send = read(JSON.stringify({ type: "SEND", msg_id: "a\u0000b", payload: "hi" }));
+  assert.ok(send.ok && send.message.type === "SEND" && send.message.msgId === undefined);
+  const sends = read(JSON.stringify({
+    type: "SENDS",
+    msg_ids: ["b1\u0000", "b2", "b3\ud800"],
+    payloads: ["x", "y", "z"],
+  }));
+  assert.ok(sends.ok && sends.message.type === "SENDS");
+  assert.deepEqual(sends.message.msgs, [{ msgId: "b2", payload: "y" }]);
+  assert.equal(sends.message.skipped, 2);
+  const emoji = read(JSON.stringify({ type: "SEND", msg_id: "👍🏽-1", payload: "hi" }));
+  assert.ok(emoji.ok && emoji.message.type === "SEND" && emoji.message.msgId === "👍🏽-1");
+});
+
 Deno.test("negotiateFeatures keeps only features both sides listed", () => {
   assert.deepEqual(wire.negotiateFeatures(wire.OUR_FEATURES, ["metrics", "ack", "files"]), [
     "ack",

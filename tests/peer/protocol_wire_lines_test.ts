@@ -26,9 +26,11 @@ Deno.test("ACKS and SENDS lines read back as the batches they carry", () => {
   const entries = IDS.map((id) => ({ msgId: id, payload: `text of ${id}` }));
   const sends = decodeMessage(wire.sendsLine("a@n", "b@n", entries).slice(0, -1));
   assert.ok(sends.ok);
+  // A msg_id with a lone surrogate is no msg_id (stored, it would read back as another).
+  const kept = entries.filter((entry) => entry.msgId.isWellFormed());
   assert.deepEqual(wire.readPeerMessage(sends.message), {
     ok: true,
-    message: { type: "SENDS", src: "a@n", dst: "b@n", msgs: entries, skipped: 0 },
+    message: { type: "SENDS", src: "a@n", dst: "b@n", msgs: kept, skipped: 1 },
   });
 });
 

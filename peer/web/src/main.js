@@ -191,9 +191,12 @@ function handle(type, data) {
       }).catch(() => {});
       return;
     case "conversation_read":
-      // Read in another client (the terminal): the unread counts are the store's.
-      clearTimeout(readRefresh);
-      readRefresh = setTimeout(() => refreshConversations().then(sidebarSoon).catch(() => {}), 150);
+      // Read in another client (the terminal): the unread counts are the store's. Once per
+      // 150 ms at most, however many come (a terminal reads each message it shows).
+      readRefresh ??= setTimeout(() => {
+        readRefresh = undefined;
+        refreshConversations().then(sidebarSoon).catch(() => {});
+      }, 150);
       return;
     case "conversation_forgotten":
       model.conversations.delete(data.conversation);
@@ -549,7 +552,8 @@ async function forget(conversation) {
     ? `${titleOf(conversation)} keeps theirs.`
     : "The others keep theirs.";
   const question = `Delete the conversation ${titleOf(conversation)} and every message in it ` +
-    `from this computer? Messages still queued in it are never sent. ${others}`;
+    `from this computer? Messages still queued in it are never sent, and files on their way ` +
+    `are cancelled. ${others}`;
   if (!confirm(question)) return;
   try {
     await api("DELETE", conversationPath(conversation));
