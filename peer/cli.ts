@@ -317,7 +317,7 @@ export async function runPeerCommand(args: string[]): Promise<number> {
     isContact: (peerId) => store.isContact(peerId),
     record: (transfer) => _recordTransfer(messenger, node.peerId, transfer),
   });
-  // A deleted conversation takes its files on their way with it: "never sent" must hold.
+  // A deleted conversation takes its files on their way with it: nothing of it goes out after.
   messenger.subscribe((event) => {
     if (event.type === "conversation_forgotten") void transfers.cancelWith(event.conversation);
   });

@@ -175,11 +175,15 @@ export class Discovery {
       this.#registered = false;
       this.#registerFailures++;
       this.#lastError = describeError(error);
-      this.#setReachable(!_isUnreachable(error), this.#lastError);
+      const reachable = !_isUnreachable(error);
+      // A refusal is the tracker's answer, not news of the connection: told once, on its own.
+      this.#setReachable(reachable, reachable ? undefined : this.#lastError);
       if (this.#registerFailures === 1) {
-        this.#log.warn("REGISTER failed; retrying with backoff", { error: this.#lastError });
         if (error instanceof TrackerRefusal) {
+          this.#log.info("REGISTER refused; retrying with backoff", { error: this.#lastError });
           this.#hooks.registerRefused?.(error.reason, this.#lastError);
+        } else {
+          this.#log.warn("REGISTER failed; retrying with backoff", { error: this.#lastError });
         }
       }
       // Backoff, but never slower than the DISCOVER period, so a tracker back up is used soon.

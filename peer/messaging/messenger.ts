@@ -527,14 +527,16 @@ export class Messenger implements PeerNode, Inbox {
       // On disk before the user is told, as a cancel: what was queued in it never goes.
       forget: (conversation) => {
         // As a cancel: what is on its way would still go out (a connection writes what it
-        // was given), so the user would be told "never sent" wrongly.
+        // was given), after the user was told it would not.
         const sending = [...this.#inFlight.keys()]
           .filter((id) => store.byId(id)?.conversation === conversation).length;
         if (sending > 0) {
-          const what = sending === 1
-            ? "a message of it is being sent now"
-            : `${sending} of its messages are being sent now`;
-          throw new P2pError("bad_state", `${what}: delete ${conversation} in a few seconds`);
+          const what = sending === 1 ? "a message" : `${sending} messages`;
+          throw new P2pError(
+            "bad_state",
+            `${what} to ${conversation} ${sending === 1 ? "is" : "are"} on the way now: ` +
+              "try again in a few seconds",
+          );
         }
         const deleted = store.forget(conversation);
         if (deleted === undefined) return undefined;

@@ -112,9 +112,9 @@ export function historyCommands(access: HistoryAccess): Command[] {
           const queued = history.queued().filter(here).length;
           const waiting = history.waiting().filter(here).length;
           const unsent = queued > 0
-            ? `, with ${formatCount(queued, "message")} queued (never sent)`
+            ? `, with ${formatCount(queued, "message")} queued (not sent again)`
             : waiting > 0
-            ? `, with ${formatCount(waiting, "message")} waiting for members (never sent to them)`
+            ? `, with ${formatCount(waiting, "message")} waiting for members (not sent to them)`
             : "";
           const others = target.kind === "peer"
             ? `${where} keeps theirs`

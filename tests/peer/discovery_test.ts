@@ -3,7 +3,11 @@ import { ManualClock } from "../../lib/clock.ts";
 import { P2pError } from "../../lib/errors.ts";
 import { memoryLogger } from "../../lib/log.ts";
 import { Discovery } from "../../peer/discovery/discovery.ts";
-import type { RendezvousClient, RendezvousRecord } from "../../peer/discovery/rendezvous_client.ts";
+import {
+  type RendezvousClient,
+  type RendezvousRecord,
+  TrackerRefusal,
+} from "../../peer/discovery/rendezvous_client.ts";
 
 const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -150,4 +154,30 @@ Deno.test("Discovery.unregister() removes a registration whose reply came after 
   await discovery.unregister();
   assert.deepEqual(client.calls, ["REGISTER", "UNREGISTER"]);
   assert.deepEqual(client.records, []);
+});
+
+Deno.test("a REGISTER the tracker refuses is told once as a refusal, the tracker as reachable", async () => {
+  const clock = new ManualClock();
+  const client = new FakeRendezvous();
+  client.register = () =>
+    Promise.reject(new TrackerRefusal("Tracker refused REGISTER: name_owned", "name_owned"));
+  const changes: [boolean, string | undefined][] = [];
+  const refusals: string[] = [];
+  const { log, lines } = memoryLogger();
+  const discovery = new Discovery(
+    { name: "me", namespace: "ns", port: 4000, ttlSeconds: 100, discoverIntervalMs: 15_000 },
+    { client, clock, log, random: () => 0.5 },
+    {
+      peersFound: () => {},
+      trackerChanged: (reachable, detail) => changes.push([reachable, detail]),
+      registerRefused: (reason) => refusals.push(reason),
+    },
+  );
+  await discovery.start();
+  clock.advance(15_000);
+  await flush();
+  assert.deepEqual(changes, [[true, undefined]], "reachable, with no refusal as its detail");
+  assert.deepEqual(refusals, ["name_owned"]);
+  assert.ok(!lines.some((line) => line.includes("WARN")), "the event tells it: no warning");
+  await discovery.stop();
 });

@@ -767,13 +767,13 @@ Deno.test("/forget asks first, deletes a conversation on the same command again,
     ]),
     [
       "this deletes bob@lobby and every message in it from this computer, with 1 message " +
-      "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
+      "queued (not sent again); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
       "this deletes #games and every message in it from this computer, with 1 message waiting " +
-      "for members (never sent to them); the others keep theirs. /forget #games again within " +
+      "for members (not sent to them); the others keep theirs. /forget #games again within " +
       "30 s to confirm",
       // Another /forget in between: this one asks again.
       "this deletes bob@lobby and every message in it from this computer, with 1 message " +
-      "queued (never sent); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
+      "queued (not sent again); bob@lobby keeps theirs. /forget bob again within 30 s to confirm",
       "deleted the conversation bob@lobby (2 messages)",
       "error: no conversation zed@lobby (/conversations lists them)",
     ],

@@ -339,10 +339,15 @@ _browserTest(
     // contact list, and goes with it.
     await _click(page, "#open-contacts");
     await page.waitForSelector("#dialog-body ::-p-text(No contacts yet.)", WAIT);
+    await _type(page, "#contact", "half-typ");
     const zoe = '#conversations button[data-conversation="zoe@far"]';
     await api("POST", "/api/contacts", { peer: "zoe@far" });
     await page.waitForSelector(zoe, WAIT);
     await page.waitForSelector("#dialog-body li ::-p-text(zoe@far)", WAIT);
+    assert.equal(
+      await page.$eval("#contact", (input) => (input as unknown as { value: string }).value),
+      "half-typ",
+    );
     await api("DELETE", "/api/contacts/zoe@far");
     await page.waitForSelector(zoe, { ...WAIT, hidden: true });
     await page.waitForSelector("#dialog-body ::-p-text(No contacts yet.)", WAIT);

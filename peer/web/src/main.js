@@ -184,10 +184,15 @@ function handle(type, data) {
       renderStatus();
       return;
     case "contact":
-      refreshContacts().then(() => {
+      refreshContacts().then(async () => {
         render();
-        // An open contact list follows too.
-        if (showing("Contacts")) return contactsDialog(refreshDirectory, openConversation);
+        // An open contact list follows too, keeping what the user was typing in it.
+        if (!showing("Contacts")) return;
+        const typing = $("contact");
+        const [text, focused] = [typing?.value ?? "", document.activeElement === typing];
+        await contactsDialog(refreshDirectory, openConversation);
+        $("contact").value = text;
+        if (focused) $("contact").focus();
       }).catch(() => {});
       return;
     case "conversation_read":
@@ -552,7 +557,7 @@ async function forget(conversation) {
     ? `${titleOf(conversation)} keeps theirs.`
     : "The others keep theirs.";
   const question = `Delete the conversation ${titleOf(conversation)} and every message in it ` +
-    `from this computer? Messages still queued in it are never sent, and files on their way ` +
+    `from this computer? Messages still queued in it are not sent again, and files on their way ` +
     `are cancelled. ${others}`;
   if (!confirm(question)) return;
   try {
