@@ -524,10 +524,9 @@ export class Messenger implements PeerNode, Inbox {
         this.#recheckBacklog(cancelled.conversation);
         return cancelled;
       },
-      // On disk before the user is told, as a cancel: what was queued in it never goes.
+      // As a cancel: refused while a message of it is on its way (a connection writes what it
+      // was given, and the user would be told it would not go), on disk before the answer.
       forget: (conversation) => {
-        // As a cancel: what is on its way would still go out (a connection writes what it
-        // was given), after the user was told it would not.
         const sending = [...this.#inFlight.keys()]
           .filter((id) => store.byId(id)?.conversation === conversation).length;
         if (sending > 0) {
