@@ -215,7 +215,10 @@ export interface MessageHistory {
   search(text: string, limit?: number): StoredMessage[];
   /** Outgoing messages waiting in the outbox, oldest first. */
   queued(): StoredMessage[];
-  /** Room messages some members (`pendingFor`) still wait for, oldest first (`MAX_WAITING_LISTED`). */
+  /**
+   * Room messages some members (`pendingFor`) still wait for, oldest first, at most
+   * `MAX_WAITING_LISTED`.
+   */
   waiting(): StoredMessage[];
   /**
    * Cancels a queued message (it fails with `cancelled`), or stops a room message waiting for

@@ -172,7 +172,6 @@ export function readPeerMessage(wire: WireMessage): ReadResult {
   }
 }
 
-// Numbers are accepted where text is expected (some clients send numeric msg_ids).
 // A msg_id the store can keep as it is: SQLite reads text up to a NUL, and stores a lone
 // surrogate as U+FFFD, so two such ids would read back as one (an id that is not is no id).
 function _msgId(value: unknown): string | undefined {
@@ -180,6 +179,7 @@ function _msgId(value: unknown): string | undefined {
   return text !== undefined && !text.includes("\0") && text.isWellFormed() ? text : undefined;
 }
 
+// Numbers are accepted where text is expected (some clients send numeric msg_ids).
 function _text(value: unknown): string | undefined {
   if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);

@@ -183,8 +183,8 @@ export class MessageTables {
       ),
       lastOf: prepare("SELECT max(id) AS id FROM messages WHERE conversation = ?"),
       strangersAfter: prepare(
-        `SELECT id FROM messages WHERE id > ?1 AND flags & 1 = 0
-         AND sender NOT IN (SELECT value FROM json_each(?2)) ORDER BY id LIMIT ?3`,
+        `SELECT id FROM messages WHERE id > ? AND flags & 1 = 0 AND sender NOT IN
+         (SELECT p.id FROM peers p JOIN contacts c ON c.peer_id = p.peer_id) ORDER BY id LIMIT ?`,
       ),
       newestId: prepare("SELECT max(id) AS id FROM messages"),
       deleteConversation: prepare("DELETE FROM messages WHERE conversation = ?"),
@@ -208,7 +208,9 @@ export class MessageTables {
         `INSERT INTO meta (key, value) VALUES ('open_conversation', ?)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
       ),
-      forgetOpenConversation: prepare("DELETE FROM meta WHERE key = 'open_conversation'"),
+      forgetOpenConversation: prepare(
+        "DELETE FROM meta WHERE key = 'open_conversation' AND value = ?",
+      ),
       usedBytes: prepare(
         `SELECT ((SELECT page_count FROM pragma_page_count()) -
           (SELECT freelist_count FROM pragma_freelist_count())) *
@@ -573,17 +575,9 @@ export class MessageTables {
   // Undefined when there are none left (then the oldest go, whoever sent them). The search goes
   // on from where the last one stopped: what lies before is contacts' (or was deleted).
   #oldestFromStrangers(count: number): number[] | undefined {
-    const contacts: number[] = [];
-    for (const { peerId } of this.contacts.rows()) {
-      const row = this.#sql.peerId.get(peerId) as { id: number } | undefined;
-      if (row !== undefined) contacts.push(row.id);
-    }
-    const except = JSON.stringify(contacts);
     // Staged rows are the newest: a step of them joins the table when the table has none.
     for (let merged = false;; merged = true) {
-      const rows = this.#sql.strangersAfter.all(this.#strangersCursor, except, count) as {
-        id: number;
-      }[];
+      const rows = this.#sql.strangersAfter.all(this.#strangersCursor, count) as { id: number }[];
       if (rows.length > 0) {
         this.#strangersCursor = rows[rows.length - 1].id;
         return rows.map((row) => row.id);
@@ -609,7 +603,7 @@ export class MessageTables {
     this.#total -= deleted;
     this.#queuedTotal -= conversation.queued;
     this.#rowWrites += deleted;
-    if (this.lastOpened() === name) this.#sql.forgetOpenConversation.run();
+    this.#sql.forgetOpenConversation.run(conversation.id);
     this.#sql.dropConversation.run(conversation.id);
     this.#byName.delete(name);
     this.#byId.delete(conversation.id);

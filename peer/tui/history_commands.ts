@@ -1,7 +1,7 @@
 /**
  * The terminal UI's commands over the message store: /history, /search, /conversations
- * (/convs), /forget, /queue, /cancel, /contacts, /add and /remove. Without a store (a node that keeps
- * none) each says so instead.
+ * (/convs), /forget, /queue, /cancel, /contacts, /add and /remove. Without a store (a node that
+ * keeps none) each says so instead.
  */
 import type { MessageHistory, StoredMessage } from "../api.ts";
 import { type Command, type CommandContext, conversationName, parseTarget } from "./commands.ts";
