@@ -122,5 +122,6 @@ export function leastStoreInbox(store: LeastStore): Inbox {
     },
     committed: () => store.committed(),
     receipt: () => {},
+    settled: (_message, result) => result,
   };
 }

@@ -187,8 +187,11 @@ export class Messenger implements PeerNode, Inbox {
       return Promise.reject(error);
     }
     this.#added(stored);
-    if (!backlog) return this.#transmit(stored);
-    return this.#sendBehindBacklog(stored, encrypted !== undefined);
+    if (backlog) return this.#sendBehindBacklog(stored, encrypted !== undefined);
+    // Connected: straight to the connection, and `settled` hears how it ended (no promise of
+    // ours, nor an #inFlight entry, per message: the connection's unanswered SENDs are those).
+    if (encrypted !== undefined) return this.#node.sendStored(stored);
+    return this.#transmit(stored);
   }
 
   // A message queued behind older ones of its conversation: they go first.
@@ -299,6 +302,10 @@ export class Messenger implements PeerNode, Inbox {
 
   committed(): Promise<void> {
     return this.#store.committed();
+  }
+
+  settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
+    return this.#settled(message, result);
   }
 
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void {
@@ -527,8 +534,13 @@ export class Messenger implements PeerNode, Inbox {
       // As a cancel: refused while a message of it is on its way (a connection writes what it
       // was given, and the user would be told it would not go), on disk before the answer.
       forget: (conversation) => {
-        const sending = [...this.#inFlight.keys()]
-          .filter((id) => store.byId(id)?.conversation === conversation).length;
+        // Outbox messages on their way (perhaps waiting for a connection), and whatever the
+        // connection to the peer has not had an ACK for (messages sent at once among them).
+        const sending = Math.max(
+          [...this.#inFlight.keys()].filter((id) => store.byId(id)?.conversation === conversation)
+            .length,
+          this.#node.unansweredSends(conversation),
+        );
         if (sending > 0) {
           const what = sending === 1 ? "a message" : `${sending} messages`;
           throw new P2pError(
@@ -603,6 +615,7 @@ export function lateInbox(get: () => Inbox): Inbox {
   return {
     accept: (message, security) => get().accept(message, security),
     committed: () => get().committed(),
+    settled: (message, result) => get().settled(message, result),
     receipt: (from, msgIds, status) => get().receipt(from, msgIds, status),
   };
 }

@@ -82,6 +82,11 @@ export interface Inbox {
   committed(): Promise<void>;
   /** A RECEIPT from `from` for messages we sent. */
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void;
+  /**
+   * How a message sent with `sendStored` ended, before its promise settles: that promise gives
+   * what this answers.
+   */
+  settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult>;
 }
 
 /** Where FILE_* lines from peers go (the files layer), and when it may send more. */
@@ -184,6 +189,13 @@ export interface StartablePeerNode extends PeerNode {
   addPeer(name: string, namespace: string, address: Address): void;
   /** A fresh msg_id for a SEND (kept with the message in the outbox). */
   newMsgId(): string;
+  /**
+   * Sends a stored direct message to its conversation's peer, under its msg_id; the inbox's
+   * `settled` hears the outcome first (the store moves on without a promise per message).
+   */
+  sendStored(message: StoredMessage): Promise<SendResult>;
+  /** SENDs written to `peerId`'s connection that have had no ACK yet (nor timed out). */
+  unansweredSends(peerId: string): number;
   /** Sends a RECEIPT to a connected peer; false when it is not connected or did not agree. */
   sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean;
   /** True when the peer's connection agreed on receipts (it ACKs PUBs with RECEIPT delivered). */
@@ -370,6 +382,8 @@ class _PeerNode implements StartablePeerNode {
     this.#hooks = {
       admit: (connection) => this.#admitFairly(connection),
       message: (connection, m) => this.#received(connection, m),
+      settled: (message, result) =>
+        this.#options.inbox?.settled(message as StoredMessage, result) ?? result,
       receipt: (connection, msgIds, status) =>
         this.#options.inbox?.receipt(connection.peerId!, msgIds, status),
       opened: (connection) => this.#opened(connection),
@@ -607,6 +621,19 @@ class _PeerNode implements StartablePeerNode {
     return connection?.state === "open"
       ? connection.send(text, msgId)
       : this.#sendWhenConnected(peerId, text, msgId);
+  }
+
+  sendStored(message: StoredMessage): Promise<SendResult> {
+    const { conversation: peerId, text, msgId } = message;
+    const connection = this.#peers.get(peerId)?.connection;
+    if (connection?.state === "open") return connection.send(text, msgId, message);
+    const inbox = this.#options.inbox;
+    return this.#sendWhenConnected(peerId, text, msgId)
+      .then((result) => inbox?.settled(message, result) ?? result);
+  }
+
+  unansweredSends(peerId: string): number {
+    return this.#peers.get(peerId)?.connection?.unansweredSends ?? 0;
   }
 
   async #sendWhenConnected(peerId: string, text: string, msgId?: string): Promise<SendResult> {

@@ -123,6 +123,11 @@ export interface ConnectionHooks {
    * SEND unanswered, and the sender sends it again.
    */
   message(connection: PeerConnection, message: ReceivedMessage): void | Promise<unknown>;
+  /**
+   * How a SEND made with a token ended: what it answers is what the SEND's promise gives (a
+   * promise is waited for). Saves the caller a promise of its own per message.
+   */
+  settled?(token: object, result: SendResult): SendResult | Promise<SendResult>;
   /** The other side's RECEIPT for messages we sent (the `p2pchat-receipts` feature). */
   receipt?(connection: PeerConnection, msgIds: string[], status: wire.ReceiptStatus): void;
   /** A FILE_* line, only on an encrypted connection that agreed on `p2pchat-files`. */
@@ -280,7 +285,9 @@ export class SharedTimers {
 interface PendingSend {
   msgId: string;
   startedAt: number;
-  resolve: (result: SendResult) => void;
+  resolve: (result: SendResult | Promise<SendResult>) => void;
+  /** Given to `ConnectionHooks.settled` with the result (see `send`). */
+  token?: object;
 }
 
 /** The msg_ids of SENDs to ACK and PUBs to confirm once the store kept them. */
@@ -508,18 +515,27 @@ export class PeerConnection {
 
   /**
    * Sends a direct message (under `givenId` when it has one already: a message from the outbox);
-   * resolves on its ACK, on timeout, or when the connection closes.
+   * resolves on its ACK, on timeout, or when the connection closes. With a `token`, the result
+   * goes through `ConnectionHooks.settled` first.
    */
-  send(text: string, givenId?: string): Promise<SendResult> {
+  send(text: string, givenId?: string, token?: object): Promise<SendResult> {
     const [seq, msgId] = givenId === undefined
       ? this.#newSend()
       : [this.#sendIds.seqOf(givenId) ?? this.#foreignSeq(givenId), givenId];
     if (this.#state !== "open" || !this.#peerId) {
-      return Promise.resolve({ ok: false, msgId, reason: "closed" });
+      const closed: SendResult = { ok: false, msgId, reason: "closed" };
+      return Promise.resolve(
+        this.#outcome({ msgId, startedAt: 0, resolve: () => {}, token }, closed),
+      );
     }
     const { promise, resolve } = Promise.withResolvers<SendResult>();
     // The timeout runs from the call, so a SEND queued behind another still resolves in time.
-    (this.#pending ??= new Map()).set(seq, { msgId, startedAt: this.#clock.now(), resolve });
+    (this.#pending ??= new Map()).set(seq, {
+      msgId,
+      startedAt: this.#clock.now(),
+      resolve,
+      token,
+    });
     if (this.#ackTimer === undefined) this.#armAckTimer();
     if (this.#batching) {
       this.#batchUp(this.#sendsDue, { msgId, payload: text }, msgId.length + text.length);
@@ -534,6 +550,11 @@ export class PeerConnection {
       if (this.#checkBound()) this.#pump();
     }
     return promise;
+  }
+
+  /** SENDs that have had no ACK yet, nor timed out. */
+  get unansweredSends(): number {
+    return this.#pending?.size ?? 0;
   }
 
   #newSend(): [number, string] {
@@ -988,9 +1009,19 @@ export class PeerConnection {
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
     }
-    pending.resolve(result);
+    pending.resolve(this.#outcome(pending, result));
     // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
     if (!this.#pipelining) this.#releaseSend(msgId);
+  }
+
+  #outcome(pending: PendingSend, result: SendResult): SendResult | Promise<SendResult> {
+    if (pending.token === undefined) return result;
+    try {
+      return this.#hooks.settled!(pending.token, result);
+    } catch (error) {
+      // The sender hears of it; the connection goes on.
+      return Promise.reject(error);
+    }
   }
 
   // A plain peer's SEND was answered or gave up: the next waiting one may go.
@@ -1212,8 +1243,10 @@ export class PeerConnection {
     this.#acksDue.take();
     this.#waitingSends = [];
     this.#queuedBytes = 0;
-    for (const { msgId, resolve } of this.#pending?.values() ?? []) {
-      resolve({ ok: false, msgId, reason: "closed" });
+    for (const pending of this.#pending?.values() ?? []) {
+      pending.resolve(
+        this.#outcome(pending, { ok: false, msgId: pending.msgId, reason: "closed" }),
+      );
     }
     this.#pending = this.#foreignIds = this.#pings = undefined;
     this.#io.close();

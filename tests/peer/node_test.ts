@@ -663,6 +663,7 @@ Deno.test("a received message is shown and ACKed only once its inbox committed i
         return commit.promise;
       },
       receipt: () => {},
+      settled: (_message, result) => result,
     },
   });
   const raw = await LineClient.connect(b.port);
@@ -698,6 +699,7 @@ Deno.test("a message the inbox fails to keep is shown and ACKed; the peer goes o
       },
       committed: () => Promise.resolve(),
       receipt: () => {},
+      settled: (_message, result) => result,
     },
   });
   const raw = await LineClient.connect(b.port);
