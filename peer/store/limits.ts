@@ -45,6 +45,8 @@ export const DEFAULT_MAX_STAGED = 65_536;
 export const MAX_STAGED_TEXT = 8 * 1024 * 1024;
 /** Staged rows moved into the table per pause in the writes (~7 ms), and their text at most. */
 export const MERGE_STEP_ROWS = 1_024;
+/** Messages of the message log moved into the tables per step while the writes pause. */
+export const INGEST_STEP_MESSAGES = 2_048;
 export const MERGE_STEP_TEXT = 512 * 1024;
 
 /**

@@ -6,6 +6,11 @@
  * wrote yields (see `CommitTiming`), so the lines of one read cost one commit, and
  * `committed()` tells the node when it may acknowledge.
  *
+ * Fast writes: during a burst, a message that needs no lookup (see `claimIncoming` and
+ * `claimOutgoing` in message_tables.ts) and its ACK are kept in `FastWrites` and appended to the
+ * message log at the commit instead of touching the tables; any other read or write first moves
+ * them into the tables (`#catchUp`), and so do pauses in the writes, in steps.
+ *
  * Failure: a write or commit the disk refuses (full, read-only, I/O error) rolls back, the
  * committed database is copied into memory, the writes of the batch are replayed onto the copy
  * with the same ids, and the store goes on there: nothing acknowledged is lost while the peer
@@ -23,6 +28,8 @@ import {
   COMMIT_DELAY_MS,
   INDEX_INTERVAL_MS,
   INDEX_STEP_ROWS,
+  INGEST_STEP_MESSAGES,
+  MAX_STAGED_TEXT,
   MEMORY_MAX_BYTES,
   MEMORY_PRUNE_STEPS,
   MERGE_STEP_ROWS,
@@ -30,6 +37,8 @@ import {
   PRUNE_STEP_ROWS,
 } from "./limits.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
+import { FastWrites, ingest } from "./fast_writes.ts";
+import type { LogRecord, MessageLog } from "./message_log.ts";
 import { migrate } from "./schema.ts";
 import { storageFailure } from "./sqlite_errors.ts";
 import type {
@@ -64,6 +73,8 @@ export interface BatchHooks {
   commitTiming?: CommitTiming;
   onCommit?: () => void;
   onWalSynced?: () => void;
+  /** Called before each append to the message log (a test throws to play a full disk). */
+  beforeLogAppend?: () => void;
 }
 
 type _Write = (tables: MessageTables) => unknown;
@@ -81,7 +92,13 @@ export class BatchedMessageStore implements MessageStore {
   readonly #deps: MessageStoreDeps;
   readonly #limits: TableLimits;
   readonly #hooks: BatchHooks;
+  // A commit is due: a transaction is open (`#inBatch`), or fast writes wait for the log.
+  #batchOpen = false;
   #inBatch = false;
+  // Fast writes moved into the tables in the open transaction.
+  #ingestedInBatch = false;
+  #log?: MessageLog;
+  #fast?: FastWrites;
   #batchStartNextId = 0;
   #journal: _Write[] = [];
   #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -107,8 +124,13 @@ export class BatchedMessageStore implements MessageStore {
     deps: MessageStoreDeps,
     limits: TableLimits,
     hooks: BatchHooks = {},
+    log?: MessageLog,
   ) {
     this.#tables = tables;
+    if (log) {
+      this.#log = log;
+      this.#fast = new FastWrites(tables.logMark + 1);
+    }
     this.#status = status;
     this.#deps = deps;
     this.#limits = limits;
@@ -120,19 +142,45 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   addIncoming(message: NewIncoming): StoredMessage | undefined {
-    return this.#write((t) => t.addIncoming(message));
+    return this.#fastWrite((t) => t.claimIncoming(message)) ??
+      this.#write((t) => t.addIncoming(message));
   }
 
   addOutgoing(message: NewOutgoing): StoredMessage {
-    return this.#write((t) => t.addOutgoing(message));
+    return this.#fastWrite((t) => t.claimOutgoing(message)) ??
+      this.#write((t) => t.addOutgoing(message));
   }
 
   setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined {
-    return this.#write((t) => t.setState(id, state, reason));
+    if (state === "delivered" && this.#fast) {
+      this.#checkOpen();
+      const delivered = this.#fast.deliver(id);
+      if (delivered) {
+        this.#openBatch();
+        this.#writesSinceUpkeepTimer++;
+        return delivered;
+      }
+    }
+    return this.#write((t) => t.setState(id, state, reason), this.#holdsFast(id));
+  }
+
+  /**
+   * Moves what the message log held at start (and the tables not: see open.ts) into the
+   * tables, and empties the log.
+   */
+  recover(records: readonly LogRecord[]): void {
+    if (records.length > 0) {
+      this.#write((t) => ingest(t, records));
+      this.#fast = new FastWrites(records[records.length - 1].seq + 1);
+    } else if (!this.#log?.holdsRecords) return;
+    // Emptied even when nothing was moved in: what it held was in the tables already.
+    this.#ingestedInBatch = true;
+    this.#openBatch();
+    this.#commit();
   }
 
   setEncrypted(id: number, encrypted: boolean): void {
-    this.#write((t) => t.setEncrypted(id, encrypted));
+    this.#write((t) => t.setEncrypted(id, encrypted), this.#holdsFast(id));
   }
 
   receipt(conversation: string, msgIds: string[], state: "delivered" | "read"): StoredMessage[] {
@@ -153,7 +201,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   memberReached(id: number, peerId: string): StoredMessage | undefined {
-    return this.#write((t) => t.memberReached(id, peerId));
+    return this.#write((t) => t.memberReached(id, peerId), this.#holdsFast(id));
   }
 
   expire(now: number, queuedMaxAgeMs: number, sending?: { has(id: number): boolean }) {
@@ -161,7 +209,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   setUnconfirmed(id: number): StoredMessage | undefined {
-    return this.#write((t) => t.setUnconfirmed(id));
+    return this.#write((t) => t.setUnconfirmed(id), this.#holdsFast(id));
   }
 
   prune(now: number): number {
@@ -197,7 +245,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   cancel(id: number): StoredMessage | undefined {
-    return this.#write((t) => t.cancel(id));
+    return this.#write((t) => t.cancel(id), this.#holdsFast(id));
   }
 
   forget(conversation: string): number | undefined {
@@ -205,15 +253,15 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   contactRows(): ContactRow[] {
-    return this.#read((t) => t.contacts.rows());
+    return this.#read((t) => t.contacts.rows(), false);
   }
 
   addContact(peerId: string, at: number): { peerId: string; addedAt: number } {
-    return this.#write((t) => t.contacts.add(peerId, at));
+    return this.#write((t) => t.contacts.add(peerId, at), false);
   }
 
   removeContact(peerId: string): boolean {
-    return this.#write((t) => t.contacts.remove(peerId));
+    return this.#write((t) => t.contacts.remove(peerId), false);
   }
 
   lastOpened(): string | undefined {
@@ -226,13 +274,13 @@ export class BatchedMessageStore implements MessageStore {
 
   holdReceipts(peerId: string, msgIds: readonly string[]): void {
     const ids = [...msgIds];
-    this.#write((t) => t.receiptsDue.hold(peerId, ids));
+    this.#write((t) => t.receiptsDue.hold(peerId, ids), false);
   }
 
   takeReceipts(peerId: string): string[] {
     // Asked at every connection: most owe nothing, and need no write.
-    const owed = this.#read((t) => t.receiptsDue.of(peerId));
-    if (owed.length > 0) this.#write((t) => t.receiptsDue.drop(peerId));
+    const owed = this.#read((t) => t.receiptsDue.of(peerId), false);
+    if (owed.length > 0) this.#write((t) => t.receiptsDue.drop(peerId), false);
     return owed;
   }
 
@@ -243,7 +291,7 @@ export class BatchedMessageStore implements MessageStore {
   seen(peerId: string, at: number, address?: ContactAddress): void {
     if (!this.#tables.contacts.has(peerId)) return;
     const copy = address && { hostname: address.hostname, port: address.port };
-    this.#write((t) => t.contacts.seen(peerId, at, copy));
+    this.#write((t) => t.contacts.seen(peerId, at, copy), false);
   }
 
   storage(): StorageStatus {
@@ -251,7 +299,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   committed(): Promise<void> {
-    if (!this.#inBatch) return _RESOLVED;
+    if (!this.#batchOpen) return _RESOLVED;
     this.#commitSoon();
     // One promise per batch: the node ACKs all it kept in one go (one ACKS line per commit).
     if (!this.#batchDone) {
@@ -267,6 +315,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   settle(): void {
+    this.#catchUp();
     if (this.#tables.stagedCount > 0) this.#write((t) => t.mergeAll());
     this.#commit();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_PAUSE_WRITES) this.#checkpoint();
@@ -285,11 +334,51 @@ export class BatchedMessageStore implements MessageStore {
       this.#upkeepTimer = this.#idleCheckpointTimer = undefined;
       this.#tables.db.close();
       this.#walSync?.close();
+      this.#log?.close();
     }
   }
 
-  #write<T>(write: (tables: MessageTables) => T): T {
+  // A claim made by `claim` (in memory, no table touched), kept in `#fast` until it is moved
+  // in; undefined when the message takes the usual way.
+  #fastWrite(
+    claim: (tables: MessageTables) => StoredMessage | undefined,
+  ): StoredMessage | undefined {
+    const fast = this.#fast;
+    if (fast === undefined) return undefined;
     this.#checkOpen();
+    // Held in memory until a pause: past the staged rows' bounds, the oldest are moved in.
+    while (fast.size >= this.#limits.maxStaged || fast.textLength >= MAX_STAGED_TEXT) {
+      this.#ingest(INGEST_STEP_MESSAGES);
+    }
+    const claimed = claim(this.#tables);
+    if (claimed === undefined) return undefined;
+    fast.add(claimed);
+    this.#openBatch();
+    this.#writesSinceUpkeepTimer++;
+    return claimed;
+  }
+
+  // Moves every fast write into the tables, in order: before a read of messages, and before a
+  // write that could concern them or takes an id (ids are handed out in order, so that a
+  // batch replayed in memory after a failure gets the same ones: see #fallBack).
+  #catchUp(): void {
+    if (this.#fast && !this.#fast.isEmpty) this.#ingest(Infinity);
+  }
+
+  // True when message `id` may be a fast write not moved in yet.
+  #holdsFast(id: number): boolean {
+    return this.#fast !== undefined && !this.#fast.isEmpty && id >= this.#fast.firstId;
+  }
+
+  #ingest(maxMessages: number): void {
+    const records = this.#fast!.take(maxMessages);
+    this.#write((t) => ingest(t, records), false);
+    this.#ingestedInBatch = true;
+  }
+
+  #write<T>(write: (tables: MessageTables) => T, catchUp = true): T {
+    this.#checkOpen();
+    if (catchUp) this.#catchUp();
     this.#begin();
     let result: T;
     try {
@@ -304,8 +393,9 @@ export class BatchedMessageStore implements MessageStore {
     return result;
   }
 
-  #read<T>(read: (tables: MessageTables) => T): T {
+  #read<T>(read: (tables: MessageTables) => T, catchUp = true): T {
     this.#checkOpen();
+    if (catchUp) this.#catchUp();
     try {
       return read(this.#tables);
     } catch (error) {
@@ -315,8 +405,18 @@ export class BatchedMessageStore implements MessageStore {
     }
   }
 
+  // Opens a transaction for a write of the tables.
   #begin(): void {
-    if (this.#inBatch) {
+    this.#openBatch();
+    if (this.#inBatch) return;
+    this.#tables.db.exec("BEGIN");
+    this.#inBatch = true;
+    this.#batchStartNextId = this.#tables.nextId;
+  }
+
+  // Makes sure a commit comes for a write (of the tables, or a fast one).
+  #openBatch(): void {
+    if (this.#batchOpen) {
       // Timers starve while reads keep completing: a batch past its time commits now. (The
       // clock is read every few writes: a burst makes hundreds a millisecond.)
       if (
@@ -325,9 +425,7 @@ export class BatchedMessageStore implements MessageStore {
       ) this.#commitSoon();
       return;
     }
-    this.#tables.db.exec("BEGIN");
-    this.#inBatch = true;
-    this.#batchStartNextId = this.#tables.nextId;
+    this.#batchOpen = true;
     this.#batchStartedAt = Date.now();
     const timing = this.#hooks.commitTiming ?? "asked";
     if (timing === "microtask") return this.#commitSoon();
@@ -357,17 +455,21 @@ export class BatchedMessageStore implements MessageStore {
     if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
     this.#commitQueued = false;
-    if (!this.#inBatch) return this.#settle();
+    if (!this.#batchOpen) return this.#settle();
+    this.#batchOpen = false;
     try {
-      try {
-        this.#writesSinceCheckpoint += this.#tables.beforeCommit();
-        this.#tables.db.exec("COMMIT");
-      } catch (error) {
-        // Whatever stopped the commit, the batch goes on in memory rather than being lost.
-        if (!this.#status.persistent) throw error;
-        this.#fallBack(error);
-        this.#tables.beforeCommit();
-        this.#tables.db.exec("COMMIT");
+      this.#appendLog();
+      if (this.#inBatch) {
+        try {
+          this.#writesSinceCheckpoint += this.#tables.beforeCommit();
+          this.#tables.db.exec("COMMIT");
+        } catch (error) {
+          // Whatever stopped the commit, the batch goes on in memory rather than being lost.
+          if (!this.#status.persistent) throw error;
+          this.#fallBack(error);
+          this.#tables.beforeCommit();
+          this.#tables.db.exec("COMMIT");
+        }
       }
     } catch (error) {
       // Even memory refused (out of memory): this batch is lost, the store stays usable.
@@ -376,12 +478,14 @@ export class BatchedMessageStore implements MessageStore {
       } catch {
         // Nothing more to undo.
       }
-      this.#inBatch = false;
+      this.#inBatch = this.#ingestedInBatch = false;
       this.#journal = [];
       this.#settle(error);
       throw error;
     }
-    this.#inBatch = false;
+    // Every record of the log is in the tables now.
+    if (this.#ingestedInBatch && this.#fast?.isEmpty) this.#clearLog();
+    this.#inBatch = this.#ingestedInBatch = false;
     this.#journal = [];
     this.#lastCommitAt = this.#deps.clock.now();
     this.#hooks.onCommit?.();
@@ -389,6 +493,27 @@ export class BatchedMessageStore implements MessageStore {
     if (!this.#status.persistent) this.#boundMemory();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_FORCE_WRITES) this.#checkpoint();
     this.#scheduleUpkeep();
+  }
+
+  // The fast writes of this batch go to the log before the batch counts as committed.
+  #appendLog(): void {
+    if (!this.#fast?.hasUnwritten) return;
+    const records = this.#fast.unwritten();
+    try {
+      this.#hooks.beforeLogAppend?.();
+      this.#log!.append(records);
+    } catch (error) {
+      this.#fallBack(error);
+    }
+  }
+
+  #clearLog(): void {
+    try {
+      this.#log!.clear();
+    } catch (error) {
+      // Its records are marked as moved in (`log_seq`): the next start skips them.
+      this.#deps.log.warn(`Emptying the message log failed: ${describeError(error)}`);
+    }
   }
 
   // History in memory must not grow with what peers send: the oldest goes past the bound.
@@ -440,6 +565,11 @@ export class BatchedMessageStore implements MessageStore {
     }
     this.#walSync?.close();
     this.#walSync = undefined;
+    // Fast writes not moved in yet go into the copy after the batch: they are newer.
+    const fastWrites = this.#fast?.take() ?? [];
+    this.#fast = undefined;
+    this.#log?.close();
+    this.#log = undefined;
     this.#tables = new MessageTables(memory, this.#limits);
     this.#tables.raiseNextId(this.#batchStartNextId);
     this.#status = {
@@ -453,9 +583,11 @@ export class BatchedMessageStore implements MessageStore {
     const status = this.storage();
     const onProblem = this.#deps.onProblem;
     if (onProblem) queueMicrotask(() => onProblem(status));
-    if (!this.#inBatch) return;
+    if (!this.#inBatch && fastWrites.length === 0) return;
     this.#tables.db.exec("BEGIN");
-    for (const write of this.#journal) {
+    this.#inBatch = true;
+    const writes = [...this.#journal, (tables: MessageTables) => ingest(tables, fastWrites)];
+    for (const write of writes) {
       try {
         write(this.#tables);
       } catch (replayError) {
@@ -468,7 +600,10 @@ export class BatchedMessageStore implements MessageStore {
   // staged_rows.ts, search_index.ts, limits.ts).
   #scheduleUpkeep(): void {
     if (this.#closed || this.#upkeepTimer !== undefined) return;
-    if (this.#tables.stagedCount === 0 && !this.#tables.indexLags && !this.#checkpointDue) return;
+    if (
+      this.#tables.stagedCount === 0 && !this.#tables.indexLags && !this.#checkpointDue &&
+      (this.#fast?.isEmpty ?? true)
+    ) return;
     this.#writesSinceUpkeepTimer = 0;
     const delay = this.#upkeepSoon ? 0 : INDEX_INTERVAL_MS;
     this.#upkeepSoon = false;
@@ -486,6 +621,15 @@ export class BatchedMessageStore implements MessageStore {
     // Forced past its deferrals: writes are still coming, the next step waits its turn.
     const quiet = this.#writesSinceUpkeepTimer === 0;
     this.#upkeepDeferrals = 0;
+    if (this.#fast && !this.#fast.isEmpty) {
+      try {
+        this.#upkeepSoon = quiet;
+        this.#ingest(INGEST_STEP_MESSAGES);
+      } catch (error) {
+        this.#deps.log.error(`Moving logged messages in failed: ${describeError(error)}`);
+      }
+      if (!this.#fast?.isEmpty) return;
+    }
     if (this.#tables.stagedCount > 0) {
       try {
         this.#upkeepSoon = quiet;

@@ -46,6 +46,7 @@ import {
   READ,
   SENT,
   STATE_CODES,
+  storableText,
   toMessage,
 } from "./rows.ts";
 import { ReceiptsDue } from "./receipts_due.ts";
@@ -203,6 +204,11 @@ export class MessageTables {
       fingerprintId: prepare("SELECT id FROM fingerprints WHERE fingerprint = ?"),
       addFingerprint: prepare("INSERT INTO fingerprints (fingerprint) VALUES (?) RETURNING id"),
       saveNextId: prepare("UPDATE meta SET value = ? WHERE key = 'next_id'"),
+      saveLogMark: prepare(
+        `INSERT INTO meta (key, value) VALUES ('log_seq', ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      ),
+      logMark: prepare("SELECT value FROM meta WHERE key = 'log_seq'"),
       openConversation: prepare("SELECT value FROM meta WHERE key = 'open_conversation'"),
       saveOpenConversation: prepare(
         `INSERT INTO meta (key, value) VALUES ('open_conversation', ?)
@@ -270,18 +276,64 @@ export class MessageTables {
     return this.#db;
   }
 
-  addIncoming(m: NewIncoming): StoredMessage | undefined {
+  /**
+   * A received message stored as `addIncoming` would store it, but with no lookup and no row:
+   * the caller keeps it in `FastWrites` until `ingest` moves it in. Only a direct message whose msg_id is a p2pchat counter above every one stored from
+   * its sender (known already); undefined for any other, which goes through `addIncoming`.
+   */
+  claimIncoming(m: NewIncoming): StoredMessage | undefined {
     _checkText(m.text);
-    const text = _storable(m.text);
+    if (m.kind !== "direct") return undefined;
+    const sender = this.#peerIds.get(m.from);
+    if (sender === undefined || !this.#marks.isNew(sender, m.msgId)) return undefined;
+    this.#marks.note(sender, m.msgId, this.#staged);
+    return this.#incomingMessage(this.#nextId++, m, storableText(m.text));
+  }
+
+  /**
+   * The same for a direct message we send, `sent` at once (over an open connection), once we
+   * sent one before (our peer_id is interned and marked ours); undefined for any other.
+   */
+  claimOutgoing(m: NewOutgoing): StoredMessage | undefined {
+    _checkText(m.text);
+    if (m.kind !== "direct" || m.state !== "sent") return undefined;
+    const sender = this.#peerIds.get(m.from);
+    if (sender === undefined || !this.#ownSenders.has(sender)) return undefined;
+    return _newMessage(this.#nextId++, m, storableText(m.text), true, "sent");
+  }
+
+  /** The highest id stored, in the table or staged (0 when none is). */
+  highestStoredId(): number {
+    const { id } = this.#sql.newestId.get() as { id: number | null };
+    return Math.max(id ?? 0, this.#staged.newestId);
+  }
+
+  /** Remembers that the message log's records up to `seq` are in the tables. */
+  setLogMark(seq: number): void {
+    this.#sql.saveLogMark.run(seq);
+  }
+
+  /** The seq of the newest record of the message log in the tables. */
+  get logMark(): number {
+    return (this.#sql.logMark.get() as { value: number } | undefined)?.value ?? 0;
+  }
+
+  /**
+   * Stores a received message; undefined when the same `from` + `msgId` is already stored. With
+   * `id` (a claim's, moved in from the log) it is stored under that id, without the check.
+   */
+  addIncoming(m: NewIncoming, claimed?: number): StoredMessage | undefined {
+    _checkText(m.text);
+    const text = storableText(m.text);
     // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
     const known = this.#peer(m.from, false);
-    if (m.msgId !== "" && known !== undefined && this.#isDuplicate(known, m.msgId)) {
-      return undefined;
-    }
+    const check = claimed === undefined && m.msgId !== "" && known !== undefined;
+    if (check && this.#isDuplicate(known, m.msgId)) return undefined;
     const conversation = this.#conversation(m.conversation, true)!;
     const sender = known ?? this.#peer(m.from, true)!;
     const fingerprintId = m.fingerprint === undefined ? null : this.#fingerprint(m.fingerprint);
-    const id = this.#nextId++;
+    const id = claimed ?? this.#nextId++;
+    this.raiseNextId(id + 1);
     if (m.msgId !== "") this.#marks.note(sender, m.msgId, this.#staged);
     this.#staged.add({
       id,
@@ -303,15 +355,20 @@ export class MessageTables {
     conversation.lastId = id;
     conversation.unread++;
     this.#dirty.add(conversation);
+    return this.#incomingMessage(id, m, text);
+  }
+
+  #incomingMessage(id: number, m: NewIncoming, text: string): StoredMessage {
     const message = _newMessage(id, m, text, false, "delivered");
     if (m.fingerprint !== undefined) message.fingerprint = m.fingerprint;
     if (!this.contacts.has(m.from)) message.stranger = true;
     return message;
   }
 
-  addOutgoing(m: NewOutgoing): StoredMessage {
+  /** Stores a message we send (under `claimed`, moved in from the log, when given). */
+  addOutgoing(m: NewOutgoing, claimed?: number): StoredMessage {
     _checkText(m.text);
-    const text = _storable(m.text);
+    const text = storableText(m.text);
     const queued = m.state === "queued";
     if (queued) this.#checkQueueRoom(m.conversation);
     const conversation = this.#conversation(m.conversation, true)!;
@@ -320,7 +377,8 @@ export class MessageTables {
       this.#sql.markOwn.run(sender);
       this.#ownSenders.add(sender);
     }
-    const id = this.#nextId++;
+    const id = claimed ?? this.#nextId++;
+    this.raiseNextId(id + 1);
     const pending = pendingColumn(m.pendingFor);
     const reason = m.state === "failed" ? m.reason ?? "failed" : null;
     this.#staged.add({
@@ -701,8 +759,8 @@ export class MessageTables {
 
   searchText(given: string, limit?: number): StoredMessage[] {
     if (given === "") return [];
-    // Texts are stored as `_storable` makes them: so is what is looked for.
-    const text = _storable(given);
+    // Texts are stored as `storableText` makes them: so is what is looked for.
+    const text = storableText(given);
     const most = _limit(limit);
     // The staged rows are the newest: matched here as SQLite matches (ASCII case folded).
     const needle = _asciiLower(text);
@@ -915,12 +973,6 @@ function _checkText(text: string): void {
       `The message is ${text.length} characters long; at most ${MAX_TEXT_CHARS} are stored`,
     );
   }
-}
-
-// The text as the table gives it back, so that a staged message reads the same: SQLite stores
-// lone surrogates as U+FFFD, and hands text back only up to a NUL.
-function _storable(text: string): string {
-  return text.toWellFormed().replaceAll("\0", "\uFFFD");
 }
 
 // Lower case for A-Z only, as SQLite's lower() without ICU.

@@ -2,7 +2,9 @@
  * Opening the store: the file's lock, its schema version, and what to do when it cannot be
  * used. Another peer on the profile stops start-up (`store_in_use`); a damaged file is moved
  * aside and replaced by a new one; a newer schema, a read-only or full disk leave the file
- * alone and run from memory, saying so in `storage()`.
+ * alone and run from memory, saying so in `storage()`. The message log beside the file
+ * (message_log.ts) is read at start and what it holds moved into the tables; a damaged log is
+ * moved aside too, after its records before the damage are moved in.
  */
 import { DatabaseSync } from "node:sqlite";
 import { describeError, P2pError } from "../../lib/errors.ts";
@@ -24,6 +26,7 @@ import { migrate, SCHEMA_VERSION, schemaVersion } from "./schema.ts";
 import { checkSchema, SchemaMismatch } from "./schema_check.ts";
 import { storageFailure } from "./sqlite_errors.ts";
 import { DamagedStagedRows } from "./staged_rows.ts";
+import { type LogRecord, MessageLog, readLog, runOf } from "./message_log.ts";
 import type { MessageStore, MessageStoreDeps, MessageStoreOptions } from "./types.ts";
 
 /** For tests and benchmarks: reach the connection, choose the commit timing. */
@@ -42,13 +45,7 @@ export function openMessageStore(
 ): MessageStore {
   const limits = _limits(options);
   const make = (db: DatabaseSync, status: StorageStatus) =>
-    new BatchedMessageStore(
-      new MessageTables(db, limits),
-      status,
-      deps,
-      limits,
-      hooks,
-    );
+    new BatchedMessageStore(new MessageTables(db, limits), status, deps, limits, hooks);
   if (options.path === ":memory:") return make(_memoryDatabase(), { persistent: false });
   const path = options.path;
   const inMemory = (problem: string, movedAside?: string, readable = false) => {
@@ -91,7 +88,12 @@ export function openMessageStore(
       db.exec("COMMIT");
       const status: StorageStatus = { persistent: true, path };
       if (movedAside !== undefined) status.movedAside = movedAside;
-      return make(db, status);
+      const tables = new MessageTables(db, limits);
+      const recovered = _readLogInto(path, tables, status, deps);
+      const log = MessageLog.open(`${path}${LOG_SUFFIX}`, recovered.keepBytes);
+      const store = new BatchedMessageStore(tables, status, deps, limits, hooks, log);
+      store.recover(recovered.records);
+      return store;
     } catch (error) {
       _closeQuietly(db);
       const failure = error instanceof SchemaMismatch || error instanceof DamagedStagedRows
@@ -234,12 +236,56 @@ function _memoryDatabase(): DatabaseSync {
   return db;
 }
 
-/** Renames a damaged file (and its -wal and -shm) to `FILE.corrupt-STAMP`; returns the name. */
+/** The message log is the database's path with this after it. */
+export const LOG_SUFFIX = "-msglog";
+
+/**
+ * What the message log at start holds that the tables do not, and how much of the file to keep
+ * (a record cut by a crash was never acknowledged: it goes). A log that is damaged, or that does
+ * not fit the tables (ids they hold already), is moved aside after its sound records are read.
+ */
+function _readLogInto(
+  path: string,
+  tables: MessageTables,
+  status: StorageStatus,
+  deps: MessageStoreDeps,
+): { records: LogRecord[]; keepBytes: number } {
+  const logPath = `${path}${LOG_SUFFIX}`;
+  const read = readLog(logPath);
+  if (read.tornBytes > 0) {
+    deps.log.warn(
+      `The message log ended in a record a crash cut short (${read.tornBytes} bytes, never ` +
+        "acknowledged): dropped",
+      { file: logPath },
+    );
+  }
+  const mark = tables.logMark;
+  const records = read.records.filter((record) => record.seq > mark);
+  const firstId = records.map((record) => runOf(record)?.first).find((id) => id !== undefined);
+  const taken = firstId !== undefined && firstId <= tables.highestStoredId();
+  const damage = taken ? `its message ${firstId} is stored already` : read.damage;
+  if (damage === undefined) return { records, keepBytes: read.completeBytes };
+  const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
+  const movedTo = `${logPath}.corrupt-${stamp}`;
+  Deno.renameSync(logPath, movedTo);
+  deps.log.error(
+    `The message log "${logPath}" is damaged (${damage}); kept aside as "${movedTo}"` +
+      (taken ? "" : ", after moving in the messages before the damage"),
+    { file: logPath, movedTo },
+  );
+  status.movedAside ??= movedTo;
+  return { records: taken ? [] : records, keepBytes: 0 };
+}
+
+/**
+ * Renames a damaged file (and its -wal, -shm and message log) to `FILE.corrupt-STAMP`; returns
+ * the name.
+ */
 function _moveAside(path: string, reason: string, deps: MessageStoreDeps): string {
   const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
   const movedTo = `${path}.corrupt-${stamp}`;
   Deno.renameSync(path, movedTo);
-  for (const suffix of ["-wal", "-shm"]) {
+  for (const suffix of ["-wal", "-shm", LOG_SUFFIX]) {
     try {
       Deno.renameSync(path + suffix, movedTo + suffix);
     } catch (error) {

@@ -59,6 +59,16 @@ export function mayMove(from: number, to: number): boolean {
   return to > from;
 }
 
+/**
+ * The text as the table gives it back, so that a staged message reads the same: SQLite stores
+ * lone surrogates as U+FFFD, and hands text back only up to a NUL.
+ */
+export function storableText(text: string): string {
+  // Most texts are both already: no copy for them (this runs for every message).
+  if (text.isWellFormed() && !text.includes("\0")) return text;
+  return text.toWellFormed().replaceAll("\0", "\uFFFD");
+}
+
 /** The message of a row; `stranger` says whether a sender is outside our contacts. */
 export function toMessage(row: MessageRow, stranger: (peerId: string) => boolean): StoredMessage {
   const outgoing = (row.flags & OUTGOING) !== 0;

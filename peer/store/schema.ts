@@ -103,8 +103,21 @@ CREATE TABLE receipts_due (
 CREATE INDEX receipts_due_by_peer ON receipts_due (peer_id, seq);
 `;
 
+/**
+ * Version 5: messages may wait in the message log (message_log.ts, a file beside the database)
+ * before they reach the tables; `meta.log_seq` is the seq of the newest record moved in. A
+ * version 4 program would not read the log: the version makes it refuse the file instead.
+ */
+const VERSION_5 = "INSERT INTO meta (key, value) VALUES ('log_seq', 0);";
+
 /** Every schema version in order. */
-export const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2, VERSION_3, VERSION_4];
+export const MIGRATIONS: readonly string[] = [
+  VERSION_1,
+  VERSION_2,
+  VERSION_3,
+  VERSION_4,
+  VERSION_5,
+];
 
 /** The newest schema version this program knows. */
 export const SCHEMA_VERSION = MIGRATIONS.length;

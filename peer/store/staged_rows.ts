@@ -204,6 +204,11 @@ export class StagedRows {
     return this.#rows.length - this.#head;
   }
 
+  /** The highest staged id (0 when none is). */
+  get newestId(): number {
+    return this.size === 0 ? 0 : this.#rows[this.#rows.length - 1].id;
+  }
+
   /** The length of the staged texts and msg_ids together (UTF-16 units). */
   get textLength(): number {
     return this.#textLength;

@@ -132,6 +132,70 @@ Deno.test("an ACK means the message is on disk: the receiver killed right after 
   }
 });
 
+Deno.test("messages of a burst kept in the message log: the receiver killed after their ACKs has each, once", async () => {
+  const e2e = new E2e();
+  // A p2pchat sender's msg_ids: its connection's prefix and a counter.
+  const counted = (n: number) => `5f0c3a1e-7b2d-8c4e-9a6f-${n.toString(16).padStart(12, "0")}`;
+  try {
+    const dataDir = await e2e.tempDir();
+    const logFile = `${dataDir}/messages.db-msglog`;
+    const start = () => e2e.peer({ name: "bob", namespace: "k", dataDir });
+    const bob = await start();
+    const raw = await LineClient.connect(bob.port);
+    await raw.ask({ type: "HELLO", peer_id: "fast@k", version: "1.0", features: ["ack"] });
+    const sendAndWaitForAck = async (n: number) => {
+      const msgId = counted(n);
+      await raw.send({
+        type: "SEND",
+        msg_id: msgId,
+        src: "fast@k",
+        dst: "bob@k",
+        payload: `n${n}`,
+      });
+      for (;;) {
+        const line = await raw.next();
+        if (line === undefined) throw new Error("closed");
+        if (line.type === "ACK" && line.msg_id === msgId) return;
+      }
+    };
+    // The first from a sender is looked up; once it is in the table, its next ones need no
+    // lookup and go to the log.
+    await sendAndWaitForAck(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    for (let n = 2; n <= 5; n++) await sendAndWaitForAck(n);
+    assert.ok(Deno.statSync(logFile).size > 0, "the last ones wait in the log");
+    bob.kill("SIGKILL");
+    await bob.waitForExit();
+    raw.close();
+
+    const again = await start();
+    await again.send("/msg fast@k");
+    assert.equal((await history(again, /\[dm\] fast@k: n\d/, 5)).length, 5);
+    assert.equal(Deno.statSync(logFile).size, 0, "moved into the tables at start");
+    // Sent again (their ACKs were lost, say): ACKed, not shown, not stored twice.
+    const mark = again.mark();
+    const rawAgain = await LineClient.connect(again.port);
+    try {
+      await rawAgain.ask({ type: "HELLO", peer_id: "fast@k", version: "1.0", features: ["ack"] });
+      await rawAgain.send({
+        type: "SEND",
+        msg_id: counted(5),
+        src: "fast@k",
+        dst: "bob@k",
+        payload: "n5",
+      });
+      assert.equal((await rawAgain.next())?.msg_id, counted(5));
+    } finally {
+      rawAgain.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(linesMatching(again, /\[dm\] fast@k: n5/, mark), []);
+    assert.equal((await history(again, /\[dm\] fast@k: n\d/, 5)).length, 5);
+  } finally {
+    await e2e.close();
+  }
+});
+
 Deno.test("a second peer on the same profile stops with a clear error and harms nothing", async () => {
   const e2e = new E2e();
   try {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { MessageStore } from "../../peer/store/mod.ts";
 import type { MessageState, StoredMessage } from "../../peer/api.ts";
 import { incoming, outgoing, TestStore } from "../_message_store.ts";
+import { LOG_SUFFIX } from "../../peer/store/open.ts";
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -43,10 +44,12 @@ class Side {
     this.store.flush();
     const copy = `${this.t.dir}/crash-${++this.#crashes}.db`;
     Deno.copyFileSync(this.path, copy);
-    try {
-      Deno.copyFileSync(`${this.path}-wal`, `${copy}-wal`);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    for (const suffix of ["-wal", LOG_SUFFIX]) {
+      try {
+        Deno.copyFileSync(`${this.path}${suffix}`, `${copy}${suffix}`);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
     }
     this.store.close();
     this.path = copy;

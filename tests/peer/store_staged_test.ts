@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { MIGRATIONS } from "../../peer/store/schema.ts";
 import { MAX_STAGED_TEXT } from "../../peer/store/limits.ts";
+import { LOG_SUFFIX } from "../../peer/store/open.ts";
 import { incoming, outgoing, TestStore } from "../_message_store.ts";
 
 const PREFIX = "5f0c3a1e-7b2d-8c4e-9a6f-";
@@ -16,11 +17,13 @@ function counted(n: number, prefix = PREFIX): string {
   return prefix + n.toString(16).padStart(12, "0");
 }
 
-// The database and its WAL as a crash leaves them: copied while the store still has them open.
+// The database, its WAL and the message log as a crash leaves them: copied while the store
+// still has them open.
 function crashCopy(t: TestStore): string {
   const copy = `${t.dir}/crashed.db`;
-  Deno.copyFileSync(t.path, copy);
-  Deno.copyFileSync(`${t.path}-wal`, `${copy}-wal`);
+  for (const suffix of ["", "-wal", LOG_SUFFIX]) {
+    Deno.copyFileSync(`${t.path}${suffix}`, `${copy}${suffix}`);
+  }
   return copy;
 }
 
@@ -120,7 +123,8 @@ Deno.test("a duplicate is found whether staged, in the table, or from an earlier
 
 Deno.test("past maxStaged, each commit moves rows into the table; close moves the rest", async () => {
   using t = new TestStore("file", { maxStaged: 10 });
-  for (let i = 0; i < 25; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  // Ids that need a lookup: no message goes to the message log (store_log_test.ts).
+  for (let i = 0; i < 25; i++) t.store.addIncoming(incoming({ msgId: `m-${i}` }));
   await t.store.committed();
   t.store.flush();
   const copy = crashCopy(t);
@@ -217,7 +221,7 @@ Deno.test("staged text is capped: long messages move into the table as they come
   // Half as much again as the cap holds.
   const count = Math.ceil(1.5 * MAX_STAGED_TEXT / text.length);
   for (let i = 0; i < count; i++) {
-    t.store.addIncoming(incoming({ msgId: counted(i), text }));
+    t.store.addIncoming(incoming({ msgId: `m-${i}`, text }));
     await t.store.committed();
   }
   t.store.flush();
@@ -278,7 +282,7 @@ Deno.test("damaged staged rows: the file is moved aside with them, not emptied",
     using t = new TestStore("file");
     t.store.addIncoming(incoming({ msgId: counted(0), text: "in the table" }));
     t.store.settle();
-    t.store.addIncoming(incoming({ msgId: counted(1), text: "kept aside" }));
+    t.store.addIncoming(incoming({ msgId: "m-1", text: "kept aside" }));
     await t.store.committed();
     const copy = crashCopy(t);
     t.store.close();

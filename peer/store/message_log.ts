@@ -1,0 +1,279 @@
+/**
+ * The message log: messages stored during a burst, before they reach the tables. Putting a
+ * message into the tables costs more than the rest of its trip (rows, indexes, JSON), so while
+ * messages keep coming the store only appends them here, as the messages of a commit, one line
+ * of JSON per record, and moves them into the tables when the writes pause (fast_writes.ts).
+ * A record is written before the commit it belongs to is reported done, so before any ACK for
+ * its messages; a record cut by a crash was never acknowledged, and is dropped. The format is in
+ * docs/message-store.md, "The message log".
+ */
+import { FAILED, QUEUED } from "./rows.ts";
+import { MAX_TEXT_CHARS } from "./limits.ts";
+
+/** Messages received from one peer in a row, with ids `first`, `first + 1`, ... */
+export interface IncomingRecord {
+  seq: number;
+  in: MessageRun;
+}
+
+/** Direct messages we sent to one peer in a row, each `sent` when logged. */
+export interface OutgoingRecord {
+  seq: number;
+  out: MessageRun;
+}
+
+/** Messages of ours that moved to `state` (an ACK: delivered). */
+export interface StateRecord {
+  seq: number;
+  state: { state: number; ids: number[] };
+}
+
+export type LogRecord = IncomingRecord | OutgoingRecord | StateRecord;
+
+/** Messages of one conversation, one sender and one way of travelling. */
+export interface MessageRun {
+  first: number;
+  from: string;
+  conversation: string;
+  encrypted: boolean;
+  /** The sender's key fingerprint (incoming, encrypted), else null. */
+  fingerprint: string | null;
+  at: number[];
+  msgIds: string[];
+  texts: string[];
+}
+
+/** What a log file held. */
+export interface ReadLog {
+  records: LogRecord[];
+  /** Bytes after the last complete record: a write a crash cut (never acknowledged). */
+  tornBytes: number;
+  /** Why the records stop early, when a complete line is not one p2pchat wrote. */
+  damage?: string;
+}
+
+/** The messages of `record` (of `kind` only, when given); undefined for a state record. */
+export function runOf(record: LogRecord, kind?: "in" | "out"): MessageRun | undefined {
+  if ("in" in record) return kind === "out" ? undefined : record.in;
+  if ("out" in record) return kind === "in" ? undefined : record.out;
+  return undefined;
+}
+
+const encoder = new TextEncoder();
+// A state record holds one commit's ACKs: far fewer than this.
+const _MAX_IDS = 1_000_000;
+const NEWLINE = 0x0a;
+
+/** An open log file, appended to by one store. */
+export class MessageLog {
+  readonly path: string;
+  #file: Deno.FsFile;
+  // Bytes written since the file was last emptied.
+  #size: number;
+
+  private constructor(path: string, file: Deno.FsFile, size: number) {
+    this.path = path;
+    this.#file = file;
+    this.#size = size;
+  }
+
+  /** Opens (or creates, for the owner alone) the log at `path`, cutting a torn tail off. */
+  static open(path: string, keepBytes: number): MessageLog {
+    const file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
+    try {
+      if (file.statSync().size > keepBytes) file.truncateSync(keepBytes);
+      file.seekSync(keepBytes, Deno.SeekMode.Start);
+      return new MessageLog(path, file, keepBytes);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** True when the file holds records. */
+  get holdsRecords(): boolean {
+    return this.#size > 0;
+  }
+
+  /** Appends `records`; throws when the disk refuses (the file may then end in a torn record). */
+  append(records: readonly LogRecord[]): void {
+    let text = "";
+    for (const record of records) text += JSON.stringify(_written(record)) + "\n";
+    const bytes = encoder.encode(text);
+    for (let written = 0; written < bytes.length;) {
+      written += this.#file.writeSync(bytes.subarray(written));
+    }
+    this.#size += bytes.length;
+  }
+
+  /** Empties the file: every record in it is in the tables. */
+  clear(): void {
+    this.#file.truncateSync(0);
+    this.#file.seekSync(0, Deno.SeekMode.Start);
+    this.#size = 0;
+  }
+
+  close(): void {
+    try {
+      this.#file.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
+
+/** Reads the log at `path`; a missing file holds nothing. */
+export function readLog(path: string): ReadLog & { completeBytes: number } {
+  let bytes: Uint8Array;
+  try {
+    // Only a plain file: a link could make us write outside the profile, a FIFO would block.
+    if (!Deno.lstatSync(path).isFile) {
+      return { records: [], tornBytes: 0, completeBytes: 0, damage: "it is not a plain file" };
+    }
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { records: [], tornBytes: 0, completeBytes: 0 };
+    }
+    throw error;
+  }
+  const complete = bytes.lastIndexOf(NEWLINE) + 1;
+  const parsed = parseLog(new TextDecoder().decode(bytes.subarray(0, complete)));
+  return { ...parsed, tornBytes: bytes.length - complete, completeBytes: complete };
+}
+
+/** The records of complete lines, in order, up to the first one that is not a record. */
+export function parseLog(text: string): Omit<ReadLog, "tornBytes"> {
+  const records: LogRecord[] = [];
+  const lines = text.split("\n");
+  lines.pop(); // after the last "\n"
+  let lastSeq = 0;
+  let nextId = 0;
+  for (const [index, line] of lines.entries()) {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { records, damage: `line ${index + 1} is not JSON` };
+    }
+    const problem = _problem(value, lastSeq, nextId);
+    if (problem !== undefined) return { records, damage: `line ${index + 1}: ${problem}` };
+    const record = _read(value as _Written);
+    lastSeq = record.seq;
+    const run = runOf(record);
+    if (run) nextId = run.first + run.msgIds.length;
+    records.push(record);
+  }
+  return { records };
+}
+
+// What makes `value` something other than a record p2pchat writes after `lastSeq`, with ids
+// from `nextId` on.
+function _problem(value: unknown, lastSeq: number, nextId: number): string | undefined {
+  if (!_isObject(value)) return "not an object";
+  const { seq } = value;
+  if (!Number.isSafeInteger(seq) || (seq as number) <= lastSeq) return "seq out of order";
+  const kinds = ["in", "out", "state"].filter((kind) => kind in value);
+  if (kinds.length !== 1 || Object.keys(value).length !== 2) return "not one kind of record";
+  if (kinds[0] === "state") {
+    const change = value.state;
+    if (!_isObject(change)) return "state is not an object";
+    const { state, ids } = change;
+    if (!Number.isSafeInteger(state) || (state as number) < QUEUED || (state as number) > FAILED) {
+      return "unknown state";
+    }
+    if (!_isPairs(ids, _MAX_IDS) || !ids.every(([id]) => id > 0)) return "ids are not ids";
+    return undefined;
+  }
+  const run = value[kinds[0]];
+  if (!_isObject(run)) return "messages are not an object";
+  const { first, from, conversation, encrypted, fingerprint, at, msgIds, texts } = run;
+  if (!Number.isSafeInteger(first) || (first as number) < Math.max(1, nextId)) {
+    return "ids out of order";
+  }
+  if (typeof from !== "string" || typeof conversation !== "string") return "names are not text";
+  if (typeof encrypted !== "boolean") return "encrypted is not true or false";
+  if (fingerprint !== null && typeof fingerprint !== "string") return "fingerprint is not text";
+  if (!Array.isArray(msgIds) || !Array.isArray(texts)) return "messages are not lists";
+  const count = msgIds.length;
+  if (!_isPairs(at, count) || at.reduce((sum, [, n]) => sum + n, 0) !== count) {
+    return "times do not match the messages";
+  }
+  if (count === 0 || texts.length !== count) return "lists of different lengths";
+  if (!msgIds.every((msgId) => typeof msgId === "string" && msgId !== "")) {
+    return "a msg_id is not text";
+  }
+  if (!texts.every((text) => typeof text === "string" && text.length <= MAX_TEXT_CHARS)) {
+    return "a text is not text, or too long";
+  }
+  return undefined;
+}
+
+// On disk, times and ids come as [value, count] pairs: `count` in a row, each one more than the
+// last for ids, the same for times (numbers cost more to write than the rest of a message).
+type _Written =
+  | { seq: number; in: _WrittenRun }
+  | { seq: number; out: _WrittenRun }
+  | { seq: number; state: { state: number; ids: [number, number][] } };
+type _WrittenRun = Omit<MessageRun, "at"> & { at: [number, number][] };
+
+function _written(record: LogRecord): _Written {
+  if ("state" in record) {
+    return {
+      seq: record.seq,
+      state: { state: record.state.state, ids: _pairs(record.state.ids, 1) },
+    };
+  }
+  const kind = "in" in record ? "in" : "out";
+  const run = runOf(record)!;
+  const written = { ...run, at: _pairs(run.at, 0) };
+  return kind === "in" ? { seq: record.seq, in: written } : { seq: record.seq, out: written };
+}
+
+function _read(written: _Written): LogRecord {
+  if ("state" in written) {
+    const { state, ids } = written.state;
+    return { seq: written.seq, state: { state, ids: _unpaired(ids, 1) } };
+  }
+  const kind = "in" in written ? "in" : "out";
+  const run = "in" in written ? written.in : written.out;
+  const read = { ...run, at: _unpaired(run.at, 0) };
+  return kind === "in" ? { seq: written.seq, in: read } : { seq: written.seq, out: read };
+}
+
+// `values` as [value, count] pairs, each value `step` more than the one before it in a pair.
+function _pairs(values: readonly number[], step: number): [number, number][] {
+  const pairs: [number, number][] = [];
+  let last: [number, number] | undefined;
+  for (const value of values) {
+    if (last !== undefined && last[0] + last[1] * step === value) last[1]++;
+    else pairs.push(last = [value, 1]);
+  }
+  return pairs;
+}
+
+function _unpaired(pairs: readonly [number, number][], step: number): number[] {
+  const values: number[] = [];
+  for (const [value, count] of pairs) {
+    for (let i = 0; i < count; i++) values.push(value + i * step);
+  }
+  return values;
+}
+
+// True for [value, count] pairs of safe integers, counts positive, at most `most` values.
+function _isPairs(value: unknown, most: number): value is [number, number][] {
+  if (!Array.isArray(value)) return false;
+  let total = 0;
+  for (const pair of value) {
+    if (!Array.isArray(pair) || pair.length !== 2) return false;
+    const [first, count] = pair;
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || count < 1) return false;
+    total += count;
+    if (total > most) return false;
+  }
+  return true;
+}
+
+function _isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,214 @@
+/**
+ * The message log: during a burst, messages that need no lookup are appended to a log beside
+ * the database instead of its tables, and moved in when the writes pause. What the log holds
+ * survives a crash with its ids and states; a record a crash cut is dropped; a damaged log is
+ * kept aside after its sound records are moved in; a disk that refuses the log sends the store
+ * to memory with everything it had.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { LOG_SUFFIX } from "../../peer/store/open.ts";
+import { incoming, outgoing, TestStore } from "../_message_store.ts";
+
+const PREFIX = "5f0c3a1e-7b2d-8c4e-9a6f-";
+
+// A p2pchat msg_id: the connection's prefix, then a 12-digit counter.
+function counted(n: number): string {
+  return PREFIX + n.toString(16).padStart(12, "0");
+}
+
+// The database, its WAL and the log as a crash leaves them (copied while the store has them
+// open); `log` replaces the log's content when given.
+function crashCopy(t: TestStore, log?: string): string {
+  const copy = `${t.dir}/crashed-${crypto.randomUUID()}.db`;
+  for (const suffix of ["", "-wal", LOG_SUFFIX]) {
+    Deno.copyFileSync(`${t.path}${suffix}`, `${copy}${suffix}`);
+  }
+  if (log !== undefined) Deno.writeTextFileSync(`${copy}${LOG_SUFFIX}`, log);
+  return copy;
+}
+
+function rowsIn(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const count = (table: string) =>
+      (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return count("messages") + count("staged");
+  } finally {
+    db.close();
+  }
+}
+
+// A burst from bob (known by his first message) and our answers, some ACKed.
+async function burst(t: TestStore, count: number) {
+  const first = t.store.addIncoming(incoming({ msgId: counted(0), text: "first" }))!;
+  const mine = t.store.addOutgoing(outgoing({ text: "first answer" }));
+  await t.store.committed();
+  t.store.settle();
+  const heard = [], sent = [];
+  for (let i = 1; i <= count; i++) {
+    heard.push(t.store.addIncoming(incoming({ msgId: counted(i), text: `in ${i}` }))!);
+    sent.push(t.store.addOutgoing(outgoing({ text: `out ${i}` })));
+    if (i % 2 === 0) t.store.setState(sent[sent.length - 1].id, "delivered");
+  }
+  await t.store.committed();
+  return { first, mine, heard, sent };
+}
+
+Deno.test("a burst goes to the log, not the tables, and survives a crash with its ids and states", async () => {
+  using t = new TestStore("file");
+  const { heard, sent } = await burst(t, 10);
+  assert.ok(Deno.statSync(`${t.path}${LOG_SUFFIX}`).size > 0, "in the log");
+  const copy = crashCopy(t);
+  assert.equal(rowsIn(copy), 2, "only the first two reached the tables");
+  t.store.close();
+
+  const store = t.open({}, copy);
+  const page = store.page("bob@lobby", { limit: 100 }).messages;
+  assert.equal(page.length, 22);
+  for (const message of [...heard, ...sent]) {
+    const kept = store.byId(message.id)!;
+    assert.equal(kept.text, message.text);
+    assert.equal(kept.msgId, message.msgId);
+  }
+  assert.deepEqual(
+    sent.map((message) => store.byId(message.id)!.state),
+    sent.map((_, i) => i % 2 === 1 ? "delivered" : "sent"),
+  );
+  assert.equal(store.conversations()[0].unread, 11);
+  // Moved in at start, and the log emptied.
+  assert.equal(Deno.statSync(`${copy}${LOG_SUFFIX}`).size, 0);
+  // Still known: the same message is not stored twice, and ids go on after the log's.
+  assert.equal(store.addIncoming(incoming({ msgId: counted(5) })), undefined);
+  assert.ok(store.addIncoming(incoming({ msgId: counted(11) }))!.id > sent[9].id);
+  store.close();
+  assert.equal(rowsIn(copy), 23);
+});
+
+Deno.test("what the log holds is in every read at once, and a pause moves it in", async () => {
+  using t = new TestStore("file");
+  const { heard, sent } = await burst(t, 3);
+  assert.deepEqual(
+    t.store.search("in 2").map((message) => message.id),
+    [heard[1].id],
+  );
+  assert.equal(t.store.page("bob@lobby").messages.length, 8);
+  assert.equal(t.store.byId(sent[1].id)?.state, "delivered");
+
+  // Another burst, left alone: a pause in the writes moves it in and empties the log.
+  for (let i = 10; i < 20; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  await t.store.committed();
+  assert.ok(Deno.statSync(`${t.path}${LOG_SUFFIX}`).size > 0);
+  for (let tick = 0; tick < 20; tick++) {
+    t.clock.advance(25);
+    await t.store.committed();
+  }
+  assert.equal(Deno.statSync(`${t.path}${LOG_SUFFIX}`).size, 0);
+  assert.equal(rowsIn(crashCopy(t)), 18);
+});
+
+Deno.test("a record a crash cut short is dropped, the rest is kept", async () => {
+  using t = new TestStore("file");
+  const { heard } = await burst(t, 4);
+  const log = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`);
+  const copy = crashCopy(t, log + '{"seq":99,"in":{"first":');
+  t.store.close();
+  const store = t.open({}, copy);
+  assert.equal(store.byId(heard[3].id)?.text, "in 4");
+  assert.equal(store.storage().movedAside, undefined);
+  assert.ok(t.logged.some((line) => /cut short/.test(line)), t.logged.join("\n"));
+});
+
+Deno.test("a damaged log: the records before the damage are moved in, the file is kept aside", async () => {
+  const damage = [
+    (line: string) => line.replace('"seq"', '"sequence"'),
+    (line: string) => line.replace('"msgIds":[', '"msgIds":[7,'),
+    (line: string) => line.replace(/"at":\[\[(\d+),\d+\]\]/, '"at":[[$1,99999999]]'),
+    (line: string) => line.slice(0, 40) + "\u0000" + line.slice(41),
+    () => "not json at all",
+  ];
+  for (const [index, spoil] of damage.entries()) {
+    using t = new TestStore("file");
+    const { heard } = await burst(t, 2);
+    const before = t.store.addIncoming(incoming({ msgId: counted(40), text: "sound" }))!;
+    await t.store.committed();
+    const after = t.store.addIncoming(incoming({ msgId: counted(41), text: "after" }))!;
+    await t.store.committed();
+    const lines = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`).split("\n");
+    lines[lines.length - 2] = spoil(lines[lines.length - 2]);
+    const copy = crashCopy(t, lines.join("\n"));
+    t.store.close();
+    const store = t.open({}, copy);
+    const status = store.storage();
+    assert.ok(status.movedAside?.includes(`${LOG_SUFFIX}.corrupt-`), `${index}`);
+    assert.equal(Deno.readTextFileSync(status.movedAside!), lines.join("\n"), "kept as it was");
+    assert.equal(store.byId(heard[1].id)?.text, "in 2", `${index}`);
+    assert.equal(store.byId(before.id)?.text, "sound", `${index}`);
+    assert.equal(store.byId(after.id), undefined, `${index}`);
+    assert.equal(status.persistent, true);
+    assert.ok(t.logged.some((line) => /message log .* is damaged/.test(line)), `${index}`);
+  }
+});
+
+Deno.test("log records already moved in before a crash are not moved in twice", async () => {
+  using t = new TestStore("file");
+  await burst(t, 3);
+  const log = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`);
+  t.store.page("bob@lobby"); // moves the log in
+  await t.store.committed();
+  // A crash between the commit that moved them in and the log being emptied.
+  const copy = crashCopy(t, log);
+  t.store.close();
+  const store = t.open({}, copy);
+  assert.equal(store.page("bob@lobby", { limit: 100 }).messages.length, 8);
+  assert.equal(store.storage().movedAside, undefined);
+});
+
+Deno.test("a log whose ids the tables hold already is kept aside, not moved in", async () => {
+  using t = new TestStore("file");
+  await burst(t, 2);
+  const log = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`);
+  t.store.page("bob@lobby");
+  await t.store.committed();
+  const copy = crashCopy(t, log);
+  // The mark set back: the log looks new, but its ids are taken.
+  const db = new DatabaseSync(copy);
+  db.exec("UPDATE meta SET value = 0 WHERE key = 'log_seq'");
+  db.close();
+  t.store.close();
+  const store = t.open({}, copy);
+  assert.ok(store.storage().movedAside?.includes(LOG_SUFFIX));
+  assert.equal(store.page("bob@lobby", { limit: 100 }).messages.length, 6);
+});
+
+Deno.test("a log that is not a plain file is moved aside and never read", () => {
+  using t = new TestStore("file");
+  t.store.close();
+  Deno.removeSync(`${t.path}${LOG_SUFFIX}`);
+  Deno.symlinkSync("/dev/zero", `${t.path}${LOG_SUFFIX}`);
+  const store = t.open();
+  assert.ok(store.storage().movedAside?.includes(LOG_SUFFIX));
+  assert.ok(Deno.lstatSync(`${t.path}${LOG_SUFFIX}`).isFile);
+});
+
+Deno.test("a disk that refuses the log: the store goes on in memory with every message", async () => {
+  let full = false;
+  using t = new TestStore("file", {}, {
+    beforeLogAppend: () => {
+      if (full) throw new Error("No space left on device (os error 28)");
+    },
+  });
+  const { heard, sent } = await burst(t, 3);
+  full = true;
+  const late = t.store.addIncoming(incoming({ msgId: counted(30), text: "refused" }))!;
+  await t.store.committed();
+  const status = t.store.storage();
+  assert.equal(status.persistent, false);
+  assert.match(status.problem!, /No space left/);
+  for (const message of [...heard, ...sent, late]) {
+    assert.equal(t.store.byId(message.id)?.text, message.text);
+  }
+  assert.equal(t.store.byId(sent[1].id)?.state, "delivered");
+  assert.equal(t.store.addIncoming(incoming({ msgId: counted(2) })), undefined);
+  assert.equal(t.problems.length, 1);
+});
