@@ -285,8 +285,7 @@ export class MessageTables {
     _checkText(m.text);
     if (m.kind !== "direct") return undefined;
     const sender = this.#peerIds.get(m.from);
-    if (sender === undefined || !this.#marks.isNew(sender, m.msgId)) return undefined;
-    this.#marks.note(sender, m.msgId, this.#staged);
+    if (sender === undefined || !this.#marks.claim(sender, m.msgId)) return undefined;
     return this.#incomingMessage(this.#nextId++, m, storableText(m.text));
   }
 
