@@ -335,7 +335,7 @@ export class Messenger implements PeerNode, Inbox {
   #settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
     this.#inFlight.delete(message.id);
     if (result.ok) {
-      const delivered = this.#store.setState(message.id, "delivered");
+      const delivered = this.#store.delivered(message);
       if (delivered) this.#changed(delivered);
       this.#recheckBacklog(message.conversation);
       // The node's result is ours alone (made for this send): no copy per message.

@@ -1,20 +1,28 @@
 /**
  * Messages stored without touching the tables: a direct message received from a p2pchat peer
  * whose msg_id needs no lookup (counter_marks.ts), and a direct message we send over an open
- * connection. Each is kept here, in the record of the message log (message_log.ts) its commit
- * writes, until the writes pause or something else needs the tables; then `ingest` moves the
- * records into the tables, with the ids they were given, as the same messages stored one by one
- * would be. The only change made here is an ACK (sent to delivered) of such a message.
+ * connection. Each goes into a record of the message log (message_log.ts) that its commit
+ * writes; from then on only the record's place in the file is kept here (its messages kept alive
+ * through a burst would cost the garbage collector more than writing them did), until the writes
+ * pause or something else needs the tables; then `ingest` moves the records into the tables,
+ * with the ids they were given, as the same messages stored one by one would be. The only change
+ * made here is an ACK (sent to delivered) of such a message.
  */
 import type { MessageState, StoredMessage } from "../api.ts";
-import { type LogRecord, type MessageRun, runOf } from "./message_log.ts";
+import { type LogPlace, type LogRecord, type MessageRun, runOf } from "./message_log.ts";
 import type { MessageTables } from "./message_tables.ts";
 import { DELIVERED, SENT } from "./rows.ts";
 
-// A record kept in memory, with the states of an outgoing run's messages (the record says
-// `sent`; an ACK changes the copy here and adds a state record).
+// A record not in the tables: itself until it is written, then its place in the log. A run's
+// first id, size and text length stay, and an outgoing run's states (the record says `sent`;
+// an ACK changes the copy here and adds a state record).
 interface _Pending {
-  record: LogRecord;
+  record?: LogRecord;
+  place?: LogPlace;
+  kind: "in" | "out" | "state";
+  first: number;
+  count: number;
+  textLength: number;
   states?: number[];
 }
 
@@ -47,105 +55,98 @@ export class FastWrites {
     return this.#unwrittenFrom < this.#pending.length;
   }
 
-  /** Keeps a message a claim of `MessageTables` made (received, or ours and `sent`). */
-  add(m: StoredMessage): void {
-    const kind = m.outgoing ? "out" : "in";
-    const run = this.#runFor(
-      kind,
-      m.id,
-      m.from,
-      m.conversation,
-      m.encrypted,
-      m.fingerprint ?? null,
-    );
-    run.at.push(m.at);
-    run.msgIds.push(m.msgId);
-    run.texts.push(m.text);
-    this.#messages++;
-    this.#textLength += m.text.length + m.msgId.length;
-    if (m.outgoing) this.#pending[this.#pending.length - 1].states!.push(SENT);
-  }
-
   get isEmpty(): boolean {
     return this.#pending.length === 0;
   }
 
   /** The lowest id held (Infinity when none is). */
   get firstId(): number {
-    for (const { record } of this.#pending) {
-      const run = runOf(record);
-      if (run) return run.first;
-    }
-    return Infinity;
+    return this.#pending.find((pending) => pending.kind !== "state")?.first ?? Infinity;
+  }
+
+  /** Keeps a message a claim of `MessageTables` made (received, or ours and `sent`). */
+  add(m: StoredMessage): void {
+    const pending = this.#runFor(m);
+    const run = runOf(pending.record!)!;
+    run.at.push(m.at);
+    run.msgIds.push(m.msgId);
+    run.texts.push(m.text);
+    const length = m.text.length + m.msgId.length;
+    pending.count++;
+    pending.textLength += length;
+    pending.states?.push(SENT);
+    this.#messages++;
+    this.#textLength += length;
   }
 
   /**
-   * Marks our message `id` delivered; the message, or undefined when it is not held here or
-   * was delivered already.
+   * Marks our message `id` delivered; false when it is not held here, or was delivered
+   * already.
    */
-  deliver(id: number): StoredMessage | undefined {
+  deliver(id: number): boolean {
     for (let at = this.#pending.length - 1; at >= 0; at--) {
-      const { record, states } = this.#pending[at];
-      if (!("out" in record)) continue;
-      const run = record.out;
-      const index = id - run.first;
-      if (index >= run.msgIds.length) return undefined; // newer than any held
+      const { kind, first, count, states } = this.#pending[at];
+      if (kind !== "out") continue;
+      const index = id - first;
+      if (index >= count) return false; // newer than any held
       if (index < 0) continue;
-      if (states![index] !== SENT) return undefined;
+      if (states![index] !== SENT) return false;
       states![index] = DELIVERED;
       this.#stateChange(DELIVERED, id);
-      return _message(run, index, true, DELIVERED);
+      return true;
     }
-    return undefined;
+    return false;
   }
 
-  /** The records to append to the log now (they count as written from here on). */
+  /** The records to append to the log now; `wrote` says where they went. */
   unwritten(): LogRecord[] {
-    const records = this.#pending.slice(this.#unwrittenFrom).map((pending) => pending.record);
-    this.#unwrittenFrom = this.#pending.length;
-    return records;
+    return this.#pending.slice(this.#unwrittenFrom).map((pending) => pending.record!);
   }
 
-  /** Takes the oldest records, of about `maxMessages` messages (one at least), out of here. */
-  take(maxMessages = Infinity): LogRecord[] {
+  /** The records `unwritten` gave were appended at `places`: only those are kept now. */
+  wrote(places: readonly LogPlace[]): void {
+    places.forEach((place, i) => {
+      const pending = this.#pending[this.#unwrittenFrom + i];
+      pending.place = place;
+      pending.record = undefined;
+    });
+    this.#unwrittenFrom += places.length;
+  }
+
+  /**
+   * Takes the oldest records, of about `maxMessages` messages (one at least), out of here; those
+   * written are read back with `readBack`.
+   */
+  take(maxMessages: number, readBack: (place: LogPlace) => LogRecord): LogRecord[] {
     let end = 0;
     for (let messages = 0; end < this.#pending.length && messages < maxMessages; end++) {
-      const run = runOf(this.#pending[end].record);
-      if (run === undefined) continue;
-      messages += run.msgIds.length;
-      this.#messages -= run.msgIds.length;
-      for (let i = 0; i < run.msgIds.length; i++) {
-        this.#textLength -= run.texts[i].length + run.msgIds[i].length;
-      }
+      const { count, textLength } = this.#pending[end];
+      messages += count;
+      this.#messages -= count;
+      this.#textLength -= textLength;
     }
-    const taken = this.#pending.splice(0, end).map((pending) => pending.record);
+    const taken = this.#pending.splice(0, end);
     this.#unwrittenFrom = Math.max(0, this.#unwrittenFrom - end);
-    return taken;
+    return taken.map((pending) => pending.record ?? readBack(pending.place!));
   }
 
-  // The run `id` joins: the newest record when it is of the same kind, sender, conversation
-  // and way of travelling, not written, and `id` comes next in it; else a new one.
-  #runFor(
-    kind: "in" | "out",
-    id: number,
-    from: string,
-    conversation: string,
-    encrypted: boolean,
-    fingerprint: string | null,
-  ): MessageRun {
-    const last = this.#pending.length - 1;
-    const newest = last >= this.#unwrittenFrom ? this.#pending[last].record : undefined;
-    const run = newest === undefined ? undefined : runOf(newest, kind);
+  // The record `m` joins: the newest one when it is not written, of the same kind, sender,
+  // conversation and way of travelling, and `m.id` comes next in it; else a new one.
+  #runFor(m: StoredMessage): _Pending {
+    const kind = m.outgoing ? "out" : "in";
+    const fingerprint = m.fingerprint ?? null;
+    const newest = this.#pending[this.#pending.length - 1];
+    const run = newest?.record && runOf(newest.record, kind);
     if (
-      run && run.from === from && run.conversation === conversation &&
-      run.encrypted === encrypted && run.fingerprint === fingerprint &&
-      run.first + run.msgIds.length === id
-    ) return run;
+      run && run.from === m.from && run.conversation === m.conversation &&
+      run.encrypted === m.encrypted && run.fingerprint === fingerprint &&
+      newest.first + newest.count === m.id
+    ) return newest;
     const fresh: MessageRun = {
-      first: id,
-      from,
-      conversation,
-      encrypted,
+      first: m.id,
+      from: m.from,
+      conversation: m.conversation,
+      encrypted: m.encrypted,
       fingerprint,
       at: [],
       msgIds: [],
@@ -153,36 +154,27 @@ export class FastWrites {
     };
     const seq = this.#nextSeq++;
     const record: LogRecord = kind === "in" ? { seq, in: fresh } : { seq, out: fresh };
-    this.#pending.push(kind === "in" ? { record } : { record, states: [] });
-    return fresh;
+    const pending: _Pending = { record, kind, first: m.id, count: 0, textLength: 0 };
+    if (kind === "out") pending.states = [];
+    this.#pending.push(pending);
+    return pending;
   }
 
   #stateChange(state: number, id: number): void {
-    const last = this.#pending.length - 1;
-    const newest = last >= this.#unwrittenFrom ? this.#pending[last].record : undefined;
-    if (newest && "state" in newest && newest.state.state === state) {
-      newest.state.ids.push(id);
+    const newest = this.#pending[this.#pending.length - 1];
+    const record = newest?.record;
+    if (record && "state" in record && record.state.state === state) {
+      record.state.ids.push(id);
       return;
     }
-    this.#pending.push({ record: { seq: this.#nextSeq++, state: { state, ids: [id] } } });
+    this.#pending.push({
+      record: { seq: this.#nextSeq++, state: { state, ids: [id] } },
+      kind: "state",
+      first: id,
+      count: 0,
+      textLength: 0,
+    });
   }
-}
-
-function _message(run: MessageRun, index: number, outgoing: boolean, state: number): StoredMessage {
-  const message: StoredMessage = {
-    id: run.first + index,
-    msgId: run.msgIds[index],
-    conversation: run.conversation,
-    kind: "direct",
-    from: run.from,
-    outgoing,
-    text: run.texts[index],
-    at: run.at[index],
-    state: _STATE_NAMES[state],
-    encrypted: run.encrypted,
-  };
-  if (run.fingerprint !== null) message.fingerprint = run.fingerprint;
-  return message;
 }
 
 /**

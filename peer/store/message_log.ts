@@ -43,6 +43,12 @@ export interface MessageRun {
   texts: string[];
 }
 
+/** Where a record was written: its line's bytes in the file. */
+export interface LogPlace {
+  offset: number;
+  length: number;
+}
+
 /** What a log file held. */
 export interface ReadLog {
   records: LogRecord[];
@@ -95,15 +101,47 @@ export class MessageLog {
     return this.#size > 0;
   }
 
-  /** Appends `records`; throws when the disk refuses (the file may then end in a torn record). */
-  append(records: readonly LogRecord[]): void {
-    let text = "";
-    for (const record of records) text += _line(record);
-    const bytes = encoder.encode(text);
+  /**
+   * Appends `records`, and says where each went; throws when the disk refuses (the file may then
+   * end in a torn record).
+   */
+  append(records: readonly LogRecord[]): LogPlace[] {
+    const lines = records.map((record) => encoder.encode(_line(record)));
+    const bytes = new Uint8Array(lines.reduce((sum, line) => sum + line.length, 0));
+    const places: LogPlace[] = [];
+    let at = 0;
+    for (const line of lines) {
+      bytes.set(line, at);
+      places.push({ offset: this.#size + at, length: line.length });
+      at += line.length;
+    }
     for (let written = 0; written < bytes.length;) {
       written += this.#file.writeSync(bytes.subarray(written));
     }
     this.#size += bytes.length;
+    return places;
+  }
+
+  /** The record written at `place` (throws when the file no longer holds it there). */
+  read(place: LogPlace): LogRecord {
+    const bytes = new Uint8Array(place.length);
+    this.#file.seekSync(place.offset, Deno.SeekMode.Start);
+    try {
+      for (let read = 0; read < bytes.length;) {
+        const n = this.#file.readSync(bytes.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+    } finally {
+      this.#file.seekSync(this.#size, Deno.SeekMode.Start);
+    }
+    const { records, damage } = parseLog(new TextDecoder().decode(bytes));
+    if (damage !== undefined || records.length !== 1) {
+      throw new Error(
+        `The message log "${this.path}" no longer holds its record at byte ${place.offset}`,
+      );
+    }
+    return records[0];
   }
 
   /** Empties the file: every record in it is in the tables. */

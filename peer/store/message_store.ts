@@ -152,16 +152,20 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined {
-    if (state === "delivered" && this.#fast) {
+    return this.#write((t) => t.setState(id, state, reason), this.#holdsFast(id));
+  }
+
+  delivered(message: StoredMessage): StoredMessage | undefined {
+    if (this.#fast) {
       this.#checkOpen();
-      const delivered = this.#fast.deliver(id);
-      if (delivered) {
+      if (this.#fast.deliver(message.id)) {
         this.#openBatch();
         this.#writesSinceUpkeepTimer++;
-        return delivered;
+        // Nothing else of a message held there changes.
+        return { ...message, state: "delivered" };
       }
     }
-    return this.#write((t) => t.setState(id, state, reason), this.#holdsFast(id));
+    return this.setState(message.id, "delivered");
   }
 
   /**
@@ -371,7 +375,7 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   #ingest(maxMessages: number): void {
-    const records = this.#fast!.take(maxMessages);
+    const records = this.#fast!.take(maxMessages, (place) => this.#log!.read(place));
     this.#write((t) => ingest(t, records), false);
     this.#ingestedInBatch = true;
   }
@@ -501,7 +505,7 @@ export class BatchedMessageStore implements MessageStore {
     const records = this.#fast.unwritten();
     try {
       this.#hooks.beforeLogAppend?.();
-      this.#log!.append(records);
+      this.#fast.wrote(this.#log!.append(records));
     } catch (error) {
       this.#fallBack(error);
     }
@@ -566,7 +570,16 @@ export class BatchedMessageStore implements MessageStore {
     this.#walSync?.close();
     this.#walSync = undefined;
     // Fast writes not moved in yet go into the copy after the batch: they are newer.
-    const fastWrites = this.#fast?.take() ?? [];
+    let fastWrites: LogRecord[] = [];
+    try {
+      fastWrites = this.#fast?.take(Infinity, (place) => this.#log!.read(place)) ?? [];
+    } catch (readError) {
+      // They stay in the log file, which the next start reads.
+      this.#deps.log.error(
+        `Reading the message log back failed (${describeError(readError)}); its last ` +
+          "messages are not shown until the next start",
+      );
+    }
     this.#fast = undefined;
     this.#log?.close();
     this.#log = undefined;

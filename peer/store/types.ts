@@ -94,6 +94,11 @@ export interface MessageStore {
    * there, or when the change would go backwards (see docs/message-store.md, "States").
    */
   setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined;
+  /**
+   * The ACK of our message `message` (as `addOutgoing` gave it): `setState(id, "delivered")`,
+   * but a message kept in the message log changes there, with no lookup.
+   */
+  delivered(message: StoredMessage): StoredMessage | undefined;
   setEncrypted(id: number, encrypted: boolean): void;
   /** Applies a delivery or read receipt; returns our messages that moved forward. */
   receipt(conversation: string, msgIds: string[], state: "delivered" | "read"): StoredMessage[];

@@ -248,6 +248,28 @@ contract("search treats % _ \\ and quotes as plain characters", (backend) => {
   assert.deepEqual(search(`"`), [`it's "quoted"`]);
 });
 
+contract(
+  "an ACK (delivered) moves our sent message once, wherever the store keeps it",
+  async (backend) => {
+    using t = new TestStore(backend);
+    // The first message of ours goes into the tables; the next ones (on disk) to the message log.
+    const first = t.store.addOutgoing(outgoing({ text: "first" }));
+    await t.store.committed();
+    const second = t.store.addOutgoing(outgoing({ text: "second" }));
+    const third = t.store.addOutgoing(outgoing({ text: "third" }));
+    for (const message of [first, second]) {
+      const delivered = t.store.delivered(message);
+      assert.deepEqual(delivered, { ...message, state: "delivered" });
+      assert.equal(t.store.delivered(message), undefined, "no change is no event");
+    }
+    await t.store.committed();
+    restart(t);
+    const states = [first, second, third].map((m) => t.store.byId(m.id)?.state);
+    assert.deepEqual(states, ["delivered", "delivered", "sent"]);
+    assert.equal(t.store.delivered(third)?.state, "delivered");
+  },
+);
+
 contract("outgoing states only move forward", (backend) => {
   using t = new TestStore(backend);
   const m = t.store.addOutgoing(outgoing({ state: "queued" }));

@@ -49,7 +49,7 @@ async function burst(t: TestStore, count: number) {
   for (let i = 1; i <= count; i++) {
     heard.push(t.store.addIncoming(incoming({ msgId: counted(i), text: `in ${i}` }))!);
     sent.push(t.store.addOutgoing(outgoing({ text: `out ${i}` })));
-    if (i % 2 === 0) t.store.setState(sent[sent.length - 1].id, "delivered");
+    if (i % 2 === 0) t.store.delivered(sent[sent.length - 1]);
   }
   await t.store.committed();
   return { first, mine, heard, sent };
