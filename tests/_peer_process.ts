@@ -177,7 +177,12 @@ export class PeerProcess {
 
   /** Writes bytes to standard input as they are (keys, in a terminal). */
   async write(text: string): Promise<void> {
-    await this.#stdin.write(new TextEncoder().encode(text));
+    try {
+      await this.#stdin.write(new TextEncoder().encode(text));
+    } catch (error) {
+      // It ended: what it said last tells why.
+      throw new Error(`${error}; the peer's last output: ${this.output.slice(-2_000)}`);
+    }
   }
 
   /** Closes standard input (end of the commands, in pipe mode). */

@@ -55,6 +55,11 @@ export class FastWrites {
     return this.#unwrittenFrom < this.#pending.length;
   }
 
+  /** True when records held here are in the log file (not in the tables yet). */
+  get holdsWritten(): boolean {
+    return this.#unwrittenFrom > 0;
+  }
+
   get isEmpty(): boolean {
     return this.#pending.length === 0;
   }

@@ -47,6 +47,12 @@ export const MAX_STAGED_TEXT = 8 * 1024 * 1024;
 export const MERGE_STEP_ROWS = 1_024;
 /** Messages of the message log moved into the tables per step while the writes pause. */
 export const INGEST_STEP_MESSAGES = 2_048;
+/**
+ * The message log is emptied once every record in it is in the tables; writes that never pause
+ * leave some out at every commit, so past this size all of it moves in at once (and the file
+ * is emptied at that commit).
+ */
+export const DEFAULT_MAX_LOG_BYTES = 32 * 1024 * 1024;
 export const MERGE_STEP_TEXT = 512 * 1024;
 
 /**

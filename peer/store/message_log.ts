@@ -101,6 +101,11 @@ export class MessageLog {
     return this.#size > 0;
   }
 
+  /** The file's size in bytes. */
+  get size(): number {
+    return this.#size;
+  }
+
   /**
    * Appends `records`, and says where each went; throws when the disk refuses (the file may then
    * end in a torn record).

@@ -95,8 +95,6 @@ export class BatchedMessageStore implements MessageStore {
   // A commit is due: a transaction is open (`#inBatch`), or fast writes wait for the log.
   #batchOpen = false;
   #inBatch = false;
-  // Fast writes moved into the tables in the open transaction.
-  #ingestedInBatch = false;
   #log?: MessageLog;
   #fast?: FastWrites;
   #batchStartNextId = 0;
@@ -178,7 +176,6 @@ export class BatchedMessageStore implements MessageStore {
       this.#fast = new FastWrites(records[records.length - 1].seq + 1);
     } else if (!this.#log?.holdsRecords) return;
     // Emptied even when nothing was moved in: what it held was in the tables already.
-    this.#ingestedInBatch = true;
     this.#openBatch();
     this.#commit();
   }
@@ -350,6 +347,9 @@ export class BatchedMessageStore implements MessageStore {
     const fast = this.#fast;
     if (fast === undefined) return undefined;
     this.#checkOpen();
+    // A log that never empties (writes that never pause) is emptied: all of it moves in now, and
+    // the commit that holds it empties the file.
+    if (this.#log!.size >= this.#limits.maxLogBytes) this.#catchUp();
     // Held in memory until a pause: past the staged rows' bounds, the oldest are moved in.
     while (fast.size >= this.#limits.maxStaged || fast.textLength >= MAX_STAGED_TEXT) {
       this.#ingest(INGEST_STEP_MESSAGES);
@@ -377,7 +377,6 @@ export class BatchedMessageStore implements MessageStore {
   #ingest(maxMessages: number): void {
     const records = this.#fast!.take(maxMessages, (place) => this.#log!.read(place));
     this.#write((t) => ingest(t, records), false);
-    this.#ingestedInBatch = true;
   }
 
   #write<T>(write: (tables: MessageTables) => T, catchUp = true): T {
@@ -462,19 +461,13 @@ export class BatchedMessageStore implements MessageStore {
     if (!this.#batchOpen) return this.#settle();
     this.#batchOpen = false;
     try {
+      this.#commitTables();
+      // Every record in the file is in the tables (committed): it starts again empty, before
+      // this batch's records go in.
+      if (this.#log?.holdsRecords && !this.#fast!.holdsWritten) this.#clearLog();
       this.#appendLog();
-      if (this.#inBatch) {
-        try {
-          this.#writesSinceCheckpoint += this.#tables.beforeCommit();
-          this.#tables.db.exec("COMMIT");
-        } catch (error) {
-          // Whatever stopped the commit, the batch goes on in memory rather than being lost.
-          if (!this.#status.persistent) throw error;
-          this.#fallBack(error);
-          this.#tables.beforeCommit();
-          this.#tables.db.exec("COMMIT");
-        }
-      }
+      // The log failed: the store went on in memory, with this batch's fast writes to commit.
+      this.#commitTables();
     } catch (error) {
       // Even memory refused (out of memory): this batch is lost, the store stays usable.
       try {
@@ -482,21 +475,33 @@ export class BatchedMessageStore implements MessageStore {
       } catch {
         // Nothing more to undo.
       }
-      this.#inBatch = this.#ingestedInBatch = false;
+      this.#inBatch = false;
       this.#journal = [];
       this.#settle(error);
       throw error;
     }
-    // Every record of the log is in the tables now.
-    if (this.#ingestedInBatch && this.#fast?.isEmpty) this.#clearLog();
-    this.#inBatch = this.#ingestedInBatch = false;
-    this.#journal = [];
     this.#lastCommitAt = this.#deps.clock.now();
     this.#hooks.onCommit?.();
     this.#settle();
     if (!this.#status.persistent) this.#boundMemory();
     if (this.#writesSinceCheckpoint >= CHECKPOINT_FORCE_WRITES) this.#checkpoint();
     this.#scheduleUpkeep();
+  }
+
+  #commitTables(): void {
+    if (!this.#inBatch) return;
+    try {
+      this.#writesSinceCheckpoint += this.#tables.beforeCommit();
+      this.#tables.db.exec("COMMIT");
+    } catch (error) {
+      // Whatever stopped the commit, the batch goes on in memory rather than being lost.
+      if (!this.#status.persistent) throw error;
+      this.#fallBack(error);
+      this.#tables.beforeCommit();
+      this.#tables.db.exec("COMMIT");
+    }
+    this.#inBatch = false;
+    this.#journal = [];
   }
 
   // The fast writes of this batch go to the log before the batch counts as committed.

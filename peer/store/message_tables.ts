@@ -69,6 +69,8 @@ export interface TableLimits {
   maxQueuedPerConversation: number;
   /** Staged rows past this many are merged at each commit (as many as the commit added). */
   maxStaged: number;
+  /** The message log's size past which all of it moves in. */
+  maxLogBytes: number;
 }
 
 interface _Conversation {

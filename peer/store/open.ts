@@ -13,6 +13,7 @@ import { dirname } from "../../lib/persist.ts";
 import type { StorageStatus } from "../api.ts";
 import {
   BUSY_TIMEOUT_MS,
+  DEFAULT_MAX_LOG_BYTES,
   DEFAULT_MAX_MESSAGES,
   DEFAULT_MAX_QUEUED,
   DEFAULT_MAX_QUEUED_PER_CONVERSATION,
@@ -119,6 +120,7 @@ function _limits(options: MessageStoreOptions): TableLimits {
     maxQueuedPerConversation: options.maxQueuedPerConversation ??
       DEFAULT_MAX_QUEUED_PER_CONVERSATION,
     maxStaged: options.maxStaged ?? DEFAULT_MAX_STAGED,
+    maxLogBytes: options.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
   };
 }
 

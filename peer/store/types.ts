@@ -27,6 +27,8 @@ export interface MessageStoreOptions {
   maxQueuedPerConversation?: number;
   /** New messages kept staged before commits move them into the table (default 65_536). */
   maxStaged?: number;
+  /** The message log is emptied, all of it moved in, past this size (default 32 MiB). */
+  maxLogBytes?: number;
 }
 
 /** What the store needs from outside. */

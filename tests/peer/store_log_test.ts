@@ -107,6 +107,22 @@ Deno.test("what the log holds is in every read at once, and a pause moves it in"
   assert.equal(rowsIn(crashCopy(t)), 18);
 });
 
+Deno.test("writes that never pause: past its size bound, the log moves in at once and starts again", async () => {
+  using t = new TestStore("file", { maxLogBytes: 20_000 });
+  await burst(t, 1);
+  const log = `${t.path}${LOG_SUFFIX}`;
+  let largest = 0;
+  for (let i = 100; i < 1100; i++) {
+    t.store.addIncoming(incoming({ msgId: counted(i), text: `message ${i}` }));
+    await t.store.committed();
+    largest = Math.max(largest, Deno.statSync(log).size);
+  }
+  assert.ok(largest > 10_000 && largest < 21_000, `the log grew to ${largest} bytes`);
+  const copy = crashCopy(t);
+  t.store.close();
+  assert.equal(t.open({}, copy).conversations()[0].unread, 1002);
+});
+
 Deno.test("a record a crash cut short is dropped, the rest is kept", async () => {
   using t = new TestStore("file");
   const { heard } = await burst(t, 4);
