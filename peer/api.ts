@@ -196,6 +196,11 @@ export interface StorageStatus {
   problem?: string;
   /** A damaged database moved aside at start. */
   movedAside?: string;
+  /**
+   * A damaged message log moved aside at start: its sound records are in history, those of its
+   * damaged lines only in that file.
+   */
+  logMovedAside?: string;
 }
 
 /** The most room messages `MessageHistory.waiting()` lists. */

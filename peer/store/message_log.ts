@@ -54,7 +54,7 @@ export interface ReadLog {
   records: LogRecord[];
   /** Bytes after the last complete record: a write a crash cut (never acknowledged). */
   tornBytes: number;
-  /** Why the records stop early, when a complete line is not one p2pchat wrote. */
+  /** What was wrong with the complete lines that are not records p2pchat wrote (skipped). */
   damage?: string;
 }
 
@@ -185,29 +185,37 @@ export function readLog(path: string): ReadLog & { completeBytes: number } {
   return { ...parsed, tornBytes: bytes.length - complete, completeBytes: complete };
 }
 
-/** The records of complete lines, in order, up to the first one that is not a record. */
+/** The records of complete lines, in order, and what was wrong with the lines that are not. */
 export function parseLog(text: string): Omit<ReadLog, "tornBytes"> {
   const records: LogRecord[] = [];
   const lines = text.split("\n");
   lines.pop(); // after the last "\n"
   let lastSeq = 0;
   let nextId = 0;
+  const damaged: string[] = [];
   for (const [index, line] of lines.entries()) {
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      return { records, damage: `line ${index + 1} is not JSON` };
+      damaged.push(`line ${index + 1} is not JSON`);
+      continue;
     }
+    // A damaged line is skipped: the records after it are as sound as those before.
     const problem = _problem(value, lastSeq, nextId);
-    if (problem !== undefined) return { records, damage: `line ${index + 1}: ${problem}` };
+    if (problem !== undefined) {
+      damaged.push(`line ${index + 1}: ${problem}`);
+      continue;
+    }
     const record = _read(value as _Written);
     lastSeq = record.seq;
     const run = runOf(record);
     if (run) nextId = run.first + run.msgIds.length;
     records.push(record);
   }
-  return { records };
+  if (damaged.length === 0) return { records };
+  const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged lines)` : "";
+  return { records, damage: `${damaged[0]}${more}` };
 }
 
 // What makes `value` something other than a record p2pchat writes after `lastSeq`, with ids

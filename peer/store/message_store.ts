@@ -145,8 +145,12 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   addOutgoing(message: NewOutgoing): StoredMessage {
-    return this.#fastWrite((t) => t.claimOutgoing(message)) ??
+    const stored = this.#fastWrite((t) => t.claimOutgoing(message)) ??
       this.#write((t) => t.addOutgoing(message));
+    // Committed before the code that sent it yields, so before its ACK can come: a message
+    // reported delivered is never one a crash takes back (nor is its id given again).
+    this.#commitSoon();
+    return stored;
   }
 
   setState(id: number, state: MessageState, reason?: string): StoredMessage | undefined {

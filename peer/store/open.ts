@@ -244,7 +244,8 @@ export const LOG_SUFFIX = "-msglog";
 /**
  * What the message log at start holds that the tables do not, and how much of the file to keep
  * (a record cut by a crash was never acknowledged: it goes). A log that is damaged, or that does
- * not fit the tables (ids they hold already), is moved aside after its sound records are read.
+ * not fit the tables (ids they hold already), is moved aside; of a damaged one, the sound
+ * records are moved in.
  */
 function _readLogInto(
   path: string,
@@ -272,10 +273,10 @@ function _readLogInto(
   Deno.renameSync(logPath, movedTo);
   deps.log.error(
     `The message log "${logPath}" is damaged (${damage}); kept aside as "${movedTo}"` +
-      (taken ? "" : ", after moving in the messages before the damage"),
+      (taken ? "" : ", after moving in the messages of its sound lines"),
     { file: logPath, movedTo },
   );
-  status.movedAside ??= movedTo;
+  status.logMovedAside = movedTo;
   return { records: taken ? [] : records, keepBytes: 0 };
 }
 

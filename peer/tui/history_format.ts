@@ -214,7 +214,7 @@ export function formatContacts(contacts: readonly Contact[], style: Style, now: 
 export function shortFingerprint(fingerprint: string | undefined): string {
   if (fingerprint === undefined) return "-";
   const groups = sanitize(fingerprint).split(/\s+/).filter((group) => group !== "");
-  return groups.length > 2 ? `${groups.slice(0, 2).join("")}…` : groups.join("");
+  return groups.length > 2 ? `${groups.slice(0, 2).join(" ")} …` : groups.join(" ");
 }
 
 /** What `/status` says about history: where it is saved, or why not. */
@@ -226,6 +226,11 @@ export function formatStorageStatus(status: StorageStatus, queued: number, style
     lines.push(
       style.warn(`history: a damaged store was moved aside to ${sanitize(status.movedAside)}`),
     );
+  }
+  if (status.logMovedAside !== undefined) {
+    lines.push(style.warn(
+      `history: a damaged message log was moved aside to ${sanitize(status.logMovedAside)}`,
+    ));
   }
   lines.push(`outbox: ${queued} queued`);
   return lines;
@@ -242,6 +247,17 @@ export function formatStorageWarnings(status: StorageStatus, style: Style, at: n
           `!! the message store was damaged; it was moved aside to ${
             sanitize(status.movedAside)
           } and a new one started (the old history is in that file)`,
+        )
+      }`,
+    );
+  }
+  if (status.logMovedAside !== undefined) {
+    lines.push(
+      `${time} ${
+        style.error(
+          `!! the message log was damaged; it was moved aside to ${
+            sanitize(status.logMovedAside)
+          }: the messages of its damaged lines are only in that file, the others are in history`,
         )
       }`,
     );

@@ -505,6 +505,10 @@ class _Session implements CommandContext {
       }
       return this.#addedElsewhere(event.message);
     }
+    // The store forgot it as the open one too: remembered again with its next message.
+    if (event.type === "conversation_forgotten" && event.conversation === this.#rememberedOpen) {
+      this.#rememberedOpen = undefined;
+    }
     // One deleted here is told by /forget itself.
     if (
       event.type === "conversation_forgotten" && this.#forgettingHere === event.conversation

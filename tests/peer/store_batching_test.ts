@@ -31,13 +31,26 @@ Deno.test("the writes of one run of code share one commit, made before any timer
   await new Promise((resolve) => setTimeout(resolve, 0));
 });
 
+Deno.test("messages we send commit once the code that sent them yields, all in one commit", async () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  for (let i = 0; i < 3; i++) t.store.addOutgoing(outgoing());
+  assert.equal(commits, 0);
+  await Promise.resolve();
+  assert.equal(commits, 1, "before an ACK can come");
+});
+
 Deno.test("a batch nobody waits for commits on a timer, within the commit delay", async () => {
   let commits = 0;
   using t = new TestStore("file", {}, { onCommit: () => commits++ });
-  t.store.addOutgoing(outgoing());
-  t.store.addOutgoing(outgoing());
+  const [a, b] = [t.store.addOutgoing(outgoing()), t.store.addOutgoing(outgoing())];
   await Promise.resolve();
-  assert.equal(commits, 0, "a sender's writes do not pay a commit each time the code yields");
+  commits = 0;
+  // Their ACKs: states nobody waits for.
+  t.store.delivered(a);
+  t.store.setState(b.id, "delivered");
+  await Promise.resolve();
+  assert.equal(commits, 0, "a sender's ACKs do not pay a commit each time the code yields");
   await new Promise((resolve) => setTimeout(resolve, COMMIT_DELAY_MS + 20));
   assert.equal(commits, 1);
 });
@@ -45,11 +58,14 @@ Deno.test("a batch nobody waits for commits on a timer, within the commit delay"
 Deno.test("a batch past its delay commits at a later write, while timers cannot fire", async () => {
   let commits = 0;
   using t = new TestStore("file", {}, { onCommit: () => commits++ });
-  t.store.addOutgoing(outgoing());
+  const sent = Array.from({ length: 17 }, () => t.store.addOutgoing(outgoing()));
+  await Promise.resolve();
+  commits = 0;
+  t.store.setState(sent[0].id, "delivered");
   // The event loop is kept busy (as by reads completing one after another): no timer runs.
   const until = Date.now() + COMMIT_DELAY_MS + 2;
   while (Date.now() < until) { /* busy */ }
-  for (let i = 0; i < 16; i++) t.store.addOutgoing(outgoing());
+  for (const message of sent.slice(1)) t.store.setState(message.id, "delivered");
   await Promise.resolve();
   assert.equal(commits, 1);
   t.store.flush();

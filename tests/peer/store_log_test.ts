@@ -131,11 +131,11 @@ Deno.test("a record a crash cut short is dropped, the rest is kept", async () =>
   t.store.close();
   const store = t.open({}, copy);
   assert.equal(store.byId(heard[3].id)?.text, "in 4");
-  assert.equal(store.storage().movedAside, undefined);
+  assert.equal(store.storage().logMovedAside, undefined);
   assert.ok(t.logged.some((line) => /cut short/.test(line)), t.logged.join("\n"));
 });
 
-Deno.test("a damaged log: the records before the damage are moved in, the file is kept aside", async () => {
+Deno.test("a damaged log: its sound records are moved in, the damaged line skipped, the file kept aside", async () => {
   const damage = [
     (line: string) => line.replace('"seq"', '"sequence"'),
     (line: string) => line.replace('"msgIds":[', '"msgIds":[7,'),
@@ -146,21 +146,23 @@ Deno.test("a damaged log: the records before the damage are moved in, the file i
   for (const [index, spoil] of damage.entries()) {
     using t = new TestStore("file");
     const { heard } = await burst(t, 2);
-    const before = t.store.addIncoming(incoming({ msgId: counted(40), text: "sound" }))!;
+    const before = t.store.addIncoming(incoming({ msgId: counted(40), text: "spoilt" }))!;
     await t.store.committed();
     const after = t.store.addIncoming(incoming({ msgId: counted(41), text: "after" }))!;
     await t.store.committed();
+    // The record of "sound" is spoilt; the one after it ("after") is not.
     const lines = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`).split("\n");
-    lines[lines.length - 2] = spoil(lines[lines.length - 2]);
+    lines[lines.length - 3] = spoil(lines[lines.length - 3]);
     const copy = crashCopy(t, lines.join("\n"));
     t.store.close();
     const store = t.open({}, copy);
     const status = store.storage();
-    assert.ok(status.movedAside?.includes(`${LOG_SUFFIX}.corrupt-`), `${index}`);
-    assert.equal(Deno.readTextFileSync(status.movedAside!), lines.join("\n"), "kept as it was");
+    assert.ok(status.logMovedAside?.includes(`${LOG_SUFFIX}.corrupt-`), `${index}`);
+    assert.equal(status.movedAside, undefined, "the database is not the one damaged");
+    assert.equal(Deno.readTextFileSync(status.logMovedAside!), lines.join("\n"), "kept as it was");
     assert.equal(store.byId(heard[1].id)?.text, "in 2", `${index}`);
-    assert.equal(store.byId(before.id)?.text, "sound", `${index}`);
-    assert.equal(store.byId(after.id), undefined, `${index}`);
+    assert.equal(store.byId(before.id), undefined, `${index}: the damaged line's message`);
+    assert.equal(store.byId(after.id)?.text, "after", `${index}: the line after the damage`);
     assert.equal(status.persistent, true);
     assert.ok(t.logged.some((line) => /message log .* is damaged/.test(line)), `${index}`);
   }
@@ -177,7 +179,7 @@ Deno.test("log records already moved in before a crash are not moved in twice", 
   t.store.close();
   const store = t.open({}, copy);
   assert.equal(store.page("bob@lobby", { limit: 100 }).messages.length, 8);
-  assert.equal(store.storage().movedAside, undefined);
+  assert.equal(store.storage().logMovedAside, undefined);
 });
 
 Deno.test("a log whose ids the tables hold already is kept aside, not moved in", async () => {
@@ -193,7 +195,7 @@ Deno.test("a log whose ids the tables hold already is kept aside, not moved in",
   db.close();
   t.store.close();
   const store = t.open({}, copy);
-  assert.ok(store.storage().movedAside?.includes(LOG_SUFFIX));
+  assert.ok(store.storage().logMovedAside?.includes(LOG_SUFFIX));
   assert.equal(store.page("bob@lobby", { limit: 100 }).messages.length, 6);
 });
 
@@ -203,7 +205,7 @@ Deno.test("a log that is not a plain file is moved aside and never read", () => 
   Deno.removeSync(`${t.path}${LOG_SUFFIX}`);
   Deno.symlinkSync("/dev/zero", `${t.path}${LOG_SUFFIX}`);
   const store = t.open();
-  assert.ok(store.storage().movedAside?.includes(LOG_SUFFIX));
+  assert.ok(store.storage().logMovedAside?.includes(LOG_SUFFIX));
   assert.ok(Deno.lstatSync(`${t.path}${LOG_SUFFIX}`).isFile);
 });
 

@@ -944,8 +944,8 @@ Deno.test("/contacts shows presence, last seen, address, fingerprint and verific
   assert.deepEqual(lines, [
     "2 contacts, 1 online",
     "PEER         STATE    LAST_SEEN   ADDRESS         FINGERPRINT  VERIFIED",
-    "bob@lobby    online   now         127.0.0.1:5001  mfrggzdf…    yes",
-    "carol@other  offline  2020-01-02  -               aaaabbbb…    key-changed",
+    "bob@lobby    online   now         127.0.0.1:5001  mfrg\u00a0gzdf\u00a0…  yes",
+    "carol@other  offline  2020-01-02  -               aaaa\u00a0bbbb\u00a0…  key-changed",
     "added dan@lobby to your contacts",
     "dan@lobby is already in your contacts",
     "removed carol@other from your contacts",
@@ -954,7 +954,7 @@ Deno.test("/contacts shows presence, last seen, address, fingerprint and verific
     "error: ALICE@lobby is this peer: /add another peer",
     "2 contacts, 1 online",
     "PEER       STATE    LAST_SEEN  ADDRESS         FINGERPRINT  VERIFIED",
-    "bob@lobby  online   now        127.0.0.1:5001  mfrggzdf…    yes",
+    "bob@lobby  online   now        127.0.0.1:5001  mfrg\u00a0gzdf\u00a0…  yes",
     "dan@lobby  offline  -          -               -            no",
   ]);
   assert.deepEqual(await pipe(new StoreNode(), ["/contacts"]), [
@@ -1006,6 +1006,26 @@ Deno.test("a store that was moved aside or is not saving is told at start", asyn
   );
   assert.ok(
     lines.includes("history: a damaged store was moved aside to /data/messages.db.corrupt-2026"),
+  );
+});
+
+Deno.test("a damaged message log moved aside is told at start as the log, not as the store", async () => {
+  const node = new StoreNode();
+  node.store.storageStatus = {
+    persistent: true,
+    path: "/data/messages.db",
+    logMovedAside: "/data/messages.db-msglog.corrupt-2026",
+  };
+  const lines = await pipe(node, ["/status"]);
+  assert.match(
+    lines[0],
+    /^\d\d:\d\d:\d\d !! the message log was damaged; it was moved aside to \/data\/messages\.db-msglog\.corrupt-2026: the messages of its damaged lines are only in that file, the others are in history$/,
+  );
+  assert.ok(!lines.some((line) => /message store was damaged|new one started/.test(line)));
+  assert.ok(
+    lines.includes(
+      "history: a damaged message log was moved aside to /data/messages.db-msglog.corrupt-2026",
+    ),
   );
 });
 
@@ -1133,6 +1153,14 @@ Deno.test("a terminal reopens the conversation it had open; a script starts in t
   assert.equal(node.store.open, "bob@lobby", "no message with carol yet");
   const toCarol = node.store.add({ conversation: "carol@lobby", text: "first", outgoing: true });
   node.emit({ type: "message_added", message: toCarol, at: Date.now() });
+  assert.equal(node.store.open, "carol@lobby");
+  // Deleted (here or from another client), it is no longer remembered as open; the next message
+  // in it, while it is still the one shown, makes it so again.
+  const deleted = node.store.forget("carol@lobby")!;
+  node.emit({ type: "conversation_forgotten", conversation: "carol@lobby", deleted, at: 1 });
+  assert.equal(node.store.open, undefined);
+  const anew = node.store.add({ conversation: "carol@lobby", text: "anew", outgoing: true });
+  node.emit({ type: "message_added", message: anew, at: Date.now() });
   assert.equal(node.store.open, "carol@lobby");
   last.end();
   await last.done;
