@@ -190,8 +190,8 @@ export class Messenger implements PeerNode, Inbox {
     if (backlog) return this.#sendBehindBacklog(stored, encrypted !== undefined);
     // Connected: straight to the connection, and `settled` hears how it ended (no promise of
     // ours, nor an #inFlight entry, per message: the connection's unanswered SENDs are those).
-    if (encrypted !== undefined) return this.#node.sendStored(stored);
-    return this.#transmit(stored);
+    // A connection closing meanwhile takes nothing: the message goes the way of the others.
+    return (encrypted !== undefined && this.#node.sendStored(stored)) || this.#transmit(stored);
   }
 
   // A message queued behind older ones of its conversation: they go first.

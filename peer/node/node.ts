@@ -190,10 +190,11 @@ export interface StartablePeerNode extends PeerNode {
   /** A fresh msg_id for a SEND (kept with the message in the outbox). */
   newMsgId(): string;
   /**
-   * Sends a stored direct message to its conversation's peer, under its msg_id; the inbox's
-   * `settled` hears the outcome first (the store moves on without a promise per message).
+   * Sends a stored direct message over its conversation peer's open connection, under its
+   * msg_id; the inbox's `settled` hears the outcome first (the store moves on without a promise
+   * per message). Undefined (nothing sent) when that connection is not open.
    */
-  sendStored(message: StoredMessage): Promise<SendResult>;
+  sendStored(message: StoredMessage): Promise<SendResult> | undefined;
   /** SENDs written to `peerId`'s connection that have had no ACK yet (nor timed out). */
   unansweredSends(peerId: string): number;
   /** Sends a RECEIPT to a connected peer; false when it is not connected or did not agree. */
@@ -623,13 +624,10 @@ class _PeerNode implements StartablePeerNode {
       : this.#sendWhenConnected(peerId, text, msgId);
   }
 
-  sendStored(message: StoredMessage): Promise<SendResult> {
-    const { conversation: peerId, text, msgId } = message;
-    const connection = this.#peers.get(peerId)?.connection;
-    if (connection?.state === "open") return connection.send(text, msgId, message);
-    const inbox = this.#options.inbox;
-    return this.#sendWhenConnected(peerId, text, msgId)
-      .then((result) => inbox?.settled(message, result) ?? result);
+  sendStored(message: StoredMessage): Promise<SendResult> | undefined {
+    const connection = this.#peers.get(message.conversation)?.connection;
+    if (connection?.state !== "open") return undefined;
+    return connection.send(message.text, message.msgId, message);
   }
 
   unansweredSends(peerId: string): number {

@@ -125,14 +125,18 @@ export class FastWrites {
   take(maxMessages: number, readBack: (place: LogPlace) => LogRecord): LogRecord[] {
     let end = 0;
     for (let messages = 0; end < this.#pending.length && messages < maxMessages; end++) {
-      const { count, textLength } = this.#pending[end];
-      messages += count;
+      messages += this.#pending[end].count;
+    }
+    // Read back before anything is let go: a record that cannot be read stays here.
+    const records = this.#pending.slice(0, end).map((pending) =>
+      pending.record ?? readBack(pending.place!)
+    );
+    for (const { count, textLength } of this.#pending.splice(0, end)) {
       this.#messages -= count;
       this.#textLength -= textLength;
     }
-    const taken = this.#pending.splice(0, end);
     this.#unwrittenFrom = Math.max(0, this.#unwrittenFrom - end);
-    return taken.map((pending) => pending.record ?? readBack(pending.place!));
+    return records;
   }
 
   // The record `m` joins: the newest one when it is not written, of the same kind, sender,

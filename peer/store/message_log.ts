@@ -7,7 +7,7 @@
  * its messages; a record cut by a crash was never acknowledged, and is dropped. The format is in
  * docs/message-store.md, "The message log".
  */
-import { FAILED, QUEUED } from "./rows.ts";
+import { DELIVERED } from "./rows.ts";
 import { MAX_TEXT_CHARS } from "./limits.ts";
 
 /** Messages received from one peer in a row, with ids `first`, `first + 1`, ... */
@@ -140,13 +140,15 @@ export class MessageLog {
     } finally {
       this.#file.seekSync(this.#size, Deno.SeekMode.Start);
     }
-    const { records, damage } = parseLog(new TextDecoder().decode(bytes));
-    if (damage !== undefined || records.length !== 1) {
-      throw new Error(
-        `The message log "${this.path}" no longer holds its record at byte ${place.offset}`,
-      );
+    try {
+      const value = JSON.parse(strictDecoder.decode(bytes));
+      if (_problem(value, 0, 1) === undefined) return _read(value as _Written);
+    } catch {
+      // Told below.
     }
-    return records[0];
+    throw new Error(
+      `The message log "${this.path}" no longer holds its record at byte ${place.offset}`,
+    );
   }
 
   /** Empties the file: every record in it is in the tables. */
@@ -165,57 +167,103 @@ export class MessageLog {
   }
 }
 
-/** Reads the log at `path`; a missing file holds nothing. */
-export function readLog(path: string): ReadLog & { completeBytes: number } {
+/**
+ * Reads the log at `path`; a missing file holds nothing, and one over `maxBytes` (more than
+ * p2pchat writes before it empties it) is damage, not read.
+ */
+export function readLog(path: string, maxBytes: number): ReadLog & { completeBytes: number } {
+  const none = { records: [], tornBytes: 0, completeBytes: 0 };
   let bytes: Uint8Array;
   try {
     // Only a plain file: a link could make us write outside the profile, a FIFO would block.
-    if (!Deno.lstatSync(path).isFile) {
-      return { records: [], tornBytes: 0, completeBytes: 0, damage: "it is not a plain file" };
+    const info = Deno.lstatSync(path);
+    if (!info.isFile) return { ...none, damage: "it is not a plain file" };
+    if (info.size > maxBytes) {
+      return { ...none, damage: `it holds ${info.size} bytes, more than p2pchat writes` };
     }
     bytes = Deno.readFileSync(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { records: [], tornBytes: 0, completeBytes: 0 };
-    }
+    if (error instanceof Deno.errors.NotFound) return none;
     throw error;
   }
   const complete = bytes.lastIndexOf(NEWLINE) + 1;
-  const parsed = parseLog(new TextDecoder().decode(bytes.subarray(0, complete)));
+  const parsed = parseLog(bytes.subarray(0, complete));
   return { ...parsed, tornBytes: bytes.length - complete, completeBytes: complete };
 }
 
-/** The records of complete lines, in order, and what was wrong with the lines that are not. */
-export function parseLog(text: string): Omit<ReadLog, "tornBytes"> {
+/**
+ * The records of the complete lines of `bytes` (UTF-8, each line ended by "\n"), in order, and
+ * what was wrong with the lines that are not records p2pchat writes (skipped).
+ */
+export function parseLog(bytes: Uint8Array): Omit<ReadLog, "tornBytes"> {
   const records: LogRecord[] = [];
-  const lines = text.split("\n");
-  lines.pop(); // after the last "\n"
-  let lastSeq = 0;
-  let nextId = 0;
+  const check = new _Sequence();
   const damaged: string[] = [];
-  for (const [index, line] of lines.entries()) {
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      damaged.push(`line ${index + 1} is not JSON`);
-      continue;
-    }
+  let line = 0;
+  for (let start = 0; start < bytes.length; line++) {
+    let end = bytes.indexOf(NEWLINE, start);
+    if (end === -1) end = bytes.length;
+    const problem = check.problem(bytes.subarray(start, end));
+    start = end + 1;
     // A damaged line is skipped: the records after it are as sound as those before.
-    const problem = _problem(value, lastSeq, nextId);
-    if (problem !== undefined) {
-      damaged.push(`line ${index + 1}: ${problem}`);
-      continue;
-    }
-    const record = _read(value as _Written);
-    lastSeq = record.seq;
-    const run = runOf(record);
-    if (run) nextId = run.first + run.msgIds.length;
-    records.push(record);
+    if (typeof problem === "string") damaged.push(`line ${line + 1}: ${problem}`);
+    else records.push(problem);
   }
   if (damaged.length === 0) return { records };
   const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged lines)` : "";
   return { records, damage: `${damaged[0]}${more}` };
+}
+
+// Ids and seqs stay below this, far from where numbers stop being exact.
+const _MAX_ID = 2 ** 52;
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+// The lines of one file in order: each must follow the ones before it.
+class _Sequence {
+  #lastSeq = 0;
+  #nextId = 1;
+  // The id ranges of the outgoing runs so far ([first, end) pairs, in order): what an ACK names.
+  readonly #outFirst: number[] = [];
+  readonly #outEnd: number[] = [];
+
+  // The record `line` holds, or what is wrong with it.
+  problem(line: Uint8Array): LogRecord | string {
+    let value: unknown;
+    try {
+      value = JSON.parse(strictDecoder.decode(line));
+    } catch {
+      return "not JSON in UTF-8";
+    }
+    const problem = _problem(value, this.#lastSeq, this.#nextId) ?? this.#unknownIds(value);
+    if (problem !== undefined) return problem;
+    const record = _read(value as _Written);
+    this.#lastSeq = record.seq;
+    const run = runOf(record);
+    if (run) this.#nextId = run.first + run.msgIds.length;
+    if (run && "out" in record) {
+      this.#outFirst.push(run.first);
+      this.#outEnd.push(this.#nextId);
+    }
+    return record;
+  }
+
+  // A state record names only messages of the outgoing runs before it.
+  #unknownIds(value: unknown): string | undefined {
+    const change = (value as { state?: { ids: [number, number][] } }).state;
+    if (change === undefined) return undefined;
+    for (const [first, count] of change.ids) {
+      let low = 0;
+      let high = this.#outFirst.length - 1;
+      while (low < high) {
+        const middle = (low + high + 1) >>> 1;
+        if (this.#outFirst[middle] <= first) low = middle;
+        else high = middle - 1;
+      }
+      const inside = this.#outFirst[low] <= first && first + count <= this.#outEnd[low];
+      if (this.#outFirst.length === 0 || !inside) return "ids of no message sent in this log";
+    }
+    return undefined;
+  }
 }
 
 // What makes `value` something other than a record p2pchat writes after `lastSeq`, with ids
@@ -223,26 +271,33 @@ export function parseLog(text: string): Omit<ReadLog, "tornBytes"> {
 function _problem(value: unknown, lastSeq: number, nextId: number): string | undefined {
   if (!_isObject(value)) return "not an object";
   const { seq } = value;
-  if (!Number.isSafeInteger(seq) || (seq as number) <= lastSeq) return "seq out of order";
+  if (!Number.isSafeInteger(seq) || (seq as number) <= lastSeq || (seq as number) > _MAX_ID) {
+    return "seq out of order";
+  }
   const kinds = ["in", "out", "state"].filter((kind) => kind in value);
   if (kinds.length !== 1 || Object.keys(value).length !== 2) return "not one kind of record";
   if (kinds[0] === "state") {
     const change = value.state;
     if (!_isObject(change)) return "state is not an object";
     const { state, ids } = change;
-    if (!Number.isSafeInteger(state) || (state as number) < QUEUED || (state as number) > FAILED) {
-      return "unknown state";
+    // An ACK is the only change p2pchat logs.
+    if (state !== DELIVERED) return "a state p2pchat does not log";
+    if (!_isPairs(ids, _MAX_IDS) || !ids.every(([id, n]) => id > 0 && id + n <= _MAX_ID)) {
+      return "ids are not ids";
     }
-    if (!_isPairs(ids, _MAX_IDS) || !ids.every(([id]) => id > 0)) return "ids are not ids";
     return undefined;
   }
   const run = value[kinds[0]];
   if (!_isObject(run)) return "messages are not an object";
   const { first, from, conversation, encrypted, fingerprint, at, msgIds, texts } = run;
-  if (!Number.isSafeInteger(first) || (first as number) < Math.max(1, nextId)) {
-    return "ids out of order";
+  if (!Number.isSafeInteger(first) || (first as number) < nextId) return "ids out of order";
+  if (typeof from !== "string" || typeof conversation !== "string" || from === "") {
+    return "names are not text";
   }
-  if (typeof from !== "string" || typeof conversation !== "string") return "names are not text";
+  // A received direct message's conversation is its sender.
+  if (conversation === "" || (kinds[0] === "in" && conversation !== from)) {
+    return "a conversation that is not the sender's";
+  }
   if (typeof encrypted !== "boolean") return "encrypted is not true or false";
   if (fingerprint !== null && typeof fingerprint !== "string") return "fingerprint is not text";
   if (!Array.isArray(msgIds) || !Array.isArray(texts)) return "messages are not lists";
@@ -251,6 +306,7 @@ function _problem(value: unknown, lastSeq: number, nextId: number): string | und
     return "times do not match the messages";
   }
   if (count === 0 || texts.length !== count) return "lists of different lengths";
+  if ((first as number) + count > _MAX_ID) return "ids out of order";
   if (!msgIds.every((msgId) => typeof msgId === "string" && msgId !== "")) {
     return "a msg_id is not text";
   }

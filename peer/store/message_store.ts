@@ -379,7 +379,14 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   #ingest(maxMessages: number): void {
-    const records = this.#fast!.take(maxMessages, (place) => this.#log!.read(place));
+    let records: LogRecord[];
+    try {
+      records = this.#fast!.take(maxMessages, (place) => this.#log!.read(place));
+    } catch (error) {
+      // The log cannot be read back (the disk failed): the store goes on in memory, and what
+      // the log holds waits in it for the next start.
+      return this.#fallBack(error);
+    }
     this.#write((t) => ingest(t, records), false);
   }
 

@@ -90,7 +90,7 @@ export function openMessageStore(
       const status: StorageStatus = { persistent: true, path };
       if (movedAside !== undefined) status.movedAside = movedAside;
       const tables = new MessageTables(db, limits);
-      const recovered = _readLogInto(path, tables, status, deps);
+      const recovered = _readLogInto(path, tables, status, deps, limits);
       const log = MessageLog.open(`${path}${LOG_SUFFIX}`, recovered.keepBytes);
       const store = new BatchedMessageStore(tables, status, deps, limits, hooks, log);
       store.recover(recovered.records);
@@ -240,6 +240,8 @@ function _memoryDatabase(): DatabaseSync {
 
 /** The message log is the database's path with this after it. */
 export const LOG_SUFFIX = "-msglog";
+// Room for the records of one commit beyond what `maxLogBytes` lets the log reach.
+const _LOG_SLACK_BYTES = 64 * 1024 * 1024;
 
 /**
  * What the message log at start holds that the tables do not, and how much of the file to keep
@@ -252,13 +254,21 @@ function _readLogInto(
   tables: MessageTables,
   status: StorageStatus,
   deps: MessageStoreDeps,
+  limits: TableLimits,
 ): { records: LogRecord[]; keepBytes: number } {
   const logPath = `${path}${LOG_SUFFIX}`;
-  const read = readLog(logPath);
+  // The most it holds: past `maxLogBytes`, the next write empties it (one commit's records).
+  const maxBytes = 4 * limits.maxLogBytes + _LOG_SLACK_BYTES;
+  let read: ReturnType<typeof readLog>;
+  try {
+    read = readLog(logPath, maxBytes);
+  } catch (error) {
+    throw new _FileError(`the message log cannot be read: ${describeError(error)}`);
+  }
   if (read.tornBytes > 0) {
     deps.log.warn(
-      `The message log ended in a record a crash cut short (${read.tornBytes} bytes, never ` +
-        "acknowledged): dropped",
+      `The message log ended in a record cut short (${read.tornBytes} bytes, by a crash or a ` +
+        "full disk; its messages were not saved): dropped",
       { file: logPath },
     );
   }
@@ -270,7 +280,11 @@ function _readLogInto(
   if (damage === undefined) return { records, keepBytes: read.completeBytes };
   const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
   const movedTo = `${logPath}.corrupt-${stamp}`;
-  Deno.renameSync(logPath, movedTo);
+  try {
+    Deno.renameSync(logPath, movedTo);
+  } catch (error) {
+    throw new _FileError(`the message log cannot be moved aside: ${describeError(error)}`);
+  }
   deps.log.error(
     `The message log "${logPath}" is damaged (${damage}); kept aside as "${movedTo}"` +
       (taken ? "" : ", after moving in the messages of its sound lines"),

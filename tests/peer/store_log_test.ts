@@ -199,6 +199,79 @@ Deno.test("a log whose ids the tables hold already is kept aside, not moved in",
   assert.equal(store.page("bob@lobby", { limit: 100 }).messages.length, 6);
 });
 
+Deno.test("log lines p2pchat never writes are skipped as damage, quickly, and nothing they name changes", async () => {
+  using t = new TestStore("file");
+  const { heard, sent } = await burst(t, 2);
+  const queued = t.store.addOutgoing(outgoing({ state: "queued", text: "waiting" }));
+  await t.store.committed();
+  const log = Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`);
+  const run = (first: number, from = "mallory@lobby", conversation = from) =>
+    JSON.stringify({
+      first,
+      from,
+      conversation,
+      encrypted: false,
+      fingerprint: null,
+      at: [[1, 1]],
+      msgIds: ["m"],
+      texts: ["forged"],
+    });
+  const forged = [
+    // Ids past where numbers are exact, and a seq there.
+    `{"seq":9000,"in":${run(2 ** 53 - 2)}}`,
+    `{"seq":9007199254740990,"in":${run(900_000)}}`,
+    // A received message filed under another conversation.
+    `{"seq":9001,"in":${run(900_001, "mallory@lobby", "#team")}}`,
+    // States p2pchat never logs, or for messages it did not send in this log: a queued one, and
+    // a million ids.
+    `{"seq":9002,"state":{"state":4,"ids":[[${sent[0].id},1]]}}`,
+    `{"seq":9003,"state":{"state":2,"ids":[[${queued.id},1]]}}`,
+    ...Array.from(
+      { length: 50 },
+      (_, i) => `{"seq":${9004 + i},"state":{"state":2,"ids":[[1,1000000]]}}`,
+    ),
+  ];
+  const copy = crashCopy(t, log + forged.join("\n") + "\n");
+  t.store.close();
+  const started = performance.now();
+  const store = t.open({}, copy);
+  assert.ok(performance.now() - started < 2_000, "not one state per id of a million");
+  assert.ok(store.storage().logMovedAside);
+  assert.ok(t.logged.some((line) => /and 54 more damaged lines/.test(line)), t.logged.join("\n"));
+  assert.deepEqual(store.conversations().map((c) => c.conversation), ["bob@lobby"]);
+  assert.equal(store.byId(heard[1].id)?.text, "in 2");
+  assert.equal(store.byId(queued.id)?.state, "queued");
+  assert.equal(store.byId(sent[0].id)?.state, "sent");
+  // Ids go on as before.
+  assert.equal(store.addOutgoing(outgoing()).id, queued.id + 1);
+});
+
+Deno.test("a log that cannot be read back: the store goes on in memory and keeps every record taken", async () => {
+  using t = new TestStore("file");
+  const { first } = await burst(t, 3);
+  const log = `${t.path}${LOG_SUFFIX}`;
+  // Something else wrote over it.
+  Deno.writeTextFileSync(log, "x".repeat(Deno.statSync(log).size));
+  const page = t.store.page("bob@lobby").messages;
+  assert.deepEqual(page.map((m) => m.id).slice(0, 2), [first.id, first.id + 1]);
+  const status = t.store.storage();
+  assert.equal(status.persistent, false);
+  assert.match(status.problem!, /no longer holds its record/);
+  assert.ok(t.logged.some((line) => /not shown until the next start/.test(line)));
+  assert.ok(t.store.addIncoming(incoming({ msgId: counted(50), text: "still here" })));
+});
+
+Deno.test("a log larger than p2pchat ever writes is moved aside unread, and the peer starts", () => {
+  using t = new TestStore("file", { maxLogBytes: 20_000 });
+  t.store.close();
+  // Sparse: its size says it all, and reading it would take more memory than there is.
+  Deno.truncateSync(`${t.path}${LOG_SUFFIX}`, 600 * 1024 * 1024);
+  const store = t.open();
+  assert.ok(store.storage().logMovedAside?.includes(LOG_SUFFIX));
+  assert.equal(store.storage().persistent, true);
+  assert.ok(t.logged.some((line) => /more than p2pchat writes/.test(line)));
+});
+
 Deno.test("a log that is not a plain file is moved aside and never read", () => {
   using t = new TestStore("file");
   t.store.close();
