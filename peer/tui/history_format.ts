@@ -240,26 +240,24 @@ export function formatStorageStatus(status: StorageStatus, queued: number, style
 export function formatStorageWarnings(status: StorageStatus, style: Style, at: number): string[] {
   const time = style.dim(formatClock(at));
   const lines: string[] = [];
-  if (status.movedAside !== undefined) {
+  const movedAside = (what: string, to: string, after: string) =>
     lines.push(
       `${time} ${
-        style.error(
-          `!! the message store was damaged; it was moved aside to ${
-            sanitize(status.movedAside)
-          } and a new one started (the old history is in that file)`,
-        )
+        style.error(`!! the ${what} was damaged; it was moved aside to ${sanitize(to)}${after}`)
       }`,
+    );
+  if (status.movedAside !== undefined) {
+    movedAside(
+      "message store",
+      status.movedAside,
+      " and a new one started (the old history is in that file)",
     );
   }
   if (status.logMovedAside !== undefined) {
-    lines.push(
-      `${time} ${
-        style.error(
-          `!! the message log was damaged; it was moved aside to ${
-            sanitize(status.logMovedAside)
-          }: the messages of its damaged lines are only in that file, the others are in history`,
-        )
-      }`,
+    movedAside(
+      "message log",
+      status.logMovedAside,
+      ": the messages of its damaged lines are only in that file, the others are in history",
     );
   }
   if (status.problem !== undefined) {
