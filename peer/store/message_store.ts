@@ -163,8 +163,20 @@ export class BatchedMessageStore implements MessageStore {
       if (this.#fast.deliver(message.id)) {
         this.#openBatch();
         this.#writesSinceUpkeepTimer++;
-        // Nothing else of a message held there changes.
-        return { ...message, state: "delivered" };
+        // Nothing else of a message held there changes. (Copied field by field: a spread costs
+        // more, and this runs for every ACK.)
+        return {
+          id: message.id,
+          msgId: message.msgId,
+          conversation: message.conversation,
+          kind: message.kind,
+          from: message.from,
+          outgoing: true,
+          text: message.text,
+          at: message.at,
+          state: "delivered",
+          encrypted: message.encrypted,
+        };
       }
     }
     return this.setState(message.id, "delivered");
