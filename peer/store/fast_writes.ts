@@ -41,6 +41,11 @@ export class FastWrites {
     this.#nextSeq = nextSeq;
   }
 
+  /** The seq the next record gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
   /** Messages held. */
   get size(): number {
     return this.#messages;
@@ -188,9 +193,14 @@ export class FastWrites {
 
 /**
  * Moves `records` into the tables, in order, with their ids, and remembers the last one's seq
- * as moved (in the same transaction).
+ * as moved (in the same transaction). With `checkDuplicates` (a log read at start, which anyone
+ * with the file could have written), a received message already stored is left out.
  */
-export function ingest(tables: MessageTables, records: readonly LogRecord[]): void {
+export function ingest(
+  tables: MessageTables,
+  records: readonly LogRecord[],
+  checkDuplicates = false,
+): void {
   for (const record of records) {
     if ("state" in record) {
       const state = _STATE_NAMES[record.state.state];
@@ -214,6 +224,7 @@ export function ingest(tables: MessageTables, records: readonly LogRecord[]): vo
         tables.addIncoming(
           run.fingerprint === null ? message : { ...message, fingerprint: run.fingerprint },
           run.first + i,
+          checkDuplicates,
         );
       }
     }

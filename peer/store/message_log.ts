@@ -7,6 +7,7 @@
  * its messages; a record cut by a crash was never acknowledged, and is dropped. The format is in
  * docs/message-store.md, "The message log".
  */
+import { isPeerId } from "../protocol/mod.ts";
 import { DELIVERED } from "./rows.ts";
 import { MAX_TEXT_CHARS } from "./limits.ts";
 
@@ -43,10 +44,11 @@ export interface MessageRun {
   texts: string[];
 }
 
-/** Where a record was written: its line's bytes in the file. */
+/** Where a record was written: its line's bytes in the file, and its seq. */
 export interface LogPlace {
   offset: number;
   length: number;
+  seq: number;
 }
 
 /** What a log file held. */
@@ -117,7 +119,11 @@ export class MessageLog {
     let at = 0;
     for (const line of lines) {
       bytes.set(line, at);
-      places.push({ offset: this.#size + at, length: line.length });
+      places.push({
+        offset: this.#size + at,
+        length: line.length,
+        seq: records[places.length].seq,
+      });
       at += line.length;
     }
     for (let written = 0; written < bytes.length;) {
@@ -142,7 +148,10 @@ export class MessageLog {
     }
     try {
       const value = JSON.parse(strictDecoder.decode(bytes));
-      if (_problem(value, 0, 1) === undefined) return _read(value as _Written);
+      // The same record: what was written there (the file may have been changed meanwhile).
+      if (_problem(value, 0, 1) === undefined && (value as _Written).seq === place.seq) {
+        return _read(value as _Written);
+      }
     } catch {
       // Told below.
     }
@@ -198,43 +207,59 @@ export function readLog(path: string, maxBytes: number): ReadLog & { completeByt
 export function parseLog(bytes: Uint8Array): Omit<ReadLog, "tornBytes"> {
   const records: LogRecord[] = [];
   const check = new _Sequence();
-  const damaged: string[] = [];
+  let firstDamage: string | undefined;
+  let damaged = 0;
   let line = 0;
   for (let start = 0; start < bytes.length; line++) {
     let end = bytes.indexOf(NEWLINE, start);
     if (end === -1) end = bytes.length;
     const problem = check.problem(bytes.subarray(start, end));
     start = end + 1;
-    // A damaged line is skipped: the records after it are as sound as those before.
-    if (typeof problem === "string") damaged.push(`line ${line + 1}: ${problem}`);
-    else records.push(problem);
+    // A damaged line is skipped: the records after it are as sound as those before. A file
+    // of them is not a log p2pchat wrote: reading it through would only cost.
+    if (typeof problem !== "string") records.push(problem);
+    else if (++damaged === 1) firstDamage = `line ${line + 1}: ${problem}`;
+    else if (damaged > _MAX_DAMAGED_LINES) {
+      return {
+        records,
+        damage:
+          `${firstDamage} (and more than ${_MAX_DAMAGED_LINES} damaged lines: the rest was not read)`,
+      };
+    }
   }
-  if (damaged.length === 0) return { records };
-  const more = damaged.length > 1 ? ` (and ${damaged.length - 1} more damaged lines)` : "";
-  return { records, damage: `${damaged[0]}${more}` };
+  if (damaged === 0) return { records };
+  const more = damaged > 1 ? ` (and ${damaged - 1} more damaged lines)` : "";
+  return { records, damage: `${firstDamage}${more}` };
 }
 
-// Ids and seqs stay below this, far from where numbers stop being exact.
-const _MAX_ID = 2 ** 52;
+/** Ids and seqs stay below this, far from where numbers stop being exact. */
+export const LOG_MAX_ID = 2 ** 52;
+const _MAX_ID = LOG_MAX_ID;
+// Past this many damaged lines, the rest of a file is not read.
+const _MAX_DAMAGED_LINES = 1_000;
+// The latest time a Date can hold.
+const _MAX_TIME = 8.64e15;
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
 // The lines of one file in order: each must follow the ones before it.
 class _Sequence {
   #lastSeq = 0;
   #nextId = 1;
-  // The id ranges of the outgoing runs so far ([first, end) pairs, in order): what an ACK names.
+  // The outgoing runs so far, in id order, with which of their messages an ACK named already.
   readonly #outFirst: number[] = [];
-  readonly #outEnd: number[] = [];
+  readonly #outAcked: Uint8Array[] = [];
 
   // The record `line` holds, or what is wrong with it.
   problem(line: Uint8Array): LogRecord | string {
+    // p2pchat writes no empty line (and a file of them must not cost a parse each).
+    if (line.length === 0) return "an empty line";
     let value: unknown;
     try {
       value = JSON.parse(strictDecoder.decode(line));
     } catch {
       return "not JSON in UTF-8";
     }
-    const problem = _problem(value, this.#lastSeq, this.#nextId) ?? this.#unknownIds(value);
+    const problem = _problem(value, this.#lastSeq, this.#nextId) ?? this.#acknowledge(value);
     if (problem !== undefined) return problem;
     const record = _read(value as _Written);
     this.#lastSeq = record.seq;
@@ -242,27 +267,52 @@ class _Sequence {
     if (run) this.#nextId = run.first + run.msgIds.length;
     if (run && "out" in record) {
       this.#outFirst.push(run.first);
-      this.#outEnd.push(this.#nextId);
+      this.#outAcked.push(new Uint8Array(run.msgIds.length));
     }
     return record;
   }
 
-  // A state record names only messages of the outgoing runs before it.
-  #unknownIds(value: unknown): string | undefined {
+  // A state record is the ACK of messages of the outgoing runs before it, each acknowledged
+  // once (so that what it costs to read is bounded by the messages of the file). Nothing is
+  // marked unless all of it holds.
+  #acknowledge(value: unknown): string | undefined {
     const change = (value as { state?: { ids: [number, number][] } }).state;
     if (change === undefined) return undefined;
+    // What this record marked (run, index), to undo.
+    const marked: number[] = [];
+    const undo = (problem: string) => {
+      for (let i = 0; i < marked.length; i += 2) this.#outAcked[marked[i]][marked[i + 1]] = 0;
+      return problem;
+    };
     for (const [first, count] of change.ids) {
-      let low = 0;
-      let high = this.#outFirst.length - 1;
-      while (low < high) {
-        const middle = (low + high + 1) >>> 1;
-        if (this.#outFirst[middle] <= first) low = middle;
-        else high = middle - 1;
+      let run = this.#runOf(first);
+      for (let id = first; id < first + count; id++) {
+        // Runs are adjacent when one commit's ACKs reach across two of them.
+        if (run !== -1 && id - this.#outFirst[run] >= this.#outAcked[run].length) run++;
+        const acked = this.#outAcked[run];
+        const index = id - this.#outFirst[run];
+        if (run === -1 || acked === undefined || index < 0 || index >= acked.length) {
+          return undo("ids of no message sent in this log");
+        }
+        if (acked[index]) return undo("an ACK of a message acknowledged already");
+        acked[index] = 1;
+        marked.push(run, index);
       }
-      const inside = this.#outFirst[low] <= first && first + count <= this.#outEnd[low];
-      if (this.#outFirst.length === 0 || !inside) return "ids of no message sent in this log";
     }
     return undefined;
+  }
+
+  // The last outgoing run starting at or before `id`; -1 when none does.
+  #runOf(id: number): number {
+    let low = 0;
+    let high = this.#outFirst.length - 1;
+    if (high === -1 || this.#outFirst[0] > id) return -1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.#outFirst[middle] <= id) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 }
 
@@ -291,20 +341,22 @@ function _problem(value: unknown, lastSeq: number, nextId: number): string | und
   if (!_isObject(run)) return "messages are not an object";
   const { first, from, conversation, encrypted, fingerprint, at, msgIds, texts } = run;
   if (!Number.isSafeInteger(first) || (first as number) < nextId) return "ids out of order";
-  if (typeof from !== "string" || typeof conversation !== "string" || from === "") {
-    return "names are not text";
-  }
+  // Peer ids as the wire takes them: a direct message's conversation is a peer.
+  if (!isPeerId(from) || !isPeerId(conversation)) return "names that are no peer ids";
   // A received direct message's conversation is its sender.
-  if (conversation === "" || (kinds[0] === "in" && conversation !== from)) {
-    return "a conversation that is not the sender's";
-  }
+  if (kinds[0] === "in" && conversation !== from) return "a conversation that is not the sender's";
   if (typeof encrypted !== "boolean") return "encrypted is not true or false";
-  if (fingerprint !== null && typeof fingerprint !== "string") return "fingerprint is not text";
+  // Only a sender's key proved over an encrypted connection has a fingerprint.
+  const keyed = kinds[0] === "in" && encrypted === true;
+  if (fingerprint !== null && (typeof fingerprint !== "string" || !keyed)) {
+    return "a fingerprint where there is none";
+  }
   if (!Array.isArray(msgIds) || !Array.isArray(texts)) return "messages are not lists";
   const count = msgIds.length;
   if (!_isPairs(at, count) || at.reduce((sum, [, n]) => sum + n, 0) !== count) {
     return "times do not match the messages";
   }
+  if (!at.every(([time]) => time >= 0 && time <= _MAX_TIME)) return "a time no date holds";
   if (count === 0 || texts.length !== count) return "lists of different lengths";
   if ((first as number) + count > _MAX_ID) return "ids out of order";
   if (!msgIds.every((msgId) => typeof msgId === "string" && msgId !== "")) {

@@ -38,7 +38,7 @@ import {
 } from "./limits.ts";
 import { MessageTables, type TableLimits } from "./message_tables.ts";
 import { FastWrites, ingest } from "./fast_writes.ts";
-import type { LogRecord, MessageLog } from "./message_log.ts";
+import { LOG_MAX_ID, type LogRecord, type MessageLog } from "./message_log.ts";
 import { migrate } from "./schema.ts";
 import { storageFailure } from "./sqlite_errors.ts";
 import type {
@@ -84,6 +84,9 @@ type _Write = (tables: MessageTables) => unknown;
 const _MAX_UPKEEP_DEFERRALS = 8;
 
 const _RESOLVED = Promise.resolve();
+
+// Fast writes stop well below the message log's bound on ids and seqs.
+const _FAST_MAX_ID = LOG_MAX_ID / 2;
 
 /** The `MessageStore` over one SQLite connection (a file, or memory). */
 export class BatchedMessageStore implements MessageStore {
@@ -188,7 +191,7 @@ export class BatchedMessageStore implements MessageStore {
    */
   recover(records: readonly LogRecord[]): void {
     if (records.length > 0) {
-      this.#write((t) => ingest(t, records));
+      this.#write((t) => ingest(t, records, true));
       this.#fast = new FastWrites(records[records.length - 1].seq + 1);
     } else if (!this.#log?.holdsRecords) return;
     // Emptied even when nothing was moved in: what it held was in the tables already.
@@ -370,6 +373,8 @@ export class BatchedMessageStore implements MessageStore {
     while (fast.size >= this.#limits.maxStaged || fast.textLength >= MAX_STAGED_TEXT) {
       this.#ingest(INGEST_STEP_MESSAGES);
     }
+    // Far from where the log's ids and seqs stop (the rest takes the usual way).
+    if (this.#tables.nextId >= _FAST_MAX_ID || fast.nextSeq >= _FAST_MAX_ID) return undefined;
     const claimed = claim(this.#tables);
     if (claimed === undefined) return undefined;
     fast.add(claimed);

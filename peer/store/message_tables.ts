@@ -303,6 +303,12 @@ export class MessageTables {
     return _newMessage(this.#nextId++, m, storableText(m.text), true, "sent");
   }
 
+  /** True when `peerId` is one we sent messages as (ours). */
+  isOwnSender(peerId: string): boolean {
+    const sender = this.#peer(peerId, false);
+    return sender !== undefined && this.#ownSenders.has(sender);
+  }
+
   /** The highest id stored, in the table or staged (0 when none is). */
   highestStoredId(): number {
     const { id } = this.#sql.newestId.get() as { id: number | null };
@@ -323,12 +329,16 @@ export class MessageTables {
    * Stores a received message; undefined when the same `from` + `msgId` is already stored. With
    * `id` (a claim's, moved in from the log) it is stored under that id, without the check.
    */
-  addIncoming(m: NewIncoming, claimed?: number): StoredMessage | undefined {
+  addIncoming(
+    m: NewIncoming,
+    claimed?: number,
+    checkDuplicate = claimed === undefined,
+  ): StoredMessage | undefined {
     _checkText(m.text);
     const text = storableText(m.text);
     // An empty msg_id (allowed by pyp2p) cannot tell two messages apart: keep them all.
     const known = this.#peer(m.from, false);
-    const check = claimed === undefined && m.msgId !== "" && known !== undefined;
+    const check = checkDuplicate && m.msgId !== "" && known !== undefined;
     if (check && this.#isDuplicate(known, m.msgId)) return undefined;
     const conversation = this.#conversation(m.conversation, true)!;
     const sender = known ?? this.#peer(m.from, true)!;

@@ -273,7 +273,14 @@ function _readLogInto(
     );
   }
   const mark = tables.logMark;
-  const records = read.records.filter((record) => record.seq > mark);
+  // Messages of ours are sent as one of our peer ids: one sent as anyone else is damage.
+  const foreign = read.records.filter((record) =>
+    "out" in record && !tables.isOwnSender(record.out.from)
+  );
+  const records = read.records.filter((record) => record.seq > mark && !foreign.includes(record));
+  if (foreign.length > 0 && read.damage === undefined) {
+    read.damage = `messages sent as ${runOf(foreign[0])!.from}, not one of our peer ids`;
+  }
   const firstId = records.map((record) => runOf(record)?.first).find((id) => id !== undefined);
   const taken = firstId !== undefined && firstId <= tables.highestStoredId();
   const damage = taken ? `its message ${firstId} is stored already` : read.damage;
