@@ -304,10 +304,6 @@ export class Messenger implements PeerNode, Inbox {
     return this.#store.committed();
   }
 
-  settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
-    return this.#settled(message, result);
-  }
-
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void {
     // Only messages we sent to `from` itself: ids are guessable, and another peer's receipt
     // must not mark a message to someone else read.
@@ -327,12 +323,13 @@ export class Messenger implements PeerNode, Inbox {
   // Hands a stored message to the node and records the outcome.
   #transmit(message: StoredMessage): Promise<SendResult> {
     const outcome = this.#chat.send(message.conversation, message.text, message.msgId)
-      .then((result) => this.#settled(message, result));
+      .then((result) => this.settled(message, result));
     this.#inFlight.set(message.id, outcome);
     return outcome;
   }
 
-  #settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
+  // How a send ended (an outbox one's, or one the node sent at once): the outcome it gives.
+  settled(message: StoredMessage, result: SendResult): SendResult | Promise<SendResult> {
     this.#inFlight.delete(message.id);
     if (result.ok) {
       const delivered = this.#store.delivered(message);

@@ -525,7 +525,7 @@ export class PeerConnection {
     if (this.#state !== "open" || !this.#peerId) {
       const closed: SendResult = { ok: false, msgId, reason: "closed" };
       return Promise.resolve(
-        this.#outcome({ msgId, startedAt: 0, resolve: () => {}, token }, closed),
+        this.#outcome(token, closed),
       );
     }
     const { promise, resolve } = Promise.withResolvers<SendResult>();
@@ -1009,15 +1009,16 @@ export class PeerConnection {
     if (!result.ok && result.reason === "timeout") {
       this.#log.warn("No ACK in time", { peer: this.#peerId, msgId });
     }
-    pending.resolve(this.#outcome(pending, result));
+    pending.resolve(this.#outcome(pending.token, result));
     // Only a plain peer's SENDs wait their turn; a pipelined SEND is already written.
     if (!this.#pipelining) this.#releaseSend(msgId);
   }
 
-  #outcome(pending: PendingSend, result: SendResult): SendResult | Promise<SendResult> {
-    if (pending.token === undefined) return result;
+  // What a SEND's promise gives: `result`, through the `settled` hook when it has a token.
+  #outcome(token: object | undefined, result: SendResult): SendResult | Promise<SendResult> {
+    if (token === undefined) return result;
     try {
-      return this.#hooks.settled!(pending.token, result);
+      return this.#hooks.settled!(token, result);
     } catch (error) {
       // The sender hears of it; the connection goes on.
       return Promise.reject(error);
@@ -1245,7 +1246,7 @@ export class PeerConnection {
     this.#queuedBytes = 0;
     for (const pending of this.#pending?.values() ?? []) {
       pending.resolve(
-        this.#outcome(pending, { ok: false, msgId: pending.msgId, reason: "closed" }),
+        this.#outcome(pending.token, { ok: false, msgId: pending.msgId, reason: "closed" }),
       );
     }
     this.#pending = this.#foreignIds = this.#pings = undefined;

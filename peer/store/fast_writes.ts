@@ -8,10 +8,10 @@
  * with the ids they were given, as the same messages stored one by one would be. The only change
  * made here is an ACK (sent to delivered) of such a message.
  */
-import type { MessageState, StoredMessage } from "../api.ts";
+import type { StoredMessage } from "../api.ts";
 import { type LogPlace, type LogRecord, type MessageRun, runOf } from "./message_log.ts";
 import type { MessageTables } from "./message_tables.ts";
-import { DELIVERED, SENT } from "./rows.ts";
+import { DELIVERED, SENT, STATE_NAMES } from "./rows.ts";
 
 // A record not in the tables: itself until it is written, then its place in the log. A run's
 // first id, size and text length stay, and an outgoing run's states (the record says `sent`;
@@ -25,8 +25,6 @@ interface _Pending {
   textLength: number;
   states?: number[];
 }
-
-const _STATE_NAMES: MessageState[] = ["queued", "sent", "delivered", "read", "failed"];
 
 /** The fast writes not yet in the tables, oldest first. */
 export class FastWrites {
@@ -203,7 +201,7 @@ export function ingest(
 ): void {
   for (const record of records) {
     if ("state" in record) {
-      const state = _STATE_NAMES[record.state.state];
+      const state = STATE_NAMES[record.state.state];
       for (const id of record.state.ids) tables.setState(id, state);
       continue;
     }

@@ -4,8 +4,9 @@
  * messages keep coming the store only appends them here, as the messages of a commit, one line
  * of JSON per record, and moves them into the tables when the writes pause (fast_writes.ts).
  * A record is written before the commit it belongs to is reported done, so before any ACK for
- * its messages; a record cut by a crash was never acknowledged, and is dropped. The format is in
- * docs/message-store.md, "The message log".
+ * its messages; a record cut short (by a crash, before its commit was done; or by a full disk,
+ * after which the store went on in memory) is dropped. The format is in docs/message-store.md,
+ * "The message log".
  */
 import { isPeerId } from "../protocol/mod.ts";
 import { DELIVERED } from "./rows.ts";
@@ -54,7 +55,7 @@ export interface LogPlace {
 /** What a log file held. */
 export interface ReadLog {
   records: LogRecord[];
-  /** Bytes after the last complete record: a write a crash cut (never acknowledged). */
+  /** Bytes after the last complete record: a write a crash or a full disk cut short. */
   tornBytes: number;
   /** What was wrong with the complete lines that are not records p2pchat wrote (skipped). */
   damage?: string;
@@ -234,7 +235,6 @@ export function parseLog(bytes: Uint8Array): Omit<ReadLog, "tornBytes"> {
 
 /** Ids and seqs stay below this, far from where numbers stop being exact. */
 export const LOG_MAX_ID = 2 ** 52;
-const _MAX_ID = LOG_MAX_ID;
 // Past this many damaged lines, the rest of a file is not read.
 const _MAX_DAMAGED_LINES = 1_000;
 // The latest time a Date can hold.
@@ -321,7 +321,7 @@ class _Sequence {
 function _problem(value: unknown, lastSeq: number, nextId: number): string | undefined {
   if (!_isObject(value)) return "not an object";
   const { seq } = value;
-  if (!Number.isSafeInteger(seq) || (seq as number) <= lastSeq || (seq as number) > _MAX_ID) {
+  if (!Number.isSafeInteger(seq) || (seq as number) <= lastSeq || (seq as number) > LOG_MAX_ID) {
     return "seq out of order";
   }
   const kinds = ["in", "out", "state"].filter((kind) => kind in value);
@@ -332,7 +332,7 @@ function _problem(value: unknown, lastSeq: number, nextId: number): string | und
     const { state, ids } = change;
     // An ACK is the only change p2pchat logs.
     if (state !== DELIVERED) return "a state p2pchat does not log";
-    if (!_isPairs(ids, _MAX_IDS) || !ids.every(([id, n]) => id > 0 && id + n <= _MAX_ID)) {
+    if (!_isPairs(ids, _MAX_IDS) || !ids.every(([id, n]) => id > 0 && id + n <= LOG_MAX_ID)) {
       return "ids are not ids";
     }
     return undefined;
@@ -358,7 +358,7 @@ function _problem(value: unknown, lastSeq: number, nextId: number): string | und
   }
   if (!at.every(([time]) => time >= 0 && time <= _MAX_TIME)) return "a time no date holds";
   if (count === 0 || texts.length !== count) return "lists of different lengths";
-  if ((first as number) + count > _MAX_ID) return "ids out of order";
+  if ((first as number) + count > LOG_MAX_ID) return "ids out of order";
   if (!msgIds.every((msgId) => typeof msgId === "string" && msgId !== "")) {
     return "a msg_id is not text";
   }

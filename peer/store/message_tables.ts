@@ -280,8 +280,9 @@ export class MessageTables {
 
   /**
    * A received message stored as `addIncoming` would store it, but with no lookup and no row:
-   * the caller keeps it in `FastWrites` until `ingest` moves it in. Only a direct message whose msg_id is a p2pchat counter above every one stored from
-   * its sender (known already); undefined for any other, which goes through `addIncoming`.
+   * the caller keeps it in `FastWrites` until `ingest` moves it in. Only a direct message whose
+   * msg_id is a p2pchat counter above every one stored from its sender (known already);
+   * undefined for any other, which goes through `addIncoming`.
    */
   claimIncoming(m: NewIncoming): StoredMessage | undefined {
     _checkText(m.text);
@@ -327,7 +328,8 @@ export class MessageTables {
 
   /**
    * Stores a received message; undefined when the same `from` + `msgId` is already stored. With
-   * `id` (a claim's, moved in from the log) it is stored under that id, without the check.
+   * `claimed` (a claim's id, moved in from the log) it is stored under that id, and looked up
+   * only when `checkDuplicate` says so (a log read at start).
    */
   addIncoming(
     m: NewIncoming,

@@ -273,13 +273,12 @@ function _readLogInto(
     );
   }
   const mark = tables.logMark;
-  // Messages of ours are sent as one of our peer ids: one sent as anyone else is damage.
-  const foreign = read.records.filter((record) =>
-    "out" in record && !tables.isOwnSender(record.out.from)
-  );
-  const records = read.records.filter((record) => record.seq > mark && !foreign.includes(record));
-  if (foreign.length > 0 && read.damage === undefined) {
-    read.damage = `messages sent as ${runOf(foreign[0])!.from}, not one of our peer ids`;
+  const records: LogRecord[] = [];
+  for (const record of read.records) {
+    // Messages of ours are sent as one of our peer ids: one sent as anyone else is damage.
+    if ("out" in record && !tables.isOwnSender(record.out.from)) {
+      read.damage ??= `messages sent as ${record.out.from}, not one of our peer ids`;
+    } else if (record.seq > mark) records.push(record);
   }
   const firstId = records.map((record) => runOf(record)?.first).find((id) => id !== undefined);
   const taken = firstId !== undefined && firstId <= tables.highestStoredId();

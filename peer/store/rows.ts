@@ -20,7 +20,14 @@ export const DELIVERED = STATE_CODES.delivered;
 export const READ = STATE_CODES.read;
 export const FAILED = STATE_CODES.failed;
 
-const _STATES: MessageState[] = ["queued", "sent", "delivered", "read", "failed"];
+/** The state of each `messages.state` code. */
+export const STATE_NAMES: readonly MessageState[] = [
+  "queued",
+  "sent",
+  "delivered",
+  "read",
+  "failed",
+];
 
 /** The columns every message read selects, with the interned strings joined back... */
 export const MESSAGE_COLUMNS = `m.id, m.flags, m.state, m.at, m.msg_id, m.text, m.reason,
@@ -81,7 +88,7 @@ export function toMessage(row: MessageRow, stranger: (peerId: string) => boolean
     outgoing,
     text: row.text,
     at: row.at,
-    state: _STATES[row.state] ?? "failed",
+    state: STATE_NAMES[row.state] ?? "failed",
     encrypted: (row.flags & ENCRYPTED) !== 0,
   };
   if (row.reason !== null) message.reason = row.reason;
