@@ -15,6 +15,7 @@ import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { SendResult } from "../api.ts";
 import * as wire from "./messages.ts";
+import { PendingSends } from "./pending_sends.ts";
 import type { RecentIds } from "./recent_ids.ts";
 import { SendIds } from "./send_ids.ts";
 
@@ -347,7 +348,7 @@ export class PeerConnection {
   // earlier run (from the outbox) gets a negative number, found through `#foreignIds`.
   // These maps (and `#pings`) are made when first needed: an idle connection is one of
   // thousands, and its three empty maps took about 0.5 KB of heap (measured).
-  #pending?: Map<number, PendingSend>;
+  #pending?: PendingSends<PendingSend>;
   #foreignIds?: Map<string, number>;
   #nextForeign = -1;
   // Answers waiting for the store to keep their messages: one promise (one commit) for many.
@@ -530,7 +531,7 @@ export class PeerConnection {
     }
     const { promise, resolve } = Promise.withResolvers<SendResult>();
     // The timeout runs from the call, so a SEND queued behind another still resolves in time.
-    (this.#pending ??= new Map()).set(seq, {
+    (this.#pending ??= new PendingSends()).set(seq, {
       msgId,
       startedAt: this.#clock.now(),
       resolve,
@@ -1037,7 +1038,7 @@ export class PeerConnection {
   }
 
   #armAckTimer(): void {
-    const oldest = this.#pending?.values().next().value;
+    const oldest = this.#pending?.oldest();
     if (!oldest) return;
     const due = oldest.startedAt + this.#settings.ackTimeoutMs - this.#clock.now();
     this.#ackTimer = this.#timers.setTimeout(() => this.#expireSends(), due);
@@ -1046,7 +1047,7 @@ export class PeerConnection {
   #expireSends(): void {
     this.#ackTimer = undefined;
     const deadline = this.#clock.now() - this.#settings.ackTimeoutMs;
-    for (const [seq, pending] of this.#pending ?? []) {
+    for (const [seq, pending] of this.#pending?.entries() ?? []) {
       if (pending.startedAt > deadline) break;
       this.#settle(seq, pending, { ok: false, msgId: pending.msgId, reason: "timeout" });
     }
@@ -1244,7 +1245,7 @@ export class PeerConnection {
     this.#acksDue.take();
     this.#waitingSends = [];
     this.#queuedBytes = 0;
-    for (const pending of this.#pending?.values() ?? []) {
+    for (const [, pending] of this.#pending?.entries() ?? []) {
       pending.resolve(
         this.#outcome(pending.token, { ok: false, msgId: pending.msgId, reason: "closed" }),
       );
