@@ -82,6 +82,11 @@ type _Write = (tables: MessageTables) => unknown;
 // Upkeep (an index step, a checkpoint) waits while writes keep coming, but not more than this
 // many times in a row, so that a steady trickle of messages still gets indexed.
 const _MAX_UPKEEP_DEFERRALS = 8;
+// Writes in one upkeep interval past which the message log's steps are not forced: one step per
+// forced round could not keep up with them (a burst, a flood), and each would cost the burst
+// milliseconds. The bounds on what the log holds move those in as they are reached, and the
+// pause after them moves the rest.
+const _FAST_STEP_KEEPS_UP = Math.floor(INGEST_STEP_MESSAGES / (_MAX_UPKEEP_DEFERRALS + 1));
 
 const _RESOLVED = Promise.resolve();
 
@@ -143,13 +148,18 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   addIncoming(message: NewIncoming): StoredMessage | undefined {
-    return this.#fastWrite((t) => t.claimIncoming(message)) ??
-      this.#write((t) => t.addIncoming(message));
+    const fast = this.#fastWrites();
+    const claimed = fast && this.#tables.claimIncoming(message);
+    if (fast && claimed) return this.#keptFast(fast, claimed);
+    return this.#write((t) => t.addIncoming(message));
   }
 
   addOutgoing(message: NewOutgoing): StoredMessage {
-    const stored = this.#fastWrite((t) => t.claimOutgoing(message)) ??
-      this.#write((t) => t.addOutgoing(message));
+    const fast = this.#fastWrites();
+    const claimed = fast && this.#tables.claimOutgoing(message);
+    const stored = fast && claimed
+      ? this.#keptFast(fast, claimed)
+      : this.#write((t) => t.addOutgoing(message));
     // Committed before the code that sent it yields, so before its ACK can come: a message
     // reported delivered is never one a crash takes back (nor is its id given again).
     this.#commitSoon();
@@ -348,6 +358,8 @@ export class BatchedMessageStore implements MessageStore {
       this.settle();
     } finally {
       this.#closed = true;
+      clearTimeout(this.#commitTimer);
+      this.#commitTimer = undefined;
       for (const timer of [this.#upkeepTimer, this.#idleCheckpointTimer]) {
         if (timer !== undefined) this.#deps.clock.clearTimeout(timer);
       }
@@ -358,11 +370,9 @@ export class BatchedMessageStore implements MessageStore {
     }
   }
 
-  // A claim made by `claim` (in memory, no table touched), kept in `#fast` until it is moved
-  // in; undefined when the message takes the usual way.
-  #fastWrite(
-    claim: (tables: MessageTables) => StoredMessage | undefined,
-  ): StoredMessage | undefined {
+  // The fast writes, when a message may be one now (a claim of `MessageTables`, in memory, no
+  // table touched, kept there until it is moved in); else undefined: the usual way.
+  #fastWrites(): FastWrites | undefined {
     const fast = this.#fast;
     if (fast === undefined) return undefined;
     this.#checkOpen();
@@ -375,8 +385,10 @@ export class BatchedMessageStore implements MessageStore {
     }
     // Far from where the log's ids and seqs stop (the rest takes the usual way).
     if (this.#tables.nextId >= _FAST_MAX_ID || fast.nextSeq >= _FAST_MAX_ID) return undefined;
-    const claimed = claim(this.#tables);
-    if (claimed === undefined) return undefined;
+    return fast;
+  }
+
+  #keptFast(fast: FastWrites, claimed: StoredMessage): StoredMessage {
     fast.add(claimed);
     this.#openBatch();
     this.#writesSinceUpkeepTimer++;
@@ -460,8 +472,24 @@ export class BatchedMessageStore implements MessageStore {
     this.#batchStartedAt = Date.now();
     const timing = this.#hooks.commitTiming ?? "asked";
     if (timing === "microtask") return this.#commitSoon();
-    const delay = timing === "task" ? 0 : COMMIT_DELAY_MS;
-    this.#commitTimer = setTimeout(() => this.#commitInBackground(), delay);
+    // One timer serves batch after batch (a burst opens one per read, and a timer each cost
+    // more than the rest of a batch's bookkeeping): it commits the batch open when it fires, or
+    // waits until that batch is due.
+    if (this.#commitTimer === undefined) this.#armCommitTimer(this.#batchDelay);
+  }
+
+  get #batchDelay(): number {
+    return this.#hooks.commitTiming === "task" ? 0 : COMMIT_DELAY_MS;
+  }
+
+  #armCommitTimer(delay: number): void {
+    this.#commitTimer = setTimeout(() => {
+      this.#commitTimer = undefined;
+      if (!this.#batchOpen) return;
+      const left = this.#batchDelay - (Date.now() - this.#batchStartedAt);
+      if (left > 0) this.#armCommitTimer(left);
+      else this.#commitInBackground();
+    }, delay);
   }
 
   // Commits once the code running now yields.
@@ -483,8 +511,6 @@ export class BatchedMessageStore implements MessageStore {
   }
 
   #commit(): void {
-    if (this.#commitTimer !== undefined) clearTimeout(this.#commitTimer);
-    this.#commitTimer = undefined;
     this.#commitQueued = false;
     if (!this.#batchOpen) return this.#settle();
     this.#batchOpen = false;
@@ -668,6 +694,7 @@ export class BatchedMessageStore implements MessageStore {
     const quiet = this.#writesSinceUpkeepTimer === 0;
     this.#upkeepDeferrals = 0;
     if (this.#fast && !this.#fast.isEmpty) {
+      if (this.#writesSinceUpkeepTimer > _FAST_STEP_KEEPS_UP) return this.#scheduleUpkeep();
       try {
         this.#upkeepSoon = quiet;
         this.#ingest(INGEST_STEP_MESSAGES);

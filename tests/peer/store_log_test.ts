@@ -107,6 +107,34 @@ Deno.test("what the log holds is in every read at once, and a pause moves it in"
   assert.equal(rowsIn(crashCopy(t)), 18);
 });
 
+Deno.test("a burst stays in the log while it lasts; a steady trickle moves in as it comes", async () => {
+  using t = new TestStore("file");
+  await burst(t, 1); // four messages, the last two in the log
+  const inTables = () => rowsIn(crashCopy(t));
+  const before = inTables();
+  let next = 100;
+  // Writes in each 25 ms upkeep interval, spread over it in turns of 5 ms, for `intervals`.
+  const writeFor = async (intervals: number, perInterval: number) => {
+    for (let tick = 0; tick < intervals * 5; tick++) {
+      for (let i = 0; i < perInterval / 5; i++) {
+        t.store.addIncoming(incoming({ msgId: counted(next++), text: `message ${next}` }));
+      }
+      await t.store.committed();
+      t.clock.advance(5);
+    }
+  };
+  // Longer than upkeep waits on writes (8 intervals), and faster than a step per forced round
+  // could move in: each would only slow the burst down.
+  await writeFor(12, 300);
+  assert.equal(inTables(), before, "nothing moved in during the burst");
+  // A pause moves it all in.
+  await writeFor(20, 0);
+  assert.equal(inTables(), 4 + 3600);
+  // A trickle never pauses for a whole interval, yet moves in while it goes on.
+  await writeFor(12, 10);
+  assert.ok(inTables() > 4 + 3600, "part of the trickle moved in while it lasted");
+});
+
 Deno.test("writes that never pause: past its size bound, the log moves in at once and starts again", async () => {
   using t = new TestStore("file", { maxLogBytes: 20_000 });
   await burst(t, 1);
