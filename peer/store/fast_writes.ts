@@ -9,7 +9,13 @@
  * made here is an ACK (sent to delivered) of such a message.
  */
 import type { StoredMessage } from "../api.ts";
-import { type LogPlace, type LogRecord, type MessageRun, runOf } from "./message_log.ts";
+import {
+  addToPairs,
+  type LogPlace,
+  type LogRecord,
+  type MessageRun,
+  runOf,
+} from "./message_log.ts";
 import type { MessageTables } from "./message_tables.ts";
 import { DELIVERED, SENT, STATE_NAMES } from "./rows.ts";
 
@@ -76,7 +82,7 @@ export class FastWrites {
   add(m: StoredMessage): void {
     const pending = this.#runFor(m);
     const run = runOf(pending.record!)!;
-    run.at.push(m.at);
+    addToPairs(run.at, m.at, 0);
     run.msgIds.push(m.msgId);
     run.texts.push(m.text);
     const length = m.text.length + m.msgId.length;
@@ -176,11 +182,11 @@ export class FastWrites {
     const newest = this.#pending[this.#pending.length - 1];
     const record = newest?.record;
     if (record && "state" in record && record.state.state === state) {
-      record.state.ids.push(id);
+      addToPairs(record.state.ids, id, 1);
       return;
     }
     this.#pending.push({
-      record: { seq: this.#nextSeq++, state: { state, ids: [id] } },
+      record: { seq: this.#nextSeq++, state: { state, ids: [[id, 1]] } },
       kind: "state",
       first: id,
       count: 0,
@@ -202,19 +208,25 @@ export function ingest(
   for (const record of records) {
     if ("state" in record) {
       const state = STATE_NAMES[record.state.state];
-      for (const id of record.state.ids) tables.setState(id, state);
+      for (const [first, count] of record.state.ids) {
+        for (let id = first; id < first + count; id++) tables.setState(id, state);
+      }
       continue;
     }
     const outgoing = "out" in record;
     const run = outgoing ? record.out : record.in;
+    // The time of message `i`: the pair of `at` that holds it.
+    let pair = 0;
+    let pairEnd = run.at[0][1];
     for (let i = 0; i < run.msgIds.length; i++) {
+      if (i === pairEnd) pairEnd += run.at[++pair][1];
       const message = {
         msgId: run.msgIds[i],
         kind: "direct" as const,
         from: run.from,
         conversation: run.conversation,
         text: run.texts[i],
-        at: run.at[i],
+        at: run.at[pair][0],
         encrypted: run.encrypted,
       };
       if (outgoing) tables.addOutgoing({ ...message, state: "sent" }, run.first + i);

@@ -27,7 +27,21 @@ export interface OutgoingRecord {
 /** Messages of ours that moved to `state` (an ACK: delivered). */
 export interface StateRecord {
   seq: number;
-  state: { state: number; ids: number[] };
+  state: { state: number; ids: Pairs };
+}
+
+/**
+ * Numbers as [value, count] pairs: `count` of them in a row, each `step` more than the one before
+ * (ids: 1, times: 0). Kept so in memory as on disk: numbers cost more to write than the rest of a
+ * message, and a pair is extended in place as messages come.
+ */
+export type Pairs = [number, number][];
+
+/** Appends `value` to `pairs`, in the last pair when it continues it. */
+export function addToPairs(pairs: Pairs, value: number, step: number): void {
+  const last = pairs[pairs.length - 1];
+  if (last !== undefined && last[0] + last[1] * step === value) last[1]++;
+  else pairs.push([value, 1]);
 }
 
 export type LogRecord = IncomingRecord | OutgoingRecord | StateRecord;
@@ -40,7 +54,8 @@ export interface MessageRun {
   encrypted: boolean;
   /** The sender's key fingerprint (incoming, encrypted), else null. */
   fingerprint: string | null;
-  at: number[];
+  /** The messages' times, as pairs of step 0. */
+  at: Pairs;
   msgIds: string[];
   texts: string[];
 }
@@ -72,6 +87,9 @@ const encoder = new TextEncoder();
 // A state record holds one commit's ACKs: far fewer than this.
 const _MAX_IDS = 1_000_000;
 const NEWLINE = 0x0a;
+// The encoding buffer: what a burst's commit needs, and the most kept after a larger one.
+const _BUFFER_BYTES = 64 * 1024;
+const _MAX_KEPT_BUFFER = 1024 * 1024;
 
 /** An open log file, appended to by one store. */
 export class MessageLog {
@@ -79,6 +97,8 @@ export class MessageLog {
   #file: Deno.FsFile;
   // Bytes written since the file was last emptied.
   #size: number;
+  // Where a commit's lines are encoded before their one write.
+  #buffer = new Uint8Array(_BUFFER_BYTES);
 
   private constructor(path: string, file: Deno.FsFile, size: number) {
     this.path = path;
@@ -114,24 +134,31 @@ export class MessageLog {
    * end in a torn record).
    */
   append(records: readonly LogRecord[]): LogPlace[] {
-    const lines = records.map((record) => encoder.encode(_line(record)));
-    const bytes = new Uint8Array(lines.reduce((sum, line) => sum + line.length, 0));
     const places: LogPlace[] = [];
-    let at = 0;
-    for (const line of lines) {
-      bytes.set(line, at);
-      places.push({
-        offset: this.#size + at,
-        length: line.length,
-        seq: records[places.length].seq,
-      });
-      at += line.length;
+    let used = 0;
+    for (const record of records) {
+      const line = _line(record);
+      // Encoded in place (UTF-8 takes at most 3 bytes per UTF-16 unit): no array per line.
+      if (this.#buffer.length - used < line.length * 3) this.#grow(used, used + line.length * 3);
+      const length = encoder.encodeInto(line, this.#buffer.subarray(used)).written;
+      places.push({ offset: this.#size + used, length, seq: record.seq });
+      used += length;
     }
+    const bytes = this.#buffer.subarray(0, used);
     for (let written = 0; written < bytes.length;) {
       written += this.#file.writeSync(bytes.subarray(written));
     }
     this.#size += bytes.length;
+    // A commit of long texts made it large: it is not kept that large.
+    if (this.#buffer.length > _MAX_KEPT_BUFFER) this.#buffer = new Uint8Array(_BUFFER_BYTES);
     return places;
+  }
+
+  // Makes room for `needed` bytes, keeping the first `used`.
+  #grow(used: number, needed: number): void {
+    const larger = new Uint8Array(Math.max(needed, this.#buffer.length * 2));
+    larger.set(this.#buffer.subarray(0, used));
+    this.#buffer = larger;
   }
 
   /** The record written at `place` (throws when the file no longer holds it there). */
@@ -150,8 +177,8 @@ export class MessageLog {
     try {
       const value = JSON.parse(strictDecoder.decode(bytes));
       // The same record: what was written there (the file may have been changed meanwhile).
-      if (_problem(value, 0, 1) === undefined && (value as _Written).seq === place.seq) {
-        return _read(value as _Written);
+      if (_problem(value, 0, 1) === undefined && (value as LogRecord).seq === place.seq) {
+        return value as LogRecord;
       }
     } catch {
       // Told below.
@@ -261,7 +288,7 @@ class _Sequence {
     }
     const problem = _problem(value, this.#lastSeq, this.#nextId) ?? this.#acknowledge(value);
     if (problem !== undefined) return problem;
-    const record = _read(value as _Written);
+    const record = value as LogRecord;
     this.#lastSeq = record.seq;
     const run = runOf(record);
     if (run) this.#nextId = run.first + run.msgIds.length;
@@ -368,21 +395,12 @@ function _problem(value: unknown, lastSeq: number, nextId: number): string | und
   return undefined;
 }
 
-// On disk, times and ids come as [value, count] pairs: `count` in a row, each one more than the
-// last for ids, the same for times (numbers cost more to write than the rest of a message).
-type _Written =
-  | { seq: number; in: _WrittenRun }
-  | { seq: number; out: _WrittenRun }
-  | { seq: number; state: { state: number; ids: [number, number][] } };
-type _WrittenRun = Omit<MessageRun, "at"> & { at: [number, number][] };
-
 // A record as its line of the file, written as text around its lists (the lists of strings are
 // what costs, and JSON.stringify writes a list of strings faster than an object holding it).
 function _line(record: LogRecord): string {
   if ("state" in record) {
     const { state, ids } = record.state;
-    const pairs = JSON.stringify(_pairs(ids, 1));
-    return `{"seq":${record.seq},"state":{"state":${state},"ids":${pairs}}}\n`;
+    return `{"seq":${record.seq},"state":{"state":${state},"ids":${JSON.stringify(ids)}}}\n`;
   }
   const run = runOf(record)!;
   const kind = "in" in record ? "in" : "out";
@@ -390,38 +408,8 @@ function _line(record: LogRecord): string {
     JSON.stringify(run.conversation)
   },"encrypted":${run.encrypted},"fingerprint":${JSON.stringify(run.fingerprint)}`;
   return `{"seq":${record.seq},"${kind}":{"first":${run.first},${names},"at":${
-    JSON.stringify(_pairs(run.at, 0))
+    JSON.stringify(run.at)
   },"msgIds":${JSON.stringify(run.msgIds)},"texts":${JSON.stringify(run.texts)}}}\n`;
-}
-
-function _read(written: _Written): LogRecord {
-  if ("state" in written) {
-    const { state, ids } = written.state;
-    return { seq: written.seq, state: { state, ids: _unpaired(ids, 1) } };
-  }
-  const kind = "in" in written ? "in" : "out";
-  const run = "in" in written ? written.in : written.out;
-  const read = { ...run, at: _unpaired(run.at, 0) };
-  return kind === "in" ? { seq: written.seq, in: read } : { seq: written.seq, out: read };
-}
-
-// `values` as [value, count] pairs, each value `step` more than the one before it in a pair.
-function _pairs(values: readonly number[], step: number): [number, number][] {
-  const pairs: [number, number][] = [];
-  let last: [number, number] | undefined;
-  for (const value of values) {
-    if (last !== undefined && last[0] + last[1] * step === value) last[1]++;
-    else pairs.push(last = [value, 1]);
-  }
-  return pairs;
-}
-
-function _unpaired(pairs: readonly [number, number][], step: number): number[] {
-  const values: number[] = [];
-  for (const [value, count] of pairs) {
-    for (let i = 0; i < count; i++) values.push(value + i * step);
-  }
-  return values;
 }
 
 // True for [value, count] pairs of safe integers, counts positive, at most `most` values.
