@@ -627,7 +627,8 @@ class _PeerNode implements StartablePeerNode {
   sendStored(message: StoredMessage): Promise<SendResult> | undefined {
     const connection = this.#peers.get(message.conversation)?.connection;
     if (connection?.state !== "open") return undefined;
-    return connection.send(message.text, message.msgId, message);
+    // Its deadline runs from its time, taken as it was stored (a clock read costs).
+    return connection.send(message.text, message.msgId, message, message.at);
   }
 
   unansweredSends(peerId: string): number {

@@ -517,9 +517,15 @@ export class PeerConnection {
   /**
    * Sends a direct message (under `givenId` when it has one already: a message from the outbox);
    * resolves on its ACK, on timeout, or when the connection closes. With a `token`, the result
-   * goes through `ConnectionHooks.settled` first.
+   * goes through `ConnectionHooks.settled` first. The ACK's deadline runs from `startedAt` (a
+   * stored message's time, read just before: a clock read costs more than the rest of a SEND).
    */
-  send(text: string, givenId?: string, token?: object): Promise<SendResult> {
+  send(
+    text: string,
+    givenId?: string,
+    token?: object,
+    startedAt = this.#clock.now(),
+  ): Promise<SendResult> {
     const [seq, msgId] = givenId === undefined
       ? this.#newSend()
       : [this.#sendIds.seqOf(givenId) ?? this.#foreignSeq(givenId), givenId];
@@ -533,7 +539,7 @@ export class PeerConnection {
     // The timeout runs from the call, so a SEND queued behind another still resolves in time.
     (this.#pending ??= new PendingSends()).set(seq, {
       msgId,
-      startedAt: this.#clock.now(),
+      startedAt,
       resolve,
       token,
     });
