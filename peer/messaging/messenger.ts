@@ -335,9 +335,9 @@ export class Messenger implements PeerNode, Inbox {
       const delivered = this.#store.delivered(message);
       if (delivered) this.#changed(delivered);
       this.#recheckBacklog(message.conversation);
-      // The node's result is ours alone (made for this send): no copy per message.
-      result.id = message.id;
-      return result;
+      // A new object rather than the node's with an id added: that would be an object shape of
+      // its own, which a full collection drops between bursts, with the code that met it.
+      return { ok: true, msgId: result.msgId, roundTripMs: result.roundTripMs, id: message.id };
     }
     // A peer without durable de-duplication (a plain pyp2p peer) may have shown a SEND it
     // did not ACK: sending it again would show it twice, so it stays sent, unconfirmed.

@@ -21,15 +21,17 @@ import { DELIVERED, SENT, STATE_NAMES } from "./rows.ts";
 
 // A record not in the tables: itself until it is written, then its place in the log. A run's
 // first id, size and text length stay, and an outgoing run's states (the record says `sent`;
-// an ACK changes the copy here and adds a state record).
+// an ACK changes the copy here and adds a state record). Every field is set when it is made:
+// one shape for all (V8 drops a shape no live object has at a full collection, and with it the
+// optimized code of every function that met it: the next burst would start slow).
 interface _Pending {
-  record?: LogRecord;
-  place?: LogPlace;
+  record: LogRecord | undefined;
+  place: LogPlace | undefined;
   kind: "in" | "out" | "state";
   first: number;
   count: number;
   textLength: number;
-  states?: number[];
+  states: number[] | undefined;
 }
 
 /** The fast writes not yet in the tables, oldest first. */
@@ -172,8 +174,15 @@ export class FastWrites {
     };
     const seq = this.#nextSeq++;
     const record: LogRecord = kind === "in" ? { seq, in: fresh } : { seq, out: fresh };
-    const pending: _Pending = { record, kind, first: m.id, count: 0, textLength: 0 };
-    if (kind === "out") pending.states = [];
+    const pending: _Pending = {
+      record,
+      place: undefined,
+      kind,
+      first: m.id,
+      count: 0,
+      textLength: 0,
+      states: kind === "out" ? [] : undefined,
+    };
     this.#pending.push(pending);
     return pending;
   }
@@ -187,10 +196,12 @@ export class FastWrites {
     }
     this.#pending.push({
       record: { seq: this.#nextSeq++, state: { state, ids: [[id, 1]] } },
+      place: undefined,
       kind: "state",
       first: id,
       count: 0,
       textLength: 0,
+      states: undefined,
     });
   }
 }
@@ -218,24 +229,38 @@ export function ingest(
     // The time of message `i`: the pair of `at` that holds it.
     let pair = 0;
     let pairEnd = run.at[0][1];
+    const { from, conversation, encrypted } = run;
+    const fingerprint = run.fingerprint ?? undefined;
     for (let i = 0; i < run.msgIds.length; i++) {
       if (i === pairEnd) pairEnd += run.at[++pair][1];
-      const message = {
-        msgId: run.msgIds[i],
-        kind: "direct" as const,
-        from: run.from,
-        conversation: run.conversation,
-        text: run.texts[i],
-        at: run.at[pair][0],
-        encrypted: run.encrypted,
-      };
-      if (outgoing) tables.addOutgoing({ ...message, state: "sent" }, run.first + i);
-      else {
-        tables.addIncoming(
-          run.fingerprint === null ? message : { ...message, fingerprint: run.fingerprint },
-          run.first + i,
-          checkDuplicates,
-        );
+      const msgId = run.msgIds[i];
+      const text = run.texts[i];
+      const at = run.at[pair][0];
+      // Made as the messenger makes them, field for field (one shape: see _Pending).
+      if (outgoing) {
+        const message = {
+          msgId,
+          kind: "direct",
+          from,
+          conversation,
+          text,
+          at,
+          encrypted,
+          state: "sent",
+        } as const;
+        tables.addOutgoing(message, run.first + i);
+      } else {
+        const message = {
+          msgId,
+          kind: "direct",
+          from,
+          conversation,
+          text,
+          at,
+          encrypted,
+          fingerprint,
+        } as const;
+        tables.addIncoming(message, run.first + i, checkDuplicates);
       }
     }
   }
