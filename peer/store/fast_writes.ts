@@ -231,6 +231,7 @@ export function ingest(
     let pairEnd = run.at[0][1];
     const { from, conversation, encrypted } = run;
     const fingerprint = run.fingerprint ?? undefined;
+    const [kind, state] = ["direct", "sent"] as const;
     for (let i = 0; i < run.msgIds.length; i++) {
       if (i === pairEnd) pairEnd += run.at[++pair][1];
       const msgId = run.msgIds[i];
@@ -238,28 +239,10 @@ export function ingest(
       const at = run.at[pair][0];
       // Made as the messenger makes them, field for field (one shape: see _Pending).
       if (outgoing) {
-        const message = {
-          msgId,
-          kind: "direct",
-          from,
-          conversation,
-          text,
-          at,
-          encrypted,
-          state: "sent",
-        } as const;
+        const message = { msgId, kind, from, conversation, text, at, encrypted, state };
         tables.addOutgoing(message, run.first + i);
       } else {
-        const message = {
-          msgId,
-          kind: "direct",
-          from,
-          conversation,
-          text,
-          at,
-          encrypted,
-          fingerprint,
-        } as const;
+        const message = { msgId, kind, from, conversation, text, at, encrypted, fingerprint };
         tables.addIncoming(message, run.first + i, checkDuplicates);
       }
     }
