@@ -54,7 +54,14 @@ export class PendingSends<T> {
       this.#seqs.length -= this.#head;
       this.#first += this.#head;
       this.#head = 0;
+    } else if (this.#slots.length >= _PACK_FROM && this.#slots.length > 4 * this.size) {
+      this.#pack();
     }
+  }
+
+  /** Slots held, answered ones not dropped yet included: at most about 4 x `size` + 1,024. */
+  get held(): number {
+    return this.#slots.length;
   }
 
   /** The oldest unanswered send. */
@@ -62,11 +69,34 @@ export class PendingSends<T> {
     return this.#slots[this.#head];
   }
 
-  /** The unanswered sends with their numbers, oldest first (deleting them meanwhile is safe). */
-  *entries(): Generator<[number, T]> {
-    for (let at = this.#first + this.#head; at - this.#first < this.#slots.length; at++) {
-      const send = this.#slots[at - this.#first];
-      if (send !== undefined) yield [this.#seqs[at - this.#first], send];
+  /** The unanswered sends with their numbers, oldest first (a copy: deleting meanwhile is safe). */
+  entries(): [number, T][] {
+    const entries: [number, T][] = [];
+    for (let at = this.#head; at < this.#slots.length; at++) {
+      const send = this.#slots[at];
+      if (send !== undefined) entries.push([this.#seqs[at], send]);
     }
+    return entries;
+  }
+
+  // A send left unanswered holds the front, and those answered after it would stay until it is
+  // (up to the ACK deadline: a peer could make us keep seconds of sends): the unanswered ones
+  // move up, in order, and get their new places.
+  #pack(): void {
+    let to = 0;
+    for (let from = this.#head; from < this.#slots.length; from++) {
+      const send = this.#slots[from];
+      if (send === undefined) continue;
+      const seq = this.#seqs[from];
+      this.#slots[to] = send;
+      this.#seqs[to] = seq;
+      this.#positions.set(seq, this.#first + to);
+      to++;
+    }
+    this.#slots.length = this.#seqs.length = to;
+    this.#head = 0;
   }
 }
+
+// Slots held before answered ones behind an unanswered one are packed away.
+const _PACK_FROM = 1024;

@@ -464,12 +464,13 @@ export class BatchedMessageStore implements MessageStore {
       // clock is read every few writes: a burst makes hundreds a millisecond.)
       if (
         !this.#commitQueued && (++this.#batchWrites & 15) === 0 &&
-        Date.now() - this.#batchStartedAt >= COMMIT_DELAY_MS
+        performance.now() - this.#batchStartedAt >= COMMIT_DELAY_MS
       ) this.#commitSoon();
       return;
     }
     this.#batchOpen = true;
-    this.#batchStartedAt = Date.now();
+    // Monotonic: a wall clock stepped back (NTP) must not hold a batch back for the step.
+    this.#batchStartedAt = performance.now();
     const timing = this.#hooks.commitTiming ?? "asked";
     if (timing === "microtask") return this.#commitSoon();
     // One timer serves batch after batch (a burst opens one per read, and a timer each cost
@@ -486,7 +487,7 @@ export class BatchedMessageStore implements MessageStore {
     this.#commitTimer = setTimeout(() => {
       this.#commitTimer = undefined;
       if (!this.#batchOpen) return;
-      const left = this.#batchDelay - (Date.now() - this.#batchStartedAt);
+      const left = this.#batchDelay - (performance.now() - this.#batchStartedAt);
       if (left > 0) this.#armCommitTimer(left);
       else this.#commitInBackground();
     }, delay);

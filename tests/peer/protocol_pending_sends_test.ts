@@ -59,3 +59,32 @@ Deno.test("PendingSends can be emptied while it is walked, as the ACK deadline d
   pending.set(5, "later");
   assert.deepEqual([...pending.entries()], [[5, "later"]]);
 });
+
+Deno.test("PendingSends does not keep the answered sends behind one left unanswered", () => {
+  const pending = new PendingSends<string>();
+  const model = new Map<number, string>();
+  const add = (seq: number) => {
+    pending.set(seq, `send ${seq}`);
+    model.set(seq, `send ${seq}`);
+  };
+  // The peer never answers the first, nor every 97th; it answers the rest as they go.
+  add(0);
+  for (let seq = 1; seq < 50_000; seq++) {
+    add(seq);
+    if (seq % 97 !== 0) {
+      pending.delete(seq);
+      model.delete(seq);
+    }
+    assert.ok(pending.held <= 4 * pending.size + 1024, `${pending.held} slots for ${pending.size}`);
+  }
+  assertSame(pending, model);
+  // Their places are right after the moves: each is still found, replaced and answered.
+  pending.set(97 * 3, "again");
+  model.set(97 * 3, "again");
+  for (const seq of [0, 97, 97 * 400]) {
+    assert.equal(pending.get(seq), model.get(seq));
+    pending.delete(seq);
+    model.delete(seq);
+  }
+  assertSame(pending, model);
+});

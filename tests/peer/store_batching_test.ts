@@ -55,6 +55,24 @@ Deno.test("a batch nobody waits for commits on a timer, within the commit delay"
   assert.equal(commits, 1);
 });
 
+Deno.test("a batch commits within its delay even when the wall clock steps back", async () => {
+  let commits = 0;
+  using t = new TestStore("file", {}, { onCommit: () => commits++ });
+  const sent = t.store.addOutgoing(outgoing());
+  await Promise.resolve();
+  commits = 0;
+  // A batch nobody waits for is open when the system clock is set back a minute (NTP).
+  t.store.delivered(sent);
+  const now = Date.now;
+  Date.now = () => now() - 60_000;
+  try {
+    await new Promise((resolve) => setTimeout(resolve, COMMIT_DELAY_MS + 40));
+  } finally {
+    Date.now = now;
+  }
+  assert.equal(commits, 1);
+});
+
 Deno.test("a batch past its delay commits at a later write, while timers cannot fire", async () => {
   let commits = 0;
   using t = new TestStore("file", {}, { onCommit: () => commits++ });
