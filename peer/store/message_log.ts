@@ -275,6 +275,9 @@ class _Sequence {
   // The outgoing runs so far, in id order, with which of their messages an ACK named already.
   readonly #outFirst: number[] = [];
   readonly #outAcked: Uint8Array[] = [];
+  // Messages those runs hold, and the ids state records named so far (examined, sound or not).
+  #sent = 0;
+  #named = 0;
 
   // The record `line` holds, or what is wrong with it.
   problem(line: Uint8Array): LogRecord | string {
@@ -295,16 +298,21 @@ class _Sequence {
     if (run && "out" in record) {
       this.#outFirst.push(run.first);
       this.#outAcked.push(new Uint8Array(run.msgIds.length));
+      this.#sent += run.msgIds.length;
     }
     return record;
   }
 
   // A state record is the ACK of messages of the outgoing runs before it, each acknowledged
-  // once (so that what it costs to read is bounded by the messages of the file). Nothing is
-  // marked unless all of it holds.
+  // once. Nothing is marked unless all of it holds. What reading them costs is bounded by the
+  // messages of the file: sound records name each sent message once at most, so past twice that
+  // (lines that marked much, then failed and were undone, again and again) none is examined.
   #acknowledge(value: unknown): string | undefined {
     const change = (value as { state?: { ids: [number, number][] } }).state;
     if (change === undefined) return undefined;
+    const named = change.ids.reduce((sum, [, count]) => sum + count, 0);
+    if (this.#named + named > 2 * this.#sent) return "ACKs of more messages than the log sent";
+    this.#named += named;
     // What this record marked (run, index), to undo.
     const marked: number[] = [];
     const undo = (problem: string) => {

@@ -341,6 +341,33 @@ Deno.test("a log made to cost at start (repeated ACKs, a million empty lines) is
   }
 });
 
+Deno.test("state lines that mark much and then fail are not examined past twice what the log sent", async () => {
+  for (const failing of [1, 3]) {
+    using t = new TestStore("file");
+    await burst(t, 1); // one message of ours in the log
+    const sent = Array.from(
+      { length: 10 },
+      (_, i) => t.store.addOutgoing(outgoing({ text: `${i}` })),
+    );
+    await t.store.committed();
+    const first = sent[0].id;
+    // Each names our ten, then an id the log never sent: all marked, then all undone.
+    const lines = Array.from(
+      { length: failing },
+      (_, i) =>
+        `{"seq":${9000 + i},"state":{"state":2,"ids":[[${first},10],[${first + 100},1]]}}\n`,
+    );
+    lines.push(`{"seq":9100,"state":{"state":2,"ids":[[${first},10]]}}\n`);
+    const copy = crashCopy(t, Deno.readTextFileSync(`${t.path}${LOG_SUFFIX}`) + lines.join(""));
+    t.store.close();
+    const store = t.open({}, copy);
+    assert.ok(store.storage().logMovedAside, `${failing}`);
+    // One failing line leaves room for the sound one; three use up what 11 sent messages allow.
+    const expected = failing === 1 ? "delivered" : "sent";
+    for (const message of sent) assert.equal(store.byId(message.id)?.state, expected, `${failing}`);
+  }
+});
+
 Deno.test("a log with ids or seqs near its bound: the store keeps saving, the usual way", async () => {
   for (const field of ["seq", "first"]) {
     using t = new TestStore("file");
