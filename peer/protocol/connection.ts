@@ -530,13 +530,11 @@ export class PeerConnection {
       ? this.#newSend()
       : [this.#sendIds.seqOf(givenId) ?? this.#foreignSeq(givenId), givenId];
     if (this.#state !== "open" || !this.#peerId) {
-      const closed: SendResult = { ok: false, msgId, reason: "closed" };
-      return Promise.resolve(
-        this.#outcome(token, closed),
-      );
+      return Promise.resolve(this.#outcome(token, { ok: false, msgId, reason: "closed" }));
     }
     const { promise, resolve } = Promise.withResolvers<SendResult>();
-    // The timeout runs from the call, so a SEND queued behind another still resolves in time.
+    // The timeout runs from the call (or the stored message's time), so a SEND queued behind
+    // another still resolves in time.
     (this.#pending ??= new PendingSends()).set(seq, {
       msgId,
       startedAt,

@@ -379,10 +379,13 @@ export class BatchedMessageStore implements MessageStore {
     // A log that never empties (writes that never pause) is emptied: all of it moves in now, and
     // the commit that holds it empties the file.
     if (this.#log!.size >= this.#limits.maxLogBytes) this.#catchUp();
-    // Held in memory until a pause: past the staged rows' bounds, the oldest are moved in.
-    while (fast.size >= this.#limits.maxStaged || fast.textLength >= MAX_STAGED_TEXT) {
-      this.#ingest(INGEST_STEP_MESSAGES);
-    }
+    // Held in memory until a pause: past the staged rows' bounds, the oldest are moved in. (A
+    // log that cannot be read back sends the store to memory, where there are no fast writes.)
+    while (
+      this.#fast === fast &&
+      (fast.size >= this.#limits.maxStaged || fast.textLength >= MAX_STAGED_TEXT)
+    ) this.#ingest(INGEST_STEP_MESSAGES);
+    if (this.#fast !== fast) return undefined;
     // Far from where the log's ids and seqs stop (the rest takes the usual way).
     if (this.#tables.nextId >= _FAST_MAX_ID || fast.nextSeq >= _FAST_MAX_ID) return undefined;
     return fast;

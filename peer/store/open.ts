@@ -4,7 +4,7 @@
  * aside and replaced by a new one; a newer schema, a read-only or full disk leave the file
  * alone and run from memory, saying so in `storage()`. The message log beside the file
  * (message_log.ts) is read at start and what it holds moved into the tables; a damaged log is
- * moved aside too, after its records before the damage are moved in.
+ * moved aside too, after its sound records are moved in.
  */
 import { DatabaseSync } from "node:sqlite";
 import { describeError, P2pError } from "../../lib/errors.ts";
@@ -284,8 +284,7 @@ function _readLogInto(
   const taken = firstId !== undefined && firstId <= tables.highestStoredId();
   const damage = taken ? `its message ${firstId} is stored already` : read.damage;
   if (damage === undefined) return { records, keepBytes: read.completeBytes };
-  const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
-  const movedTo = `${logPath}.corrupt-${stamp}`;
+  const movedTo = _asideName(logPath, deps);
   try {
     Deno.renameSync(logPath, movedTo);
   } catch (error) {
@@ -305,8 +304,7 @@ function _readLogInto(
  * the name.
  */
 function _moveAside(path: string, reason: string, deps: MessageStoreDeps): string {
-  const stamp = new Date(deps.clock.now()).toISOString().replaceAll(":", "-");
-  const movedTo = `${path}.corrupt-${stamp}`;
+  const movedTo = _asideName(path, deps);
   Deno.renameSync(path, movedTo);
   for (const suffix of ["-wal", "-shm", LOG_SUFFIX]) {
     try {
@@ -368,4 +366,9 @@ function _closeQuietly(db: DatabaseSync | undefined): void {
   } catch {
     // Nothing more to release.
   }
+}
+
+// The name a damaged file is kept under: `FILE.corrupt-<ISO time>` (no ":" for other systems).
+function _asideName(path: string, deps: MessageStoreDeps): string {
+  return `${path}.corrupt-${new Date(deps.clock.now()).toISOString().replaceAll(":", "-")}`;
 }

@@ -289,6 +289,19 @@ Deno.test("a log that cannot be read back: the store goes on in memory and keeps
   assert.ok(t.store.addIncoming(incoming({ msgId: counted(50), text: "still here" })));
 });
 
+Deno.test("a log that cannot be read back when a message makes room: that message is kept all the same", async () => {
+  using t = new TestStore("file", { maxStaged: 4 });
+  await burst(t, 1);
+  for (let i = 10; i < 12; i++) t.store.addIncoming(incoming({ msgId: counted(i) }));
+  await t.store.committed();
+  const log = `${t.path}${LOG_SUFFIX}`;
+  Deno.writeTextFileSync(log, "x".repeat(Deno.statSync(log).size));
+  // Past the bound: the oldest must move in first, and cannot be read back.
+  const kept = t.store.addIncoming(incoming({ msgId: counted(20), text: "made room" }))!;
+  assert.equal(t.store.storage().persistent, false);
+  assert.equal(t.store.byId(kept.id)?.text, "made room");
+});
+
 Deno.test("one commit's ACKs reaching across two runs of sent messages survive a crash", async () => {
   using t = new TestStore("file");
   t.store.addOutgoing(outgoing({ text: "first" }));
