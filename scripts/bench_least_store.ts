@@ -73,6 +73,11 @@ export class LeastStore {
     return this.#done.promise;
   }
 
+  /** Commits now what was kept. */
+  commitNow(): void {
+    this.#commit();
+  }
+
   close(): void {
     this.#commit();
     this.#db.close();
@@ -121,6 +126,7 @@ export function leastStoreInbox(store: LeastStore): Inbox {
       };
     },
     committed: () => store.committed(),
+    commitNow: () => store.commitNow(),
     receipt: () => {},
     settled: (_message, result) => result,
   };

@@ -304,6 +304,10 @@ export class Messenger implements PeerNode, Inbox {
     return this.#store.committed();
   }
 
+  commitNow(): void {
+    this.#store.flush();
+  }
+
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void {
     // Only messages we sent to `from` itself: ids are guessable, and another peer's receipt
     // must not mark a message to someone else read.
@@ -612,6 +616,7 @@ export function lateInbox(get: () => Inbox): Inbox {
   return {
     accept: (message, security) => get().accept(message, security),
     committed: () => get().committed(),
+    commitNow: () => get().commitNow(),
     settled: (message, result) => get().settled(message, result),
     receipt: (from, msgIds, status) => get().receipt(from, msgIds, status),
   };

@@ -80,6 +80,8 @@ export interface Inbox {
   accept(message: ArrivedMessage, security: ArrivalSecurity): StoredMessage | "duplicate";
   /** Settles once what `accept` kept is committed (or could not be: it stays in memory). */
   committed(): Promise<void>;
+  /** Commits what `accept` kept, at once; throws when it could not (`committed()` rejects). */
+  commitNow(): void;
   /** A RECEIPT from `from` for messages we sent. */
   receipt(from: string, msgIds: string[], status: ReceiptStatus): void;
   /**
@@ -383,6 +385,7 @@ class _PeerNode implements StartablePeerNode {
     this.#hooks = {
       admit: (connection) => this.#admitFairly(connection),
       message: (connection, m) => this.#received(connection, m),
+      keptNow: () => this.#keptNow(),
       settled: (message, result) =>
         this.#options.inbox?.settled(message as StoredMessage, result) ?? result,
       receipt: (connection, msgIds, status) =>
@@ -562,6 +565,20 @@ class _PeerNode implements StartablePeerNode {
       return committed;
     }
     this.#listeners.emit(event);
+  }
+
+  // Commits what the inbox holds now; false when that failed (the commit's promise says so,
+  // and what waits on it goes on from there).
+  #keptNow(): boolean {
+    try {
+      this.#options.inbox?.commitNow();
+      return true;
+    } catch (error) {
+      this.#log.child("Router").error("Could not store received messages", {
+        error: describeError(error),
+      });
+      return false;
+    }
   }
 
   // Messages kept by one commit, shown in order once it settles: one callback per commit.

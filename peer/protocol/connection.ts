@@ -11,7 +11,7 @@ import type { Clock, TimerId } from "../../lib/clock.ts";
 import { ACK_TIMEOUT_MS, MAX_LINE_BYTES, PING_INTERVAL_MS } from "../../lib/constants.ts";
 import { PROLOGUE_PREFIX, type RemoteIdentity } from "../../lib/noise/mod.ts";
 import { formatLine, utf8Length } from "../../lib/framing.ts";
-import { Batch, MAX_BATCH_CHARS } from "./batch.ts";
+import { Batch, MAX_BATCH_CHARS, MAX_BATCH_ITEMS } from "./batch.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { SendResult } from "../api.ts";
 import * as wire from "./messages.ts";
@@ -124,6 +124,12 @@ export interface ConnectionHooks {
    * SEND unanswered, and the sender sends it again.
    */
   message(connection: PeerConnection, message: ReceivedMessage): void | Promise<unknown>;
+  /**
+   * Commits at once what `message` is storing; true when it is kept (its ACKs may go now). Asked
+   * when a full ACKS line waits in the middle of a read, so that the sender has it while the
+   * rest of the read is handled, as it would without a store.
+   */
+  keptNow?(connection: PeerConnection): boolean;
   /**
    * How a SEND made with a token ended: what it answers is what the SEND's promise gives (a
    * promise is waited for). Saves the caller a promise of its own per message.
@@ -921,16 +927,30 @@ export class PeerConnection {
       const gated: _Gated = this.#gated = { acks: [], pubs: [] };
       const release = () => {
         if (this.#keptGate === kept) this.#keptGate = undefined;
-        if (this.#state !== "open" && this.#state !== "closing") return;
-        const at = this.#clock.now();
-        for (const id of gated.acks) this.#ack(id, at);
-        if (gated.pubs.length > 0) this.receipt(gated.pubs, "delivered");
-        this.flush();
+        if (this.#answerKept(gated)) this.flush();
       };
       // A store that failed keeps the message in memory (it is shown): it is still ACKed.
       kept.then(release, release);
     }
-    (pub ? this.#gated.pubs : this.#gated.acks).push(msgId);
+    const gated = this.#gated;
+    (pub ? gated.pubs : gated.acks).push(msgId);
+    if (gated.acks.length >= MAX_BATCH_ITEMS && this.#hooks.keptNow?.(this)) {
+      this.#keptGate = undefined;
+      this.#answerKept(gated);
+    }
+  }
+
+  // Sends what `gated` holds, once (a commit's promise may settle after it was answered); false
+  // when the connection no longer answers.
+  #answerKept(gated: _Gated): boolean {
+    if (this.#state !== "open" && this.#state !== "closing") return false;
+    const { acks, pubs } = gated;
+    gated.acks = [];
+    gated.pubs = [];
+    const at = this.#clock.now();
+    for (const id of acks) this.#ack(id, at);
+    if (pubs.length > 0) this.receipt(pubs, "delivered");
+    return true;
   }
 
   #ack(msgId: string, now: number): void {

@@ -4,6 +4,7 @@ import { memoryLogger } from "../../lib/log.ts";
 import type { NodeEvent } from "../../peer/api.ts";
 import {
   createPeerNode,
+  type Inbox,
   type PeerNodeOptions,
   type StartablePeerNode,
 } from "../../peer/node/node.ts";
@@ -12,6 +13,7 @@ import { createTracker, type Tracker } from "../../tracker/mod.ts";
 import { request } from "../_tracker_process.ts";
 import { FakeHistory } from "../_fake_history.ts";
 import { LineClient } from "../_line_client.ts";
+import { MAX_BATCH_ITEMS } from "../../peer/protocol/batch.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -662,6 +664,7 @@ Deno.test("a received message is shown and ACKed only once its inbox committed i
         commits.push(commit.promise);
         return commit.promise;
       },
+      commitNow: () => commit.resolve(),
       receipt: () => {},
       settled: (_message, result) => result,
     },
@@ -691,6 +694,66 @@ Deno.test("a received message is shown and ACKed only once its inbox committed i
   }
 });
 
+Deno.test("a full ACKS line's worth of a batch is committed at once and ACKed; a failed commit waits", async () => {
+  for (const commitFails of [false, true]) {
+    let commit = Promise.withResolvers<void>();
+    const kept = new FakeHistory();
+    const logged = memoryLogger("error");
+    const inbox: Inbox = {
+      accept: ({ from, msgId, text }) => kept.add({ conversation: from, msgId, text }),
+      committed: () => commit.promise,
+      commitNow: () => {
+        if (commitFails) throw new Error("disk I/O error");
+        commit.resolve();
+        commit = Promise.withResolvers<void>();
+      },
+      receipt: () => {},
+      settled: (_message, result) => result,
+    };
+    const node = createPeerNode({ name: "b", namespace: "lab", ...FAST, inbox }, {
+      log: logged.log,
+    });
+    const { port } = await node.start();
+    const raw = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port }));
+    try {
+      await raw.write({
+        type: "HELLO",
+        peer_id: "p@lab",
+        features: ["ack", "p2pchat", "p2pchat-batch"],
+      });
+      assert.equal((await raw.line())?.type, "HELLO_OK");
+      assert.equal((await raw.line())?.type, "PING");
+      const ids = Array.from({ length: MAX_BATCH_ITEMS + 2 }, (_, i) => `m${i}`);
+      const sends = (part: string[]) => ({
+        type: "SENDS",
+        src: "p@lab",
+        dst: "b@lab",
+        msg_ids: part,
+        payloads: part,
+      });
+      await raw.write(
+        [sends(ids.slice(0, MAX_BATCH_ITEMS)), sends(ids.slice(MAX_BATCH_ITEMS))]
+          .map((line) => JSON.stringify(line) + "\n").join(""),
+      );
+      if (!commitFails) {
+        assert.deepEqual((await raw.line())?.msg_ids, ids.slice(0, MAX_BATCH_ITEMS));
+      }
+      assert.equal(await raw.line(100), undefined, "the rest waits for its commit");
+      if (commitFails) assert.match(logged.lines.join("\n"), /disk I\/O error/);
+      commit.resolve();
+      const rest = commitFails ? ids : ids.slice(MAX_BATCH_ITEMS);
+      const answered: unknown[] = [];
+      while (answered.length < rest.length) {
+        answered.push(...((await raw.line())?.msg_ids as string[]));
+      }
+      assert.deepEqual(answered, rest);
+    } finally {
+      await raw.close();
+      await node.stop();
+    }
+  }
+});
+
 Deno.test("a message the inbox fails to keep is shown and ACKed; the peer goes on", async () => {
   const b = await startNode("b", "lab", {
     inbox: {
@@ -698,6 +761,7 @@ Deno.test("a message the inbox fails to keep is shown and ACKed; the peer goes o
         throw new Error("UNIQUE constraint failed: conversations.name");
       },
       committed: () => Promise.resolve(),
+      commitNow: () => {},
       receipt: () => {},
       settled: (_message, result) => result,
     },

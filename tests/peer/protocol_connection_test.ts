@@ -723,6 +723,48 @@ Deno.test("PeerConnection ACKs a SEND only once the store kept it, one ACKS for 
   assert.deepEqual(h.sent().map((line) => [line.type, line.msg_ids]), [["ACKS", ["a", "b"]]]);
 });
 
+Deno.test("PeerConnection commits a full ACKS line's worth at once, mid-read, when the store can", async () => {
+  for (const canCommit of [true, false]) {
+    const kept = Promise.withResolvers<void>();
+    let commits = 0;
+    const h = await openConnection("inbound", BATCH_FEATURES, {
+      message: () => kept.promise,
+      keptNow: () => {
+        commits++;
+        return canCommit;
+      },
+    });
+    const ids = Array.from({ length: MAX_BATCH_ITEMS + 2 }, (_, i) => `m${i}`);
+    const sends = (from: number, to: number) => ({
+      type: "SENDS",
+      src: "bob@ns",
+      dst: "me@ns",
+      msg_ids: ids.slice(from, to),
+      payloads: ids.slice(from, to),
+    });
+    // One read: a full line's worth, then two more that its commit does not cover.
+    h.feed(sends(0, MAX_BATCH_ITEMS));
+    assert.equal(commits, 1);
+    const midRead = h.sent().map((line) => line.msg_ids);
+    assert.deepEqual(
+      midRead,
+      canCommit ? [ids.slice(0, MAX_BATCH_ITEMS)] : [],
+      "before the read goes on",
+    );
+    h.feed(sends(MAX_BATCH_ITEMS, ids.length));
+    h.connection.flush();
+    await tick();
+    assert.deepEqual(
+      h.sent().map((line) => line.msg_ids),
+      midRead,
+      "the rest waits for its commit",
+    );
+    kept.resolve();
+    await tick();
+    assert.deepEqual(h.sent().flatMap((line) => line.msg_ids as string[]), ids);
+  }
+});
+
 Deno.test("PeerConnection ACKs a repeated SEND of the same read only once the first copy is kept", async () => {
   const kept = Promise.withResolvers<void>();
   let shown = 0;
