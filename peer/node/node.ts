@@ -327,7 +327,8 @@ class _PeerNode implements StartablePeerNode {
   readonly #connections = new Set<PeerConnection>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #listeners: Listeners<NodeEvent>;
-  readonly #seen = new RecentIds();
+  // Without an inbox, what tells a repeated SEND (the inbox's store remembers every id).
+  readonly #seen?: RecentIds;
   readonly #sendIds = new SendIds();
   readonly #cooldownUntil = new Map<string, number>();
   /** When listed peers said BYE to quit (a BYE without reason, or "quit"), until they are back. */
@@ -354,6 +355,7 @@ class _PeerNode implements StartablePeerNode {
 
   constructor(options: PeerNodeOptions, deps: PeerNodeDeps) {
     this.#options = options;
+    if (!options.inbox) this.#seen = new RecentIds();
     this.peerId = `${options.name}@${options.namespace}`;
     this.#clock = deps.clock ?? systemClock;
     this.#random = deps.random ?? Math.random;

@@ -153,8 +153,12 @@ export type AdmitVerdict = string | undefined;
 export interface ConnectionDeps {
   clock: Clock;
   log: Logger;
-  /** Ids of messages already shown (shared by every connection of a node). */
-  seen: RecentIds;
+  /**
+   * Ids of messages already shown (shared by every connection of a node): a repeated SEND is
+   * ACKed again and not shown again. Left out when the owner tells repeats itself (a message
+   * store remembers every id it keeps).
+   */
+  seen?: RecentIds;
   newId?: () => string;
   /** The node's msg_ids for SENDs (shared, so a message keeps its id on another connection). */
   sendIds?: SendIds;
@@ -333,7 +337,7 @@ export class PeerConnection {
   readonly #timers: SharedTimers;
   readonly #log: Logger;
   readonly #keepAliveLog: Logger;
-  readonly #seen: RecentIds;
+  readonly #seen?: RecentIds;
   readonly #newId: () => string;
 
   // Lines (with their "\n") are queued as text and encoded when written: a batch then costs
@@ -898,7 +902,7 @@ export class PeerConnection {
   ): void | Promise<unknown> {
     const from = this.#peerId!;
     // Keyed by sender too, so one peer cannot suppress another's messages by reusing ids.
-    if (message.msgId !== undefined && !this.#seen.add(from, message.msgId)) {
+    if (message.msgId !== undefined && this.#seen?.add(from, message.msgId) === false) {
       this.stats.duplicates++;
       // The first copy may wait for its commit still (in this same read): so does this ACK.
       return this.#keptGate;

@@ -18,6 +18,7 @@ import {
 import { KeyPins, TrustPolicy } from "../../peer/identity/mod.ts";
 import { FakeAccountKeys } from "../_fake_account_keys.ts";
 import { LineClient } from "../_line_client.ts";
+import { SendIds } from "../../peer/protocol/send_ids.ts";
 import { createTracker } from "../../tracker/mod.ts";
 
 /** Polls `check` every 10 ms for up to `timeoutMs`. */
@@ -329,6 +330,63 @@ Deno.test("a SEND repeated after the receiver restarted is ACKed again and shown
       ["hi"],
     );
   } finally {
+    await bob.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a SEND or PUB that comes again is ACKed again and shown once; SENDs without msg_id all show", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "p2pchat-store-" });
+  const bob = await startChat("bob", { store: { path: `${dir}/messages.db` } });
+  const p2p = await LineClient.connect(bob.port);
+  const plain = await LineClient.connect(bob.port);
+  // The ids a p2pchat peer makes: a counter, which the store keeps without a lookup.
+  const sendIds = new SendIds();
+  const counter = [0, 1, 2].map((n) => sendIds.idOf(n));
+  const line = (type: string, src: string, msgId: string, payload: string) =>
+    JSON.stringify({ type, msg_id: msgId, src, dst: type === "PUB" ? "*" : "bob@lab", payload }) +
+    "\n";
+  // The ids ACKed, in order, past any other line.
+  const acked = async (client: LineClient, count: number) => {
+    const ids: unknown[] = [];
+    while (ids.length < count) {
+      const reply = await client.next();
+      if (reply === undefined) break;
+      if (reply.type === "ACK") ids.push(reply.msg_id);
+      if (reply.type === "ACKS") ids.push(...(reply.msg_ids as unknown[]));
+    }
+    return ids;
+  };
+  try {
+    await p2p.ask({
+      type: "HELLO",
+      peer_id: "new@lab",
+      features: ["ack", "p2pchat", "p2pchat-batch"],
+    });
+    await plain.ask({ type: "HELLO", peer_id: "pyp@lab", features: ["ack"] });
+    // One write each: a repeat in the same read as its first copy, before that is committed.
+    await p2p.send([0, 1, 2, 1].map((n) => line("SEND", "new@lab", counter[n], `c${n}`)).join(""));
+    await plain.send(
+      [
+        line("SEND", "pyp@lab", "m-1", "m1"),
+        line("SEND", "pyp@lab", "m-1", "m1"),
+        line("SEND", "pyp@lab", "", "e1"),
+        line("SEND", "pyp@lab", "", "e2"),
+        line("PUB", "pyp@lab", "p-1", "p1"),
+        line("PUB", "pyp@lab", "p-1", "p1"),
+      ].join(""),
+    );
+    assert.deepEqual(await acked(p2p, 4), [0, 1, 2, 1].map((n) => counter[n]));
+    assert.deepEqual(await acked(plain, 4), ["m-1", "m-1", "", ""]);
+    // And in a later read, once the first copy is stored.
+    await p2p.send(line("SEND", "new@lab", counter[0], "c0"));
+    assert.deepEqual(await acked(p2p, 1), [counter[0]]);
+    await waitFor("shown", () => texts(bob).length >= 7);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(texts(bob).sort(), ["c0", "c1", "c2", "e1", "e2", "m1", "p1"]);
+  } finally {
+    p2p.close();
+    plain.close();
     await bob.stop();
     await Deno.remove(dir, { recursive: true });
   }
