@@ -69,17 +69,23 @@ export class TrustPolicy {
     if (!identityKey && this.#options.requireEncryption) {
       return { ok: false, reason: "encryption_required" };
     }
-    const username = splitPeerId(peerId).name;
     const accounts = this.#accounts;
     if (!accounts) return this.#decide(peerId, identityKey, UNKNOWN);
-    const fresh = () =>
-      accounts.lookup(username).then((account) => this.#decide(peerId, identityKey, account));
-    const cached = accounts.cached(username);
-    if (!cached) return fresh();
+    const cached = accounts.cached(splitPeerId(peerId).name);
+    if (!cached) return this.recheck(peerId, identityKey);
     // A refusal is never made on a remembered answer alone: the account's key may have changed
     // since (refusals pin nothing, so deciding twice is harmless).
     const verdict = this.#decide(peerId, identityKey, cached);
-    return verdict.ok ? verdict : fresh();
+    return verdict.ok ? verdict : this.recheck(peerId, identityKey);
+  }
+
+  /**
+   * Decides as `check` does, on the tracker's word asked afresh: a remembered "no such account"
+   * may be out of date (the name signed up since).
+   */
+  async recheck(peerId: string, identityKey?: Uint8Array): Promise<TrustVerdict> {
+    const account = await this.#accounts?.lookup(splitPeerId(peerId).name) ?? UNKNOWN;
+    return this.#decide(peerId, identityKey, account);
   }
 
   /** The safety number of our key and the key pinned for `peerId`; undefined if none is. */

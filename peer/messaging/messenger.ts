@@ -6,7 +6,7 @@
  * `PeerNode` it wraps, plus `history`.
  */
 import type { Clock, TimerId } from "../../lib/clock.ts";
-import { P2pError } from "../../lib/errors.ts";
+import { describeError, P2pError } from "../../lib/errors.ts";
 import { Listeners } from "../../lib/listeners.ts";
 import type { Logger } from "../../lib/log.ts";
 import { isWireName } from "../../lib/codec.ts";
@@ -410,8 +410,24 @@ export class Messenger implements PeerNode, Inbox {
     const reads = this.#store.takeReceipts(peerId);
     if (reads.length > 0) this.#node.sendReceipt(peerId, reads, "read");
     // Room messages that waited for this member (by account name: rooms are accounts').
-    if (!this.#provesAccount(peerId)) return;
     const name = _fold(splitPeerId(peerId).name);
+    if (this.#provesAccount(peerId)) return this.#deliverWaiting(peerId, name);
+    // Its key may be the account's still: the tracker's "no such account" may predate a sign-up.
+    if (this.#node.encryptedLink(peerId) !== true || this.#store.pendingFor(name).length === 0) {
+      return;
+    }
+    this.#node.recheckAccount(peerId).then((bound) => {
+      if (bound) this.#deliverWaiting(peerId, name);
+    }).catch((error) => {
+      this.#log.warn("Could not check a room member's account", {
+        peer: peerId,
+        error: describeError(error),
+      });
+    });
+  }
+
+  // Sends the room messages waiting for member `name` to its account-bound peer `peerId`.
+  #deliverWaiting(peerId: string, name: string): void {
     const waiting = this.#store.pendingFor(name);
     if (waiting.length === 0) return;
     const confirms = this.#node.takesReceipts(peerId);

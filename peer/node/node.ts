@@ -206,6 +206,12 @@ export interface StartablePeerNode extends PeerNode {
   /** One row of the peer table (cheaper than `peers()` when one peer is wanted). */
   peerRow(peerId: string): PeerInfo | undefined;
   /**
+   * Checks the key of the open connection to `peerId` against the tracker again, asked afresh
+   * (it said the name was no account, and it may have signed up since); true when the
+   * connection is bound to the account of its name. A key that is not the account's ends it.
+   */
+  recheckAccount(peerId: string): Promise<boolean>;
+  /**
    * Whether the connection to `peerId` is encrypted; undefined when it is not connected. (The
    * messenger asks for every message it sends: `peerRow` would build a whole row.)
    */
@@ -616,6 +622,26 @@ class _PeerNode implements StartablePeerNode {
 
   sendReceipt(peerId: string, msgIds: readonly string[], status: ReceiptStatus): boolean {
     return this.#peers.get(peerId)?.connection?.receipt(msgIds, status) ?? false;
+  }
+
+  async recheckAccount(peerId: string): Promise<boolean> {
+    const entry = this.#peers.get(peerId);
+    const connection = entry?.connection;
+    const key = connection?.remoteIdentity?.identityKey;
+    const trust = this.#options.identity?.trust;
+    if (!entry?.security || connection?.state !== "open" || !key || !trust) return false;
+    if (entry.security.accountBound) return true;
+    const verdict = await trust.recheck(peerId, key);
+    if (entry.connection !== connection || connection.state !== "open") return false;
+    if (verdict.notice) this.#notify(verdict.notice);
+    if (!verdict.ok) {
+      // The name is an account now, with another key: whoever held the name is not its owner.
+      void connection.bye(verdict.reason);
+      return false;
+    }
+    if (!verdict.accountBound) return false;
+    entry.security = { ...entry.security, trust: verdict.trust, accountBound: true };
+    return true;
   }
 
   fileChannel(peerId: string): FileChannel | "not_connected" | "no_files" {

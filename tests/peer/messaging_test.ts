@@ -572,6 +572,60 @@ Deno.test("a room message reaches a member that was offline when it was sent, on
   }
 });
 
+Deno.test("a room message reaches a member who signed up after we heard the name was no account", async () => {
+  const members = () => ["alice", "carol"];
+  const accounts = new FakeAccountKeys();
+  const alice = await startChat("alice", { roomMembers: members, accounts });
+  let carol: Chat | undefined;
+  try {
+    const result = await alice.messenger.publish("#team", "meeting at 10", []);
+    assert.equal(result.waiting, 1);
+    // Carol was no account when alice last asked (she met her before signing up): alice still
+    // remembers that answer when carol, signed up since, connects.
+    accounts.remembered.set("carol", { kind: "none" });
+    carol = await startChat("carol", { roomMembers: members, accounts });
+    await connect(alice, carol, "carol");
+    await waitFor("carol got it", () => texts(carol!).includes("meeting at 10"));
+    assert.equal(alice.node.peerRow("carol@lab")?.security?.accountBound, true);
+    await waitFor(
+      "no longer pending",
+      () => (alice.messenger.history.page("#team").messages[0].pendingFor ?? []).length === 0,
+    );
+  } finally {
+    await alice.stop();
+    await carol?.stop();
+  }
+});
+
+Deno.test('a peer admitted on an out-of-date "no account" is dropped once its name\'s account has another key', async () => {
+  const accounts = new FakeAccountKeys();
+  const alice = await startChat("alice", { roomMembers: () => ["alice", "carol"], accounts });
+  let impostor: Chat | undefined;
+  try {
+    await alice.messenger.publish("#team", "the door code", []);
+    // The account carol has a key of its own; alice remembers "no account" from before.
+    accounts.keys.set("carol", generateIdentityKeyPair().publicKey);
+    accounts.remembered.set("carol", { kind: "none" });
+    // Encrypted, with a key of its own (its own tracker would vouch for it).
+    impostor = await startChat("carol", { accounts: new FakeAccountKeys() });
+    alice.node.addPeer("carol", "lab", { hostname: "127.0.0.1", port: impostor.port });
+    const notices = () =>
+      alice.events.flatMap((event) => event.type === "security" ? [event.notice.kind] : []);
+    await waitFor("the impostor told", () => notices().includes("impostor"));
+    // Admitted first (on the old answer), then dropped.
+    const states = alice.events.flatMap((event) =>
+      event.type === "peer" && event.peerId === "carol@lab" ? [event.state] : []
+    );
+    assert.ok(states.includes("connected"), states.join());
+    await waitFor("dropped", () => alice.node.peerRow("carol@lab")?.state !== "connected");
+    assert.deepEqual(texts(impostor), []);
+    assert.deepEqual(alice.messenger.history.page("#team").messages[0].pendingFor, ["carol"]);
+  } finally {
+    await alice.stop();
+    await impostor?.stop();
+  }
+});
+
 Deno.test("a room message waits for the member's account key, not for anyone with the name", async () => {
   const accounts = new FakeAccountKeys();
   const alice = await startChat("alice", { roomMembers: () => ["alice", "carol"], accounts });
