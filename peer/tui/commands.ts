@@ -362,6 +362,7 @@ export function builtinCommands(): Command[] {
           context.print(`${command.usage.padEnd(width)}  ${command.summary}`);
         }
         context.print(`${"TEXT".padEnd(width)}  send TEXT to the current conversation`);
+        context.print(`${"//TEXT".padEnd(width)}  send /TEXT (a text that starts with /)`);
       },
     },
     {

@@ -89,7 +89,8 @@ function _refusal(who: string, reason: string, us: string): string {
   switch (reason) {
     case "key_mismatch":
       return start + "our key is not the one the tracker holds for our name; " +
-        "if this is a new profile, /login --replace-key";
+        "if the account is yours and this is a new profile, /login --replace-key, " +
+        "else the name is taken: start again with another --name";
     case "key_changed":
       return start + `it remembers another key for ${us}; if this is a new profile, ` +
         `ask them to check with you, then /forget-key ${us} on their side`;

@@ -213,7 +213,8 @@ Deno.test("Each security notice is a warning that says what happened and what to
     `09:30:00 !! bob@lobby's key changed at the tracker (new profile?): it was ${OUR_PRINT}, ` +
     `now ${BOB_PRINT}; verify it again with /verify bob@lobby`,
     "09:30:00 !! bob@lobby refused our connection: key_mismatch: our key is not the one the " +
-    "tracker holds for our name; if this is a new profile, /login --replace-key",
+    "tracker holds for our name; if the account is yours and this is a new profile, " +
+    "/login --replace-key, else the name is taken: start again with another --name",
     "09:30:00 !! bob@lobby refused our connection: key_changed: it remembers another key for " +
     "alice@lobby; if this is a new profile, ask them to check with you, then " +
     "/forget-key alice@lobby on their side",

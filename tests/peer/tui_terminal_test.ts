@@ -276,6 +276,8 @@ Deno.test("runTerminal() /help lists every command, including registered ones", 
   ) {
     assert.ok(lines.some((line) => line.startsWith(`/${name}`)), name);
   }
+  // And how to send a text that starts with "/".
+  assert.ok(lines.some((line) => line.startsWith("//TEXT") && line.includes("send /TEXT")));
   assert.equal(lines.at(-1), "room list");
 });
 
