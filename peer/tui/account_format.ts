@@ -52,7 +52,7 @@ export function formatAccountsEvent(
       case "name_owned":
         return `${time} ${
           style.warn(
-            `-- the name ${name} belongs to an account: /login to use it (the tracker refused REGISTER: name_owned)`,
+            `-- the name ${name} belongs to an account: /login to use it if it is yours, else start again with another --name (the tracker refused REGISTER: name_owned)`,
           )
         }`;
       case "reconnecting":

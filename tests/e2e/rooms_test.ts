@@ -201,7 +201,9 @@ Deno.test("three peers sign up, log in and chat in a room, end to end", async ()
     });
     assert.deepEqual(refused, { status: "ERROR", message: "name_owned" });
     const impostor = start("alice", `${dir}/impostor`);
-    await impostor.waitFor(/belongs to an account: \/login/);
+    await impostor.waitFor(
+      /belongs to an account: \/login to use it if it is yours, else start again with another --name/,
+    );
     await impostor.kill();
 
     // Room life cycle, with every push seen by each member online.
